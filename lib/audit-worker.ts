@@ -1,0 +1,10 @@
+/**
+ * Audit worker thread: verifies envelope signatures of one chunk of leaves and that each
+ * leaf is exactly its envelope's canonical (RFC 8785) form. See lib/audit.ts.
+ */
+import { parentPort } from 'node:worker_threads';
+import { checkLeaves, LeafTask } from './audit-leaves';
+
+parentPort?.on('message', (task: LeafTask) => {
+  parentPort?.postMessage({ id: task.id, failure: checkLeaves(task) });
+});

@@ -1,0 +1,49 @@
+/**
+ * Typed errors of the kernel. Every error carries a stable `code` that nodes, the CLI and
+ * tests check; messages are for people and never contain secret material.
+ */
+
+/** Every error code the kernel raises. */
+export type BotErrorCode =
+  | 'E_ENCODING'        // bad hex / base64 / base58 text
+  | 'E_KEY'             // a key that cannot be imported or has the wrong length
+  | 'E_DID'             // a did:key that is not an Ed25519 did:key
+  | 'E_JSON'            // a value JCS (RFC 8785) cannot canonicalize, or unparsable JSON
+  | 'E_ENVELOPE'        // a malformed envelope
+  | 'E_SIGNATURE'       // a signature that does not verify
+  | 'E_TOO_LARGE'       // an entry, payload or note above its limit
+  | 'E_REPLAY'          // seq not above the signer's last seq
+  | 'E_PROOF'           // a Merkle proof that does not verify or cannot be built
+  | 'E_RANGE'           // an index or size outside the tree
+  | 'E_NOTE'            // a malformed signed note / checkpoint / cosignature
+  | 'E_CHECKPOINT'      // a checkpoint that would be inconsistent with an earlier one
+  | 'E_STORE'           // the database cannot be opened or written
+  | 'E_LOCKED'          // the database is held by another process
+  | 'E_CLOSED'          // the ledger was closed
+  | 'E_NOT_FOUND'       // no ledger at that place, or no such entry
+  | 'E_QUERY'           // a query or topic filter that is not well-formed
+  | 'E_CORRUPT';        // stored data does not match what was written
+
+/** Base class of all kernel errors. */
+export class BotError extends Error {
+  readonly code: BotErrorCode;
+  constructor(code: BotErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Input that does not follow a format (encoding, key, envelope, note, JSON). */
+export class FormatError extends BotError {}
+/** A cryptographic check that failed: signature or proof. */
+export class VerificationError extends BotError {}
+/** An operation refused by the ledger's rules (replay, size, range, consistency). */
+export class LedgerError extends BotError {}
+/** Storage failures: open, lock, write, corruption. */
+export class StoreError extends BotError {}
+
+/** True when err is a BotError with the given code. */
+export function isBotError(err: unknown, code?: BotErrorCode): err is BotError {
+  return err instanceof BotError && (code === undefined || err.code === code);
+}

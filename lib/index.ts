@@ -1,0 +1,16 @@
+/**
+ * The kernel of @blockchain-of-things/node-red: pure TypeScript, no Node-RED import.
+ * Usable on its own, by the Node-RED nodes and by the bot-ledger command.
+ */
+export * from './errors';
+export * from './bytes';
+export * from './jcs';
+export * from './identity';
+export * from './envelope';
+export * from './merkle';
+export * from './note';
+export * from './topic';
+export { Ledger, checkOrigin } from './ledger';
+export type { Receipt, Entry, StoredCheckpoint, LedgerOptions, Query } from './ledger';
+export { auditLedger } from './audit';
+export type { AuditResult, AuditOptions, AuditProgress } from './audit';

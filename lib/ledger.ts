@@ -1,0 +1,609 @@
+/**
+ * A ledger: one single-writer, append-only RFC 6962 Merkle log of signed envelopes in its
+ * own LevelDB (DESIGN.md "Storage and durability").
+ *
+ * - An append resolves only after the atomic batch holding the entry, its tree nodes, its
+ *   index postings and the new head has been written with `sync`.
+ * - Appends that arrive while a batch is being written go into the next batch (group
+ *   commit), so callers that each await one append still get batch throughput.
+ * - Opening reads `head` (and the at most CHUNK−1 entries of the unfinished tail chunk); it
+ *   never replays the log. Caches are bounded, so memory does not grow with the ledger.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Level } from 'level';
+import { fromBase64, toBase64 } from './bytes';
+import { BotError, FormatError, LedgerError, StoreError } from './errors';
+import { DEFAULT_MAX_ENTRY_BYTES, fromTrustedLeaf, SignedEnvelope, verifyEnvelope } from './envelope';
+import { DidKey, Identity, PublicKey } from './identity';
+import * as L from './layout';
+import {
+  asHash, consistencyProof, Frontier, Hash, inclusionProof, leafHash, NewNode, NodeReader, nodePosition, rootAt,
+} from './merkle';
+import { signCheckpoint } from './note';
+import { checkTopicFilter, isExactTopic, topicMatches } from './topic';
+
+/** What an append returns once the entry is durable. */
+export interface Receipt {
+  origin: string;
+  index: number;
+  /** Leaf hash, standard base64 as in C2SP notes. */
+  leafHash: string;
+  /** Tree size right after the batch that made the entry durable. */
+  treeSize: number;
+}
+
+/** A stored entry. */
+export interface Entry {
+  index: number;
+  /** The leaf: the envelope's canonical bytes. */
+  leaf: Buffer;
+  leafHash: Hash;
+}
+
+/** A signed checkpoint of this ledger. */
+export interface StoredCheckpoint {
+  size: number;
+  /** The full C2SP signed note text. */
+  note: string;
+}
+
+/** Options for Ledger.open. */
+export interface LedgerOptions {
+  /** LevelDB directory. */
+  dir: string;
+  /** Checkpoint origin (the C2SP note key name); required when the ledger is created. */
+  origin?: string;
+  /** The operator key: signs checkpoints. Optional for a reader or auditor. */
+  identity?: Identity;
+  /** Create the ledger when the directory holds none (default true). */
+  create?: boolean;
+  /** Largest accepted entry (canonical envelope bytes); default 64 KiB. */
+  maxEntryBytes?: number;
+  /** Most entries in one group commit (default 4096). */
+  maxBatch?: number;
+}
+
+/** A query over entries; every given criterion must hold. */
+export interface Query {
+  /** First index (inclusive, default 0). */
+  from?: number;
+  /** End index (exclusive, default the tree size). */
+  to?: number;
+  /** Signer did:key. */
+  signer?: string;
+  /** MQTT topic filter (`+` and `#` wildcards). */
+  topic?: string;
+  /** Earliest `ts` (ms, inclusive). */
+  since?: number;
+  /** Latest `ts` (ms, inclusive). */
+  until?: number;
+  /** Most entries returned (default 100, at most 10000). */
+  limit?: number;
+}
+
+interface Pending {
+  env: SignedEnvelope;
+  sid: string;
+  resolve: (r: Receipt) => void;
+  reject: (e: Error) => void;
+}
+
+/** The mutable committed state; a batch builds on a copy and swaps it in once durable. */
+interface State {
+  frontier: Frontier;
+  /** Leaves of the unfinished tail chunk. */
+  tailLeaves: Buffer[];
+  /** Hash stream of the tail chunk. */
+  tailHashes: Buffer;
+  /** Postings of the tail chunk, keyed by their full LevelDB key. */
+  tailPostings: Map<string, number[]>;
+}
+
+const MAX_QUERY_LIMIT = 10000;
+const HASH_CACHE_CHUNKS = 256;
+const SIGNER_CACHE = 8192;
+const ORIGIN = /^[^\s+]{1,255}$/u;
+
+/** Check a checkpoint origin: a C2SP note key name (non-empty, no spaces, no '+'). */
+export function checkOrigin(origin: string): void {
+  if (typeof origin !== 'string' || !ORIGIN.test(origin) || /[\p{Z}\p{Cc}]/u.test(origin)) {
+    throw new FormatError('E_NOTE', 'origin must be 1-255 characters without spaces or "+" (a C2SP key name, e.g. example.com/ledger)');
+  }
+}
+
+/** A bounded map that forgets its oldest key (insertion order). */
+class BoundedMap<K, V> extends Map<K, V> {
+  constructor(private readonly max: number) { super(); }
+  override set(k: K, v: V): this {
+    if (!this.has(k) && this.size >= this.max) this.delete(this.keys().next().value as K);
+    return super.set(k, v);
+  }
+}
+
+/** An open ledger. Create with Ledger.open; close with close(). */
+export class Ledger implements NodeReader {
+  readonly dir: string;
+  readonly origin: string;
+  readonly operator: PublicKey;
+  readonly maxEntryBytes: number;
+  #db: Level<string, Buffer>;
+  #identity: Identity | undefined;
+  #state: State;
+  #queue: Pending[] = [];
+  #pendingSeq = new Map<string, number>();
+  #seqCache = new BoundedMap<string, number>(SIGNER_CACHE);
+  #seqLoads = new Map<string, Promise<number>>();
+  #hashCache = new BoundedMap<number, Buffer>(HASH_CACHE_CHUNKS);
+  #writing: Promise<void> | undefined;
+  #closed = false;
+  #maxBatch: number;
+  #latest: StoredCheckpoint | undefined;
+  #checkpointing: Promise<StoredCheckpoint | undefined> | undefined;
+  #stats = { commits: 0, appended: 0 };
+
+  private constructor(db: Level<string, Buffer>, dir: string, origin: string, operator: PublicKey, state: State,
+    latest: StoredCheckpoint | undefined, opts: LedgerOptions) {
+    this.#db = db;
+    this.dir = dir;
+    this.origin = origin;
+    this.operator = operator;
+    this.#identity = opts.identity;
+    this.#state = state;
+    this.#latest = latest;
+    this.maxEntryBytes = opts.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES;
+    this.#maxBatch = opts.maxBatch ?? 4096;
+  }
+
+  /** Open (or create) the ledger in opts.dir. */
+  static async open(opts: LedgerOptions): Promise<Ledger> {
+    const dir = path.resolve(opts.dir);
+    const exists = fs.existsSync(path.join(dir, 'CURRENT'));
+    if (!exists && opts.create === false) throw new StoreError('E_NOT_FOUND', `no ledger in ${dir}`);
+    if (!exists) {
+      if (opts.origin === undefined) throw new FormatError('E_NOTE', 'an origin is needed to create a ledger');
+      checkOrigin(opts.origin);
+      if (!opts.identity) throw new FormatError('E_KEY', 'the operator identity is needed to create a ledger');
+      fs.mkdirSync(dir, { recursive: true });
+    }
+    const db = new Level<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+    try {
+      await db.open({ createIfMissing: !exists });
+    } catch (err) {
+      throw openError(err, dir);
+    }
+    try {
+      let metaBuf = await db.get(L.KEY_META);
+      if (!metaBuf) {
+        if (exists) throw new StoreError('E_CORRUPT', `${dir} is a LevelDB but not a ledger (no meta record)`);
+        const meta = { format: L.FORMAT, origin: opts.origin, operator: opts.identity!.did };
+        metaBuf = Buffer.from(JSON.stringify(meta));
+        await db.batch([
+          { type: 'put', key: L.KEY_META, value: metaBuf },
+          { type: 'put', key: L.KEY_HEAD, value: Buffer.from(JSON.stringify({ size: 0, frontier: [] })) },
+        ], { sync: true });
+      }
+      const meta = JSON.parse(metaBuf.toString()) as { format: number; origin: string; operator: DidKey };
+      if (meta.format !== L.FORMAT) throw new StoreError('E_CORRUPT', `unsupported ledger format ${meta.format}`);
+      if (opts.origin !== undefined && opts.origin !== meta.origin) {
+        throw new LedgerError('E_NOTE', `the ledger in ${dir} has origin ${meta.origin}, not ${opts.origin}`);
+      }
+      const operator = PublicKey.fromDid(meta.operator);
+      if (opts.identity && opts.identity.did !== operator.did) {
+        throw new FormatError('E_KEY', `the key given is not the operator key of this ledger (${operator.did})`);
+      }
+      const state = await readState(db);
+      let latest: StoredCheckpoint | undefined;
+      for await (const [k, v] of db.iterator({ gte: 'C', lt: 'D', reverse: true, limit: 1 })) {
+        latest = { size: L.sizeOfCheckpointKey(k), note: v.toString('utf8') };
+      }
+      return new Ledger(db, dir, meta.origin, operator, state, latest, opts);
+    } catch (err) {
+      await db.close().catch(() => undefined);
+      if (err instanceof BotError) throw err;
+      throw new StoreError('E_CORRUPT', `cannot read the ledger in ${dir}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Committed tree size. */
+  get size(): number { return this.#state.frontier.size; }
+
+  /** Root hash of the committed tree. */
+  root(): Hash { return this.#state.frontier.root(); }
+
+  /** Group commits written and entries appended since open (for status and monitoring). */
+  get stats(): { readonly commits: number; readonly appended: number } { return { ...this.#stats }; }
+
+  /** Whether close() has been called. */
+  get closed(): boolean { return this.#closed; }
+
+  /** The latest signed checkpoint, if any. */
+  latestCheckpoint(): StoredCheckpoint | undefined { return this.#latest; }
+
+  /**
+   * Append an envelope; resolves with its receipt once durable. A SignedEnvelope is taken as
+   * valid; anything else is parsed and verified first. Rejects with a typed error (and
+   * writes nothing) for a malformed or badly signed envelope, an oversized one, or a replay.
+   */
+  async append(input: SignedEnvelope | unknown): Promise<Receipt> {
+    if (this.#closed) throw new LedgerError('E_CLOSED', 'the ledger is closed');
+    const env = input instanceof SignedEnvelope ? input : verifyEnvelope(input, { maxBytes: this.maxEntryBytes });
+    if (env.bytes.length > this.maxEntryBytes) {
+      throw new FormatError('E_TOO_LARGE', `envelope is ${env.bytes.length} bytes, above the ledger's limit of ${this.maxEntryBytes}`);
+    }
+    const { signer, seq } = env.envelope;
+    const sid = L.signerId(signer);
+    // An append called before close() is accepted: close() waits for these loads.
+    const committed = this.#seqCache.get(sid) ?? await this.#loadSeq(sid);
+    const last = Math.max(committed, this.#pendingSeq.get(sid) ?? -1);
+    if (seq <= last) {
+      throw new LedgerError('E_REPLAY', `seq ${seq} of ${signer} is not above its last seq ${last}`);
+    }
+    this.#pendingSeq.set(sid, seq);
+    return new Promise<Receipt>((resolve, reject) => {
+      this.#queue.push({ env, sid, resolve, reject });
+      if (!this.#writing) this.#writing = this.#flushLoop();
+    });
+  }
+
+  /** Last seq this ledger accepted from a signer, or -1. */
+  async lastSeq(did: string): Promise<number> {
+    const sid = L.signerId(did);
+    return this.#seqCache.get(sid) ?? this.#loadSeq(sid);
+  }
+
+  #loadSeq(sid: string): Promise<number> {
+    let p = this.#seqLoads.get(sid);
+    if (!p) {
+      p = this.#db.get(L.signerKey(sid)).then((v) => {
+        const seq = v ? (JSON.parse(v.toString()) as { seq: number }).seq : -1;
+        if (!this.#seqCache.has(sid)) this.#seqCache.set(sid, seq);
+        return this.#seqCache.get(sid) as number;
+      }).finally(() => this.#seqLoads.delete(sid));
+      this.#seqLoads.set(sid, p);
+    }
+    return p;
+  }
+
+  async #flushLoop(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, this.#maxBatch);
+        try {
+          const { ops, next, receipts } = this.#prepare(batch);
+          await this.#db.batch(ops, { sync: true });
+          this.#commit(batch, next);
+          this.#stats.commits++;
+          this.#stats.appended += batch.length;
+          batch.forEach((p, i) => p.resolve(receipts[i]));
+        } catch (err) {
+          const e = err instanceof BotError ? err : new StoreError('E_STORE', `writing to the ledger failed: ${(err as Error).message}`, { cause: err });
+          batch.forEach((p) => p.reject(e));
+          this.#resetPendingSeq();
+        }
+      }
+    } finally {
+      this.#writing = undefined;
+    }
+  }
+
+  /** Build the write batch and the state it leads to, from a copy of the committed state. */
+  #prepare(batch: Pending[]): { ops: { type: 'put'; key: string; value: Buffer }[]; next: State; receipts: Receipt[] } {
+    const cur = this.#state;
+    const next: State = {
+      frontier: cur.frontier.clone(),
+      tailLeaves: cur.tailLeaves.slice(),
+      tailHashes: cur.tailHashes,
+      tailPostings: new Map(cur.tailPostings),
+    };
+    const ops: { type: 'put'; key: string; value: Buffer }[] = [];
+    const receipts: Receipt[] = [];
+    const touched = new Set<string>();
+    const nodes: NewNode[] = [];
+    const newHashes: Buffer[] = [next.tailHashes];
+    const signers = new Map<string, { did: string; seq: number }>();
+    const flushChunk = (chunk: number): void => {
+      ops.push({ type: 'put', key: L.entryKey(chunk), value: L.encodeLeaves(next.tailLeaves) });
+      ops.push({ type: 'put', key: L.hashKey(chunk), value: Buffer.concat(newHashes) });
+      for (const k of touched) ops.push({ type: 'put', key: k, value: L.encodePostings(next.tailPostings.get(k) as number[]) });
+      touched.clear();
+    };
+    const addPosting = (key: string, offset: number): void => {
+      const list = next.tailPostings.get(key);
+      if (list) { if (!touched.has(key)) next.tailPostings.set(key, list.concat(offset)); else list.push(offset); }
+      else next.tailPostings.set(key, [offset]);
+      touched.add(key);
+    };
+    for (const p of batch) {
+      const index = next.frontier.size;
+      const chunk = Math.floor(index / L.CHUNK);
+      const offset = index % L.CHUNK;
+      const lh = leafHash(p.env.bytes);
+      nodes.length = 0;
+      next.frontier.append(lh, nodes);
+      for (const n of nodes) newHashes.push(n.hash);
+      next.tailLeaves.push(p.env.bytes);
+      const e = p.env.envelope;
+      addPosting(L.signerPostingKey(p.sid, chunk), offset);
+      if (e.topic !== undefined) addPosting(L.topicPostingKey(e.topic, chunk), offset);
+      addPosting(L.timePostingKey(Math.floor(e.ts / 60000), chunk), offset);
+      signers.set(p.sid, { did: e.signer, seq: e.seq });
+      receipts.push({ origin: this.origin, index, leafHash: toBase64(lh), treeSize: 0 });
+      if (offset === L.CHUNK - 1) {
+        flushChunk(chunk);
+        next.tailLeaves = [];
+        newHashes.length = 0;
+        next.tailPostings = new Map();
+      }
+    }
+    const size = next.frontier.size;
+    if (size % L.CHUNK !== 0) flushChunk(Math.floor(size / L.CHUNK));
+    next.tailHashes = size % L.CHUNK !== 0 ? Buffer.concat(newHashes) : Buffer.alloc(0);
+    for (const [sid, v] of signers) ops.push({ type: 'put', key: L.signerKey(sid), value: Buffer.from(JSON.stringify(v)) });
+    ops.push({ type: 'put', key: L.KEY_HEAD, value: encodeHead(next.frontier) });
+    for (const r of receipts) r.treeSize = size;
+    return { ops, next, receipts };
+  }
+
+  #commit(batch: Pending[], next: State): void {
+    const oldChunk = Math.floor(this.#state.frontier.size / L.CHUNK);
+    this.#state = next;
+    // Chunks that were the tail may be cached with fewer hashes than they now hold.
+    for (let c = oldChunk; c <= Math.floor(next.frontier.size / L.CHUNK); c++) this.#hashCache.delete(c);
+    for (const p of batch) {
+      const seq = p.env.envelope.seq;
+      this.#seqCache.set(p.sid, seq);
+      if (this.#pendingSeq.get(p.sid) === seq) this.#pendingSeq.delete(p.sid);
+    }
+  }
+
+  /** After a failed write, pending seqs are those of appends still queued. */
+  #resetPendingSeq(): void {
+    this.#pendingSeq.clear();
+    for (const p of this.#queue) this.#pendingSeq.set(p.sid, Math.max(p.env.envelope.seq, this.#pendingSeq.get(p.sid) ?? -1));
+  }
+
+  /** The stored perfect-subtree hash (level, index) of the committed tree (NodeReader). */
+  async node(level: number, index: number): Promise<Hash> {
+    const leaf = (index + 1) * 2 ** level - 1;
+    if (leaf >= this.size) throw new LedgerError('E_RANGE', `node (${level}, ${index}) is beyond tree size ${this.size}`);
+    const chunk = Math.floor(leaf / L.CHUNK);
+    const pos = nodePosition(level, index);
+    const buf = chunk === Math.floor(this.size / L.CHUNK) ? this.#state.tailHashes : await this.#hashChunk(chunk);
+    const h = L.hashAt(buf, chunk, pos);
+    if (!h) throw new StoreError('E_CORRUPT', `tree node (${level}, ${index}) is missing from the store`, { cause: { index: leaf } });
+    return asHash(h);
+  }
+
+  async #hashChunk(chunk: number): Promise<Buffer> {
+    let buf = this.#hashCache.get(chunk);
+    if (!buf) {
+      buf = await this.#db.get(L.hashKey(chunk));
+      if (!buf) throw new StoreError('E_CORRUPT', `tree hashes of chunk ${chunk} are missing`, { cause: { index: chunk * L.CHUNK } });
+      this.#hashCache.set(chunk, buf);
+    }
+    return buf;
+  }
+
+  #checkIndex(index: number, size = this.size): void {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= size) throw new LedgerError('E_RANGE', `no entry ${index} in a tree of size ${size}`);
+  }
+
+  async #leafChunk(chunk: number): Promise<Buffer[]> {
+    if (chunk === Math.floor(this.size / L.CHUNK)) return this.#state.tailLeaves;
+    const buf = await this.#db.get(L.entryKey(chunk));
+    if (!buf) throw new StoreError('E_CORRUPT', `entries of chunk ${chunk} are missing`, { cause: { index: chunk * L.CHUNK } });
+    return L.decodeLeaves(buf, chunk);
+  }
+
+  /** The entry at an index. */
+  async get(index: number): Promise<Entry> {
+    this.#checkIndex(index);
+    const leaves = await this.#leafChunk(Math.floor(index / L.CHUNK));
+    const leaf = leaves[index % L.CHUNK];
+    if (!leaf) throw new StoreError('E_CORRUPT', `entry ${index} is missing`, { cause: { index } });
+    return { index, leaf, leafHash: leafHash(leaf) };
+  }
+
+  /** Entries in [from, to), in order, read a chunk at a time. */
+  async *entries(from = 0, to = this.size): AsyncGenerator<Entry> {
+    const end = Math.min(to, this.size);
+    for (let i = Math.max(0, from); i < end;) {
+      const chunk = Math.floor(i / L.CHUNK);
+      const leaves = await this.#leafChunk(chunk);
+      for (; i < end && Math.floor(i / L.CHUNK) === chunk; i++) {
+        const leaf = leaves[i % L.CHUNK];
+        if (!leaf) throw new StoreError('E_CORRUPT', `entry ${i} is missing`, { cause: { index: i } });
+        yield { index: i, leaf, leafHash: leafHash(leaf) };
+      }
+    }
+  }
+
+  /**
+   * Entries matching a query, in index order. Signer and exact-topic criteria read their
+   * index postings; time ranges read the minute postings; wildcard topics filter a scan.
+   */
+  async query(q: Query): Promise<(Entry & { envelope: SignedEnvelope })[]> {
+    const from = q.from ?? 0;
+    const to = Math.min(q.to ?? this.size, this.size);
+    const limit = q.limit ?? 100;
+    if (!Number.isSafeInteger(from) || from < 0 || !Number.isSafeInteger(to) || to < 0) throw new FormatError('E_QUERY', 'from and to must be non-negative integers');
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_QUERY_LIMIT) throw new FormatError('E_QUERY', `limit must be an integer from 1 to ${MAX_QUERY_LIMIT}`);
+    if (q.signer !== undefined) PublicKey.fromDid(q.signer);
+    if (q.topic !== undefined) checkTopicFilter(q.topic);
+    for (const t of [q.since, q.until]) if (t !== undefined && !Number.isSafeInteger(t)) throw new FormatError('E_QUERY', 'since and until must be integers (ms since the epoch)');
+
+    const match = (env: SignedEnvelope): boolean => {
+      const e = env.envelope;
+      return (q.signer === undefined || e.signer === q.signer)
+        && (q.topic === undefined || (e.topic !== undefined && topicMatches(q.topic, e.topic)))
+        && (q.since === undefined || e.ts >= q.since)
+        && (q.until === undefined || e.ts <= q.until);
+    };
+    let candidates: AsyncIterable<number> | undefined;
+    if (q.signer !== undefined) candidates = this.#postings(`s${L.signerId(q.signer)}!`, from, to);
+    else if (q.topic !== undefined && isExactTopic(q.topic)) candidates = this.#postings(`t${q.topic}\u0000`, from, to);
+    else if (q.since !== undefined || q.until !== undefined) candidates = this.#timePostings(q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER, from, to);
+
+    const out: (Entry & { envelope: SignedEnvelope })[] = [];
+    if (candidates) {
+      let chunkNo = -1;
+      let leaves: Buffer[] = [];
+      for await (const i of candidates) {
+        const c = Math.floor(i / L.CHUNK);
+        if (c !== chunkNo) { leaves = await this.#leafChunk(c); chunkNo = c; }
+        const leaf = leaves[i % L.CHUNK];
+        if (!leaf) throw new StoreError('E_CORRUPT', `entry ${i} is missing`, { cause: { index: i } });
+        const env = fromTrustedLeaf(leaf);
+        if (match(env)) out.push({ index: i, leaf, leafHash: leafHash(leaf), envelope: env });
+        if (out.length >= limit) break;
+      }
+    } else {
+      for await (const e of this.entries(from, to)) {
+        const env = fromTrustedLeaf(e.leaf);
+        if (match(env)) out.push({ ...e, envelope: env });
+        if (out.length >= limit) break;
+      }
+    }
+    return out;
+  }
+
+  /** Indices from the postings under a key prefix, for chunks covering [from, to), in order. */
+  async *#postings(prefix: string, from: number, to: number): AsyncGenerator<number> {
+    if (from >= to) return;
+    const first = Math.floor(from / L.CHUNK), last = Math.floor((to - 1) / L.CHUNK);
+    const hex = (c: number): string => c.toString(16).padStart(12, '0');
+    for await (const [k, v] of this.#db.iterator({ gte: prefix + hex(first), lte: prefix + hex(last) })) {
+      for (const i of L.decodePostings(v, L.chunkOfKey(k))) if (i >= from && i < to) yield i;
+    }
+  }
+
+  /** Indices of entries whose minute bucket lies in [since, until], sorted. Bounded scan. */
+  async *#timePostings(since: number, until: number, from: number, to: number): AsyncGenerator<number> {
+    const hex = (n: number, w: number): string => n.toString(16).padStart(w, '0');
+    const lo = Math.floor(Math.max(0, since) / 60000), hi = Math.floor(Math.min(until, 2 ** 52) / 60000);
+    const found: number[] = [];
+    for await (const [k, v] of this.#db.iterator({ gte: 'm' + hex(lo, 10) + '!', lte: 'm' + hex(hi, 10) + '!\uffff' })) {
+      for (const i of L.decodePostings(v, L.chunkOfKey(k))) if (i >= from && i < to) found.push(i);
+      if (found.length > 1_000_000) throw new FormatError('E_QUERY', 'time range too wide: narrow it or add an index range');
+    }
+    found.sort((a, b) => a - b);
+    yield* found;
+  }
+
+  /** Root hash at a past size. */
+  async rootAt(size: number): Promise<Hash> {
+    if (!Number.isSafeInteger(size) || size < 0 || size > this.size) throw new LedgerError('E_RANGE', `no tree of size ${size} (size is ${this.size})`);
+    return rootAt(this, size);
+  }
+
+  /** Inclusion proof of an entry in the tree of the given size (default: the committed size). */
+  async inclusionProof(index: number, size = this.size): Promise<Hash[]> {
+    if (!Number.isSafeInteger(size) || size > this.size) throw new LedgerError('E_RANGE', `no tree of size ${size} (size is ${this.size})`);
+    this.#checkIndex(index, size);
+    return inclusionProof(this, index, size);
+  }
+
+  /** Consistency proof between two sizes of this tree. */
+  async consistencyProof(m: number, n = this.size): Promise<Hash[]> {
+    if (!Number.isSafeInteger(n) || n > this.size) throw new LedgerError('E_RANGE', `no tree of size ${n} (size is ${this.size})`);
+    return consistencyProof(this, m, n);
+  }
+
+  /**
+   * Sign a checkpoint of the committed tree if it grew since the last one (or none exists).
+   * Never signs one inconsistent with an earlier checkpoint: the earlier root is recomputed
+   * from the stored tree first. Returns the new checkpoint, or undefined if none was needed.
+   */
+  async checkpoint(): Promise<StoredCheckpoint | undefined> {
+    while (this.#checkpointing) await this.#checkpointing.catch(() => undefined);
+    this.#checkpointing = this.#signCheckpoint();
+    try { return await this.#checkpointing; } finally { this.#checkpointing = undefined; }
+  }
+
+  async #signCheckpoint(): Promise<StoredCheckpoint | undefined> {
+    if (this.#closed) throw new LedgerError('E_CLOSED', 'the ledger is closed');
+    if (!this.#identity) throw new FormatError('E_KEY', 'signing a checkpoint needs the operator key');
+    const size = this.size;
+    const root = this.root();
+    const prev = this.#latest;
+    if (prev && prev.size >= size) return undefined;
+    if (prev) {
+      const prevRoot = fromBase64(prev.note.split('\n')[2] ?? '', 'checkpoint root');
+      const stored = await this.rootAt(prev.size);
+      if (!stored.equals(prevRoot)) {
+        throw new LedgerError('E_CHECKPOINT', `the stored tree no longer matches checkpoint ${prev.size}: refusing to sign a new checkpoint`);
+      }
+    }
+    const note = signCheckpoint(this.origin, size, root, this.#identity);
+    await this.#db.put(L.checkpointKey(size), Buffer.from(note, 'utf8'), { sync: true });
+    this.#latest = { size, note };
+    return this.#latest;
+  }
+
+  /** The checkpoint signed at exactly this size, if any. */
+  async checkpointAt(size: number): Promise<StoredCheckpoint | undefined> {
+    const v = await this.#db.get(L.checkpointKey(size));
+    return v ? { size, note: v.toString('utf8') } : undefined;
+  }
+
+  /** All stored checkpoints, oldest first. */
+  async *checkpoints(): AsyncGenerator<StoredCheckpoint> {
+    for await (const [k, v] of this.#db.iterator({ gte: 'C', lt: 'D' })) yield { size: L.sizeOfCheckpointKey(k), note: v.toString('utf8') };
+  }
+
+  /** Raw read access for the audit (lib/audit.ts): key-ordered iteration of one key prefix. */
+  rawIterator(prefix: string): AsyncIterable<[string, Buffer]> {
+    return this.#db.iterator({ gte: prefix, lt: prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1) });
+  }
+
+  /** Raw head record, for the audit. */
+  async rawHead(): Promise<Buffer | undefined> { return this.#db.get(L.KEY_HEAD); }
+
+  /** Finish the writes already accepted, then close the database. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    while (this.#seqLoads.size > 0) await Promise.allSettled([...this.#seqLoads.values()]);
+    while (this.#writing) await this.#writing;
+    while (this.#checkpointing) await this.#checkpointing.catch(() => undefined);
+    await this.#db.close();
+  }
+}
+
+function encodeHead(f: Frontier): Buffer {
+  return Buffer.from(JSON.stringify({ size: f.size, frontier: f.hashes.map(toBase64) }));
+}
+
+/** Read head and the unfinished tail chunk: all that opening needs. */
+async function readState(db: Level<string, Buffer>): Promise<State> {
+  const headBuf = await db.get(L.KEY_HEAD);
+  if (!headBuf) throw new StoreError('E_CORRUPT', 'the ledger has no head record');
+  const head = JSON.parse(headBuf.toString()) as { size: number; frontier: string[] };
+  const frontier = new Frontier(head.size, head.frontier.map((h) => asHash(fromBase64(h, 'frontier hash'))));
+  const state: State = { frontier, tailLeaves: [], tailHashes: Buffer.alloc(0), tailPostings: new Map() };
+  const chunk = Math.floor(head.size / L.CHUNK);
+  const inTail = head.size % L.CHUNK;
+  if (inTail === 0) return state;
+  const [e, h] = await db.getMany([L.entryKey(chunk), L.hashKey(chunk)]);
+  if (!e || !h) throw new StoreError('E_CORRUPT', `the tail chunk ${chunk} is missing`, { cause: { index: chunk * L.CHUNK } });
+  state.tailLeaves = L.decodeLeaves(e, chunk);
+  state.tailHashes = h;
+  if (state.tailLeaves.length !== inTail) throw new StoreError('E_CORRUPT', `the tail chunk holds ${state.tailLeaves.length} entries, the head says ${inTail}`, { cause: { index: chunk * L.CHUNK } });
+  state.tailLeaves.forEach((leaf, offset) => {
+    const env = fromTrustedLeaf(leaf).envelope;
+    const add = (k: string): void => { const l = state.tailPostings.get(k); if (l) l.push(offset); else state.tailPostings.set(k, [offset]); };
+    add(L.signerPostingKey(L.signerId(env.signer), chunk));
+    if (env.topic !== undefined) add(L.topicPostingKey(env.topic, chunk));
+    add(L.timePostingKey(Math.floor(env.ts / 60000), chunk));
+  });
+  return state;
+}
+
+function openError(err: unknown, dir: string): BotError {
+  const e = err as { code?: string; cause?: { code?: string; message?: string } };
+  if (e.cause?.code === 'LEVEL_LOCKED' || e.code === 'LEVEL_LOCKED') {
+    return new StoreError('E_LOCKED', `the ledger in ${dir} is in use by another process (or another open in this one)`, { cause: err });
+  }
+  return new StoreError('E_STORE', `cannot open the ledger in ${dir}: ${e.cause?.message ?? (err as Error).message}`, { cause: err });
+}
