@@ -14,7 +14,7 @@ import { BotError } from './errors';
 import { parseEnvelope } from './envelope';
 import { AuditFailure, checkLeaves, LeafTask } from './audit-leaves';
 import * as L from './layout';
-import { Ledger } from './ledger';
+import { Ledger, RawView } from './ledger';
 import { Frontier, HASH_SIZE, leafHash, NewNode, nodePosition } from './merkle';
 import { NoteVerifier, openNote, parseCheckpoint } from './note';
 
@@ -35,7 +35,16 @@ export type AuditResult =
 
 /** Audit every entry, node and checkpoint of an open ledger. */
 export async function auditLedger(ledger: Ledger, opts: AuditOptions = {}): Promise<AuditResult> {
-  const headBuf = await ledger.rawHead();
+  const view = ledger.snapshotView();
+  try {
+    return await auditView(ledger, view, opts);
+  } finally {
+    await view.close();
+  }
+}
+
+async function auditView(ledger: Ledger, view: RawView, opts: AuditOptions): Promise<AuditResult> {
+  const headBuf = await view.head();
   const head = headBuf ? (JSON.parse(headBuf.toString()) as { size: number; frontier: string[] }) : { size: -1, frontier: [] };
   const size = head.size;
   const wanted = opts.workers ?? os.availableParallelism();
@@ -48,7 +57,7 @@ export async function auditLedger(ledger: Ledger, opts: AuditOptions = {}): Prom
   const lastSeq = new Map<string, number>();
   let checkpoints = 0;
 
-  const cpIter = ledger.rawIterator('C')[Symbol.asyncIterator]();
+  const cpIter = view.iterator('C')[Symbol.asyncIterator]();
   let cp = await cpIter.next();
   const cpSize = (): number => (cp.done ? Infinity : L.sizeOfCheckpointKey(cp.value[0]));
   /** Check the stored checkpoint at the current tree size; a failure names the last covered entry. */
@@ -71,10 +80,10 @@ export async function auditLedger(ledger: Ledger, opts: AuditOptions = {}): Prom
       fail(0, 'E_CORRUPT', 'the head record is missing or unreadable');
     } else {
       if (cpSize() === 0) await checkCheckpoint();
-      const hIter = ledger.rawIterator('H')[Symbol.asyncIterator]();
+      const hIter = view.iterator('H')[Symbol.asyncIterator]();
       let expected = 0;
       const nodes: NewNode[] = [];
-      for await (const [ek, ebuf] of ledger.rawIterator('E')) {
+      for await (const [ek, ebuf] of view.iterator('E')) {
         if (failures.length > 0 || pool.failure) break;
         const chunk = L.chunkOfKey(ek);
         const start = chunk * L.CHUNK;

@@ -82,6 +82,14 @@ export interface Query {
   limit?: number;
 }
 
+/** A consistent raw view of the store (see Ledger.snapshotView). */
+export interface RawView {
+  head(): Promise<Buffer | undefined>;
+  /** Key-ordered iteration over the keys that start with prefix. */
+  iterator(prefix: string): AsyncIterable<[string, Buffer]>;
+  close(): Promise<void>;
+}
+
 interface Pending {
   env: SignedEnvelope;
   sid: string;
@@ -552,13 +560,21 @@ export class Ledger implements NodeReader {
     for await (const [k, v] of this.#db.iterator({ gte: 'C', lt: 'D' })) yield { size: L.sizeOfCheckpointKey(k), note: v.toString('utf8') };
   }
 
-  /** Raw read access for the audit (lib/audit.ts): key-ordered iteration of one key prefix. */
-  rawIterator(prefix: string): AsyncIterable<[string, Buffer]> {
-    return this.#db.iterator({ gte: prefix, lt: prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1) });
+  /**
+   * A consistent read-only view of the raw store (a LevelDB snapshot), for the audit to
+   * check a ledger that is still being appended to. Close it when done.
+   */
+  snapshotView(): RawView {
+    const snapshot = this.#db.snapshot();
+    const db = this.#db;
+    return {
+      head: async () => db.get(L.KEY_HEAD, { snapshot }),
+      iterator: (prefix: string) => db.iterator({
+        gte: prefix, lt: prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1), snapshot,
+      }),
+      close: () => snapshot.close(),
+    };
   }
-
-  /** Raw head record, for the audit. */
-  async rawHead(): Promise<Buffer | undefined> { return this.#db.get(L.KEY_HEAD); }
 
   /** Finish the writes already accepted, then close the database. Idempotent. */
   async close(): Promise<void> {
