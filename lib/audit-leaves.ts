@@ -9,19 +9,29 @@ export interface LeafTask { id: number; chunk: number; start: number; leaves: Ui
 /** A failed check at an entry index. */
 export interface AuditFailure { index: number; code: string; reason: string }
 
-/** Verify each leaf's signature and canonical form; the first failure, or null. */
-export function checkLeaves(task: LeafTask): AuditFailure | null {
+/** What checking a chunk's leaves found: the first failure, and each valid leaf's signer and seq. */
+export interface LeafResult { chunk: number; start: number; failure: AuditFailure | null; signers: string[]; seqs: number[] }
+
+/** Verify each leaf's signature and canonical form, up to the first failure. */
+export function checkLeaves(task: LeafTask): LeafResult {
   const buf = Buffer.from(task.leaves.buffer, task.leaves.byteOffset, task.leaves.byteLength);
   const leaves = decodeLeaves(buf, task.chunk);
+  const out: LeafResult = { chunk: task.chunk, start: task.start, failure: null, signers: [], seqs: [] };
   for (let i = 0; i < leaves.length; i++) {
     const index = task.start + i;
     try {
       const env = verifyEnvelope(leaves[i], { maxBytes: Infinity });
-      if (!env.bytes.equals(leaves[i])) return { index, code: 'E_ENVELOPE', reason: `entry ${index} is not in canonical (RFC 8785) form` };
+      if (!env.bytes.equals(leaves[i])) {
+        out.failure = { index, code: 'E_ENVELOPE', reason: `entry ${index} is not in canonical (RFC 8785) form` };
+        break;
+      }
+      out.signers.push(env.envelope.signer);
+      out.seqs.push(env.envelope.seq);
     } catch (err) {
       const code = err instanceof BotError ? err.code : 'E_ENVELOPE';
-      return { index, code, reason: `entry ${index}: ${(err as Error).message}` };
+      out.failure = { index, code, reason: `entry ${index}: ${(err as Error).message}` };
+      break;
     }
   }
-  return null;
+  return out;
 }

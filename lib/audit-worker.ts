@@ -6,5 +6,5 @@ import { parentPort } from 'node:worker_threads';
 import { checkLeaves, LeafTask } from './audit-leaves';
 
 parentPort?.on('message', (task: LeafTask) => {
-  parentPort?.postMessage({ id: task.id, failure: checkLeaves(task) });
+  parentPort?.postMessage({ id: task.id, result: checkLeaves(task) });
 });

@@ -11,8 +11,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { fromBase64, toBase64 } from './bytes';
 import { BotError } from './errors';
-import { parseEnvelope } from './envelope';
-import { AuditFailure, checkLeaves, LeafTask } from './audit-leaves';
+import { AuditFailure, checkLeaves, LeafResult, LeafTask } from './audit-leaves';
 import * as L from './layout';
 import { Ledger, RawView } from './ledger';
 import { Frontier, HASH_SIZE, leafHash, NewNode, nodePosition } from './merkle';
@@ -23,7 +22,10 @@ export interface AuditProgress { checked: number; size: number }
 
 /** Options of auditLedger. */
 export interface AuditOptions {
-  /** Signature worker threads (default: the available parallelism; 0 = main thread only). */
+  /**
+   * Signature worker threads beside the main thread, which checks signatures too whenever
+   * every worker is busy (default: available parallelism − 1, so every core verifies).
+   */
   workers?: number;
   onProgress?: (p: AuditProgress) => void;
 }
@@ -31,6 +33,7 @@ export interface AuditOptions {
 /** The audit's verdict. */
 export type AuditResult =
   | { ok: true; size: number; root: string; checkpoints: number; signers: number; workers: number }
+  // `workers` counts worker threads; the main thread verifies as well.
   | { ok: false; size: number; index: number; code: string; reason: string; workers: number };
 
 /** Audit every entry, node and checkpoint of an open ledger. */
@@ -47,14 +50,25 @@ async function auditView(ledger: Ledger, view: RawView, opts: AuditOptions): Pro
   const headBuf = await view.head();
   const head = headBuf ? (JSON.parse(headBuf.toString()) as { size: number; frontier: string[] }) : { size: -1, frontier: [] };
   const size = head.size;
-  const wanted = opts.workers ?? os.availableParallelism();
+  const wanted = opts.workers ?? Math.max(1, os.availableParallelism() - 1);
   const workers = size >= 4 * L.CHUNK ? wanted : 0;
-  const pool = new SignaturePool(workers);
+  const lastSeq = new Map<string, number>();
+  /** Per-signer seq order, checked in chunk order as signature results arrive. */
+  const checkSeqs = (r: LeafResult): AuditFailure | null => {
+    for (let i = 0; i < r.seqs.length; i++) {
+      const prev = lastSeq.get(r.signers[i]) ?? -1;
+      if (r.seqs[i] <= prev) {
+        return { index: r.start + i, code: 'E_REPLAY', reason: `entry ${r.start + i}: seq ${r.seqs[i]} of ${r.signers[i]} is not above its earlier seq ${prev}` };
+      }
+      lastSeq.set(r.signers[i], r.seqs[i]);
+    }
+    return r.failure;
+  };
+  const pool = new SignaturePool(workers, checkSeqs);
   const failures: AuditFailure[] = [];
   const fail = (index: number, code: string, reason: string): void => { failures.push({ index, code, reason }); };
   const verifier = NoteVerifier.ed25519(ledger.origin, ledger.operator);
   const frontier = new Frontier();
-  const lastSeq = new Map<string, number>();
   let checkpoints = 0;
 
   const cpIter = view.iterator('C')[Symbol.asyncIterator]();
@@ -99,13 +113,6 @@ async function auditView(ledger: Ledger, view: RawView, opts: AuditOptions): Pro
         if (leaves.length !== expectedCount) { fail(start + Math.min(leaves.length, expectedCount), 'E_CORRUPT', `chunk ${chunk} holds ${leaves.length} entries, expected ${expectedCount}`); }
         for (let i = 0; i < leaves.length && failures.length === 0; i++) {
           const index = start + i;
-          let signer: string, seq: number;
-          try { ({ signer, seq } = parseEnvelope(leaves[i], { maxBytes: Infinity })); } catch (err) {
-            fail(index, (err as BotError).code ?? 'E_ENVELOPE', `entry ${index}: ${(err as Error).message}`); break;
-          }
-          const prev = lastSeq.get(signer) ?? -1;
-          if (seq <= prev) { fail(index, 'E_REPLAY', `entry ${index}: seq ${seq} of ${signer} is not above its earlier seq ${prev}`); break; }
-          lastSeq.set(signer, seq);
           nodes.length = 0;
           frontier.append(leafHash(leaves[i]), nodes);
           for (const n of nodes) {
@@ -122,7 +129,7 @@ async function auditView(ledger: Ledger, view: RawView, opts: AuditOptions): Pro
         if (hbuf.length !== (L.chunkNodeStart(chunk + 1) - L.chunkNodeStart(chunk)) * HASH_SIZE && leaves.length === L.CHUNK && failures.length === 0) {
           fail(start + L.CHUNK - 1, 'E_CORRUPT', `chunk ${chunk} stores a wrong number of tree hashes`);
         }
-        await pool.submit({ id: 0, chunk, start, leaves: ebuf });
+        await pool.submit({ id: 0, chunk, start, leaves: new Uint8Array(ebuf) });
         opts.onProgress?.({ checked: frontier.size, size });
       }
       await pool.drain();
@@ -146,7 +153,11 @@ async function auditView(ledger: Ledger, view: RawView, opts: AuditOptions): Pro
   return { ok: true, size, root: toBase64(frontier.root()), checkpoints, signers: lastSeq.size, workers };
 }
 
-/** Signature checks on worker threads (or inline when there are none), keeping the first failure. */
+/**
+ * Signature checks on worker threads (or inline when there are none). Results are handed to
+ * `inOrder` strictly in chunk order, whatever order the workers finish in; the pool keeps
+ * the first failure.
+ */
 class SignaturePool {
   failure: AuditFailure | undefined;
   #workers: Worker[] = [];
@@ -154,12 +165,16 @@ class SignaturePool {
   #inflight = new Map<number, () => void>();
   #waiters: (() => void)[] = [];
   #nextId = 1;
+  #ready = new Map<number, LeafResult>();
+  #nextChunk = 0;
+  #inOrder: (r: LeafResult) => AuditFailure | null;
 
-  constructor(n: number) {
+  constructor(n: number, inOrder: (r: LeafResult) => AuditFailure | null) {
+    this.#inOrder = inOrder;
     for (let i = 0; i < n; i++) {
       const w = new Worker(path.join(__dirname, 'audit-worker.js'));
-      w.on('message', (m: { id: number; failure: AuditFailure | null }) => {
-        if (m.failure) this.#record(m.failure);
+      w.on('message', (m: { id: number; result: LeafResult }) => {
+        this.#accept(m.result);
         this.#inflight.get(m.id)?.();
       });
       w.on('error', (err) => this.#record({ index: 0, code: 'E_STORE', reason: `audit worker failed: ${err.message}` }));
@@ -168,18 +183,21 @@ class SignaturePool {
     }
   }
 
-  #record(f: AuditFailure): void {
-    if (!this.failure || f.index < this.failure.index) this.failure = f;
+  #record(f: AuditFailure | null): void {
+    if (f && (!this.failure || f.index < this.failure.index)) this.failure = f;
   }
 
-  /** Queue a chunk; waits while every worker is busy (backpressure). */
-  async submit(task: LeafTask): Promise<void> {
-    if (this.#workers.length === 0) {
-      const f = checkLeaves(task);
-      if (f) this.#record(f);
-      return;
+  #accept(r: LeafResult): void {
+    this.#ready.set(r.chunk, r);
+    for (let next = this.#ready.get(this.#nextChunk); next; next = this.#ready.get(this.#nextChunk)) {
+      this.#ready.delete(this.#nextChunk++);
+      this.#record(this.#inOrder(next));
     }
-    while (this.#idle.length === 0) await new Promise<void>((r) => this.#waiters.push(r));
+  }
+
+  /** Hand a chunk to an idle worker, or check it on this thread when every worker is busy. */
+  async submit(task: LeafTask): Promise<void> {
+    if (this.#idle.length === 0) return this.#accept(checkLeaves(task));
     const w = this.#idle.pop() as Worker;
     const id = this.#nextId++;
     this.#inflight.set(id, () => {
@@ -199,4 +217,3 @@ class SignaturePool {
     await Promise.all(this.#workers.map((w) => w.terminate()));
   }
 }
-

@@ -163,10 +163,11 @@ export class Identity {
       return new Identity(Buffer.from(der.subarray(der.length - 32)));
     }
     if (t.startsWith('PRIVATE+KEY+')) {
+      // PRIVATE+KEY+<name>+<hexid>+<base64>; base64 may itself contain '+'.
       const parts = t.split('+');
-      if (parts.length !== 5) throw new FormatError('E_KEY', 'note signer key must be PRIVATE+KEY+<name>+<hexid>+<base64>');
+      if (parts.length < 5) throw new FormatError('E_KEY', 'note signer key must be PRIVATE+KEY+<name>+<hexid>+<base64>');
       let raw: Buffer;
-      try { raw = fromBase64(parts[4]); } catch { throw new FormatError('E_KEY', 'note signer key is not valid base64'); }
+      try { raw = fromBase64(parts.slice(4).join('+')); } catch { throw new FormatError('E_KEY', 'note signer key is not valid base64'); }
       if (raw.length !== 33 || raw[0] !== 0x01) throw new FormatError('E_KEY', 'note signer key is not an Ed25519 (type 0x01) key');
       return new Identity(raw.subarray(1));
     }

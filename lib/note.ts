@@ -240,6 +240,28 @@ export function formatSignerKey(name: string, identity: Identity): string {
   return `PRIVATE+KEY+${name}+${toHex(id)}+${toBase64(Buffer.concat([Buffer.from([SIG_ED25519]), identity.exportSeed()]))}`;
 }
 
+/**
+ * Parse a signer key `PRIVATE+KEY+<name>+<hex key ID>+<base64(0x01 || seed)>`, checking the
+ * key ID against the name and derived public key (the form Go's note package writes).
+ */
+export function parseSignerKey(skey: string): { name: string; identity: Identity } {
+  const parts = typeof skey === 'string' ? skey.trim().split('+') : [];
+  if (parts.length < 5 || parts[0] !== 'PRIVATE' || parts[1] !== 'KEY') {
+    throw noteError('signer key must be PRIVATE+KEY+<name>+<hex key ID>+<base64 key>');
+  }
+  const [, , name, hexId] = parts;
+  checkKeyName(name);
+  if (!HEX_ID.test(hexId)) throw noteError('signer key ID must be 8 lowercase hex digits');
+  let raw: Buffer;
+  try { raw = fromBase64(parts.slice(4).join('+')); } catch { throw noteError('signer key is not valid base64'); }  // base64 may hold '+'
+  if (raw.length !== 33 || raw[0] !== SIG_ED25519) throw noteError('signer key is not an Ed25519 (type 0x01) key');
+  const identity = Identity.fromSeed(raw.subarray(1));
+  if (toHex(noteKeyId(name, SIG_ED25519, identity.publicKey.bytes)) !== hexId) {
+    throw noteError('signer key ID does not match its name and key');
+  }
+  return { name, identity };
+}
+
 function sigLine(name: string, payload: Buffer): string {
   return `${EM_DASH_SPACE}${name} ${toBase64(payload)}\n`;
 }
