@@ -139,6 +139,8 @@ export class Ledger implements NodeReader {
   #identity: Identity | undefined;
   #state: State;
   #queue: Pending[] = [];
+  #admitting: Pending[] = [];
+  #admission: Promise<void> | undefined;
   #pendingSeq = new Map<string, number>();
   #seqCache = new BoundedMap<string, number>(SIGNER_CACHE);
   #seqLoads = new Map<string, Promise<number>>();
@@ -239,19 +241,42 @@ export class Ledger implements NodeReader {
     if (env.bytes.length > this.maxEntryBytes) {
       throw new FormatError('E_TOO_LARGE', `envelope is ${env.bytes.length} bytes, above the ledger's limit of ${this.maxEntryBytes}`);
     }
-    const { signer, seq } = env.envelope;
-    const sid = L.signerId(signer);
-    // An append called before close() is accepted: close() waits for these loads.
-    const committed = this.#seqCache.get(sid) ?? await this.#loadSeq(sid);
-    const last = Math.max(committed, this.#pendingSeq.get(sid) ?? -1);
-    if (seq <= last) {
-      throw new LedgerError('E_REPLAY', `seq ${seq} of ${signer} is not above its last seq ${last}`);
-    }
-    this.#pendingSeq.set(sid, seq);
+    const sid = L.signerId(env.envelope.signer);
     return new Promise<Receipt>((resolve, reject) => {
-      this.#queue.push({ env, sid, resolve, reject });
-      if (!this.#writing) this.#writing = this.#flushLoop();
+      this.#admitting.push({ env, sid, resolve, reject });
+      // Started from a microtask so that #admit's finally never runs before this assignment.
+      if (!this.#admission) this.#admission = Promise.resolve().then(() => this.#admit());
     });
+  }
+
+  /**
+   * Admit appends strictly in call order: check each against its signer's last seq (read
+   * from the store when not cached, holding back the appends behind it) and queue it for
+   * the next group commit. Runs synchronously while every signer is cached.
+   */
+  async #admit(): Promise<void> {
+    try {
+      while (this.#admitting.length > 0) {
+        const p = this.#admitting[0];
+        const committed = this.#seqCache.get(p.sid) ?? await this.#loadSeq(p.sid).catch((err: Error) => err);
+        this.#admitting.shift();
+        if (committed instanceof Error) {
+          p.reject(new StoreError('E_STORE', `reading the ledger failed: ${committed.message}`, { cause: committed }));
+          continue;
+        }
+        const { signer, seq } = p.env.envelope;
+        const last = Math.max(committed, this.#pendingSeq.get(p.sid) ?? -1);
+        if (seq <= last) {
+          p.reject(new LedgerError('E_REPLAY', `seq ${seq} of ${signer} is not above its last seq ${last}`));
+          continue;
+        }
+        this.#pendingSeq.set(p.sid, seq);
+        this.#queue.push(p);
+        if (!this.#writing) this.#writing = this.#flushLoop();
+      }
+    } finally {
+      this.#admission = undefined;
+    }
   }
 
   /** Last seq this ledger accepted from a signer, or -1. */
@@ -580,7 +605,8 @@ export class Ledger implements NodeReader {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    while (this.#seqLoads.size > 0) await Promise.allSettled([...this.#seqLoads.values()]);
+    // Appends called before close() are accepted: admit and write them first.
+    while (this.#admission) await this.#admission;
     while (this.#writing) await this.#writing;
     while (this.#checkpointing) await this.#checkpointing.catch(() => undefined);
     await this.#db.close();
@@ -607,7 +633,13 @@ async function readState(db: Level<string, Buffer>): Promise<State> {
   state.tailHashes = h;
   if (state.tailLeaves.length !== inTail) throw new StoreError('E_CORRUPT', `the tail chunk holds ${state.tailLeaves.length} entries, the head says ${inTail}`, { cause: { index: chunk * L.CHUNK } });
   state.tailLeaves.forEach((leaf, offset) => {
-    const env = fromTrustedLeaf(leaf).envelope;
+    let env: SignedEnvelope['envelope'];
+    try {
+      env = fromTrustedLeaf(leaf).envelope;
+    } catch (err) {
+      const index = chunk * L.CHUNK + offset;
+      throw new StoreError('E_CORRUPT', `entry ${index} is unreadable: ${(err as Error).message}`, { cause: { index } });
+    }
     const add = (k: string): void => { const l = state.tailPostings.get(k); if (l) l.push(offset); else state.tailPostings.set(k, [offset]); };
     add(L.signerPostingKey(L.signerId(env.signer), chunk));
     if (env.topic !== undefined) add(L.topicPostingKey(env.topic, chunk));

@@ -56,6 +56,19 @@ describe('ledger', function () {
     await led.close();
   });
 
+  it('stores concurrent appends in call order, even while a signer\'s last seq is read from disk', async () => {
+    let led = await Ledger.open({ dir: t.dir, origin: ORIGIN, identity: op });
+    await led.append(readings(devices[0], 1)[0]);
+    await led.append(readings(devices[1], 1)[0]);
+    await led.close();
+    led = await Ledger.open({ dir: t.dir });
+    await led.lastSeq(devices[1].did); // cached: its appends could overtake an uncached signer's
+    const order = [readings(devices[0], 1, 1)[0], readings(devices[1], 1, 1)[0], readings(devices[0], 1, 2)[0], readings(devices[2], 1)[0]];
+    const receipts = await Promise.all(order.map((e) => led.append(e)));
+    assert.deepEqual(receipts.map((r) => r.index), [2, 3, 4, 5]);
+    await led.close();
+  });
+
   it('refuses replays, bad signatures and oversized entries, writing nothing', async () => {
     const led = await Ledger.open({ dir: t.dir, origin: ORIGIN, identity: op, maxEntryBytes: 400 });
     const [a, b] = readings(devices[0], 2, 10);

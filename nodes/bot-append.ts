@@ -1,0 +1,93 @@
+/**
+ * bot-append: appends msg.payload (an envelope object, JSON text or bytes; verified by the
+ * kernel) to a ledger. Messages are not serialized: the next one is accepted while earlier
+ * appends are still being written, so the ledger groups them into one synced batch (group
+ * commit). Once the entry is durable, msg.ledger = {origin, index, leafHash, treeSize}.
+ */
+import { BotError } from '../lib/errors';
+import { Receipt } from '../lib/ledger';
+import { LedgerLease } from '../lib/registry';
+import {
+  BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, RateMeter, RedNode, SendFn, shortMessage, StatusThrottle,
+} from './red';
+
+interface BotAppendDef extends NodeDef {
+  name?: string;
+  ledger?: string;
+}
+
+export = function (RED: NodeAPI): void {
+  function BotAppend(this: RedNode, def: BotAppendDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const status = new StatusThrottle(node, 500);
+    const meter = new RateMeter(2000);
+    let ledgerNode: BotLedgerNode | undefined;
+    let lease: LedgerLease | undefined;
+    let setupError: Error | undefined;
+    try {
+      ledgerNode = ledgerNodeOf(RED, def.ledger);
+      lease = ledgerNode.acquire();
+    } catch (err) {
+      setupError = err as Error;
+      node.error(err);
+      status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
+    }
+    let lastIndex = -1;
+    const inflight = new Set<Promise<void>>();
+    const show = (): void => status.update(() => ({
+      fill: 'green', shape: 'dot', text: `#${lastIndex} · ${meter.rate()} msg/s`,
+    }));
+    // Refresh once traffic stops, so the rate falls back to 0 (a fired timer re-arms on refresh()).
+    let idle: NodeJS.Timeout | undefined;
+    let closing = false;
+    const touch = (): void => {
+      if (closing) return;
+      if (idle) { idle.refresh(); return; }
+      idle = setTimeout(show, 2500);
+      idle.unref();
+    };
+
+    if (lease) {
+      lease.ledger.then((l) => {
+        if (lastIndex < 0) status.now({ fill: 'grey', shape: 'dot', text: `size ${l.size}` });
+      }, (err: unknown) => status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) }));
+    }
+
+    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+      if (setupError || !lease) { done(setupError ?? new BotError('E_NOT_FOUND', 'no ledger configured')); return; }
+      const p = msg.payload;
+      // A shallow copy: appending freezes the envelope object, which must not be the msg's.
+      const input = p !== null && typeof p === 'object' && !Array.isArray(p) && !(p instanceof Uint8Array) ? { ...p } : p;
+      const job = lease.ledger
+        .then((l) => l.append(input))
+        .then((receipt: Receipt) => {
+          msg.ledger = receipt;
+          lastIndex = Math.max(lastIndex, receipt.index);
+          meter.tick();
+          ledgerNode?.appended(receipt);
+          show();
+          touch();
+          send(msg);
+          done();
+        }, (err: unknown) => {
+          status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
+          done(err instanceof Error ? err : new BotError('E_STORE', String(err)));
+        })
+        .finally(() => { inflight.delete(job); });
+      inflight.add(job);
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      closing = true;
+      if (idle) clearTimeout(idle);
+      // Let accepted appends finish (they are durable or failed), then give the ledger back.
+      Promise.allSettled([...inflight])
+        .then(() => { status.stop(); return lease?.release(); })
+        .catch((err: unknown) => node.error(err))
+        .finally(() => done());
+    });
+  }
+
+  RED.nodes.registerType('bot-append', BotAppend);
+};

@@ -1,0 +1,145 @@
+/**
+ * bot-verify: checks an envelope's signature, its signer (trusted list, or a signer the
+ * configured ledger has accepted before), freshness (`ts` within maxSkewMs of now) and replay
+ * (`seq` above the last one seen from that signer here and in the ledger).
+ *
+ * Output 1: valid — msg.payload = the envelope object, msg.signer = its did:key.
+ * Output 2: rejected — msg.error = {code, message}, code one of malformed | bad-signature |
+ * unknown-signer | replay | stale. A rejection is a routed outcome, not a node error.
+ */
+import { DEFAULT_MAX_ENTRY_BYTES, SignedEnvelope, verifyEnvelope } from '../lib/envelope';
+import { BotError, isBotError } from '../lib/errors';
+import { PublicKey } from '../lib/identity';
+import { LedgerLease } from '../lib/registry';
+import {
+  configError, DoneFn, intSetting, ledgerNodeOf, openOrThrow, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn, shortMessage, StatusThrottle,
+} from './red';
+
+interface BotVerifyDef extends NodeDef {
+  name?: string;
+  trusted?: string;
+  ledger?: string;
+  maxSkewMs?: number | string;
+}
+
+/** Why an envelope was rejected. */
+type RejectCode = 'malformed' | 'bad-signature' | 'unknown-signer' | 'replay' | 'stale';
+
+const MAX_SIGNERS = 10000;
+
+/** Parse the trusted list: did:keys separated by newlines, spaces or commas; '#' starts a comment. */
+function parseTrusted(text: string | undefined): Set<string> {
+  const out = new Set<string>();
+  (text ?? '').split(/\r?\n/).forEach((line, i) => {
+    for (const did of line.replace(/#.*$/, '').split(/[\s,]+/).filter((s) => s !== '')) {
+      try {
+        out.add(PublicKey.fromDid(did).did);
+      } catch (err) {
+        throw configError('E_DID', `trusted signers, line ${i + 1}: ${(err as Error).message}`);
+      }
+    }
+  });
+  return out;
+}
+
+export = function (RED: NodeAPI): void {
+  function BotVerify(this: RedNode, def: BotVerifyDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const status = new StatusThrottle(node, 500);
+    let trusted = new Set<string>();
+    let lease: LedgerLease | undefined;
+    let maxSkewMs = 300000;
+    let setupError: Error | undefined;
+    try {
+      trusted = parseTrusted(def.trusted);
+      maxSkewMs = intSetting(def.maxSkewMs, 300000);
+      if (Number.isNaN(maxSkewMs)) throw configError('E_RANGE', 'max clock skew must be a whole number of milliseconds (0 = no check)');
+      if (def.ledger) lease = ledgerNodeOf(RED, def.ledger).acquire();
+    } catch (err) {
+      setupError = err as Error;
+      node.error(err);
+    }
+    /** Last accepted seq per signer (insertion order = least recently accepted first). */
+    const lastSeen = new Map<string, number>();
+    let accepted = 0;
+    let rejected = 0;
+    let lastReason = '';
+    const show = (): void => status.update(() => ({
+      fill: rejected > 0 && lastReason !== '' ? 'yellow' : 'green',
+      shape: 'dot',
+      text: `✓ ${accepted} ✗ ${rejected}${lastReason ? ` (${lastReason})` : ''}`,
+    }));
+    if (setupError) status.now({ fill: 'red', shape: 'ring', text: shortMessage(setupError) });
+    else status.now({ fill: 'grey', shape: 'ring', text: `${trusted.size} trusted${lease ? ' + ledger' : ''}` });
+    lease?.ledger.catch((err: unknown) => status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) }));
+
+    const reject = (msg: NodeMessage, send: SendFn, done: DoneFn, code: RejectCode, message: string, signer?: string): void => {
+      rejected++;
+      lastReason = code;
+      if (signer !== undefined) msg.signer = signer;
+      msg.error = { code, message };
+      show();
+      send([null, msg]);
+      done();
+    };
+
+    async function handle(msg: NodeMessage, send: SendFn, done: DoneFn): Promise<void> {
+      let env: SignedEnvelope;
+      try {
+        const p = msg.payload;
+        // A shallow copy: verifying freezes the object it is given, which must not be the msg's.
+        const input = p !== null && typeof p === 'object' && !Array.isArray(p) && !(p instanceof Uint8Array) ? { ...p } : p;
+        env = verifyEnvelope(input, { maxBytes: lease?.current?.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES });
+      } catch (err) {
+        reject(msg, send, done, isBotError(err, 'E_SIGNATURE') ? 'bad-signature' : 'malformed', (err as Error).message);
+        return;
+      }
+      const { signer, seq, ts } = env.envelope;
+      let ledgerSeq = -1;
+      if (lease) {
+        const l = openOrThrow(await lease.ledger);
+        ledgerSeq = await l.lastSeq(signer);
+      }
+      // From here on, everything is synchronous: concurrent messages cannot interleave.
+      if (!trusted.has(signer) && ledgerSeq < 0) {
+        reject(msg, send, done, 'unknown-signer', `signer ${signer} is not trusted`, signer);
+        return;
+      }
+      if (maxSkewMs > 0 && Math.abs(Date.now() - ts) > maxSkewMs) {
+        reject(msg, send, done, 'stale', `ts ${ts} is more than ${maxSkewMs} ms from now`, signer);
+        return;
+      }
+      const last = Math.max(lastSeen.get(signer) ?? -1, ledgerSeq);
+      if (seq <= last) {
+        reject(msg, send, done, 'replay', `seq ${seq} of ${signer} is not above its last seq ${last}`, signer);
+        return;
+      }
+      lastSeen.delete(signer);
+      lastSeen.set(signer, seq);
+      if (lastSeen.size > MAX_SIGNERS) lastSeen.delete(lastSeen.keys().next().value as string);
+      msg.payload = JSON.parse(env.bytes.toString('utf8')) as unknown;
+      msg.signer = signer;
+      accepted++;
+      lastReason = '';
+      show();
+      send([msg, null]);
+      done();
+    }
+
+    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+      if (setupError) { done(setupError); return; }
+      handle(msg, send, done).catch((err: unknown) => {
+        status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
+        done(err instanceof Error ? err : new BotError('E_STORE', String(err)));
+      });
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      status.stop();
+      (lease ? lease.release() : Promise.resolve()).catch((err: unknown) => node.error(err)).finally(() => done());
+    });
+  }
+
+  RED.nodes.registerType('bot-verify', BotVerify);
+};

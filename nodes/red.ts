@@ -1,0 +1,256 @@
+/**
+ * Loose local types for the part of the Node-RED runtime API these nodes use, and small
+ * helpers shared by the node glue. Not a node: it has no .html and is not in node-red.nodes.
+ */
+import * as path from 'node:path';
+import { BotError, BotErrorCode } from '../lib/errors';
+import { Identity } from '../lib/identity';
+import type { Receipt, StoredCheckpoint } from '../lib/ledger';
+import type { LedgerLease } from '../lib/registry';
+
+/** A message as Node-RED passes it between nodes. */
+export interface NodeMessage {
+  _msgid?: string;
+  payload?: unknown;
+  topic?: unknown;
+  [key: string]: unknown;
+}
+
+/** A node status (dot/ring and a short text); `{}` clears it. */
+export interface NodeStatus {
+  fill?: 'red' | 'green' | 'yellow' | 'blue' | 'grey';
+  shape?: 'ring' | 'dot';
+  text?: string;
+}
+
+export type SendFn = (msg: NodeMessage | (NodeMessage | null)[] | null) => void;
+export type DoneFn = (err?: Error) => void;
+export type InputHandler = (msg: NodeMessage, send: SendFn, done: DoneFn) => void;
+export type CloseHandler = (removed: boolean, done: () => void) => void;
+
+/** The properties every node definition (flow JSON entry) has. */
+export interface NodeDef {
+  id: string;
+  type: string;
+  name?: string;
+  z?: string;
+}
+
+/** A node instance, after RED.nodes.createNode. */
+export interface RedNode {
+  readonly id: string;
+  readonly type: string;
+  name?: string;
+  credentials?: Record<string, string | undefined>;
+  on(event: 'input', cb: InputHandler): void;
+  on(event: 'close', cb: CloseHandler): void;
+  status(s: NodeStatus): void;
+  error(err: unknown, msg?: NodeMessage): void;
+  warn(m: unknown): void;
+  log(m: unknown): void;
+  send(msg: NodeMessage | (NodeMessage | null)[] | null): void;
+}
+
+/** The bits of an Express request / response the admin endpoints use. */
+export interface AdminRequest {
+  body?: unknown;
+  params: Record<string, string | undefined>;
+  query: Record<string, unknown>;
+}
+export interface AdminResponse {
+  status(code: number): AdminResponse;
+  json(body: unknown): void;
+}
+export type AdminHandler = (req: AdminRequest, res: AdminResponse, next: () => void) => void;
+
+export interface HttpAdmin {
+  get(route: string, ...handlers: AdminHandler[]): void;
+  post(route: string, ...handlers: AdminHandler[]): void;
+}
+
+/** A node constructor, called by Node-RED with `new` and the node's flow definition. */
+export type NodeConstructor = (this: never, def: never) => void;
+
+/** A credentials declaration for registerType. */
+export interface CredentialsDef {
+  [name: string]: { type: 'text' | 'password' };
+}
+
+/** The RED object handed to a node module. */
+export interface NodeAPI {
+  nodes: {
+    createNode(node: object, def: NodeDef): void;
+    getNode(id: string): unknown;
+    registerType(type: string, ctor: NodeConstructor, opts?: { credentials?: CredentialsDef }): void;
+  };
+  settings: { userDir?: string; [key: string]: unknown };
+  httpAdmin?: HttpAdmin;
+  auth?: { needsPermission(permission: string): AdminHandler };
+}
+
+/** An error a node reports for its own configuration, with a kernel error code. */
+export function configError(code: BotErrorCode, message: string): BotError {
+  return new BotError(code, message);
+}
+
+/** The message of an error, without stack, for status texts (never holds secrets: kernel messages do not). */
+export function shortMessage(err: unknown, max = 40): string {
+  const m = err instanceof Error ? err.message : String(err);
+  return m.length > max ? m.slice(0, max - 1) + '…' : m;
+}
+
+/** Parse an optional non-negative integer setting ('' / undefined → fallback). */
+export function intSetting(v: unknown, fallback: number): number {
+  if (v === undefined || v === null || v === '') return fallback;
+  const n = typeof v === 'number' ? v : Number(String(v).trim());
+  return Number.isSafeInteger(n) && n >= 0 ? n : NaN;
+}
+
+/** A directory under the Node-RED user directory; throws when Node-RED gave none. */
+export function userPath(RED: NodeAPI, ...parts: string[]): string {
+  const userDir = RED.settings.userDir;
+  if (typeof userDir !== 'string' || userDir === '') {
+    throw configError('E_STORE', 'Node-RED has no userDir setting; set the directory explicitly');
+  }
+  return path.join(userDir, ...parts);
+}
+
+/**
+ * Shows a status at most every `intervalMs`, always ending with the latest one (a trailing
+ * update), so a busy node does not flood the editor.
+ */
+export class StatusThrottle {
+  #node: RedNode;
+  #interval: number;
+  #last = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #pending: (() => NodeStatus) | undefined;
+  #stopped = false;
+
+  constructor(node: RedNode, intervalMs = 500) {
+    this.#node = node;
+    this.#interval = intervalMs;
+  }
+
+  /** Show a status now, dropping any pending throttled one. */
+  now(s: NodeStatus): void {
+    if (this.#stopped) return;
+    this.#pending = undefined;
+    if (this.#timer) { clearTimeout(this.#timer); this.#timer = undefined; }
+    this.#last = Date.now();
+    this.#node.status(s);
+  }
+
+  /** Show a status computed when it is due. */
+  update(make: () => NodeStatus): void {
+    if (this.#stopped) return;
+    this.#pending = make;
+    if (this.#timer) return;
+    const wait = this.#last + this.#interval - Date.now();
+    if (wait <= 0) { this.#flush(); return; }
+    this.#timer = setTimeout(() => { this.#timer = undefined; this.#flush(); }, wait);
+  }
+
+  #flush(): void {
+    const make = this.#pending;
+    this.#pending = undefined;
+    if (!make || this.#stopped) return;
+    this.#last = Date.now();
+    this.#node.status(make());
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** Counts events and reports their rate per second over a sliding window of fixed buckets. */
+export class RateMeter {
+  #buckets: number[];
+  #bucketMs: number;
+  #head = -1;
+  #first = -1;
+
+  constructor(windowMs = 2000, buckets = 8) {
+    this.#buckets = new Array<number>(buckets).fill(0);
+    this.#bucketMs = Math.max(1, Math.floor(windowMs / buckets));
+  }
+
+  tick(n = 1, now = Date.now()): void {
+    if (this.#first < 0) this.#first = now;
+    this.#advance(now);
+    this.#buckets[this.#head % this.#buckets.length] += n;
+  }
+
+  /** Events per second over the window (or since the first event, if more recent). */
+  rate(now = Date.now()): number {
+    if (this.#first < 0) return 0;
+    this.#advance(now);
+    const sum = this.#buckets.reduce((a, b) => a + b, 0);
+    const span = Math.max(Math.min(now - this.#first, this.#buckets.length * this.#bucketMs), 250);
+    return Math.round((sum * 1000) / span);
+  }
+
+  #advance(now: number): void {
+    const b = Math.floor(now / this.#bucketMs);
+    if (this.#head < 0 || b - this.#head >= this.#buckets.length) {
+      this.#buckets.fill(0);
+    } else {
+      for (let i = this.#head + 1; i <= b; i++) this.#buckets[i % this.#buckets.length] = 0;
+    }
+    if (b > this.#head) this.#head = b;
+  }
+}
+
+/** What other nodes see of a bot-identity config node. */
+export interface BotIdentityNode extends RedNode {
+  /** The key pair, when the configuration is usable. */
+  identity: Identity | undefined;
+  /** Why it is not (a message without secret material). */
+  configError: BotError | undefined;
+}
+
+/** The Identity of a bot-identity config node, or the typed error saying why there is none. */
+export function identityOf(RED: NodeAPI, id: unknown, what = 'identity'): Identity {
+  if (typeof id !== 'string' || id === '') throw configError('E_KEY', `no ${what} configured`);
+  const n = RED.nodes.getNode(id) as Partial<BotIdentityNode> | null;
+  if (!n || n.type !== 'bot-identity') throw configError('E_KEY', `the ${what} configuration node is missing`);
+  if (!n.identity) throw n.configError ?? configError('E_KEY', `the ${what} has no usable key`);
+  return n.identity;
+}
+
+/** What other nodes see of a bot-ledger config node. */
+export interface BotLedgerNode extends RedNode {
+  /** The configured origin (the ledger's own once open). */
+  origin: string;
+  /** The resolved directory ('' when misconfigured). */
+  dir: string;
+  /** The config node's own hold on the ledger. */
+  lease: LedgerLease;
+  /** Why the configuration is unusable, if it is. */
+  configError: BotError | undefined;
+  /** Whether this node holds the operator key (so it can sign checkpoints). */
+  canSign: boolean;
+  /** A new hold on the shared ledger for a user node; release it in the user's close. */
+  acquire(): LedgerLease;
+  /** Sign a checkpoint now if the tree grew and the operator key is here; the latest checkpoint. */
+  checkpointNow(): Promise<StoredCheckpoint | undefined>;
+  /** Told by bot-append after each durable append (checkpoint-every-N policy). */
+  appended(r: Receipt): void;
+}
+
+/** The bot-ledger config node of an id, or the typed error saying why there is none. */
+export function ledgerNodeOf(RED: NodeAPI, id: unknown): BotLedgerNode {
+  if (typeof id !== 'string' || id === '') throw configError('E_NOT_FOUND', 'no ledger configured');
+  const n = RED.nodes.getNode(id) as Partial<BotLedgerNode> | null;
+  if (!n || n.type !== 'bot-ledger' || typeof n.acquire !== 'function') throw configError('E_NOT_FOUND', 'the ledger configuration node is missing');
+  return n as BotLedgerNode;
+}
+
+/** The ledger, or E_CLOSED when it has been closed (some kernel reads do not check that themselves). */
+export function openOrThrow<L extends { closed: boolean }>(l: L): L {
+  if (l.closed) throw new BotError('E_CLOSED', 'the ledger is closed');
+  return l;
+}
