@@ -156,7 +156,8 @@ export function parseEnvelope(input: unknown, limits: EnvelopeLimits = {}): Enve
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
     throw new FormatError('E_ENVELOPE', `envelope must be a JSON object, got ${obj === null ? 'null' : Array.isArray(obj) ? 'an array' : typeof obj}`);
   }
-  const e = obj as Record<string, unknown>;
+  // A caller's object is copied, never frozen or kept: its msg stays its own.
+  const e = obj === input ? { ...(obj as Record<string, unknown>) } : (obj as Record<string, unknown>);
   checkFields(e, true);
   return e as unknown as Envelope;
 }

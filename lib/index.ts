@@ -13,4 +13,7 @@ export * from './topic';
 export { Ledger, checkOrigin } from './ledger';
 export type { Receipt, Entry, StoredCheckpoint, LedgerOptions, Query } from './ledger';
 export { auditLedger } from './audit';
+export { SequenceCounter, sharedSequence } from './sequence';
+export { acquireLedger } from './registry';
+export type { LedgerLease, AcquireOptions } from './registry';
 export type { AuditResult, AuditOptions, AuditProgress } from './audit';

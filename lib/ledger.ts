@@ -281,6 +281,7 @@ export class Ledger implements NodeReader {
 
   /** Last seq this ledger accepted from a signer, or -1. */
   async lastSeq(did: string): Promise<number> {
+    this.#checkOpen();
     const sid = L.signerId(did);
     return this.#seqCache.get(sid) ?? this.#loadSeq(sid);
   }
@@ -398,6 +399,7 @@ export class Ledger implements NodeReader {
 
   /** The stored perfect-subtree hash (level, index) of the committed tree (NodeReader). */
   async node(level: number, index: number): Promise<Hash> {
+    this.#checkOpen();
     const leaf = (index + 1) * 2 ** level - 1;
     if (leaf >= this.size) throw new LedgerError('E_RANGE', `node (${level}, ${index}) is beyond tree size ${this.size}`);
     const chunk = Math.floor(leaf / L.CHUNK);
@@ -418,6 +420,11 @@ export class Ledger implements NodeReader {
     return buf;
   }
 
+  /** Reads after close() are refused with a typed error, not LevelDB's. */
+  #checkOpen(): void {
+    if (this.#closed) throw new LedgerError('E_CLOSED', 'the ledger is closed');
+  }
+
   #checkIndex(index: number, size = this.size): void {
     if (!Number.isSafeInteger(index) || index < 0 || index >= size) throw new LedgerError('E_RANGE', `no entry ${index} in a tree of size ${size}`);
   }
@@ -431,6 +438,7 @@ export class Ledger implements NodeReader {
 
   /** The entry at an index. */
   async get(index: number): Promise<Entry> {
+    this.#checkOpen();
     this.#checkIndex(index);
     const leaves = await this.#leafChunk(Math.floor(index / L.CHUNK));
     const leaf = leaves[index % L.CHUNK];
@@ -440,6 +448,7 @@ export class Ledger implements NodeReader {
 
   /** Entries in [from, to), in order, read a chunk at a time. */
   async *entries(from = 0, to = this.size): AsyncGenerator<Entry> {
+    this.#checkOpen();
     const end = Math.min(to, this.size);
     for (let i = Math.max(0, from); i < end;) {
       const chunk = Math.floor(i / L.CHUNK);
@@ -457,6 +466,7 @@ export class Ledger implements NodeReader {
    * index postings; time ranges read the minute postings; wildcard topics filter a scan.
    */
   async query(q: Query): Promise<(Entry & { envelope: SignedEnvelope })[]> {
+    this.#checkOpen();
     const from = q.from ?? 0;
     const to = Math.min(q.to ?? this.size, this.size);
     const limit = q.limit ?? 100;
@@ -526,6 +536,7 @@ export class Ledger implements NodeReader {
 
   /** Root hash at a past size. */
   async rootAt(size: number): Promise<Hash> {
+    this.#checkOpen();
     if (!Number.isSafeInteger(size) || size < 0 || size > this.size) throw new LedgerError('E_RANGE', `no tree of size ${size} (size is ${this.size})`);
     return rootAt(this, size);
   }
@@ -576,12 +587,14 @@ export class Ledger implements NodeReader {
 
   /** The checkpoint signed at exactly this size, if any. */
   async checkpointAt(size: number): Promise<StoredCheckpoint | undefined> {
+    this.#checkOpen();
     const v = await this.#db.get(L.checkpointKey(size));
     return v ? { size, note: v.toString('utf8') } : undefined;
   }
 
   /** All stored checkpoints, oldest first. */
   async *checkpoints(): AsyncGenerator<StoredCheckpoint> {
+    this.#checkOpen();
     for await (const [k, v] of this.#db.iterator({ gte: 'C', lt: 'D' })) yield { size: L.sizeOfCheckpointKey(k), note: v.toString('utf8') };
   }
 
@@ -590,6 +603,7 @@ export class Ledger implements NodeReader {
    * check a ledger that is still being appended to. Close it when done.
    */
   snapshotView(): RawView {
+    this.#checkOpen();
     const snapshot = this.#db.snapshot();
     const db = this.#db;
     return {

@@ -176,12 +176,12 @@ export async function consistencyProof(r: NodeReader, m: number, n: number): Pro
   return (await Promise.all(out)).reverse();
 }
 
-/** Root implied by an inclusion proof (RFC 9162 §2.1.3.2), or undefined if it is malformed. */
-export function rootFromInclusionProof(index: number, size: number, leaf: Uint8Array, proof: readonly Uint8Array[]): Hash | undefined {
+/** Root implied by an inclusion proof of a leaf hash (RFC 9162 §2.1.3.2), or undefined if it is malformed. */
+export function rootFromInclusionProof(index: number, size: number, leafHash: Uint8Array, proof: readonly Uint8Array[]): Hash | undefined {
   if (!(Number.isSafeInteger(index) && Number.isSafeInteger(size) && index >= 0 && index < size)) return undefined;
-  if (leaf.length !== HASH_SIZE || proof.some((p) => p.length !== HASH_SIZE)) return undefined;
+  if (leafHash.length !== HASH_SIZE || proof.some((p) => p.length !== HASH_SIZE)) return undefined;
   let fn = index, sn = size - 1;
-  let r: Buffer = Buffer.from(leaf);
+  let r: Buffer = Buffer.from(leafHash);
   for (const p of proof) {
     if (sn === 0) return undefined;
     if (fn % 2 === 1 || fn === sn) {
@@ -195,9 +195,12 @@ export function rootFromInclusionProof(index: number, size: number, leaf: Uint8A
   return sn === 0 ? (r as Hash) : undefined;
 }
 
-/** Verify an inclusion proof (RFC 9162 §2.1.3.2); throws VerificationError E_PROOF if it fails. */
-export function verifyInclusion(index: number, size: number, leaf: Uint8Array, proof: readonly Uint8Array[], root: Uint8Array): void {
-  const r = rootFromInclusionProof(index, size, leaf, proof);
+/**
+ * Verify an inclusion proof of the leaf with hash leafHash (RFC 9162 §2.1.3.2); throws
+ * VerificationError E_PROOF if it fails.
+ */
+export function verifyInclusion(index: number, size: number, leafHash: Uint8Array, proof: readonly Uint8Array[], root: Uint8Array): void {
+  const r = rootFromInclusionProof(index, size, leafHash, proof);
   if (!r || !r.equals(root)) throw new VerificationError('E_PROOF', `inclusion proof for leaf ${index} in tree size ${size} does not verify`);
 }
 

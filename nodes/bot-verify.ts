@@ -12,12 +12,13 @@ import { BotError, isBotError } from '../lib/errors';
 import { PublicKey } from '../lib/identity';
 import { LedgerLease } from '../lib/registry';
 import {
-  configError, DoneFn, intSetting, ledgerNodeOf, openOrThrow, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn, shortMessage, StatusThrottle,
+  configError, DoneFn, identityOf, intSetting, ledgerNodeOf, openOrThrow, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn, shortMessage, StatusThrottle,
 } from './red';
 
 interface BotVerifyDef extends NodeDef {
   name?: string;
   trusted?: string;
+  trustIdentity?: string;
   ledger?: string;
   maxSkewMs?: number | string;
 }
@@ -53,6 +54,7 @@ export = function (RED: NodeAPI): void {
     let setupError: Error | undefined;
     try {
       trusted = parseTrusted(def.trusted);
+      if (def.trustIdentity) trusted.add(identityOf(RED, def.trustIdentity, 'trusted identity').did);
       maxSkewMs = intSetting(def.maxSkewMs, 300000);
       if (Number.isNaN(maxSkewMs)) throw configError('E_RANGE', 'max clock skew must be a whole number of milliseconds (0 = no check)');
       if (def.ledger) lease = ledgerNodeOf(RED, def.ledger).acquire();

@@ -69,6 +69,20 @@ describe('bot-verify (Node-RED)', function () {
     assert.deepEqual(msgs.map((m) => (m.payload as Envelope).payload), [0, 1, 2]);
   });
 
+  it('also trusts the did:key of a configured bot-identity (Also trust)', async () => {
+    const f = flow({ trusted: '', trustIdentity: 'id1' }, [
+      { id: 'id1', type: 'bot-identity', name: 'dev' },
+      { id: 's1', type: 'bot-sign', z: 't1', identity: 'id1', name: '', wires: [['v1']] },
+    ]);
+    await helper.load(ALL_NODES, f, { id1: { secretKey: seed(OTHER) } });
+    const got = nextMessage(helper.getNode('ok'));
+    helper.getNode('s1').receive({ payload: 1 });
+    assert.equal((await got).signer, OTHER.did);
+    const rejected = nextMessage(helper.getNode('rej'));
+    helper.getNode('v1').receive({ payload: envelope(DEVICE) });
+    assert.equal(((await rejected).error as { code: string }).code, 'unknown-signer');
+  });
+
   it('routes each kind of rejection to output 2 with its code, without a node error', async () => {
     const f = flow({}, [
       { id: 'v2', type: 'bot-verify', z: 't1', name: '', trusted: `${DEVICE.did}\n# comment\n${OTHER.did}`, ledger: '', maxSkewMs: 0, wires: [['ok'], ['rej']] },
