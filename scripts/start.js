@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm start`: Node-RED 4 on 127.0.0.1:1880 (PORT) with this package loaded, a user
-// directory under .demo/, an embedded MQTT broker (aedes, MQTT_PORT, default 1883), three
+// directory under .demo/ (BOT_DEMO_DIR), an embedded MQTT broker (aedes, MQTT_PORT, default 1883), three
 // simulated devices publishing signed readings (one of them sometimes tampered, sometimes
 // replayed), and the demo flow deployed on first start (scripts/demo-flow.js).
 'use strict';
@@ -11,7 +11,7 @@ const net = require('node:net');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-const demo = path.join(root, '.demo');
+const demo = path.resolve(process.env.BOT_DEMO_DIR || path.join(root, '.demo'));
 const userDir = path.join(demo, 'node-red');
 const port = Number(process.env.PORT || 1880);
 const mqttPort = Number(process.env.MQTT_PORT || 1883);
@@ -35,11 +35,12 @@ function prepareUserDir() {
   const link = path.join(userDir, 'node_modules', '@blockchain-of-things', 'node-red');
   if (!fs.existsSync(link)) fs.symlinkSync(root, link, 'dir');
   const pkg = path.join(userDir, 'package.json');
-  if (!fs.existsSync(pkg)) fs.writeFileSync(pkg, JSON.stringify({ name: 'bot-demo', private: true, dependencies: { '@blockchain-of-things/node-red': 'file:../..' } }, null, 2));
+  if (!fs.existsSync(pkg)) fs.writeFileSync(pkg, JSON.stringify({ name: 'bot-demo', private: true }, null, 2));
   const credentialSecret = secretFile(path.join(demo, 'credential-secret'), () => crypto.randomBytes(32).toString('hex'));
   fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = ${JSON.stringify({
     uiHost: host, uiPort: port, flowFile: 'flows.json', credentialSecret,
     editorTheme: { projects: { enabled: false }, tours: false },
+    telemetry: { enabled: false, updateNotification: false },
     logging: { console: { level: 'info', metrics: false, audit: false } },
   }, null, 2)};\n`, { mode: 0o600 });
 }
