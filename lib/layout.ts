@@ -13,6 +13,7 @@
  *   s<signer id>!<chunk>        postings: offsets in the chunk of that signer's entries
  *   t<topic>\0<chunk>           postings by exact topic
  *   m<minute>!<chunk>           postings by entry time (ts / 60000)
+ *   X<key>                      auxiliary records (Ledger.aux): witness state, cosignatures
  *
  * Numbers in keys are fixed-width lower-case hex so that key order is numeric order.
  */

@@ -82,6 +82,15 @@ export interface Query {
   limit?: number;
 }
 
+/** Durable auxiliary records of a ledger (see Ledger.aux). */
+export interface AuxStore {
+  get(key: string): Promise<Buffer | undefined>;
+  /** Put (value given) or delete (value undefined) several records in one atomic, synced batch. */
+  batch(ops: { key: string; value?: Buffer }[]): Promise<void>;
+  /** Records whose key starts with prefix, in key order. */
+  iterator(prefix: string): AsyncIterable<[string, Buffer]>;
+}
+
 /** A consistent raw view of the store (see Ledger.snapshotView). */
 export interface RawView {
   head(): Promise<Buffer | undefined>;
@@ -612,6 +621,30 @@ export class Ledger implements NodeReader {
         gte: prefix, lt: prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1), snapshot,
       }),
       close: () => snapshot.close(),
+    };
+  }
+
+  /**
+   * Small durable records kept beside the log in the same LevelDB (key prefix `X`), for
+   * state that must survive restarts with the ledger: witness state, collected
+   * cosignatures. Writes are atomic batches with `sync`.
+   */
+  get aux(): AuxStore {
+    const db = this.#db;
+    const check = (): void => this.#checkOpen();
+    return {
+      get: async (key) => { check(); return db.get('X' + key); },
+      batch: async (ops) => {
+        check();
+        await db.batch(ops.map((o) => (o.value === undefined ? { type: 'del' as const, key: 'X' + o.key } : { type: 'put' as const, key: 'X' + o.key, value: o.value })), { sync: true });
+      },
+      iterator: (prefix) => {
+        check();
+        const p = 'X' + prefix;
+        return (async function* () {
+          for await (const [k, v] of db.iterator({ gte: p, lt: p + '\uffff' })) yield [k.slice(1), v] as [string, Buffer];
+        })();
+      },
     };
   }
 
