@@ -3,26 +3,37 @@
  * tests check; messages are for people and never contain secret material.
  */
 
-/** Every error code the kernel raises. */
-export type BotErrorCode =
-  | 'E_ENCODING'        // bad hex / base64 / base58 text
-  | 'E_KEY'             // a key that cannot be imported or has the wrong length
-  | 'E_DID'             // a did:key that is not an Ed25519 did:key
-  | 'E_JSON'            // a value JCS (RFC 8785) cannot canonicalize, or unparsable JSON
-  | 'E_ENVELOPE'        // a malformed envelope
-  | 'E_SIGNATURE'       // a signature that does not verify
-  | 'E_TOO_LARGE'       // an entry, payload or note above its limit
-  | 'E_REPLAY'          // seq not above the signer's last seq
-  | 'E_PROOF'           // a Merkle proof that does not verify or cannot be built
-  | 'E_RANGE'           // an index or size outside the tree
-  | 'E_NOTE'            // a malformed signed note / checkpoint / cosignature
-  | 'E_CHECKPOINT'      // a checkpoint that would be inconsistent with an earlier one
-  | 'E_STORE'           // the database cannot be opened or written
-  | 'E_LOCKED'          // the database is held by another process
-  | 'E_CLOSED'          // the ledger was closed
-  | 'E_NOT_FOUND'       // no ledger at that place, or no such entry
-  | 'E_QUERY'           // a query or topic filter that is not well-formed
-  | 'E_CORRUPT';        // stored data does not match what was written
+/** Every error code the kernel raises, with what it means. */
+export const BOT_ERROR_CODES = [
+  'E_ENCODING',    // bad hex / base64 / base58 text
+  'E_KEY',         // a key that cannot be imported or has the wrong length
+  'E_DID',         // a did:key that is not an Ed25519 did:key
+  'E_JSON',        // a value JCS (RFC 8785) cannot canonicalize, or unparsable JSON
+  'E_ENVELOPE',    // a malformed envelope
+  'E_SIGNATURE',   // a signature that does not verify
+  'E_TOO_LARGE',   // an entry, payload or note above its limit
+  'E_REPLAY',      // seq not above the signer's last seq
+  'E_PROOF',       // a Merkle proof that does not verify or cannot be built
+  'E_RANGE',       // an index or size outside the tree
+  'E_NOTE',        // a malformed signed note / checkpoint / cosignature
+  'E_CHECKPOINT',  // a checkpoint that would be inconsistent with an earlier one
+  'E_STORE',       // the database cannot be opened or written
+  'E_LOCKED',      // the database is held by another process
+  'E_CLOSED',      // the ledger was closed
+  'E_NOT_FOUND',   // no ledger at that place, or no such entry
+  'E_QUERY',       // a query or topic filter that is not well-formed
+  'E_CORRUPT',     // stored data does not match what was written
+  'E_CONFLICT',    // two signed checkpoints of one ledger that cannot both hold (equivocation)
+  'E_TIMEOUT',     // a partner did not answer in time
+] as const;
+
+/** An error code of the kernel. */
+export type BotErrorCode = (typeof BOT_ERROR_CODES)[number];
+
+/** True when c is one of the kernel's error codes (e.g. read from a peer's answer). */
+export function isBotErrorCode(c: unknown): c is BotErrorCode {
+  return typeof c === 'string' && (BOT_ERROR_CODES as readonly string[]).includes(c);
+}
 
 /** Base class of all kernel errors. */
 export class BotError extends Error {
