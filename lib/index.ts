@@ -11,7 +11,7 @@ export * from './merkle';
 export * from './note';
 export * from './topic';
 export { Ledger, checkOrigin } from './ledger';
-export type { Receipt, Entry, StoredCheckpoint, LedgerOptions, Query, AuxStore } from './ledger';
+export type { Receipt, Entry, StoredCheckpoint, LedgerOptions, Query, AuxStore, Commit } from './ledger';
 export { auditLedger } from './audit';
 export { SequenceCounter, sharedSequence } from './sequence';
 export { acquireLedger } from './registry';

@@ -41,6 +41,13 @@ export interface Entry {
   leafHash: Hash;
 }
 
+/** One durable group commit: the leaves of entries [from, size). */
+export interface Commit {
+  from: number;
+  leaves: Buffer[];
+  size: number;
+}
+
 /** A signed checkpoint of this ledger. */
 export interface StoredCheckpoint {
   size: number;
@@ -160,6 +167,8 @@ export class Ledger implements NodeReader {
   #latest: StoredCheckpoint | undefined;
   #checkpointing: Promise<StoredCheckpoint | undefined> | undefined;
   #stats = { commits: 0, appended: 0 };
+  #commitListeners = new Set<(c: Commit) => void>();
+  #checkpointListeners = new Set<(c: StoredCheckpoint) => void>();
 
   private constructor(db: Level<string, Buffer>, dir: string, origin: string, operator: PublicKey, state: State,
     latest: StoredCheckpoint | undefined, opts: LedgerOptions) {
@@ -232,6 +241,25 @@ export class Ledger implements NodeReader {
 
   /** Group commits written and entries appended since open (for status and monitoring). */
   get stats(): { readonly commits: number; readonly appended: number } { return { ...this.#stats }; }
+
+  /** Call fn after each durable group commit (for live mirrors); returns an unsubscribe. */
+  onCommit(fn: (c: Commit) => void): () => void {
+    this.#commitListeners.add(fn);
+    return () => { this.#commitListeners.delete(fn); };
+  }
+
+  /** Call fn after each new signed checkpoint; returns an unsubscribe. */
+  onCheckpoint(fn: (c: StoredCheckpoint) => void): () => void {
+    this.#checkpointListeners.add(fn);
+    return () => { this.#checkpointListeners.delete(fn); };
+  }
+
+  /** A listener's failure must not fail the append or checkpoint that triggered it. */
+  #emit<T>(listeners: Set<(v: T) => void>, v: T): void {
+    for (const fn of listeners) {
+      try { fn(v); } catch { /* listeners handle their own errors */ }
+    }
+  }
 
   /** Whether close() has been called. */
   get closed(): boolean { return this.#closed; }
@@ -318,6 +346,7 @@ export class Ledger implements NodeReader {
           this.#commit(batch, next);
           this.#stats.commits++;
           this.#stats.appended += batch.length;
+          this.#emit(this.#commitListeners, { from: next.frontier.size - batch.length, leaves: batch.map((p) => p.env.bytes), size: next.frontier.size });
           batch.forEach((p, i) => p.resolve(receipts[i]));
         } catch (err) {
           const e = err instanceof BotError ? err : new StoreError('E_STORE', `writing to the ledger failed: ${(err as Error).message}`, { cause: err });
@@ -591,6 +620,7 @@ export class Ledger implements NodeReader {
     const note = signCheckpoint(this.origin, size, root, this.#identity);
     await this.#db.put(L.checkpointKey(size), Buffer.from(note, 'utf8'), { sync: true });
     this.#latest = { size, note };
+    this.#emit(this.#checkpointListeners, this.#latest);
     return this.#latest;
   }
 
