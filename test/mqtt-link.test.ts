@@ -3,16 +3,8 @@ import { strict as assert } from 'node:assert';
 import { LedgerError } from '../lib/errors';
 import { MqttLink } from '../lib/mqtt-link';
 import { Mosquitto } from './mosquitto';
+import { until } from './helpers';
 
-async function until<T>(what: string, f: () => T | undefined, ms = 15000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('MqttLink (real Mosquitto)', function () {
   this.timeout(60000);

@@ -1,16 +1,10 @@
 /** `npm start`: the demo starts, devices' readings are verified and appended, queries answer with proofs. */
 import { strict as assert } from 'node:assert';
 import { ChildProcess, spawn } from 'node:child_process';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { canonicalBytes, leafHash, NoteVerifier, openNote, parseCheckpoint, PublicKey, verifyInclusion } from '../lib';
-import { tmpDir } from './helpers';
+import { freePort, tmpDir } from './helpers';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
-  });
-}
 
 interface Answer { checkpoint: string; treeSize: number; entries: { index: number; leaf: { signer: string; topic: string }; proof: string[] }[] }
 interface LedgerInfo { id: string; origin: string; did: string; treeSize: number; checkpoint: string }

@@ -7,17 +7,8 @@ import {
 import { MqttLink } from '../lib/mqtt-link';
 import { answerLedgerRpc, LedgerPublisher, ledgerTopics } from '../lib/sync';
 import { Mosquitto } from './mosquitto';
-import { tmpDir } from './helpers';
+import { tmpDir, until } from './helpers';
 
-async function until<T>(what: string, f: () => T | undefined | false, ms = 15000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('ledger sync over MQTT (real Mosquitto)', function () {
   this.timeout(60000);
