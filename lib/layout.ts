@@ -9,13 +9,17 @@
  *   H<chunk>                    the perfect-subtree hashes completed by the chunk's leaves,
  *                               in append order (merkle.nodePosition)
  *   C<size>                     signed checkpoint note at that tree size (the history)
- *   S<signer id>                JSON {did, seq}: last seq of a signer (replay protection)
- *   s<signer id>!<chunk>        postings: offsets in the chunk of that signer's entries
- *   t<topic>\0<chunk>           postings by exact topic
- *   m<minute>!<chunk>           postings by entry time (ts / 60000)
+ *   s<signer id>!<segment>      postings of a segment: the signer's last seq (u64 BE, replay
+ *                               protection) then the offsets of its entries (u16 BE each)
+ *   t<topic>\0<segment>         postings by exact topic
+ *   m<minute>!<segment>         postings by entry time (ts / 60000)
  *   X<key>                      auxiliary records (Ledger.aux): witness state, cosignatures
  *
- * Numbers in keys are fixed-width lower-case hex so that key order is numeric order.
+ * Index postings are written once per SEGMENT of entries, when the segment is complete, so
+ * that an index key costs one write per signer, topic or minute per segment rather than per
+ * commit; the open segment's postings live in memory and are rebuilt at open from its at most
+ * SEGMENT − 1 entries. Numbers in keys are fixed-width lower-case hex so that key order is
+ * numeric order.
  */
 import * as crypto from 'node:crypto';
 import { StoreError } from './errors';
@@ -23,6 +27,8 @@ import { HASH_SIZE, nodeCount } from './merkle';
 
 /** Leaves per chunk. */
 export const CHUNK = 64;
+/** Entries per index segment (a multiple of CHUNK; offsets fit in a u16). */
+export const SEGMENT = 4096;
 /** Format version written in meta. */
 export const FORMAT = 1;
 
@@ -34,12 +40,13 @@ const hex = (n: number, width: number): string => n.toString(16).padStart(width,
 export const entryKey = (chunk: number): string => 'E' + hex(chunk, 12);
 export const hashKey = (chunk: number): string => 'H' + hex(chunk, 12);
 export const checkpointKey = (size: number): string => 'C' + hex(size, 14);
-export const signerKey = (sid: string): string => 'S' + sid;
-export const signerPostingKey = (sid: string, chunk: number): string => `s${sid}!${hex(chunk, 12)}`;
-export const topicPostingKey = (topic: string, chunk: number): string => `t${topic}\u0000${hex(chunk, 12)}`;
-export const timePostingKey = (minute: number, chunk: number): string => `m${hex(minute, 10)}!${hex(chunk, 12)}`;
+export const signerPostingKey = (sid: string, segment: number): string => `s${sid}!${hex(segment, 12)}`;
+export const topicPostingKey = (topic: string, segment: number): string => `t${topic}\u0000${hex(segment, 12)}`;
+export const timePostingKey = (minute: number, segment: number): string => `m${hex(minute, 10)}!${hex(segment, 12)}`;
+/** The fixed-width hex of a segment number, as it ends posting keys. */
+export const segmentHex = (segment: number): string => hex(segment, 12);
 
-/** Parse the chunk number at the end of a posting or chunk key. */
+/** Parse the chunk or segment number at the end of a chunk or posting key. */
 export function chunkOfKey(key: string): number {
   return parseInt(key.slice(-12), 16);
 }
@@ -88,16 +95,28 @@ export function decodeLeaves(buf: Buffer, chunk: number): Buffer[] {
   return out;
 }
 
-/** Postings: offsets within a chunk, one byte each (CHUNK ≤ 256). */
-export function encodePostings(offsets: readonly number[]): Buffer {
-  return Buffer.from(offsets);
+/** Posting values: an optional u64 BE last seq, then u16 BE offsets within the segment. */
+export function encodePostings(offsets: readonly number[], lastSeq?: number): Buffer {
+  const head = lastSeq === undefined ? 0 : 8;
+  const out = Buffer.allocUnsafe(head + 2 * offsets.length);
+  if (lastSeq !== undefined) {
+    out.writeUInt32BE(Math.floor(lastSeq / 0x100000000), 0);
+    out.writeUInt32BE(lastSeq >>> 0, 4);
+  }
+  offsets.forEach((o, i) => out.writeUInt16BE(o, head + 2 * i));
+  return out;
 }
 
-/** Decode postings into absolute entry indices. */
-export function decodePostings(buf: Buffer, chunk: number): number[] {
+/** Decode posting offsets into absolute entry indices (skip the 8-byte seq of signer postings). */
+export function decodePostings(buf: Buffer, segment: number, withSeq: boolean): number[] {
   const out: number[] = [];
-  for (const b of buf) out.push(chunk * CHUNK + b);
+  for (let o = withSeq ? 8 : 0; o + 2 <= buf.length; o += 2) out.push(segment * SEGMENT + buf.readUInt16BE(o));
   return out;
+}
+
+/** The last seq stored at the head of a signer posting value. */
+export function postingSeq(buf: Buffer): number {
+  return buf.readUInt32BE(0) * 0x100000000 + buf.readUInt32BE(4);
 }
 
 /** The hash at a stream position inside a chunk's hash value. */

@@ -120,8 +120,10 @@ interface State {
   tailLeaves: Buffer[];
   /** Hash stream of the tail chunk. */
   tailHashes: Buffer;
-  /** Postings of the tail chunk, keyed by their full LevelDB key. */
-  tailPostings: Map<string, number[]>;
+  /** Postings of the open index segment, keyed by their full LevelDB key (layout.ts). */
+  segPostings: Map<string, number[]>;
+  /** Last seq of each signer (by signer id) in the open segment. */
+  segSeq: Map<string, number>;
 }
 
 const MAX_QUERY_LIMIT = 10000;
@@ -323,11 +325,15 @@ export class Ledger implements NodeReader {
     return this.#seqCache.get(sid) ?? this.#loadSeq(sid);
   }
 
+  /** A signer's last seq: from the open segment, else from its latest stored postings. */
   #loadSeq(sid: string): Promise<number> {
     let p = this.#seqLoads.get(sid);
     if (!p) {
-      p = this.#db.get(L.signerKey(sid)).then((v) => {
-        const seq = v ? (JSON.parse(v.toString()) as { seq: number }).seq : -1;
+      const inSegment = this.#state.segSeq.get(sid);
+      p = (inSegment !== undefined ? Promise.resolve(inSegment) : (async () => {
+        for await (const v of this.#db.values({ gte: `s${sid}!`, lt: `s${sid}"`, reverse: true, limit: 1 })) return L.postingSeq(v);
+        return -1;
+      })()).then((seq) => {
         if (!this.#seqCache.has(sid)) this.#seqCache.set(sid, seq);
         return this.#seqCache.get(sid) as number;
       }).finally(() => this.#seqLoads.delete(sid));
@@ -338,7 +344,11 @@ export class Ledger implements NodeReader {
 
   async #flushLoop(): Promise<void> {
     try {
-      while (this.#queue.length > 0) {
+      for (;;) {
+        // Group commit: let every append already under way (callers woken by the previous
+        // commit, admissions in flight) join this batch before it is cut.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.#queue.length === 0) break;
         const batch = this.#queue.splice(0, this.#maxBatch);
         try {
           const { ops, next, receipts } = this.#prepare(batch);
@@ -366,52 +376,59 @@ export class Ledger implements NodeReader {
       frontier: cur.frontier.clone(),
       tailLeaves: cur.tailLeaves.slice(),
       tailHashes: cur.tailHashes,
-      tailPostings: new Map(cur.tailPostings),
+      segPostings: new Map(cur.segPostings),
+      segSeq: new Map(cur.segSeq),
     };
     const ops: { type: 'put'; key: string; value: Buffer }[] = [];
     const receipts: Receipt[] = [];
-    const touched = new Set<string>();
+    const copied = new Set<string>(); // posting lists already copied from the committed state
     const nodes: NewNode[] = [];
     const newHashes: Buffer[] = [next.tailHashes];
-    const signers = new Map<string, { did: string; seq: number }>();
     const flushChunk = (chunk: number): void => {
       ops.push({ type: 'put', key: L.entryKey(chunk), value: L.encodeLeaves(next.tailLeaves) });
       ops.push({ type: 'put', key: L.hashKey(chunk), value: Buffer.concat(newHashes) });
-      for (const k of touched) ops.push({ type: 'put', key: k, value: L.encodePostings(next.tailPostings.get(k) as number[]) });
-      touched.clear();
+    };
+    const flushSegment = (): void => {
+      for (const [k, offsets] of next.segPostings) {
+        ops.push({ type: 'put', key: k, value: L.encodePostings(offsets, k[0] === 's' ? next.segSeq.get(k.slice(1, 17)) : undefined) });
+      }
+      next.segPostings = new Map();
+      next.segSeq = new Map();
+      copied.clear();
     };
     const addPosting = (key: string, offset: number): void => {
-      const list = next.tailPostings.get(key);
-      if (list) { if (!touched.has(key)) next.tailPostings.set(key, list.concat(offset)); else list.push(offset); }
-      else next.tailPostings.set(key, [offset]);
-      touched.add(key);
+      const list = next.segPostings.get(key);
+      if (!list) next.segPostings.set(key, [offset]);
+      else if (copied.has(key)) list.push(offset);
+      else next.segPostings.set(key, list.concat(offset));
+      copied.add(key);
     };
     for (const p of batch) {
       const index = next.frontier.size;
-      const chunk = Math.floor(index / L.CHUNK);
       const offset = index % L.CHUNK;
+      const segment = Math.floor(index / L.SEGMENT);
+      const inSegment = index % L.SEGMENT;
       const lh = leafHash(p.env.bytes);
       nodes.length = 0;
       next.frontier.append(lh, nodes);
       for (const n of nodes) newHashes.push(n.hash);
       next.tailLeaves.push(p.env.bytes);
       const e = p.env.envelope;
-      addPosting(L.signerPostingKey(p.sid, chunk), offset);
-      if (e.topic !== undefined) addPosting(L.topicPostingKey(e.topic, chunk), offset);
-      addPosting(L.timePostingKey(Math.floor(e.ts / 60000), chunk), offset);
-      signers.set(p.sid, { did: e.signer, seq: e.seq });
+      addPosting(L.signerPostingKey(p.sid, segment), inSegment);
+      if (e.topic !== undefined) addPosting(L.topicPostingKey(e.topic, segment), inSegment);
+      addPosting(L.timePostingKey(Math.floor(e.ts / 60000), segment), inSegment);
+      next.segSeq.set(p.sid, e.seq);
       receipts.push({ origin: this.origin, index, leafHash: toBase64(lh), treeSize: 0 });
       if (offset === L.CHUNK - 1) {
-        flushChunk(chunk);
+        flushChunk(Math.floor(index / L.CHUNK));
         next.tailLeaves = [];
         newHashes.length = 0;
-        next.tailPostings = new Map();
       }
+      if (inSegment === L.SEGMENT - 1) flushSegment();
     }
     const size = next.frontier.size;
     if (size % L.CHUNK !== 0) flushChunk(Math.floor(size / L.CHUNK));
     next.tailHashes = size % L.CHUNK !== 0 ? Buffer.concat(newHashes) : Buffer.alloc(0);
-    for (const [sid, v] of signers) ops.push({ type: 'put', key: L.signerKey(sid), value: Buffer.from(JSON.stringify(v)) });
     ops.push({ type: 'put', key: L.KEY_HEAD, value: encodeHead(next.frontier) });
     for (const r of receipts) r.treeSize = size;
     return { ops, next, receipts };
@@ -549,13 +566,21 @@ export class Ledger implements NodeReader {
     return out;
   }
 
-  /** Indices from the postings under a key prefix, for chunks covering [from, to), in order. */
+  /**
+   * Indices from the postings under a key prefix for [from, to), in order: the stored
+   * segments, then the open segment's postings held in memory.
+   */
   async *#postings(prefix: string, from: number, to: number): AsyncGenerator<number> {
     if (from >= to) return;
-    const first = Math.floor(from / L.CHUNK), last = Math.floor((to - 1) / L.CHUNK);
-    const hex = (c: number): string => c.toString(16).padStart(12, '0');
-    for await (const [k, v] of this.#db.iterator({ gte: prefix + hex(first), lte: prefix + hex(last) })) {
-      for (const i of L.decodePostings(v, L.chunkOfKey(k))) if (i >= from && i < to) yield i;
+    const first = Math.floor(from / L.SEGMENT), last = Math.floor((to - 1) / L.SEGMENT);
+    const withSeq = prefix[0] === 's';
+    const open = Math.floor(this.size / L.SEGMENT);
+    const openList = this.#state.segPostings.get(prefix + L.segmentHex(open));
+    for await (const [k, v] of this.#db.iterator({ gte: prefix + L.segmentHex(first), lte: prefix + L.segmentHex(Math.min(last, open - 1)) })) {
+      for (const i of L.decodePostings(v, L.chunkOfKey(k), withSeq)) if (i >= from && i < to) yield i;
+    }
+    if (openList && open >= first && open <= last) {
+      for (const o of openList) { const i = open * L.SEGMENT + o; if (i >= from && i < to) yield i; }
     }
   }
 
@@ -563,11 +588,15 @@ export class Ledger implements NodeReader {
   async *#timePostings(since: number, until: number, from: number, to: number): AsyncGenerator<number> {
     const hex = (n: number, w: number): string => n.toString(16).padStart(w, '0');
     const lo = Math.floor(Math.max(0, since) / 60000), hi = Math.floor(Math.min(until, 2 ** 52) / 60000);
+    const [loKey, hiKey] = ['m' + hex(lo, 10) + '!', 'm' + hex(hi, 10) + '!\uffff'];
     const found: number[] = [];
-    for await (const [k, v] of this.#db.iterator({ gte: 'm' + hex(lo, 10) + '!', lte: 'm' + hex(hi, 10) + '!\uffff' })) {
-      for (const i of L.decodePostings(v, L.chunkOfKey(k))) if (i >= from && i < to) found.push(i);
+    const add = (i: number): void => {
+      if (i >= from && i < to) found.push(i);
       if (found.length > 1_000_000) throw new FormatError('E_QUERY', 'time range too wide: narrow it or add an index range');
-    }
+    };
+    const open = Math.floor(this.size / L.SEGMENT);
+    for (const [k, offsets] of this.#state.segPostings) if (k >= loKey && k <= hiKey) for (const o of offsets) add(open * L.SEGMENT + o);
+    for await (const [k, v] of this.#db.iterator({ gte: loKey, lte: hiKey })) for (const i of L.decodePostings(v, L.chunkOfKey(k), false)) add(i);
     found.sort((a, b) => a - b);
     yield* found;
   }
@@ -694,34 +723,51 @@ function encodeHead(f: Frontier): Buffer {
   return Buffer.from(JSON.stringify({ size: f.size, frontier: f.hashes.map(toBase64) }));
 }
 
-/** Read head and the unfinished tail chunk: all that opening needs. */
+/**
+ * Read head, the unfinished tail chunk, and the entries of the open index segment (at most
+ * SEGMENT − 1, to rebuild its postings): all that opening needs, bounded whatever the size.
+ */
 async function readState(db: Level<string, Buffer>): Promise<State> {
   const headBuf = await db.get(L.KEY_HEAD);
   if (!headBuf) throw new StoreError('E_CORRUPT', 'the ledger has no head record');
   const head = JSON.parse(headBuf.toString()) as { size: number; frontier: string[] };
   const frontier = new Frontier(head.size, head.frontier.map((h) => asHash(fromBase64(h, 'frontier hash'))));
-  const state: State = { frontier, tailLeaves: [], tailHashes: Buffer.alloc(0), tailPostings: new Map() };
+  const state: State = { frontier, tailLeaves: [], tailHashes: Buffer.alloc(0), segPostings: new Map(), segSeq: new Map() };
   const chunk = Math.floor(head.size / L.CHUNK);
   const inTail = head.size % L.CHUNK;
-  if (inTail === 0) return state;
-  const [e, h] = await db.getMany([L.entryKey(chunk), L.hashKey(chunk)]);
-  if (!e || !h) throw new StoreError('E_CORRUPT', `the tail chunk ${chunk} is missing`, { cause: { index: chunk * L.CHUNK } });
-  state.tailLeaves = L.decodeLeaves(e, chunk);
-  state.tailHashes = h;
-  if (state.tailLeaves.length !== inTail) throw new StoreError('E_CORRUPT', `the tail chunk holds ${state.tailLeaves.length} entries, the head says ${inTail}`, { cause: { index: chunk * L.CHUNK } });
-  state.tailLeaves.forEach((leaf, offset) => {
-    let env: SignedEnvelope['envelope'];
-    try {
-      env = fromTrustedLeaf(leaf).envelope;
-    } catch (err) {
-      const index = chunk * L.CHUNK + offset;
-      throw new StoreError('E_CORRUPT', `entry ${index} is unreadable: ${(err as Error).message}`, { cause: { index } });
+  if (inTail !== 0) {
+    const [e, h] = await db.getMany([L.entryKey(chunk), L.hashKey(chunk)]);
+    if (!e || !h) throw new StoreError('E_CORRUPT', `the tail chunk ${chunk} is missing`, { cause: { index: chunk * L.CHUNK } });
+    state.tailLeaves = L.decodeLeaves(e, chunk);
+    state.tailHashes = h;
+    if (state.tailLeaves.length !== inTail) throw new StoreError('E_CORRUPT', `the tail chunk holds ${state.tailLeaves.length} entries, the head says ${inTail}`, { cause: { index: chunk * L.CHUNK } });
+  }
+  const segment = Math.floor(head.size / L.SEGMENT);
+  const add = (k: string, o: number): void => { const l = state.segPostings.get(k); if (l) l.push(o); else state.segPostings.set(k, [o]); };
+  for (let c = (segment * L.SEGMENT) / L.CHUNK; c <= chunk; c++) {
+    let leaves: Buffer[];
+    if (c === chunk) leaves = state.tailLeaves;
+    else {
+      const e = await db.get(L.entryKey(c));
+      if (!e) throw new StoreError('E_CORRUPT', `entries of chunk ${c} are missing`, { cause: { index: c * L.CHUNK } });
+      leaves = L.decodeLeaves(e, c);
     }
-    const add = (k: string): void => { const l = state.tailPostings.get(k); if (l) l.push(offset); else state.tailPostings.set(k, [offset]); };
-    add(L.signerPostingKey(L.signerId(env.signer), chunk));
-    if (env.topic !== undefined) add(L.topicPostingKey(env.topic, chunk));
-    add(L.timePostingKey(Math.floor(env.ts / 60000), chunk));
-  });
+    leaves.forEach((leaf, offset) => {
+      const index = c * L.CHUNK + offset;
+      let env: SignedEnvelope['envelope'];
+      try {
+        env = fromTrustedLeaf(leaf).envelope;
+      } catch (err) {
+        throw new StoreError('E_CORRUPT', `entry ${index} is unreadable: ${(err as Error).message}`, { cause: { index } });
+      }
+      const sid = L.signerId(env.signer);
+      const o = index % L.SEGMENT;
+      add(L.signerPostingKey(sid, segment), o);
+      if (env.topic !== undefined) add(L.topicPostingKey(env.topic, segment), o);
+      add(L.timePostingKey(Math.floor(env.ts / 60000), segment), o);
+      state.segSeq.set(sid, env.seq);
+    });
+  }
   return state;
 }
 

@@ -150,6 +150,30 @@ describe('ledger', function () {
     await led.close();
   });
 
+  it('keeps index postings and last seqs across a completed index segment and a reopen', async () => {
+    let led = await Ledger.open({ dir: t.dir, origin: ORIGIN, identity: op });
+    const early = Identity.generate(); // only in the first, completed segment
+    const all = [...readings(early, 50), ...readings(devices[0], 4100), ...readings(devices[1], 200)];
+    await Promise.all(all.map((e) => led.append(e)));
+    const check = async (): Promise<void> => {
+      const bySigner = await led.query({ signer: devices[1].did, limit: 10000 });
+      assert.deepEqual(bySigner.map((e) => e.index), Array.from({ length: 200 }, (_, i) => 4150 + i));
+      const byTopic = await led.query({ topic: 'plant/1/co2', from: 4000, limit: 10000 });
+      assert.deepEqual(byTopic.map((e) => e.index), all.map((e, i) => (e.envelope.topic === 'plant/1/co2' && i >= 4000 ? i : -1)).filter((i) => i >= 0));
+      const since = all[4090].envelope.ts, until = all[4100].envelope.ts;
+      const byTime = await led.query({ since, until, limit: 10000 });
+      assert.deepEqual(byTime.map((e) => e.index), all.map((e, i) => (e.envelope.ts >= since && e.envelope.ts <= until ? i : -1)).filter((i) => i >= 0));
+      assert.equal(await led.lastSeq(early.did), 49);
+      assert.equal(await led.lastSeq(devices[0].did), 4099);
+    };
+    await check();
+    await led.close();
+    led = await Ledger.open({ dir: t.dir });
+    await check();
+    await assert.rejects(led.append(readings(early, 1, 49)[0]), { code: 'E_REPLAY' });
+    await led.close();
+  });
+
   it('gives inclusion and consistency proofs that verify at every size (property)', async () => {
     const led = await Ledger.open({ dir: t.dir, origin: ORIGIN, identity: op });
     const id = Identity.generate();
