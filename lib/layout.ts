@@ -27,6 +27,8 @@ import { HASH_SIZE, nodeCount } from './merkle';
 
 /** Leaves per chunk. */
 export const CHUNK = 64;
+/** Tree levels whose nodes lie within one chunk (2^6 = CHUNK). */
+export const CHUNK_LEVELS = 6;
 /** Entries per index segment (a multiple of CHUNK; offsets fit in a u16). */
 export const SEGMENT = 4096;
 /** Format version written in meta. */

@@ -128,6 +128,7 @@ interface State {
 
 const MAX_QUERY_LIMIT = 10000;
 const HASH_CACHE_CHUNKS = 256;
+const UPPER_CACHE_NODES = 1 << 16; // 2 MiB of hashes: every upper node of a 4M-entry tree
 const SIGNER_CACHE = 8192;
 const ORIGIN = /^[^\s+]{1,255}$/u;
 
@@ -163,6 +164,7 @@ export class Ledger implements NodeReader {
   #seqCache = new BoundedMap<string, number>(SIGNER_CACHE);
   #seqLoads = new Map<string, Promise<number>>();
   #hashCache = new BoundedMap<number, Buffer>(HASH_CACHE_CHUNKS);
+  #upperCache = new BoundedMap<number, Hash>(UPPER_CACHE_NODES);
   #writing: Promise<void> | undefined;
   #closed = false;
   #maxBatch: number;
@@ -457,12 +459,19 @@ export class Ledger implements NodeReader {
     this.#checkOpen();
     const leaf = (index + 1) * 2 ** level - 1;
     if (leaf >= this.size) throw new LedgerError('E_RANGE', `node (${level}, ${index}) is beyond tree size ${this.size}`);
-    const chunk = Math.floor(leaf / L.CHUNK);
     const pos = nodePosition(level, index);
+    // Nodes above a chunk are few (one per CHUNK leaves) and shared by many proofs: keep
+    // them in a bounded cache, so a proof reads about one chunk however large the tree.
+    const upper = level >= L.CHUNK_LEVELS;
+    const cached = upper ? this.#upperCache.get(pos) : undefined;
+    if (cached) return cached;
+    const chunk = Math.floor(leaf / L.CHUNK);
     const buf = chunk === Math.floor(this.size / L.CHUNK) ? this.#state.tailHashes : await this.#hashChunk(chunk);
     const h = L.hashAt(buf, chunk, pos);
     if (!h) throw new StoreError('E_CORRUPT', `tree node (${level}, ${index}) is missing from the store`, { cause: { index: leaf } });
-    return asHash(h);
+    const hash = asHash(Buffer.from(h));
+    if (upper) this.#upperCache.set(pos, hash);
+    return hash;
   }
 
   async #hashChunk(chunk: number): Promise<Buffer> {
