@@ -51,6 +51,7 @@
  * Short mode (--short): append 20k, audit 10k, scale/memory 100,000 vs 10,000; 3 rounds.
  * Scratch ledgers live in fresh directories under os.tmpdir() and are removed at the end.
  */
+import { benchFlow } from './flow';
 import * as child_process from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -411,12 +412,15 @@ async function main(): Promise<void> {
   memory.build = memFigure('child that created the ledger and appended every entry', [buildBig], [buildSmall], 1.2);
   (memory.build as Figure).buildRate = { big: round(buildBig.appended / buildBig.seconds), small: round(buildSmall.appended / buildSmall.seconds) };
 
+  log(`flow: ${SHORT ? 3 : 5} rounds of bot-sign → bot-append against change → change in Node-RED`);
+  const flow = await benchFlow(SHORT ? 3000 : 20000, SHORT ? 3 : 5);
+
   const out = {
     bench: '@blockchain-of-things/node-red kernel vs peers',
     mode: SHORT ? 'short' : 'full',
     machine,
     params: { ...P, callers: CALLERS, hypercore: hypercoreVersion() },
-    append, sign, audit, scale, memory,
+    append, sign, audit, scale, memory, flow,
     loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)),
     seconds: round(now() - started, 1),
   };
@@ -435,7 +439,8 @@ process.on('beforeExit', () => {
   process.stderr.write('bench failed: the event loop emptied before the run finished (an operation never settled)\n');
   process.exit(1);
 });
-main().then(() => { finished = true; cleanup(); }, (err: unknown) => {
+// The Node-RED runtime of the flow figure keeps timers: exit once the JSON is out.
+main().then(() => { finished = true; cleanup(); process.exit(0); }, (err: unknown) => {
   finished = true;
   cleanup();
   process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);

@@ -20,7 +20,7 @@ export function checkLeaves(task: LeafTask): LeafResult {
   for (let i = 0; i < leaves.length; i++) {
     const index = task.start + i;
     try {
-      const env = verifyEnvelope(leaves[i], { maxBytes: Infinity });
+      const env = verifyEnvelope(leaves[i], { maxBytes: Infinity, fresh: true });
       if (!env.bytes.equals(leaves[i])) {
         out.failure = { index, code: 'E_ENVELOPE', reason: `entry ${index} is not in canonical (RFC 8785) form` };
         break;

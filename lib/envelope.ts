@@ -46,6 +46,8 @@ export interface EnvelopeInput {
 /** Limits applied while parsing untrusted envelopes. */
 export interface EnvelopeLimits {
   maxBytes?: number;
+  /** Always verify the signature, even of a leaf this process checked before (the audit). */
+  fresh?: boolean;
 }
 
 /**
@@ -76,6 +78,19 @@ export class SignedEnvelope {
 }
 
 const INTERNAL = Symbol('SignedEnvelope');
+
+/**
+ * Leaves this process signed or verified recently, by signature. A flow hands envelopes
+ * from node to node as plain objects (bot-sign → bot-append, bot-verify → bot-append);
+ * when the canonical bytes of one equal a leaf already checked here, its signature is
+ * known to be valid and need not be verified twice. Bounded, oldest forgotten first.
+ */
+const recentlyChecked = new Map<string, Buffer>();
+const RECENT_MAX = 8192;
+function remember(sig: string, leaf: Buffer): void {
+  if (recentlyChecked.size >= RECENT_MAX) recentlyChecked.delete(recentlyChecked.keys().next().value as string);
+  recentlyChecked.set(sig, leaf);
+}
 
 /**
  * Canonical text of the envelope without `sig` (what is signed), and a function giving the
@@ -116,6 +131,7 @@ export function signEnvelope(id: Identity, input: EnvelopeInput, limits: Envelop
   const bytes = Buffer.from(forms.leaf(sig), 'utf8');
   checkSize(bytes.length, limits);
   env.sig = sig;
+  remember(sig, bytes);
   return new SignedEnvelope(env as Envelope, bytes, id.publicKey, INTERNAL);
 }
 
@@ -132,8 +148,11 @@ export function verifyEnvelope(input: unknown, limits: EnvelopeLimits = {}): Sig
   const { body, leaf } = canonicalForms(rest);
   const bytes = Buffer.from(leaf(sig), 'utf8');
   checkSize(bytes.length, limits);
-  if (!signer.verify(Buffer.from(ENVELOPE_DOMAIN + body, 'utf8'), sigBytes)) {
-    throw new VerificationError('E_SIGNATURE', `envelope signature does not verify for signer ${env.signer} seq ${env.seq}`);
+  if (limits.fresh || !recentlyChecked.get(sig)?.equals(bytes)) {
+    if (!signer.verify(Buffer.from(ENVELOPE_DOMAIN + body, 'utf8'), sigBytes)) {
+      throw new VerificationError('E_SIGNATURE', `envelope signature does not verify for signer ${env.signer} seq ${env.seq}`);
+    }
+    remember(sig, bytes);
   }
   return new SignedEnvelope(env, bytes, signer, INTERNAL);
 }

@@ -24,12 +24,12 @@ function assertFigure(name: string, f: unknown, withTarget = true): asserts f is
 }
 
 describe('bench (short mode)', function () {
-  this.timeout(150_000);
+  this.timeout(240_000);
 
   it('prints one JSON object with every figure and its peer and ratio', async function () {
     if (process.env.BOT_SKIP_BENCH) this.skip();
     const stdout = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, [RUN, '--short'], { timeout: 120_000, maxBuffer: 16 * 2 ** 20 }, (err, out, errText) => {
+      execFile(process.execPath, [RUN, '--short'], { timeout: 220_000, maxBuffer: 16 * 2 ** 20 }, (err, out, errText) => {
         if (err) reject(new Error(`bench failed: ${err.message}\n${errText.slice(-4000)}`));
         else resolve(out);
       });
@@ -41,7 +41,7 @@ describe('bench (short mode)', function () {
     assert.equal(typeof machine.cpus, 'number');
     assert.equal(machine.node, process.version);
 
-    for (const name of ['append', 'sign', 'audit', 'scale', 'memory']) assertFigure(name, out[name]);
+    for (const name of ['append', 'sign', 'audit', 'scale', 'memory', 'flow']) assertFigure(name, out[name]);
     const audit = out.audit as Fig;
     assert.equal(typeof audit.workers, 'number');
     assert.equal(typeof audit.coresUsed, 'number');
