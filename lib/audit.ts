@@ -161,6 +161,7 @@ async function auditView(ledger: Ledger, view: RawView, opts: AuditOptions): Pro
 class SignaturePool {
   failure: AuditFailure | undefined;
   #workers: Worker[] = [];
+  /** Free slots: each worker appears once per chunk it may still be handed. */
   #idle: Worker[] = [];
   #inflight = new Map<number, () => void>();
   #waiters: (() => void)[] = [];
@@ -179,7 +180,8 @@ class SignaturePool {
       });
       w.on('error', (err) => this.#record({ index: 0, code: 'E_STORE', reason: `audit worker failed: ${err.message}` }));
       this.#workers.push(w);
-      this.#idle.push(w);
+      // Two queued chunks per worker: it starts the next one while this thread is busy.
+      this.#idle.push(w, w);
     }
   }
 
