@@ -7,6 +7,7 @@
  * (RFC 8785); the Merkle leaf is JCS(envelope with sig). Parsing is strict: an envelope is
  * either exactly well-formed or refused with a FormatError naming the field.
  */
+import * as crypto from 'node:crypto';
 import { fromBase64, fromBase64Url, toBase64, toBase64Url } from './bytes';
 import { FormatError, VerificationError } from './errors';
 import { DidKey, Identity, PublicKey } from './identity';
@@ -85,11 +86,13 @@ const INTERNAL = Symbol('SignedEnvelope');
  * when the canonical bytes of one equal a leaf already checked here, its signature is
  * known to be valid and need not be verified twice. Bounded, oldest forgotten first.
  */
-const recentlyChecked = new Map<string, Buffer>();
-const RECENT_MAX = 8192;
+const recentlyChecked = new Map<string, string>();
+const RECENT_MAX = 32768; // about 5 MiB: a sig prefix and a SHA-256 per entry
+const recentKey = (sig: string): string => sig.slice(0, 24);
+const digest = (leaf: Buffer): string => crypto.createHash('sha256').update(leaf).digest('base64');
 function remember(sig: string, leaf: Buffer): void {
   if (recentlyChecked.size >= RECENT_MAX) recentlyChecked.delete(recentlyChecked.keys().next().value as string);
-  recentlyChecked.set(sig, leaf);
+  recentlyChecked.set(recentKey(sig), digest(leaf));
 }
 
 /**
@@ -148,7 +151,7 @@ export function verifyEnvelope(input: unknown, limits: EnvelopeLimits = {}): Sig
   const { body, leaf } = canonicalForms(rest);
   const bytes = Buffer.from(leaf(sig), 'utf8');
   checkSize(bytes.length, limits);
-  if (limits.fresh || !recentlyChecked.get(sig)?.equals(bytes)) {
+  if (limits.fresh || recentlyChecked.get(recentKey(sig)) !== digest(bytes)) {
     if (!signer.verify(Buffer.from(ENVELOPE_DOMAIN + body, 'utf8'), sigBytes)) {
       throw new VerificationError('E_SIGNATURE', `envelope signature does not verify for signer ${env.signer} seq ${env.seq}`);
     }

@@ -47,7 +47,7 @@ export interface Evidence {
   witness?: string;
 }
 
-/** Largest evidence JSON accepted by parseEvidence (two notes and at most 63 proof hashes). */
+/** Largest evidence JSON accepted by parseEvidence (DESIGN.md "Sync over MQTT": parsed with limits). */
 export const MAX_EVIDENCE_BYTES = 64 * 1024;
 /** Most proof hashes in evidence (tlog-witness "add-checkpoint": at most 63 proof lines). */
 const MAX_PROOF = 63;
@@ -157,7 +157,7 @@ export function checkEvidence(evidence: unknown, logVerifier: NoteVerifier | rea
   return explainEvidence(evidence, logVerifier).proven;
 }
 
-/** Extra fields of new evidence (informational, not verified). */
+/** Extra fields of new evidence, informational and not verified (DESIGN.md "Model in one paragraph"). */
 export interface EvidenceMeta {
   observed?: number;
   witness?: string;

@@ -171,6 +171,7 @@ export class Ledger implements NodeReader {
   #latest: StoredCheckpoint | undefined;
   #checkpointing: Promise<StoredCheckpoint | undefined> | undefined;
   #stats = { commits: 0, appended: 0 };
+  #aux: AuxStore | undefined;
   #commitListeners = new Set<(c: Commit) => void>();
   #checkpointListeners = new Set<(c: StoredCheckpoint) => void>();
 
@@ -698,6 +699,12 @@ export class Ledger implements NodeReader {
    * cosignatures. Writes are atomic batches with `sync`.
    */
   get aux(): AuxStore {
+    this.#aux ??= this.#makeAux();
+    return this.#aux;
+  }
+
+  /** One AuxStore per ledger: callers may key locks on its identity. */
+  #makeAux(): AuxStore {
     const db = this.#db;
     const check = (): void => this.#checkOpen();
     return {

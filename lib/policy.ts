@@ -16,7 +16,7 @@ import { FormatError } from './errors';
 import { NoteVerifier, SIG_COSIGNATURE_V1, SIG_ED25519 } from './note';
 import { QuorumPolicy } from './quorum';
 
-/** Largest policy text accepted, in characters. */
+/** Largest policy text accepted, in characters (tlog-policy "Implementation limits"). */
 export const MAX_POLICY_CHARS = 64 * 1024;
 /** Most logs, witnesses and groups each (tlog-policy "Implementation limits": at least 32). */
 export const MAX_POLICY_ITEMS = 64;

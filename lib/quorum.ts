@@ -246,7 +246,7 @@ async function serialized<T>(store: object, key: string, fn: () => Promise<T>): 
   }
 }
 
-/** Options of a CosignatureCollector. */
+/** Options of a CosignatureCollector (DESIGN.md "Storage and durability": state kept in the ledger's LevelDB). */
 export interface CollectorOptions {
   /** Durable store (e.g. ledger.aux); pass the same object to every collector over one database. */
   store: AuxStore;
@@ -355,7 +355,7 @@ export class CosignatureCollector {
    * checkpoint of that size was added.
    */
   async addCosignatures(size: number, lines: string | readonly string[]): Promise<CollectResult> {
-    const list = typeof lines === 'string' ? splitLines(lines) : lines.map((l) => l.replace(/\n$/, ''));
+    const list = typeof lines === 'string' ? splitLines(lines) : lines;
     return serialized(this.#store, this.#prefix, async () => {
       const note = await this.checkpointNote(size);
       if (!note) throw new LedgerError('E_NOT_FOUND', `no checkpoint of size ${size} of ${this.policy.origin} to add cosignatures to`);
@@ -370,7 +370,8 @@ export class CosignatureCollector {
     const rejected: CollectResult['rejected'] = [];
     let ignored = 0;
     const ops: { key: string; value?: Buffer }[] = [];
-    for (const raw of lines) {
+    for (const line of lines) {
+      const raw = line.endsWith('\n') ? line.slice(0, -1) : line;
       if (raw === '') continue;
       let sigs: NoteSignature[];
       try {

@@ -20,7 +20,7 @@
  */
 import { fromBase64, toBase64 } from './bytes';
 import { BotError, FormatError, LedgerError, StoreError, VerificationError } from './errors';
-import { Identity } from './identity';
+import { DidKey, Identity } from './identity';
 import type { AuxStore } from './ledger';
 import { EMPTY_ROOT, verifyConsistency } from './merkle';
 import {
@@ -33,9 +33,9 @@ import { logVerifier } from './quorum';
 export const MAX_PROOF_LINES = 63;
 /** Default largest request body accepted, in UTF-8 bytes (DESIGN.md "Sync over MQTT": parsed with limits). */
 export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024;
-/** Most conflict evidence records kept per log. */
+/** Most conflict evidence records kept per log (DESIGN.md "Sync over MQTT": bounded before it changes state). */
 export const MAX_EVIDENCE_PER_LOG = 8;
-/** Most suspect records (signed checkpoints with a failing, inconclusive proof) kept per log, oldest overwritten. */
+/** Most suspect records kept per log, oldest overwritten (tlog-witness "add-checkpoint": MAY log a failed proof). */
 export const MAX_SUSPECTS_PER_LOG = 16;
 
 const SIZE = /^(?:0|[1-9][0-9]*)$/;
@@ -286,7 +286,7 @@ export class Witness {
   get vkey(): string { return this.verifier.toString(); }
 
   /** did:key of the witness key. */
-  get did(): string { return this.#identity.did; }
+  get did(): DidKey { return this.#identity.did; }
 
   /** Origins of the logs witnessed. */
   get origins(): string[] { return [...this.#logs.keys()]; }
@@ -308,6 +308,9 @@ export class Witness {
       || !Number.isSafeInteger(r.conflicts) || !Number.isSafeInteger(r.suspects) || !Number.isSafeInteger(r.time)) {
       throw new StoreError('E_CORRUPT', `the witness state of ${origin} is malformed`);
     }
+    let root: Buffer | undefined;
+    try { root = fromBase64(r.root); } catch { root = undefined; }
+    if (!root || root.length !== 32) throw new StoreError('E_CORRUPT', `the witness state of ${origin} has no valid root`);
     return r;
   }
 
