@@ -22,7 +22,7 @@
 import { fromBase64, toBase64 } from './bytes';
 import { FormatError, LedgerError } from './errors';
 import { canonicalize } from './jcs';
-import { nodeHash } from './merkle';
+import { isPowerOfTwo, rootsFromConsistencyProof } from './merkle';
 import { Checkpoint, NoteVerifier, openNote, parseCheckpoint } from './note';
 
 /** What the evidence shows (module comment; tlog-witness "add-checkpoint"). */
@@ -52,9 +52,6 @@ export const MAX_EVIDENCE_BYTES = 64 * 1024;
 /** Most proof hashes in evidence (tlog-witness "add-checkpoint": at most 63 proof lines). */
 const MAX_PROOF = 63;
 
-function isPowerOfTwo(n: number): boolean {
-  return n > 0 && Number.isInteger(Math.log2(n));
-}
 
 /**
  * The old and new roots a consistency proof implies (RFC 9162 §2.1.4.2, steps 2-6), or
@@ -64,28 +61,8 @@ function isPowerOfTwo(n: number): boolean {
 export function consistencyRoots(size1: number, size2: number, proof: readonly Uint8Array[], root1?: Uint8Array): { oldRoot: Buffer; newRoot: Buffer } | undefined {
   if (!(Number.isSafeInteger(size1) && Number.isSafeInteger(size2) && size1 > 0 && size1 < size2)) return undefined;
   if (proof.length === 0 || proof.length > MAX_PROOF || proof.some((p) => p.length !== 32)) return undefined;
-  let p: readonly Uint8Array[] = proof;
-  if (isPowerOfTwo(size1)) {
-    if (!root1 || root1.length !== 32) return undefined;
-    p = [root1, ...proof];
-  }
-  let fn = size1 - 1, sn = size2 - 1;
-  while (fn % 2 === 1) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
-  let fr: Buffer = Buffer.from(p[0]);
-  let sr: Buffer = Buffer.from(p[0]);
-  for (const c of p.slice(1)) {
-    if (sn === 0) return undefined;
-    if (fn % 2 === 1 || fn === sn) {
-      fr = nodeHash(c, fr);
-      sr = nodeHash(c, sr);
-      if (fn % 2 === 0) while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
-    } else {
-      sr = nodeHash(sr, c);
-    }
-    fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
-  }
-  if (sn !== 0) return undefined;
-  return { oldRoot: fr, newRoot: sr };
+  if (isPowerOfTwo(size1) && (!root1 || root1.length !== 32)) return undefined;
+  return rootsFromConsistencyProof(size1, size2, proof, root1 ?? proof[0]);
 }
 
 /**

@@ -49,7 +49,7 @@ export function popcount(n: number): number {
 }
 
 /** True when n is an exact power of two (exact in doubles up to 2^53). */
-function isPowerOfTwo(n: number): boolean {
+export function isPowerOfTwo(n: number): boolean {
   return n > 0 && Number.isInteger(Math.log2(n));
 }
 
@@ -204,6 +204,33 @@ export function verifyInclusion(index: number, size: number, leafHash: Uint8Arra
   if (!r || !r.equals(root)) throw new VerificationError('E_PROOF', `inclusion proof for leaf ${index} in tree size ${size} does not verify`);
 }
 
+/**
+ * The old and new roots a consistency proof implies (RFC 9162 §2.1.4.2, steps 2–7), or
+ * undefined if it is malformed for these sizes (0 < size1 < size2). For a power-of-two size1
+ * the old root is not in the proof: root1 is prepended (step 2) and comes back as oldRoot.
+ */
+export function rootsFromConsistencyProof(size1: number, size2: number, proof: readonly Uint8Array[], root1: Uint8Array): { oldRoot: Buffer; newRoot: Buffer } | undefined {
+  if (!(Number.isSafeInteger(size1) && Number.isSafeInteger(size2) && size1 > 0 && size1 < size2)) return undefined;
+  if (proof.length === 0 || proof.some((p) => p.length !== HASH_SIZE)) return undefined;
+  const p = isPowerOfTwo(size1) ? [root1, ...proof] : proof;
+  let fn = size1 - 1, sn = size2 - 1;
+  while (fn % 2 === 1) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+  let fr: Buffer = Buffer.from(p[0]);
+  let sr: Buffer = Buffer.from(p[0]);
+  for (const c of p.slice(1)) {
+    if (sn === 0) return undefined;
+    if (fn % 2 === 1 || fn === sn) {
+      fr = nodeHash(c, fr);
+      sr = nodeHash(c, sr);
+      if (fn % 2 === 0) while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+    } else {
+      sr = nodeHash(sr, c);
+    }
+    fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+  }
+  return sn === 0 ? { oldRoot: fr, newRoot: sr } : undefined;
+}
+
 /** Verify a consistency proof (RFC 9162 §2.1.4.2); throws VerificationError E_PROOF if it fails. */
 export function verifyConsistency(size1: number, size2: number, proof: readonly Uint8Array[], root1: Uint8Array, root2: Uint8Array): void {
   const bad = (why: string): never => { throw new VerificationError('E_PROOF', `consistency proof from size ${size1} to ${size2} does not verify: ${why}`); };
@@ -216,25 +243,9 @@ export function verifyConsistency(size1: number, size2: number, proof: readonly 
   }
   if (size1 === 0) { if (proof.length !== 0) bad('proof must be empty from size 0'); return; }
   if (proof.length === 0) bad('empty proof');
-  let p = proof.slice();
-  // Step 2: if size1 is an exact power of 2, prepend first_hash (root1).
-  if (isPowerOfTwo(size1)) p = [root1, ...p];
-  let fn = size1 - 1, sn = size2 - 1;
-  while (fn % 2 === 1) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
-  let fr: Buffer = Buffer.from(p[0]);
-  let sr: Buffer = Buffer.from(p[0]);
-  for (const c of p.slice(1)) {
-    if (sn === 0) bad('proof too long');
-    if (fn % 2 === 1 || fn === sn) {
-      fr = nodeHash(c, fr);
-      sr = nodeHash(c, sr);
-      if (fn % 2 === 0) while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
-    } else {
-      sr = nodeHash(sr, c);
-    }
-    fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
-  }
-  if (sn !== 0) bad('proof too short');
+  const roots = rootsFromConsistencyProof(size1, size2, proof, root1);
+  if (!roots) bad('malformed for these sizes');
+  const { oldRoot: fr, newRoot: sr } = roots as { oldRoot: Buffer; newRoot: Buffer };
   if (!fr.equals(root1)) bad('old root does not match');
   if (!sr.equals(root2)) bad('new root does not match');
 }

@@ -14,6 +14,7 @@ import { toHex } from './bytes';
 import { BotError, FormatError, LedgerError, StoreError, VerificationError } from './errors';
 import { DidKey, PublicKey } from './identity';
 import type { AuxStore } from './ledger';
+import { serialized } from './mutex';
 import {
   formatNote, NoteSignature, NoteVerifier, openNote, parseCheckpoint, parseNote, SIG_COSIGNATURE_V1, SIG_ED25519,
 } from './note';
@@ -227,24 +228,6 @@ export function countConfirmations(note: string | Uint8Array, policy: QuorumPoli
   return { size: cp.size, count, quorum: policy.quorum, confirmed: count >= policy.quorum, witnesses };
 }
 
-/** Run fn after every earlier call for the same store and key (an in-process mutex). */
-const locks = new WeakMap<object, Map<string, Promise<void>>>();
-async function serialized<T>(store: object, key: string, fn: () => Promise<T>): Promise<T> {
-  let m = locks.get(store);
-  if (!m) { m = new Map(); locks.set(store, m); }
-  const prev = m.get(key) ?? Promise.resolve();
-  let release!: () => void;
-  const mine = new Promise<void>((r) => { release = r; });
-  const tail = prev.then(() => mine);
-  m.set(key, tail);
-  await prev;
-  try {
-    return await fn();
-  } finally {
-    release();
-    if (m.get(key) === tail) m.delete(key);
-  }
-}
 
 /** Options of a CosignatureCollector (DESIGN.md "Storage and durability": state kept in the ledger's LevelDB). */
 export interface CollectorOptions {

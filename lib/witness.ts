@@ -22,6 +22,7 @@ import { fromBase64, toBase64 } from './bytes';
 import { BotError, FormatError, LedgerError, StoreError, VerificationError } from './errors';
 import { DidKey, Identity } from './identity';
 import type { AuxStore } from './ledger';
+import { serialized } from './mutex';
 import { EMPTY_ROOT, verifyConsistency } from './merkle';
 import {
   Checkpoint, cosignLine, formatNote, NoteSignature, NoteVerifier, parseCheckpoint, parseNote, openNote,
@@ -223,24 +224,6 @@ interface LogRecord {
   suspects: number;
 }
 
-const locks = new WeakMap<object, Map<string, Promise<void>>>();
-/** Run fn after every earlier call for the same store and key (an in-process mutex). */
-async function serialized<T>(store: object, key: string, fn: () => Promise<T>): Promise<T> {
-  let m = locks.get(store);
-  if (!m) { m = new Map(); locks.set(store, m); }
-  const prev = m.get(key) ?? Promise.resolve();
-  let release!: () => void;
-  const mine = new Promise<void>((r) => { release = r; });
-  const tail = prev.then(() => mine);
-  m.set(key, tail);
-  await prev;
-  try {
-    return await fn();
-  } finally {
-    release();
-    if (m.get(key) === tail) m.delete(key);
-  }
-}
 
 async function storeCall<T>(f: () => Promise<T>): Promise<T> {
   try {
