@@ -24,3 +24,5 @@ export * from './equivocation';
 export { MqttLink, RpcError } from './mqtt-link';
 export type { LinkOptions, LinkState } from './mqtt-link';
 export { LedgerPublisher, ledgerTopics, answerLedgerRpc } from './sync';
+export { provenQuery, queryFrom } from './answer';
+export type { ProvenAnswer, ProvenEntry } from './answer';

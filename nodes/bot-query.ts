@@ -10,9 +10,9 @@
  * msg.payload {op: "audit"} → runs the full audit; msg.payload = its result.
  */
 import { auditLedger } from '../lib/audit';
-import { toBase64 } from '../lib/bytes';
+import { provenQuery, queryFrom } from '../lib/answer';
 import { BotError, FormatError } from '../lib/errors';
-import { Ledger, Query } from '../lib/ledger';
+import { Ledger } from '../lib/ledger';
 import { LedgerLease } from '../lib/registry';
 import {
   BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, openOrThrow, NodeDef, NodeMessage, RedNode, SendFn, shortMessage, StatusThrottle,
@@ -20,34 +20,8 @@ import {
 
 type QueryField = 'from' | 'to' | 'signer' | 'topic' | 'since' | 'until' | 'limit';
 const FIELDS: QueryField[] = ['from', 'to', 'signer', 'topic', 'since', 'until', 'limit'];
-const NUMERIC = new Set<QueryField>(['from', 'to', 'limit']);
-const TIMES = new Set<QueryField>(['since', 'until']);
 
 type BotQueryDef = NodeDef & { name?: string; ledger?: string } & Partial<Record<QueryField, string | number>>;
-
-/** A query field from a setting or a msg: '' / null / undefined = unset; numbers as numbers. */
-function field(name: QueryField, v: unknown): string | number | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  if (NUMERIC.has(name) || TIMES.has(name)) {
-    if (typeof v === 'number') return v;
-    if (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v)) return Number(v);
-    if (TIMES.has(name) && typeof v === 'string' && !Number.isNaN(Date.parse(v))) return Date.parse(v);
-    throw new FormatError('E_QUERY', `${name} must be an integer${TIMES.has(name) ? ' (ms since the epoch) or a date' : ''}`);
-  }
-  if (typeof v !== 'string') throw new FormatError('E_QUERY', `${name} must be a string`);
-  return v;
-}
-
-function buildQuery(base: Partial<Record<QueryField, unknown>>, over: unknown): Query {
-  const q: Record<string, string | number> = {};
-  const o = over !== null && typeof over === 'object' && !Array.isArray(over) && !(over instanceof Uint8Array)
-    ? (over as Record<string, unknown>) : {};
-  for (const f of FIELDS) {
-    const v = field(f, f in o ? o[f] : base[f]);
-    if (v !== undefined) q[f] = v;
-  }
-  return q as Query;
-}
 
 export = function (RED: NodeAPI): void {
   function BotQuery(this: RedNode, def: BotQueryDef): void {
@@ -60,7 +34,7 @@ export = function (RED: NodeAPI): void {
     const defaults: Partial<Record<QueryField, unknown>> = {};
     try {
       for (const f of FIELDS) defaults[f] = def[f];
-      buildQuery(defaults, undefined); // check the settings once, at deploy
+      queryFrom(defaults); // check the settings once, at deploy
       ledgerNode = ledgerNodeOf(RED, def.ledger);
       lease = ledgerNode.acquire();
     } catch (err) {
@@ -71,22 +45,16 @@ export = function (RED: NodeAPI): void {
     const inflight = new Set<Promise<void>>();
 
     async function query(l: Ledger, msg: NodeMessage): Promise<void> {
-      const q = buildQuery(defaults, msg.payload);
+      const q = queryFrom(defaults, msg.payload);
       const cp = ledgerNode?.canSign ? await ledgerNode.checkpointNow() : l.latestCheckpoint();
       if (!cp) {
         msg.payload = { checkpoint: null, entries: [], treeSize: 0 };
         status.now({ fill: 'yellow', shape: 'ring', text: 'no checkpoint yet' });
         return;
       }
-      const to = Math.min(q.to ?? cp.size, cp.size);
-      const rows = await l.query({ ...q, to });
-      const entries = [];
-      for (const r of rows) {
-        const proof = await l.inclusionProof(r.index, cp.size);
-        entries.push({ index: r.index, leaf: JSON.parse(r.leaf.toString('utf8')) as unknown, proof: proof.map(toBase64) });
-      }
-      msg.payload = { checkpoint: cp.note, entries, treeSize: cp.size };
-      status.now({ fill: 'green', shape: 'dot', text: `${entries.length} entries @ ${cp.size}` });
+      const answer = await provenQuery(l, q, cp);
+      msg.payload = answer;
+      status.now({ fill: 'green', shape: 'dot', text: `${answer.entries.length} entries @ ${cp.size}` });
     }
 
     async function audit(l: Ledger, msg: NodeMessage): Promise<void> {

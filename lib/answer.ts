@@ -1,0 +1,59 @@
+/**
+ * Query answers a reader can check alone: every entry with an RFC 9162 inclusion proof
+ * against one signed checkpoint (DESIGN.md "Partner access": answers carry inclusion proofs).
+ * Shape: `{"checkpoint": <note text>, "entries": [{"index", "leaf": <envelope>, "proof": [base64…]}], "treeSize"}`.
+ */
+import { toBase64 } from './bytes';
+import { FormatError } from './errors';
+import type { JsonValue } from './jcs';
+import { Ledger, Query, StoredCheckpoint } from './ledger';
+
+/** One entry of an answer, with its inclusion proof (standard base64 hashes). */
+export interface ProvenEntry { index: number; leaf: JsonValue; proof: string[] }
+
+/** A query answer proven against one checkpoint. */
+export interface ProvenAnswer { checkpoint: string; entries: ProvenEntry[]; treeSize: number }
+
+type QueryField = keyof Query;
+const FIELDS: QueryField[] = ['from', 'to', 'signer', 'topic', 'since', 'until', 'limit'];
+const NUMERIC = new Set<QueryField>(['from', 'to', 'limit']);
+const TIMES = new Set<QueryField>(['since', 'until']);
+
+/** A query field as people write it: '' / null = unset; numbers from numeric text; times also as dates. */
+function field(name: QueryField, v: unknown): string | number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (NUMERIC.has(name) || TIMES.has(name)) {
+    if (typeof v === 'number') return v;
+    if (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v)) return Number(v);
+    if (TIMES.has(name) && typeof v === 'string' && !Number.isNaN(Date.parse(v))) return Date.parse(v);
+    throw new FormatError('E_QUERY', `${name} must be an integer${TIMES.has(name) ? ' (ms since the epoch) or a date' : ''}`);
+  }
+  if (typeof v !== 'string') throw new FormatError('E_QUERY', `${name} must be a string`);
+  return v;
+}
+
+/**
+ * A Query from defaults overridden by an untrusted object (a msg.payload, an HTTP query
+ * string): numeric text accepted, anything else typed-checked later by Ledger.query.
+ */
+export function queryFrom(defaults: Partial<Record<QueryField, unknown>>, over?: unknown): Query {
+  const q: Record<string, string | number> = {};
+  const o = over !== null && typeof over === 'object' && !Array.isArray(over) && !(over instanceof Uint8Array)
+    ? (over as Record<string, unknown>) : {};
+  for (const f of FIELDS) {
+    const v = field(f, f in o ? o[f] : defaults[f]);
+    if (v !== undefined) q[f] = v;
+  }
+  return q as Query;
+}
+
+/** Entries matching the query up to the checkpoint's size, each proven against it. */
+export async function provenQuery(ledger: Ledger, q: Query, cp: StoredCheckpoint): Promise<ProvenAnswer> {
+  const rows = await ledger.query({ ...q, to: Math.min(q.to ?? cp.size, cp.size) });
+  const entries: ProvenEntry[] = [];
+  for (const r of rows) {
+    const proof = await ledger.inclusionProof(r.index, cp.size);
+    entries.push({ index: r.index, leaf: JSON.parse(r.leaf.toString('utf8')) as JsonValue, proof: proof.map(toBase64) });
+  }
+  return { checkpoint: cp.note, entries, treeSize: cp.size };
+}
