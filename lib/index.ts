@@ -26,3 +26,5 @@ export type { LinkOptions, LinkState } from './mqtt-link';
 export { LedgerPublisher, ledgerTopics, answerLedgerRpc } from './sync';
 export { provenQuery, queryFrom } from './answer';
 export type { ProvenAnswer, ProvenEntry } from './answer';
+export { Consortium, ConsensusError, MAX_CONSENSUS_NOTE_BYTES } from './consensus';
+export type { ConsortiumOptions, WitnessedLedger, EntryStatus, ConsensusState, ConsortiumInfo } from './consensus';
