@@ -4,58 +4,20 @@
 // simulated devices publishing signed readings (one of them sometimes tampered, sometimes
 // replayed), and the demo flow deployed on first start (scripts/demo-flow.js).
 'use strict';
-const { spawn } = require('node:child_process');
-const crypto = require('node:crypto');
 const fs = require('node:fs');
-const net = require('node:net');
 const path = require('node:path');
+const { root, host, prepareUserDir, startBroker, startNodeRed, waitForHttp, deployIfNew } = require('./demo-lib.js');
 
-const root = path.resolve(__dirname, '..');
 const demo = path.resolve(process.env.BOT_DEMO_DIR || path.join(root, '.demo'));
 const userDir = path.join(demo, 'node-red');
 const port = Number(process.env.PORT || 1880);
 const mqttPort = Number(process.env.MQTT_PORT || 1883);
-const host = '127.0.0.1';
 
 const { Identity, signEnvelope } = require(path.join(root, 'dist/lib/index.js'));
 const { SequenceCounter } = require(path.join(root, 'dist/lib/sequence.js'));
 const { demoFlow } = require('./demo-flow.js');
 
 const log = (...a) => console.log('[demo]', ...a);
-
-/** Write a secret file (mode 0600) once, and read it back. */
-function secretFile(file, make) {
-  if (!fs.existsSync(file)) fs.writeFileSync(file, make(), { mode: 0o600, flag: 'wx' });
-  return fs.readFileSync(file, 'utf8').trim();
-}
-
-/** The package installed into the demo user directory, as npm link would: a symlink. */
-function prepareUserDir() {
-  fs.mkdirSync(path.join(userDir, 'node_modules', '@blockchain-of-things'), { recursive: true, mode: 0o700 });
-  const link = path.join(userDir, 'node_modules', '@blockchain-of-things', 'node-red');
-  if (!fs.existsSync(link)) fs.symlinkSync(root, link, 'dir');
-  const pkg = path.join(userDir, 'package.json');
-  if (!fs.existsSync(pkg)) fs.writeFileSync(pkg, JSON.stringify({ name: 'bot-demo', private: true }, null, 2));
-  const credentialSecret = secretFile(path.join(demo, 'credential-secret'), () => crypto.randomBytes(32).toString('hex'));
-  fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = ${JSON.stringify({
-    uiHost: host, uiPort: port, flowFile: 'flows.json', credentialSecret,
-    editorTheme: { projects: { enabled: false }, tours: false },
-    telemetry: { enabled: false, updateNotification: false },
-    logging: { console: { level: 'info', metrics: false, audit: false } },
-  }, null, 2)};\n`, { mode: 0o600 });
-}
-
-async function startBroker() {
-  const { Aedes } = await import('aedes');
-  const broker = await Aedes.createBroker();
-  const server = net.createServer(broker.handle);
-  await new Promise((resolve, reject) => {
-    server.once('error', (err) => reject(new Error(`cannot listen for MQTT on ${host}:${mqttPort} (${err.code}); set MQTT_PORT`)));
-    server.listen(mqttPort, host, resolve);
-  });
-  log(`MQTT broker (aedes) on mqtt://${host}:${mqttPort}`);
-  return { broker, server };
-}
 
 /** Three devices with their own keys (0600 files) and persistent seq counters. */
 function devices() {
@@ -85,37 +47,21 @@ function simulate(broker, devs) {
   }, 1000);
 }
 
-async function waitForHttp(url, ms) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    try { const r = await fetch(url); if (r.ok) return; } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`Node-RED did not answer on ${url}`);
-}
-
 /** First start only: deploy the demo flow, with the gateway key as a node credential. */
-async function deployIfNew(devs) {
-  const base = `http://${host}:${port}`;
-  const current = await (await fetch(`${base}/flows`, { headers: { 'Node-RED-API-Version': 'v2' } })).json();
-  if ((current.flows || []).some((n) => n.id === 'demo-tab')) return;
+async function deployDemo(devs) {
   const flows = demoFlow({ deviceDids: devs.map((d) => d.id.did), mqttPort });
   const gw = flows.find((n) => n.id === 'demo-gateway-key');
   gw.credentials = { secretKey: Identity.generate().exportSeed().toString('hex') };
-  const r = await fetch(`${base}/flows`, {
-    method: 'POST', headers: { 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' },
-    body: JSON.stringify({ flows }),
-  });
-  if (!r.ok) throw new Error(`deploying the demo flow failed: ${r.status} ${await r.text()}`);
-  log('demo flow deployed');
+  if (await deployIfNew(`http://${host}:${port}`, 'demo-tab', flows)) log('demo flow deployed');
 }
 
 async function main() {
   fs.mkdirSync(demo, { recursive: true, mode: 0o700 });
-  prepareUserDir();
-  const { broker, server } = await startBroker();
+  prepareUserDir(userDir, port);
+  const { broker, close: closeBroker } = await startBroker(mqttPort);
+  log(`MQTT broker (aedes) on mqtt://${host}:${mqttPort}`);
   const devs = devices();
-  const red = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], { stdio: 'inherit' });
+  const red = startNodeRed(userDir);
   let stopping = false;
   let timer;
   const stop = (code) => {
@@ -123,8 +69,7 @@ async function main() {
     stopping = true;
     if (timer) clearInterval(timer);
     red.kill('SIGINT');
-    server.close();
-    broker.close(() => undefined);
+    closeBroker();
     setTimeout(() => process.exit(code), 3000).unref();
     red.once('exit', () => process.exit(code));
   };
@@ -132,7 +77,7 @@ async function main() {
   process.on('SIGINT', () => stop(0));
   process.on('SIGTERM', () => stop(0));
   await waitForHttp(`http://${host}:${port}/settings`, 60000);
-  await deployIfNew(devs);
+  await deployDemo(devs);
   timer = simulate(broker, devs);
   log(`editor: http://${host}:${port}/   query with proofs: http://${host}:${port}/bot/query?topic=devices/%23&limit=5`);
 }
