@@ -4,12 +4,23 @@
  * uses it; this node holds one lease for its checkpoint timer and the admin endpoints, and
  * releases it (after stopping the timer) when it closes.
  *
+ * Sync (DESIGN.md "Sync over MQTT"): with a broker URL and the operator identity, the node
+ * runs one Consortium (lib/consensus.ts) for the ledger over one MqttLink once the ledger is
+ * open: it publishes the ledger, collects the witnesses' cosignatures and witnesses the
+ * partners' ledgers listed under "witnessed". It is stopped, and the link closed, before the
+ * lease is released. Without a broker the ledger is standalone.
+ *
  * Admin endpoints (registered once per runtime):
  *   GET /bot-ledger/ledgers                       → [{id,name,origin,did,treeSize,checkpoint}]
+ *       (+ {witnesses,quorum,confirmedSize,confirmedCheckpoint} when a broker is configured)
  *   GET /bot-ledger/ledgers/:id/entries?from=&limit= → {treeSize, entries:[{index,leafHash,leaf}]}
  */
 import { toBase64 } from '../lib/bytes';
+import { Consortium, WitnessedLedger } from '../lib/consensus';
 import { BotError } from '../lib/errors';
+import { Identity, PublicKey } from '../lib/identity';
+import { MqttLink } from '../lib/mqtt-link';
+import { QuorumPolicy, WitnessInit } from '../lib/quorum';
 import { checkOrigin, Ledger, Receipt, StoredCheckpoint } from '../lib/ledger';
 import { AcquireOptions, acquireLedger, failedLease, LedgerLease } from '../lib/registry';
 import {
@@ -24,6 +35,53 @@ interface BotLedgerDef extends NodeDef {
   checkpointMs?: number | string;
   checkpointEntries?: number | string;
   maxEntryBytes?: number | string;
+  broker?: string;
+  clientId?: string;
+  witnesses?: string;
+  quorum?: number | string;
+  witnessed?: string;
+}
+
+/** Non-empty, non-comment lines of a textarea setting. */
+function lines(v: string | undefined): string[] {
+  return (v ?? '').split(/\r?\n/).map((x) => x.trim()).filter((x) => x !== '' && !x.startsWith('#'));
+}
+
+function checkDid(did: string, what: string): string {
+  try { PublicKey.fromDid(did); } catch { throw configError('E_DID', `${what}: ${JSON.stringify(did.slice(0, 80))} is not an Ed25519 did:key`); }
+  return did;
+}
+
+/** `origin did:key:…` per line: the partners' ledgers this one witnesses. */
+function parseWitnessed(v: string | undefined): WitnessedLedger[] {
+  const out: WitnessedLedger[] = [];
+  for (const line of lines(v)) {
+    const parts = line.split(/\s+/);
+    if (parts.length !== 2) throw configError('E_NOTE', `witnessed ledger line "${line.slice(0, 80)}" must be "<origin> <did:key>"`);
+    const [origin, did] = parts[0].startsWith('did:key:') && !parts[1].startsWith('did:key:') ? [parts[1], parts[0]] : [parts[0], parts[1]];
+    try { checkOrigin(origin); } catch { throw configError('E_NOTE', `witnessed ledger line "${line.slice(0, 80)}": bad origin`); }
+    if (out.some((w) => w.origin === origin)) throw configError('E_NOTE', `witnessed ledger ${origin} is listed twice`);
+    out.push({ origin, did: checkDid(did, 'witnessed ledger') });
+  }
+  return out;
+}
+
+/**
+ * `did:key:… [name]` per line: the witness set. The name is the witness's cosigner key name;
+ * without one, the origin of the witnessed ledger with the same did:key is taken (a partner
+ * cosigns under its own ledger's origin by default).
+ */
+function parseWitnesses(v: string | undefined, witnessed: readonly WitnessedLedger[]): WitnessInit[] {
+  const out: WitnessInit[] = [];
+  for (const line of lines(v)) {
+    const parts = line.split(/\s+/);
+    if (parts.length > 2) throw configError('E_NOTE', `witness line "${line.slice(0, 80)}" must be "<did:key> [name]"`);
+    const did = checkDid(parts[0], 'witness');
+    const name = parts[1] ?? witnessed.find((w) => w.did === did)?.origin;
+    if (name === undefined) throw configError('E_NOTE', `witness ${did.slice(0, 24)}… needs its key name (its ledger origin): "<did:key> <name>"`);
+    out.push({ name, key: did });
+  }
+  return out;
 }
 
 const MAX_ENTRY_LIMIT = 16 * 1024 * 1024;
@@ -52,6 +110,16 @@ async function describe(n: BotLedgerNode): Promise<Record<string, unknown>> {
     treeSize: l?.size ?? null,
     checkpoint: l?.latestCheckpoint()?.note ?? null,
   };
+  if (n.synced) {
+    let info: Awaited<ReturnType<Consortium['info']>> | undefined;
+    try { info = await n.consortium?.info(); } catch { info = undefined; }
+    let policy: QuorumPolicy | undefined;
+    try { policy = l ? await n.policy() : undefined; } catch { policy = undefined; }
+    out.witnesses = info?.witnesses ?? policy?.witnesses.map((w) => w.did) ?? null;
+    out.quorum = info?.quorum ?? policy?.quorum ?? null;
+    out.confirmedSize = info?.confirmedSize ?? null;
+    out.confirmedCheckpoint = info?.confirmedCheckpoint ?? null;
+  }
   if (error !== undefined) out.error = error;
   return out;
 }
@@ -75,6 +143,11 @@ export = function (RED: NodeAPI): void {
     let opts: AcquireOptions | undefined;
     let checkpointMs = 0;
     let checkpointEntries = 0;
+    let broker = '';
+    let witnessed: WitnessedLedger[] = [];
+    let witnesses: WitnessInit[] = [];
+    let quorum = 0;
+    let syncIdentity: Identity | undefined;
     try {
       const origin = (def.origin ?? '').trim() || undefined;
       if (origin !== undefined) checkOrigin(origin);
@@ -89,6 +162,14 @@ export = function (RED: NodeAPI): void {
         throw configError('E_RANGE', `largest entry must be from 256 to ${MAX_ENTRY_LIMIT} bytes`);
       }
       node.canSign = identity !== undefined;
+      broker = (def.broker ?? '').trim();
+      if (broker !== '' && !/^(mqtts?|wss?|tcp|ssl):\/\//.test(broker)) throw configError('E_QUERY', 'broker URL must start with mqtt://, mqtts://, ws:// or wss://');
+      witnessed = parseWitnessed(def.witnessed);
+      witnesses = parseWitnesses(def.witnesses, witnessed);
+      quorum = intSetting(def.quorum, 0);
+      if (Number.isNaN(quorum)) throw configError('E_RANGE', 'quorum must be a whole number (0 = majority)');
+      if (quorum > 1 + witnesses.length) throw configError('E_RANGE', `quorum ${quorum} is impossible with the operator and ${witnesses.length} witness(es)`);
+      syncIdentity = identity;
       opts = { dir: node.dir, origin, defaultOrigin: `bot.local/${node.id}`, identity, maxEntryBytes };
     } catch (err) {
       node.configError = err instanceof BotError ? err : configError('E_STORE', (err as Error).message);
@@ -98,6 +179,61 @@ export = function (RED: NodeAPI): void {
     node.lease = node.acquire();
     live.set(node.id, node);
     node.lease.ledger.then((l) => { node.origin = l.origin; }, (err: unknown) => node.error(err));
+
+    // ------------------------------------------------------------ witness set, quorum and sync
+    let policyP: Promise<QuorumPolicy> | undefined;
+    node.policy = (): Promise<QuorumPolicy> => {
+      policyP ??= node.lease.ledger.then((l) => QuorumPolicy.create({
+        origin: l.origin, operator: l.operator.did, witnesses, quorum: quorum > 0 ? quorum : undefined,
+      }));
+      return policyP;
+    };
+    node.synced = opts !== undefined && broker !== '';
+    node.consortium = undefined;
+    let link: MqttLink | undefined;
+    let stopping = false;
+    if (node.synced && !syncIdentity) {
+      node.consensus = Promise.reject(configError('E_KEY', 'syncing over MQTT needs the operator identity'));
+    } else if (node.synced && syncIdentity) {
+      const identity = syncIdentity;
+      node.consensus = (async (): Promise<Consortium | undefined> => {
+        // A ledger that fails to open is reported by the lease (and to its users), not twice here.
+        const l = await node.lease.ledger.catch(() => undefined);
+        if (!l || stopping) return undefined;
+        const policy = await node.policy();
+        if (stopping) return undefined;
+        const creds = node.credentials ?? {};
+        link = new MqttLink({
+          url: broker, clientId: (def.clientId ?? '').trim() || undefined, username: creds.username || undefined, password: creds.password || undefined,
+        });
+        let lastError = '';
+        link.on('state', (st: string, err?: Error) => {
+          node.log(`MQTT ${broker}: ${st}${err ? ` (${err.message})` : ''}`);
+          if (st === 'connected') lastError = '';
+        });
+        link.on('error', (err: Error) => {
+          const m = err?.message ?? String(err);
+          if (m !== lastError) node.log(`MQTT ${broker}: ${m}`);
+          lastError = m;
+        });
+        const cons = new Consortium({ ledger: l, identity, link, policy, witnessed });
+        await cons.start();
+        if (stopping) { await cons.stop(); return undefined; }
+        node.consortium = cons;
+        return cons;
+      })();
+    } else {
+      node.consensus = Promise.resolve(undefined);
+    }
+    node.consensus.catch((err: unknown) => node.error(err));
+    /** Stop the consortium and close the link (before the lease is released). */
+    const stopSync = async (): Promise<void> => {
+      stopping = true;
+      const cons = await node.consensus.catch(() => undefined);
+      node.consortium = undefined;
+      if (cons) await cons.stop();
+      if (link) await link.close();
+    };
 
     let signing: Promise<StoredCheckpoint | undefined> | undefined;
     let closed = false;
@@ -149,13 +285,17 @@ export = function (RED: NodeAPI): void {
       const last = opts && (checkpointMs > 0 || checkpointEntries > 0) ? sign() : (signing ?? Promise.resolve());
       closed = true;
       last.catch((err: unknown) => node.error(err))
+        .then(() => stopSync())
+        .catch((err: unknown) => node.error(err))
         .then(() => node.lease.release())
         .catch((err: unknown) => node.error(err))
         .finally(() => done());
     });
   }
 
-  RED.nodes.registerType('bot-ledger', BotLedgerConfig);
+  RED.nodes.registerType('bot-ledger', BotLedgerConfig, {
+    credentials: { username: { type: 'text' }, password: { type: 'password' } },
+  });
 
   const http = RED.httpAdmin;
   if (http && !registered.has(http)) {

@@ -7,6 +7,8 @@ import { BotError, BotErrorCode } from '../lib/errors';
 import { Identity } from '../lib/identity';
 import type { Receipt, StoredCheckpoint } from '../lib/ledger';
 import type { LedgerLease } from '../lib/registry';
+import type { Consortium } from '../lib/consensus';
+import type { QuorumPolicy } from '../lib/quorum';
 
 /** A message as Node-RED passes it between nodes. */
 export interface NodeMessage {
@@ -239,6 +241,14 @@ export interface BotLedgerNode extends RedNode {
   checkpointNow(): Promise<StoredCheckpoint | undefined>;
   /** Told by bot-append after each durable append (checkpoint-every-N policy). */
   appended(r: Receipt): void;
+  /** Whether an MQTT broker is configured (false = standalone). */
+  synced: boolean;
+  /** The started Consortium of the ledger when synced over MQTT, else undefined. */
+  consortium: Consortium | undefined;
+  /** Resolves with the started Consortium (undefined when standalone); rejects when it could not start. */
+  consensus: Promise<Consortium | undefined>;
+  /** Witness set and quorum as configured, once the ledger is open (for standalone status). */
+  policy(): Promise<QuorumPolicy>;
 }
 
 /** The bot-ledger config node of an id, or the typed error saying why there is none. */

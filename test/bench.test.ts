@@ -50,5 +50,10 @@ describe('bench (short mode)', function () {
     assertFigure('scale.proof', (out.scale as Fig).proof);
     assertFigure('memory.heapUsed', (out.memory as Fig).heapUsed);
     assertFigure('memory.build', (out.memory as Fig).build);
+    const consensus = out.consensus as Record<string, unknown>;
+    assert.ok(consensus !== null && typeof consensus === 'object', 'consensus is missing');
+    assertFigure('consensus.latency', consensus.latency);
+    assertFigure('consensus.throughput', consensus.throughput);
+    assert.equal(typeof (consensus.latency as Fig).p99, 'number');
   });
 });

@@ -1,0 +1,199 @@
+/**
+ * bot-consensus: the consensus status of a ledger entry (DESIGN.md "Nodes"): `pending`
+ * (appended, not in a checkpoint), `sealed` (in a signed checkpoint), `confirmed` (a
+ * checkpoint covering it reached the quorum of cosignatures) or `conflict` (the operator was
+ * proven to have signed conflicting checkpoints).
+ *
+ * - mode `status`: msg.consensus = the status now; one output.
+ * - mode `wait`: output 1 once confirmed, output 2 on timeout, conflict or close (msg.error =
+ *   {code, message}); any number of waits in flight.
+ *
+ * The index comes from msg.ledger.index (a bot-append receipt) or msg.payload.index. With a
+ * synced bot-ledger the Consortium answers; a standalone ledger has only the operator's
+ * signature: an entry is `pending` until a checkpoint covers it, then `sealed` with 1
+ * confirmation, and `confirmed` only when the configured quorum is 1 (no witnesses).
+ */
+import { ConsensusError, Consortium, EntryStatus } from '../lib/consensus';
+import { BotError } from '../lib/errors';
+import { Ledger } from '../lib/ledger';
+import { LedgerLease } from '../lib/registry';
+import {
+  BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, openOrThrow, RedNode, SendFn, shortMessage, StatusThrottle,
+} from './red';
+
+interface BotConsensusDef extends NodeDef {
+  name?: string;
+  ledger?: string;
+  mode?: string;
+  timeoutMs?: number | string;
+}
+
+const MAX_TIMEOUT = 24 * 3600 * 1000;
+
+/** The entry index of a message: msg.ledger.index (bot-append receipt) or msg.payload.index. */
+function indexOf(msg: NodeMessage, origin: string | undefined): number {
+  const r = msg.ledger as { index?: unknown; origin?: unknown } | undefined;
+  let v: unknown;
+  if (r !== null && typeof r === 'object' && r.index !== undefined) {
+    if (origin !== undefined && typeof r.origin === 'string' && r.origin !== origin) {
+      throw new BotError('E_NOT_FOUND', `msg.ledger is a receipt of ${r.origin}, not of ${origin}`);
+    }
+    v = r.index;
+  } else {
+    const p = msg.payload as { index?: unknown } | undefined;
+    if (p !== null && typeof p === 'object') v = p.index;
+  }
+  if (v === undefined) throw new BotError('E_RANGE', 'no entry index: expected msg.ledger.index (from bot-append) or msg.payload.index');
+  const n = typeof v === 'string' && /^\d{1,15}$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new BotError('E_RANGE', 'the entry index must be a non-negative integer');
+  return n;
+}
+
+/** Standalone status: only the operator signs; quorum as configured (1 without witnesses). */
+function standaloneStatus(l: Ledger, index: number, quorum: number): EntryStatus {
+  openOrThrow(l);
+  if (index >= l.size) throw new BotError('E_RANGE', `no entry ${index} (size ${l.size})`);
+  const latest = l.latestCheckpoint();
+  if (!latest || latest.size <= index) {
+    return { status: 'pending', index, treeSize: l.size, confirmations: 0, quorum, witnesses: [], checkpoint: null };
+  }
+  return {
+    status: quorum <= 1 ? 'confirmed' : 'sealed', index, treeSize: latest.size, confirmations: 1, quorum, witnesses: [], checkpoint: latest.note,
+  };
+}
+
+export = function (RED: NodeAPI): void {
+  function BotConsensus(this: RedNode, def: BotConsensusDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const status = new StatusThrottle(node, 500);
+    const mode = def.mode === 'wait' ? 'wait' : 'status';
+    const rawTimeout = def.timeoutMs === undefined || def.timeoutMs === '' ? 30000 : Number(def.timeoutMs);
+    let ledgerNode: BotLedgerNode | undefined;
+    let lease: LedgerLease | undefined;
+    let setupError: Error | undefined;
+    try {
+      if (def.mode !== undefined && def.mode !== '' && def.mode !== 'status' && def.mode !== 'wait') {
+        throw new BotError('E_QUERY', `mode must be "status" or "wait", not ${JSON.stringify(def.mode)}`);
+      }
+      if (!Number.isSafeInteger(rawTimeout) || rawTimeout < 1 || rawTimeout > MAX_TIMEOUT) {
+        throw new BotError('E_RANGE', `timeout must be a whole number of milliseconds from 1 to ${MAX_TIMEOUT}`);
+      }
+      ledgerNode = ledgerNodeOf(RED, def.ledger);
+      lease = ledgerNode.acquire();
+    } catch (err) {
+      setupError = err as Error;
+      node.error(err);
+      status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
+    }
+    const timeoutMs = rawTimeout;
+    let closing = false;
+    /** Waits in flight: each ends exactly once (confirmed, failed or closed). */
+    const waits = new Set<(err: BotError) => void>();
+
+    const total = (c: Consortium | undefined, s: EntryStatus): number => c?.policy.total ?? s.quorum;
+    const show = (s: EntryStatus, c: Consortium | undefined): void => {
+      const fill = s.status === 'confirmed' ? 'green' : s.status === 'conflict' ? 'red' : s.status === 'sealed' ? 'blue' : 'yellow';
+      status.update(() => ({ fill, shape: 'dot', text: `${s.status} ${s.confirmations}/${total(c, s)} · #${s.index}` }));
+    };
+
+    /** The status now, from the Consortium when synced, else from the ledger alone. */
+    const current = async (index: number): Promise<{ s: EntryStatus; c: Consortium | undefined }> => {
+      const ln = ledgerNode!;
+      const l = openOrThrow(await lease!.ledger);
+      const c = await ln.consensus;
+      if (c) return { s: await c.status(index), c };
+      const policy = await ln.policy();
+      return { s: standaloneStatus(l, index, policy.quorum), c };
+    };
+
+    /** Resolves when the entry is confirmed; rejects with ConsensusError E_TIMEOUT / E_CONFLICT / E_CLOSED. */
+    const waitFor = (index: number): Promise<EntryStatus> => new Promise<EntryStatus>((resolve, reject) => {
+      let ended = false;
+      const stops: (() => void)[] = [];
+      const end = (err: Error | undefined, s?: EntryStatus): void => {
+        if (ended) return;
+        ended = true;
+        waits.delete(cancel);
+        for (const f of stops.splice(0)) f();
+        if (err) reject(err); else resolve(s!);
+      };
+      const cancel = (err: BotError): void => end(err);
+      waits.add(cancel);
+      (async () => {
+        const ln = ledgerNode!;
+        const l = openOrThrow(await lease!.ledger);
+        const c = await ln.consensus;
+        if (ended) return;
+        if (index >= l.size) throw new BotError('E_RANGE', `no entry ${index} (size ${l.size})`);
+        if (c) {
+          // The kernel wait has its own timer; it also ends with E_CLOSED when the consortium stops.
+          c.waitConfirmed(index, timeoutMs).then((s) => end(undefined, s), (err: Error) => end(err));
+          return;
+        }
+        const { quorum } = await ln.policy();
+        const timer = setTimeout(() => end(new ConsensusError('E_TIMEOUT', `entry ${index} was not confirmed within ${timeoutMs} ms`)), timeoutMs);
+        stops.push(() => clearTimeout(timer));
+        const check = (): void => {
+          try {
+            const s = standaloneStatus(l, index, quorum);
+            if (s.status === 'confirmed') end(undefined, s);
+          } catch (err) { end(err as Error); }
+        };
+        stops.push(l.onCheckpoint(check));
+        check();
+      })().catch((err: Error) => end(err));
+    });
+
+    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+      if (setupError || !lease || !ledgerNode) { done(setupError ?? new BotError('E_NOT_FOUND', 'no ledger configured')); return; }
+      let index: number;
+      try { index = indexOf(msg, lease.current?.origin); } catch (err) { done(err as Error); return; }
+      if (mode === 'status') {
+        current(index).then(({ s, c }) => {
+          msg.consensus = s;
+          show(s, c);
+          send(msg);
+          done();
+        }, (err: unknown) => done(err instanceof Error ? err : new BotError('E_STORE', String(err))));
+        return;
+      }
+      status.update(() => ({ fill: 'yellow', shape: 'ring', text: `waiting · #${index} (${waits.size} in flight)` }));
+      waitFor(index).then((s) => {
+        msg.consensus = s;
+        show(s, ledgerNode?.consortium);
+        send([msg, null]);
+        done();
+      }, async (err: unknown) => {
+        const e = err instanceof Error ? err : new BotError('E_STORE', String(err));
+        const code = (e as BotError).code;
+        // Timeout, conflict and close go to output 2; anything else (E_RANGE, closed ledger) to Catch.
+        if (!(e instanceof ConsensusError) && !(e instanceof BotError && e.code === 'E_CLOSED' && closing)) { done(e); return; }
+        delete msg.consensus;
+        if (!closing) {
+          try {
+            const { s, c } = await current(index);
+            msg.consensus = s;
+            show(s, c);
+          } catch { /* the status could not be read: output 2 without it */ }
+        }
+        if (msg.consensus === undefined) msg.consensus = { status: null, index };
+        msg.error = { code, message: e.message };
+        if (!closing && code !== 'E_CLOSED') status.now({ fill: code === 'E_CONFLICT' ? 'red' : 'yellow', shape: 'ring', text: `${code === 'E_CONFLICT' ? 'conflict' : 'timeout'} · #${index}` });
+        send([null, msg]);
+        done();
+      });
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      closing = true;
+      for (const cancel of [...waits]) cancel(new ConsensusError('E_CLOSED', 'the flow was stopped before the entry was confirmed'));
+      status.stop();
+      Promise.resolve(lease?.release())
+        .catch((err: unknown) => node.error(err))
+        .finally(() => done());
+    });
+  }
+
+  RED.nodes.registerType('bot-consensus', BotConsensus);
+};

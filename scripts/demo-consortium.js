@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// `npm run demo:consortium`: an embedded MQTT broker (MQTT_PORT, default 1884) and three
+// Node-RED instances, partners A, B and C, on 127.0.0.1:1881-1883, each with its own user
+// directory under .demo-consortium/ (BOT_DEMO_DIR), its own key and ledger, witnessing the
+// other two. Entries become confirmed at 2 of 3; stop one instance and they still are.
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+const { root, host, secretFile, prepareUserDir, startBroker, startNodeRed, waitForHttp, deployIfNew } = require('./demo-lib.js');
+const { consortiumFlow } = require('./consortium-flow.js');
+const { Identity } = require(path.join(root, 'dist/lib/index.js'));
+
+const demo = path.resolve(process.env.BOT_DEMO_DIR || path.join(root, '.demo-consortium'));
+const mqttPort = Number(process.env.MQTT_PORT || 1884);
+const log = (...a) => console.log('[consortium]', ...a);
+
+async function main() {
+  fs.mkdirSync(demo, { recursive: true, mode: 0o700 });
+  const partners = ['a', 'b', 'c'].map((name, i) => {
+    const userDir = path.join(demo, name);
+    fs.mkdirSync(userDir, { recursive: true, mode: 0o700 });
+    const seed = secretFile(path.join(userDir, '.gateway-seed'), () => Identity.generate().exportSeed().toString('hex'));
+    return { name, port: 1881 + i, userDir, seed, origin: `demo.bot.local/${name}`, did: Identity.import(seed).did };
+  });
+  const { close: closeBroker } = await startBroker(mqttPort);
+  log(`MQTT broker (aedes) on mqtt://${host}:${mqttPort}`);
+  const procs = partners.map((p) => { prepareUserDir(p.userDir, p.port); return startNodeRed(p.userDir); });
+  let stopping = false;
+  const stop = (code) => {
+    if (stopping) return;
+    stopping = true;
+    for (const r of procs) r.kill('SIGINT');
+    closeBroker();
+    setTimeout(() => process.exit(code), 3000).unref();
+  };
+  process.on('SIGINT', () => stop(0));
+  process.on('SIGTERM', () => stop(0));
+  for (const p of partners) {
+    const base = `http://${host}:${p.port}`;
+    await waitForHttp(`${base}/settings`, 60000);
+    const flows = consortiumFlow({ me: p, partners: partners.filter((x) => x !== p), broker: `mqtt://${host}:${mqttPort}` });
+    flows.find((n) => n.type === 'bot-identity').credentials = { secretKey: p.seed };
+    if (await deployIfNew(base, `${p.name}-tab`, flows)) log(`partner ${p.name.toUpperCase()} deployed`);
+    log(`partner ${p.name.toUpperCase()}: editor ${base}/  ledger ${p.origin}  ${p.did}`);
+  }
+}
+
+main().catch((err) => { console.error(`[consortium] ${err.message}`); process.exit(1); });
