@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run demo:consortium`: an embedded MQTT broker (MQTT_PORT, default 1884) and three
-// Node-RED instances, partners A, B and C, on 127.0.0.1:1881-1883, each with its own user
+// Node-RED instances, partners A, B and C, on 127.0.0.1:1881-1883 (PORT to move them), each with its own user
 // directory under .demo-consortium/ (BOT_DEMO_DIR), its own key and ledger, witnessing the
 // other two. Entries become confirmed at 2 of 3; stop one instance and they still are.
 'use strict';
@@ -12,6 +12,7 @@ const { Identity } = require(path.join(root, 'dist/lib/index.js'));
 
 const demo = path.resolve(process.env.BOT_DEMO_DIR || path.join(root, '.demo-consortium'));
 const mqttPort = Number(process.env.MQTT_PORT || 1884);
+const basePort = Number(process.env.PORT || 1881); // partners on PORT, PORT+1, PORT+2
 const log = (...a) => console.log('[consortium]', ...a);
 
 async function main() {
@@ -20,7 +21,7 @@ async function main() {
     const userDir = path.join(demo, name);
     fs.mkdirSync(userDir, { recursive: true, mode: 0o700 });
     const seed = secretFile(path.join(userDir, '.gateway-seed'), () => Identity.generate().exportSeed().toString('hex'));
-    return { name, port: 1881 + i, userDir, seed, origin: `demo.bot.local/${name}`, did: Identity.import(seed).did };
+    return { name, port: basePort + i, userDir, seed, origin: `demo.bot.local/${name}`, did: Identity.import(seed).did };
   });
   const { close: closeBroker } = await startBroker(mqttPort);
   log(`MQTT broker (aedes) on mqtt://${host}:${mqttPort}`);

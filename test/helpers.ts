@@ -32,3 +32,18 @@ export async function until<T>(what: string, f: () => T | undefined | false, ms 
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** n consecutive free TCP ports on 127.0.0.1 (the first is returned). */
+export async function freeConsecutivePorts(n: number): Promise<number> {
+  const net = await import('node:net');
+  const free = (port: number): Promise<boolean> => new Promise((resolve) => {
+    const s = net.createServer().once('error', () => resolve(false)).listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+  for (let tries = 0; tries < 50; tries++) {
+    const base = 20000 + Math.floor(Math.random() * 20000);
+    let ok = true;
+    for (let i = 0; i < n && ok; i++) ok = await free(base + i);
+    if (ok) return base;
+  }
+  throw new Error(`no ${n} consecutive free ports`);
+}

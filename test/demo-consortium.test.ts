@@ -1,0 +1,55 @@
+/** `npm run demo:consortium`: three Node-RED partners confirm each other's entries at 2 of 3. */
+import { strict as assert } from 'node:assert';
+import { ChildProcess, spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { freeConsecutivePorts, freePort, tmpDir } from './helpers';
+
+interface LedgerInfo { origin: string; treeSize: number; quorum: number; confirmedSize: number; witnesses: string[] }
+
+describe('npm run demo:consortium', function () {
+  this.timeout(120000);
+  let t: ReturnType<typeof tmpDir>;
+  let child: ChildProcess;
+  let out = '';
+
+  after(async () => {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGINT');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    t?.cleanup();
+  });
+
+  it('starts three partners whose entries become confirmed by the others', async () => {
+    t = tmpDir('bot-consortium-');
+    const base = await freeConsecutivePorts(3); // the partners' ports
+    const mqtt = await freePort();
+    child = spawn(process.execPath, [path.resolve(__dirname, '../../scripts/demo-consortium.js')], {
+      env: { ...process.env, PORT: String(base), MQTT_PORT: String(mqtt), BOT_DEMO_DIR: t.dir }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+    const infos: LedgerInfo[] = [];
+    const end = Date.now() + 90000;
+    while (Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 1000));
+      infos.length = 0;
+      for (let i = 0; i < 3; i++) {
+        try {
+          const [info] = (await (await fetch(`http://127.0.0.1:${base + i}/bot-ledger/ledgers`)).json()) as LedgerInfo[];
+          if (info) infos.push(info);
+        } catch { /* not up yet */ }
+      }
+      if (infos.length === 3 && infos.every((x) => x.confirmedSize > 0)) break;
+    }
+    assert.equal(infos.length, 3, out);
+    for (const x of infos) {
+      assert.equal(x.quorum, 2, JSON.stringify(x));
+      assert.equal(x.witnesses.length, 2);
+      assert.ok(x.confirmedSize > 0, `${x.origin} has nothing confirmed:\n${out}`);
+    }
+    assert.ok(!/\[error\]/.test(out), out);
+  });
+});
