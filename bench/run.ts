@@ -52,6 +52,7 @@
  * Scratch ledgers live in fresh directories under os.tmpdir() and are removed at the end.
  */
 import { benchFlow } from './flow';
+import { benchConsensus } from './consensus';
 import * as child_process from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -415,12 +416,15 @@ async function main(): Promise<void> {
   log(`flow: ${SHORT ? 3 : 5} rounds of bot-sign → bot-append against change → change in Node-RED`);
   const flow = await benchFlow(SHORT ? 3000 : 20000, SHORT ? 3 : 5);
 
+  log(`consensus: 3 partners over loopback MQTT, confirmation latency and witnessed append throughput`);
+  const consensus = await benchConsensus(SHORT);
+
   const out = {
     bench: '@blockchain-of-things/node-red kernel vs peers',
     mode: SHORT ? 'short' : 'full',
     machine,
     params: { ...P, callers: CALLERS, hypercore: hypercoreVersion() },
-    append, sign, audit, scale, memory, flow,
+    append, sign, audit, scale, memory, flow, consensus,
     loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)),
     seconds: round(now() - started, 1),
   };

@@ -99,6 +99,8 @@ export class MqttLink extends EventEmitter {
     const client = mqtt.connect(o.url, options);
     this.#client = client;
     client.on('connect', () => {
+      // Small request/response messages: without TCP_NODELAY each hop waits for a delayed ACK.
+      (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
       this.#delay = o.reconnectMs ?? 500;
       client.options.reconnectPeriod = this.#delay;
       const filters = [...this.#subs.keys(), this.#replyTopic];
