@@ -17,6 +17,10 @@ const lines = [
   row('(e) the same, JS heap used', d.memory.heapUsed),
   row(`(e) RSS of a process that built the ${d.params.big}-entry ledger from empty`, d.memory.build),
   row('flow: `bot-sign` → `bot-append` in Node-RED (peer: two `change` nodes)', d.flow),
+  ...(d.consensus ? [
+    row(`consensus: append → confirmed (2 of 3), median (peer: the checkpoint interval); p99 ${d.consensus.latency.p99} ms`, d.consensus.latency),
+    row('consensus: appends/s while witnessing (peer: standalone)', d.consensus.throughput),
+  ] : []),
 ];
 console.log(lines.join('\n'));
 console.log(`\n${d.mode} run, ${d.seconds} s; ${d.machine.cpus} × ${d.machine.cpu}, Node ${d.machine.node}; load average at start ${d.machine.loadAverage.join(' ')}.`);
