@@ -135,3 +135,20 @@ export function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** One figure: ours against its peer, medians of alternated rounds (the JSON bench/run.ts prints). */
+export interface Figure {
+  what: string;
+  peerWhat: string;
+  unit: string;
+  value: number;
+  peer: number;
+  ratio: number;
+  target: string;
+  meetsTarget: boolean;
+  rounds: { value: number[]; peer: number[] };
+  [extra: string]: unknown;
+}
+
+/** x rounded to the given decimals. */
+export const round = (x: number, digits = 0): number => Number(x.toFixed(digits));

@@ -39,28 +39,14 @@ import { Identity } from '../lib/identity';
 import { Ledger } from '../lib/ledger';
 import { MqttLink } from '../lib/mqtt-link';
 import { QuorumPolicy } from '../lib/quorum';
-import { appendCallers, CALLERS, log, makeSigners, median, now, rmDir, signSpread, tmpDir } from './common';
+import { appendCallers, CALLERS, Figure, log, makeSigners, median, now, rmDir, round, signSpread, tmpDir } from './common';
 
 /** Checkpoint interval of every partner (ms). */
 export const CHECKPOINT_MS = 200;
 /** Steady append pace of the latency figure (entries/s). */
 const RATE = 20;
 
-/** One figure: ours against its peer (bench/run.ts format). */
-export interface Figure {
-  what: string;
-  peerWhat: string;
-  unit: string;
-  value: number;
-  peer: number;
-  ratio: number;
-  target: string;
-  meetsTarget: boolean;
-  rounds: { value: number[]; peer: number[] };
-  [extra: string]: unknown;
-}
 
-const round = (x: number, digits = 0): number => Number(x.toFixed(digits));
 const origin = (name: string): string => `bench.example/${name}`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

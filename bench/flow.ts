@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Figure, median } from './common';
 
 interface TestNode { receive(msg: Record<string, unknown>): void; on(event: 'input', cb: (msg: unknown) => void): void }
 interface Helper {
@@ -26,14 +27,6 @@ helper.init(require.resolve('node-red'));
 const changeNode = require('@node-red/nodes/core/function/15-change.js') as (red: unknown) => void;
 const ours = ['bot-identity', 'bot-ledger', 'bot-sign', 'bot-append'].map((n) => require(`../nodes/${n}`) as unknown);
 
-/** One figure with its peer, as bench/run.ts prints them. */
-export interface FlowFigure {
-  what: string; peerWhat: string; unit: string; value: number; peer: number; ratio: number; target: string; meetsTarget: boolean;
-  rounds: { value: number[]; peer: number[] }; messages: number;
-}
-
-const median = (a: number[]): number => { const s = [...a].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
-
 async function rate(first: string, n: number): Promise<number> {
   const end = helper.getNode('end');
   let got = 0;
@@ -46,7 +39,7 @@ async function rate(first: string, n: number): Promise<number> {
 }
 
 /** Measure bot-sign → bot-append against change → change, alternating rounds. */
-export async function benchFlow(messages: number, rounds: number): Promise<FlowFigure> {
+export async function benchFlow(messages: number, rounds: number): Promise<Figure & { messages: number }> {
   const value: number[] = [], peer: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-bench-flow-'));

@@ -63,8 +63,8 @@ import {
 } from '../lib/index';
 import type { EnvelopeInput, Hash } from '../lib/index';
 import {
-  appendCallers, CALLERS, createLedger, grow, log, makeSigners, median, now, prng, reading, rmDir, signSpread, T0, tmpDir,
-  topicOf,
+  appendCallers, CALLERS, createLedger, Figure, grow, log, makeSigners, median, now, prng, reading, rmDir, round, signSpread, T0,
+  tmpDir, topicOf,
 } from './common';
 import type { MemArgs, MemResult } from './mem-child';
 
@@ -86,21 +86,7 @@ const P = SHORT
 const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
 const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
 
-/** One figure: ours against its peer, medians of alternated rounds. */
-interface Figure {
-  what: string;
-  peerWhat: string;
-  unit: string;
-  value: number;
-  peer: number;
-  ratio: number;
-  target: string;
-  meetsTarget: boolean;
-  rounds: { value: number[]; peer: number[] };
-  [extra: string]: unknown;
-}
 
-const round = (x: number, digits = 0): number => Number(x.toFixed(digits));
 
 function figure(what: string, peerWhat: string, unit: string, values: number[], peers: number[], target: ['>=' | '<=', number],
   extra: Record<string, unknown> = {}, digits = 0): Figure {

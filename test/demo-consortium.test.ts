@@ -2,7 +2,7 @@
 import { strict as assert } from 'node:assert';
 import { ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { freeConsecutivePorts, freePort, tmpDir } from './helpers';
+import { freeConsecutivePorts, freePort, stopChild, tmpDir } from './helpers';
 
 interface LedgerInfo { origin: string; treeSize: number; quorum: number; confirmedSize: number; witnesses: string[] }
 
@@ -13,12 +13,7 @@ describe('npm run demo:consortium', function () {
   let out = '';
 
   after(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGINT');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    await stopChild(child);
     t?.cleanup();
   });
 

@@ -47,3 +47,12 @@ export async function freeConsecutivePorts(n: number): Promise<number> {
   }
   throw new Error(`no ${n} consecutive free ports`);
 }
+
+/** Stop a child process: SIGINT, then SIGKILL if it has not exited after ms. */
+export async function stopChild(child: import('node:child_process').ChildProcess | undefined, ms = 8000): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGINT');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, ms))]);
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}

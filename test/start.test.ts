@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import { ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { canonicalBytes, leafHash, NoteVerifier, openNote, parseCheckpoint, PublicKey, verifyInclusion } from '../lib';
-import { freePort, tmpDir } from './helpers';
+import { freePort, stopChild, tmpDir } from './helpers';
 
 
 interface Answer { checkpoint: string; treeSize: number; entries: { index: number; leaf: { signer: string; topic: string }; proof: string[] }[] }
@@ -16,12 +16,7 @@ describe('npm start (the demo)', function () {
   let out = '';
 
   after(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGINT');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    await stopChild(child);
     t?.cleanup();
   });
 
