@@ -2,12 +2,13 @@
  * A ledger: one single-writer, append-only RFC 6962 Merkle log of signed envelopes in its
  * own LevelDB (DESIGN.md "Storage and durability").
  *
- * - An append resolves only after the atomic batch holding the entry, its tree nodes, its
- *   index postings and the new head has been written with `sync`.
+ * - An append resolves only after the atomic batch holding the entry, its tree nodes, the
+ *   postings of any index segment it completes, and the new head has been written with `sync`.
  * - Appends that arrive while a batch is being written go into the next batch (group
  *   commit), so callers that each await one append still get batch throughput.
- * - Opening reads `head` (and the at most CHUNK−1 entries of the unfinished tail chunk); it
- *   never replays the log. Caches are bounded, so memory does not grow with the ledger.
+ * - Opening reads `head`, the unfinished tail chunk and the entries of the open index segment
+ *   (at most SEGMENT − 1, to rebuild its postings): bounded, never a replay of the log.
+ *   Caches are bounded, so memory does not grow with the ledger.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
