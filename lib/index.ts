@@ -28,3 +28,5 @@ export { provenQuery, queryFrom } from './answer';
 export type { ProvenAnswer, ProvenEntry } from './answer';
 export { Consortium, ConsensusError, MAX_CONSENSUS_NOTE_BYTES } from './consensus';
 export type { ConsortiumOptions, WitnessedLedger, EntryStatus, ConsensusState, ConsortiumInfo } from './consensus';
+export { Mirror } from './mirror';
+export type { MirrorOptions, MirrorState } from './mirror';

@@ -21,7 +21,7 @@ import * as L from './layout';
 import {
   asHash, consistencyProof, Frontier, Hash, inclusionProof, leafHash, NewNode, NodeReader, nodePosition, rootAt,
 } from './merkle';
-import { signCheckpoint } from './note';
+import { NoteVerifier, openNote, parseCheckpoint, signCheckpoint } from './note';
 import { checkTopicFilter, isExactTopic, topicMatches } from './topic';
 
 /** What an append returns once the entry is durable. */
@@ -64,6 +64,12 @@ export interface LedgerOptions {
   origin?: string;
   /** The operator key: signs checkpoints. Optional for a reader or auditor. */
   identity?: Identity;
+  /**
+   * The operator's did:key, for creating a read-only copy (a mirror) without the operator's
+   * secret: checkpoints then come only through storeCheckpoint. Must match identity if both
+   * are given, and the stored operator when the ledger exists.
+   */
+  operator?: string;
   /** Create the ledger when the directory holds none (default true). */
   create?: boolean;
   /** Largest accepted entry (canonical envelope bytes); default 64 KiB. */
@@ -197,7 +203,7 @@ export class Ledger implements NodeReader {
     if (!exists) {
       if (opts.origin === undefined) throw new FormatError('E_NOTE', 'an origin is needed to create a ledger');
       checkOrigin(opts.origin);
-      if (!opts.identity) throw new FormatError('E_KEY', 'the operator identity is needed to create a ledger');
+      if (!opts.identity && opts.operator === undefined) throw new FormatError('E_KEY', 'the operator identity (or, for a read-only copy, its did:key) is needed to create a ledger');
       fs.mkdirSync(dir, { recursive: true });
     }
     const db = new Level<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
@@ -210,7 +216,9 @@ export class Ledger implements NodeReader {
       let metaBuf = await db.get(L.KEY_META);
       if (!metaBuf) {
         if (exists) throw new StoreError('E_CORRUPT', `${dir} is a LevelDB but not a ledger (no meta record)`);
-        const meta = { format: L.FORMAT, origin: opts.origin, operator: opts.identity!.did };
+        const did = opts.identity?.did ?? PublicKey.fromDid(opts.operator as string).did;
+        if (opts.operator !== undefined && opts.operator !== did) throw new FormatError('E_KEY', 'the operator did:key given is not the identity given');
+        const meta = { format: L.FORMAT, origin: opts.origin, operator: did };
         metaBuf = Buffer.from(JSON.stringify(meta));
         await db.batch([
           { type: 'put', key: L.KEY_META, value: metaBuf },
@@ -225,6 +233,9 @@ export class Ledger implements NodeReader {
       const operator = PublicKey.fromDid(meta.operator);
       if (opts.identity && opts.identity.did !== operator.did) {
         throw new FormatError('E_KEY', `the key given is not the operator key of this ledger (${operator.did})`);
+      }
+      if (opts.operator !== undefined && opts.operator !== operator.did) {
+        throw new FormatError('E_KEY', `the ledger in ${dir} is operated by ${operator.did}, not ${opts.operator}`);
       }
       const state = await readState(db);
       let latest: StoredCheckpoint | undefined;
@@ -244,6 +255,9 @@ export class Ledger implements NodeReader {
 
   /** Root hash of the committed tree. */
   root(): Hash { return this.#state.frontier.root(); }
+
+  /** A copy of the committed right edge, e.g. to compute the root after leaves not yet appended. */
+  frontierCopy(): Frontier { return this.#state.frontier.clone(); }
 
   /** Group commits written and entries appended since open (for status and monitoring). */
   get stats(): { readonly commits: number; readonly appended: number } { return { ...this.#stats }; }
@@ -662,6 +676,44 @@ export class Ledger implements NodeReader {
     this.#latest = { size, note };
     this.#emit(this.#checkpointListeners, this.#latest);
     return this.#latest;
+  }
+
+  /**
+   * Store a checkpoint the operator signed elsewhere (a mirror keeps its remote's checkpoints):
+   * it must verify with the operator key under this origin, cover at most the committed size,
+   * and its root must equal the stored tree's root at its size; else a typed error
+   * (E_SIGNATURE / E_NOTE from the note checks, E_RANGE, E_CHECKPOINT) and nothing is stored.
+   * Becomes latestCheckpoint() when larger than the latest, and then is emitted to
+   * onCheckpoint listeners like a checkpoint signed here (so a mirror can republish it).
+   * Idempotent for a note already stored at its size.
+   */
+  async storeCheckpoint(note: string): Promise<StoredCheckpoint> {
+    while (this.#checkpointing) await this.#checkpointing.catch(() => undefined);
+    const p = this.#storeCheckpoint(note);
+    this.#checkpointing = p;
+    try { return await p; } finally { if (this.#checkpointing === p) this.#checkpointing = undefined; }
+  }
+
+  async #storeCheckpoint(note: string): Promise<StoredCheckpoint> {
+    this.#checkOpen();
+    if (typeof note !== 'string') throw new FormatError('E_NOTE', 'a checkpoint note is text');
+    const opened = openNote(note, [NoteVerifier.ed25519(this.origin, this.operator)]);
+    const cp = parseCheckpoint(opened.text);
+    if (cp.origin !== this.origin) throw new LedgerError('E_CHECKPOINT', `the checkpoint is for ${cp.origin}, not ${this.origin}`);
+    if (cp.size > this.size) throw new LedgerError('E_RANGE', `the checkpoint covers size ${cp.size}, above the stored size ${this.size}`);
+    const root = await this.rootAt(cp.size);
+    if (!root.equals(cp.root)) throw new LedgerError('E_CHECKPOINT', `the checkpoint root at size ${cp.size} does not match the stored tree`);
+    const stored: StoredCheckpoint = { size: cp.size, note };
+    const existing = await this.#db.get(L.checkpointKey(cp.size));
+    if (existing && existing.toString('utf8') === note) return stored;
+    await this.#db.put(L.checkpointKey(cp.size), Buffer.from(note, 'utf8'), { sync: true });
+    if (!this.#latest || cp.size > this.#latest.size) {
+      this.#latest = stored;
+      this.#emit(this.#checkpointListeners, stored);
+    } else if (this.#latest.size === cp.size) {
+      this.#latest = stored;
+    }
+    return stored;
   }
 
   /** The checkpoint signed at exactly this size, if any. */
