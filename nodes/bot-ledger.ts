@@ -17,14 +17,15 @@
  */
 import { toBase64 } from '../lib/bytes';
 import { Consortium, WitnessedLedger } from '../lib/consensus';
+import { Mirror } from '../lib/mirror';
 import { BotError } from '../lib/errors';
 import { Identity, PublicKey } from '../lib/identity';
 import { MqttLink } from '../lib/mqtt-link';
-import { QuorumPolicy, WitnessInit } from '../lib/quorum';
+import { ledgerId, QuorumPolicy, WitnessInit } from '../lib/quorum';
 import { checkOrigin, Ledger, Receipt, StoredCheckpoint } from '../lib/ledger';
 import { AcquireOptions, acquireLedger, failedLease, LedgerLease } from '../lib/registry';
 import {
-  AdminRequest, AdminResponse, BotLedgerNode, configError, identityOf, intSetting, NodeAPI, NodeDef, openOrThrow, userPath,
+  AdminRequest, AdminResponse, BotLedgerNode, MirrorInfo, configError, identityOf, intSetting, NodeAPI, NodeDef, openOrThrow, userPath,
 } from './red';
 
 interface BotLedgerDef extends NodeDef {
@@ -40,6 +41,7 @@ interface BotLedgerDef extends NodeDef {
   witnesses?: string;
   quorum?: number | string;
   witnessed?: string;
+  mirrored?: string;
 }
 
 /** Non-empty, non-comment lines of a textarea setting. */
@@ -119,6 +121,7 @@ async function describe(n: BotLedgerNode): Promise<Record<string, unknown>> {
     out.quorum = info?.quorum ?? policy?.quorum ?? null;
     out.confirmedSize = info?.confirmedSize ?? null;
     out.confirmedCheckpoint = info?.confirmedCheckpoint ?? null;
+    out.mirrors = n.mirrors();
   }
   if (error !== undefined) out.error = error;
   return out;
@@ -145,6 +148,7 @@ export = function (RED: NodeAPI): void {
     let checkpointEntries = 0;
     let broker = '';
     let witnessed: WitnessedLedger[] = [];
+    let mirrored: WitnessedLedger[] = [];
     let witnesses: WitnessInit[] = [];
     let quorum = 0;
     let syncIdentity: Identity | undefined;
@@ -165,6 +169,7 @@ export = function (RED: NodeAPI): void {
       broker = (def.broker ?? '').trim();
       if (broker !== '' && !/^(mqtts?|wss?|tcp|ssl):\/\//.test(broker)) throw configError('E_QUERY', 'broker URL must start with mqtt://, mqtts://, ws:// or wss://');
       witnessed = parseWitnessed(def.witnessed);
+      mirrored = parseWitnessed(def.mirrored);
       witnesses = parseWitnesses(def.witnesses, witnessed);
       quorum = intSetting(def.quorum, 0);
       if (Number.isNaN(quorum)) throw configError('E_RANGE', 'quorum must be a whole number (0 = majority)');
@@ -192,6 +197,8 @@ export = function (RED: NodeAPI): void {
     node.consortium = undefined;
     let link: MqttLink | undefined;
     let stopping = false;
+    const mirrors: { ledger: Ledger; mirror: Mirror }[] = [];
+    node.mirrors = (): MirrorInfo[] => mirrors.map((m, i) => ({ origin: mirrored[i].origin, did: mirrored[i].did, ...m.mirror.state() }));
     if (node.synced && !syncIdentity) {
       node.consensus = Promise.reject(configError('E_KEY', 'syncing over MQTT needs the operator identity'));
     } else if (node.synced && syncIdentity) {
@@ -220,6 +227,14 @@ export = function (RED: NodeAPI): void {
         await cons.start();
         if (stopping) { await cons.stop(); return undefined; }
         node.consortium = cons;
+        // Read-only copies of partners' ledgers, beside this one, checked against their checkpoints.
+        for (const m of mirrored) {
+          const ml = await Ledger.open({ dir: `${node.dir}-mirrors/${ledgerId(m.origin, m.did)}`, origin: m.origin, operator: m.did, maxEntryBytes: l.maxEntryBytes });
+          const mirror = new Mirror({ ledger: ml, link, origin: m.origin, did: m.did });
+          mirrors.push({ ledger: ml, mirror });
+          if (stopping) break;
+          mirror.start();
+        }
         return cons;
       })();
     } else {
@@ -231,6 +246,10 @@ export = function (RED: NodeAPI): void {
       stopping = true;
       const cons = await node.consensus.catch(() => undefined);
       node.consortium = undefined;
+      for (const m of mirrors.splice(0)) {
+        await m.mirror.stop();
+        await m.ledger.close();
+      }
       if (cons) await cons.stop();
       if (link) await link.close();
     };

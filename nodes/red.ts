@@ -223,6 +223,16 @@ export function identityOf(RED: NodeAPI, id: unknown, what = 'identity'): Identi
   return n.identity;
 }
 
+/** A mirrored partner ledger as the admin endpoint shows it. */
+export interface MirrorInfo {
+  origin: string;
+  did: string;
+  size: number;
+  checkpointSize: number;
+  behind: boolean;
+  error?: { code: string; message: string };
+}
+
 /** What other nodes see of a bot-ledger config node. */
 export interface BotLedgerNode extends RedNode {
   /** The configured origin (the ledger's own once open). */
@@ -245,6 +255,8 @@ export interface BotLedgerNode extends RedNode {
   synced: boolean;
   /** The started Consortium of the ledger when synced over MQTT, else undefined. */
   consortium: Consortium | undefined;
+  /** The state of each mirrored ledger (empty when not synced). */
+  mirrors: () => MirrorInfo[];
   /** Resolves with the started Consortium (undefined when standalone); rejects when it could not start. */
   consensus: Promise<Consortium | undefined>;
   /** Witness set and quorum as configured, once the ledger is open (for standalone status). */

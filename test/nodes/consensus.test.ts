@@ -7,6 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Consortium } from '../../lib/consensus';
+import { signEnvelope } from '../../lib/envelope';
 import { Identity } from '../../lib/identity';
 import { Ledger } from '../../lib/ledger';
 import { MqttLink } from '../../lib/mqtt-link';
@@ -67,6 +68,7 @@ describe('bot-ledger over MQTT and bot-consensus (real Mosquitto, kernel partner
       witnesses: `${B.id.did} ${origin('B')}\n${C.id.did}\n`,
       quorum: '',
       witnessed: `${origin('B')} ${B.id.did}\n# a comment\n${origin('C')} ${C.id.did}`,
+      mirrored: `${origin('B')} ${B.id.did}`,
     },
     { id: 's1', type: 'bot-sign', z: 't1', identity: 'dev', name: '', wires: [['a1']] },
     { id: 'a1', type: 'bot-append', z: 't1', ledger: 'L1', name: '', wires: [['appended']] },
@@ -173,6 +175,24 @@ describe('bot-ledger over MQTT and bot-consensus (real Mosquitto, kernel partner
     assert.ok(Number(l1.confirmedSize) >= 2);
     assert.match(String(l1.confirmedCheckpoint), /^example\.com\/A\n/);
     assert.ok(!JSON.stringify(r.body).includes('mqtt-secret-a'));
+  });
+
+  it('mirrors a partner ledger, proven against its checkpoints, shown on GET /bot-ledger/ledgers', async () => {
+    const b = B.ledger!;
+    for (let i = 0; i < 70; i++) await b.append(signEnvelope(B.id, { kind: 'reading', seq: 1000 + i, ts: Date.now(), payload: { i } }));
+    const cp = await b.checkpoint();
+    const mirrorOf = async (): Promise<{ origin: string; size: number; checkpointSize: number; error?: unknown } | undefined> => {
+      const r = await helper.request().get('/bot-ledger/ledgers');
+      const l1 = (r.body as Record<string, unknown>[]).find((x) => x.id === 'L1')!;
+      return (l1.mirrors as { origin: string; size: number; checkpointSize: number; error?: unknown }[])[0];
+    };
+    const end = Date.now() + 15000;
+    let m = await mirrorOf();
+    while (Date.now() < end && !(m && m.checkpointSize === cp!.size)) { await new Promise((r) => setTimeout(r, 200)); m = await mirrorOf(); }
+    assert.equal(m?.origin, origin('B'));
+    assert.equal(m?.checkpointSize, cp!.size);
+    assert.equal(m?.size, cp!.size);
+    assert.equal(m?.error, undefined);
   });
 
   it('times out to output 2 when the partners are stopped', async () => {
