@@ -15,12 +15,13 @@
  *       (+ {witnesses,quorum,confirmedSize,confirmedCheckpoint} when a broker is configured)
  *   GET /bot-ledger/ledgers/:id/entries?from=&limit= → {treeSize, entries:[{index,leafHash,leaf}]}
  */
+import * as fs from 'node:fs';
 import { toBase64 } from '../lib/bytes';
 import { Consortium, WitnessedLedger } from '../lib/consensus';
 import { Mirror } from '../lib/mirror';
 import { BotError } from '../lib/errors';
 import { Identity, PublicKey } from '../lib/identity';
-import { MqttLink } from '../lib/mqtt-link';
+import { LinkOptions, MqttLink } from '../lib/mqtt-link';
 import { ledgerId, QuorumPolicy, WitnessInit } from '../lib/quorum';
 import { checkOrigin, Ledger, Receipt, StoredCheckpoint } from '../lib/ledger';
 import { AcquireOptions, acquireLedger, failedLease, LedgerLease } from '../lib/registry';
@@ -42,6 +43,10 @@ interface BotLedgerDef extends NodeDef {
   quorum?: number | string;
   witnessed?: string;
   mirrored?: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsInsecure?: boolean;
 }
 
 /** Non-empty, non-comment lines of a textarea setting. */
@@ -125,6 +130,25 @@ async function describe(n: BotLedgerNode): Promise<Record<string, unknown>> {
   }
   if (error !== undefined) out.error = error;
   return out;
+}
+
+/**
+ * TLS material for mqtts:// and wss:// from PEM files: a CA to trust, and a client
+ * certificate and key; the key file must not be readable by others (as key files here).
+ */
+function readTls(def: BotLedgerDef): LinkOptions['tls'] {
+  const read = (file: string | undefined, what: string, secret = false): Buffer | undefined => {
+    const f = (file ?? '').trim();
+    if (f === '') return undefined;
+    let st: fs.Stats;
+    try { st = fs.statSync(f); } catch { throw configError('E_KEY', `cannot read the TLS ${what} file ${f}`); }
+    if (secret && process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
+      throw configError('E_KEY', `the TLS ${what} file ${f} is accessible by others; run chmod 600 on it`);
+    }
+    return fs.readFileSync(f);
+  };
+  const tls = { ca: read(def.tlsCa, 'CA'), cert: read(def.tlsCert, 'certificate'), key: read(def.tlsKey, 'key', true), rejectUnauthorized: def.tlsInsecure !== true };
+  return tls.ca || tls.cert || tls.key || !tls.rejectUnauthorized ? tls : undefined;
 }
 
 function queryInt(v: unknown, fallback: number): number {
@@ -212,6 +236,7 @@ export = function (RED: NodeAPI): void {
         const creds = node.credentials ?? {};
         link = new MqttLink({
           url: broker, clientId: (def.clientId ?? '').trim() || undefined, username: creds.username || undefined, password: creds.password || undefined,
+          tls: readTls(def),
         });
         let lastError = '';
         link.on('state', (st: string, err?: Error) => {

@@ -286,3 +286,26 @@ describe('bot-consensus on a standalone bot-ledger (no broker)', function () {
     assert.equal((r.wait.consensus as Status).status, 'sealed');
   });
 });
+
+describe('bot-ledger TLS settings', function () {
+  this.timeout(20000);
+  let userDir: string;
+  beforeEach(() => { userDir = freshUserDir(); });
+  afterEach(async () => {
+    await helper.unload();
+    fs.rmSync(userDir, { recursive: true, force: true });
+  });
+
+  it('refuses a TLS key file that others can read, with an error naming the file, not its content', async () => {
+    const keyFile = path.join(userDir, 'client.key');
+    fs.writeFileSync(keyFile, 'not-a-real-key-but-secret-looking', { mode: 0o644 });
+    fs.chmodSync(keyFile, 0o644);
+    await helper.load(NODES, [
+      { id: 't1', type: 'tab', label: 'tls' },
+      { id: 'op', type: 'bot-identity', name: 'operator' },
+      { id: 'L1', type: 'bot-ledger', name: 'T', origin: origin('T'), identity: 'op', dir: path.join(userDir, 'T'), checkpointMs: 0, checkpointEntries: 0, maxEntryBytes: 65536, broker: 'mqtts://127.0.0.1:1', tlsKey: keyFile },
+    ], CREDS);
+    const ledgerNode = helper.getNode('L1') as unknown as { consensus: Promise<unknown> };
+    await assert.rejects(ledgerNode.consensus, (err: Error & { code: string }) => err.code === 'E_KEY' && err.message.includes(keyFile) && !err.message.includes('secret-looking'));
+  });
+});
