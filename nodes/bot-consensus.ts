@@ -88,6 +88,13 @@ export = function (RED: NodeAPI): void {
     }
     const timeoutMs = rawTimeout;
     let closing = false;
+    // The partner connection, shown while it is not up (a config node has no status of its own).
+    const offLink = ledgerNode?.onLinkState((st) => {
+      if (closing) return;
+      status.now(st === 'connected'
+        ? { fill: 'green', shape: 'ring', text: 'partners: connected' }
+        : { fill: 'yellow', shape: 'ring', text: `partners: ${st}` });
+    });
     /** Waits in flight: each ends exactly once (confirmed, failed or closed). */
     const waits = new Set<(err: BotError) => void>();
 
@@ -188,6 +195,7 @@ export = function (RED: NodeAPI): void {
     node.on('close', (_removed: boolean, done: () => void) => {
       closing = true;
       for (const cancel of [...waits]) cancel(new ConsensusError('E_CLOSED', 'the flow was stopped before the entry was confirmed'));
+      offLink?.();
       status.stop();
       Promise.resolve(lease?.release())
         .catch((err: unknown) => node.error(err))

@@ -222,6 +222,13 @@ export = function (RED: NodeAPI): void {
     let link: MqttLink | undefined;
     let stopping = false;
     const mirrors: { ledger: Ledger; mirror: Mirror }[] = [];
+    const linkListeners = new Set<(state: string) => void>();
+    let linkState: string | undefined;
+    node.onLinkState = (fn) => {
+      linkListeners.add(fn);
+      if (linkState !== undefined) fn(linkState);
+      return () => { linkListeners.delete(fn); };
+    };
     node.mirrors = (): MirrorInfo[] => mirrors.map((m, i) => ({ origin: mirrored[i].origin, did: mirrored[i].did, ...m.mirror.state() }));
     if (node.synced && !syncIdentity) {
       node.consensus = Promise.reject(configError('E_KEY', 'syncing over MQTT needs the operator identity'));
@@ -241,6 +248,8 @@ export = function (RED: NodeAPI): void {
         let lastError = '';
         link.on('state', (st: string, err?: Error) => {
           node.log(`MQTT ${broker}: ${st}${err ? ` (${err.message})` : ''}`);
+          linkState = st;
+          for (const fn of linkListeners) fn(st);
           if (st === 'connected') lastError = '';
         });
         link.on('error', (err: Error) => {

@@ -255,6 +255,8 @@ export interface BotLedgerNode extends RedNode {
   synced: boolean;
   /** The started Consortium of the ledger when synced over MQTT, else undefined. */
   consortium: Consortium | undefined;
+  /** Call fn with the MQTT connection state now (if synced) and on every change; returns an unsubscribe. */
+  onLinkState: (fn: (state: string) => void) => () => void;
   /** The state of each mirrored ledger (empty when not synced). */
   mirrors: () => MirrorInfo[];
   /** Resolves with the started Consortium (undefined when standalone); rejects when it could not start. */

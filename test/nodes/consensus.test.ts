@@ -116,6 +116,13 @@ describe('bot-ledger over MQTT and bot-consensus (real Mosquitto, kernel partner
     if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
   });
 
+  it('reports the partner connection state to the nodes that use the ledger', async () => {
+    const seen: string[] = [];
+    const off = (node('L1') as unknown as { onLinkState(fn: (s: string) => void): () => void }).onLinkState((s) => seen.push(s));
+    off();
+    assert.deepEqual(seen, ['connected']);
+  });
+
   it('waits until an appended entry is confirmed at 2 of 3 (output 1)', async () => {
     const st = statuses(node('w1'));
     const m = await append();
