@@ -8,7 +8,7 @@ import { BotError } from '../lib/errors';
 import { Receipt } from '../lib/ledger';
 import { LedgerLease } from '../lib/registry';
 import {
-  BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, RateMeter, RedNode, SendFn, shortMessage, StatusThrottle,
+  closeAfterJobs, setupFailed, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, RateMeter, RedNode, SendFn, shortMessage, StatusThrottle,
 } from './red';
 
 interface BotAppendDef extends NodeDef {
@@ -29,9 +29,7 @@ export = function (RED: NodeAPI): void {
       ledgerNode = ledgerNodeOf(RED, def.ledger);
       lease = ledgerNode.acquire();
     } catch (err) {
-      setupError = err as Error;
-      node.error(err);
-      status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
+      setupError = setupFailed(node, status, err);
     }
     let lastIndex = -1;
     const inflight = new Set<Promise<void>>();
@@ -82,10 +80,7 @@ export = function (RED: NodeAPI): void {
       closing = true;
       if (idle) clearTimeout(idle);
       // Let accepted appends finish (they are durable or failed), then give the ledger back.
-      Promise.allSettled([...inflight])
-        .then(() => { status.stop(); return lease?.release(); })
-        .catch((err: unknown) => node.error(err))
-        .finally(() => done());
+      closeAfterJobs(node, status, inflight, lease, done);
     });
   }
 

@@ -18,7 +18,7 @@ import { BotError } from '../lib/errors';
 import { Ledger } from '../lib/ledger';
 import { LedgerLease } from '../lib/registry';
 import {
-  BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, openOrThrow, RedNode, SendFn, shortMessage, StatusThrottle,
+  setupFailed, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, openOrThrow, RedNode, SendFn, StatusThrottle,
 } from './red';
 
 interface BotConsensusDef extends NodeDef {
@@ -82,9 +82,7 @@ export = function (RED: NodeAPI): void {
       ledgerNode = ledgerNodeOf(RED, def.ledger);
       lease = ledgerNode.acquire();
     } catch (err) {
-      setupError = err as Error;
-      node.error(err);
-      status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
+      setupError = setupFailed(node, status, err);
     }
     const timeoutMs = rawTimeout;
     let closing = false;

@@ -15,7 +15,7 @@ import { BotError, FormatError } from '../lib/errors';
 import { Ledger } from '../lib/ledger';
 import { LedgerLease } from '../lib/registry';
 import {
-  BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, openOrThrow, NodeDef, NodeMessage, RedNode, SendFn, shortMessage, StatusThrottle,
+  closeAfterJobs, setupFailed, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, openOrThrow, NodeDef, NodeMessage, RedNode, SendFn, shortMessage, StatusThrottle,
 } from './red';
 
 type QueryField = 'from' | 'to' | 'signer' | 'topic' | 'since' | 'until' | 'limit';
@@ -38,9 +38,7 @@ export = function (RED: NodeAPI): void {
       ledgerNode = ledgerNodeOf(RED, def.ledger);
       lease = ledgerNode.acquire();
     } catch (err) {
-      setupError = err as Error;
-      node.error(err);
-      status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
+      setupError = setupFailed(node, status, err);
     }
     const inflight = new Set<Promise<void>>();
 
@@ -85,10 +83,7 @@ export = function (RED: NodeAPI): void {
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
-      Promise.allSettled([...inflight])
-        .then(() => { status.stop(); return lease?.release(); })
-        .catch((err: unknown) => node.error(err))
-        .finally(() => done());
+      closeAfterJobs(node, status, inflight, lease, done);
     });
   }
 

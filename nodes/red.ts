@@ -274,6 +274,24 @@ export function ledgerNodeOf(RED: NodeAPI, id: unknown): BotLedgerNode {
 }
 
 /** The ledger, or E_CLOSED when it has been closed (some kernel reads do not check that themselves). */
+/** A deploy-time setup error: logged through node.error and shown as a red ring; returned for the input handler. */
+export function setupFailed(node: RedNode, status: StatusThrottle, err: unknown): Error {
+  node.error(err);
+  status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
+  return err as Error;
+}
+
+/**
+ * A close handler's work for nodes that use a ledger: let the jobs in flight finish (accepted
+ * appends are durable or failed), stop the status, then give the ledger back.
+ */
+export function closeAfterJobs(node: RedNode, status: StatusThrottle, inflight: Set<Promise<void>>, lease: LedgerLease | undefined, done: () => void): void {
+  Promise.allSettled([...inflight])
+    .then(() => { status.stop(); return lease?.release(); })
+    .catch((err: unknown) => node.error(err))
+    .finally(() => done());
+}
+
 export function openOrThrow<L extends { closed: boolean }>(l: L): L {
   if (l.closed) throw new BotError('E_CLOSED', 'the ledger is closed');
   return l;

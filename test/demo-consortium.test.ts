@@ -1,8 +1,7 @@
 /** `npm run demo:consortium`: three Node-RED partners confirm each other's entries at 2 of 3. */
 import { strict as assert } from 'node:assert';
-import { ChildProcess, spawn } from 'node:child_process';
-import * as path from 'node:path';
-import { freeConsecutivePorts, freePort, stopChild, tmpDir } from './helpers';
+import { ChildProcess } from 'node:child_process';
+import { freeConsecutivePorts, freePort, spawnDemo, stopChild, tmpDir } from './helpers';
 
 interface LedgerInfo { origin: string; treeSize: number; quorum: number; confirmedSize: number; witnesses: string[] }
 
@@ -10,7 +9,6 @@ describe('npm run demo:consortium', function () {
   this.timeout(120000);
   let t: ReturnType<typeof tmpDir>;
   let child: ChildProcess;
-  let out = '';
 
   after(async () => {
     await stopChild(child);
@@ -21,11 +19,8 @@ describe('npm run demo:consortium', function () {
     t = tmpDir('bot-consortium-');
     const base = await freeConsecutivePorts(3); // the partners' ports
     const mqtt = await freePort();
-    child = spawn(process.execPath, [path.resolve(__dirname, '../../scripts/demo-consortium.js')], {
-      env: { ...process.env, PORT: String(base), MQTT_PORT: String(mqtt), BOT_DEMO_DIR: t.dir }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+    const demo = spawnDemo('demo-consortium.js', { PORT: String(base), MQTT_PORT: String(mqtt), BOT_DEMO_DIR: t.dir });
+    child = demo.child;
     const infos: LedgerInfo[] = [];
     const end = Date.now() + 90000;
     while (Date.now() < end) {
@@ -39,12 +34,12 @@ describe('npm run demo:consortium', function () {
       }
       if (infos.length === 3 && infos.every((x) => x.confirmedSize > 0)) break;
     }
-    assert.equal(infos.length, 3, out);
+    assert.equal(infos.length, 3, demo.output());
     for (const x of infos) {
       assert.equal(x.quorum, 2, JSON.stringify(x));
       assert.equal(x.witnesses.length, 2);
-      assert.ok(x.confirmedSize > 0, `${x.origin} has nothing confirmed:\n${out}`);
+      assert.ok(x.confirmedSize > 0, `${x.origin} has nothing confirmed:\n${demo.output()}`);
     }
-    assert.ok(!/\[error\]/.test(out), out);
+    assert.ok(!/\[error\]/.test(demo.output()), demo.output());
   });
 });

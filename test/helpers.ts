@@ -1,5 +1,7 @@
 /** Shared test helpers: temp dirs and vector files kept beside the tests (test/vectors/). */
+import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -16,7 +18,6 @@ export function tmpDir(prefix = 'bot-test-'): { dir: string; cleanup: () => void
 
 /** A free TCP port on 127.0.0.1. */
 export async function freePort(): Promise<number> {
-  const net = await import('node:net');
   return new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
   });
@@ -35,7 +36,6 @@ export async function until<T>(what: string, f: () => T | undefined | false, ms 
 
 /** n consecutive free TCP ports on 127.0.0.1 (the first is returned). */
 export async function freeConsecutivePorts(n: number): Promise<number> {
-  const net = await import('node:net');
   const free = (port: number): Promise<boolean> => new Promise((resolve) => {
     const s = net.createServer().once('error', () => resolve(false)).listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
@@ -49,10 +49,19 @@ export async function freeConsecutivePorts(n: number): Promise<number> {
 }
 
 /** Stop a child process: SIGINT, then SIGKILL if it has not exited after ms. */
-export async function stopChild(child: import('node:child_process').ChildProcess | undefined, ms = 8000): Promise<void> {
+export async function stopChild(child: ChildProcess | undefined, ms = 8000): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGINT');
   await Promise.race([exited, new Promise((r) => setTimeout(r, ms))]);
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/** A demo launcher (scripts/<name>) in its own process, with its output collected for failure messages. */
+export function spawnDemo(script: string, env: Record<string, string>): { child: ChildProcess; output: () => string } {
+  let out = '';
+  const child = spawn(process.execPath, [path.resolve(__dirname, '../../scripts', script)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+  return { child, output: () => out };
 }
