@@ -10,13 +10,9 @@
  * partners' ledgers listed under "witnessed". It is stopped, and the link closed, before the
  * lease is released. Without a broker the ledger is standalone.
  *
- * Admin endpoints (registered once per runtime):
- *   GET /bot-ledger/ledgers                       → [{id,name,origin,did,treeSize,checkpoint}]
- *       (+ {witnesses,quorum,confirmedSize,confirmedCheckpoint} when a broker is configured)
- *   GET /bot-ledger/ledgers/:id/entries?from=&limit= → {treeSize, entries:[{index,leafHash,leaf}]}
+ * Its admin endpoints are in ./ledger-admin.ts.
  */
 import * as fs from 'node:fs';
-import { toBase64 } from '../lib/bytes';
 import { Consortium, WitnessedLedger } from '../lib/consensus';
 import { Mirror } from '../lib/mirror';
 import { BotError } from '../lib/errors';
@@ -26,8 +22,9 @@ import { ledgerId, QuorumPolicy, WitnessInit } from '../lib/quorum';
 import { checkOrigin, Ledger, Receipt, StoredCheckpoint } from '../lib/ledger';
 import { AcquireOptions, acquireLedger, failedLease, LedgerLease } from '../lib/registry';
 import {
-  AdminRequest, AdminResponse, BotLedgerNode, MirrorInfo, configError, identityOf, intSetting, NodeAPI, NodeDef, openOrThrow, userPath,
+  BotLedgerNode, MirrorInfo, configError, identityOf, intSetting, NodeAPI, NodeDef, userPath,
 } from './red';
+import { liveLedgers, registerLedgerAdmin } from './ledger-admin';
 
 interface BotLedgerDef extends NodeDef {
   name?: string;
@@ -92,44 +89,11 @@ function parseWitnesses(v: string | undefined, witnessed: readonly WitnessedLedg
 }
 
 const MAX_ENTRY_LIMIT = 16 * 1024 * 1024;
-const MAX_LIST = 1000;
 
 /** A directory name from a node name: letters, digits, '.', '_' and '-' only, never '.' or '..'. */
 function dirName(name: string | undefined, id: string): string {
   const s = (name ?? '').trim().replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^\.+/, '_').slice(0, 64);
   return s === '' || s === '_' ? id.replace(/[^A-Za-z0-9._-]+/g, '_') : s;
-}
-
-/** Live bot-ledger config nodes of this runtime, for the admin endpoints. */
-const live = new Map<string, BotLedgerNode>();
-const registered = new WeakSet<object>();
-
-async function describe(n: BotLedgerNode): Promise<Record<string, unknown>> {
-  let l: Ledger | undefined;
-  let error: string | undefined;
-  try { l = await n.lease.ledger; } catch (err) { error = (err as Error).message; }
-  if (l?.closed) { l = undefined; error = 'the ledger is closed'; }
-  const out: Record<string, unknown> = {
-    id: n.id,
-    name: n.name ?? '',
-    origin: l?.origin ?? n.origin,
-    did: l?.operator.did ?? null,
-    treeSize: l?.size ?? null,
-    checkpoint: l?.latestCheckpoint()?.note ?? null,
-  };
-  if (n.synced) {
-    let info: Awaited<ReturnType<Consortium['info']>> | undefined;
-    try { info = await n.consortium?.info(); } catch { info = undefined; }
-    let policy: QuorumPolicy | undefined;
-    try { policy = l ? await n.policy() : undefined; } catch { policy = undefined; }
-    out.witnesses = info?.witnesses ?? policy?.witnesses.map((w) => w.did) ?? null;
-    out.quorum = info?.quorum ?? policy?.quorum ?? null;
-    out.confirmedSize = info?.confirmedSize ?? null;
-    out.confirmedCheckpoint = info?.confirmedCheckpoint ?? null;
-    out.mirrors = n.mirrors();
-  }
-  if (error !== undefined) out.error = error;
-  return out;
 }
 
 /**
@@ -149,13 +113,6 @@ function readTls(def: BotLedgerDef): LinkOptions['tls'] {
   };
   const tls = { ca: read(def.tlsCa, 'CA'), cert: read(def.tlsCert, 'certificate'), key: read(def.tlsKey, 'key', true), rejectUnauthorized: def.tlsInsecure !== true };
   return tls.ca || tls.cert || tls.key || !tls.rejectUnauthorized ? tls : undefined;
-}
-
-function queryInt(v: unknown, fallback: number): number {
-  if (v === undefined || v === '') return fallback;
-  if (typeof v !== 'string' || !/^(0|[1-9][0-9]{0,15})$/.test(v)) return NaN;
-  const n = Number(v);
-  return Number.isSafeInteger(n) ? n : NaN;
 }
 
 export = function (RED: NodeAPI): void {
@@ -206,7 +163,7 @@ export = function (RED: NodeAPI): void {
 
     node.acquire = (): LedgerLease => (opts ? acquireLedger(opts) : failedLease(node.configError as BotError, node.dir));
     node.lease = node.acquire();
-    live.set(node.id, node);
+    liveLedgers.set(node.id, node);
     node.lease.ledger.then((l) => { node.origin = l.origin; }, (err: unknown) => node.error(err));
 
     // ------------------------------------------------------------ witness set, quorum and sync
@@ -333,7 +290,7 @@ export = function (RED: NodeAPI): void {
 
     this.on('close', (_removed: boolean, done: () => void) => {
       if (timer) clearInterval(timer);
-      if (live.get(node.id) === node) live.delete(node.id);
+      if (liveLedgers.get(node.id) === node) liveLedgers.delete(node.id);
       // With a checkpoint policy, seal what was appended since the last checkpoint before stopping.
       const last = opts && (checkpointMs > 0 || checkpointEntries > 0) ? sign() : (signing ?? Promise.resolve());
       closed = true;
@@ -349,37 +306,5 @@ export = function (RED: NodeAPI): void {
   RED.nodes.registerType('bot-ledger', BotLedgerConfig, {
     credentials: { username: { type: 'text' }, password: { type: 'password' } },
   });
-
-  const http = RED.httpAdmin;
-  if (http && !registered.has(http)) {
-    registered.add(http);
-    const perm = RED.auth?.needsPermission('bot-ledger.read') ?? ((_q, _s, next) => next());
-    http.get('/bot-ledger/ledgers', perm, (_req: AdminRequest, res: AdminResponse) => {
-      Promise.all([...live.values()].map(describe)).then((list) => res.json(list), (err: unknown) => {
-        res.status(500).json({ error: (err as Error).message });
-      });
-    });
-    http.get('/bot-ledger/ledgers/:id/entries', perm, (req: AdminRequest, res: AdminResponse) => {
-      const n = live.get(req.params.id ?? '');
-      if (!n) { res.status(404).json({ error: 'no deployed bot-ledger with that id' }); return; }
-      const from = queryInt(req.query.from, 0);
-      const limit = queryInt(req.query.limit, 100);
-      if (Number.isNaN(from) || Number.isNaN(limit) || limit < 1 || limit > MAX_LIST) {
-        res.status(400).json({ error: `from must be a non-negative integer and limit an integer from 1 to ${MAX_LIST}` });
-        return;
-      }
-      (async () => {
-        const l = openOrThrow(await n.lease.ledger);
-        const treeSize = l.size;
-        const entries: { index: number; leafHash: string; leaf: unknown }[] = [];
-        for await (const e of l.entries(from, Math.min(treeSize, from + limit))) {
-          entries.push({ index: e.index, leafHash: toBase64(e.leafHash), leaf: JSON.parse(e.leaf.toString('utf8')) as unknown });
-        }
-        return { treeSize, entries };
-      })().then((body) => res.json(body), (err: unknown) => {
-        const code = err instanceof BotError && err.code === 'E_CLOSED' ? 409 : 500;
-        res.status(code).json({ error: (err as Error).message, code: (err as BotError).code });
-      });
-    });
-  }
+  registerLedgerAdmin(RED);
 };

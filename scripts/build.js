@@ -7,7 +7,9 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-fs.rmSync(path.join(root, 'dist'), { recursive: true, force: true });
+// `--keep` compiles over the existing dist/ (for parallel work: other processes may be
+// running tests from it); a plain build starts from an empty dist/.
+if (!process.argv.includes('--keep')) fs.rmSync(path.join(root, 'dist'), { recursive: true, force: true });
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', root], { stdio: 'inherit' });
 
 /** Copy every file under src whose extension is in exts into the same place under dist/. */
@@ -23,5 +25,6 @@ function copyAssets(src, exts) {
   }
 }
 copyAssets('nodes', ['.html', '.json', '.svg']);
+copyAssets('plugins', ['.html', '.json', '.svg', '.js', '.css']);
 const cli = path.join(root, 'dist', 'bin', 'bot-ledger.js');
 if (fs.existsSync(cli)) fs.chmodSync(cli, 0o755);
