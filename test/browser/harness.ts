@@ -1,0 +1,177 @@
+/**
+ * Browser test harness: a real Node-RED 4 runtime (the dev dependency, in its own process)
+ * on a temporary user directory that loads this package, and a real browser (Debian's
+ * Chromium driven by playwright-core; never a downloaded browser) with the editor open.
+ *
+ *   const red = await startRed({ flows, credentials: { 'my-key': { secretKey: '…' } } });
+ *   const ed = await openEditor(red.url);
+ *   … ed.page …
+ *   await ed.close(); await red.stop();
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { chromium, Browser, Page } from 'playwright-core';
+import { freePort, stopChild, tmpDir } from '../helpers';
+
+const root = path.resolve(__dirname, '../../..');
+
+/** The Chromium the browser tests drive: $CHROMIUM_PATH or Debian's /usr/bin/chromium. */
+export const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+/** Chromium switches for a quiet, headless, offline-friendly run (no GPU, no sandbox, no updates). */
+export const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** A running Node-RED runtime started by startRed. */
+export interface RedRuntime {
+  /** The editor's base URL, e.g. `http://127.0.0.1:41234` (no trailing slash). */
+  url: string;
+  port: number;
+  /** The runtime's user directory (flows, credentials, key files, ledgers under bot-ledgers/). */
+  userDir: string;
+  /** Everything the runtime printed so far (for failure messages). */
+  output(): string;
+  /** Deploy flows (full deployment through the admin API); nodes may carry `credentials`. */
+  deploy(flows: object[], credentials?: Record<string, Record<string, string>>): Promise<void>;
+  /**
+   * Stop the runtime, run `between` (e.g. alter a ledger on disk while nothing holds it),
+   * and start it again on the same user directory and port with its stored flows.
+   */
+  restart(between?: () => Promise<void> | void): Promise<void>;
+  /** Stop the runtime and remove its user directory (unless the caller gave the directory). */
+  stop(): Promise<void>;
+}
+
+/** Options of startRed. */
+export interface StartRedOptions {
+  /** Flows to deploy once the runtime answers (full deployment). */
+  flows?: object[];
+  /** Credentials per node id, merged into those nodes before deploying (as the editor sends them). */
+  credentials?: Record<string, Record<string, string>>;
+  /** Use this user directory (kept on stop) instead of a fresh temporary one. */
+  userDir?: string;
+  /** Extra Node-RED settings (merged over the harness's, e.g. `adminAuth`). Must be JSON. */
+  settings?: Record<string, unknown>;
+  /** How long to wait for the runtime to answer (ms, default 60000). */
+  startTimeout?: number;
+}
+
+async function waitForHttp(url: string, ms: number, child: ChildProcess, output: () => string): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`Node-RED exited (${child.exitCode ?? child.signalCode}):\n${output()}`);
+    try { if ((await fetch(url)).ok) return; } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`Node-RED did not answer on ${url} within ${ms} ms:\n${output()}`);
+}
+
+/** Merge credentials (by node id) into a copy of the flows, the way the editor sends them. */
+function withCredentials(flows: object[], credentials?: Record<string, Record<string, string>>): object[] {
+  if (!credentials) return flows;
+  return flows.map((n) => {
+    const id = (n as { id?: string }).id;
+    return id && credentials[id] ? { ...n, credentials: credentials[id] } : n;
+  });
+}
+
+/**
+ * Start Node-RED 4 in its own process on a temporary user directory with this package
+ * linked in (as `npm link` would; it loads `dist/`), on a free port of 127.0.0.1, and
+ * deploy `flows` if given. Node-RED's log is collected, not printed.
+ */
+export async function startRed(opts: StartRedOptions = {}): Promise<RedRuntime> {
+  const tmp = opts.userDir ? undefined : tmpDir('bot-red-');
+  const userDir = opts.userDir ?? path.join(tmp!.dir, 'user');
+  fs.mkdirSync(path.join(userDir, 'node_modules', '@blockchain-of-things'), { recursive: true, mode: 0o700 });
+  const link = path.join(userDir, 'node_modules', '@blockchain-of-things', 'node-red');
+  if (!fs.existsSync(link)) fs.symlinkSync(root, link, 'dir');
+  const pkg = path.join(userDir, 'package.json');
+  if (!fs.existsSync(pkg)) fs.writeFileSync(pkg, JSON.stringify({ name: 'bot-browser-test', private: true }));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const settings = {
+    uiHost: '127.0.0.1', uiPort: port, flowFile: 'flows.json', credentialSecret: 'browser-test-only-secret',
+    editorTheme: { projects: { enabled: false }, tours: false },
+    telemetry: { enabled: false, updateNotification: false },
+    logging: { console: { level: 'info', metrics: false, audit: false } },
+    ...opts.settings,
+  };
+  fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = ${JSON.stringify(settings, null, 2)};\n`, { mode: 0o600 });
+
+  let out = '';
+  let child: ChildProcess;
+  const output = (): string => out;
+  const launch = async (): Promise<void> => {
+    child = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+    await waitForHttp(`${url}/settings`, opts.startTimeout ?? 60000, child, output);
+  };
+  const deploy = async (flows: object[], credentials?: Record<string, Record<string, string>>): Promise<void> => {
+    const r = await fetch(`${url}/flows`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' },
+      body: JSON.stringify({ flows: withCredentials(flows, credentials) }),
+    });
+    if (!r.ok) throw new Error(`deploying failed: ${r.status} ${await r.text()}`);
+  };
+
+  try {
+    await launch();
+    if (opts.flows) await deploy(opts.flows, opts.credentials);
+  } catch (err) {
+    await stopChild(child!);
+    tmp?.cleanup();
+    throw err;
+  }
+  return {
+    url, port, userDir, output, deploy,
+    async restart(between) {
+      await stopChild(child);
+      if (between) await between();
+      await launch();
+    },
+    async stop() {
+      await stopChild(child);
+      tmp?.cleanup();
+    },
+  };
+}
+
+/** An editor page open in a fresh headless Chromium (its own temporary profile). */
+export interface EditorSession {
+  browser: Browser;
+  page: Page;
+  /** Uncaught errors and console errors the page reported so far (failed external look-ups of an offline machine left out). */
+  errors: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * Launch Debian's Chromium (headless, fresh profile) and open the Node-RED editor at `url`,
+ * resolved once the editor has loaded its palette and flows. Fails with an explanation when
+ * no Chromium is installed (the tests never download a browser).
+ */
+export async function openEditor(url: string, opts: { viewport?: { width: number; height: number }; colorScheme?: 'light' | 'dark' } = {}): Promise<EditorSession> {
+  if (!fs.existsSync(chromiumPath)) {
+    throw new Error(`no Chromium at ${chromiumPath}: the browser tests need Debian's chromium package (apt-get install chromium), or CHROMIUM_PATH set to a Chromium binary`);
+  }
+  const browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
+  try {
+    const page = await browser.newPage({ viewport: opts.viewport ?? { width: 1400, height: 800 }, colorScheme: opts.colorScheme });
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/net::ERR_(NAME_NOT_RESOLVED|INTERNET_DISCONNECTED)/.test(m.text())) errors.push(m.text());
+    });
+    await page.goto(`${url}/`, { waitUntil: 'load' });
+    await page.waitForSelector('#red-ui-palette .red-ui-palette-node', { timeout: 30000 });
+    await page.waitForSelector('#red-ui-workspace-chart', { timeout: 30000 });
+    return { browser, page, errors, close: () => browser.close() };
+  } catch (err) {
+    await browser.close();
+    throw err;
+  }
+}
