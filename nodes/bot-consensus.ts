@@ -8,7 +8,10 @@
  * - mode `wait`: output 1 once confirmed, output 2 on timeout, conflict or close (msg.error =
  *   {code, message}); any number of waits in flight.
  *
- * The index comes from msg.ledger.index (a bot-append receipt) or msg.payload.index. With a
+ * The index comes from msg.ledger.index (a bot-append receipt) or msg.payload.index, or from
+ * the editor's typed input `index`/`indexType` (msg, flow, global, env, a number); the wait
+ * timeout from `timeoutMs`/`timeoutType` (a number of ms, or msg, flow, global, env). Flows
+ * saved before those options have no type fields and keep the defaults. With a
  * synced bot-ledger the Consortium answers; a standalone ledger has only the operator's
  * signature: an entry is `pending` until a checkpoint covers it, then `sealed` with 1
  * confirmation, and `confirmed` only when the configured quorum is 1 (no witnesses).
@@ -20,12 +23,18 @@ import { LedgerLease } from '../lib/registry';
 import {
   setupFailed, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, openOrThrow, RedNode, SendFn, StatusThrottle,
 } from './red';
+import { describe, evaluate, typedSetting, TypedSetting } from './typed-input';
 
 interface BotConsensusDef extends NodeDef {
   name?: string;
   ledger?: string;
   mode?: string;
   timeoutMs?: number | string;
+  /** Where the entry index comes from; missing or 'receipt' = msg.ledger.index or msg.payload.index. */
+  index?: string;
+  indexType?: string;
+  /** 'num' (missing = 'num'): timeoutMs is the number of ms; else a typed input evaluated per message. */
+  timeoutType?: string;
 }
 
 const MAX_TIMEOUT = 24 * 3600 * 1000;
@@ -44,9 +53,30 @@ function indexOf(msg: NodeMessage, origin: string | undefined): number {
     if (p !== null && typeof p === 'object') v = p.index;
   }
   if (v === undefined) throw new BotError('E_RANGE', 'no entry index: expected msg.ledger.index (from bot-append) or msg.payload.index');
-  const n = typeof v === 'string' && /^\d{1,15}$/.test(v) ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new BotError('E_RANGE', 'the entry index must be a non-negative integer');
+  return indexValue(v);
+}
+
+/** An entry index: a non-negative safe integer, or its decimal text. */
+function indexValue(v: unknown, from?: string): number {
+  const n = typeof v === 'string' && /^\d{1,15}$/.test(v.trim()) ? Number(v.trim()) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+    throw new BotError('E_RANGE', `the entry index${from ? ` (${from})` : ''} must be a non-negative integer`);
+  }
   return n;
+}
+
+/** A wait timeout: whole milliseconds from 1 to MAX_TIMEOUT, or its decimal text. */
+function timeoutValue(v: unknown, from?: string): number {
+  const n = typeof v === 'string' && /^\s*\d{1,15}\s*$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1 || n > MAX_TIMEOUT) {
+    throw new BotError('E_RANGE', `timeout${from ? ` (${from})` : ''} must be a whole number of milliseconds from 1 to ${MAX_TIMEOUT}`);
+  }
+  return n;
+}
+
+/** A value or a promise of it, as a promise only when needed. */
+function then<T, U>(v: T | Promise<T>, f: (x: T) => U): U | Promise<U> {
+  return v instanceof Promise ? v.then(f) : f(v);
 }
 
 /** Standalone status: only the operator signs; quorum as configured (1 without witnesses). */
@@ -68,13 +98,22 @@ export = function (RED: NodeAPI): void {
     const node = this;
     const status = new StatusThrottle(node, 500);
     const mode = def.mode === 'wait' ? 'wait' : 'status';
-    const rawTimeout = def.timeoutMs === undefined || def.timeoutMs === '' ? 30000 : Number(def.timeoutMs);
+    const timeoutSetting = typedSetting(def.timeoutMs, def.timeoutType, { value: String(def.timeoutMs ?? ''), type: 'num' });
+    const fixedTimeout = timeoutSetting.type === 'num';
+    const rawTimeout = !fixedTimeout || timeoutSetting.value.trim() === '' ? 30000 : Number(timeoutSetting.value);
+    const indexSetting = typedSetting(def.index, def.indexType, { value: '', type: 'receipt' });
     let ledgerNode: BotLedgerNode | undefined;
     let lease: LedgerLease | undefined;
     let setupError: Error | undefined;
     try {
       if (def.mode !== undefined && def.mode !== '' && def.mode !== 'status' && def.mode !== 'wait') {
         throw new BotError('E_QUERY', `mode must be "status" or "wait", not ${JSON.stringify(def.mode)}`);
+      }
+      if (!['receipt', 'msg', 'flow', 'global', 'env', 'num', 'jsonata'].includes(indexSetting.type)) {
+        throw new BotError('E_QUERY', `index type must be receipt, msg, flow, global, env, num or jsonata, not ${JSON.stringify(indexSetting.type)}`);
+      }
+      if (!['num', 'msg', 'flow', 'global', 'env', 'jsonata'].includes(timeoutSetting.type)) {
+        throw new BotError('E_QUERY', `timeout type must be num, msg, flow, global, env or jsonata, not ${JSON.stringify(timeoutSetting.type)}`);
       }
       if (!Number.isSafeInteger(rawTimeout) || rawTimeout < 1 || rawTimeout > MAX_TIMEOUT) {
         throw new BotError('E_RANGE', `timeout must be a whole number of milliseconds from 1 to ${MAX_TIMEOUT}`);
@@ -85,6 +124,16 @@ export = function (RED: NodeAPI): void {
       setupError = setupFailed(node, status, err);
     }
     const timeoutMs = rawTimeout;
+    /** The entry index of a message, from the receipt or the configured typed input. */
+    const entryIndex = (msg: NodeMessage): number | Promise<number> => {
+      if (indexSetting.type === 'receipt') return indexOf(msg, lease!.current?.origin);
+      return then(evaluate(RED, node, indexSetting, msg), (v) => indexValue(v, describe(indexSetting)));
+    };
+    /** The wait timeout of a message. */
+    const waitTimeout = (msg: NodeMessage): number | Promise<number> => {
+      if (fixedTimeout) return timeoutMs;
+      return then(evaluate(RED, node, timeoutSetting, msg), (v) => timeoutValue(v, describe(timeoutSetting)));
+    };
     let closing = false;
     // The partner connection, shown while it is not up (a config node has no status of its own).
     const offLink = ledgerNode?.onLinkState((st) => {
@@ -113,7 +162,7 @@ export = function (RED: NodeAPI): void {
     };
 
     /** Resolves when the entry is confirmed; rejects with ConsensusError E_TIMEOUT / E_CONFLICT / E_CLOSED. */
-    const waitFor = (index: number): Promise<EntryStatus> => new Promise<EntryStatus>((resolve, reject) => {
+    const waitFor = (index: number, timeoutMs: number): Promise<EntryStatus> => new Promise<EntryStatus>((resolve, reject) => {
       let ended = false;
       const stops: (() => void)[] = [];
       const end = (err: Error | undefined, s?: EntryStatus): void => {
@@ -152,8 +201,20 @@ export = function (RED: NodeAPI): void {
 
     node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
       if (setupError || !lease || !ledgerNode) { done(setupError ?? new BotError('E_NOT_FOUND', 'no ledger configured')); return; }
-      let index: number;
-      try { index = indexOf(msg, lease.current?.origin); } catch (err) { done(err as Error); return; }
+      let index: number | Promise<number>;
+      let timeout: number | Promise<number>;
+      try {
+        index = entryIndex(msg);
+        timeout = mode === 'wait' ? waitTimeout(msg) : timeoutMs;
+      } catch (err) { done(err as Error); return; }
+      if (index instanceof Promise || timeout instanceof Promise) {
+        Promise.all([index, timeout]).then(([i, t]) => handle(msg, send, done, i, t), (err: unknown) => done(err instanceof Error ? err : new BotError('E_RANGE', String(err))));
+        return;
+      }
+      handle(msg, send, done, index, timeout);
+    });
+
+    function handle(msg: NodeMessage, send: SendFn, done: DoneFn, index: number, timeout: number): void {
       if (mode === 'status') {
         current(index).then(({ s, c }) => {
           msg.consensus = s;
@@ -164,7 +225,7 @@ export = function (RED: NodeAPI): void {
         return;
       }
       status.update(() => ({ fill: 'yellow', shape: 'ring', text: `waiting · #${index} (${waits.size} in flight)` }));
-      waitFor(index).then((s) => {
+      waitFor(index, timeout).then((s) => {
         msg.consensus = s;
         show(s, ledgerNode?.consortium);
         send([msg, null]);
@@ -188,7 +249,7 @@ export = function (RED: NodeAPI): void {
         send([null, msg]);
         done();
       });
-    });
+    }
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closing = true;

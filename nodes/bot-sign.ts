@@ -3,7 +3,10 @@
  *
  * msg.payload (JSON value or Buffer) → msg.payload = the envelope (a plain object),
  * msg.unsigned = the original payload. msg.topic (when a non-empty string) becomes the
- * envelope's topic. `seq` comes from the signer's persistent counter (lib/sequence.ts), so it
+ * envelope's topic. Editor options (typed inputs; absent in flows saved before them, which
+ * keep the behaviour above): `property` (the msg property signed and replaced, default
+ * payload), `topic`/`topicType` (default msg.topic; also flow, global, env or a fixed
+ * string) and `kind`/`kindType` (default the string "reading"). `seq` comes from the signer's persistent counter (lib/sequence.ts), so it
  * keeps increasing across redeploys and restarts and is never reused by one signer.
  */
 import { signEnvelope } from '../lib/envelope';
@@ -11,6 +14,7 @@ import { BotError } from '../lib/errors';
 import { Identity } from '../lib/identity';
 import { JsonValue } from '../lib/jcs';
 import { SequenceCounter, sharedSequence } from '../lib/sequence';
+import { describe, evaluate, messageProperty, redUtil, typedSetting, TypedSetting } from './typed-input';
 import {
   DoneFn, identityOf, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn, shortMessage, StatusThrottle, userPath,
 } from './red';
@@ -18,6 +22,20 @@ import {
 interface BotSignDef extends NodeDef {
   name?: string;
   identity?: string;
+  /** The msg property to sign and replace with the envelope (default payload). */
+  property?: string;
+  topic?: string;
+  topicType?: string;
+  kind?: string;
+  kindType?: string;
+}
+
+const DEFAULT_TOPIC: TypedSetting = { value: 'topic', type: 'msg' };
+const DEFAULT_KIND: TypedSetting = { value: 'reading', type: 'str' };
+
+/** A topic value as the envelope takes it: undefined, null and '' mean no topic. */
+function topicValue(v: unknown): string | undefined {
+  return v === undefined || v === null || v === '' ? undefined : v as string;
 }
 
 export = function (RED: NodeAPI): void {
@@ -28,6 +46,12 @@ export = function (RED: NodeAPI): void {
     let identity: Identity | undefined;
     let counter: SequenceCounter | undefined;
     let setupError: Error | undefined;
+    const util = redUtil(RED);
+    const property = typeof def.property === 'string' && def.property.trim() !== '' ? def.property.trim() : 'payload';
+    const topicSetting = typedSetting(def.topic, def.topicType, DEFAULT_TOPIC);
+    const kindSetting = typedSetting(def.kind, def.kindType, DEFAULT_KIND);
+    const fastTopic = topicSetting.type === 'msg' && topicSetting.value === 'topic';
+    const fastKind = kindSetting.type === 'str';
     try {
       identity = identityOf(RED, def.identity, 'identity');
       counter = sharedSequence(userPath(RED, 'bot-seq'), identity.did);
@@ -39,26 +63,23 @@ export = function (RED: NodeAPI): void {
     }
     let signed = 0;
 
-    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
-      if (setupError || !identity || !counter) {
-        done(setupError ?? new BotError('E_KEY', 'bot-sign is not configured'));
-        return;
-      }
+    /** Sign msg[property] with the topic and kind evaluated for this message. */
+    const sign = (msg: NodeMessage, send: SendFn, done: DoneFn, topic: unknown, kind: unknown): void => {
       try {
-        const payload = msg.payload;
-        if (payload === undefined) throw new BotError('E_JSON', 'msg.payload is missing');
-        const topic = msg.topic === undefined || msg.topic === null || msg.topic === '' ? undefined : msg.topic;
-        const seq = counter.next(); // a seq burnt by a failed signature is only a gap
-        const env = signEnvelope(identity, {
-          kind: 'reading',
+        const payload = messageProperty(RED, msg, property);
+        if (payload === undefined) throw new BotError('E_JSON', `msg.${property} is missing`);
+        if (typeof kind !== 'string') throw new BotError('E_ENVELOPE', `the kind (${describe(kindSetting)}) must be a string, not ${kind === null ? 'null' : typeof kind}`);
+        const seq = counter!.next(); // a seq burnt by a failed signature is only a gap
+        const env = signEnvelope(identity!, {
+          kind,
           seq,
           ts: Date.now(),
-          topic: topic as string | undefined,
+          topic: topicValue(topic),
           payload: payload as JsonValue | Uint8Array,
         });
         msg.unsigned = payload;
         // A fresh plain object, sharing nothing with the original payload.
-        msg.payload = JSON.parse(env.bytes.toString('utf8')) as unknown;
+        util.setMessageProperty(msg, property, JSON.parse(env.bytes.toString('utf8')) as unknown, true);
         signed++;
         status.update(() => ({ fill: 'green', shape: 'dot', text: `seq ${seq} · ${signed} signed` }));
         send(msg);
@@ -67,6 +88,31 @@ export = function (RED: NodeAPI): void {
         status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
         done(err as Error);
       }
+    };
+    const failed = (err: unknown): Error => {
+      status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
+      return err instanceof Error ? err : new BotError('E_JSON', String(err));
+    };
+
+    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+      if (setupError || !identity || !counter) {
+        done(setupError ?? new BotError('E_KEY', 'bot-sign is not configured'));
+        return;
+      }
+      let topic: unknown;
+      let kind: unknown;
+      try {
+        topic = fastTopic ? msg.topic : evaluate(RED, node, topicSetting, msg);
+        kind = fastKind ? kindSetting.value : evaluate(RED, node, kindSetting, msg);
+      } catch (err) {
+        done(failed(err));
+        return;
+      }
+      if (topic instanceof Promise || kind instanceof Promise) {
+        Promise.all([topic, kind]).then(([t, k]) => sign(msg, send, done, t, k), (err: unknown) => done(failed(err)));
+        return;
+      }
+      sign(msg, send, done, topic, kind);
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {

@@ -6,6 +6,9 @@
  * Output 1: valid — msg.payload = the envelope object, msg.signer = its did:key.
  * Output 2: rejected — msg.error = {code, message}, code one of malformed | bad-signature |
  * unknown-signer | replay | stale. A rejection is a routed outcome, not a node error.
+ *
+ * `property` (editor typed input, msg only; absent in older flows = payload) names the msg
+ * property holding the envelope; on output 1 it holds the envelope object.
  */
 import { DEFAULT_MAX_ENTRY_BYTES, SignedEnvelope, verifyEnvelope } from '../lib/envelope';
 import { BotError, isBotError } from '../lib/errors';
@@ -14,6 +17,7 @@ import { LedgerLease } from '../lib/registry';
 import {
   configError, DoneFn, identityOf, intSetting, ledgerNodeOf, openOrThrow, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn, shortMessage, StatusThrottle,
 } from './red';
+import { messageProperty, redUtil } from './typed-input';
 
 interface BotVerifyDef extends NodeDef {
   name?: string;
@@ -21,6 +25,8 @@ interface BotVerifyDef extends NodeDef {
   trustIdentity?: string;
   ledger?: string;
   maxSkewMs?: number | string;
+  /** The msg property holding the envelope (default payload). */
+  property?: string;
 }
 
 /** Why an envelope was rejected. */
@@ -52,6 +58,8 @@ export = function (RED: NodeAPI): void {
     let lease: LedgerLease | undefined;
     let maxSkewMs = 300000;
     let setupError: Error | undefined;
+    const util = redUtil(RED);
+    const property = typeof def.property === 'string' && def.property.trim() !== '' ? def.property.trim() : 'payload';
     try {
       trusted = parseTrusted(def.trusted);
       if (def.trustIdentity) trusted.add(identityOf(RED, def.trustIdentity, 'trusted identity').did);
@@ -89,7 +97,8 @@ export = function (RED: NodeAPI): void {
     async function handle(msg: NodeMessage, send: SendFn, done: DoneFn): Promise<void> {
       let env: SignedEnvelope;
       try {
-        const p = msg.payload;
+        const p = messageProperty(RED, msg, property);
+        if (p === undefined && property !== 'payload') throw new BotError('E_ENVELOPE', `msg.${property} is missing`);
         // A shallow copy: verifying freezes the object it is given, which must not be the msg's.
         const input = p !== null && typeof p === 'object' && !Array.isArray(p) && !(p instanceof Uint8Array) ? { ...p } : p;
         env = verifyEnvelope(input, { maxBytes: lease?.current?.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES });
@@ -120,7 +129,7 @@ export = function (RED: NodeAPI): void {
       lastSeen.delete(signer);
       lastSeen.set(signer, seq);
       if (lastSeen.size > MAX_SIGNERS) lastSeen.delete(lastSeen.keys().next().value as string);
-      msg.payload = JSON.parse(env.bytes.toString('utf8')) as unknown;
+      util.setMessageProperty(msg, property, JSON.parse(env.bytes.toString('utf8')) as unknown, true);
       msg.signer = signer;
       accepted++;
       lastReason = '';

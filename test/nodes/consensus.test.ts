@@ -294,6 +294,96 @@ describe('bot-consensus on a standalone bot-ledger (no broker)', function () {
   });
 });
 
+describe('bot-consensus editor typed inputs (index and timeout; standalone ledger)', function () {
+  this.timeout(20000);
+  let userDir: string;
+  beforeEach(() => { userDir = freshUserDir(); });
+  afterEach(async () => {
+    await helper.unload();
+    fs.rmSync(userDir, { recursive: true, force: true });
+  });
+
+  const flow = (nodes: FlowNode[], ledger: Record<string, unknown> = {}): FlowNode[] => [
+    { id: 't1', type: 'tab', label: 'typed' },
+    { id: 'op', type: 'bot-identity', name: 'operator' },
+    { id: 'dev', type: 'bot-identity', name: 'device' },
+    { id: 'L1', type: 'bot-ledger', name: 'T', origin: origin('T'), identity: 'op', dir: path.join(userDir, 'T'), checkpointMs: 0, checkpointEntries: 0, maxEntryBytes: 65536, ...ledger },
+    { id: 's1', type: 'bot-sign', z: 't1', identity: 'dev', name: '', wires: [['a1']] },
+    { id: 'a1', type: 'bot-append', z: 't1', ledger: 'L1', name: '', wires: [['appended']] },
+    { id: 'appended', type: 'helper', z: 't1' },
+    { id: 'sout', type: 'helper', z: 't1' },
+    { id: 'ok', type: 'helper', z: 't1' },
+    { id: 'fail', type: 'helper', z: 't1' },
+    { id: 'c1', type: 'catch', z: 't1', scope: null, uncaught: false, wires: [['caught']] },
+    { id: 'caught', type: 'helper', z: 't1' },
+    ...nodes.map((n) => ({ z: 't1', ledger: 'L1', name: '', ...n })),
+  ];
+
+  async function appendTwo(): Promise<void> {
+    const appended = nextMessages(helper.getNode('appended'), 2);
+    helper.getNode('s1').receive({ payload: 1 });
+    helper.getNode('s1').receive({ payload: 2 });
+    await appended;
+    await (helper.getNode('L1') as unknown as { checkpointNow(): Promise<unknown> }).checkpointNow();
+  }
+
+  it('takes the index from a msg property, flow context or a fixed number; a flow without indexType reads the receipt', async () => {
+    await helper.load(NODES, flow([
+      { id: 'byMsg', type: 'bot-consensus', mode: 'status', index: 'entry.n', indexType: 'msg', wires: [['sout']] },
+      { id: 'byFlow', type: 'bot-consensus', mode: 'status', index: 'lastIndex', indexType: 'flow', wires: [['sout']] },
+      { id: 'byNum', type: 'bot-consensus', mode: 'status', index: '0', indexType: 'num', wires: [['sout']] },
+      { id: 'old', type: 'bot-consensus', mode: 'status', wires: [['sout']] },
+    ]), CREDS);
+    await appendTwo();
+    const ask = async (id: string, msg: Msg): Promise<Status> => {
+      const got = nextMessage(helper.getNode('sout'));
+      helper.getNode(id).receive(msg);
+      return (await got).consensus as Status;
+    };
+    assert.equal((await ask('byMsg', { entry: { n: 1 }, ledger: { index: 0 } })).index, 1);
+    assert.equal((await ask('byMsg', { entry: { n: '0' } })).index, 0, 'decimal text is accepted');
+    (helper.getNode('byFlow') as unknown as { context(): { flow: { set(k: string, v: unknown): void } } }).context().flow.set('lastIndex', 1);
+    assert.equal((await ask('byFlow', { payload: { index: 0 } })).index, 1);
+    assert.equal((await ask('byNum', { ledger: { index: 1 } })).index, 0);
+    const old = await ask('old', { ledger: { index: 1 }, payload: { index: 0 } });
+    assert.deepEqual([old.index, old.status], [1, 'confirmed']);
+
+    const errs = nextMessages(helper.getNode('caught'), 3);
+    helper.getNode('byMsg').receive({ entry: { n: -1 } });
+    helper.getNode('byMsg').receive({ payload: { index: 1 } });
+    helper.getNode('byMsg').receive({ entry: { n: 9 } });
+    const e = await errs;
+    assert.deepEqual(e.map((m) => m.error?.code), ['E_RANGE', 'E_RANGE', 'E_RANGE']);
+    assert.match(String(e[0]?.error?.message), /entry index \(msg\.entry\.n\) must be a non-negative integer/);
+    assert.match(String(e[2]?.error?.message), /no entry 9/);
+  });
+
+  it('takes the wait timeout from a msg property; an invalid one goes to Catch; a fixed timeout still applies', async () => {
+    const witnesses = `${Identity.generate().did} example.com/X`; // no broker: never confirmed
+    await helper.load(NODES, flow([
+      { id: 'wMsg', type: 'bot-consensus', mode: 'wait', timeoutMs: 'timeout', timeoutType: 'msg', wires: [['ok'], ['fail']] },
+      { id: 'wOld', type: 'bot-consensus', mode: 'wait', timeoutMs: 200, wires: [['ok'], ['fail']] },
+    ], { witnesses }), CREDS);
+    await appendTwo();
+    const t0 = Date.now();
+    const failed = nextMessages(helper.getNode('fail'), 2, 5000);
+    helper.getNode('wMsg').receive({ ledger: { index: 0 }, timeout: 150 });
+    helper.getNode('wOld').receive({ ledger: { index: 1 }, timeout: 60000 });
+    const f = await failed;
+    assert.ok(Date.now() - t0 < 3000, 'both waits ended on their short timeouts');
+    assert.deepEqual(f.map((m) => m.error?.code).sort(), ['E_TIMEOUT', 'E_TIMEOUT']);
+    assert.ok(f.some((m) => /within 150 ms/.test(String(m.error?.message))));
+    assert.ok(f.some((m) => /within 200 ms/.test(String(m.error?.message))));
+
+    const errs = nextMessages(helper.getNode('caught'), 2);
+    helper.getNode('wMsg').receive({ ledger: { index: 0 } });
+    helper.getNode('wMsg').receive({ ledger: { index: 0 }, timeout: 86400001 });
+    const e = await errs;
+    assert.deepEqual(e.map((m) => m.error?.code), ['E_RANGE', 'E_RANGE']);
+    assert.match(String(e[0]?.error?.message), /timeout \(msg\.timeout\) must be a whole number of milliseconds/);
+  });
+});
+
 describe('bot-ledger TLS settings', function () {
   this.timeout(20000);
   let userDir: string;

@@ -204,6 +204,65 @@ describe('bot-identity and bot-sign (Node-RED)', function () {
     assertNoSecret('the node object', { identity: node.identity, str: String(node.identity) });
   });
 
+  describe('editor typed inputs (property, topic, kind)', () => {
+    const typed = (opts: Record<string, unknown>): FlowNode[] => flow([
+      { id: 's2', type: 'bot-sign', z: 't1', identity: 'id1', name: '', ...opts, wires: [['out']] },
+    ]);
+
+    it('a flow saved before the options signs msg.payload with msg.topic as kind reading', async () => {
+      await helper.load(ALL_NODES, typed({}), CREDS);
+      const got = nextMessage(helper.getNode('out'));
+      helper.getNode('s2').receive({ payload: { c: 1 }, topic: 'plant/1', data: 'untouched' });
+      const m = await got;
+      const env = verifyEnvelope(m.payload).envelope;
+      assert.deepEqual([env.kind, env.topic, env.payload, m.data], ['reading', 'plant/1', { c: 1 }, 'untouched']);
+    });
+
+    it('signs another msg property in place, with a fixed topic and the kind from msg', async () => {
+      await helper.load(ALL_NODES, typed({ property: 'reading.value', topic: 'plant/2/temp', topicType: 'str', kind: 'kind', kindType: 'msg' }), CREDS);
+      const got = nextMessage(helper.getNode('out'));
+      helper.getNode('s2').receive({ payload: 'kept', topic: 'ignored', kind: 'alarm', reading: { value: [21.5, 22] } });
+      const m = await got;
+      assert.equal(m.payload, 'kept');
+      assert.deepEqual(m.unsigned, [21.5, 22]);
+      const env = verifyEnvelope((m.reading as { value: unknown }).value).envelope;
+      assert.deepEqual([env.kind, env.topic, env.payload, env.signer], ['alarm', 'plant/2/temp', [21.5, 22], DEVICE.did]);
+    });
+
+    it('takes the topic from flow context and the kind from an environment variable', async () => {
+      process.env.BOT_SIGN_TEST_KIND = 'event';
+      try {
+        await helper.load(ALL_NODES, typed({ topic: 'site.topic', topicType: 'flow', kind: 'BOT_SIGN_TEST_KIND', kindType: 'env' }), CREDS);
+        const s2 = helper.getNode('s2') as unknown as { context(): { flow: { set(k: string, v: unknown): void } } } & ReturnType<typeof helper.getNode>;
+        s2.context().flow.set('site', { topic: 'site/7/door' });
+        const got = nextMessage(helper.getNode('out'));
+        s2.receive({ payload: true, topic: 'ignored' });
+        const env = verifyEnvelope((await got).payload).envelope;
+        assert.deepEqual([env.kind, env.topic, env.payload], ['event', 'site/7/door', true]);
+      } finally {
+        delete process.env.BOT_SIGN_TEST_KIND;
+      }
+    });
+
+    it('an empty fixed topic means no topic; a bad kind or a missing property goes to Catch', async () => {
+      await helper.load(ALL_NODES, typed({ property: 'data', topic: '', topicType: 'str', kind: 'kind', kindType: 'msg' }), CREDS);
+      const out = helper.getNode('out');
+      const got = nextMessage(out);
+      helper.getNode('s2').receive({ data: 5, topic: 'ignored', kind: 'reading' });
+      const env = verifyEnvelope((await got).data).envelope;
+      assert.equal(env.topic, undefined);
+      const errs = nextMessages(helper.getNode('caught'), 3);
+      const none = noMessage(out, 300);
+      helper.getNode('s2').receive({ data: 5, kind: 'Not A Kind' });
+      helper.getNode('s2').receive({ data: 5, kind: 7 });
+      helper.getNode('s2').receive({ payload: 5, kind: 'reading' });
+      const e = await errs;
+      await none;
+      assert.deepEqual(e.map((m) => m.error?.code), ['E_ENVELOPE', 'E_ENVELOPE', 'E_JSON']);
+      assert.match(String(e[2]?.error?.message), /msg\.data is missing/);
+    });
+  });
+
   describe('admin endpoint POST /bot-identity/did', () => {
     it('returns only the did:key of a typed key or of a deployed node', async () => {
       await helper.load(ALL_NODES, flow(), CREDS);

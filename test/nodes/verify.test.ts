@@ -180,6 +180,27 @@ describe('bot-verify (Node-RED)', function () {
     }
   });
 
+  it('reads the envelope from the configured msg property (editor typed input) and writes the checked one back there', async () => {
+    await helper.load(ALL_NODES, flow({ property: 'mqtt.body' }));
+    const ok = nextMessage(helper.getNode('ok'));
+    const e1 = envelope(DEVICE);
+    helper.getNode('v1').receive({ payload: 'kept', mqtt: { body: JSON.stringify(e1) } });
+    const m = await ok;
+    assert.equal(m.payload, 'kept');
+    assert.deepEqual((m.mqtt as { body: unknown }).body, e1);
+    assert.equal(m.signer, DEVICE.did);
+    // The property missing, or an envelope only in msg.payload: rejected as malformed, msg unchanged.
+    const rej = nextMessages(helper.getNode('rej'), 2);
+    const none = noMessage(helper.getNode('caught'), 300);
+    helper.getNode('v1').receive({ payload: envelope(DEVICE) });
+    helper.getNode('v1').receive({ payload: 1, mqtt: { body: 'not json' } });
+    const r = await rej;
+    await none;
+    assert.deepEqual(r.map((x) => x.error?.code), ['malformed', 'malformed']);
+    assert.match(String(r[0]?.error?.message), /msg\.mqtt\.body is missing/);
+    assert.equal((r[1]?.mqtt as { body: unknown }).body, 'not json');
+  });
+
   it('reports a ledger that cannot be read as a node error', async () => {
     const ledgerDir = path.join(userDir, 'ledger');
     const f = flow({ trusted: DEVICE.did, ledger: 'L1' }, [
