@@ -6,7 +6,7 @@
 import { toBase64 } from './bytes';
 import { FormatError } from './errors';
 import type { JsonValue } from './jcs';
-import { Ledger, Query, StoredCheckpoint } from './ledger';
+import { Entry, Ledger, Query, StoredCheckpoint } from './ledger';
 
 /** One entry of an answer, with its inclusion proof (standard base64 hashes). */
 export interface ProvenEntry { index: number; leaf: JsonValue; proof: string[] }
@@ -50,10 +50,15 @@ export function queryFrom(defaults: Partial<Record<QueryField, unknown>>, over?:
 /** Entries matching the query up to the checkpoint's size, each proven against it. */
 export async function provenQuery(ledger: Ledger, q: Query, cp: StoredCheckpoint): Promise<ProvenAnswer> {
   const rows = await ledger.query({ ...q, to: Math.min(q.to ?? cp.size, cp.size) });
+  return { checkpoint: cp.note, entries: await proveEntries(ledger, rows, cp.size), treeSize: cp.size };
+}
+
+/** Entries (below size) with their RFC 9162 §2.1.3 inclusion proofs for a tree of that size. */
+export async function proveEntries(ledger: Ledger, rows: readonly Entry[], size: number): Promise<ProvenEntry[]> {
   const entries: ProvenEntry[] = [];
   for (const r of rows) {
-    const proof = await ledger.inclusionProof(r.index, cp.size);
+    const proof = await ledger.inclusionProof(r.index, size);
     entries.push({ index: r.index, leaf: JSON.parse(r.leaf.toString('utf8')) as JsonValue, proof: proof.map(toBase64) });
   }
-  return { checkpoint: cp.note, entries, treeSize: cp.size };
+  return entries;
 }

@@ -57,6 +57,8 @@ export interface ConsortiumOptions {
   retryMs?: number;
   /** Timeout of one consistency-proof RPC (default 5000 ms). */
   rpcTimeoutMs?: number;
+  /** Answers partners' signed requests on the ledger's rpc topic (method "request"; lib/access.ts). */
+  requests?: (params: unknown) => Promise<unknown>;
 }
 
 /** Consensus status of an entry (DESIGN.md "Nodes": bot-consensus). */
@@ -138,6 +140,7 @@ export class Consortium {
   #ownEvidence: Evidence | undefined;
   #waiters = new Set<Waiter>();
   #running = false;
+  #updateListeners = new Set<() => void>();
 
   constructor(opts: ConsortiumOptions) {
     if (!(opts.identity instanceof Identity)) throw new FormatError('E_KEY', 'a consortium member needs its operator identity');
@@ -166,7 +169,7 @@ export class Consortium {
         origin: w.origin, did: w.did, id, topics: ledgerTopics(id, opts.link.prefix), verifier: logVerifier(w.origin, w.did), busy: false,
       });
     }
-    this.#publisher = new LedgerPublisher(opts.ledger, opts.link, this.ledgerId);
+    this.#publisher = new LedgerPublisher(opts.ledger, opts.link, this.ledgerId, opts.requests);
   }
 
   /** Start both roles (idempotent); starts the link too. */
@@ -254,6 +257,7 @@ export class Consortium {
   async #flushPending(): Promise<void> {
     if (!this.#running || this.ledger.closed) return;
     const before = this.#collector!.confirmedSize;
+    let accepted = 0;
     for (const [topic, note] of [...this.#pendingCosigs]) {
       let size: number;
       let lines: string[];
@@ -270,7 +274,7 @@ export class Consortium {
       if (lines.length === 0) { this.#pendingCosigs.delete(topic); continue; }
       if (size > this.ledger.size) { this.#pendingCosigs.delete(topic); continue; }
       try {
-        await this.#collector!.addCosignatures(size, lines);
+        accepted += (await this.#collector!.addCosignatures(size, lines)).accepted.length;
         this.#pendingCosigs.delete(topic);
       } catch (err) {
         if (err instanceof BotError && err.code === 'E_NOT_FOUND') {
@@ -280,7 +284,7 @@ export class Consortium {
           if (held) {
             try {
               await this.#collector!.addCheckpoint(held.note);
-              await this.#collector!.addCosignatures(size, lines);
+              accepted += (await this.#collector!.addCosignatures(size, lines)).accepted.length;
             } catch { /* a conflict is handled on own checkpoints; bad lines are dropped */ }
           }
           continue;
@@ -289,6 +293,7 @@ export class Consortium {
       }
     }
     if (this.#collector!.confirmedSize !== before) this.#settle();
+    else if (accepted) this.#notify();
   }
 
   #onOwnConflict(payload: Buffer): void {
@@ -309,6 +314,30 @@ export class Consortium {
 
   /** Whether the own ledger is proven to have equivocated. */
   get inConflict(): boolean { return this.#ownEvidence !== undefined; }
+
+  /** The proven equivocation evidence of the own ledger, if any (for monitoring views; re-checkable with checkEvidence). */
+  get evidence(): Evidence | undefined { return this.#ownEvidence; }
+
+  /**
+   * Call fn whenever the consensus state of the own ledger may have changed: cosignatures
+   * accepted, the confirmed size grown, or a conflict proven (for live views, e.g. the
+   * editor sidebar). Returns an unsubscribe function. fn must not throw.
+   */
+  onUpdate(fn: () => void): () => void {
+    this.#updateListeners.add(fn);
+    return () => { this.#updateListeners.delete(fn); };
+  }
+
+  #notify(): void {
+    for (const fn of this.#updateListeners) {
+      try { fn(); } catch { /* a listener's failure is not the consortium's */ }
+    }
+  }
+
+  /** The quorum count of the own checkpoint of that size as collected so far, or undefined if it is not held (tlog-cosignature "Format"). */
+  async confirmations(size: number): Promise<Confirmations | undefined> {
+    return this.#requireStarted().confirmations(size);
+  }
 
   /** The consensus status of the entry at index (E_RANGE if there is none). */
   async status(index: number): Promise<EntryStatus> {
@@ -354,8 +383,9 @@ export class Consortium {
     });
   }
 
-  /** Settle the waits that can be settled now. */
+  /** Settle the waits that can be settled now, and tell the update listeners. */
   #settle(): void {
+    this.#notify();
     for (const w of [...this.#waiters]) {
       if (this.#ownEvidence) {
         this.#waiters.delete(w);

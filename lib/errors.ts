@@ -25,6 +25,11 @@ export const BOT_ERROR_CODES = [
   'E_CORRUPT',     // stored data does not match what was written
   'E_CONFLICT',    // two signed checkpoints of one ledger that cannot both hold (equivocation)
   'E_TIMEOUT',     // a partner did not answer in time
+  'E_NO_GRANT',    // a partner request names no grant of the requester on this ledger
+  'E_GRANT',       // a grant that is not valid for this ledger (signer, ledger, format)
+  'E_EXPIRED',     // a grant used before notBefore or after expires
+  'E_REVOKED',     // a grant that the ledger's operator has revoked
+  'E_SCOPE',       // an action or entry that the grant does not cover
 ] as const;
 
 /** An error code of the kernel. */

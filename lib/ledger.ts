@@ -99,8 +99,11 @@ export interface Query {
 /** Durable auxiliary records of a ledger (see Ledger.aux). */
 export interface AuxStore {
   get(key: string): Promise<Buffer | undefined>;
-  /** Put (value given) or delete (value undefined) several records in one atomic, synced batch. */
-  batch(ops: { key: string; value?: Buffer }[]): Promise<void>;
+  /**
+   * Put (value given) or delete (value undefined) several records in one atomic batch,
+   * synced to disk unless opts.sync is false (then it survives a process crash, not an OS crash).
+   */
+  batch(ops: { key: string; value?: Buffer }[], opts?: { sync?: boolean }): Promise<void>;
   /** Records whose key starts with prefix, in key order. */
   iterator(prefix: string): AsyncIterable<[string, Buffer]>;
 }
@@ -760,9 +763,9 @@ export class Ledger implements NodeReader {
     const check = (): void => this.#checkOpen();
     return {
       get: async (key) => { check(); return db.get('X' + key); },
-      batch: async (ops) => {
+      batch: async (ops, opts) => {
         check();
-        await db.batch(ops.map((o) => (o.value === undefined ? { type: 'del' as const, key: 'X' + o.key } : { type: 'put' as const, key: 'X' + o.key, value: o.value })), { sync: true });
+        await db.batch(ops.map((o) => (o.value === undefined ? { type: 'del' as const, key: 'X' + o.key } : { type: 'put' as const, key: 'X' + o.key, value: o.value })), { sync: opts?.sync ?? true });
       },
       iterator: (prefix) => {
         check();

@@ -5,7 +5,7 @@
  *   checkpoint             retained: the latest signed checkpoint note (republished on every
  *                          connect, since a broker restart without persistence loses it)
  *   entries                each durable group commit, `{"from", "size", "leaves": [envelope…]}`
- *   rpc                    request/response (lib/mqtt-link.ts): checkpoint, entries,
+ *   rpc                    request/response (lib/mqtt-link.ts): partners' signed requests, checkpoint, entries,
  *                          inclusion, consistency
  *   cosignature/<witness>  retained: a witness's latest cosigned checkpoint (lib/consensus.ts)
  *   conflict               retained: equivocation evidence (lib/consensus.ts)
@@ -88,8 +88,15 @@ export class LedgerPublisher {
   readonly topics: LedgerTopics;
   #stops: (() => void)[] = [];
 
-  constructor(readonly ledger: Ledger, readonly link: MqttLink, readonly ledgerId: string) {
+  #requests: ((params: unknown) => Promise<unknown>) | undefined;
+
+  /**
+   * `requests` answers the `request` RPC method: partners' signed requests (lib/access.ts).
+   * Without it that method is refused, like any unknown method.
+   */
+  constructor(readonly ledger: Ledger, readonly link: MqttLink, readonly ledgerId: string, requests?: (params: unknown) => Promise<unknown>) {
     this.topics = ledgerTopics(ledgerId, link.prefix);
+    this.#requests = requests;
   }
 
   /** Start publishing (idempotent). */
@@ -110,7 +117,8 @@ export class LedgerPublisher {
           this.link.publish(this.topics.entries, body).catch(() => undefined);
         }
       }),
-      this.link.serve(this.topics.rpc, (method, p) => answerLedgerRpc(this.ledger, method, p)),
+      this.link.serve(this.topics.rpc, (method, p) => (method === 'request' && this.#requests
+        ? this.#requests(p) : answerLedgerRpc(this.ledger, method, p))),
     );
   }
 
