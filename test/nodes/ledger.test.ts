@@ -11,6 +11,7 @@ import { Ledger, Receipt } from '../../lib/ledger';
 import { leafHash } from '../../lib/merkle';
 import { openLedgers } from '../../lib/registry';
 import { forgetSharedSequences } from '../../lib/sequence';
+import { editorDefinitions, editorVerdict } from './editor';
 import { ALL_NODES, FlowNode, freshUserDir, helper, Msg, nextMessages, sleep, until } from './util';
 
 const DEVICE = Identity.generate();
@@ -226,5 +227,75 @@ describe('bot-ledger config node (Node-RED)', function () {
       assert.equal((await helper.request().get('/bot-ledger/ledgers/nope/entries')).status, 404);
       assert.equal((await helper.request().get('/bot-ledger/ledgers/a1/entries')).status, 404);
     });
+  });
+});
+
+describe('bot-ledger editor dialog: its validators agree with the runtime', function () {
+  this.timeout(30000);
+  let userDir: string;
+  before(() => { userDir = freshUserDir(); });
+  after(() => fs.rmSync(userDir, { recursive: true, force: true }));
+  const def = editorDefinitions('bot-ledger')['bot-ledger']!;
+  const B = Identity.generate().did;
+  const C = Identity.generate().did;
+  const NOT_ED25519 = 'did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme'; // secp256k1
+  type Case = [prop: string, value: unknown, others?: Record<string, unknown>];
+  const cases: Case[] = [
+    ['origin', 'example.com/plant-1'], ['origin', ''], ['origin', 'é.example/ü'], ['origin', 'x'.repeat(255)],
+    ['origin', 'example.com/plant 1'], ['origin', 'a+b'], ['origin', 'x'.repeat(256)], ['origin', 'a\u00a0b'],
+    ['origin', 'a\u3000b'], ['origin', 'tab\tx'], ['origin', 'nul\u0001x'],
+    ['checkpointMs', '0'], ['checkpointMs', 1000], ['checkpointMs', ''], ['checkpointMs', ' 250 '], ['checkpointMs', '1e3'],
+    ['checkpointMs', '-1'], ['checkpointMs', '1.5'], ['checkpointMs', 'soon'], ['checkpointMs', '9007199254740992'],
+    ['checkpointEntries', '100'], ['checkpointEntries', '-5'], ['checkpointEntries', 'x'],
+    ['maxEntryBytes', '256'], ['maxEntryBytes', '16777216'], ['maxEntryBytes', ''], ['maxEntryBytes', '255'],
+    ['maxEntryBytes', '16777217'], ['maxEntryBytes', '64k'],
+    ['broker', 'mqtt://broker.example.com:1883'], ['broker', 'mqtts://b'], ['broker', 'ws://b/mqtt'], ['broker', 'wss://b'],
+    ['broker', ''], ['broker', 'http://b'], ['broker', 'broker.example.com:1883'], ['broker', 'mqtt:/b'],
+    ['witnessed', `example.com/b ${B}`], ['witnessed', `${B} example.com/b`], ['witnessed', `# partners\n\nexample.com/b ${B}\n  example.com/c ${C}  `],
+    ['witnessed', 'example.com/b'], ['witnessed', `example.com/b ${B}\nexample.com/b ${C}`], ['witnessed', `bad+origin ${B}`],
+    ['witnessed', 'example.com/b did:key:zBad0'], ['witnessed', `example.com/b ${B} extra`], ['witnessed', `example.com/b ${NOT_ED25519}`],
+    ['witnessed', `example.com/b ${B.slice(0, -1)}`],
+    ['mirrored', `example.com/b ${B}`], ['mirrored', `example.com/b ${B} x`], ['mirrored', `example.com/b ${NOT_ED25519}`],
+    ['witnesses', `${B} example.com/b`], ['witnesses', B, { witnessed: `example.com/b ${B}` }], ['witnesses', B],
+    ['witnesses', `${B} example.com/b extra`], ['witnesses', 'did:key:z6MkBAD example.com/b'], ['witnesses', `# none\n`],
+    ['quorum', '2', { witnesses: `${B} example.com/b` }], ['quorum', '0'], ['quorum', ''], ['quorum', '3', { witnesses: `${B} example.com/b` }],
+    ['quorum', '2'], ['quorum', '-1'], ['quorum', 'two'],
+  ];
+
+  it(`gives the runtime's verdict on ${cases.length} values (origins, numbers, broker URLs, did:key lines), with a reason for each refusal`, async () => {
+    for (const [prop, value, others] of cases) {
+      const settings = { ...others, [prop]: value };
+      const editor = editorVerdict(def, prop, value, settings);
+      await helper.load(ALL_NODES, [
+        { id: 'op', type: 'bot-identity', name: 'operator' },
+        { id: 'L1', type: 'bot-ledger', name: 'V', identity: 'op', dir: path.join(userDir, 'v'), checkpointMs: 0, ...settings },
+      ], CREDS);
+      const runtime = (helper.getNode('L1') as unknown as { configError?: Error }).configError;
+      await helper.unload();
+      const what = `${prop} = ${JSON.stringify(value)}`;
+      if (runtime) {
+        assert.equal(typeof editor, 'string', `${what}: the runtime refuses it (${runtime.message}) but the editor accepts it`);
+        assert.ok((editor as string).length > 15, `${what}: a reason, not just "invalid": ${editor}`);
+      } else {
+        assert.equal(editor, true, `${what}: the runtime accepts it but the editor says: ${editor}`);
+      }
+    }
+  });
+
+  it('names each property in its reason and the line of a bad line, with an example', () => {
+    assert.match(String(editorVerdict(def, 'origin', 'a b')), /^The origin must be 1-255 characters without spaces or "\+".*e\.g\. example\.com\/plant-1/);
+    assert.match(String(editorVerdict(def, 'witnessed', `example.com/b ${B}\nexample.com/c`)), /^line 2 must be "<origin> <did:key>", e\.g\./);
+    assert.match(String(editorVerdict(def, 'witnesses', `${B} x\ndid:key:z6MkBAD`)), /^line 2: did:key is not an Ed25519 key/);
+    assert.match(String(editorVerdict(def, 'broker', 'http://b')), /must start with mqtt:\/\/, mqtts:\/\/, ws:\/\/ or wss:\/\//);
+    assert.match(String(editorVerdict(def, 'quorum', '3', { witnesses: B })), /impossible with the operator and 1 witness\(es\): at most 2/);
+    assert.match(String(editorVerdict(def, 'maxEntryBytes', '10')), /from 256 to 16777216/);
+  });
+
+  it('keeps sensible defaults: standalone, checkpoint every second, 64 KiB entries', () => {
+    const d = Object.fromEntries(Object.entries(def.defaults).map(([k, v]) => [k, v.value]));
+    assert.deepEqual([d.origin, d.broker, d.checkpointMs, d.checkpointEntries, d.maxEntryBytes, d.quorum], ['', '', 1000, 0, 65536, '']);
+    for (const [k, p] of Object.entries(def.defaults)) {
+      if (p.validate) assert.equal(editorVerdict(def, k, p.value), true, `the default of ${k} is valid`);
+    }
   });
 });
