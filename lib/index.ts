@@ -32,3 +32,4 @@ export { Mirror } from './mirror';
 export type { MirrorOptions, MirrorState } from './mirror';
 export * from './grants';
 export * from './access';
+export * from './partner';

@@ -3,17 +3,24 @@
  * kernel) to a ledger. Messages are not serialized: the next one is accepted while earlier
  * appends are still being written, so the ledger groups them into one synced batch (group
  * commit). Once the entry is durable, msg.ledger = {origin, index, leafHash, treeSize}.
+ *
+ * Mode "partner" (supply data to an owner's ledger under an append grant, through a
+ * bot-partner config node): msg.payload is a signed envelope or a list of them; they are sent
+ * in one signed request and msg.ledger = the owner's receipt (a list for a list), each
+ * checked to carry the leaf hash of the envelope sent. A refusal is an error naming its code.
  */
 import { BotError } from '../lib/errors';
 import { Receipt } from '../lib/ledger';
 import { LedgerLease } from '../lib/registry';
 import {
-  closeAfterJobs, setupFailed, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, RateMeter, RedNode, SendFn, shortMessage, StatusThrottle,
+  BotPartnerNode, closeAfterJobs, partnerNodeOf, setupFailed, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, RateMeter, RedNode, SendFn, shortMessage, StatusThrottle,
 } from './red';
 
 interface BotAppendDef extends NodeDef {
   name?: string;
   ledger?: string;
+  mode?: 'local' | 'partner';
+  partner?: string;
 }
 
 export = function (RED: NodeAPI): void {
@@ -25,9 +32,18 @@ export = function (RED: NodeAPI): void {
     let ledgerNode: BotLedgerNode | undefined;
     let lease: LedgerLease | undefined;
     let setupError: Error | undefined;
+    let partner: BotPartnerNode | undefined;
+    let unsubscribe: (() => void) | undefined;
     try {
-      ledgerNode = ledgerNodeOf(RED, def.ledger);
-      lease = ledgerNode.acquire();
+      if (def.mode === 'partner') {
+        partner = partnerNodeOf(RED, def.partner);
+        unsubscribe = partner.onLinkState((st) => status.now(st === 'connected'
+          ? { fill: 'green', shape: 'ring', text: 'owner reachable over MQTT' }
+          : { fill: 'yellow', shape: 'ring', text: `MQTT ${st}` }));
+      } else {
+        ledgerNode = ledgerNodeOf(RED, def.ledger);
+        lease = ledgerNode.acquire();
+      }
     } catch (err) {
       setupError = setupFailed(node, status, err);
     }
@@ -53,7 +69,27 @@ export = function (RED: NodeAPI): void {
     }
 
     node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
-      if (setupError || !lease) { done(setupError ?? new BotError('E_NOT_FOUND', 'no ledger configured')); return; }
+      if (setupError) { done(setupError); return; }
+      if (partner) {
+        const list = Array.isArray(msg.payload);
+        const job = partner.client()
+          .then((c) => c.append(list ? msg.payload as unknown[] : [msg.payload]))
+          .then((receipts) => {
+            msg.ledger = list ? receipts : receipts[0];
+            meter.tick(receipts.length);
+            lastIndex = Math.max(lastIndex, ...receipts.map((r) => r.index));
+            status.now({ fill: 'green', shape: 'dot', text: `supplied · owner #${lastIndex}` });
+            send(msg);
+            done();
+          }, (err: unknown) => {
+            status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
+            done(err instanceof Error ? err : new BotError('E_STORE', String(err)));
+          })
+          .finally(() => { inflight.delete(job); });
+        inflight.add(job);
+        return;
+      }
+      if (!lease) { done(new BotError('E_NOT_FOUND', 'no ledger configured')); return; }
       const p = msg.payload;
       // A shallow copy: appending freezes the envelope object, which must not be the msg's.
       const input = p !== null && typeof p === 'object' && !Array.isArray(p) && !(p instanceof Uint8Array) ? { ...p } : p;
@@ -78,6 +114,7 @@ export = function (RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closing = true;
+      unsubscribe?.();
       if (idle) clearTimeout(idle);
       // Let accepted appends finish (they are durable or failed), then give the ledger back.
       closeAfterJobs(node, status, inflight, lease, done);

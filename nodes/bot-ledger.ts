@@ -15,6 +15,7 @@
 import * as fs from 'node:fs';
 import { Consortium, WitnessedLedger } from '../lib/consensus';
 import { Mirror } from '../lib/mirror';
+import { answerRequest, AppendAnswer, ReadAnswer } from '../lib/access';
 import { BotError } from '../lib/errors';
 import { Identity, PublicKey } from '../lib/identity';
 import { LinkOptions, MqttLink } from '../lib/mqtt-link';
@@ -22,7 +23,7 @@ import { ledgerId, QuorumPolicy, WitnessInit } from '../lib/quorum';
 import { checkOrigin, Ledger, Receipt, StoredCheckpoint } from '../lib/ledger';
 import { AcquireOptions, acquireLedger, failedLease, LedgerLease } from '../lib/registry';
 import {
-  BotLedgerNode, MirrorInfo, configError, identityOf, intSetting, NodeAPI, NodeDef, userPath,
+  BotLedgerNode, openOrThrow, MirrorInfo, configError, identityOf, intSetting, NodeAPI, NodeDef, userPath,
 } from './red';
 import { liveLedgers, registerLedgerAdmin } from './ledger-admin';
 
@@ -122,6 +123,7 @@ export = function (RED: NodeAPI): void {
     node.name = def.name;
     node.configError = undefined;
     node.canSign = false;
+    node.operatorIdentity = undefined;
     node.dir = '';
     node.origin = (def.origin ?? '').trim() || `bot.local/${node.id}`;
     let opts: AcquireOptions | undefined;
@@ -147,6 +149,7 @@ export = function (RED: NodeAPI): void {
         throw configError('E_RANGE', `largest entry must be from 256 to ${MAX_ENTRY_LIMIT} bytes`);
       }
       node.canSign = identity !== undefined;
+      node.operatorIdentity = identity;
       broker = (def.broker ?? '').trim();
       if (broker !== '' && !/^(mqtts?|wss?|tcp|ssl):\/\//.test(broker)) throw configError('E_QUERY', 'broker URL must start with mqtt://, mqtts://, ws:// or wss://');
       witnessed = parseWitnessed(def.witnessed);
@@ -214,7 +217,7 @@ export = function (RED: NodeAPI): void {
           if (m !== lastError) node.log(`MQTT ${broker}: ${m}`);
           lastError = m;
         });
-        const cons = new Consortium({ ledger: l, identity, link, policy, witnessed });
+        const cons = new Consortium({ ledger: l, identity, link, policy, witnessed, requests: (p) => node.answerRequest(p) });
         await cons.start();
         if (stopping) { await cons.stop(); return undefined; }
         node.consortium = cons;
@@ -278,6 +281,21 @@ export = function (RED: NodeAPI): void {
       let cp = await sign();
       if (!cp || cp.size < size) cp = await sign();
       return cp;
+    };
+    /** Partners' answers are proven against the quorum-confirmed checkpoint when the ledger has witnesses. */
+    node.answerCheckpoint = async (): Promise<StoredCheckpoint | undefined> => {
+      const cons = await node.consensus.catch(() => undefined);
+      if (cons && cons.policy.witnesses.length > 0) {
+        const info = await cons.info();
+        return info.confirmedCheckpoint ? { size: info.confirmedSize, note: info.confirmedCheckpoint } : undefined;
+      }
+      return node.checkpointNow();
+    };
+    node.answerRequest = async (input: unknown): Promise<ReadAnswer | AppendAnswer> => {
+      const l = openOrThrow(await node.lease.ledger);
+      const answer = await answerRequest({ ledger: l, checkpoint: node.answerCheckpoint }, input);
+      if ('receipts' in answer) for (const r of answer.receipts) node.appended(r);
+      return answer;
     };
     node.appended = (r: Receipt): void => {
       if (checkpointEntries <= 0 || !node.canSign) return;

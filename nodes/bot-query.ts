@@ -8,20 +8,39 @@
  * new checkpoint when this ledger holds the operator key; otherwise they are left out.
  *
  * msg.payload {op: "audit"} → runs the full audit; msg.payload = its result.
+ *
+ * Mode "serve" (answer partner requests, DESIGN.md "Partner access"): msg.payload is a
+ * partner's signed request envelope (e.g. from `http in`) → msg.payload = the answer, or the
+ * refusal {error:{code,message}}, with msg.statusCode for an `http response` node. A refusal
+ * is an answer, not a flow error: it goes out on the output and shows on the status.
+ *
+ * Mode "partner" (read an owner's ledger under a grant, through a bot-partner config node):
+ * msg.payload {from,to,signer,topic,since,until,limit} → msg.payload = {checkpoint:{origin,
+ * size,root,note}, entries:[{index, leaf, leafHash}], next?} after every signature and
+ * inclusion proof verified; a refusal or a failed check is an error (Catch nodes) naming it.
  */
 import { auditLedger } from '../lib/audit';
+import { refusal } from '../lib/access';
 import { provenQuery, queryFrom } from '../lib/answer';
 import { BotError, FormatError } from '../lib/errors';
 import { Ledger } from '../lib/ledger';
 import { LedgerLease } from '../lib/registry';
 import {
-  closeAfterJobs, setupFailed, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, openOrThrow, NodeDef, NodeMessage, RedNode, SendFn, shortMessage, StatusThrottle,
+  BotPartnerNode, closeAfterJobs, partnerNodeOf, setupFailed, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, openOrThrow, NodeDef, NodeMessage, RedNode, SendFn, shortMessage, StatusThrottle,
 } from './red';
 
 type QueryField = 'from' | 'to' | 'signer' | 'topic' | 'since' | 'until' | 'limit';
 const FIELDS: QueryField[] = ['from', 'to', 'signer', 'topic', 'since', 'until', 'limit'];
 
-type BotQueryDef = NodeDef & { name?: string; ledger?: string } & Partial<Record<QueryField, string | number>>;
+type BotQueryDef = NodeDef & { name?: string; ledger?: string; mode?: 'local' | 'serve' | 'partner'; partner?: string } & Partial<Record<QueryField, string | number>>;
+
+/** HTTP status of a refusal: 403 for access decisions, 409 for a replay, 400 for malformed or unverifiable requests. */
+function httpStatus(code: string): number {
+  if (['E_NO_GRANT', 'E_GRANT', 'E_EXPIRED', 'E_REVOKED', 'E_SCOPE'].includes(code)) return 403;
+  if (code === 'E_REPLAY') return 409;
+  if (['E_STORE', 'E_CLOSED', 'E_CORRUPT', 'E_LOCKED'].includes(code)) return 503;
+  return 400;
+}
 
 export = function (RED: NodeAPI): void {
   function BotQuery(this: RedNode, def: BotQueryDef): void {
@@ -30,17 +49,56 @@ export = function (RED: NodeAPI): void {
     const status = new StatusThrottle(node, 500);
     let ledgerNode: BotLedgerNode | undefined;
     let lease: LedgerLease | undefined;
+    let partner: BotPartnerNode | undefined;
     let setupError: Error | undefined;
+    const mode = def.mode === 'serve' || def.mode === 'partner' ? def.mode : 'local';
     const defaults: Partial<Record<QueryField, unknown>> = {};
+    let unsubscribe: (() => void) | undefined;
     try {
       for (const f of FIELDS) defaults[f] = def[f];
       queryFrom(defaults); // check the settings once, at deploy
-      ledgerNode = ledgerNodeOf(RED, def.ledger);
-      lease = ledgerNode.acquire();
+      if (mode === 'partner') {
+        partner = partnerNodeOf(RED, def.partner);
+        const p = partner;
+        unsubscribe = p.onLinkState((st) => status.now(st === 'connected'
+          ? { fill: 'green', shape: 'ring', text: 'owner reachable over MQTT' }
+          : { fill: 'yellow', shape: 'ring', text: `MQTT ${st}` }));
+      } else {
+        ledgerNode = ledgerNodeOf(RED, def.ledger);
+        lease = ledgerNode.acquire();
+      }
     } catch (err) {
       setupError = setupFailed(node, status, err);
     }
     const inflight = new Set<Promise<void>>();
+    let served = 0;
+    let refused = 0;
+
+    /** Answer a partner's request; a refusal is the answer (with its HTTP status), not an error. */
+    async function serve(msg: NodeMessage): Promise<void> {
+      try {
+        msg.payload = await (ledgerNode as BotLedgerNode).answerRequest(msg.payload);
+        msg.statusCode = 200;
+        served++;
+      } catch (err) {
+        const body = refusal(err);
+        msg.payload = body;
+        msg.statusCode = httpStatus(body.error.code);
+        refused++;
+        status.now({ fill: 'yellow', shape: 'dot', text: `refused ${body.error.code} · ${served} ok / ${refused} refused` });
+        return;
+      }
+      status.update(() => ({ fill: 'green', shape: 'dot', text: `${served} answered / ${refused} refused` }));
+    }
+
+    /** Read the owner's ledger under the grant and keep only what verified. */
+    async function readRemote(msg: NodeMessage): Promise<void> {
+      const client = await (partner as BotPartnerNode).client();
+      const q = queryFrom(defaults, msg.payload);
+      const v = await client.read(q);
+      msg.payload = v;
+      status.now({ fill: 'green', shape: 'dot', text: `${v.entries.length} verified @ ${v.checkpoint.size}` });
+    }
 
     async function query(l: Ledger, msg: NodeMessage): Promise<void> {
       const q = queryFrom(defaults, msg.payload);
@@ -67,7 +125,16 @@ export = function (RED: NodeAPI): void {
     }
 
     node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
-      if (setupError || !lease) { done(setupError ?? new BotError('E_NOT_FOUND', 'no ledger configured')); return; }
+      if (setupError) { done(setupError); return; }
+      if (mode !== 'local') {
+        const job = (mode === 'serve' ? serve(msg) : readRemote(msg)).then(() => { send(msg); done(); }, (err: unknown) => {
+          status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
+          done(err instanceof Error ? err : new BotError('E_STORE', String(err)));
+        }).finally(() => { inflight.delete(job); });
+        inflight.add(job);
+        return;
+      }
+      if (!lease) { done(new BotError('E_NOT_FOUND', 'no ledger configured')); return; }
       const p = msg.payload as { op?: unknown } | null | undefined;
       const op = p !== null && typeof p === 'object' && 'op' in p ? p.op : undefined;
       const job = lease.ledger.then((l) => {
@@ -83,6 +150,7 @@ export = function (RED: NodeAPI): void {
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
+      unsubscribe?.();
       closeAfterJobs(node, status, inflight, lease, done);
     });
   }

@@ -9,6 +9,8 @@ import type { Receipt, StoredCheckpoint } from '../lib/ledger';
 import type { LedgerLease } from '../lib/registry';
 import type { Consortium } from '../lib/consensus';
 import type { QuorumPolicy } from '../lib/quorum';
+import type { AppendAnswer, ReadAnswer } from '../lib/access';
+import type { PartnerClient } from '../lib/partner';
 
 /** A message as Node-RED passes it between nodes. */
 export interface NodeMessage {
@@ -245,6 +247,8 @@ export interface BotLedgerNode extends RedNode {
   configError: BotError | undefined;
   /** Whether this node holds the operator key (so it can sign checkpoints). */
   canSign: boolean;
+  /** The operator key when configured (signs checkpoints and grants); never shown or sent. */
+  operatorIdentity: Identity | undefined;
   /** A new hold on the shared ledger for a user node; release it in the user's close. */
   acquire(): LedgerLease;
   /** Sign a checkpoint now if the tree grew and the operator key is here; the latest checkpoint. */
@@ -263,6 +267,10 @@ export interface BotLedgerNode extends RedNode {
   consensus: Promise<Consortium | undefined>;
   /** Witness set and quorum as configured, once the ledger is open (for standalone status). */
   policy(): Promise<QuorumPolicy>;
+  /** The checkpoint partners' answers are proven against: quorum-confirmed when there are witnesses. */
+  answerCheckpoint(): Promise<StoredCheckpoint | undefined>;
+  /** Answer a partner's signed request (lib/access.ts); rejects with the typed refusal. */
+  answerRequest(input: unknown): Promise<ReadAnswer | AppendAnswer>;
 }
 
 /** The bot-ledger config node of an id, or the typed error saying why there is none. */
@@ -271,6 +279,24 @@ export function ledgerNodeOf(RED: NodeAPI, id: unknown): BotLedgerNode {
   const n = RED.nodes.getNode(id) as Partial<BotLedgerNode> | null;
   if (!n || n.type !== 'bot-ledger' || typeof n.acquire !== 'function') throw configError('E_NOT_FOUND', 'the ledger configuration node is missing');
   return n as BotLedgerNode;
+}
+
+/** What bot-query and bot-append see of a bot-partner config node. */
+export interface BotPartnerNode extends RedNode {
+  /** The client, once the configuration is usable (its transport may still be connecting). */
+  client(): Promise<PartnerClient>;
+  configError: BotError | undefined;
+  /** Call fn with the MQTT connection state now and on changes (nothing for HTTP); returns an unsubscribe. */
+  onLinkState(fn: (state: string) => void): () => void;
+}
+
+/** The bot-partner config node of an id, or the typed error saying why there is none. */
+export function partnerNodeOf(RED: NodeAPI, id: unknown): BotPartnerNode {
+  if (typeof id !== 'string' || id === '') throw configError('E_NOT_FOUND', 'no partner access configured');
+  const n = RED.nodes.getNode(id) as Partial<BotPartnerNode> | null;
+  if (!n || n.type !== 'bot-partner' || typeof n.client !== 'function') throw configError('E_NOT_FOUND', 'the partner access configuration node is missing');
+  if (n.configError) throw n.configError;
+  return n as BotPartnerNode;
 }
 
 /** The ledger, or E_CLOSED when it has been closed (some kernel reads do not check that themselves). */

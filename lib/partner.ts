@@ -1,0 +1,95 @@
+/**
+ * The partner side of partner access (DESIGN.md "Partner access"): sign a request with the
+ * partner's own key, send it to the owner over a transport (the owner's MQTT rpc topic, or an
+ * HTTP endpoint wired to the owner's bot-query), and verify the answer before anything of it
+ * is used. Only the owner's operator key (and its witnesses' keys, when a quorum is required)
+ * is trusted; the transport is not.
+ */
+import { Envelope, SignedEnvelope, verifyEnvelope } from './envelope';
+import { BotError, FormatError } from './errors';
+import { Identity } from './identity';
+import type { JsonValue } from './jcs';
+import type { Query, Receipt } from './ledger';
+import { makeRequest, OwnerRef, RequestPayload, verifyAppendAnswer, VerifiedRead, verifyReadAnswer } from './access';
+import { queryFrom } from './answer';
+import type { MqttLink } from './mqtt-link';
+import { ledgerId } from './quorum';
+import { ledgerTopics } from './sync';
+
+/** Sends one signed request envelope and resolves with the owner's answer body. */
+export type PartnerTransport = (request: Envelope) => Promise<unknown>;
+
+/** A transport over the owner's MQTT rpc topic (bot/v1/<ledgerId>/rpc, method "request"). */
+export function mqttTransport(link: MqttLink, owner: Pick<OwnerRef, 'origin' | 'operator'>, timeoutMs = 10000): PartnerTransport {
+  const topic = ledgerTopics(ledgerId(owner.origin, owner.operator), link.prefix).rpc;
+  // A refusal comes back as an RPC error: turn it into the same {error} body HTTP carries.
+  return (request) => link.request(topic, 'request', request, timeoutMs).catch((err: unknown) => {
+    if (err instanceof BotError && err.code !== 'E_TIMEOUT' && err.code !== 'E_CLOSED') return { error: { code: err.code, message: err.message } };
+    throw err;
+  });
+}
+
+/** A transport that POSTs the request envelope as JSON to an owner's URL. */
+export function httpTransport(url: string, timeoutMs = 10000, headers: Record<string, string> = {}): PartnerTransport {
+  let u: URL;
+  try { u = new URL(url); } catch { throw new FormatError('E_QUERY', `not a URL: ${url.slice(0, 100)}`); }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new FormatError('E_QUERY', 'the owner URL must be http:// or https://');
+  return async (request) => {
+    let res: Response;
+    try {
+      res = await fetch(u, {
+        method: 'POST', body: JSON.stringify(request), headers: { 'content-type': 'application/json', ...headers },
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      const timeout = (err as Error).name === 'TimeoutError';
+      throw new BotError(timeout ? 'E_TIMEOUT' : 'E_CLOSED', timeout ? `no answer from ${u.origin} within ${timeoutMs} ms` : `cannot reach ${u.origin}: ${(err as Error).message}`);
+    }
+    const text = await res.text();
+    try { return JSON.parse(text) as unknown; } catch {
+      throw new FormatError('E_QUERY', `the owner answered HTTP ${res.status} with a body that is not JSON`);
+    }
+  };
+}
+
+/** What a partner needs to talk to one owner's ledger. */
+export interface PartnerClientOptions {
+  owner: OwnerRef;
+  /** The grant id the owner issued to this partner. */
+  grant: string;
+  /** The partner's own key (the grant's subject). */
+  identity: Identity;
+  /** The partner's persistent seq counter for its identity (lib/sequence.ts). */
+  nextSeq: () => number;
+  transport: PartnerTransport;
+}
+
+/** Reads from and supplies entries to an owner's ledger under a grant, verifying every answer. */
+export class PartnerClient {
+  readonly owner: OwnerRef;
+  #opts: PartnerClientOptions;
+
+  constructor(opts: PartnerClientOptions) {
+    this.owner = opts.owner;
+    this.#opts = opts;
+  }
+
+  #request(payload: RequestPayload): Promise<unknown> {
+    const env = makeRequest(this.#opts.identity, this.#opts.nextSeq(), payload);
+    return this.#opts.transport(env.toJSON());
+  }
+
+  /** Read entries (filter as bot-query's) and return them only once every proof and signature verified. */
+  async read(filter: Query = {}): Promise<VerifiedRead> {
+    const q = queryFrom({}, filter);
+    const answer = await this.#request({ op: 'read', grant: this.#opts.grant, filter: q as Record<keyof Query, string | number> });
+    return verifyReadAnswer(answer, this.owner, q);
+  }
+
+  /** Supply signed envelopes to the owner's ledger; resolves with their receipts (leaf hashes checked). */
+  async append(entries: readonly (SignedEnvelope | unknown)[]): Promise<Receipt[]> {
+    const envs = entries.map((e) => (e instanceof SignedEnvelope ? e : verifyEnvelope(e)));
+    const answer = await this.#request({ op: 'append', grant: this.#opts.grant, entries: envs.map((e) => e.toJSON() as unknown as JsonValue) });
+    return verifyAppendAnswer(answer, this.owner, envs);
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * bot-grant: the owner issues, revokes and lists grants to partners (DESIGN.md "Partner
+ * access"). Grants and revocations are envelopes signed with the ledger's operator key and
+ * appended to the ledger, so they replicate to mirrors and are audited like every entry.
+ *
+ * msg.payload (each field overrides the node's setting):
+ *   {op:"grant", subject, actions, scope:{signers, topics, from, until}, notBefore, expires, id}
+ *       → msg.payload = the grant envelope (what the partner keeps), msg.grant = its terms,
+ *         msg.ledger = its receipt
+ *   {op:"revoke", grant:<id>} → msg.payload = the revoke envelope, msg.ledger = its receipt
+ *   {op:"list"}               → msg.payload = [{id, subject, actions, scope, expires, status…}]
+ * Anything else (e.g. an inject timestamp) issues a grant with the node's settings.
+ */
+import { signEnvelope } from '../lib/envelope';
+import { BotError, FormatError } from '../lib/errors';
+import { GrantIndex, grantInput, GrantTerms, newGrantId, parseGrantTerms, revokeInput } from '../lib/grants';
+import { Identity } from '../lib/identity';
+import { Ledger } from '../lib/ledger';
+import { LedgerLease } from '../lib/registry';
+import { SequenceCounter, sharedSequence } from '../lib/sequence';
+import {
+  BotLedgerNode, closeAfterJobs, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, openOrThrow, RedNode, SendFn,
+  setupFailed, shortMessage, StatusThrottle, userPath,
+} from './red';
+
+interface BotGrantDef extends NodeDef {
+  name?: string;
+  ledger?: string;
+  subject?: string;
+  actions?: string;
+  signers?: string;
+  topics?: string;
+  validDays?: number | string;
+}
+
+const DAY = 86_400_000;
+
+/** Non-empty, non-comment lines (or comma-separated items) of a setting. */
+function items(v: unknown): string[] {
+  if (Array.isArray(v)) return v.map(String);
+  if (typeof v !== 'string') return [];
+  return v.split(/[\n,]/).map((s) => s.trim()).filter((s) => s !== '' && !s.startsWith('#'));
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+/** A time given as ms, numeric text or a date. */
+function timeOf(v: unknown, what: string): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && /^\d+$/.test(v.trim())) return Number(v);
+  if (typeof v === 'string' && !Number.isNaN(Date.parse(v))) return Date.parse(v);
+  throw new FormatError('E_GRANT', `${what} must be ms since the epoch or a date`);
+}
+
+export = function (RED: NodeAPI): void {
+  function BotGrant(this: RedNode, def: BotGrantDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const status = new StatusThrottle(node, 500);
+    let ledgerNode: BotLedgerNode | undefined;
+    let lease: LedgerLease | undefined;
+    let setupError: Error | undefined;
+    let validDays = 30;
+    try {
+      validDays = def.validDays === undefined || def.validDays === '' ? 30 : Number(def.validDays);
+      if (!(validDays > 0 && validDays <= 36500)) throw new FormatError('E_RANGE', 'valid for must be 1 to 36500 days');
+      ledgerNode = ledgerNodeOf(RED, def.ledger);
+      if (!ledgerNode.canSign) throw new BotError('E_KEY', 'grants are signed with the ledger\'s operator key: give the ledger its operator identity');
+      lease = ledgerNode.acquire();
+    } catch (err) {
+      setupError = setupFailed(node, status, err);
+    }
+    const inflight = new Set<Promise<void>>();
+    let operator: { identity: Identity; counter: SequenceCounter } | undefined;
+    /** The operator key and its persistent seq counter (shared with bot-sign on the same identity). */
+    const signer = (): { identity: Identity; counter: SequenceCounter } => {
+      if (!operator) {
+        const identity = ledgerNode?.operatorIdentity;
+        if (!identity) throw new BotError('E_KEY', 'the ledger has no operator identity');
+        operator = { identity, counter: sharedSequence(userPath(RED, 'bot-seq'), identity.did) };
+      }
+      return operator;
+    };
+
+    const show = (l: Ledger): void => {
+      GrantIndex.of(l).list().then((list) => {
+        const active = list.filter((g) => g.status === 'active').length;
+        status.now({ fill: 'green', shape: 'dot', text: `${active} active grant${active === 1 ? '' : 's'}` });
+      }, () => undefined);
+    };
+    if (lease) lease.ledger.then(show, (err: unknown) => status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) }));
+
+    /** The grant terms from the node's settings overridden by msg.payload. */
+    const termsOf = (l: Ledger, p: Record<string, unknown>, now: number): GrantTerms => {
+      const scopeIn = isObject(p.scope) ? p.scope : {};
+      const signers = 'signers' in scopeIn ? scopeIn.signers : items(def.signers);
+      const topics = 'topics' in scopeIn ? scopeIn.topics : items(def.topics);
+      const scope: Record<string, unknown> = {
+        signers: signers === '*' || (Array.isArray(signers) && signers.length === 1 && signers[0] === '*') || (Array.isArray(signers) && signers.length === 0) ? '*' : signers,
+      };
+      if (Array.isArray(topics) ? topics.length > 0 : topics !== undefined) scope.topics = topics;
+      const from = timeOf(scopeIn.from, 'scope.from');
+      const until = timeOf(scopeIn.until, 'scope.until');
+      if (from !== undefined) scope.from = from;
+      if (until !== undefined) scope.until = until;
+      const t: Record<string, unknown> = {
+        id: p.id ?? newGrantId(),
+        subject: p.subject ?? (def.subject ?? '').trim(),
+        ledger: l.origin,
+        actions: p.actions !== undefined ? (Array.isArray(p.actions) ? p.actions : items(p.actions)) : items(def.actions ?? 'read'),
+        scope,
+        expires: timeOf(p.expires, 'expires') ?? now + validDays * DAY,
+      };
+      const nb = timeOf(p.notBefore, 'notBefore');
+      if (nb !== undefined) t.notBefore = nb;
+      if (t.subject === '') throw new FormatError('E_GRANT', 'a grant needs the partner\'s did:key (subject)');
+      return parseGrantTerms(t);
+    };
+
+    async function handle(l: Ledger, msg: NodeMessage): Promise<void> {
+      const p = isObject(msg.payload) ? msg.payload : {};
+      const op = p.op ?? 'grant';
+      const now = Date.now();
+      if (op === 'list') {
+        msg.payload = await GrantIndex.of(l).list(now);
+        return;
+      }
+      const { identity, counter } = signer();
+      if (op === 'grant') {
+        const terms = termsOf(l, p, now);
+        if (await GrantIndex.of(l).get(terms.id)) throw new FormatError('E_GRANT', `the ledger already holds a grant ${terms.id}`);
+        const env = signEnvelope(identity, grantInput(terms, counter.next(), now), { maxBytes: l.maxEntryBytes });
+        const receipt = await l.append(env);
+        ledgerNode?.appended(receipt);
+        msg.payload = env.toJSON();
+        msg.grant = terms;
+        msg.ledger = receipt;
+        status.now({ fill: 'green', shape: 'dot', text: `granted ${terms.actions.join('+')} · #${receipt.index}` });
+        return;
+      }
+      if (op === 'revoke') {
+        const id = p.grant ?? p.id;
+        if (typeof id !== 'string' || !(await GrantIndex.of(l).get(id))) {
+          throw new BotError('E_NO_GRANT', `the ledger holds no grant ${JSON.stringify(String(id)).slice(0, 80)}`);
+        }
+        const env = signEnvelope(identity, revokeInput({ grant: id, ledger: l.origin }, counter.next(), now), { maxBytes: l.maxEntryBytes });
+        const receipt = await l.append(env);
+        ledgerNode?.appended(receipt);
+        msg.payload = env.toJSON();
+        msg.ledger = receipt;
+        status.now({ fill: 'yellow', shape: 'dot', text: `revoked ${id.slice(0, 12)} · #${receipt.index}` });
+        return;
+      }
+      throw new FormatError('E_QUERY', `unknown op ${JSON.stringify(String(op)).slice(0, 40)} (use "grant", "revoke" or "list")`);
+    }
+
+    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+      if (setupError || !lease) { done(setupError ?? new BotError('E_NOT_FOUND', 'no ledger configured')); return; }
+      const job = lease.ledger.then((l) => handle(openOrThrow(l), msg)).then(() => { send(msg); done(); }, (err: unknown) => {
+        status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
+        done(err instanceof Error ? err : new BotError('E_STORE', String(err)));
+      }).finally(() => { inflight.delete(job); });
+      inflight.add(job);
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      closeAfterJobs(node, status, inflight, lease, done);
+    });
+  }
+
+  RED.nodes.registerType('bot-grant', BotGrant);
+};
