@@ -16,6 +16,7 @@ import { Mosquitto } from '../mosquitto';
 import {
   ALL_NODES, FlowNode, freshUserDir, helper, Msg, nextMessage, nextMessages, sleep, statuses, TestNode, until,
 } from './util';
+import { editorDefinitions, editorVerdict } from './editor';
 
 const botConsensus = require('../../nodes/bot-consensus') as unknown;
 const NODES = [...ALL_NODES, botConsensus];
@@ -381,6 +382,40 @@ describe('bot-consensus editor typed inputs (index and timeout; standalone ledge
     const e = await errs;
     assert.deepEqual(e.map((m) => m.error?.code), ['E_RANGE', 'E_RANGE']);
     assert.match(String(e[0]?.error?.message), /timeout \(msg\.timeout\) must be a whole number of milliseconds/);
+  });
+
+  it('the editor marks exactly the fixed timeouts and entry numbers the runtime refuses, with the reason', async () => {
+    const def = editorDefinitions('bot-consensus')['bot-consensus']!;
+    const timeouts: unknown[] = ['1', 30000, '86400000', '', '0', '86400001', '1.5', 'soon', '-5'];
+    const indexes = ['0', '42', ' 7 ', '-1', '1.5', 'x'];
+    await helper.load(NODES, flow([
+      ...timeouts.map((t, i) => ({ id: `tm${i}`, type: 'bot-consensus', mode: 'wait', timeoutMs: t, timeoutType: 'num', wires: [['ok'], ['fail']] })),
+      ...indexes.map((x, i) => ({ id: `x${i}`, type: 'bot-consensus', mode: 'status', index: x, indexType: 'num', wires: [['sout']] })),
+    ]), CREDS);
+    const outcome = async (id: string): Promise<string> => {
+      const got = Promise.race([
+        nextMessage(helper.getNode('caught')).then((m) => String(m.error?.message)),
+        nextMessage(helper.getNode('sout')).then(() => 'answered'),
+      ]);
+      helper.getNode(id).receive({ ledger: { index: 999 } });
+      const r = await got;
+      helper.getNode('caught').removeAllListeners('input');
+      helper.getNode('sout').removeAllListeners('input');
+      return r;
+    };
+    for (const [i, t] of timeouts.entries()) {
+      const runtime = await outcome(`tm${i}`); // the ledger is empty: a valid node answers "no entry 999"
+      const editor = editorVerdict(def, 'timeoutMs', t, { timeoutType: 'num' });
+      if (/no entry 999/.test(runtime)) assert.equal(editor, true, `timeout ${JSON.stringify(t)}: valid at runtime, the editor says ${editor}`);
+      else assert.match(String(editor), /^The timeout must be a whole number of milliseconds from 1 to 86400000/, `timeout ${JSON.stringify(t)}: ${runtime}`);
+    }
+    for (const [i, x] of indexes.entries()) {
+      const runtime = await outcome(`x${i}`);
+      const editor = editorVerdict(def, 'index', x, { indexType: 'num' });
+      if (/no entry/.test(runtime)) assert.equal(editor, true, `index ${JSON.stringify(x)}: valid at runtime, the editor says ${editor}`);
+      else assert.match(String(editor), /^The entry index must be a whole number of at least 0/, `index ${JSON.stringify(x)}: ${runtime}`);
+    }
+    assert.equal(editorVerdict(def, 'index', '', {}), true, 'a flow saved before the option (no indexType) reads the receipt');
   });
 });
 

@@ -8,6 +8,7 @@ import { forgetSharedSequences } from '../../lib/sequence';
 import {
   ALL_NODES, FlowNode, freshUserDir, helper, Msg, nextMessage, nextMessages, noMessage, statuses, until,
 } from './util';
+import { editorDefinitions, editorVerdict } from './editor';
 
 const SECRET = crypto.randomBytes(32);
 const SECRET_HEX = SECRET.toString('hex');
@@ -261,6 +262,34 @@ describe('bot-identity and bot-sign (Node-RED)', function () {
       assert.deepEqual(e.map((m) => m.error?.code), ['E_ENVELOPE', 'E_ENVELOPE', 'E_JSON']);
       assert.match(String(e[2]?.error?.message), /msg\.data is missing/);
     });
+  });
+
+  it('the editor marks exactly the fixed kinds and topics the runtime refuses, with the reason', async () => {
+    const def = editorDefinitions('bot-sign')['bot-sign']!;
+    const cases: [prop: 'kind' | 'topic', value: string][] = [
+      ['kind', 'reading'], ['kind', 'a'], ['kind', 'alarm-2'], ['kind', 'a_b'], ['kind', 'a'.repeat(32)],
+      ['kind', 'a'.repeat(33)], ['kind', 'Reading'], ['kind', '1a'], ['kind', 'a b'], ['kind', ''],
+      ['topic', 'plant/1/temp'], ['topic', ''], ['topic', 'x'.repeat(4096)], ['topic', 'a/+/b'], ['topic', 'a/#'], ['topic', 'x'.repeat(4097)],
+    ];
+    await helper.load(ALL_NODES, flow(cases.map(([prop, value], i) => ({
+      id: `k${i}`, type: 'bot-sign', z: 't1', identity: 'id1', name: '', [prop]: value, [`${prop}Type`]: 'str', wires: [['out']],
+    }))), CREDS);
+    for (const [i, [prop, value]] of cases.entries()) {
+      const editor = editorVerdict(def, prop, value, { [`${prop}Type`]: 'str' });
+      const outcome = Promise.race([
+        nextMessage(helper.getNode('out')).then(() => 'signed'),
+        nextMessage(helper.getNode('caught')).then((m) => `refused: ${m.error?.message}`),
+      ]);
+      helper.getNode(`k${i}`).receive({ payload: 1, topic: 'ignored' });
+      const runtime = await outcome;
+      helper.getNode('out').removeAllListeners('input');
+      helper.getNode('caught').removeAllListeners('input');
+      const what = `${prop} ${JSON.stringify(value.slice(0, 40))}`;
+      if (runtime === 'signed') assert.equal(editor, true, `${what}: signed, but the editor says ${editor}`);
+      else assert.match(String(editor), prop === 'kind' ? /^The kind must be 1-32 characters.*e\.g\. reading$/ : /^A fixed topic must have no MQTT wildcards/, `${what}: ${runtime}`);
+    }
+    const d = Object.fromEntries(Object.entries(def.defaults).map(([k, v]) => [k, v.value]));
+    assert.deepEqual([d.property, d.topic, d.topicType, d.kind, d.kindType], ['payload', 'topic', 'msg', 'reading', 'str'], 'the defaults are the old behaviour');
   });
 
   describe('admin endpoint POST /bot-identity/did', () => {

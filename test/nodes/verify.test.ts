@@ -7,6 +7,7 @@ import { Ledger } from '../../lib/ledger';
 import {
   ALL_NODES, FlowNode, freshUserDir, helper, Msg, nextMessage, nextMessages, noMessage, statuses, until,
 } from './util';
+import { editorDefinitions, editorVerdict } from './editor';
 
 const DEVICE = Identity.generate();
 const OTHER = Identity.generate();
@@ -199,6 +200,33 @@ describe('bot-verify (Node-RED)', function () {
     assert.deepEqual(r.map((x) => x.error?.code), ['malformed', 'malformed']);
     assert.match(String(r[0]?.error?.message), /msg\.mqtt\.body is missing/);
     assert.equal((r[1]?.mqtt as { body: unknown }).body, 'not json');
+  });
+
+  it('the editor marks exactly the trusted lists and skews the runtime refuses, naming the line', async () => {
+    const def = editorDefinitions('bot-verify')['bot-verify']!;
+    const NOT_ED25519 = 'did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme';
+    const cases: [prop: string, value: unknown][] = [
+      ['trusted', ''], ['trusted', DEVICE.did], ['trusted', `${DEVICE.did}, ${OTHER.did}  # two\n# none\n\n${OPERATOR.did}`],
+      ['trusted', `${DEVICE.did}\ndid:key:zBad0`], ['trusted', NOT_ED25519], ['trusted', DEVICE.did.slice(0, -2)], ['trusted', 'sensor-1'],
+      ['maxSkewMs', '0'], ['maxSkewMs', 300000], ['maxSkewMs', ''], ['maxSkewMs', '-1'], ['maxSkewMs', '5s'], ['maxSkewMs', '1.5'],
+    ];
+    for (const [prop, value] of cases) {
+      const editor = editorVerdict(def, prop, value);
+      await helper.load(ALL_NODES, flow({ trusted: DEVICE.did, [prop]: value }));
+      const outcome = Promise.race([
+        nextMessage(helper.getNode('ok')).then(() => 'accepted'),
+        nextMessage(helper.getNode('rej')).then(() => 'accepted'),
+        nextMessage(helper.getNode('caught')).then((m) => `refused: ${m.error?.message}`),
+      ]);
+      helper.getNode('v1').receive({ payload: envelope(DEVICE) });
+      const runtime = await outcome;
+      await helper.unload();
+      const what = `${prop} = ${JSON.stringify(value)}`;
+      if (runtime === 'accepted') assert.equal(editor, true, `${what}: accepted by the runtime, but the editor says ${editor}`);
+      else assert.equal(typeof editor, 'string', `${what}: ${runtime}, but the editor accepts it`);
+    }
+    assert.match(String(editorVerdict(def, 'trusted', `${DEVICE.did}\ndid:key:zBad0`)), /^line 2: did:key is not valid base58btc/);
+    assert.match(String(editorVerdict(def, 'maxSkewMs', '5s')), /whole number of milliseconds \(0 = no check\), e\.g\. 300000/);
   });
 
   it('reports a ledger that cannot be read as a node error', async () => {
