@@ -59,6 +59,8 @@ export interface ConsortiumOptions {
   rpcTimeoutMs?: number;
   /** Answers partners' signed requests on the ledger's rpc topic (method "request"; lib/access.ts). */
   requests?: (params: unknown) => Promise<unknown>;
+  /** Publish all entries for mirrors (default true; see PublisherOptions in lib/sync.ts). */
+  shareEntries?: boolean;
 }
 
 /** Consensus status of an entry (DESIGN.md "Nodes": bot-consensus). */
@@ -169,7 +171,7 @@ export class Consortium {
         origin: w.origin, did: w.did, id, topics: ledgerTopics(id, opts.link.prefix), verifier: logVerifier(w.origin, w.did), busy: false,
       });
     }
-    this.#publisher = new LedgerPublisher(opts.ledger, opts.link, this.ledgerId, opts.requests);
+    this.#publisher = new LedgerPublisher(opts.ledger, opts.link, this.ledgerId, { requests: opts.requests, shareEntries: opts.shareEntries });
   }
 
   /** Start both roles (idempotent); starts the link too. */

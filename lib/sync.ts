@@ -11,7 +11,7 @@
  *   conflict               retained: equivocation evidence (lib/consensus.ts)
  */
 import { toBase64 } from './bytes';
-import { FormatError } from './errors';
+import { FormatError, LedgerError } from './errors';
 import { Ledger } from './ledger';
 import { MqttLink } from './mqtt-link';
 
@@ -80,6 +80,18 @@ export async function answerLedgerRpc(ledger: Ledger, method: string, p: unknown
   }
 }
 
+/** What a LedgerPublisher offers besides checkpoints and proofs. */
+export interface PublisherOptions {
+  /** Answers the `request` RPC method: partners' signed requests (lib/access.ts); without it the method is refused. */
+  requests?: (params: unknown) => Promise<unknown>;
+  /**
+   * Publish every entry on the `entries` topic and answer the `entries` RPC, for mirrors
+   * (default true). false: entries leave the ledger only through granted requests; witnesses
+   * still get checkpoints and consistency proofs, which reveal hashes, not entries.
+   */
+  shareEntries?: boolean;
+}
+
 /**
  * Publishes a ledger to its partners: the retained checkpoint, new entries, and RPC answers.
  * Stop it before closing the ledger.
@@ -88,15 +100,11 @@ export class LedgerPublisher {
   readonly topics: LedgerTopics;
   #stops: (() => void)[] = [];
 
-  #requests: ((params: unknown) => Promise<unknown>) | undefined;
+  #opts: PublisherOptions;
 
-  /**
-   * `requests` answers the `request` RPC method: partners' signed requests (lib/access.ts).
-   * Without it that method is refused, like any unknown method.
-   */
-  constructor(readonly ledger: Ledger, readonly link: MqttLink, readonly ledgerId: string, requests?: (params: unknown) => Promise<unknown>) {
+  constructor(readonly ledger: Ledger, readonly link: MqttLink, readonly ledgerId: string, opts: PublisherOptions = {}) {
     this.topics = ledgerTopics(ledgerId, link.prefix);
-    this.#requests = requests;
+    this.#opts = opts;
   }
 
   /** Start publishing (idempotent). */
@@ -110,6 +118,7 @@ export class LedgerPublisher {
       this.link.onConnect(publishCheckpoint),
       this.ledger.onCheckpoint(publishCheckpoint),
       this.ledger.onCommit((c) => {
+        if (this.#opts.shareEntries === false) return;
         if (this.link.state !== 'connected') return; // mirrors catch up through the entries RPC
         for (let i = 0; i < c.leaves.length; i += MAX_ENTRIES_PER_MESSAGE) {
           const leaves = c.leaves.slice(i, i + MAX_ENTRIES_PER_MESSAGE);
@@ -117,8 +126,13 @@ export class LedgerPublisher {
           this.link.publish(this.topics.entries, body).catch(() => undefined);
         }
       }),
-      this.link.serve(this.topics.rpc, (method, p) => (method === 'request' && this.#requests
-        ? this.#requests(p) : answerLedgerRpc(this.ledger, method, p))),
+      this.link.serve(this.topics.rpc, (method, p) => {
+        if (method === 'request' && this.#opts.requests) return this.#opts.requests(p);
+        if (method === 'entries' && this.#opts.shareEntries === false) {
+          return Promise.reject(new LedgerError('E_SCOPE', 'this ledger shares its entries only under grants (send a signed request)'));
+        }
+        return answerLedgerRpc(this.ledger, method, p);
+      }),
     );
   }
 

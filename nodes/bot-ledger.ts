@@ -45,6 +45,8 @@ interface BotLedgerDef extends NodeDef {
   tlsCert?: string;
   tlsKey?: string;
   tlsInsecure?: boolean;
+  /** Publish every entry for mirrors (default true); false: entries leave only through granted requests. */
+  shareEntries?: boolean;
 }
 
 /** Non-empty, non-comment lines of a textarea setting. */
@@ -217,7 +219,7 @@ export = function (RED: NodeAPI): void {
           if (m !== lastError) node.log(`MQTT ${broker}: ${m}`);
           lastError = m;
         });
-        const cons = new Consortium({ ledger: l, identity, link, policy, witnessed, requests: (p) => node.answerRequest(p) });
+        const cons = new Consortium({ ledger: l, identity, link, policy, witnessed, requests: (p) => node.answerRequest(p), shareEntries: def.shareEntries !== false });
         await cons.start();
         if (stopping) { await cons.stop(); return undefined; }
         node.consortium = cons;
