@@ -65,7 +65,7 @@ async function freePort(): Promise<number> {
 
 // -------------------------------------------------------------------------------- broker
 
-interface Broker { kind: string; url: string; close(): Promise<void> }
+export interface Broker { kind: string; url: string; close(): Promise<void> }
 
 const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto'];
 
@@ -123,7 +123,8 @@ async function startAedes(): Promise<Broker> {
   };
 }
 
-async function startBroker(): Promise<Broker> {
+/** The loopback broker of the MQTT figures (also used by bench/partner.ts). */
+export async function startBroker(): Promise<Broker> {
   // BOT_BENCH_BROKER=aedes forces the embedded broker (to compare, or to check the fallback).
   const bin = process.env.BOT_BENCH_BROKER === 'aedes' ? undefined : MOSQUITTO.find((p) => fs.existsSync(p));
   if (bin) {

@@ -46,6 +46,21 @@
  *         that created and appended the BIG and SMALL ledgers from empty (the BIG one is
  *         the ledger reused by `scale`). `rssAnon`/`rssFile` split the RSS on Linux;
  *         `peakRss` is the child's maximum RSS. Target ratio <= 1.2.
+ * partner Partner reads (GitHub issue 5; details in bench/partner.ts): an owner ledger of 10k
+ *         device readings (2k short) with one read grant (2 of its 4 device signers, topics
+ *         plant/#: about half the entries) and one signed checkpoint, answering the RPC method
+ *         "request" (answerRequest) through a LedgerPublisher on a loopback MQTT broker
+ *         (bench/consensus.ts startBroker: Mosquitto with default settings when installed,
+ *         else aedes). A partner in a child process, with its own MqttLink, makes reads of 20
+ *         entries at seeded random offsets, 8 in flight: makeRequest → link.request(rpc,
+ *         'request') → verifyReadAnswer (every signature and inclusion proof checked), in
+ *         reads/s. Peer: the same filters, 8 in flight, in this process as a local bot-query
+ *         does them (queryFrom + provenQuery against the latest checkpoint; no grant, no
+ *         transport, no verification), in reads/s. Target ratio >= 0.5. Beside, from the
+ *         same alternated rounds: `unverified` (the partner without verifyReadAnswer),
+ *         `sameProcess` (the partner on a second link in this process), `direct`
+ *         (answerRequest + verifyReadAnswer in this process, no MQTT), and CPU ms per read
+ *         of the partner child (and its verification) and of the owner.
  *
  * Full mode: append 100k, audit 50k, scale/memory 1,000,000 vs 10,000; 5 rounds (memory 3).
  * Short mode (--short): append 20k, audit 10k, scale/memory 100,000 vs 10,000; 3 rounds.
@@ -53,6 +68,7 @@
  */
 import { benchFlow } from './flow';
 import { benchConsensus } from './consensus';
+import { benchPartner } from './partner';
 import * as child_process from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -405,12 +421,15 @@ async function main(): Promise<void> {
   log(`consensus: 3 partners over loopback MQTT, confirmation latency and witnessed append throughput`);
   const consensus = await benchConsensus(SHORT);
 
+  log(`partner: reads with proofs over loopback MQTT from a child process against local bot-query reads`);
+  const partner = await benchPartner(SHORT);
+
   const out = {
     bench: '@blockchain-of-things/node-red kernel vs peers',
     mode: SHORT ? 'short' : 'full',
     machine,
     params: { ...P, callers: CALLERS, hypercore: hypercoreVersion() },
-    append, sign, audit, scale, memory, flow, consensus,
+    append, sign, audit, scale, memory, flow, consensus, partner,
     loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)),
     seconds: round(now() - started, 1),
   };

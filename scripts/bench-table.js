@@ -21,6 +21,9 @@ const lines = [
     row(`consensus: append → confirmed (2 of 3), median (peer: the checkpoint interval); p99 ${d.consensus.latency.p99} ms`, d.consensus.latency),
     row('consensus: appends/s while witnessing (peer: standalone)', d.consensus.throughput),
   ] : []),
+  ...(d.partner ? [
+    row(`partner reads of ${d.partner.limit} entries over MQTT, proofs verified (peer: local \`bot-query\` reads); unverified ${d.partner.unverified.value} ${d.partner.unit}`, d.partner),
+  ] : []),
 ];
 console.log(lines.join('\n'));
 console.log(`\n${d.mode} run, ${d.seconds} s; ${d.machine.cpus} × ${d.machine.cpu}, Node ${d.machine.node}; load average at start ${d.machine.loadAverage.join(' ')}.`);
