@@ -32,7 +32,7 @@ export interface RedRuntime {
   userDir: string;
   /** Everything the runtime printed so far (for failure messages). */
   output(): string;
-  /** Deploy flows (full deployment through the admin API); nodes may carry `credentials`. */
+  /** Deploy flows (full deployment through the admin API; nodes may carry `credentials`), resolved once they have started. */
   deploy(flows: object[], credentials?: Record<string, Record<string, string>>): Promise<void>;
   /**
    * Stop the runtime, run `between` (e.g. alter a ledger on disk while nothing holds it),
@@ -61,7 +61,7 @@ async function waitForHttp(url: string, ms: number, child: ChildProcess, output:
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`Node-RED exited (${child.exitCode ?? child.signalCode}):\n${output()}`);
-    try { if ((await fetch(url)).ok) return; } catch { /* not up yet */ }
+    try { if ((await fetch(url)).status < 500) return; } catch { /* not up yet */ }   // 401 under adminAuth: up
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`Node-RED did not answer on ${url} within ${ms} ms:\n${output()}`);
@@ -109,13 +109,21 @@ export async function startRed(opts: StartRedOptions = {}): Promise<RedRuntime> 
     child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
     await waitForHttp(`${url}/settings`, opts.startTimeout ?? 60000, child, output);
   };
+  const started = (): number => out.split('[info] Started flows').length - 1;
   const deploy = async (flows: object[], credentials?: Record<string, Record<string, string>>): Promise<void> => {
+    const before = started();
     const r = await fetch(`${url}/flows`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' },
       body: JSON.stringify({ flows: withCredentials(flows, credentials) }),
     });
     if (!r.ok) throw new Error(`deploying failed: ${r.status} ${await r.text()}`);
+    // The admin API answers before the new flows have started: wait for the runtime to say so.
+    const end = Date.now() + 30000;
+    while (started() <= before) {
+      if (Date.now() > end) throw new Error(`the deployed flows did not start:\n${out}`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
   };
 
   try {
