@@ -1,0 +1,221 @@
+/**
+ * The nodes' editor dialogs in a real browser (Debian's Chromium driven by playwright-core)
+ * against a real Node-RED 4 runtime loading this package: every node of package.json
+ * `node-red.nodes` loaded and in the palette (config nodes registered), the bot-sign and
+ * bot-consensus dialogs with their typed inputs, bot-ledger's configuration dialog, invalid
+ * values marked with their reason shown on hover, valid ones accepted, Done saving the node,
+ * and the saved settings deployed to the runtime.
+ */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Locator, Page } from 'playwright-core';
+import { Identity } from '../../lib/identity';
+import { chromiumPath, EditorSession, openEditor, RedRuntime, startRed } from './harness';
+
+const root = path.resolve(__dirname, '../../..');
+const PKG = '@blockchain-of-things/node-red';
+const DEVICE = Identity.generate();
+
+function flows(userDir: string): object[] {
+  return [
+    { id: 'tab', type: 'tab', label: 'Dialogs test' },
+    { id: 'key', type: 'bot-identity', name: 'device' },
+    { id: 'led', type: 'bot-ledger', name: 'plant', origin: 'example.com/plant-1', identity: 'key', dir: path.join(userDir, 'ledger-plant'), checkpointMs: 1000, checkpointEntries: 0, maxEntryBytes: 65536 },
+    // A bot-sign saved before the typed inputs existed (no property/topic/kind fields).
+    { id: 'sign', type: 'bot-sign', z: 'tab', name: '', identity: 'key', x: 200, y: 80, wires: [[]] },
+    { id: 'cons', type: 'bot-consensus', z: 'tab', name: '', ledger: 'led', mode: 'status', timeoutMs: 30000, outputs: 1, x: 200, y: 180, wires: [[]] },
+  ];
+}
+
+/** The visible text field of a typed input. */
+const typed = (page: Page, id: string): Locator => page.locator(`#${id} + .red-ui-typedInput-container input.red-ui-typedInput-input`);
+const typedBox = (page: Page, id: string): Locator => page.locator(`#${id} + .red-ui-typedInput-container`);
+
+/** The reason the editor shows in a tooltip when the pointer is over `target`. */
+async function reasonOnHover(page: Page, target: Locator): Promise<string> {
+  await page.mouse.move(0, 0);
+  // The previous field's tooltip first goes away.
+  await page.waitForFunction(() => [...document.querySelectorAll('.red-ui-popover')].every((e) => (e as HTMLElement).offsetParent === null), undefined, { timeout: 5000 });
+  await target.hover();
+  const tip = page.locator('.red-ui-popover:visible .red-ui-popover-content').last();
+  await tip.waitFor({ state: 'visible', timeout: 5000 });
+  return (await tip.textContent()) ?? '';
+}
+
+async function hasClass(l: Locator, cls: string): Promise<boolean> {
+  return l.evaluate((el, c) => el.classList.contains(c), cls);
+}
+
+/** Type into a field as a user does (select all, type), then leave it. */
+async function fill(l: Locator, text: string): Promise<void> {
+  await l.click();
+  await l.press('ControlOrMeta+a');
+  if (text === '') await l.press('Backspace');
+  else await l.pressSequentially(text, { delay: 0 });
+  await l.press('Tab');
+}
+
+/** The node's saved settings in the editor. */
+async function nodeProps(page: Page, id: string): Promise<Record<string, unknown>> {
+  return page.evaluate((nid) => {
+    const n = (window as unknown as { RED: { nodes: { node(id: string): Record<string, unknown> } } }).RED.nodes.node(nid);
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(n)) if (typeof n[k] !== 'object' || n[k] === null) out[k] = n[k];
+    return out;
+  }, id);
+}
+
+describe('editor dialogs in a real browser (Chromium, Node-RED 4)', function () {
+  this.timeout(90000);
+  let red: RedRuntime | undefined;
+  let ed: EditorSession | undefined;
+  let page: Page;
+
+  before(async function () {
+    if (!fs.existsSync(chromiumPath)) {
+      throw new Error(`no Chromium at ${chromiumPath}: install the Debian package \`chromium\` (apt-get install chromium) `
+        + 'or set CHROMIUM_PATH; the browser tests never download a browser');
+    }
+    red = await startRed();
+    await red.deploy(flows(red.userDir), { key: { secretKey: DEVICE.exportSeed().toString('hex') } });
+    ed = await openEditor(red.url);
+    page = ed.page;
+    await page.waitForSelector('[id="sign"] .red-ui-flow-node', { timeout: 20000 });
+  });
+
+  // A failed step must not leave its dialog open over the next test's.
+  afterEach(async () => {
+    for (let i = 0; i < 3 && page && (await page.locator('.red-ui-tray').count()) > 0; i++) {
+      await page.evaluate(() => (window as unknown as { RED: { tray: { close(): void } } }).RED.tray.close());
+      await page.waitForTimeout(300);
+    }
+  });
+
+  after(async () => {
+    await ed?.close();
+    await red?.stop();
+  });
+
+  it('loads every node set of package.json and shows each flow node in the palette', async () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
+    const expected = Object.keys(pkg['node-red'].nodes).sort();
+    const r = await fetch(`${red!.url}/nodes`, { headers: { accept: 'application/json' } });
+    const sets = ((await r.json()) as { module: string; name: string; types: string[]; enabled: boolean; loaded?: boolean; err?: string }[])
+      .filter((s) => s.module === PKG);
+    assert.deepEqual(sets.map((s) => s.name).sort(), expected, 'one node set per package.json entry');
+    for (const s of sets) assert.ok(s.enabled && !s.err, `${s.name} loaded: ${s.err ?? ''}`);
+    const types = sets.flatMap((s) => s.types);
+    const seen = await page.evaluate((ts) => ts.map((t) => {
+      const def = (window as unknown as { RED: { nodes: { getType(t: string): { category: string; paletteLabel?: unknown } | undefined } } }).RED.nodes.getType(t);
+      const el = document.querySelector(`.red-ui-palette-node[data-palette-type="${t}"]`);
+      return { t, registered: !!def, config: def?.category === 'config', inPalette: !!el, label: el?.textContent?.trim() ?? '' };
+    }), types);
+    for (const s of seen) {
+      assert.ok(s.registered, `${s.t} is registered in the editor`);
+      if (s.config) continue; // config nodes live in the configuration nodes sidebar, not the palette
+      assert.ok(s.inPalette, `${s.t} is in the palette`);
+      assert.ok(s.label !== '' && !/undefined/.test(s.label), `${s.t} has a palette label (${s.label})`);
+    }
+    assert.ok(seen.filter((s) => !s.config).length >= 5, 'the flow nodes are there');
+    assert.ok(seen.some((s) => s.t === 'bot-ledger' && s.config) && seen.some((s) => s.t === 'bot-identity' && s.config));
+  });
+
+  it('bot-sign: typed inputs with the old defaults, a bad kind marked with its reason, a good one saved by Done', async () => {
+    await page.dblclick('[id="sign"] .red-ui-flow-node');
+    await page.waitForSelector('#node-input-kind + .red-ui-typedInput-container', { timeout: 10000 });
+    // A flow saved before the options: it shows what it does (msg.payload, msg.topic, "reading").
+    assert.equal(await typed(page, 'node-input-property').inputValue(), 'payload');
+    assert.equal(await typed(page, 'node-input-topic').inputValue(), 'topic');
+    assert.equal(await page.locator('#node-input-topicType').inputValue(), 'msg');
+    assert.equal(await typed(page, 'node-input-kind').inputValue(), 'reading');
+    assert.equal(await page.locator('#node-input-kindType').inputValue(), 'str');
+
+    const kind = typed(page, 'node-input-kind');
+    await fill(kind, 'Not A Kind');
+    assert.ok(await hasClass(typedBox(page, 'node-input-kind'), 'input-error'), 'the bad kind is marked');
+    assert.match(await reasonOnHover(page, kind), /kind must be 1-32 characters: a lower-case letter.*e\.g\. reading/);
+
+    await fill(kind, 'alarm');
+    assert.ok(!(await hasClass(typedBox(page, 'node-input-kind'), 'input-error')), 'a good kind is accepted');
+    const topic = typed(page, 'node-input-topic');
+    await fill(topic, 'plant.topic');
+    await page.click('#node-dialog-ok');
+    await page.waitForSelector('#node-input-kind', { state: 'detached', timeout: 10000 });
+    const saved = await nodeProps(page, 'sign');
+    assert.deepEqual([saved.property, saved.topic, saved.topicType, saved.kind, saved.kindType, saved.valid], ['payload', 'plant.topic', 'msg', 'alarm', 'str', true]);
+  });
+
+  it('bot-consensus: a bad timeout marked with its reason, wait mode saved with two outputs', async () => {
+    await page.dblclick('[id="cons"] .red-ui-flow-node');
+    await page.waitForSelector('#node-input-timeoutMs + .red-ui-typedInput-container', { state: 'attached', timeout: 10000 });
+    assert.ok(!(await page.locator('#bot-consensus-timeout-row').isVisible()), 'no timeout in status mode');
+    assert.equal(await page.locator('#node-input-indexType').inputValue(), 'receipt', 'a flow without indexType reads the receipt');
+    await page.selectOption('#node-input-mode', 'wait');
+    const timeout = typed(page, 'node-input-timeoutMs');
+    await fill(timeout, '0');
+    assert.ok(await hasClass(typedBox(page, 'node-input-timeoutMs'), 'input-error'));
+    assert.match(await reasonOnHover(page, timeout), /timeout must be a whole number of milliseconds from 1 to 86400000/);
+    await fill(timeout, '5000');
+    assert.ok(!(await hasClass(typedBox(page, 'node-input-timeoutMs'), 'input-error')));
+    await page.click('#node-dialog-ok');
+    await page.waitForSelector('#node-input-timeoutMs', { state: 'detached', timeout: 10000 });
+    const saved = await nodeProps(page, 'cons');
+    assert.deepEqual([saved.mode, saved.outputs, saved.timeoutMs, saved.timeoutType, saved.valid], ['wait', 2, '5000', 'num', true]);
+  });
+
+  it('bot-ledger configuration: an origin with a space marked with its reason, a valid one saved', async () => {
+    await page.dblclick('[id="cons"] .red-ui-flow-node');
+    await page.click('#node-input-btn-ledger-edit');
+    const origin = page.locator('#node-config-input-origin');
+    await origin.waitFor({ state: 'visible', timeout: 10000 });
+    assert.equal(await origin.inputValue(), 'example.com/plant-1');
+    assert.equal(await page.locator('#bot-ledger-tabs li').count(), 3, 'Ledger, Partners and TLS tabs');
+
+    await fill(origin, 'example.com/plant 1');
+    assert.ok(await hasClass(origin, 'input-error'), 'the origin with a space is marked');
+    assert.match(await reasonOnHover(page, origin), /origin must be 1-255 characters without spaces or "\+"/);
+
+    // On the Partners tab: a broker URL with the wrong scheme, and a witness line that is not a did:key.
+    await page.click('#bot-ledger-tabs a[href="#bot-ledger-tab-partners"]');
+    const broker = page.locator('#node-config-input-broker');
+    await fill(broker, 'http://broker.example.com');
+    assert.ok(await hasClass(broker, 'input-error'));
+    assert.match(await reasonOnHover(page, broker), /must start with mqtt:\/\/, mqtts:\/\/, ws:\/\/ or wss:\/\//);
+    const witnesses = page.locator('#node-config-input-witnesses');
+    await witnesses.fill(`${DEVICE.did} example.com/partner-b\ndid:key:z6MkNotAKey`);
+    await witnesses.dispatchEvent('change');
+    assert.ok(await hasClass(witnesses, 'input-error'));
+    assert.match(await reasonOnHover(page, witnesses), /^line 2: did:key is not/);
+
+    await fill(broker, '');
+    await witnesses.fill('');
+    await witnesses.dispatchEvent('change');
+    await page.click('#bot-ledger-tabs a[href="#bot-ledger-tab-ledger"]');
+    await fill(origin, 'example.com/plant-1');
+    assert.ok(!(await hasClass(origin, 'input-error')), 'the valid origin is accepted');
+    await page.locator('#node-config-input-maxEntryBytes').fill('131072');
+    await page.click('#node-config-dialog-ok');
+    await origin.waitFor({ state: 'detached', timeout: 10000 });
+    await page.click('#node-dialog-ok');
+    await page.waitForSelector('#node-input-mode', { state: 'detached', timeout: 10000 });
+    const saved = await nodeProps(page, 'led');
+    assert.deepEqual([saved.origin, saved.maxEntryBytes, saved.broker, saved.valid], ['example.com/plant-1', '131072', '', true]);
+  });
+
+  it('deploys what the dialogs saved: the runtime reloads it without a configuration error', async () => {
+    await page.click('#red-ui-header-button-deploy');
+    await page.locator('.red-ui-notification').filter({ hasText: /deployed/i }).first().waitFor({ timeout: 15000 });
+    const r = await fetch(`${red!.url}/flows`, { headers: { 'Node-RED-API-Version': 'v2' } });
+    const deployed = ((await r.json()) as { flows: Record<string, unknown>[] }).flows;
+    const sign = deployed.find((n) => n.id === 'sign');
+    const cons = deployed.find((n) => n.id === 'cons');
+    assert.deepEqual([sign?.kind, sign?.kindType, sign?.topic, sign?.topicType], ['alarm', 'str', 'plant.topic', 'msg']);
+    assert.deepEqual([cons?.mode, cons?.timeoutMs, cons?.timeoutType], ['wait', '5000', 'num']);
+    const ledgers = (await (await fetch(`${red!.url}/bot-ledger/ledgers`)).json()) as { id: string; origin: string; error?: string }[];
+    const led = ledgers.find((l) => l.id === 'led');
+    assert.equal(led?.origin, 'example.com/plant-1');
+    assert.equal(led?.error, undefined);
+    assert.deepEqual(ed!.errors.filter((e) => !/favicon|Failed to load resource/.test(e)), [], 'no errors in the page');
+  });
+});
