@@ -37,7 +37,7 @@ describe('package installed into a fresh Node-RED user directory', function () {
     t = tmpDir('bot-pkg-');
     const packed = JSON.parse(execFileSync(npm, ['pack', '--json', '--pack-destination', t.dir], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as { filename: string; files: { path: string }[] }[];
     const files = packed[0].files.map((f) => f.path);
-    assert.ok(files.every((f) => /^(dist\/(lib|nodes|bin)\/|examples\/|icons\/|README\.md|LICENSE|package\.json)/.test(f)), `unexpected files in the tarball: ${files.filter((f) => !/^(dist|examples|icons|README|LICENSE|package)/.test(f))}`);
+    assert.ok(files.every((f) => /^(dist\/(lib|nodes|bin|plugins)\/|examples\/|icons\/|README\.md|LICENSE|package\.json)/.test(f)), `unexpected files in the tarball: ${files.filter((f) => !/^(dist|examples|icons|README|LICENSE|package)/.test(f))}`);
     assert.ok(!files.some((f) => f.startsWith('dist/test/') || f.startsWith('dist/bench/') || f.endsWith('.map')), 'tests, benchmarks and source maps are not shipped');
     const userDir = path.join(t.dir, 'user');
     fs.mkdirSync(userDir);
@@ -66,7 +66,7 @@ describe('package installed into a fresh Node-RED user directory', function () {
     const sets = (await (await fetch(`${base}/nodes`, { headers: { accept: 'application/json' } })).json()) as NodeSet[];
     const ours = sets.filter((s) => s.module === '@blockchain-of-things/node-red');
     const types = ours.flatMap((s) => s.types).sort();
-    assert.deepEqual(types, ['bot-append', 'bot-consensus', 'bot-identity', 'bot-ledger', 'bot-query', 'bot-sign', 'bot-verify']);
+    assert.deepEqual(types, ['bot-append', 'bot-consensus', 'bot-grant', 'bot-identity', 'bot-ledger', 'bot-partner', 'bot-query', 'bot-sign', 'bot-verify']);
     for (const s of ours) assert.ok(s.enabled && !s.err, JSON.stringify(s));
     assert.ok(!/\[error\]/.test(output), output);
   });
