@@ -18,10 +18,13 @@
  * (operator signature of the checkpoint, each leaf's signature, each inclusion proof, each
  * entry matching the filter), at seeded random `from` offsets chosen so that every read
  * gets LIMIT in-scope entries (about 2 × LIMIT entries from `from` on hold them; the owner's
- * readInScope fetches them in pages of up to 1000 entries). Value: reads/s. Beside it, per
+ * readInScope fetches pages sized to twice the entries still missing). Value: reads/s. Beside it, per
  * read (medians of the rounds): the child's CPU ms and the part of it in verifyReadAnswer,
  * and this process's CPU ms (the owner's answer). The broker is bench/consensus.ts's:
- * Mosquitto with its default settings (no set_tcp_nodelay) when installed, else aedes.
+ * Mosquitto with `set_tcp_nodelay true` (as the README advises for partner access: a request
+ * and its answer are single small packets, which Nagle's algorithm would hold back) when
+ * installed, else aedes. The partner verifies the checkpoint's signature once per distinct
+ * checkpoint (lib/access.ts caches checked checkpoints) and every leaf signature every time.
  *
  * Peer (this process): the same filters, the same CONCURRENCY, what a local bot-query does
  * per message: queryFrom({}, filter) then provenQuery(ledger, q, latestCheckpoint) (LIMIT
@@ -180,7 +183,7 @@ async function stopChild(c: Child): Promise<void> {
 export async function benchPartner(short: boolean): Promise<Figure> {
   const P = short ? { entries: 2_000, reads: 200, rounds: 3 } : { entries: 10_000, reads: 1_000, rounds: 5 };
   const dir = tmpDir('partner');
-  const broker = await startBroker();
+  const broker = await startBroker({ nodelay: true });
   let ledger: Ledger | undefined;
   let ownerLink: MqttLink | undefined;
   let publisher: LedgerPublisher | undefined;

@@ -23,7 +23,7 @@ import { Identity, PublicKey } from './identity';
 import type { JsonValue } from './jcs';
 import { Ledger, Query, Receipt, StoredCheckpoint } from './ledger';
 import { leafHash, verifyInclusion } from './merkle';
-import { openNote, parseCheckpoint, parseNote } from './note';
+import { Checkpoint, openNote, parseCheckpoint, parseNote } from './note';
 import { Confirmations, countConfirmations, logVerifier, QuorumPolicy } from './quorum';
 import { proveEntries, ProvenEntry, queryFrom } from './answer';
 import { serialized } from './mutex';
@@ -217,14 +217,16 @@ export async function readInScope(ledger: Ledger, q: Query, scope: GrantScope, c
   let next: number | undefined;
   while (cursor < end && picked.length < limit) {
     if (scanned >= MAX_SCAN) { next = cursor; break; }
-    const rows = await ledger.query({ ...narrowed, from: cursor, to: end, limit: SCAN_PAGE });
+    // Pages sized to what is still missing (twice, as the scope may drop some), so a small read stays small.
+    const page = Math.min(SCAN_PAGE, Math.max(32, 2 * (limit - picked.length)));
+    const rows = await ledger.query({ ...narrowed, from: cursor, to: end, limit: page });
     for (const r of rows) {
       scanned++;
       const e = r.envelope.envelope;
       if (inScope(scope, { signer: e.signer, topic: e.topic, ts: e.ts })) picked.push(r);
       if (picked.length >= limit) { if (r.index + 1 < end) next = r.index + 1; break; }
     }
-    if (rows.length < SCAN_PAGE) break;
+    if (rows.length < page) break;
     cursor = rows[rows.length - 1].index + 1;
   }
   const answer: ReadAnswer = { checkpoint: cp.note, entries: await proveEntries(ledger, picked, cp.size), treeSize: cp.size };
@@ -256,6 +258,33 @@ export interface VerifiedRead {
   confirmations?: Confirmations;
   entries: VerifiedEntry[];
   next?: number;
+}
+
+/** Checkpoints already verified for an owner (key: owner, policy, note): a partner polling sees the same one often. */
+const checkedCheckpoints = new Map<string, { cp: Checkpoint; confirmations?: Confirmations }>();
+const CHECKED_MAX = 64;
+
+/** The checkpoint of an answer, signed by the owner's operator (and confirmed by the policy's quorum when given). */
+function checkCheckpoint(note: string, owner: OwnerRef): { cp: Checkpoint; confirmations?: Confirmations } {
+  const key = `${owner.origin}\n${owner.operator}\n${owner.policy ? JSON.stringify(owner.policy.toJSON()) : ''}\n${note}`;
+  const known = checkedCheckpoints.get(key);
+  if (known) return known;
+  let confirmations: Confirmations | undefined;
+  if (owner.policy) {
+    if (owner.policy.origin !== owner.origin || owner.policy.operatorDid !== owner.operator) throw new FormatError('E_NOTE', 'the quorum policy is not the owner\'s ledger');
+    confirmations = countConfirmations(note, owner.policy);
+    if (!confirmations.confirmed) {
+      throw new VerificationError('E_CHECKPOINT', `the checkpoint has ${confirmations.count} of the ${confirmations.quorum} confirmations required`);
+    }
+  } else {
+    openNote(note, [logVerifier(owner.origin, owner.operator)]);
+  }
+  const cp = parseCheckpoint(parseNote(note).text);
+  if (cp.origin !== owner.origin) throw new VerificationError('E_CHECKPOINT', `the checkpoint is of ${cp.origin}, not ${owner.origin}`);
+  const out = confirmations ? { cp, confirmations } : { cp };
+  if (checkedCheckpoints.size >= CHECKED_MAX) checkedCheckpoints.delete(checkedCheckpoints.keys().next().value as string);
+  checkedCheckpoints.set(key, out);
+  return out;
 }
 
 /** Throw the owner's refusal as a typed error, when the answer is one. */
@@ -292,17 +321,7 @@ export function verifyReadAnswer(answer: unknown, owner: OwnerRef, asked: Query 
     return { checkpoint: { origin: owner.origin, size: 0, root: '', note: '' }, entries: [] };
   }
   if (typeof answer.checkpoint !== 'string') throw answerError('checkpoint must be a signed note');
-  let confirmations: Confirmations | undefined;
-  if (owner.policy) {
-    confirmations = countConfirmations(answer.checkpoint, owner.policy);
-    if (!confirmations.confirmed) {
-      throw new VerificationError('E_CHECKPOINT', `the checkpoint has ${confirmations.count} of the ${confirmations.quorum} confirmations required`);
-    }
-  } else {
-    openNote(answer.checkpoint, [logVerifier(owner.origin, owner.operator)]);
-  }
-  const cp = parseCheckpoint(parseNote(answer.checkpoint).text);
-  if (cp.origin !== owner.origin) throw new VerificationError('E_CHECKPOINT', `the checkpoint is of ${cp.origin}, not ${owner.origin}`);
+  const { cp, confirmations } = checkCheckpoint(answer.checkpoint, owner);
   const entries: VerifiedEntry[] = [];
   for (const [i, raw] of answer.entries.entries()) {
     const at = (msg: string): string => `entry ${isObject(raw) && Number.isSafeInteger(raw.index) ? `#${String(raw.index)}` : `[${i}]`}: ${msg}`;
