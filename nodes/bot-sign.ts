@@ -14,7 +14,7 @@ import { BotError } from '../lib/errors';
 import { Identity } from '../lib/identity';
 import { JsonValue } from '../lib/jcs';
 import { SequenceCounter, sharedSequence } from '../lib/sequence';
-import { describe, evaluate, messageProperty, redUtil, typedSetting, TypedSetting } from './typed-input';
+import { describe, evaluate, messageProperty, setMessageProperty, typedSetting, TypedSetting } from './typed-input';
 import {
   DoneFn, identityOf, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn, shortMessage, StatusThrottle, userPath,
 } from './red';
@@ -46,7 +46,6 @@ export = function (RED: NodeAPI): void {
     let identity: Identity | undefined;
     let counter: SequenceCounter | undefined;
     let setupError: Error | undefined;
-    const util = redUtil(RED);
     const property = typeof def.property === 'string' && def.property.trim() !== '' ? def.property.trim() : 'payload';
     const topicSetting = typedSetting(def.topic, def.topicType, DEFAULT_TOPIC);
     const kindSetting = typedSetting(def.kind, def.kindType, DEFAULT_KIND);
@@ -79,7 +78,7 @@ export = function (RED: NodeAPI): void {
         });
         msg.unsigned = payload;
         // A fresh plain object, sharing nothing with the original payload.
-        util.setMessageProperty(msg, property, JSON.parse(env.bytes.toString('utf8')) as unknown, true);
+        setMessageProperty(RED, msg, property, JSON.parse(env.bytes.toString('utf8')) as unknown);
         signed++;
         status.update(() => ({ fill: 'green', shape: 'dot', text: `seq ${seq} · ${signed} signed` }));
         send(msg);

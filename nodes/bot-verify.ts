@@ -17,7 +17,7 @@ import { LedgerLease } from '../lib/registry';
 import {
   configError, DoneFn, identityOf, intSetting, ledgerNodeOf, openOrThrow, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn, shortMessage, StatusThrottle,
 } from './red';
-import { messageProperty, redUtil } from './typed-input';
+import { messageProperty, setMessageProperty } from './typed-input';
 
 interface BotVerifyDef extends NodeDef {
   name?: string;
@@ -58,7 +58,6 @@ export = function (RED: NodeAPI): void {
     let lease: LedgerLease | undefined;
     let maxSkewMs = 300000;
     let setupError: Error | undefined;
-    const util = redUtil(RED);
     const property = typeof def.property === 'string' && def.property.trim() !== '' ? def.property.trim() : 'payload';
     try {
       trusted = parseTrusted(def.trusted);
@@ -129,7 +128,7 @@ export = function (RED: NodeAPI): void {
       lastSeen.delete(signer);
       lastSeen.set(signer, seq);
       if (lastSeen.size > MAX_SIGNERS) lastSeen.delete(lastSeen.keys().next().value as string);
-      util.setMessageProperty(msg, property, JSON.parse(env.bytes.toString('utf8')) as unknown, true);
+      setMessageProperty(RED, msg, property, JSON.parse(env.bytes.toString('utf8')) as unknown);
       msg.signer = signer;
       accepted++;
       lastReason = '';

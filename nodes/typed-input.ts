@@ -51,12 +51,19 @@ export function evaluate(RED: NodeAPI, node: RedNode, s: TypedSetting, msg: Node
 
 /** msg[expr] (e.g. `payload`, `mqtt.body`), undefined when it or a parent is missing. */
 export function messageProperty(RED: NodeAPI, msg: NodeMessage, expr: string): unknown {
+  if (expr === 'payload') return msg.payload; // the default, on the hot path
   try {
     return redUtil(RED).getMessageProperty(msg, expr);
   } catch (err) {
     if (err instanceof TypeError) return undefined; // a parent is missing
     throw err;
   }
+}
+
+/** Set msg[expr], creating missing parents. */
+export function setMessageProperty(RED: NodeAPI, msg: NodeMessage, expr: string, value: unknown): void {
+  if (expr === 'payload') { msg.payload = value; return; }
+  redUtil(RED).setMessageProperty(msg, expr, value, true);
 }
 
 /** How a typed setting is shown in messages: `msg.topic`, `flow.kind`, `env MY_VAR`, `"text"`. */

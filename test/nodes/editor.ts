@@ -45,8 +45,8 @@ export function editorDefinitions(file: string): Record<string, EditorDefinition
     nodes: { registerType: (type: string, def: EditorDefinition) => { defs[type] = def; } },
     validators: {
       // Node-RED's own typedInput validator is exercised in the browser test; here it accepts.
-      typedInput: () => () => true,
-      number: () => () => true,
+      typedInput: () => (_v: unknown, _opt?: unknown) => true,
+      number: () => (_v: unknown, _opt?: unknown) => true,
       regex: (re: RegExp) => (v: string) => re.test(v),
     },
     _: (k: string) => k,
