@@ -12,7 +12,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, Browser, Page } from 'playwright-core';
-import { freePort, stopChild, tmpDir } from '../helpers';
+import { freePort, tmpDir } from '../helpers';
 
 const root = path.resolve(__dirname, '../../..');
 
@@ -57,14 +57,31 @@ export interface StartRedOptions {
   startTimeout?: number;
 }
 
-async function waitForHttp(url: string, ms: number, child: ChildProcess, output: () => string): Promise<void> {
+/**
+ * Wait until this child says it listens on port and answers there (so a port taken meanwhile
+ * by another process is never mistaken for ours); fails if the child exits first.
+ */
+async function waitForRed(port: number, ms: number, child: ChildProcess, output: () => string): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`Node-RED exited (${child.exitCode ?? child.signalCode}):\n${output()}`);
-    try { if ((await fetch(url)).status < 500) return; } catch { /* not up yet */ }   // 401 under adminAuth: up
-    await new Promise((r) => setTimeout(r, 200));
+    if (output().includes(`Server now running at http://127.0.0.1:${port}/`)) {
+      try { if ((await fetch(`http://127.0.0.1:${port}/settings`)).status < 500) return; } catch { /* not up yet */ }   // 401 under adminAuth: up
+    }
+    await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`Node-RED did not answer on ${url} within ${ms} ms:\n${output()}`);
+  throw new Error(`Node-RED did not answer on port ${port} within ${ms} ms:\n${output()}`);
+}
+
+/** Stop a child process: SIGINT, then SIGKILL after ms; leaves no timer behind (so mocha exits promptly). */
+async function stopChild(child: ChildProcess | undefined, ms = 8000): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  let timer: NodeJS.Timeout | undefined;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGINT');
+  await Promise.race([exited, new Promise((r) => { timer = setTimeout(r, ms); })]);
+  clearTimeout(timer);
+  if (child.exitCode === null && child.signalCode === null) { child.kill('SIGKILL'); await exited; }
 }
 
 /** Merge credentials (by node id) into a copy of the flows, the way the editor sends them. */
@@ -89,25 +106,30 @@ export async function startRed(opts: StartRedOptions = {}): Promise<RedRuntime> 
   if (!fs.existsSync(link)) fs.symlinkSync(root, link, 'dir');
   const pkg = path.join(userDir, 'package.json');
   if (!fs.existsSync(pkg)) fs.writeFileSync(pkg, JSON.stringify({ name: 'bot-browser-test', private: true }));
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const settings = {
-    uiHost: '127.0.0.1', uiPort: port, flowFile: 'flows.json', credentialSecret: 'browser-test-only-secret',
-    editorTheme: { projects: { enabled: false }, tours: false },
-    telemetry: { enabled: false, updateNotification: false },
-    logging: { console: { level: 'info', metrics: false, audit: false } },
-    ...opts.settings,
+  let port = 0;
+  let url = '';
+  const writeSettings = async (): Promise<void> => {
+    port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    const settings = {
+      uiHost: '127.0.0.1', uiPort: port, flowFile: 'flows.json', credentialSecret: 'browser-test-only-secret',
+      editorTheme: { projects: { enabled: false }, tours: false },
+      telemetry: { enabled: false, updateNotification: false },
+      logging: { console: { level: 'info', metrics: false, audit: false } },
+      ...opts.settings,
+    };
+    fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = ${JSON.stringify(settings, null, 2)};\n`, { mode: 0o600 });
   };
-  fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = ${JSON.stringify(settings, null, 2)};\n`, { mode: 0o600 });
 
   let out = '';
   let child: ChildProcess;
   const output = (): string => out;
   const launch = async (): Promise<void> => {
+    const mark = out.length;
     child = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
     child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
-    await waitForHttp(`${url}/settings`, opts.startTimeout ?? 60000, child, output);
+    await waitForRed(port, opts.startTimeout ?? 60000, child, () => out.slice(mark));
   };
   const started = (): number => out.split('[info] Started flows').length - 1;
   const deploy = async (flows: object[], credentials?: Record<string, Record<string, string>>): Promise<void> => {
@@ -127,7 +149,17 @@ export async function startRed(opts: StartRedOptions = {}): Promise<RedRuntime> 
   };
 
   try {
-    await launch();
+    // A free port can be taken by another process before Node-RED binds it: then try another.
+    for (let attempt = 1; ; attempt++) {
+      await writeSettings();
+      try {
+        await launch();
+        break;
+      } catch (err) {
+        if (attempt >= 3 || !/EADDRINUSE/.test(out)) throw err;
+        out = '';
+      }
+    }
     if (opts.flows) await deploy(opts.flows, opts.credentials);
   } catch (err) {
     await stopChild(child!);
@@ -135,7 +167,7 @@ export async function startRed(opts: StartRedOptions = {}): Promise<RedRuntime> 
     throw err;
   }
   return {
-    url, port, userDir, output, deploy,
+    url, port, userDir, output, deploy,   // restart() keeps them
     async restart(between) {
       await stopChild(child);
       if (between) await between();

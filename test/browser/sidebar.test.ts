@@ -322,13 +322,13 @@ describe('the Ledger sidebar endpoints under adminAuth', function () {
   it('reads need bot-ledger.read; starting an audit needs bot-ledger.write', async () => {
     const viewer = await login('viewer', 'viewer-pass', 'read');
     const admin = await login('admin', 'admin-pass');
-    assert.equal((await fetch(`${red.url}/bot-ledger/view/ledgers`)).status, 401);
+    assert.equal((await fetch(`${red.url}/bot-ledger/view/ledgers`)).status, 401, 'a read without a token');
     const got = await fetch(`${red.url}/bot-ledger/view/ledgers`, { headers: { authorization: `Bearer ${viewer}` } });
     assert.equal(got.status, 200);
     const ids = ((await got.json()) as { id: string }[]).map((x) => x.id);
     assert.deepEqual(ids, ['led']);
     assert.equal((await fetch(`${red.url}/bot-ledger/view/ledgers/led/entries`, { headers: { authorization: `Bearer ${viewer}` } })).status, 200);
-    assert.equal((await fetch(`${red.url}/bot-ledger/view/ledgers/led/audit`, { method: 'POST', headers: { authorization: `Bearer ${viewer}` } })).status, 401);
+    assert.equal((await fetch(`${red.url}/bot-ledger/view/ledgers/led/audit`, { method: 'POST', headers: { authorization: `Bearer ${viewer}` } })).status, 401, 'an audit started by a reader');
     assert.equal((await fetch(`${red.url}/bot-ledger/view/ledgers/led/audit`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } })).status, 202);
     // The browser code is public (it holds no data): the editor loads it with import(), which sends no token.
     const js = await fetch(`${red.url}/bot-ledger/view/client/bot-ledger-verify.js`);
