@@ -4,7 +4,7 @@
  * `node-red.nodes` loaded and in the palette (config nodes registered), the bot-sign and
  * bot-consensus dialogs with their typed inputs, bot-ledger's configuration dialog, invalid
  * values marked with their reason shown on hover, valid ones accepted, Done saving the node,
- * and the saved settings deployed to the runtime.
+ * and the saved settings deployed and used by the runtime.
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
@@ -23,7 +23,10 @@ function flows(userDir: string): object[] {
     { id: 'key', type: 'bot-identity', name: 'device' },
     { id: 'led', type: 'bot-ledger', name: 'plant', origin: 'example.com/plant-1', identity: 'key', dir: path.join(userDir, 'ledger-plant'), checkpointMs: 1000, checkpointEntries: 0, maxEntryBytes: 65536 },
     // A bot-sign saved before the typed inputs existed (no property/topic/kind fields).
-    { id: 'sign', type: 'bot-sign', z: 'tab', name: '', identity: 'key', x: 200, y: 80, wires: [[]] },
+    { id: 'inj', type: 'inject', z: 'tab', name: 'reading', props: [{ p: 'payload' }, { p: 'plant', v: '{"topic":"plant/1/temp"}', vt: 'json' }], repeat: '', once: false, payload: '{"celsius":21.5}', payloadType: 'json', x: 80, y: 40, wires: [['sign']] },
+    { id: 'sign', type: 'bot-sign', z: 'tab', name: '', identity: 'key', x: 200, y: 80, wires: [['app']] },
+    { id: 'app', type: 'bot-append', z: 'tab', name: '', ledger: 'led', x: 380, y: 80, wires: [[]] },
+    { id: 'ver', type: 'bot-verify', z: 'tab', name: '', trusted: '', ledger: '', maxSkewMs: 300000, x: 200, y: 280, wires: [[], []] },
     { id: 'cons', type: 'bot-consensus', z: 'tab', name: '', ledger: 'led', mode: 'status', timeoutMs: 30000, outputs: 1, x: 200, y: 180, wires: [[]] },
   ];
 }
@@ -146,6 +149,52 @@ describe('editor dialogs in a real browser (Chromium, Node-RED 4)', function () 
     assert.deepEqual([saved.property, saved.topic, saved.topicType, saved.kind, saved.kindType, saved.valid], ['payload', 'plant.topic', 'msg', 'alarm', 'str', true]);
   });
 
+  it('bot-identity: the deployed key\'s did:key shown, a bad secret key marked with its reason, Generate gives a valid one', async () => {
+    await page.dblclick('[id="sign"] .red-ui-flow-node');
+    await page.click('#node-input-btn-identity-edit');
+    const did = page.locator('#bot-identity-did');
+    await did.waitFor({ state: 'visible', timeout: 10000 });
+    await page.waitForFunction((want) => (document.querySelector('#bot-identity-did') as HTMLInputElement).value === want, DEVICE.did, { timeout: 10000 })
+      .catch(async (err: Error) => {
+        throw new Error(`${err.message}: did:key field ${JSON.stringify(await did.inputValue())}, message ${JSON.stringify(await page.locator('#bot-identity-did-msg').textContent())}`);
+      });
+    const key = page.locator('#node-config-input-secretKey');
+    await fill(key, 'not-a-key');
+    assert.ok(await hasClass(key, 'input-error'));
+    assert.match(await reasonOnHover(page, key), /secret key must be a 32-byte seed \(64 hex characters, or 43 base64 \/ base64url characters\)/);
+    // Replacing a key asks first.
+    const asked = new Promise<string>((resolve) => page.once('dialog', (d) => { resolve(d.message()); void d.accept(); }));
+    await page.click('#bot-identity-generate');
+    assert.match(await asked, /Replace the current secret key/);
+    await page.waitForFunction((old) => /^did:key:z6Mk/.test((document.querySelector('#bot-identity-did') as HTMLInputElement).value)
+      && (document.querySelector('#bot-identity-did') as HTMLInputElement).value !== old, DEVICE.did, { timeout: 10000 });
+    assert.ok(!(await hasClass(key, 'input-error')), 'a generated key is accepted');
+    // Keep the deployed key: cancel both dialogs.
+    await page.click('#node-config-dialog-cancel');
+    await key.waitFor({ state: 'detached', timeout: 10000 });
+    await page.click('#node-dialog-cancel');
+    await page.waitForSelector('#node-input-kind', { state: 'detached', timeout: 10000 });
+  });
+
+  it('bot-verify: a trusted list with a bad line marked with the line and reason, a good one saved', async () => {
+    await page.dblclick('[id="ver"] .red-ui-flow-node');
+    const trusted = page.locator('#node-input-trusted');
+    await trusted.waitFor({ state: 'visible', timeout: 10000 });
+    assert.equal(await typed(page, 'node-input-property').inputValue(), 'payload', 'a flow without the option reads msg.payload');
+    await trusted.fill(`${DEVICE.did}  # sensor-1\nsensor-2`);
+    await trusted.dispatchEvent('change');
+    assert.ok(await hasClass(trusted, 'input-error'));
+    assert.match(await reasonOnHover(page, trusted), /^line 2: "sensor-2" is not an Ed25519 did:key/);
+    await trusted.fill(`${DEVICE.did}  # sensor-1`);
+    await trusted.dispatchEvent('change');
+    assert.ok(!(await hasClass(trusted, 'input-error')));
+    await fill(typed(page, 'node-input-property'), 'mqtt.body');
+    await page.click('#node-dialog-ok');
+    await page.waitForSelector('#node-input-trusted', { state: 'detached', timeout: 10000 });
+    const saved = await nodeProps(page, 'ver');
+    assert.deepEqual([saved.trusted, saved.property, saved.valid], [`${DEVICE.did}  # sensor-1`, 'mqtt.body', true]);
+  });
+
   it('bot-consensus: a bad timeout marked with its reason, wait mode saved with two outputs', async () => {
     await page.dblclick('[id="cons"] .red-ui-flow-node');
     await page.waitForSelector('#node-input-timeoutMs + .red-ui-typedInput-container', { state: 'attached', timeout: 10000 });
@@ -203,7 +252,7 @@ describe('editor dialogs in a real browser (Chromium, Node-RED 4)', function () 
     assert.deepEqual([saved.origin, saved.maxEntryBytes, saved.broker, saved.valid], ['example.com/plant-1', '131072', '', true]);
   });
 
-  it('deploys what the dialogs saved: the runtime reloads it without a configuration error', async () => {
+  it('deploys what the dialogs saved, and the runtime signs with it', async () => {
     await page.click('#red-ui-header-button-deploy');
     await page.locator('.red-ui-notification').filter({ hasText: /deployed/i }).first().waitFor({ timeout: 15000 });
     const r = await fetch(`${red!.url}/flows`, { headers: { 'Node-RED-API-Version': 'v2' } });
@@ -212,10 +261,22 @@ describe('editor dialogs in a real browser (Chromium, Node-RED 4)', function () 
     const cons = deployed.find((n) => n.id === 'cons');
     assert.deepEqual([sign?.kind, sign?.kindType, sign?.topic, sign?.topicType], ['alarm', 'str', 'plant.topic', 'msg']);
     assert.deepEqual([cons?.mode, cons?.timeoutMs, cons?.timeoutType], ['wait', '5000', 'num']);
+    assert.equal(deployed.find((n) => n.id === 'ver')?.property, 'mqtt.body');
+    assert.equal(deployed.find((n) => n.id === 'key')?.type, 'bot-identity');
     const ledgers = (await (await fetch(`${red!.url}/bot-ledger/ledgers`)).json()) as { id: string; origin: string; error?: string }[];
     const led = ledgers.find((l) => l.id === 'led');
     assert.equal(led?.origin, 'example.com/plant-1');
     assert.equal(led?.error, undefined);
+    // The runtime signs with what the bot-sign dialog saved: kind "alarm", topic from msg.plant.topic.
+    assert.equal((await fetch(`${red!.url}/inject/inj`, { method: 'POST' })).status, 200);
+    let entries: { leaf: { kind: string; topic?: string; payload: unknown; signer: string } }[] = [];
+    for (let i = 0; i < 100 && entries.length === 0; i++) {
+      const r2 = await fetch(`${red!.url}/bot-ledger/ledgers/led/entries`);
+      if (r2.ok) entries = ((await r2.json()) as { entries: typeof entries }).entries;
+      if (entries.length === 0) await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.equal(entries.length, 1, 'the injected reading was signed and appended');
+    assert.deepEqual([entries[0]!.leaf.kind, entries[0]!.leaf.topic, entries[0]!.leaf.payload, entries[0]!.leaf.signer], ['alarm', 'plant/1/temp', { celsius: 21.5 }, DEVICE.did]);
     assert.deepEqual(ed!.errors.filter((e) => !/favicon|Failed to load resource/.test(e)), [], 'no errors in the page');
   });
 });
