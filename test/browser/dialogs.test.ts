@@ -163,9 +163,10 @@ describe('editor dialogs in a real browser (Chromium, Node-RED 4)', function () 
     assert.ok(await hasClass(key, 'input-error'));
     assert.match(await reasonOnHover(page, key), /secret key must be a 32-byte seed \(64 hex characters, or 43 base64 \/ base64url characters\)/);
     // Replacing a key asks first.
-    const asked = new Promise<string>((resolve) => page.once('dialog', (d) => { resolve(d.message()); void d.accept(); }));
     await page.click('#bot-identity-generate');
-    assert.match(await asked, /Replace the current secret key/);
+    const ask = page.locator('.red-ui-notification').filter({ hasText: 'Replace the current secret key' });
+    await ask.waitFor({ state: 'visible', timeout: 5000 });
+    await ask.locator('button', { hasText: 'Replace' }).click();
     await page.waitForFunction((old) => /^did:key:z6Mk/.test((document.querySelector('#bot-identity-did') as HTMLInputElement).value)
       && (document.querySelector('#bot-identity-did') as HTMLInputElement).value !== old, DEVICE.did, { timeout: 10000 });
     assert.ok(!(await hasClass(key, 'input-error')), 'a generated key is accepted');
