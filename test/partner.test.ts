@@ -321,6 +321,60 @@ describe('partner access between two Node-RED runtimes (MQTT and HTTP)', functio
     assert.equal(again.body.error?.code, 'E_REPLAY');
   });
 
+  it('the example flows work as their comments say: the owner grants, the reader supplies and reads', async () => {
+    const example = (f: string): Flow => JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../examples', f), 'utf8')) as Flow;
+    const key = (id: Identity): Record<string, unknown> => ({ credentials: { secretKey: id.exportSeed().toString('hex') } });
+    // Owner: the broker of this test, the partner's did:key in the grant node (step 1 of its comments).
+    const owner = example('partner-owner.json').map((n) => (n.type === 'bot-ledger' ? { ...n, broker: broker?.url }
+      : n.id === 'po-grant' ? { ...n, subject: B_ME.did } : n.type === 'bot-identity' ? { ...n, ...key(A_OP) } : n));
+    await deploy(A as Runtime, owner);
+    /** Click an inject node (404 while a deploy is still starting the flows). */
+    const inject = async (r: Runtime | undefined, id: string): Promise<void> => {
+      const end = Date.now() + 10000;
+      for (;;) {
+        const res = await fetch(`${r?.base}/inject/${id}`, { method: 'POST' });
+        if (res.status === 200) return;
+        if (res.status !== 404 || Date.now() > end) assert.fail(`inject ${id}: HTTP ${res.status} ${await res.text()}`);
+        await new Promise((ok) => setTimeout(ok, 100));
+      }
+    };
+    const ownerEntries = async (): Promise<{ index: number; leaf: { kind: string; signer: string; topic?: string; payload: Record<string, unknown> } }[]> => {
+      const r = await fetch(`${A?.base}/bot-ledger/ledgers/po-ledger/entries?limit=1000`);
+      return r.ok ? ((await r.json()) as { entries: [] }).entries : [];
+    };
+    const waitFor = async <T>(what: string, f: () => Promise<T | undefined>): Promise<T> => {
+      const end = Date.now() + 15000;
+      while (Date.now() < end) { const v = await f(); if (v !== undefined) return v; await new Promise((r) => setTimeout(r, 100)); }
+      throw new Error(`timed out waiting for ${what}\n${A?.output()}\n${B?.output()}`);
+    };
+    await waitFor('the owner ledger', async () => ((await fetch(`${A?.base}/bot-ledger/ledgers/po-ledger/entries`)).ok ? true : undefined));
+    await inject(A, 'po-grant-in');
+    const grant = await waitFor('the grant entry', async () => (await ownerEntries()).find((e) => e.leaf.kind === 'grant'));
+    assert.equal(grant.leaf.signer, A_OP.did);
+    // Reader: the owner's did:key and grant id in both bot-partner nodes (step 1 of its comments).
+    const reader = example('partner-reader.json').map((n) => (n.type === 'bot-ledger' ? { ...n, broker: broker?.url }
+      : n.type === 'bot-partner' ? { ...n, operator: A_OP.did, grant: grant.leaf.payload.id, url: n.via === 'http' ? `${A?.base}/bot/request` : n.url }
+        : n.type === 'bot-identity' ? { ...n, ...key(B_ME) } : n.type === 'debug' ? { ...n, console: true } : n));
+    const before = B?.output().length ?? 0;
+    await deploy(B as Runtime, reader);
+    // Click "supply a reading" (again every 2 s while the reader's MQTT connection comes up).
+    let clicked = 0;
+    const supplied = await waitFor('the supplied entry in the owner ledger', async () => {
+      if (Date.now() - clicked > 2000) { clicked = Date.now(); await inject(B, 'pr-supply-in'); }
+      return (await ownerEntries()).find((e) => e.leaf.signer === B_ME.did);
+    });
+    assert.equal(supplied.leaf.topic, 'supply/tank');
+    await waitFor('a temperature reading', async () => ((await ownerEntries()).some((e) => e.leaf.topic === 'plant/1/temp') ? true : undefined));
+    await inject(B, 'pr-read-in');
+    await inject(B, 'pr-read-http-in');
+    const log = await waitFor('two verified reads in the reader log', async () => {
+      const out = B?.output().slice(before) ?? '';
+      return (out.match(/\[debug:verified entries\]/g) ?? []).length >= 2 ? out : undefined;
+    });
+    assert.ok(!/\[debug:refused \/ not verified\]/.test(log), log);
+    assert.match(log, /origin"?:\s*['"]example\.com\/owner['"]/);
+  });
+
   it('never shows a secret key in either runtime\'s log', () => {
     for (const r of [A, B]) for (const s of SECRETS) assert.ok(!r?.output().includes(s), 'a secret leaked into a Node-RED log');
     assert.ok(!/\[error\] \[bot-(ledger|grant)/.test(A?.output() ?? ''), A?.output());
