@@ -24,7 +24,6 @@ import { makeRequest } from '../lib/access';
 import { freePort, stopChild, tmpDir } from './helpers';
 import { Mosquitto } from './mosquitto';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { prepareUserDir } = require('../../scripts/demo-lib.js') as { prepareUserDir(userDir: string, port: number): void };
 
 const A_OP = Identity.generate();

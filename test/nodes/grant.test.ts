@@ -18,7 +18,6 @@ import {
   ALL_NODES, FlowNode, freshUserDir, helper, Msg, nextMessage, nextMessages, noMessage, statuses, TestNode,
 } from './util';
 
-/* eslint-disable @typescript-eslint/no-require-imports */
 const botGrant = require('../../nodes/bot-grant') as unknown;
 const botPartner = require('../../nodes/bot-partner') as unknown;
 const httpIn = require('@node-red/nodes/core/network/21-httpin.js') as unknown;
