@@ -80,6 +80,12 @@ export interface LedgerSummary {
   consensus: ConsensusView | null;
 }
 
+const GRANT_KINDS = [Buffer.from('"kind":"grant"'), Buffer.from('"kind":"revoke"')];
+/** Whether a leaf may be a grant or revocation (JCS puts `"kind":"…"` literally; a payload holding that text only costs a re-read). */
+function mayBeGrant(leaf: Buffer): boolean {
+  return GRANT_KINDS.some((k) => leaf.includes(k));
+}
+
 /** Counts appended entries and reports their rate per second over a sliding window. */
 export class CommitRate {
   #events: { t: number; n: number }[] = [];
@@ -165,6 +171,8 @@ export class LedgerWatch {
   #strip: { size: number; time: number | null }[] = [];
   #stops: (() => void)[] = [];
   #throttle: Throttle;
+  /** Whether a grant or revocation may have been appended since the last grantsChanged(). */
+  #grants = true;
   /** Leaves appended since the last drainRows, the newest LIVE_ROWS only. */
   #fresh: { index: number; leaf: Buffer }[] = [];
 
@@ -177,6 +185,7 @@ export class LedgerWatch {
     this.#stops.push(
       opts.ledger.onCommit((c) => {
         this.#rate.add(c.leaves.length);
+        if (!this.#grants) this.#grants = c.leaves.some(mayBeGrant);
         const skip = Math.max(0, c.leaves.length - LIVE_ROWS);
         for (let i = skip; i < c.leaves.length; i++) this.#fresh.push({ index: c.from + i, leaf: c.leaves[i] });
         if (this.#fresh.length > LIVE_ROWS) this.#fresh.splice(0, this.#fresh.length - LIVE_ROWS);
@@ -205,6 +214,16 @@ export class LedgerWatch {
   drainRows(): EntryRow[] {
     const fresh = this.#fresh.splice(0);
     return fresh.reverse().map((e) => row(e.index, leafHash(e.leaf), e.leaf));
+  }
+
+  /**
+   * Whether grants or revocations may have been appended since the last call (true on the
+   * first call), so a view re-reads the ledger's grants only when they can have changed.
+   */
+  grantsChanged(): boolean {
+    const g = this.#grants;
+    this.#grants = false;
+    return g;
   }
 
   /** Ask for a (throttled) change notification. */

@@ -7,12 +7,14 @@
  *   GET  /bot-ledger/view/ledgers                      → [{id, name, …LedgerSummary} | {id, name, error}]
  *   GET  /bot-ledger/view/ledgers/:id/entries?before=&limit=&signer=&topic=&since=&until= → EntryPage
  *   GET  /bot-ledger/view/ledgers/:id/entries/:index   → EntryDetail (+ consensus status when synced)
+ *   GET  /bot-ledger/view/ledgers/:id/grants           → [GrantView] (lib/grants.ts), newest first
  *   POST /bot-ledger/view/ledgers/:id/audit            → 202; progress and result on comms
  *   GET  /bot-ledger/view/client/:file, /vendor/:pkg/:file → public browser code (no data)
  *
  * Comms topics (retained where it says so): `bot-ledger/ledgers` (retained: [{id, name}]),
  * `bot-ledger/ledger/<id>` (retained: summary, ≤ 4/s), `bot-ledger/entries/<id>` (new
- * entries, newest first, with the summary), `bot-ledger/audit/<id>` (retained: progress and result).
+ * entries, newest first, with the summary), `bot-ledger/grants/<id>` (retained: the grants,
+ * when grants or revocations were appended), `bot-ledger/audit/<id>` (retained: progress and result).
  *
  * Data endpoints need `bot-ledger.read`; starting an audit needs `bot-ledger.write`.
  * Nothing here reads or returns secret keys.
@@ -21,6 +23,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { auditLedger, AuditResult } from '../lib/audit';
 import { BotError } from '../lib/errors';
+import { GrantIndex } from '../lib/grants';
 import type { Ledger } from '../lib/ledger';
 import { entryDetail, entryPage, EntryFilter, LedgerWatch, Throttle } from '../lib/ledger-view';
 import { liveLedgers } from '../nodes/ledger-admin';
@@ -95,6 +98,10 @@ export = function (RED: PluginAPI): void {
   const publishSummary = (id: string, w: Watched): void => {
     if (!w.watch || w.closed) return;
     const rows = w.watch.drainRows();
+    if (w.watch.grantsChanged()) {
+      const l = w.watch.ledger;
+      GrantIndex.of(l).list(Date.now()).then((g) => { if (!w.closed) publish(`bot-ledger/grants/${id}`, { id, grants: g }, true); }, () => undefined);
+    }
     w.watch.summary().then((s) => {
       if (w.closed) return;
       const data = { id, name: w.node.name ?? '', ...s };
@@ -127,6 +134,8 @@ export = function (RED: PluginAPI): void {
     for (const s of w.stops.splice(0)) s();
     watched.delete(id);
     publish(`bot-ledger/ledger/${id}`, { id, removed: true }, false);   // drops the retained summary
+    publish(`bot-ledger/grants/${id}`, { id, removed: true }, false);
+    publish(`bot-ledger/audit/${id}`, { id, removed: true }, false);
   };
 
   /** After a deployment: follow the new ledger nodes, drop the removed ones, publish the list. */
@@ -186,6 +195,10 @@ export = function (RED: PluginAPI): void {
       const consensus = cons ? await cons.status(index).catch(() => null) : null;
       return { ...detail, consensus };
     })().then((d) => res.json(d), (err: unknown) => fail(res, err));
+  });
+
+  http.get(`${BASE}/ledgers/:id/grants`, read, (req, res) => {
+    ledgerOf(req.params.id ?? '').then(({ l }) => GrantIndex.of(l).list(Date.now())).then((g) => res.json(g), (err: unknown) => fail(res, err));
   });
 
   http.post(`${BASE}/ledgers/:id/audit`, write, (req, res) => {

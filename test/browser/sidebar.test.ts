@@ -27,7 +27,7 @@ const B = 'example.com/B';
 const S = 'example.com/S';
 
 /** A flow with a standalone ledger S and two ledgers A and B witnessing each other over broker. */
-function sidebarFlow(userDir: string, broker: string, a: Identity, b: Identity): object[] {
+function sidebarFlow(userDir: string, broker: string, a: Identity, b: Identity, partner: Identity): object[] {
   const ledger = (id: string, name: string, origin: string, key: string, extra: object = {}): object => ({
     id, type: 'bot-ledger', name, origin, identity: key, dir: path.join(userDir, `ledger-${name}`), checkpointMs: 300, checkpointEntries: 0, maxEntryBytes: 65536, ...extra,
   });
@@ -46,6 +46,16 @@ function sidebarFlow(userDir: string, broker: string, a: Identity, b: Identity):
     ...chain('s', 80, 'plant/1/temp', 'key-a', 'led-s'),
     ...chain('s2', 160, 'plant/2/temp', 'key-b', 'led-s'),
     ...chain('a', 240, 'plant/a/temp', 'key-a', 'led-a'),
+    // Grants of ledger B to a partner: active, expired, and one revoked.
+    { id: 'grant-b', type: 'bot-grant', z: 'tab', name: 'grants of B', x: 340, y: 320, ledger: 'led-b', wires: [[]] },
+    ...([
+      ['active', { op: 'grant', id: 'g-active', subject: partner.did, actions: ['read'], scope: { signers: '*', topics: ['plant/#'] }, expires: Date.now() + 86_400_000 }],
+      ['expired', { op: 'grant', id: 'g-expired', subject: partner.did, actions: ['read'], scope: { signers: [a.did] }, notBefore: 1, expires: 2 }],
+      ['revoked', { op: 'grant', id: 'g-revoked', subject: partner.did, actions: ['read', 'append'], scope: { signers: '*' }, expires: Date.now() + 86_400_000 }],
+      ['revoke', { op: 'revoke', grant: 'g-revoked' }],
+    ] as const).map(([name, payload], i) => ({
+      id: `inj-grant-${name}`, type: 'inject', z: 'tab', name, x: 140, y: 320 + 40 * i, repeat: '', once: false, topic: '', payload: JSON.stringify(payload), payloadType: 'json', props: [{ p: 'payload' }], wires: [['grant-b']],
+    })),
   ];
 }
 
@@ -72,6 +82,7 @@ describe('the Ledger sidebar in a real browser', function () {
   const t = tmpDir('bot-sidebar-');
   const a = Identity.generate();
   const b = Identity.generate();
+  const partner = Identity.generate();
   let broker: Mosquitto;
   let red: RedRuntime;
   let ed: EditorSession;
@@ -80,7 +91,7 @@ describe('the Ledger sidebar in a real browser', function () {
     broker = await Mosquitto.start();
     red = await startRed({
       userDir: t.dir,
-      flows: sidebarFlow(t.dir, broker.url, a, b),
+      flows: sidebarFlow(t.dir, broker.url, a, b, partner),
       credentials: { 'key-a': { secretKey: a.exportSeed().toString('hex') }, 'key-b': { secretKey: b.exportSeed().toString('hex') } },
     });
     await inject(red, 'inj-s', 3);
@@ -203,6 +214,27 @@ describe('the Ledger sidebar in a real browser', function () {
     assert.equal(await w.locator('.bot-mono').getAttribute('title'), b.did);
     await page.waitForFunction(() => /cosigned \d+ s ago/.test(document.querySelector('.bot-ledger-section[data-id="led-a"] .bot-witness .bot-time')?.textContent ?? ''));
     assert.equal(await sa.locator('.bot-conflict-alert').isVisible(), false);
+  });
+
+  it('lists the grants of a ledger (active, expired, revoked) with the partner\'s did:key, live', async () => {
+    const page = ed.page;
+    const grants = section(page, 'led-b').locator('.bot-grants');
+    assert.equal(await grants.isVisible(), false, 'no grants yet');
+    // One at a time, each shown live before the next (so their ledger order is known).
+    for (const [i, g] of ['active', 'expired', 'revoked'].entries()) {
+      await inject(red, `inj-grant-${g}`);
+      await page.waitForFunction((n) => document.querySelectorAll('.bot-ledger-section[data-id="led-b"] .bot-grant').length === n, i + 1);
+    }
+    assert.equal(await grants.locator('.bot-grant[data-id="g-revoked"]').getAttribute('data-status'), 'active');
+    await inject(red, 'inj-grant-revoke');
+    await page.waitForFunction(() => document.querySelector('.bot-ledger-section[data-id="led-b"] .bot-grant[data-id="g-revoked"]')?.getAttribute('data-status') === 'revoked');
+    const rows = grants.locator('.bot-grant');
+    assert.deepEqual(await rows.evaluateAll((els) => els.map((e) => `${e.getAttribute('data-id')}:${e.getAttribute('data-status')}`)), ['g-revoked:revoked', 'g-expired:expired', 'g-active:active']);
+    for (const id of ['g-active', 'g-expired', 'g-revoked']) {
+      assert.equal(await grants.locator(`.bot-grant[data-id="${id}"] .bot-subject`).getAttribute('title'), partner.did);
+    }
+    assert.match(await grants.locator('.bot-grant[data-id="g-active"]').innerText(), /read · any signer · topics plant\/#/);
+    assert.match(await grants.locator('.bot-grant[data-id="g-revoked"] .bot-grant-status').innerText(), /^revoked \(revocation #3\)$/);
   });
 
   it('raises an alert with the evidence when the operator signed two conflicting checkpoints', async () => {
