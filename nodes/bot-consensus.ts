@@ -23,7 +23,7 @@ import { LedgerLease } from '../lib/registry';
 import {
   setupFailed, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, openOrThrow, RedNode, SendFn, StatusThrottle,
 } from './red';
-import { describe, evaluate, typedSetting, TypedSetting } from './typed-input';
+import { describeSetting, evaluate, typedSetting, TypedSetting } from './typed-input';
 
 interface BotConsensusDef extends NodeDef {
   name?: string;
@@ -127,12 +127,12 @@ export = function (RED: NodeAPI): void {
     /** The entry index of a message, from the receipt or the configured typed input. */
     const entryIndex = (msg: NodeMessage): number | Promise<number> => {
       if (indexSetting.type === 'receipt') return indexOf(msg, lease!.current?.origin);
-      return then(evaluate(RED, node, indexSetting, msg), (v) => indexValue(v, describe(indexSetting)));
+      return then(evaluate(RED, node, indexSetting, msg), (v) => indexValue(v, describeSetting(indexSetting)));
     };
     /** The wait timeout of a message. */
     const waitTimeout = (msg: NodeMessage): number | Promise<number> => {
       if (fixedTimeout) return timeoutMs;
-      return then(evaluate(RED, node, timeoutSetting, msg), (v) => timeoutValue(v, describe(timeoutSetting)));
+      return then(evaluate(RED, node, timeoutSetting, msg), (v) => timeoutValue(v, describeSetting(timeoutSetting)));
     };
     let closing = false;
     // The partner connection, shown while it is not up (a config node has no status of its own).

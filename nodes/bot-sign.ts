@@ -6,15 +6,16 @@
  * envelope's topic. Editor options (typed inputs; absent in flows saved before them, which
  * keep the behaviour above): `property` (the msg property signed and replaced, default
  * payload), `topic`/`topicType` (default msg.topic; also flow, global, env or a fixed
- * string) and `kind`/`kindType` (default the string "reading"). `seq` comes from the signer's persistent counter (lib/sequence.ts), so it
- * keeps increasing across redeploys and restarts and is never reused by one signer.
+ * string) and `kind`/`kindType` (default the string "reading"). `seq` comes from the
+ * signer's persistent counter (lib/sequence.ts), so it keeps increasing across redeploys and
+ * restarts and is never reused by one signer.
  */
 import { signEnvelope } from '../lib/envelope';
 import { BotError } from '../lib/errors';
 import { Identity } from '../lib/identity';
 import { JsonValue } from '../lib/jcs';
 import { SequenceCounter, sharedSequence } from '../lib/sequence';
-import { describe, evaluate, messageProperty, setMessageProperty, typedSetting, TypedSetting } from './typed-input';
+import { describeSetting, evaluate, messageProperty, setMessageProperty, typedSetting, TypedSetting } from './typed-input';
 import {
   DoneFn, identityOf, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn, shortMessage, StatusThrottle, userPath,
 } from './red';
@@ -67,7 +68,7 @@ export = function (RED: NodeAPI): void {
       try {
         const payload = messageProperty(RED, msg, property);
         if (payload === undefined) throw new BotError('E_JSON', `msg.${property} is missing`);
-        if (typeof kind !== 'string') throw new BotError('E_ENVELOPE', `the kind (${describe(kindSetting)}) must be a string, not ${kind === null ? 'null' : typeof kind}`);
+        if (typeof kind !== 'string') throw new BotError('E_ENVELOPE', `the kind (${describeSetting(kindSetting)}) must be a string, not ${kind === null ? 'null' : typeof kind}`);
         const seq = counter!.next(); // a seq burnt by a failed signature is only a gap
         const env = signEnvelope(identity!, {
           kind,

@@ -67,7 +67,7 @@ export function setMessageProperty(RED: NodeAPI, msg: NodeMessage, expr: string,
 }
 
 /** How a typed setting is shown in messages: `msg.topic`, `flow.kind`, `env MY_VAR`, `"text"`. */
-export function describe(s: TypedSetting): string {
+export function describeSetting(s: TypedSetting): string {
   if (s.type === 'msg' || s.type === 'flow' || s.type === 'global') return `${s.type}.${s.value}`;
   if (s.type === 'env') return `env ${s.value}`;
   return JSON.stringify(s.value);
