@@ -354,7 +354,6 @@ describe('partner access between two Node-RED runtimes (MQTT and HTTP)', functio
     const reader = example('partner-reader.json').map((n) => (n.type === 'bot-ledger' ? { ...n, broker: broker?.url }
       : n.type === 'bot-partner' ? { ...n, operator: A_OP.did, grant: grant.leaf.payload.id, url: n.via === 'http' ? `${A?.base}/bot/request` : n.url }
         : n.type === 'bot-identity' ? { ...n, ...key(B_ME) } : n.type === 'debug' ? { ...n, console: true } : n));
-    const before = B?.output().length ?? 0;
     await deploy(B as Runtime, reader);
     // Click "supply a reading" (again every 2 s while the reader's MQTT connection comes up).
     let clicked = 0;
@@ -364,6 +363,7 @@ describe('partner access between two Node-RED runtimes (MQTT and HTTP)', functio
     });
     assert.equal(supplied.leaf.topic, 'supply/tank');
     await waitFor('a temperature reading', async () => ((await ownerEntries()).some((e) => e.leaf.topic === 'plant/1/temp') ? true : undefined));
+    const before = B?.output().length ?? 0; // (a click before the MQTT connection was up was refused: E_CLOSED)
     await inject(B, 'pr-read-in');
     await inject(B, 'pr-read-http-in');
     const log = await waitFor('two verified reads in the reader log', async () => {
