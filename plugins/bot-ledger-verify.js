@@ -142,15 +142,25 @@ export function parseCheckpoint(text) {
 /** C2SP signed-note key ID of an Ed25519 (type 0x01) key: SHA-256(name ‖ "\n" ‖ 0x01 ‖ key)[:4]. */
 export function noteKeyId(name, pub) { return sha256(concat(enc.encode(name), Uint8Array.of(0x0a, 0x01), pub)).slice(0, 4); }
 
+/** Strict RFC 8032 Ed25519 verification (cofactorless, canonical A and R, S < L: zip215 false). */
+export function verifyEd25519(sig, msg, pub) {
+  return sig.length === 64 && pub.length === 32 && ed.verify(sig, msg, pub, { zip215: false });
+}
+
+/** Verify a C2SP signed note's Ed25519 (type 0x01) signature by key name and public key; returns the note text. */
+export function verifyNoteSignature(note, name, pub) {
+  const { text, signatures } = parseNote(note);
+  const id = noteKeyId(name, pub);
+  const sig = signatures.find((s) => s.name === name && equal(s.keyId, id));
+  if (!sig) throw new Error(`no signature line of key ${name}`);
+  if (!verifyEd25519(sig.sig, enc.encode(text), pub)) throw new Error(`the signature of ${name} does not verify`);
+  return text;
+}
+
 /** Verify the operator's signature on a checkpoint note (key name = origin); returns the parsed checkpoint. */
 export function verifyCheckpoint(note, origin, pub) {
-  const { text, signatures } = parseNote(note);
-  const cp = parseCheckpoint(text);
+  const cp = parseCheckpoint(verifyNoteSignature(note, origin, pub));
   if (cp.origin !== origin) throw new Error(`checkpoint origin ${cp.origin} is not ${origin}`);
-  const id = noteKeyId(origin, pub);
-  const sig = signatures.find((s) => s.name === origin && equal(s.keyId, id));
-  if (!sig) throw new Error('no signature line of the operator key');
-  if (sig.sig.length !== 64 || !ed.verify(sig.sig, enc.encode(text), pub, { zip215: false })) throw new Error('the operator signature does not verify');
   return cp;
 }
 
@@ -161,7 +171,7 @@ export function verifyEnvelopeSignature(env) {
   const s = fromBase64Url(sig);
   if (s.length !== 64) throw new Error('a signature is 64 bytes');
   const pub = didPublicKey(env.signer);
-  if (!ed.verify(s, enc.encode(ENVELOPE_DOMAIN + canonicalize(body)), pub, { zip215: false })) throw new Error('the signature does not verify');
+  if (!verifyEd25519(s, enc.encode(ENVELOPE_DOMAIN + canonicalize(body)), pub)) throw new Error('the signature does not verify');
 }
 
 function check(f) {

@@ -18,7 +18,7 @@ import { MqttLink } from '../../lib/mqtt-link';
 import { NoteVerifier, signCheckpoint } from '../../lib/note';
 import { ledgerId } from '../../lib/quorum';
 import { ledgerTopics } from '../../lib/sync';
-import { tmpDir, until } from '../helpers';
+import { tmpDir, until, vector } from '../helpers';
 import { Mosquitto } from '../mosquitto';
 import { EditorSession, openEditor, RedRuntime, startRed } from './harness';
 
@@ -197,6 +197,46 @@ describe('the Ledger sidebar in a real browser', function () {
 
     await tamper((d) => { d.checkpoint.note = d.checkpoint.note.replace(/\n7\n/, '\n8\n'); });
     assert.deepEqual([await okOf('signature'), await okOf('checkpoint'), await okOf('inclusion-proof')], ['true', 'false', 'false']);
+  });
+
+  it('the browser verifier passes the published RFC 6962, RFC 8785, RFC 8032 and C2SP vectors', async () => {
+    const rfc6962 = vector<{ hasher_kat: Record<string, string>; leaves_hex: string[]; leaf_hashes: string[]; inclusion_proofs: { leafIdx: number; treeSize: number; leafHash: string; root: string; proof: string[] }[] }>('rfc6962-vectors.json');
+    const jcs = vector<{ cases: Record<string, { input: string; output: string }> }>('jcs-vectors.json');
+    const ed25519 = vector<{ vectors: { public_key: string; message: string; signature: string }[] }>('ed25519-vectors.json');
+    const notes = vector<Record<string, { vkey?: string; note?: string }>>('note-vectors.json');
+    const failures = await ed.page.evaluate(async (v) => {
+      const m = await import(new URL('bot-ledger/view/client/bot-ledger-verify.js', document.baseURI).href) as Record<string, (...a: unknown[]) => unknown>;
+      const hex = (s: string): Uint8Array => Uint8Array.from(s.match(/../g) ?? [], (b) => parseInt(b, 16));
+      const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+      const bad: string[] = [];
+      const ok = (what: string, cond: boolean): void => { if (!cond) bad.push(what); };
+      ok('HashLeaf KAT', toHex(m.leafHash(new TextEncoder().encode('L123456')) as Uint8Array) === v.rfc6962.hasher_kat['HashLeaf("L123456")']);
+      ok('HashChildren KAT', toHex(m.nodeHash(new TextEncoder().encode('N123'), new TextEncoder().encode('N456')) as Uint8Array) === v.rfc6962.hasher_kat['HashChildren("N123","N456")']);
+      v.rfc6962.leaves_hex.forEach((l, i) => ok(`leaf hash ${i}`, toHex(m.leafHash(hex(l)) as Uint8Array) === v.rfc6962.leaf_hashes[i]));
+      for (const p of v.rfc6962.inclusion_proofs) {
+        const args = [p.leafIdx, p.treeSize, hex(p.leafHash)];
+        ok(`inclusion ${p.leafIdx}/${p.treeSize}`, m.verifyInclusion(...args, p.proof.map(hex), hex(p.root)) === true);
+        for (let k = 0; k < p.proof.length; k++) {
+          const proof = p.proof.map(hex); proof[k][0] ^= 1;
+          ok(`tampered inclusion ${p.leafIdx}/${p.treeSize} #${k}`, m.verifyInclusion(...args, proof, hex(p.root)) === false);
+        }
+        if (p.proof.length > 0) ok(`short inclusion ${p.leafIdx}/${p.treeSize}`, m.verifyInclusion(...args, p.proof.slice(1).map(hex), hex(p.root)) === false);
+      }
+      for (const [name, c] of Object.entries(v.jcs.cases)) ok(`JCS ${name}`, m.canonicalize(JSON.parse(c.input)) === c.output);
+      for (const t of v.ed25519.vectors) {
+        ok(`Ed25519 ${t.message.length / 2}-byte message`, m.verifyEd25519(hex(t.signature), hex(t.message), hex(t.public_key)) === true);
+        const sig = hex(t.signature); sig[5] ^= 1;
+        ok(`Ed25519 altered signature ${t.message.length / 2}`, m.verifyEd25519(sig, hex(t.message), hex(t.public_key)) === false);
+      }
+      const ex = v.notes.signed_note_c2sp_example;
+      const [name, id, key] = (ex.vkey ?? '').split('+');
+      const pub = (m.fromBase64(key) as Uint8Array).slice(1);
+      ok('C2SP key ID', toHex(m.noteKeyId(name, pub) as Uint8Array) === id);
+      ok('C2SP note', m.verifyNoteSignature(ex.note, name, pub) === 'This is an example message.\n');
+      try { m.verifyNoteSignature((ex.note ?? '').replace('example message', 'exemplary message'), name, pub); bad.push('altered C2SP note verified'); } catch { /* refused */ }
+      return bad;
+    }, { rfc6962, jcs, ed25519, notes });
+    assert.deepEqual(failures, []);
   });
 
   it('draws the consensus strip: checkpoints confirmed by the partner witness, with its last cosignature', async () => {
