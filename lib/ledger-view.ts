@@ -20,6 +20,8 @@ import { checkTopicFilter } from './topic';
 
 /** Most checkpoints kept in a view's consensus strip. */
 export const STRIP_LENGTH = 24;
+/** Window of the entries-per-second rate (ms). */
+export const RATE_WINDOW_MS = 5000;
 /** Most new entries a view hands out per change notification (the newest). */
 export const LIVE_ROWS = 50;
 /** Most entries in one page. */
@@ -166,7 +168,7 @@ export class LedgerWatch {
   readonly ledger: Ledger;
   #consortium: Consortium | undefined;
   #mqtt = 'standalone';
-  #rate = new CommitRate();
+  #rate = new CommitRate(RATE_WINDOW_MS);
   /** Recent checkpoint sizes with the time this runtime saw them signed or stored (ms). */
   #strip: { size: number; time: number | null }[] = [];
   #stops: (() => void)[] = [];
@@ -175,6 +177,8 @@ export class LedgerWatch {
   #grants = true;
   /** Leaves appended since the last drainRows, the newest LIVE_ROWS only. */
   #fresh: { index: number; leaf: Buffer }[] = [];
+  /** Fires once appends have stopped for a rate window, so the rate shown falls back to 0. */
+  #idle: NodeJS.Timeout | undefined;
 
   constructor(opts: LedgerWatchOptions) {
     this.ledger = opts.ledger;
@@ -189,6 +193,9 @@ export class LedgerWatch {
         const skip = Math.max(0, c.leaves.length - LIVE_ROWS);
         for (let i = skip; i < c.leaves.length; i++) this.#fresh.push({ index: c.from + i, leaf: c.leaves[i] });
         if (this.#fresh.length > LIVE_ROWS) this.#fresh.splice(0, this.#fresh.length - LIVE_ROWS);
+        if (this.#idle) clearTimeout(this.#idle);
+        this.#idle = setTimeout(() => { this.#idle = undefined; this.changed(); }, RATE_WINDOW_MS + 100);
+        this.#idle.unref?.();
         this.changed();
       }),
       opts.ledger.onCheckpoint((c) => { this.#addCheckpoint(c, Date.now()); this.changed(); }),
@@ -295,6 +302,7 @@ export class LedgerWatch {
   /** Stop listening. */
   close(): void {
     this.#throttle.stop();
+    if (this.#idle) clearTimeout(this.#idle);
     for (const s of this.#stops.splice(0)) s();
   }
 }

@@ -123,7 +123,9 @@ export = function (RED: PluginAPI): void {
         n.consensus.then((c) => { if (c && !w.closed) w.watch?.attachConsortium(c); }, () => undefined);
       }
       w.watch.changed();
-    }, () => undefined);
+    }, (err: unknown) => {
+      if (!w.closed) publish(`bot-ledger/ledger/${id}`, { id, name: n.name ?? '', error: (err as Error).message }, true);
+    });
   };
 
   const unwatch = (id: string): void => {
