@@ -23,7 +23,7 @@ import { LedgerLease } from '../lib/registry';
 import {
   setupFailed, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, openOrThrow, RedNode, SendFn, StatusThrottle,
 } from './red';
-import { describeSetting, evaluate, typedSetting, TypedSetting } from './typed-input';
+import { describeSetting, evaluate, typedSetting } from './typed-input';
 
 interface BotConsensusDef extends NodeDef {
   name?: string;

@@ -22,6 +22,7 @@ import {
   BotLedgerNode, closeAfterJobs, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, openOrThrow, RedNode, SendFn,
   setupFailed, shortMessage, StatusThrottle, userPath,
 } from './red';
+import { lines } from './settings';
 
 interface BotGrantDef extends NodeDef {
   name?: string;
@@ -35,11 +36,10 @@ interface BotGrantDef extends NodeDef {
 
 const DAY = 86_400_000;
 
-/** Non-empty, non-comment lines (or comma-separated items) of a setting. */
+/** Items of a setting or a msg field: a list, or lines / comma-separated text. */
 function items(v: unknown): string[] {
   if (Array.isArray(v)) return v.map(String);
-  if (typeof v !== 'string') return [];
-  return v.split(/[\n,]/).map((s) => s.trim()).filter((s) => s !== '' && !s.startsWith('#'));
+  return typeof v === 'string' ? lines(v, true) : [];
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

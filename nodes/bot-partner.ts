@@ -5,14 +5,18 @@
  * through this partner's own bot-ledger connection, or an HTTP endpoint where the owner wired
  * `http in → bot-query (answer partner requests) → http response`. Used by bot-query
  * (partner mode) and bot-append (partner mode); every answer is verified (lib/partner.ts).
+ * With the owner's witnesses listed, a read answer counts only if its checkpoint carries the
+ * quorum of cosignatures (DESIGN.md "Witness set and quorum").
  */
 import { OwnerRef } from '../lib/access';
 import { BotError } from '../lib/errors';
 import { PublicKey } from '../lib/identity';
 import { checkOrigin } from '../lib/ledger';
 import { httpTransport, mqttTransport, PartnerClient, PartnerTransport } from '../lib/partner';
+import { QuorumPolicy } from '../lib/quorum';
 import { sharedSequence } from '../lib/sequence';
 import { BotPartnerNode, configError, identityOf, intSetting, ledgerNodeOf, NodeAPI, NodeDef, userPath } from './red';
+import { parseWitnesses } from './settings';
 
 interface BotPartnerDef extends NodeDef {
   name?: string;
@@ -24,6 +28,9 @@ interface BotPartnerDef extends NodeDef {
   ledger?: string;
   url?: string;
   timeoutMs?: number | string;
+  /** The owner's witnesses, `did:key name` per line: when set, answers must be confirmed by the quorum. */
+  witnesses?: string;
+  quorum?: number | string;
 }
 
 export = function (RED: NodeAPI): void {
@@ -37,6 +44,13 @@ export = function (RED: NodeAPI): void {
       const origin = (def.origin ?? '').trim();
       checkOrigin(origin);
       const owner: OwnerRef = { origin, operator: PublicKey.fromDid((def.operator ?? '').trim()).did };
+      const witnesses = parseWitnesses(def.witnesses, []);
+      const quorum = intSetting(def.quorum, 0);
+      if (Number.isNaN(quorum)) throw configError('E_RANGE', 'quorum must be a whole number (0 = majority)');
+      if (witnesses.length > 0) {
+        // Only a checkpoint cosigned by the quorum is believed: the owner alone cannot show a forked view.
+        owner.policy = QuorumPolicy.create({ origin, operator: owner.operator, witnesses, quorum: quorum > 0 ? quorum : undefined });
+      }
       const grant = (def.grant ?? '').trim();
       if (!/^[A-Za-z0-9._-]{1,64}$/.test(grant)) throw configError('E_NO_GRANT', 'the grant id is 1-64 characters of A-Z a-z 0-9 . _ - (as bot-grant output it)');
       const identity = identityOf(RED, def.identity, 'partner identity');

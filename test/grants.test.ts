@@ -7,7 +7,7 @@ import {
 } from '../lib';
 import { MqttLink } from '../lib/mqtt-link';
 import { LedgerPublisher, ledgerTopics } from '../lib/sync';
-import { ledgerId, mqttTransport, PartnerClient } from '../lib';
+import { cosignLine, formatNote, ledgerId, mqttTransport, parseNote, PartnerClient, QuorumPolicy } from '../lib';
 import { Mosquitto } from './mosquitto';
 import { tmpDir, until } from './helpers';
 
@@ -243,6 +243,25 @@ describe('grants: index over a real ledger, and partner requests', function () {
     a = await fresh();
     await expectCode(() => verifyReadAnswer(a, owner, { topic: 'plant/1/line-0/temp' }), 'E_SCOPE');
     await expectCode(() => verifyReadAnswer({ error: { code: 'E_REVOKED', message: 'x' } }, owner), 'E_REVOKED');
+  });
+
+  it('with the owner\'s witness set, the partner believes only a checkpoint cosigned by the quorum', async () => {
+    await issue(terms());
+    const w = Identity.generate();
+    const policy = QuorumPolicy.create({ origin: ORIGIN, operator: op.did, witnesses: [{ name: 'w.example/log', key: w.did }], quorum: 2 });
+    const owner = { origin: ORIGIN, operator: op.did, policy };
+    const answer = await read('g1');
+    const e = await expectCode(() => verifyReadAnswer(answer, owner), 'E_CHECKPOINT');
+    assert.match(e.message, /1 of the 2/);
+    const note = parseNote(answer.checkpoint as string);
+    const cosigned = formatNote(note.text, [...note.signatures.map((x) => x.line), cosignLine(note.text, 'w.example/log', w, Math.floor(now / 1000))]);
+    const v = verifyReadAnswer({ ...answer, checkpoint: cosigned }, owner);
+    assert.equal(v.confirmations?.count, 2);
+    assert.equal(v.entries.length, 8);
+    // a cosignature by a key outside the set does not count
+    const stranger2 = Identity.generate();
+    const other = formatNote(note.text, [...note.signatures.map((x) => x.line), cosignLine(note.text, 'w.example/log', stranger2, 1)]);
+    await expectCode(() => verifyReadAnswer({ ...answer, checkpoint: other }, owner), 'E_CHECKPOINT');
   });
 
   it('a read-only copy of the ledger (as a mirror holds it) sees the same grants and revocations', async () => {

@@ -44,14 +44,14 @@ const exposeHttp = (RED: { nodes: { createNode(n: unknown, d: unknown): void; re
 };
 const NODES = [...ALL_NODES, botGrant, botPartner, httpIn, exposeHttp];
 
-function flow(dir: string, base: string, opts: { ledger?: Record<string, unknown>; grant?: string } = {}): FlowNode[] {
+function flow(dir: string, base: string, opts: { ledger?: Record<string, unknown>; grant?: string; partner?: Record<string, unknown> } = {}): FlowNode[] {
   return [
     { id: 't1', type: 'tab', label: 'grants' },
     { id: 'op', type: 'bot-identity', name: 'operator' },
     { id: 'dev', type: 'bot-identity', name: 'device' },
     { id: 'me', type: 'bot-identity', name: 'partner' },
     { id: 'L1', type: 'bot-ledger', name: 'owner', origin: ORIGIN, identity: 'op', dir, checkpointMs: 0, checkpointEntries: 0, maxEntryBytes: 65536, ...opts.ledger },
-    { id: 'P1', type: 'bot-partner', name: 'owner over http', origin: ORIGIN, operator: OPERATOR.did, grant: opts.grant ?? 'g-1', identity: 'me', via: 'http', url: `${base}/bot/request`, timeoutMs: 5000 },
+    { id: 'P1', type: 'bot-partner', name: 'owner over http', origin: ORIGIN, operator: OPERATOR.did, grant: opts.grant ?? 'g-1', identity: 'me', via: 'http', url: `${base}/bot/request`, timeoutMs: 5000, ...opts.partner },
     { id: 'x', type: 'expose-http', z: 't1' },
     // owner: readings and grants
     { id: 's1', type: 'bot-sign', z: 't1', identity: 'dev', name: '', wires: [['a1']] },
@@ -331,5 +331,19 @@ describe('bot-grant, bot-query serve/partner, bot-append partner (Node-RED)', fu
     await none2;
     assertNoSecret('messages and statuses', seen);
     for (const c of helper.log().args) assertNoSecret('the log', c);
+  });
+
+  it('partner mode with the owner\'s witnesses listed refuses a checkpoint without the quorum (E_CHECKPOINT)', async () => {
+    const witness = Identity.generate();
+    await helper.load(NODES, flow(dir, base, { grant: 'g-1', partner: { witnesses: `${witness.did} w.example/witness`, quorum: 2 } }), CREDS);
+    await pump(['plant/1/temp']);
+    await call('g1', { subject: PARTNER.did, id: 'g-1', actions: ['read'], scope: { signers: '*' } }, 'gout');
+    const err = nextMessage(helper.getNode('caught'), 10000);
+    const none = noMessage(helper.getNode('pqout'), 300);
+    helper.getNode('pq').receive({ payload: {} });
+    const e = await err;
+    assert.equal(e.error?.code, 'E_CHECKPOINT');
+    assert.match(String(e.error?.message), /1 of the 2 confirmations/);
+    await none;
   });
 });
