@@ -194,11 +194,12 @@ export interface EditorSession {
  * resolved once the editor has loaded its palette and flows. Fails with an explanation when
  * no Chromium is installed (the tests never download a browser).
  */
-export async function openEditor(url: string, opts: { viewport?: { width: number; height: number }; colorScheme?: 'light' | 'dark' } = {}): Promise<EditorSession> {
-  if (!fs.existsSync(chromiumPath)) {
-    throw new Error(`no Chromium at ${chromiumPath}: the browser tests need Debian's chromium package (apt-get install chromium), or CHROMIUM_PATH set to a Chromium binary`);
+export async function openEditor(url: string, opts: { viewport?: { width: number; height: number }; colorScheme?: 'light' | 'dark'; executablePath?: string } = {}): Promise<EditorSession> {
+  const executablePath = opts.executablePath ?? chromiumPath;
+  if (!fs.existsSync(executablePath)) {
+    throw new Error(`no Chromium at ${executablePath}: the browser tests need Debian's chromium package (apt-get install chromium), or CHROMIUM_PATH set to a Chromium binary`);
   }
-  const browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
+  const browser = await chromium.launch({ executablePath, args: chromiumArgs });
   try {
     const page = await browser.newPage({ viewport: opts.viewport ?? { width: 1400, height: 800 }, colorScheme: opts.colorScheme });
     const errors: string[] = [];

@@ -356,6 +356,12 @@ describe('the Ledger sidebar in a real browser', function () {
   });
 });
 
+describe('the browser tests without Chromium', () => {
+  it('fail with a message saying to install Debian\'s chromium package (no skip, no download)', async () => {
+    await assert.rejects(openEditor('http://127.0.0.1:9', { executablePath: '/nonexistent/chromium' }), /apt-get install chromium/);
+  });
+});
+
 describe('the Ledger sidebar endpoints under adminAuth', function () {
   this.timeout(60000);
   let red: RedRuntime;
