@@ -2,8 +2,10 @@
 // `npm run screenshots`: regenerate docs/demo-flow.png and docs/sidebar.png in a real browser,
 // with the browser tests' harness (test/browser/harness.ts: Debian's Chromium driven by
 // playwright-core, never a downloaded browser). It starts the demo (`npm start`) on free ports
-// in a temporary directory, pictures the demo flow, then the Ledger sidebar after an audit and
-// with an entry verified in the browser. Needs a build first (`npm run build` or `npm install`).
+// in a temporary directory and pictures the demo flow; then the consortium demo (`npm run
+// demo:consortium`) and pictures partner A's Ledger sidebar: its consensus strip with the two
+// other partners' cosignatures, an audit, and an entry verified in the browser. Needs a build
+// first (`npm run build` or `npm install`).
 // Usage: node scripts/screenshots.js [OUT_DIR]   (default docs/)
 'use strict';
 const path = require('node:path');
@@ -21,7 +23,7 @@ try {
   process.exit(1);
 }
 const { openEditor } = harness;
-const { freePort, spawnDemo, stopChild, tmpDir } = helpers;
+const { freeConsecutivePorts, freePort, spawnDemo, stopChild, tmpDir } = helpers;
 
 async function waitForOutput(demo, re, ms) {
   const end = Date.now() + ms;
@@ -53,6 +55,8 @@ async function sidebar(page, out) {
     await page.mouse.up();
   }
   await page.waitForSelector('.bot-ledger-section .bot-entry', { timeout: 30000 });
+  // A few checkpoints confirmed by the partners' cosignatures.
+  await page.waitForFunction(() => document.querySelectorAll('.bot-ledger-section .bot-cp-confirmed').length >= 6, undefined, { timeout: 60000 });
   await page.click('.bot-ledger-section .bot-verify-btn');
   await page.waitForSelector('.bot-ledger-section .bot-audit-result[data-state="done"]', { timeout: 30000 });
   await page.click('.bot-ledger-section .bot-entry >> nth=2');
@@ -68,26 +72,42 @@ async function sidebar(page, out) {
   await page.screenshot({ path: out });
 }
 
-async function main() {
+/** Run a demo launcher in a temporary directory until fn is done with it. */
+async function withDemo(script, env, ready, fn) {
   const t = tmpDir('bot-screenshots-');
-  const port = await freePort();
-  const demo = spawnDemo('start.js', { PORT: String(port), MQTT_PORT: String(await freePort()), BOT_DEMO_DIR: t.dir });
-  let ed;
+  const demo = spawnDemo(script, { ...env, BOT_DEMO_DIR: t.dir });
   try {
-    await waitForOutput(demo, /editor: http:/, 90000);
-    ed = await openEditor(`http://127.0.0.1:${port}`, { viewport: { width: 1400, height: 760 } });
-    const flowPng = path.join(outDir, 'demo-flow.png');
-    await demoFlow(ed.page, flowPng);
-    console.log(flowPng);
-    await ed.page.setViewportSize({ width: 1400, height: 1000 });
-    const sidebarPng = path.join(outDir, 'sidebar.png');
-    await sidebar(ed.page, sidebarPng);
-    console.log(sidebarPng);
+    await waitForOutput(demo, ready, 90000);
+    await fn();
   } finally {
-    await ed?.close();
     await stopChild(demo.child);
     t.cleanup();
   }
+}
+
+async function main() {
+  const port = await freePort();
+  await withDemo('start.js', { PORT: String(port), MQTT_PORT: String(await freePort()) }, /editor: http:/, async () => {
+    const ed = await openEditor(`http://127.0.0.1:${port}`, { viewport: { width: 1400, height: 760 } });
+    try {
+      const out = path.join(outDir, 'demo-flow.png');
+      await demoFlow(ed.page, out);
+      console.log(out);
+    } finally {
+      await ed.close();
+    }
+  });
+  const base = await freeConsecutivePorts(3);
+  await withDemo('demo-consortium.js', { PORT: String(base), MQTT_PORT: String(await freePort()) }, /partner C: editor/, async () => {
+    const ed = await openEditor(`http://127.0.0.1:${base}`, { viewport: { width: 1400, height: 1080 } });
+    try {
+      const out = path.join(outDir, 'sidebar.png');
+      await sidebar(ed.page, out);
+      console.log(out);
+    } finally {
+      await ed.close();
+    }
+  });
 }
 
 main().catch((err) => { console.error(`screenshots: ${err.message}`); process.exit(1); });
