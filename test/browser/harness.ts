@@ -194,7 +194,14 @@ export interface EditorSession {
  * resolved once the editor has loaded its palette and flows. Fails with an explanation when
  * no Chromium is installed (the tests never download a browser).
  */
-export async function openEditor(url: string, opts: { viewport?: { width: number; height: number }; colorScheme?: 'light' | 'dark'; executablePath?: string } = {}): Promise<EditorSession> {
+export async function openEditor(url: string, opts: {
+  viewport?: { width: number; height: number };
+  colorScheme?: 'light' | 'dark';
+  /** A Chromium binary other than chromiumPath. */
+  executablePath?: string;
+  /** Log in through the editor's login dialog (a runtime with adminAuth). */
+  login?: { username: string; password: string };
+} = {}): Promise<EditorSession> {
   const executablePath = opts.executablePath ?? chromiumPath;
   if (!fs.existsSync(executablePath)) {
     throw new Error(`no Chromium at ${executablePath}: the browser tests need Debian's chromium package (apt-get install chromium), or CHROMIUM_PATH set to a Chromium binary`);
@@ -208,6 +215,12 @@ export async function openEditor(url: string, opts: { viewport?: { width: number
       if (m.type() === 'error' && !/net::ERR_(NAME_NOT_RESOLVED|INTERNET_DISCONNECTED)/.test(m.text())) errors.push(m.text());
     });
     await page.goto(`${url}/`, { waitUntil: 'load' });
+    if (opts.login) {
+      await page.waitForSelector('#node-dialog-login-username', { timeout: 30000 });
+      await page.fill('#node-dialog-login-username', opts.login.username);
+      await page.fill('#node-dialog-login-password', opts.login.password);
+      await page.click('#node-dialog-login-submit');
+    }
     await page.waitForSelector('#red-ui-palette .red-ui-palette-node', { timeout: 30000 });
     await page.waitForSelector('#red-ui-workspace-chart', { timeout: 30000 });
     return { browser, page, errors, close: () => browser.close() };

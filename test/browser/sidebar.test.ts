@@ -416,4 +416,25 @@ describe('the Ledger sidebar endpoints under adminAuth', function () {
     assert.equal((await fetch(`${red.url}/bot-ledger/view/vendor/hashes/..%2Fpackage.json`)).status, 404);
     assert.equal((await fetch(`${red.url}/bot-ledger/view/client/bot-sidebar.js`)).status, 404);
   });
+
+  it('shows a reader the ledgers in the editor, without the Verify ledger button', async () => {
+    const ed = await openEditor(red.url, { login: { username: 'viewer', password: 'viewer-pass' } });
+    const errorsAtLogin = ed.errors.length;
+    const unauthorized: string[] = [];
+    ed.page.on('response', (r) => { if (r.status() === 401) unauthorized.push(r.url()); });
+    try {
+      await ed.page.evaluate(() => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show('bot-ledger'));
+      await ed.page.waitForSelector('.bot-ledger-section[data-id="led"] .bot-operator:not(:empty)');
+      assert.equal(await ed.page.locator('.bot-ledger-section[data-id="led"] .bot-origin').textContent(), 'example.com/P');
+      assert.equal(await ed.page.locator('.bot-ledger-section[data-id="led"] .bot-verify-btn').isVisible(), false);
+      // Its entry list was read with the reader's token (a refused read would show the error instead).
+      await ed.page.waitForSelector('.bot-ledger-section[data-id="led"] .bot-entries .bot-empty');
+      assert.equal(await ed.page.locator('.bot-ledger-section[data-id="led"] .bot-entries').innerText(), 'no entries');
+      // The editor's own first request before the login is refused; after it, nothing is.
+      assert.deepEqual(ed.errors.slice(errorsAtLogin), []);
+      assert.deepEqual(unauthorized, [], 'the sidebar\'s requests carry the editor\'s token');
+    } finally {
+      await ed.close();
+    }
+  });
 });
