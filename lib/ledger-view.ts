@@ -15,7 +15,7 @@ import { LedgerError } from './errors';
 import type { Ledger, StoredCheckpoint } from './ledger';
 import { leafHash } from './merkle';
 import { parseCheckpoint, parseNote } from './note';
-import { ledgerId } from './quorum';
+import { Confirmations, ledgerId } from './quorum';
 import { checkTopicFilter } from './topic';
 
 /** Most checkpoints kept in a view's consensus strip. */
@@ -173,6 +173,8 @@ export class LedgerWatch {
   #strip: { size: number; time: number | null }[] = [];
   #stops: (() => void)[] = [];
   #throttle: Throttle;
+  /** Quorum counts of the strip's checkpoints, kept until the consortium reports a change (each count re-verifies cosignatures). */
+  #counts = new Map<number, Confirmations | undefined>();
   /** Whether a grant or revocation may have been appended since the last grantsChanged(). */
   #grants = true;
   /** Leaves appended since the last drainRows, the newest LIVE_ROWS only. */
@@ -206,7 +208,7 @@ export class LedgerWatch {
   attachConsortium(c: Consortium): void {
     if (this.#consortium === c) return;
     this.#consortium = c;
-    this.#stops.push(c.onUpdate(() => this.changed()));
+    this.#stops.push(c.onUpdate(() => { this.#counts.clear(); this.changed(); }));
     this.changed();
   }
 
@@ -241,7 +243,9 @@ export class LedgerWatch {
     if (at >= 0 && this.#strip[at].size === c.size) return;
     if (at < 0) this.#strip.push({ size: c.size, time });
     else this.#strip.splice(at, 0, { size: c.size, time });
-    if (this.#strip.length > STRIP_LENGTH) this.#strip.splice(0, this.#strip.length - STRIP_LENGTH);
+    if (this.#strip.length > STRIP_LENGTH) {
+      for (const old of this.#strip.splice(0, this.#strip.length - STRIP_LENGTH)) this.#counts.delete(old.size);
+    }
   }
 
   /** The summary now (reads only what is in memory and a few LevelDB records). */
@@ -283,7 +287,11 @@ export class LedgerWatch {
     const last = new Map<string, number>();
     const strip: StripItem[] = [];
     for (const s of this.#strip) {
-      const conf = await c.confirmations(s.size);
+      let conf = this.#counts.get(s.size);
+      if (!this.#counts.has(s.size)) {
+        conf = await c.confirmations(s.size);
+        this.#counts.set(s.size, conf);
+      }
       for (const w of conf?.witnesses ?? []) last.set(w.did, Math.max(last.get(w.did) ?? 0, w.time));
       const count = conf?.count ?? 1;
       const status: StripItem['status'] = conflictSizes.has(s.size) ? 'conflict' : count >= info.quorum ? 'confirmed' : 'sealed';

@@ -59,8 +59,8 @@ const VENDOR: Record<string, string> = {
 };
 const CLIENT_DIR = __dirname;
 /** The browser files of this plugin (beside its compiled module). */
-const CLIENT_FILES = new Set(['bot-ledger-verify.js', 'bot-sidebar.css']);
-const FILE = /^[a-z0-9_-]+\.(js|css)$/;
+const CLIENT_FILES = new Set(['bot-ledger-verify.js']);
+const FILE = /^[a-z0-9_-]+\.js$/;
 
 interface Watched { node: BotLedgerNode; watch?: LedgerWatch; stops: (() => void)[]; closed: boolean }
 
@@ -229,7 +229,7 @@ export = function (RED: PluginAPI): void {
     if (!file || !FILE.test(file)) { res.status(404).json({ error: 'not found' }); return; }
     fs.readFile(path.join(dir, file), (err, body) => {
       if (err) { res.status(404).json({ error: 'not found' }); return; }
-      res.set('Content-Type', `${file.endsWith('.css') ? 'text/css' : type}; charset=utf-8`).set('Cache-Control', 'no-cache').send(body);
+      res.set('Content-Type', `${type}; charset=utf-8`).set('Cache-Control', 'no-cache').send(body);
     });
   };
   http.get(`${BASE}/client/:file`, (req, res) => serveFile(res, CLIENT_DIR, CLIENT_FILES.has(req.params.file ?? '') ? req.params.file : undefined, 'text/javascript'));
