@@ -121,6 +121,10 @@ describe('the Ledger sidebar in a real browser', function () {
     assert.equal(await section(page, 'led-b').locator('.bot-operator').getAttribute('title'), b.did);
     await page.waitForFunction(() => document.querySelector('.bot-ledger-section[data-id="led-a"] .bot-mqtt')?.textContent === 'connected', undefined, { timeout: 15000 });
     // The copy button copies the did:key (and nothing in the sidebar is a secret key).
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: red.url });
+    await s.locator('.bot-copy').click();
+    await page.locator('.red-ui-notification', { hasText: 'Copied' }).first().waitFor();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), a.did);
     const html = await page.locator('.bot-ledger-sidebar').innerHTML();
     for (const id of [a, b]) assert.ok(!html.includes(id.exportSeed().toString('hex')) && !html.includes(id.exportSeed().toString('base64')), 'a secret key is shown');
     assert.deepEqual(ed.errors, []);
