@@ -360,6 +360,63 @@ describe('the Ledger sidebar in a real browser', function () {
   });
 });
 
+describe('the Ledger sidebar entry browser, paging back', function () {
+  this.timeout(60000);
+  const t = tmpDir('bot-sidebar-paging-');
+  const a = Identity.generate();
+  let red: RedRuntime;
+  let ed: EditorSession;
+
+  before(async () => {
+    red = await startRed({
+      userDir: t.dir,
+      flows: [
+        { id: 'tab', type: 'tab', label: 'paging' },
+        { id: 'key', type: 'bot-identity', name: 'op' },
+        { id: 'led', type: 'bot-ledger', name: 'p', origin: 'example.com/paging', identity: 'key', dir: path.join(t.dir, 'ledger-p'), checkpointMs: 300, checkpointEntries: 0, maxEntryBytes: 65536 },
+        { id: 'inj', type: 'inject', z: 'tab', x: 140, y: 80, repeat: '', once: false, topic: 'plant/1/temp', payload: '1', payloadType: 'num', props: [{ p: 'payload' }, { p: 'topic', vt: 'str' }], wires: [['sign']] },
+        { id: 'sign', type: 'bot-sign', z: 'tab', x: 340, y: 80, identity: 'key', wires: [['app']] },
+        { id: 'app', type: 'bot-append', z: 'tab', x: 520, y: 80, ledger: 'led', wires: [[]] },
+      ],
+      credentials: { key: { secretKey: a.exportSeed().toString('hex') } },
+    });
+    await inject(red, 'inj', 120);
+    ed = await openEditor(red.url);
+    await ed.page.evaluate(() => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show('bot-ledger'));
+  });
+  after(async () => { await ed?.close(); await red?.stop(); t.cleanup(); });
+
+  it('shows the newest 50 entries, then older pages back to entry 0, and Latest again', async () => {
+    const page = ed.page;
+    const indexes = (): Promise<string> => page.evaluate(() => [...document.querySelectorAll('.bot-ledger-section[data-id="led"] .bot-entry')].map((e) => e.getAttribute('data-index')).join());
+    const range = (from: number, to: number): string => Array.from({ length: from - to + 1 }, (_, i) => from - i).join();
+    await page.waitForFunction(() => document.querySelector('.bot-ledger-section[data-id="led"] .bot-size')?.textContent === '120');
+    await page.waitForFunction(() => document.querySelector('.bot-ledger-section[data-id="led"] .bot-entry')?.getAttribute('data-index') === '119');
+    assert.equal(await indexes(), range(119, 70));
+    const s = section(page, 'led');
+    await s.locator('.bot-older').click();
+    await page.waitForFunction(() => document.querySelector('.bot-ledger-section[data-id="led"] .bot-entry')?.getAttribute('data-index') === '69');
+    assert.equal(await indexes(), range(69, 20));
+    // An older page stays put while entries are appended.
+    await inject(red, 'inj', 2);
+    await page.waitForFunction(() => document.querySelector('.bot-ledger-section[data-id="led"] .bot-size')?.textContent === '122');
+    assert.equal(await indexes(), range(69, 20));
+    await s.locator('.bot-older').click();
+    await page.waitForFunction(() => document.querySelector('.bot-ledger-section[data-id="led"] .bot-entry')?.getAttribute('data-index') === '19');
+    assert.equal(await indexes(), range(19, 0));
+    assert.equal(await s.locator('.bot-older').isDisabled(), true);
+    await s.locator('.bot-latest').click();
+    await page.waitForFunction(() => document.querySelector('.bot-ledger-section[data-id="led"] .bot-entry')?.getAttribute('data-index') === '121');
+    // Entry 0, from the last page, verifies in the browser against the latest checkpoint.
+    await s.locator('.bot-older').click();
+    await page.waitForFunction(() => document.querySelector('.bot-ledger-section[data-id="led"] .bot-entry')?.getAttribute('data-index') === '71');
+    await s.locator('.bot-older').click();
+    await s.locator('.bot-entry[data-index="0"]').click();
+    await page.waitForSelector('.bot-ledger-section[data-id="led"] .bot-entry-detail[data-index="0"]');
+    assert.equal(await s.locator('.bot-entry-detail').getAttribute('data-verified'), 'true');
+  });
+});
+
 describe('the browser tests without Chromium', () => {
   it('fail with a message saying to install Debian\'s chromium package (no skip, no download)', async () => {
     await assert.rejects(openEditor('http://127.0.0.1:9', { executablePath: '/nonexistent/chromium' }), /apt-get install chromium/);
