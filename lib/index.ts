@@ -33,3 +33,4 @@ export type { MirrorOptions, MirrorState } from './mirror';
 export * from './grants';
 export * from './access';
 export * from './partner';
+export { RateMeter } from './rate';

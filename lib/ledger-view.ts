@@ -16,6 +16,7 @@ import type { Ledger, StoredCheckpoint } from './ledger';
 import { leafHash } from './merkle';
 import { parseCheckpoint, parseNote } from './note';
 import { Confirmations, ledgerId } from './quorum';
+import { RateMeter } from './rate';
 import { checkTopicFilter } from './topic';
 
 /** Most checkpoints kept in a view's consensus strip. */
@@ -88,31 +89,6 @@ function mayBeGrant(leaf: Buffer): boolean {
   return GRANT_KINDS.some((k) => leaf.includes(k));
 }
 
-/** Counts appended entries and reports their rate per second over a sliding window. */
-export class CommitRate {
-  #events: { t: number; n: number }[] = [];
-  readonly #windowMs: number;
-
-  constructor(windowMs = 5000) { this.#windowMs = windowMs; }
-
-  /** Record n entries appended at time now. */
-  add(n: number, now = Date.now()): void {
-    this.#events.push({ t: now, n });
-    this.#trim(now);
-  }
-
-  /** Entries per second over the window, rounded to one decimal. */
-  rate(now = Date.now()): number {
-    this.#trim(now);
-    const sum = this.#events.reduce((a, e) => a + e.n, 0);
-    return Math.round((sum * 10000) / this.#windowMs) / 10;
-  }
-
-  #trim(now: number): void {
-    while (this.#events.length > 0 && this.#events[0].t < now - this.#windowMs) this.#events.shift();
-  }
-}
-
 /**
  * Runs fn at most once per intervalMs, always ending with a trailing run after the last
  * request, so a busy source (thousands of commits a second) yields a bounded event rate.
@@ -168,7 +144,7 @@ export class LedgerWatch {
   readonly ledger: Ledger;
   #consortium: Consortium | undefined;
   #mqtt = 'standalone';
-  #rate = new CommitRate(RATE_WINDOW_MS);
+  #rate = new RateMeter(RATE_WINDOW_MS, 10);
   /** Recent checkpoint sizes with the time this runtime saw them signed or stored (ms). */
   #strip: { size: number; time: number | null }[] = [];
   #stops: (() => void)[] = [];
@@ -190,7 +166,7 @@ export class LedgerWatch {
     if (latest) this.#strip.push({ size: latest.size, time: null });
     this.#stops.push(
       opts.ledger.onCommit((c) => {
-        this.#rate.add(c.leaves.length);
+        this.#rate.tick(c.leaves.length);
         if (!this.#grants) this.#grants = c.leaves.some(mayBeGrant);
         const skip = Math.max(0, c.leaves.length - LIVE_ROWS);
         for (let i = skip; i < c.leaves.length; i++) this.#fresh.push({ index: c.from + i, leaf: c.leaves[i] });
@@ -268,7 +244,7 @@ export class LedgerWatch {
       did: l.operator.did,
       ledgerId: ledgerId(l.origin, l.operator.did),
       treeSize: l.size,
-      rate: this.#rate.rate(),
+      rate: this.#rate.rate(Date.now(), 1),
       checkpoint,
       mqtt: this.#mqtt,
       consensus: this.#consortium ? await this.#consensus(this.#consortium) : null,

@@ -49,7 +49,8 @@ export async function describeLedger(n: BotLedgerNode): Promise<Record<string, u
   return out;
 }
 
-function queryInt(v: unknown, fallback: number): number {
+/** A non-negative integer query parameter: fallback when absent, NaN when malformed. */
+export function queryInt<T extends number | undefined>(v: unknown, fallback: T): number | T {
   if (v === undefined || v === '') return fallback;
   if (typeof v !== 'string' || !/^(0|[1-9][0-9]{0,15})$/.test(v)) return NaN;
   const n = Number(v);

@@ -9,6 +9,7 @@ import type { Receipt, StoredCheckpoint } from '../lib/ledger';
 import type { LedgerLease } from '../lib/registry';
 import type { Consortium } from '../lib/consensus';
 import type { QuorumPolicy } from '../lib/quorum';
+export { RateMeter } from '../lib/rate';
 import type { AppendAnswer, ReadAnswer } from '../lib/access';
 import type { PartnerClient } from '../lib/partner';
 
@@ -167,44 +168,6 @@ export class StatusThrottle {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-  }
-}
-
-/** Counts events and reports their rate per second over a sliding window of fixed buckets. */
-export class RateMeter {
-  #buckets: number[];
-  #bucketMs: number;
-  #head = -1;
-  #first = -1;
-
-  constructor(windowMs = 2000, buckets = 8) {
-    this.#buckets = new Array<number>(buckets).fill(0);
-    this.#bucketMs = Math.max(1, Math.floor(windowMs / buckets));
-  }
-
-  tick(n = 1, now = Date.now()): void {
-    if (this.#first < 0) this.#first = now;
-    this.#advance(now);
-    this.#buckets[this.#head % this.#buckets.length] += n;
-  }
-
-  /** Events per second over the window (or since the first event, if more recent). */
-  rate(now = Date.now()): number {
-    if (this.#first < 0) return 0;
-    this.#advance(now);
-    const sum = this.#buckets.reduce((a, b) => a + b, 0);
-    const span = Math.max(Math.min(now - this.#first, this.#buckets.length * this.#bucketMs), 250);
-    return Math.round((sum * 1000) / span);
-  }
-
-  #advance(now: number): void {
-    const b = Math.floor(now / this.#bucketMs);
-    if (this.#head < 0 || b - this.#head >= this.#buckets.length) {
-      this.#buckets.fill(0);
-    } else {
-      for (let i = this.#head + 1; i <= b; i++) this.#buckets[i % this.#buckets.length] = 0;
-    }
-    if (b > this.#head) this.#head = b;
   }
 }
 

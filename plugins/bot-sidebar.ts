@@ -26,7 +26,7 @@ import { BotError } from '../lib/errors';
 import { GrantIndex } from '../lib/grants';
 import type { Ledger } from '../lib/ledger';
 import { entryDetail, entryPage, EntryFilter, LedgerWatch, Throttle } from '../lib/ledger-view';
-import { liveLedgers } from '../nodes/ledger-admin';
+import { liveLedgers, queryInt } from '../nodes/ledger-admin';
 import type { AdminHandler, AdminRequest, BotLedgerNode, NodeAPI } from '../nodes/red';
 
 /** The parts of the plugin API (RED) this plugin uses beyond a node's. */
@@ -63,14 +63,6 @@ const CLIENT_FILES = new Set(['bot-ledger-verify.js']);
 const FILE = /^[a-z0-9_-]+\.js$/;
 
 interface Watched { node: BotLedgerNode; watch?: LedgerWatch; stops: (() => void)[]; closed: boolean }
-
-/** Parse an optional non-negative integer query parameter; NaN when malformed. */
-function intParam(v: unknown): number | undefined {
-  if (v === undefined || v === '') return undefined;
-  if (typeof v !== 'string' || !/^(0|[1-9][0-9]{0,15})$/.test(v)) return NaN;
-  const n = Number(v);
-  return Number.isSafeInteger(n) ? n : NaN;
-}
 
 function strParam(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
@@ -177,7 +169,7 @@ export = function (RED: PluginAPI): void {
   http.get(`${BASE}/ledgers/:id/entries`, read, (req, res) => {
     const q = req.query;
     const f: EntryFilter = {
-      before: intParam(q.before), limit: intParam(q.limit), since: intParam(q.since), until: intParam(q.until),
+      before: queryInt(q.before, undefined), limit: queryInt(q.limit, undefined), since: queryInt(q.since, undefined), until: queryInt(q.until, undefined),
       signer: strParam(q.signer), topic: strParam(q.topic),
     };
     if ([f.before, f.limit, f.since, f.until].some((v) => Number.isNaN(v))) {
@@ -188,7 +180,7 @@ export = function (RED: PluginAPI): void {
   });
 
   http.get(`${BASE}/ledgers/:id/entries/:index`, read, (req, res) => {
-    const index = intParam(req.params.index);
+    const index = queryInt(req.params.index, undefined);
     if (index === undefined || Number.isNaN(index)) { res.status(400).json({ error: 'index must be a non-negative integer', code: 'E_RANGE' }); return; }
     (async () => {
       const { n, l } = await ledgerOf(req.params.id ?? '');
