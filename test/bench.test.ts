@@ -55,5 +55,7 @@ describe('bench (short mode)', function () {
     assertFigure('consensus.latency', consensus.latency);
     assertFigure('consensus.throughput', consensus.throughput);
     assert.equal(typeof (consensus.latency as Fig).p99, 'number');
+    assertFigure('partner', out.partner);
+    assertFigure('partner.unverified', (out.partner as Fig).unverified, false);
   });
 });
