@@ -1,7 +1,7 @@
 /**
  * Benchmark of the kernel against peers measured side by side in the same run.
  *
- *   npm run bench            (build, then node dist/bench/run.js; about 4 minutes on 2 cores)
+ *   npm run bench            (build, then node dist/bench/run.js; about 4.5 minutes on 2 cores)
  *   npm run bench:short      (the same with --short: smaller sizes, a smoke test, < 1 min)
  *
  * Prints ONE JSON object on stdout (progress goes to stderr): `mode`, `machine` (CPU model,
