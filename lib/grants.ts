@@ -15,10 +15,10 @@
 import * as crypto from 'node:crypto';
 import { toBase64Url } from './bytes';
 import { BotError } from './errors';
-import { EnvelopeInput, fromTrustedLeaf, SignedEnvelope } from './envelope';
-import { DidKey, PublicKey } from './identity';
+import { EnvelopeInput, fromTrustedLeaf, SignedEnvelope, signEnvelope } from './envelope';
+import { DidKey, Identity, PublicKey } from './identity';
 import type { JsonValue } from './jcs';
-import type { Ledger } from './ledger';
+import type { Ledger, Receipt } from './ledger';
 import { serialized } from './mutex';
 import { checkTopicFilter, topicMatches } from './topic';
 
@@ -358,4 +358,35 @@ export class GrantIndex {
     }
     return out.sort((a, b) => b.index - a.index);
   }
+}
+
+/** A grant or revocation once appended: the envelope (what the partner keeps) and its receipt. */
+export interface Issued { envelope: SignedEnvelope; receipt: Receipt }
+
+/**
+ * Issue a grant: signed with the operator's key and appended to its ledger. Refuses an id the
+ * ledger already holds (E_GRANT), as only the first grant of an id counts. `nextSeq` gives
+ * the operator's next envelope seq (its persistent counter), taken only when signing.
+ */
+export async function issueGrant(ledger: Ledger, operator: Identity, nextSeq: () => number, terms: GrantTerms, ts = Date.now()): Promise<Issued> {
+  const checked = parseGrantTerms(terms);
+  if (checked.ledger !== ledger.origin) throw bad(`the grant is for ${checked.ledger}, not ${ledger.origin}`);
+  const index = GrantIndex.of(ledger);
+  return serialized(index, 'issue', async () => {
+    if (await index.get(checked.id)) throw bad(`the ledger already holds a grant ${checked.id}`);
+    const envelope = signEnvelope(operator, grantInput(checked, nextSeq(), ts), { maxBytes: ledger.maxEntryBytes });
+    return { envelope, receipt: await ledger.append(envelope) };
+  });
+}
+
+/** Revoke a grant the ledger holds (E_NO_GRANT otherwise): a revoke envelope signed by the operator, appended. */
+export async function revokeGrant(ledger: Ledger, operator: Identity, nextSeq: () => number, id: string, ts = Date.now()): Promise<Issued> {
+  const index = GrantIndex.of(ledger);
+  return serialized(index, 'issue', async () => {
+    if (typeof id !== 'string' || !(await index.get(id))) {
+      throw new AccessError('E_NO_GRANT', `the ledger holds no grant ${JSON.stringify(String(id)).slice(0, 80)}`);
+    }
+    const envelope = signEnvelope(operator, revokeInput({ grant: id, ledger: ledger.origin }, nextSeq(), ts), { maxBytes: ledger.maxEntryBytes });
+    return { envelope, receipt: await ledger.append(envelope) };
+  });
 }

@@ -11,9 +11,8 @@
  *   {op:"list"}               → msg.payload = [{id, subject, actions, scope, expires, status…}]
  * Anything else (e.g. an inject timestamp) issues a grant with the node's settings.
  */
-import { signEnvelope } from '../lib/envelope';
 import { BotError, FormatError } from '../lib/errors';
-import { GrantIndex, grantInput, GrantTerms, newGrantId, parseGrantTerms, revokeInput } from '../lib/grants';
+import { GrantIndex, GrantTerms, issueGrant, newGrantId, parseGrantTerms, revokeGrant } from '../lib/grants';
 import { Identity } from '../lib/identity';
 import { Ledger } from '../lib/ledger';
 import { LedgerLease } from '../lib/registry';
@@ -129,13 +128,12 @@ export = function (RED: NodeAPI): void {
         return;
       }
       const { identity, counter } = signer();
+      const nextSeq = (): number => counter.next();
       if (op === 'grant') {
         const terms = termsOf(l, p, now);
-        if (await GrantIndex.of(l).get(terms.id)) throw new FormatError('E_GRANT', `the ledger already holds a grant ${terms.id}`);
-        const env = signEnvelope(identity, grantInput(terms, counter.next(), now), { maxBytes: l.maxEntryBytes });
-        const receipt = await l.append(env);
+        const { envelope, receipt } = await issueGrant(l, identity, nextSeq, terms, now);
         ledgerNode?.appended(receipt);
-        msg.payload = env.toJSON();
+        msg.payload = envelope.toJSON();
         msg.grant = terms;
         msg.ledger = receipt;
         status.now({ fill: 'green', shape: 'dot', text: `granted ${terms.actions.join('+')} · #${receipt.index}` });
@@ -143,15 +141,11 @@ export = function (RED: NodeAPI): void {
       }
       if (op === 'revoke') {
         const id = p.grant ?? p.id;
-        if (typeof id !== 'string' || !(await GrantIndex.of(l).get(id))) {
-          throw new BotError('E_NO_GRANT', `the ledger holds no grant ${JSON.stringify(String(id)).slice(0, 80)}`);
-        }
-        const env = signEnvelope(identity, revokeInput({ grant: id, ledger: l.origin }, counter.next(), now), { maxBytes: l.maxEntryBytes });
-        const receipt = await l.append(env);
+        const { envelope, receipt } = await revokeGrant(l, identity, nextSeq, id as string, now);
         ledgerNode?.appended(receipt);
-        msg.payload = env.toJSON();
+        msg.payload = envelope.toJSON();
         msg.ledger = receipt;
-        status.now({ fill: 'yellow', shape: 'dot', text: `revoked ${id.slice(0, 12)} · #${receipt.index}` });
+        status.now({ fill: 'yellow', shape: 'dot', text: `revoked ${String(id).slice(0, 12)} · #${receipt.index}` });
         return;
       }
       throw new FormatError('E_QUERY', `unknown op ${JSON.stringify(String(op)).slice(0, 40)} (use "grant", "revoke" or "list")`);

@@ -1,7 +1,7 @@
 /** Grants (lib/grants.ts) and partner requests (lib/access.ts) over a real LevelDB. */
 import { strict as assert } from 'node:assert';
 import {
-  answerRequest, checkGrant, GrantIndex, grantInput, GrantTerms, Identity, inScope, isBotError, Ledger,
+  answerRequest, checkGrant, GrantIndex, grantInput, issueGrant, revokeGrant, GrantTerms, Identity, inScope, isBotError, Ledger,
   makeRequest, parseGrantTerms, revokeInput, SignedEnvelope, signEnvelope, verifyAppendAnswer, verifyReadAnswer,
   ReadAnswer, AppendAnswer, StoredCheckpoint, BotError, readInScope,
 } from '../lib';
@@ -284,6 +284,21 @@ describe('grants: index over a real ledger, and partner requests', function () {
       await copy.close();
       t2.cleanup();
     }
+  });
+
+  it('issueGrant and revokeGrant: one grant per id even when issued concurrently; unknown ids are not revoked', async () => {
+    const nextSeq = (): number => opSeq++;
+    const results = await Promise.allSettled([issueGrant(led, op, nextSeq, terms({ id: 'same' })), issueGrant(led, op, nextSeq, terms({ id: 'same', subject: stranger.did }))]);
+    assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+    const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    assert.equal((rejected.reason as BotError).code, 'E_GRANT');
+    const size = led.size;
+    await expectCode(revokeGrant(led, op, nextSeq, 'unknown'), 'E_NO_GRANT');
+    await expectCode(issueGrant(led, op, nextSeq, terms({ id: 'elsewhere', ledger: 'example.com/other' })), 'E_GRANT');
+    assert.equal(led.size, size);
+    const { receipt } = await revokeGrant(led, op, nextSeq, 'same');
+    assert.equal(receipt.index, size);
+    assert.equal((await GrantIndex.of(led).list(now))[0].status, 'revoked');
   });
 
   it('keeps its index across a reopen and scans only new entries', async () => {
