@@ -3,6 +3,7 @@
  * signers, sensor-reading envelopes, the "many concurrent callers" append driver, and
  * growing a ledger to a size while signing as it goes.
  */
+import { ChildProcess, fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -152,3 +153,43 @@ export interface Figure {
 
 /** x rounded to the given decimals. */
 export const round = (x: number, digits = 0): number => Number(x.toFixed(digits));
+
+/** Resolves after ms. */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A bench child process answering commands over IPC ({id, cmd, …args} → {id, result | error}). */
+export interface Child { name: string; proc: ChildProcess; call(cmd: string, args?: Record<string, unknown>, ms?: number): Promise<unknown> }
+
+/** Fork `file` with `flag` as a command-answering child (its stderr is ours, for its logs). */
+export function forkChild(file: string, flag: string, name: string, defaultMs = 20000): Child {
+  const proc = fork(file, [flag], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  let next = 1;
+  proc.on('message', (m: { id: number; result?: unknown; error?: string }) => {
+    const c = calls.get(m.id);
+    if (!c) return;
+    calls.delete(m.id);
+    if (m.error !== undefined) c.reject(new Error(`${name}: ${m.error}`)); else c.resolve(m.result);
+  });
+  proc.on('exit', () => { for (const c of calls.values()) c.reject(new Error(`${name} exited`)); calls.clear(); });
+  return {
+    name, proc,
+    call: (cmd, args = {}, ms = defaultMs) => new Promise((resolve, reject) => {
+      if (!proc.connected) { reject(new Error(`${name} is not running`)); return; }
+      const id = next++;
+      const timer = setTimeout(() => { calls.delete(id); reject(new Error(`${name} did not answer ${cmd}`)); }, ms);
+      calls.set(id, { resolve: (v) => { clearTimeout(timer); resolve(v); }, reject: (e) => { clearTimeout(timer); reject(e); } });
+      proc.send({ id, cmd, ...args });
+    }),
+  };
+}
+
+/** Ask a child to stop, then end it (SIGKILL after 3 s). */
+export async function stopChild(c: Child): Promise<void> {
+  const p = c.proc;
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise((r) => p.once('exit', r));
+  await c.call('stop', {}, 10000).catch(() => undefined);
+  await Promise.race([exited, sleep(3000)]);
+  if (p.exitCode === null && p.signalCode === null) { p.kill('SIGKILL'); await exited; }
+}

@@ -27,7 +27,7 @@
  *             last entry is confirmed is reported (`catchUpMs`), and the next round waits for
  *             it. Target: ratio >= 0.8.
  */
-import { ChildProcess, fork, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -39,7 +39,7 @@ import { Identity } from '../lib/identity';
 import { Ledger } from '../lib/ledger';
 import { MqttLink } from '../lib/mqtt-link';
 import { QuorumPolicy } from '../lib/quorum';
-import { appendCallers, CALLERS, Figure, log, makeSigners, median, now, rmDir, round, signSpread, tmpDir } from './common';
+import { appendCallers, CALLERS, Child, Figure, forkChild, log, makeSigners, median, now, rmDir, round, signSpread, sleep, stopChild, tmpDir } from './common';
 
 /** Checkpoint interval of every partner (ms). */
 export const CHECKPOINT_MS = 200;
@@ -48,7 +48,6 @@ const RATE = 20;
 
 
 const origin = (name: string): string => `bench.example/${name}`;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function quantile(xs: number[], q: number): number {
   const s = xs.slice().sort((a, b) => a - b);
@@ -192,40 +191,6 @@ function runPartner(): void {
   process.on('disconnect', () => { if (!stopping) process.exit(0); });
 }
 
-interface Child { name: string; proc: ChildProcess; call(cmd: string, args?: Record<string, unknown>, ms?: number): Promise<unknown> }
-
-function forkPartner(name: string): Child {
-  const proc = fork(__filename, ['--consensus-partner'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  let next = 1;
-  proc.on('message', (m: { id: number; result?: unknown; error?: string }) => {
-    const c = calls.get(m.id);
-    if (!c) return;
-    calls.delete(m.id);
-    if (m.error !== undefined) c.reject(new Error(`${name}: ${m.error}`)); else c.resolve(m.result);
-  });
-  proc.on('exit', () => { for (const c of calls.values()) c.reject(new Error(`${name} exited`)); calls.clear(); });
-  return {
-    name, proc,
-    call: (cmd, args = {}, ms = 20000) => new Promise((resolve, reject) => {
-      if (!proc.connected) { reject(new Error(`${name} is not running`)); return; }
-      const id = next++;
-      const timer = setTimeout(() => { calls.delete(id); reject(new Error(`${name} did not answer ${cmd}`)); }, ms);
-      calls.set(id, { resolve: (v) => { clearTimeout(timer); resolve(v); }, reject: (e) => { clearTimeout(timer); reject(e); } });
-      proc.send({ id, cmd, ...args });
-    }),
-  };
-}
-
-async function stopChild(c: Child): Promise<void> {
-  const p = c.proc;
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise((r) => p.once('exit', r));
-  await c.call('stop', {}, 10000).catch(() => undefined);
-  await Promise.race([exited, sleep(3000)]);
-  if (p.exitCode === null && p.signalCode === null) { p.kill('SIGKILL'); await exited; }
-}
-
 // --------------------------------------------------------------------------------- bench
 
 /** Measure confirmation latency and throughput of a 3-partner consortium, side by side. */
@@ -246,7 +211,7 @@ export async function benchConsensus(short: boolean): Promise<{ latency: Figure;
   let soloTimer: NodeJS.Timeout | undefined;
   try {
     for (const n of ['B', 'C'] as const) {
-      const c = forkPartner(n);
+      const c = forkChild(__filename, '--consensus-partner', n);
       children.push(c);
       await c.call('init', { seed: ids[n].exportSeed().toString('hex'), dir: scratch(`cons-${n}`), url: broker.url, name: n, partners: partnersOf(n) });
     }

@@ -38,7 +38,6 @@
  * `direct` answerRequest + verifyReadAnswer called in this process, no MQTT at all.
  * Rounds alternate partner, local, unverified, sameProcess, direct (3 short, 5 full); medians.
  */
-import { ChildProcess, fork } from 'node:child_process';
 import { fromHex } from '../lib/bytes';
 import { answerRequest, makeRequest, verifyReadAnswer } from '../lib/access';
 import { provenQuery, queryFrom } from '../lib/answer';
@@ -49,7 +48,7 @@ import { Ledger } from '../lib/ledger';
 import { MqttLink } from '../lib/mqtt-link';
 import { ledgerId } from '../lib/quorum';
 import { LedgerPublisher, ledgerTopics } from '../lib/sync';
-import { appendCallers, Figure, log, makeSigners, median, now, ORIGIN, prng, rmDir, round, signSpread, tmpDir } from './common';
+import { appendCallers, Child, Figure, forkChild, log, makeSigners, median, now, ORIGIN, prng, rmDir, round, signSpread, sleep, stopChild, tmpDir } from './common';
 import { startBroker } from './consensus';
 
 /** Device signers of the owner's ledger; the grant covers the first SCOPED of them. */
@@ -62,7 +61,6 @@ const CONCURRENCY = 8;
 /** The local peer cycles through a round's offsets until at least this many seconds have passed. */
 const LOCAL_SECONDS = 1;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** What the partner knows: the broker, the owner's rpc topic, its grant, the owner's keys. */
 interface PartnerSetup { url: string; rpc: string; grant: string; origin: string; operator: string; seed: string }
@@ -143,40 +141,6 @@ function runChild(): void {
   });
 }
 
-interface Child { proc: ChildProcess; call(cmd: string, args?: Record<string, unknown>, ms?: number): Promise<unknown> }
-
-function forkChild(): Child {
-  const proc = fork(__filename, ['--partner-child'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  let next = 1;
-  proc.on('message', (m: { id: number; result?: unknown; error?: string }) => {
-    const c = calls.get(m.id);
-    if (!c) return;
-    calls.delete(m.id);
-    if (m.error !== undefined) c.reject(new Error(`partner child: ${m.error}`)); else c.resolve(m.result);
-  });
-  proc.on('exit', () => { for (const c of calls.values()) c.reject(new Error('partner child exited')); calls.clear(); });
-  return {
-    proc,
-    call: (cmd, args = {}, ms = 120000) => new Promise((resolve, reject) => {
-      if (!proc.connected) { reject(new Error('partner child is not running')); return; }
-      const id = next++;
-      const timer = setTimeout(() => { calls.delete(id); reject(new Error(`partner child did not answer ${cmd}`)); }, ms);
-      calls.set(id, { resolve: (v) => { clearTimeout(timer); resolve(v); }, reject: (e) => { clearTimeout(timer); reject(e); } });
-      proc.send({ id, cmd, ...args });
-    }),
-  };
-}
-
-async function stopChild(c: Child): Promise<void> {
-  const p = c.proc;
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise((r) => p.once('exit', r));
-  await c.call('stop', {}, 10000).catch(() => undefined);
-  await Promise.race([exited, sleep(3000)]);
-  if (p.exitCode === null && p.signalCode === null) { p.kill('SIGKILL'); await exited; }
-}
-
 // --------------------------------------------------------------------------------- bench
 
 /** Partner reads/s (proofs checked, over loopback MQTT) against local bot-query reads/s. */
@@ -218,7 +182,7 @@ export async function benchPartner(short: boolean): Promise<Figure> {
     const offsets = (): number[] => Array.from({ length: P.reads }, () => Math.floor(rnd() * span));
 
     // The partner in a child process, and one in this process (same identity: seqs handed over).
-    child = forkChild();
+    child = forkChild(__filename, '--partner-child', 'partner child', 120000);
     const seq = { next: 1 };
     await child.call('init', { ...setup, seq: 1 });
     local = { id: partnerId, link: await connect(broker.url, 'partner-local'), setup, seq };
