@@ -13,7 +13,7 @@ import { BotError } from '../lib/errors';
 import { Receipt } from '../lib/ledger';
 import { LedgerLease } from '../lib/registry';
 import {
-  BotPartnerNode, closeAfterJobs, partnerNodeOf, setupFailed, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, RateMeter, RedNode, SendFn, shortMessage, StatusThrottle,
+  BotPartnerNode, closeAfterJobs, partnerNodeOf, runJob, setupFailed, showOwnerLink, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, RateMeter, RedNode, SendFn, shortMessage, StatusThrottle,
 } from './red';
 
 interface BotAppendDef extends NodeDef {
@@ -37,9 +37,7 @@ export = function (RED: NodeAPI): void {
     try {
       if (def.mode === 'partner') {
         partner = partnerNodeOf(RED, def.partner);
-        unsubscribe = partner.onLinkState((st) => status.now(st === 'connected'
-          ? { fill: 'green', shape: 'ring', text: 'owner reachable over MQTT' }
-          : { fill: 'yellow', shape: 'ring', text: `MQTT ${st}` }));
+        unsubscribe = showOwnerLink(partner, status);
       } else {
         ledgerNode = ledgerNodeOf(RED, def.ledger);
         lease = ledgerNode.acquire();
@@ -72,44 +70,30 @@ export = function (RED: NodeAPI): void {
       if (setupError) { done(setupError); return; }
       if (partner) {
         const list = Array.isArray(msg.payload);
-        const job = partner.client()
-          .then((c) => c.append(list ? msg.payload as unknown[] : [msg.payload]))
-          .then((receipts) => {
-            msg.ledger = list ? receipts : receipts[0];
-            meter.tick(receipts.length);
-            lastIndex = Math.max(lastIndex, ...receipts.map((r) => r.index));
-            status.now({ fill: 'green', shape: 'dot', text: `supplied · owner #${lastIndex}` });
-            send(msg);
-            done();
-          }, (err: unknown) => {
-            status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
-            done(err instanceof Error ? err : new BotError('E_STORE', String(err)));
-          })
-          .finally(() => { inflight.delete(job); });
-        inflight.add(job);
+        runJob(inflight, partner.client().then((c) => c.append(list ? msg.payload as unknown[] : [msg.payload])), status, done, (receipts) => {
+          msg.ledger = list ? receipts : receipts[0];
+          meter.tick(receipts.length);
+          lastIndex = Math.max(lastIndex, ...receipts.map((r) => r.index));
+          status.now({ fill: 'green', shape: 'dot', text: `supplied · owner #${lastIndex}` });
+          send(msg);
+          done();
+        });
         return;
       }
       if (!lease) { done(new BotError('E_NOT_FOUND', 'no ledger configured')); return; }
       const p = msg.payload;
       // A shallow copy: appending freezes the envelope object, which must not be the msg's.
       const input = p !== null && typeof p === 'object' && !Array.isArray(p) && !(p instanceof Uint8Array) ? { ...p } : p;
-      const job = lease.ledger
-        .then((l) => l.append(input))
-        .then((receipt: Receipt) => {
-          msg.ledger = receipt;
-          lastIndex = Math.max(lastIndex, receipt.index);
-          meter.tick();
-          ledgerNode?.appended(receipt);
-          show();
-          touch();
-          send(msg);
-          done();
-        }, (err: unknown) => {
-          status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
-          done(err instanceof Error ? err : new BotError('E_STORE', String(err)));
-        })
-        .finally(() => { inflight.delete(job); });
-      inflight.add(job);
+      runJob(inflight, lease.ledger.then((l) => l.append(input)), status, done, (receipt: Receipt) => {
+        msg.ledger = receipt;
+        lastIndex = Math.max(lastIndex, receipt.index);
+        meter.tick();
+        ledgerNode?.appended(receipt);
+        show();
+        touch();
+        send(msg);
+        done();
+      });
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {

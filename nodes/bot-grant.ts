@@ -18,7 +18,7 @@ import { Ledger } from '../lib/ledger';
 import { LedgerLease } from '../lib/registry';
 import { SequenceCounter, sharedSequence } from '../lib/sequence';
 import {
-  BotLedgerNode, closeAfterJobs, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, openOrThrow, RedNode, SendFn,
+  BotLedgerNode, closeAfterJobs, DoneFn, ledgerNodeOf, runJob, NodeAPI, NodeDef, NodeMessage, openOrThrow, RedNode, SendFn,
   setupFailed, shortMessage, StatusThrottle, userPath,
 } from './red';
 import { lines } from './settings';
@@ -153,11 +153,7 @@ export = function (RED: NodeAPI): void {
 
     node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
       if (setupError || !lease) { done(setupError ?? new BotError('E_NOT_FOUND', 'no ledger configured')); return; }
-      const job = lease.ledger.then((l) => handle(openOrThrow(l), msg)).then(() => { send(msg); done(); }, (err: unknown) => {
-        status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
-        done(err instanceof Error ? err : new BotError('E_STORE', String(err)));
-      }).finally(() => { inflight.delete(job); });
-      inflight.add(job);
+      runJob(inflight, lease.ledger.then((l) => handle(openOrThrow(l), msg)), status, done, () => { send(msg); done(); });
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {

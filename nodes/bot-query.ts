@@ -26,7 +26,7 @@ import { BotError, FormatError } from '../lib/errors';
 import { Ledger } from '../lib/ledger';
 import { LedgerLease } from '../lib/registry';
 import {
-  BotPartnerNode, closeAfterJobs, partnerNodeOf, setupFailed, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, openOrThrow, NodeDef, NodeMessage, RedNode, SendFn, shortMessage, StatusThrottle,
+  BotPartnerNode, closeAfterJobs, partnerNodeOf, runJob, setupFailed, showOwnerLink, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, openOrThrow, NodeDef, NodeMessage, RedNode, SendFn, StatusThrottle,
 } from './red';
 
 type QueryField = 'from' | 'to' | 'signer' | 'topic' | 'since' | 'until' | 'limit';
@@ -59,10 +59,7 @@ export = function (RED: NodeAPI): void {
       queryFrom(defaults); // check the settings once, at deploy
       if (mode === 'partner') {
         partner = partnerNodeOf(RED, def.partner);
-        const p = partner;
-        unsubscribe = p.onLinkState((st) => status.now(st === 'connected'
-          ? { fill: 'green', shape: 'ring', text: 'owner reachable over MQTT' }
-          : { fill: 'yellow', shape: 'ring', text: `MQTT ${st}` }));
+        unsubscribe = showOwnerLink(partner, status);
       } else {
         ledgerNode = ledgerNodeOf(RED, def.ledger);
         lease = ledgerNode.acquire();
@@ -127,26 +124,18 @@ export = function (RED: NodeAPI): void {
     node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
       if (setupError) { done(setupError); return; }
       if (mode !== 'local') {
-        const job = (mode === 'serve' ? serve(msg) : readRemote(msg)).then(() => { send(msg); done(); }, (err: unknown) => {
-          status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
-          done(err instanceof Error ? err : new BotError('E_STORE', String(err)));
-        }).finally(() => { inflight.delete(job); });
-        inflight.add(job);
+        runJob(inflight, mode === 'serve' ? serve(msg) : readRemote(msg), status, done, () => { send(msg); done(); });
         return;
       }
       if (!lease) { done(new BotError('E_NOT_FOUND', 'no ledger configured')); return; }
       const p = msg.payload as { op?: unknown } | null | undefined;
       const op = p !== null && typeof p === 'object' && 'op' in p ? p.op : undefined;
-      const job = lease.ledger.then((l) => {
+      runJob(inflight, lease.ledger.then((l) => {
         openOrThrow(l);
         if (op === 'audit') return audit(l, msg);
         if (op !== undefined && op !== 'query') throw new FormatError('E_QUERY', `unknown op ${JSON.stringify(String(op).slice(0, 40))} (use "query" or "audit")`);
         return query(l, msg);
-      }).then(() => { send(msg); done(); }, (err: unknown) => {
-        status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
-        done(err instanceof Error ? err : new BotError('E_STORE', String(err)));
-      }).finally(() => { inflight.delete(job); });
-      inflight.add(job);
+      }), status, done, () => { send(msg); done(); });
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {

@@ -15,7 +15,7 @@ import { BotError, isBotError } from '../lib/errors';
 import { PublicKey } from '../lib/identity';
 import { LedgerLease } from '../lib/registry';
 import {
-  configError, DoneFn, identityOf, intSetting, ledgerNodeOf, openOrThrow, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn, shortMessage, StatusThrottle,
+  configError, DoneFn, failMessage, identityOf, intSetting, ledgerNodeOf, openOrThrow, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn, shortMessage, StatusThrottle,
 } from './red';
 import { messageProperty, setMessageProperty } from './typed-input';
 
@@ -139,10 +139,7 @@ export = function (RED: NodeAPI): void {
 
     node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
       if (setupError) { done(setupError); return; }
-      handle(msg, send, done).catch((err: unknown) => {
-        status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
-        done(err instanceof Error ? err : new BotError('E_STORE', String(err)));
-      });
+      handle(msg, send, done).catch((err: unknown) => failMessage(status, done, err));
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {

@@ -281,6 +281,28 @@ export function closeAfterJobs(node: RedNode, status: StatusThrottle, inflight: 
     .finally(() => done());
 }
 
+/** A failed message: a red ring with the reason, and done(err) so Catch nodes see it with the msg. */
+export function failMessage(status: StatusThrottle, done: DoneFn, err: unknown): void {
+  status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
+  done(err instanceof Error ? err : new BotError('E_STORE', String(err)));
+}
+
+/**
+ * Run one message's work: `ok` with its result (it sends and calls done), or failMessage;
+ * tracked in `inflight` until settled, so closeAfterJobs lets it finish.
+ */
+export function runJob<T>(inflight: Set<Promise<void>>, work: Promise<T>, status: StatusThrottle, done: DoneFn, ok: (v: T) => void): void {
+  const job: Promise<void> = work.then(ok, (err: unknown) => failMessage(status, done, err)).finally(() => { inflight.delete(job); });
+  inflight.add(job);
+}
+
+/** Show the MQTT state of the way to a partner's owner on a node's status; returns the unsubscribe. */
+export function showOwnerLink(partner: BotPartnerNode, status: StatusThrottle): () => void {
+  return partner.onLinkState((st) => status.now(st === 'connected'
+    ? { fill: 'green', shape: 'ring', text: 'owner reachable over MQTT' }
+    : { fill: 'yellow', shape: 'ring', text: `MQTT ${st}` }));
+}
+
 export function openOrThrow<L extends { closed: boolean }>(l: L): L {
   if (l.closed) throw new BotError('E_CLOSED', 'the ledger is closed');
   return l;
