@@ -160,6 +160,22 @@ export class MqttLink extends EventEmitter {
     return () => { this.#onConnect.delete(fn); };
   }
 
+  /** Resolves once connected (now if already), or rejects with E_TIMEOUT after ms, or E_CLOSED once closed. */
+  connected(ms: number): Promise<void> {
+    if (this.#state === 'connected') return Promise.resolve();
+    if (this.#state === 'closed') return Promise.reject(new LedgerError('E_CLOSED', 'the MQTT link was closed'));
+    return new Promise((resolve, reject) => {
+      const onState = (st: LinkState): void => {
+        if (st !== 'connected' && st !== 'closed') return;
+        finish();
+        if (st === 'connected') resolve(); else reject(new LedgerError('E_CLOSED', 'the MQTT link was closed'));
+      };
+      const timer = setTimeout(() => { finish(); reject(new RpcError('E_TIMEOUT', `not connected to the MQTT broker within ${ms} ms`)); }, ms);
+      const finish = (): void => { clearTimeout(timer); this.off('state', onState); };
+      this.on('state', onState);
+    });
+  }
+
   /** Publish (QoS 1); rejects when not connected rather than queueing without bound. */
   publish(topic: string, payload: string | Buffer, opts: { retain?: boolean } = {}): Promise<void> {
     const client = this.#client;

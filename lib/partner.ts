@@ -23,7 +23,8 @@ export type PartnerTransport = (request: Envelope) => Promise<unknown>;
 export function mqttTransport(link: MqttLink, owner: Pick<OwnerRef, 'origin' | 'operator'>, timeoutMs = 10000): PartnerTransport {
   const topic = ledgerTopics(ledgerId(owner.origin, owner.operator), link.prefix).rpc;
   // A refusal comes back as an RPC error: turn it into the same {error} body HTTP carries.
-  return (request) => link.request(topic, 'request', request, timeoutMs).catch((err: unknown) => {
+  // A partner flow may fire before its broker connection is up: wait for it within the timeout.
+  return (request) => link.connected(timeoutMs).then(() => link.request(topic, 'request', request, timeoutMs)).catch((err: unknown) => {
     if (err instanceof BotError && err.code !== 'E_TIMEOUT' && err.code !== 'E_CLOSED') return { error: { code: err.code, message: err.message } };
     throw err;
   });

@@ -351,6 +351,19 @@ describe('partner access over a real Mosquitto (kernel)', function () {
       await led.append(signEnvelope(op, revokeInput({ grant: 'r', ledger: ORIGIN }, opSeq++, Date.now())));
       await expectCode(client('r').read({}), 'E_REVOKED');
       await expectCode(partnerLink.request(ledgerTopics(id).rpc, 'entries', { from: 0, to: 5 }, 5000), 'E_SCOPE');
+      // A request made before the partner's link is up waits for it (within the timeout).
+      const late = new MqttLink({ url: broker.url, reconnectMs: 100 });
+      late.on('error', () => undefined);
+      try {
+        const lateClient = new PartnerClient({
+          owner: { origin: ORIGIN, operator: op.did }, grant: 'a', identity: partner, nextSeq: () => seq++, transport: mqttTransport(late, { origin: ORIGIN, operator: op.did }, 5000),
+        });
+        const pending = lateClient.append([signEnvelope(partner, { kind: 'reading', seq: 2, ts: Date.now(), topic: 'partner/x', payload: 2 })]);
+        setTimeout(() => late.start(), 200);
+        assert.equal((await pending)[0].index, 14);
+      } finally {
+        await late.close();
+      }
     } finally {
       publisher.stop();
       await ownerLink.close();
