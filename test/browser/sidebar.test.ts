@@ -67,7 +67,13 @@ const section = (page: Page, id: string) => page.locator(`.bot-ledger-section[da
 /** Inject n messages through an inject node (admin API), one at a time. */
 async function inject(red: RedRuntime, id: string, n = 1): Promise<void> {
   for (let i = 0; i < n; i++) {
-    const r = await fetch(`${red.url}/inject/${id}`, { method: 'POST' });
+    // Just after a (re)start the inject route can answer 404 for a moment: retry that for 10 s.
+    const end = Date.now() + 10000;
+    let r = await fetch(`${red.url}/inject/${id}`, { method: 'POST' });
+    while (r.status === 404 && Date.now() < end) {
+      await new Promise((res) => setTimeout(res, 100));
+      r = await fetch(`${red.url}/inject/${id}`, { method: 'POST' });
+    }
     assert.equal(r.status, 200, `inject ${id}: ${r.status} ${await r.text()}\n${red.output()}`);
   }
 }
@@ -361,7 +367,7 @@ describe('the Ledger sidebar in a real browser', function () {
 });
 
 describe('the Ledger sidebar entry browser, paging back', function () {
-  this.timeout(60000);
+  this.timeout(120000);
   const t = tmpDir('bot-sidebar-paging-');
   const a = Identity.generate();
   let red: RedRuntime;
