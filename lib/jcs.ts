@@ -10,8 +10,13 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 // Lone surrogates are not I-JSON (RFC 7493 §2.1), which RFC 8785 §3.2.2.2 requires.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/** String.prototype.isWellFormed (ES2024, Node ≥ 20): no lone surrogate, checked natively. */
+const wellFormed: (s: string) => boolean = typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function'
+  ? (s) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
+  : (s) => !LONE_SURROGATE.test(s);
+
 function str(s: string): string {
-  if (LONE_SURROGATE.test(s)) throw new FormatError('E_JSON', 'string contains a lone surrogate (not I-JSON, RFC 8785 §3.2.2.2)');
+  if (!wellFormed(s)) throw new FormatError('E_JSON', 'string contains a lone surrogate (not I-JSON, RFC 8785 §3.2.2.2)');
   // JSON.stringify escapes exactly as RFC 8785 §3.2.2.2 requires: \b \t \n \f \r, \" \\,
   // other controls as \u00xx (lower-case hex), everything else literal.
   return JSON.stringify(s);

@@ -99,4 +99,12 @@ describe('RFC 8785 vectors', () => {
   for (const [name, c] of Object.entries(v.cases)) {
     it(`canonicalizes "${name}"`, () => assert.equal(canonicalize(JSON.parse(c.input)), c.output));
   }
+  it('refuses lone surrogates (not I-JSON, RFC 8785 §3.2.2.2) in values and keys, keeps pairs', () => {
+    for (const bad of ['\uD800', 'a\uDC00b', '\uDE00\uD83D', 'x\uD83D']) {
+      assert.throws(() => canonicalize(bad), (e: Error & { code?: string }) => e.code === 'E_JSON');
+      assert.throws(() => canonicalize({ [bad]: 1 }), (e: Error & { code?: string }) => e.code === 'E_JSON');
+    }
+    assert.equal(canonicalize('\uD83D\uDE00'), '"\uD83D\uDE00"');
+    assert.equal(canonicalize({ '\uD83D\uDE00': '\u20ac' }), '{"\uD83D\uDE00":"\u20ac"}');
+  });
 });
