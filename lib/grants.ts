@@ -24,6 +24,7 @@ import { checkTopicFilter, topicMatches } from './topic';
 
 /** What a grant can allow. */
 export const GRANT_ACTIONS = ['read', 'append', 'witness'] as const;
+/** One action a grant can allow. */
 export type GrantAction = (typeof GRANT_ACTIONS)[number];
 
 /** A refused access: no grant, invalid grant, expired, revoked or out of scope (codes in lib/errors.ts). */

@@ -21,6 +21,7 @@ const MAX_LIST = 1000;
 export const liveLedgers = new Map<string, BotLedgerNode>();
 const registered = new WeakSet<object>();
 
+/** What GET /bot-ledger/ledgers shows of one ledger node (no secrets: origin, did:key, sizes, checkpoints). */
 export async function describeLedger(n: BotLedgerNode): Promise<Record<string, unknown>> {
   let l: Ledger | undefined;
   let error: string | undefined;

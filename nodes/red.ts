@@ -262,7 +262,6 @@ export function partnerNodeOf(RED: NodeAPI, id: unknown): BotPartnerNode {
   return n as BotPartnerNode;
 }
 
-/** The ledger, or E_CLOSED when it has been closed (some kernel reads do not check that themselves). */
 /** A deploy-time setup error: logged through node.error and shown as a red ring; returned for the input handler. */
 export function setupFailed(node: RedNode, status: StatusThrottle, err: unknown): Error {
   node.error(err);
@@ -303,6 +302,7 @@ export function showOwnerLink(partner: BotPartnerNode, status: StatusThrottle): 
     : { fill: 'yellow', shape: 'ring', text: `MQTT ${st}` }));
 }
 
+/** The ledger, or E_CLOSED when it has been closed (some kernel reads do not check that themselves). */
 export function openOrThrow<L extends { closed: boolean }>(l: L): L {
   if (l.closed) throw new BotError('E_CLOSED', 'the ledger is closed');
   return l;
