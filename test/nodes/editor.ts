@@ -33,11 +33,15 @@ export interface EditorDefinition {
 
 /** The node .html files, from the sources (the build copies them unchanged into dist/nodes). */
 const NODES_DIR = path.resolve(__dirname, '../../../nodes');
+/** The package's editor resources (served by Node-RED at resources/<module>/). */
+const RESOURCES_DIR = path.resolve(__dirname, '../../../resources');
 
 /** The definitions registered by nodes/<file>.html, by node type. */
 export function editorDefinitions(file: string): Record<string, EditorDefinition> {
   const html = fs.readFileSync(path.join(NODES_DIR, `${file}.html`), 'utf8');
-  const scripts = [...html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)].map((m) => m[1] as string);
+  // Inline scripts, and the package's shared editor scripts the .html loads from resources/ (in order).
+  const scripts = [...html.matchAll(/<script type="text\/javascript"(?: src="resources\/@blockchain-of-things\/node-red\/([\w.-]+)")?>([\s\S]*?)<\/script>/g)]
+    .map((m) => (m[1] ? fs.readFileSync(path.join(RESOURCES_DIR, m[1]), 'utf8') : m[2] as string));
   const defs: Record<string, EditorDefinition> = {};
   // A jQuery stand-in matching nothing: validators fall back to the node's own settings.
   const $ = (): unknown => ({ length: 0, val: () => undefined });
