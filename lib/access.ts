@@ -240,6 +240,21 @@ export function refusal(err: unknown): Refusal {
   return { error: { code: 'E_STORE', message: 'the request could not be answered' } };
 }
 
+const ACCESS_CODES: readonly string[] = ['E_NO_GRANT', 'E_GRANT', 'E_EXPIRED', 'E_REVOKED', 'E_SCOPE'];
+const UNAVAILABLE_CODES: readonly string[] = ['E_STORE', 'E_CLOSED', 'E_CORRUPT', 'E_LOCKED'];
+
+/**
+ * The HTTP status of a refusal, part of the HTTP channel's contract (README "Partner access"):
+ * 403 for an access decision, 409 for a replay, 503 when the ledger is unavailable, else 400
+ * (a malformed or unverifiable request).
+ */
+export function refusalStatus(code: string): number {
+  if (ACCESS_CODES.includes(code)) return 403;
+  if (code === 'E_REPLAY') return 409;
+  if (UNAVAILABLE_CODES.includes(code)) return 503;
+  return 400;
+}
+
 /** The owner's ledger as a partner knows it. */
 export interface OwnerRef {
   origin: string;

@@ -63,6 +63,11 @@ export interface RevokeTerms { grant: string; ledger: string }
 export interface ScopeTarget { signer: string; topic?: string; ts: number }
 
 const ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Whether a value is a well-formed grant id: 1-64 characters of A-Z a-z 0-9 . _ - (as newGrantId makes). */
+export function isGrantId(v: unknown): v is string {
+  return typeof v === 'string' && ID.test(v);
+}
 const MAX_LIST = 256;
 
 function bad(msg: string): AccessError {
@@ -121,7 +126,7 @@ export function parseScope(v: unknown): GrantScope {
 export function parseGrantTerms(v: unknown): GrantTerms {
   if (!isObject(v)) throw bad('a grant payload must be an object');
   only(v, ['id', 'subject', 'ledger', 'actions', 'scope', 'notBefore', 'expires'], 'grant');
-  if (typeof v.id !== 'string' || !ID.test(v.id)) throw bad('grant id must be 1-64 characters of A-Z a-z 0-9 . _ -');
+  if (!isGrantId(v.id)) throw bad('grant id must be 1-64 characters of A-Z a-z 0-9 . _ -');
   if (typeof v.subject !== 'string') throw bad('grant subject must be the partner\'s did:key');
   const subject = PublicKey.fromDid(v.subject).did;
   if (typeof v.ledger !== 'string' || v.ledger === '') throw bad('grant ledger must be the origin of the ledger');
@@ -144,7 +149,7 @@ export function parseGrantTerms(v: unknown): GrantTerms {
 export function parseRevokeTerms(v: unknown): RevokeTerms {
   if (!isObject(v)) throw bad('a revoke payload must be an object');
   only(v, ['grant', 'ledger'], 'revoke');
-  if (typeof v.grant !== 'string' || !ID.test(v.grant)) throw bad('revoke.grant must be a grant id');
+  if (!isGrantId(v.grant)) throw bad('revoke.grant must be a grant id');
   if (typeof v.ledger !== 'string' || v.ledger === '') throw bad('revoke.ledger must be the origin of the ledger');
   return { grant: v.grant, ledger: v.ledger };
 }
@@ -334,7 +339,7 @@ export class GrantIndex {
    * so a revocation appended before the request is decided always applies.
    */
   async check(grantId: unknown, requester: string, action: GrantAction, at: number, target?: ScopeTarget): Promise<GrantRecord> {
-    if (typeof grantId !== 'string' || !ID.test(grantId)) throw new AccessError('E_NO_GRANT', 'the request names no grant id');
+    if (!isGrantId(grantId)) throw new AccessError('E_NO_GRANT', 'the request names no grant id');
     const rec = await this.get(grantId);
     if (!rec) throw new AccessError('E_NO_GRANT', `ledger ${this.ledger.origin} holds no grant ${grantId}`);
     checkGrant({

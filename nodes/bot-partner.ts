@@ -12,6 +12,7 @@ import { OwnerRef } from '../lib/access';
 import { BotError } from '../lib/errors';
 import { PublicKey } from '../lib/identity';
 import { checkOrigin } from '../lib/ledger';
+import { isGrantId } from '../lib/grants';
 import { httpTransport, mqttTransport, PartnerClient, PartnerTransport } from '../lib/partner';
 import { QuorumPolicy } from '../lib/quorum';
 import { sharedSequence } from '../lib/sequence';
@@ -52,7 +53,7 @@ export = function (RED: NodeAPI): void {
         owner.policy = QuorumPolicy.create({ origin, operator: owner.operator, witnesses, quorum: quorum > 0 ? quorum : undefined });
       }
       const grant = (def.grant ?? '').trim();
-      if (!/^[A-Za-z0-9._-]{1,64}$/.test(grant)) throw configError('E_NO_GRANT', 'the grant id is 1-64 characters of A-Z a-z 0-9 . _ - (as bot-grant output it)');
+      if (!isGrantId(grant)) throw configError('E_NO_GRANT', 'the grant id is 1-64 characters of A-Z a-z 0-9 . _ - (as bot-grant output it)');
       const identity = identityOf(RED, def.identity, 'partner identity');
       const counter = sharedSequence(userPath(RED, 'bot-seq'), identity.did);
       const timeoutMs = intSetting(def.timeoutMs, 10000);

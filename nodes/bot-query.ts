@@ -20,7 +20,7 @@
  * inclusion proof verified; a refusal or a failed check is an error (Catch nodes) naming it.
  */
 import { auditLedger } from '../lib/audit';
-import { refusal } from '../lib/access';
+import { refusal, refusalStatus } from '../lib/access';
 import { provenQuery, queryFrom } from '../lib/answer';
 import { BotError, FormatError } from '../lib/errors';
 import { Ledger } from '../lib/ledger';
@@ -34,13 +34,6 @@ const FIELDS: QueryField[] = ['from', 'to', 'signer', 'topic', 'since', 'until',
 
 type BotQueryDef = NodeDef & { name?: string; ledger?: string; mode?: 'local' | 'serve' | 'partner'; partner?: string } & Partial<Record<QueryField, string | number>>;
 
-/** HTTP status of a refusal: 403 for access decisions, 409 for a replay, 400 for malformed or unverifiable requests. */
-function httpStatus(code: string): number {
-  if (['E_NO_GRANT', 'E_GRANT', 'E_EXPIRED', 'E_REVOKED', 'E_SCOPE'].includes(code)) return 403;
-  if (code === 'E_REPLAY') return 409;
-  if (['E_STORE', 'E_CLOSED', 'E_CORRUPT', 'E_LOCKED'].includes(code)) return 503;
-  return 400;
-}
 
 export = function (RED: NodeAPI): void {
   function BotQuery(this: RedNode, def: BotQueryDef): void {
@@ -80,7 +73,7 @@ export = function (RED: NodeAPI): void {
       } catch (err) {
         const body = refusal(err);
         msg.payload = body;
-        msg.statusCode = httpStatus(body.error.code);
+        msg.statusCode = refusalStatus(body.error.code);
         refused++;
         status.now({ fill: 'yellow', shape: 'dot', text: `refused ${body.error.code} · ${served} ok / ${refused} refused` });
         return;
