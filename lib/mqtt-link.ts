@@ -44,6 +44,18 @@ interface RpcResponse { v: 1; id: string; result?: unknown; error?: { code: stri
 
 const MAX_PENDING = 1024;
 
+/**
+ * Largest MQTT message the link hands to handlers, and so the largest a peer may send it
+ * (default of LinkOptions.maxPayload): 1 MiB.
+ */
+export const MAX_MESSAGE_BYTES = 1 << 20;
+/**
+ * Budget for the body of one RPC answer or published message built from ledger entries:
+ * answers are paged (`next`) by this size as well as by count, so that with the RPC wrapper
+ * they always fit MAX_MESSAGE_BYTES on the receiving side.
+ */
+export const MAX_ANSWER_BYTES = MAX_MESSAGE_BYTES - 64 * 1024;
+
 /** An RPC failure answered by the peer, or a timeout. */
 export class RpcError extends BotError {}
 
@@ -123,7 +135,7 @@ export class MqttLink extends EventEmitter {
   }
 
   #dispatch(topic: string, payload: Buffer): void {
-    if (payload.length > (this.#opts.maxPayload ?? 1 << 20)) return;
+    if (payload.length > (this.#opts.maxPayload ?? MAX_MESSAGE_BYTES)) return;
     if (topic === this.#replyTopic) { this.#answer(payload); return; }
     for (const [filter, handlers] of this.#subs) {
       if (!topicMatches(filter, topic)) continue;
