@@ -9,6 +9,13 @@
  * - Opening reads `head`, the unfinished tail chunk and the entries of the open index segment
  *   (at most SEGMENT − 1, to rebuild its postings): bounded, never a replay of the log.
  *   Caches are bounded, so memory does not grow with the ledger.
+ * - Fail-stop: every LevelDB write (group commit, checkpoint, stored checkpoint, aux batch)
+ *   goes through one queue, one at a time, and the first one that fails puts the ledger in a
+ *   failed state: every later write is refused with StoreError E_STORE until reopen(). After
+ *   a failed write LevelDB's log may end in a torn record; writes that "succeed" behind it are
+ *   dropped when the log is replayed, so carrying on would acknowledge entries (and sign
+ *   checkpoints) that a restart loses. Reopening replays the log: every acknowledged write is
+ *   there, the failed one may or may not be.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -72,6 +79,8 @@ export interface LedgerOptions {
   operator?: string;
   /** Create the ledger when the directory holds none (default true). */
   create?: boolean;
+  /** Origin to create the ledger with when `origin` is not given (ignored for an existing ledger). */
+  defaultOrigin?: string;
   /** Largest accepted entry (canonical envelope bytes); default 64 KiB. */
   maxEntryBytes?: number;
   /** Most entries in one group commit (default 4096). */
@@ -121,6 +130,8 @@ interface Pending {
   sid: string;
   resolve: (r: Receipt) => void;
   reject: (e: Error) => void;
+  /** The members of an appendAll group (this one included): admitted and written together, or refused together. */
+  group?: Pending[];
 }
 
 /** The mutable committed state; a batch builds on a copy and swaps it in once durable. */
@@ -134,6 +145,16 @@ interface State {
   segPostings: Map<string, number[]>;
   /** Last seq of each signer (by signer id) in the open segment. */
   segSeq: Map<string, number>;
+}
+
+/** What a write of the ledger stores, for the E_STORE message of a failed one. */
+type WriteKind = 'entries' | 'a checkpoint' | 'a stored checkpoint' | 'auxiliary records';
+
+/** A group commit ready to be written: its ops, the state it leads to, its receipts. */
+interface Prepared {
+  ops: { type: 'put'; key: string; value: Buffer }[];
+  next: State;
+  receipts: Receipt[];
 }
 
 const MAX_QUERY_LIMIT = 10000;
@@ -182,6 +203,14 @@ export class Ledger implements NodeReader {
   #aux: AuxStore | undefined;
   #commitListeners = new Set<(c: Commit) => void>();
   #checkpointListeners = new Set<(c: StoredCheckpoint) => void>();
+  #failureListeners = new Set<(f: StoreError | undefined) => void>();
+  /** The first failed write since open or the last reopen: every write is refused while set. */
+  #failure: StoreError | undefined;
+  /** Set while the LevelDB handle is closed by reopen(): reads are refused with it too. */
+  #offline: StoreError | undefined;
+  #reopening: Promise<void> | undefined;
+  /** Tail of the write queue: LevelDB writes run one at a time (see #write). */
+  #writeTail: Promise<void> = Promise.resolve();
 
   private constructor(db: Level<string, Buffer>, dir: string, origin: string, operator: PublicKey, state: State,
     latest: StoredCheckpoint | undefined, opts: LedgerOptions) {
@@ -201,10 +230,16 @@ export class Ledger implements NodeReader {
     const dir = path.resolve(opts.dir);
     const exists = fs.existsSync(path.join(dir, 'CURRENT'));
     if (!exists && opts.create === false) throw new StoreError('E_NOT_FOUND', `no ledger in ${dir}`);
-    if (!exists) {
-      if (opts.origin === undefined) throw new FormatError('E_NOTE', 'an origin is needed to create a ledger');
-      checkOrigin(opts.origin);
+    const origin = opts.origin ?? opts.defaultOrigin;
+    /** The checks before creating a ledger (also for a store whose creation failed: it is empty). */
+    const checkCreate = (): string => {
+      if (origin === undefined) throw new FormatError('E_NOTE', 'an origin is needed to create a ledger');
+      checkOrigin(origin);
       if (!opts.identity && opts.operator === undefined) throw new FormatError('E_KEY', 'the operator identity (or, for a read-only copy, its did:key) is needed to create a ledger');
+      return origin;
+    };
+    if (!exists) {
+      checkCreate();
       fs.mkdirSync(dir, { recursive: true });
     }
     const db = new Level<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
@@ -215,16 +250,26 @@ export class Ledger implements NodeReader {
     }
     try {
       let metaBuf = await db.get(L.KEY_META);
+      // A store without meta that holds nothing at all is a creation that failed (e.g. the disk
+      // was full): create it now. Anything else without meta is not a ledger.
+      if (!metaBuf && exists) {
+        if (await firstKey(db) !== undefined) throw new StoreError('E_CORRUPT', `${dir} is a LevelDB but not a ledger (no meta record)`);
+        if (opts.create === false) throw new StoreError('E_NOT_FOUND', `no ledger in ${dir} (an empty store: its creation did not finish)`);
+      }
       if (!metaBuf) {
-        if (exists) throw new StoreError('E_CORRUPT', `${dir} is a LevelDB but not a ledger (no meta record)`);
+        const createOrigin = checkCreate();
         const did = opts.identity?.did ?? PublicKey.fromDid(opts.operator as string).did;
         if (opts.operator !== undefined && opts.operator !== did) throw new FormatError('E_KEY', 'the operator did:key given is not the identity given');
-        const meta = { format: L.FORMAT, origin: opts.origin, operator: did };
+        const meta = { format: L.FORMAT, origin: createOrigin, operator: did };
         metaBuf = Buffer.from(JSON.stringify(meta));
-        await db.batch([
-          { type: 'put', key: L.KEY_META, value: metaBuf },
-          { type: 'put', key: L.KEY_HEAD, value: Buffer.from(JSON.stringify({ size: 0, frontier: [] })) },
-        ], { sync: true });
+        try {
+          await db.batch([
+            { type: 'put', key: L.KEY_META, value: metaBuf },
+            { type: 'put', key: L.KEY_HEAD, value: Buffer.from(JSON.stringify({ size: 0, frontier: [] })) },
+          ], { sync: true });
+        } catch (err) {
+          throw new StoreError('E_STORE', `creating the ledger in ${dir} failed: ${(err as Error).message}`, { cause: err });
+        }
       }
       const meta = JSON.parse(metaBuf.toString()) as { format: number; origin: string; operator: DidKey };
       if (meta.format !== L.FORMAT) throw new StoreError('E_CORRUPT', `unsupported ledger format ${meta.format}`);
@@ -239,10 +284,7 @@ export class Ledger implements NodeReader {
         throw new FormatError('E_KEY', `the ledger in ${dir} is operated by ${operator.did}, not ${opts.operator}`);
       }
       const state = await readState(db);
-      let latest: StoredCheckpoint | undefined;
-      for await (const [k, v] of db.iterator({ gte: 'C', lt: 'D', reverse: true, limit: 1 })) {
-        latest = { size: L.sizeOfCheckpointKey(k), note: v.toString('utf8') };
-      }
+      const latest = await readLatest(db);
       return new Ledger(db, dir, meta.origin, operator, state, latest, opts);
     } catch (err) {
       await db.close().catch(() => undefined);
@@ -275,6 +317,18 @@ export class Ledger implements NodeReader {
     return () => { this.#checkpointListeners.delete(fn); };
   }
 
+  /**
+   * Call fn when a write fails (with the E_STORE error every write is refused with from then
+   * on) and with undefined once reopen() has recovered; returns an unsubscribe.
+   */
+  onFailure(fn: (failure: StoreError | undefined) => void): () => void {
+    this.#failureListeners.add(fn);
+    return () => { this.#failureListeners.delete(fn); };
+  }
+
+  /** The store failure that makes this ledger refuse writes until reopen(), if any. */
+  get failure(): StoreError | undefined { return this.#failure; }
+
   /** A listener's failure must not fail the append or checkpoint that triggered it. */
   #emit<T>(listeners: Set<(v: T) => void>, v: T): void {
     for (const fn of listeners) {
@@ -291,10 +345,11 @@ export class Ledger implements NodeReader {
   /**
    * Append an envelope; resolves with its receipt once durable. A SignedEnvelope is taken as
    * valid; anything else is parsed and verified first. Rejects with a typed error (and
-   * writes nothing) for a malformed or badly signed envelope, an oversized one, or a replay.
+   * writes nothing) for a malformed or badly signed envelope, an oversized one, or a replay;
+   * with StoreError E_STORE when the write fails or the ledger has failed (see reopen()).
    */
   async append(input: SignedEnvelope | unknown): Promise<Receipt> {
-    if (this.#closed) throw new LedgerError('E_CLOSED', 'the ledger is closed');
+    this.#checkWritable();
     const env = input instanceof SignedEnvelope ? input : verifyEnvelope(input, { maxBytes: this.maxEntryBytes });
     if (env.bytes.length > this.maxEntryBytes) {
       throw new FormatError('E_TOO_LARGE', `envelope is ${env.bytes.length} bytes, above the ledger's limit of ${this.maxEntryBytes}`);
@@ -308,6 +363,31 @@ export class Ledger implements NodeReader {
   }
 
   /**
+   * Append several envelopes all or nothing (a partner's supply request): each is checked as
+   * append() checks it, against its signer's last seq and the list's earlier entries, and all
+   * are written in one atomic batch, in list order. If any is refused, none is appended.
+   */
+  async appendAll(inputs: readonly (SignedEnvelope | unknown)[]): Promise<Receipt[]> {
+    if (this.#closed) throw new LedgerError('E_CLOSED', 'the ledger is closed');
+    if (inputs.length === 0) return [];
+    if (inputs.length > this.#maxBatch) throw new LedgerError('E_TOO_LARGE', `at most ${this.#maxBatch} entries can be appended together`);
+    const envs = inputs.map((input, i) => {
+      const env = input instanceof SignedEnvelope ? input : verifyEnvelope(input, { maxBytes: this.maxEntryBytes });
+      if (env.bytes.length > this.maxEntryBytes) {
+        throw new FormatError('E_TOO_LARGE', `entries[${i}]: envelope is ${env.bytes.length} bytes, above the ledger's limit of ${this.maxEntryBytes}`);
+      }
+      return env;
+    });
+    const group: Pending[] = [];
+    const receipts = envs.map((env) => new Promise<Receipt>((resolve, reject) => {
+      group.push({ env, sid: L.signerId(env.envelope.signer), resolve, reject, group });
+    }));
+    this.#admitting.push(group[0]);
+    if (!this.#admission) this.#admission = Promise.resolve().then(() => this.#admit());
+    return Promise.all(receipts);
+  }
+
+  /**
    * Admit appends strictly in call order: check each against its signer's last seq (read
    * from the store when not cached, holding back the appends behind it) and queue it for
    * the next group commit. Runs synchronously while every signer is cached.
@@ -316,20 +396,33 @@ export class Ledger implements NodeReader {
     try {
       while (this.#admitting.length > 0) {
         const p = this.#admitting[0];
-        const committed = this.#seqCache.get(p.sid) ?? await this.#loadSeq(p.sid).catch((err: Error) => err);
+        // An appendAll group is admitted whole or refused whole (each member also above the group's earlier ones).
+        const members = p.group ?? [p];
+        const inGroup = new Map<string, number>();
+        let refusal: Error | undefined;
+        for (const [i, m] of members.entries()) {
+          const committed = this.#seqCache.get(m.sid) ?? await this.#loadSeq(m.sid).catch((err: Error) => err);
+          if (committed instanceof Error) {
+            refusal = new StoreError('E_STORE', `reading the ledger failed: ${committed.message}`, { cause: committed });
+            break;
+          }
+          const { signer, seq } = m.env.envelope;
+          const last = Math.max(committed, this.#pendingSeq.get(m.sid) ?? -1, inGroup.get(m.sid) ?? -1);
+          if (seq <= last) {
+            refusal = new LedgerError('E_REPLAY', `${p.group ? `entries[${i}]: ` : ''}seq ${seq} of ${signer} is not above its last seq ${last}`);
+            break;
+          }
+          inGroup.set(m.sid, seq);
+        }
         this.#admitting.shift();
-        if (committed instanceof Error) {
-          p.reject(new StoreError('E_STORE', `reading the ledger failed: ${committed.message}`, { cause: committed }));
+        if (refusal) {
+          for (const m of members) m.reject(refusal);
           continue;
         }
-        const { signer, seq } = p.env.envelope;
-        const last = Math.max(committed, this.#pendingSeq.get(p.sid) ?? -1);
-        if (seq <= last) {
-          p.reject(new LedgerError('E_REPLAY', `seq ${seq} of ${signer} is not above its last seq ${last}`));
-          continue;
+        for (const m of members) {
+          this.#pendingSeq.set(m.sid, m.env.envelope.seq);
+          this.#queue.push(m);
         }
-        this.#pendingSeq.set(p.sid, seq);
-        this.#queue.push(p);
         if (!this.#writing) this.#writing = this.#flushLoop();
       }
     } finally {
@@ -368,28 +461,74 @@ export class Ledger implements NodeReader {
         // commit, admissions in flight) join this batch before it is cut.
         await new Promise<void>((resolve) => setImmediate(resolve));
         if (this.#queue.length === 0) break;
+        if (this.#failure) { this.#rejectQueued(this.#failure); break; }
         const batch = this.#queue.splice(0, this.#maxBatch);
+        let prepared: Prepared;
         try {
-          const { ops, next, receipts } = this.#prepare(batch);
-          await this.#db.batch(ops, { sync: true });
-          this.#commit(batch, next);
-          this.#stats.commits++;
-          this.#stats.appended += batch.length;
-          this.#emit(this.#commitListeners, { from: next.frontier.size - batch.length, leaves: batch.map((p) => p.env.bytes), size: next.frontier.size });
-          batch.forEach((p, i) => p.resolve(receipts[i]));
+          prepared = this.#prepare(batch);
+          // Synced: an entry is acknowledged only once on disk, so any checkpoint signed over
+          // the committed tree covers durable entries only.
+          await this.#write('entries', (db) => db.batch(prepared.ops, { sync: true }));
         } catch (err) {
           const e = err instanceof BotError ? err : new StoreError('E_STORE', `writing to the ledger failed: ${(err as Error).message}`, { cause: err });
           batch.forEach((p) => p.reject(e));
           this.#resetPendingSeq();
+          continue;
         }
+        const { next, receipts } = prepared;
+        this.#commit(batch, next);
+        this.#stats.commits++;
+        this.#stats.appended += batch.length;
+        this.#emit(this.#commitListeners, { from: next.frontier.size - batch.length, leaves: batch.map((p) => p.env.bytes), size: next.frontier.size });
+        batch.forEach((p, i) => p.resolve(receipts[i]));
       }
     } finally {
       this.#writing = undefined;
     }
   }
 
+  /**
+   * Run one LevelDB write after every earlier one has finished, unless the ledger has failed.
+   * One at a time: a write queued behind one that fails must not reach LevelDB, whose log
+   * replay would drop it although it reported success. A failed write fails the ledger.
+   */
+  #write(kind: WriteKind, op: (db: Level<string, Buffer>) => Promise<void>): Promise<void> {
+    const run = this.#writeTail.then(async () => {
+      if (this.#failure) throw this.#failure;
+      try {
+        await op(this.#db);
+      } catch (err) {
+        throw this.#fail(kind, err);
+      }
+    });
+    this.#writeTail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Enter the failed state (once): refuse the queued appends, tell the listeners. */
+  #fail(kind: WriteKind, err: unknown): StoreError {
+    if (this.#failure) return this.#failure;
+    const reason = err instanceof Error ? err.message : String(err);
+    const failure = new StoreError('E_STORE', `store failed writing ${kind}: ${reason}; the ledger refuses writes until it is reopened`, { cause: err });
+    this.#failure = failure;
+    this.#rejectQueued(failure);
+    this.#emit(this.#failureListeners, failure);
+    return failure;
+  }
+
+  #rejectQueued(err: StoreError): void {
+    for (const p of this.#queue.splice(0)) p.reject(err);
+    this.#resetPendingSeq();
+  }
+
+  /** Writes are refused once closed, and while the ledger is failed. */
+  #checkWritable(): void {
+    if (this.#closed) throw new LedgerError('E_CLOSED', 'the ledger is closed');
+    if (this.#failure) throw this.#failure;
+  }
+
   /** Build the write batch and the state it leads to, from a copy of the committed state. */
-  #prepare(batch: Pending[]): { ops: { type: 'put'; key: string; value: Buffer }[]; next: State; receipts: Receipt[] } {
+  #prepare(batch: Pending[]): Prepared {
     const cur = this.#state;
     const next: State = {
       frontier: cur.frontier.clone(),
@@ -501,9 +640,10 @@ export class Ledger implements NodeReader {
     return buf;
   }
 
-  /** Reads after close() are refused with a typed error, not LevelDB's. */
+  /** Reads after close(), and while reopen() has the store closed, are refused with a typed error, not LevelDB's. */
   #checkOpen(): void {
     if (this.#closed) throw new LedgerError('E_CLOSED', 'the ledger is closed');
+    if (this.#offline) throw this.#offline;
   }
 
   #checkIndex(index: number, size = this.size): void {
@@ -659,8 +799,12 @@ export class Ledger implements NodeReader {
   }
 
   async #signCheckpoint(): Promise<StoredCheckpoint | undefined> {
-    if (this.#closed) throw new LedgerError('E_CLOSED', 'the ledger is closed');
+    this.#checkWritable();
     if (!this.#identity) throw new FormatError('E_KEY', 'signing a checkpoint needs the operator key');
+    // The committed tree is durable: a group commit is committed only after its synced batch
+    // succeeded, and no write reaches LevelDB after a failed one. So the root signed here is
+    // the root at this size after any restart, and signing again at this size (e.g. after
+    // this put failed) gives the same root: never two roots for one size.
     const size = this.size;
     const root = this.root();
     const prev = this.#latest;
@@ -673,7 +817,8 @@ export class Ledger implements NodeReader {
       }
     }
     const note = signCheckpoint(this.origin, size, root, this.#identity);
-    await this.#db.put(L.checkpointKey(size), Buffer.from(note, 'utf8'), { sync: true });
+    // Stored (synced) before anyone sees it: a note given out is found again after a restart.
+    await this.#write('a checkpoint', (db) => db.put(L.checkpointKey(size), Buffer.from(note, 'utf8'), { sync: true }));
     this.#latest = { size, note };
     this.#emit(this.#checkpointListeners, this.#latest);
     return this.#latest;
@@ -696,6 +841,7 @@ export class Ledger implements NodeReader {
   }
 
   async #storeCheckpoint(note: string): Promise<StoredCheckpoint> {
+    this.#checkWritable();
     this.#checkOpen();
     if (typeof note !== 'string') throw new FormatError('E_NOTE', 'a checkpoint note is text');
     const opened = openNote(note, [NoteVerifier.ed25519(this.origin, this.operator)]);
@@ -707,7 +853,7 @@ export class Ledger implements NodeReader {
     const stored: StoredCheckpoint = { size: cp.size, note };
     const existing = await this.#db.get(L.checkpointKey(cp.size));
     if (existing && existing.toString('utf8') === note) return stored;
-    await this.#db.put(L.checkpointKey(cp.size), Buffer.from(note, 'utf8'), { sync: true });
+    await this.#write('a stored checkpoint', (db) => db.put(L.checkpointKey(cp.size), Buffer.from(note, 'utf8'), { sync: true }));
     if (!this.#latest || cp.size > this.#latest.size) {
       this.#latest = stored;
       this.#emit(this.#checkpointListeners, stored);
@@ -757,24 +903,95 @@ export class Ledger implements NodeReader {
     return this.#aux;
   }
 
-  /** One AuxStore per ledger: callers may key locks on its identity. */
+  /** One AuxStore per ledger (reopen() keeps it): callers may key locks on its identity. */
   #makeAux(): AuxStore {
-    const db = this.#db;
     const check = (): void => this.#checkOpen();
     return {
-      get: async (key) => { check(); return db.get('X' + key); },
+      get: async (key) => { check(); return this.#db.get('X' + key); },
       batch: async (ops, opts) => {
-        check();
-        await db.batch(ops.map((o) => (o.value === undefined ? { type: 'del' as const, key: 'X' + o.key } : { type: 'put' as const, key: 'X' + o.key, value: o.value })), { sync: opts?.sync ?? true });
+        this.#checkWritable();
+        const batch = ops.map((o) => (o.value === undefined ? { type: 'del' as const, key: 'X' + o.key } : { type: 'put' as const, key: 'X' + o.key, value: o.value }));
+        await this.#write('auxiliary records', (db) => db.batch(batch, { sync: opts?.sync ?? true }));
       },
       iterator: (prefix) => {
         check();
+        const db = this.#db;
         const p = 'X' + prefix;
         return (async function* () {
           for await (const [k, v] of db.iterator({ gte: p, lt: p + '\uffff' })) yield [k.slice(1), v] as [string, Buffer];
         })();
       },
     };
+  }
+
+  /**
+   * Recover from a store failure (see failure): close the LevelDB handle, open the same
+   * directory again (LevelDB replays its log) and re-read the committed state; then writes
+   * are accepted again. The object stays the same, so its holders (listeners, aux users) go
+   * on. Every acknowledged write is there; the failed write may be there too: entries it held
+   * are then announced to onCommit listeners, a checkpoint it held to onCheckpoint ones.
+   * Rejects with a typed error, the ledger staying failed (reads refused too while the store
+   * is closed), when the store cannot be opened yet (e.g. the disk is still full) or no longer
+   * holds every acknowledged entry (E_CORRUPT). Resolves at once when the ledger has not failed.
+   */
+  reopen(): Promise<void> {
+    if (this.#closed) return Promise.reject(new LedgerError('E_CLOSED', 'the ledger is closed'));
+    if (!this.#failure) return Promise.resolve();
+    this.#reopening ??= this.#reopen().finally(() => { this.#reopening = undefined; });
+    return this.#reopening;
+  }
+
+  async #reopen(): Promise<void> {
+    const failure = this.#failure as StoreError;
+    // Let what is under way settle first: refused appends, a checkpoint, queued writes.
+    while (this.#admission) await this.#admission;
+    while (this.#writing) await this.#writing;
+    while (this.#checkpointing) await this.#checkpointing.catch(() => undefined);
+    await this.#writeTail;
+    if (this.#closed) throw new LedgerError('E_CLOSED', 'the ledger is closed');
+    this.#offline = new StoreError('E_STORE', `${failure.message} (reopening)`, { cause: failure });
+    await this.#db.close().catch(() => undefined);
+    const before = { size: this.size, root: this.root(), latest: this.#latest };
+    const db = new Level<string, Buffer>(this.dir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+    try {
+      await db.open({ createIfMissing: false });
+    } catch (err) {
+      throw openError(err, this.dir);
+    }
+    let state: State;
+    let latest: StoredCheckpoint | undefined;
+    try {
+      state = await readState(db);
+      latest = await readLatest(db);
+    } catch (err) {
+      await db.close().catch(() => undefined);
+      if (err instanceof BotError) throw err;
+      throw new StoreError('E_STORE', `cannot read the ledger in ${this.dir}: ${(err as Error).message}`, { cause: err });
+    }
+    this.#db = db;
+    this.#state = state;
+    this.#latest = latest;
+    this.#pendingSeq.clear();
+    this.#seqCache.clear();
+    this.#hashCache.clear();
+    this.#upperCache.clear();
+    this.#offline = undefined;
+    // Acknowledged means durable: the reopened tree must extend the one committed before.
+    let lost = this.size < before.size;
+    if (!lost && before.size > 0) lost = !(await rootAt(this, before.size)).equals(before.root);
+    if (lost) {
+      this.#offline = new StoreError('E_CORRUPT', `after reopening, ${this.dir} no longer holds the ${before.size} acknowledged entries (it holds ${this.size})`);
+      await db.close().catch(() => undefined);
+      throw this.#offline;
+    }
+    this.#failure = undefined;
+    this.#emit(this.#failureListeners, undefined);
+    if (this.size > before.size) {
+      const leaves: Buffer[] = [];
+      for await (const e of this.entries(before.size, this.size)) leaves.push(e.leaf);
+      this.#emit(this.#commitListeners, { from: before.size, leaves, size: this.size });
+    }
+    if (latest && latest.size > (before.latest?.size ?? -1)) this.#emit(this.#checkpointListeners, latest);
   }
 
   /** Finish the writes already accepted, then close the database. Idempotent. */
@@ -785,8 +1002,24 @@ export class Ledger implements NodeReader {
     while (this.#admission) await this.#admission;
     while (this.#writing) await this.#writing;
     while (this.#checkpointing) await this.#checkpointing.catch(() => undefined);
+    await this.#reopening?.catch(() => undefined);
+    await this.#writeTail;
     await this.#db.close();
   }
+}
+
+/** The first key of a store, if any (an empty store is a ledger whose creation failed). */
+async function firstKey(db: Level<string, Buffer>): Promise<string | undefined> {
+  for await (const k of db.keys({ limit: 1 })) return k;
+  return undefined;
+}
+
+/** The latest stored checkpoint (checkpoint keys sort by size). */
+async function readLatest(db: Level<string, Buffer>): Promise<StoredCheckpoint | undefined> {
+  for await (const [k, v] of db.iterator({ gte: 'C', lt: 'D', reverse: true, limit: 1 })) {
+    return { size: L.sizeOfCheckpointKey(k), note: v.toString('utf8') };
+  }
+  return undefined;
 }
 
 function encodeHead(f: Frontier): Buffer {
