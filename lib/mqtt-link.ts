@@ -56,6 +56,9 @@ export const MAX_MESSAGE_BYTES = 1 << 20;
  */
 export const MAX_ANSWER_BYTES = MAX_MESSAGE_BYTES - 64 * 1024;
 
+/** Whether an RPC answer is to be taken (see MqttLink.request); false drops it. */
+export type RpcAccept = (response: { result?: unknown; error?: { code: string; message: string } }) => boolean;
+
 /** An RPC failure answered by the peer, or a timeout. */
 export class RpcError extends BotError {}
 
@@ -67,7 +70,7 @@ export class MqttLink extends EventEmitter {
   #client: MqttClient | undefined;
   #subs = new Map<string, Set<MessageHandler>>();
   #onConnect = new Set<() => void>();
-  #pending = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  #pending = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; accept?: RpcAccept }>();
   #replyTopic: string;
   #state: LinkState = 'disconnected';
   #delay: number;
@@ -197,8 +200,13 @@ export class MqttLink extends EventEmitter {
     });
   }
 
-  /** Call a method on a peer's RPC topic; resolves with its result or rejects with RpcError. */
-  request(topic: string, method: string, params: unknown, timeoutMs = 10000): Promise<unknown> {
+  /**
+   * Call a method on a peer's RPC topic; resolves with its result or rejects with RpcError.
+   * With `accept`, an answer for which it returns false (or throws) is dropped and the request
+   * keeps waiting for another until its timeout: anyone who can publish on the reply topic
+   * can answer, so a caller that can verify answers (a signed receipt) lets a forged one not win.
+   */
+  request(topic: string, method: string, params: unknown, timeoutMs = 10000, accept?: RpcAccept): Promise<unknown> {
     if (this.#pending.size >= MAX_PENDING) return Promise.reject(new RpcError('E_TOO_LARGE', 'too many RPC requests in flight'));
     const id = crypto.randomBytes(8).toString('hex');
     const req: RpcRequest = { v: 1, id, reply: this.#replyTopic, method, params };
@@ -207,7 +215,7 @@ export class MqttLink extends EventEmitter {
         this.#pending.delete(id);
         reject(new RpcError('E_TIMEOUT', `no answer to ${method} on ${topic} within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer });
+      this.#pending.set(id, { resolve, reject, timer, accept });
       this.publish(topic, JSON.stringify(req)).catch((err: Error) => {
         clearTimeout(timer);
         this.#pending.delete(id);
@@ -222,6 +230,11 @@ export class MqttLink extends EventEmitter {
     if (!res || typeof res.id !== 'string') return;
     const p = this.#pending.get(res.id);
     if (!p) return;
+    if (p.accept) {
+      let ok = false;
+      try { ok = p.accept({ result: res.result, error: res.error }); } catch { ok = false; }
+      if (!ok) return;
+    }
     this.#pending.delete(res.id);
     clearTimeout(p.timer);
     if (res.error) p.reject(new RpcError(isBotErrorCode(res.error.code) ? res.error.code : 'E_QUERY', String(res.error.message ?? 'RPC error').slice(0, 500)));
