@@ -24,6 +24,21 @@ export function mosquittoBinary(): string {
 }
 
 
+/** Path of mosquitto_passwd (same Debian package as the broker). */
+function mosquittoPasswd(): string {
+  const found = ['/usr/bin/mosquitto_passwd', '/usr/sbin/mosquitto_passwd', '/usr/local/bin/mosquitto_passwd'].find((p) => fs.existsSync(p));
+  if (!found) throw new Error('mosquitto_passwd is not installed: apt-get install mosquitto');
+  return found;
+}
+
+/** Broker settings beyond the default anonymous listener. */
+export interface BrokerOptions {
+  /** Username → password; anonymous clients are then refused. */
+  users?: Record<string, string>;
+  /** Contents of an acl_file. */
+  acl?: string;
+}
+
 /** A Mosquitto process on a fixed loopback port. */
 export class Mosquitto {
   readonly port: number;
@@ -32,16 +47,33 @@ export class Mosquitto {
   #proc: ChildProcess | undefined;
   log = '';
 
-  private constructor(port: number) {
+  private constructor(port: number, opts: BrokerOptions) {
     this.port = port;
     this.url = `mqtt://127.0.0.1:${port}`;
     this.#dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-mosquitto-'));
-    fs.writeFileSync(path.join(this.#dir, 'mosquitto.conf'), `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n`);
+    let conf = `listener ${port} 127.0.0.1\npersistence false\nlog_dest stderr\n`;
+    if (opts.users) {
+      // Mosquitto drops root privileges before reading these files: make them readable.
+      fs.chmodSync(this.#dir, 0o755);
+      const pw = path.join(this.#dir, 'passwd');
+      fs.writeFileSync(pw, '', { mode: 0o644 });
+      for (const [user, password] of Object.entries(opts.users)) execFileSync(mosquittoPasswd(), ['-b', pw, user, password], { stdio: 'ignore' });
+      fs.chmodSync(pw, 0o644);
+      conf += `allow_anonymous false\npassword_file ${pw}\n`;
+    } else {
+      conf += 'allow_anonymous true\n';
+    }
+    if (opts.acl !== undefined) {
+      const acl = path.join(this.#dir, 'acl');
+      fs.writeFileSync(acl, opts.acl, { mode: 0o644 });
+      conf += `acl_file ${acl}\n`;
+    }
+    fs.writeFileSync(path.join(this.#dir, 'mosquitto.conf'), conf, { mode: 0o644 });
   }
 
   /** Start a broker on a free port and wait until it accepts connections. */
-  static async start(): Promise<Mosquitto> {
-    const m = new Mosquitto(await freePort());
+  static async start(opts: BrokerOptions = {}): Promise<Mosquitto> {
+    const m = new Mosquitto(await freePort(), opts);
     await m.startProcess();
     return m;
   }
