@@ -9,16 +9,27 @@
  * and answers, whatever the channel (MQTT RPC or HTTP):
  *
  *   read    {"checkpoint":<note text>,"entries":[{"index","leaf":<envelope>,"proof":[base64…]}],"treeSize","next"?}
- *   append  {"receipts":[{"origin","index","leafHash","treeSize"}…]}
+ *   append  {"checkpoint":<note text>,"receipts":[{"origin","index","leafHash","treeSize","proof":[base64…]}…]}
  *   refusal {"error":{"code","message"}}
+ *
+ * Answers are evidence: a read's entries and an append's receipts each carry an RFC 9162
+ * §2.1.3 inclusion proof against a C2SP checkpoint (signed-note + tlog-checkpoint) signed by
+ * the operator; a read answer is paged (`next`) so that it fits one MQTT message. A refusal
+ * is not signed (a forged refusal can deny service, not forge storage).
+ *
+ * The owner's order of checks spends nothing on requests it will refuse: the total rate limit
+ * (lib/rate-limit.ts) before parsing, the signature, the freshness, then the grant named (an
+ * index lookup); only a grant's subject gets a per-partner bucket and a stored request seq.
+ * A supply request is atomic: its entries are checked and appended under one lock per ledger,
+ * with Ledger.appendAll (all or none).
  *
  * The partner side (makeRequest, verifyReadAnswer, verifyAppendAnswer) trusts nothing of the
  * answer but the owner's operator key (and the witnesses' keys when a quorum is required).
  */
-import { fromBase64 } from './bytes';
+import { fromBase64, toBase64 } from './bytes';
 import { BotError, FormatError, isBotErrorCode, LedgerError, VerificationError } from './errors';
 import { DEFAULT_MAX_ENTRY_BYTES, Envelope, SignedEnvelope, signEnvelope, verifyEnvelope } from './envelope';
-import { GrantIndex, GrantScope, inScope, AccessError } from './grants';
+import { escapeText, GrantIndex, GrantScope, inScope, AccessError, peerText } from './grants';
 import { Identity, PublicKey } from './identity';
 import type { JsonValue } from './jcs';
 import { Ledger, Query, Receipt, StoredCheckpoint } from './ledger';
@@ -26,8 +37,10 @@ import { leafHash, verifyInclusion } from './merkle';
 import { Checkpoint, openNote, parseCheckpoint, parseNote } from './note';
 import { Confirmations, countConfirmations, logVerifier, QuorumPolicy } from './quorum';
 import { proveEntries, ProvenEntry, queryFrom } from './answer';
+import { MAX_ANSWER_BYTES } from './mqtt-link';
 import { serialized } from './mutex';
-import { isExactTopic, topicMatches } from './topic';
+import type { RateLimiter } from './rate-limit';
+import { checkTopicFilter, isExactTopic, topicMatches } from './topic';
 import { signerId } from './layout';
 
 /** Largest request envelope accepted (an append of many entries). */
@@ -39,6 +52,12 @@ export const DEFAULT_SKEW_MS = 5 * 60 * 1000;
 /** Most entries one read scans for its scope before it answers with `next`. */
 const MAX_SCAN = 100_000;
 const SCAN_PAGE = 1000;
+/** Room kept in an answer for its checkpoint note (with witnesses' cosignatures) and the wrapper. */
+const NOTE_BUDGET = 16 * 1024;
+/** JSON bytes of one base64 hash in a proof list: 44 characters, quotes, comma. */
+const PROOF_HASH_BYTES = 47;
+/** Signers whose last request seq the replay guard keeps in memory (the rest are read back from the store). */
+const REPLAY_CACHE = 4096;
 
 /** What a partner asks. */
 export type RequestPayload =
@@ -47,8 +66,10 @@ export type RequestPayload =
 
 /** A read answer (proofs against `checkpoint`; `next` = index to continue from when cut short). */
 export interface ReadAnswer { checkpoint: string | null; entries: ProvenEntry[]; treeSize: number; next?: number }
-/** An append answer. */
-export interface AppendAnswer { receipts: Receipt[] }
+/** A receipt with its RFC 9162 §2.1.3 inclusion proof (standard base64 hashes) against the answer's checkpoint. */
+export interface ProvenReceipt extends Receipt { proof: string[] }
+/** An append answer: the operator's checkpoint and, per entry, its receipt proven against it. */
+export interface AppendAnswer { checkpoint: string; receipts: ProvenReceipt[] }
 /** A refusal, as sent back on any channel. */
 export interface Refusal { error: { code: string; message: string } }
 
@@ -74,13 +95,13 @@ export interface ParsedRequest {
 export function parseRequest(input: unknown): ParsedRequest {
   const env = verifyEnvelope(input, { maxBytes: MAX_REQUEST_BYTES, fresh: true });
   const e = env.envelope;
-  if (e.kind !== 'request') throw new FormatError('E_ENVELOPE', `a partner request is an envelope of kind "request", not ${JSON.stringify(e.kind)}`);
+  if (e.kind !== 'request') throw new FormatError('E_ENVELOPE', `a partner request is an envelope of kind "request", not ${peerText(e.kind, 40)}`);
   const p = e.payload;
   if (!isObject(p)) throw new FormatError('E_QUERY', 'request payload must be an object {op, grant, …}');
   if (p.op !== 'read' && p.op !== 'append') throw new FormatError('E_QUERY', 'request op must be "read" or "append"');
   if (typeof p.grant !== 'string') throw new AccessError('E_NO_GRANT', 'the request names no grant id');
   for (const k of Object.keys(p)) {
-    if (!['op', 'grant', p.op === 'read' ? 'filter' : 'entries'].includes(k)) throw new FormatError('E_QUERY', `unknown request field "${k.slice(0, 40)}" for op ${p.op}`);
+    if (!['op', 'grant', p.op === 'read' ? 'filter' : 'entries'].includes(k)) throw new FormatError('E_QUERY', `unknown request field ${peerText(k, 40)} for op ${p.op}`);
   }
   let filter: Query = {};
   let entries: JsonValue[] = [];
@@ -90,6 +111,10 @@ export function parseRequest(input: unknown): ParsedRequest {
     if (filter.limit !== undefined && (filter.limit < 1 || filter.limit > MAX_PARTNER_ENTRIES)) {
       throw new FormatError('E_QUERY', `filter.limit must be from 1 to ${MAX_PARTNER_ENTRIES}`);
     }
+    if (filter.topic !== undefined) {
+      try { checkTopicFilter(filter.topic); } catch { throw new FormatError('E_QUERY', `filter.topic ${peerText(filter.topic, 60)} is not an MQTT topic filter (MQTT 3.1.1 §4.7.1)`); }
+    }
+    if (filter.signer !== undefined) PublicKey.fromDid(filter.signer);
   } else {
     if (!Array.isArray(p.entries) || p.entries.length === 0 || p.entries.length > MAX_PARTNER_ENTRIES) {
       throw new FormatError('E_QUERY', `entries must be a list of 1 to ${MAX_PARTNER_ENTRIES} signed envelopes`);
@@ -101,10 +126,20 @@ export function parseRequest(input: unknown): ParsedRequest {
 
 const replayGuards = new WeakMap<Ledger, ReplayGuard>();
 
+/** E_REPLAY unless a request's ts is within the allowed skew of the owner's clock (no state). */
+export function checkFresh(env: SignedEnvelope, now: number, skewMs = DEFAULT_SKEW_MS): void {
+  const { ts } = env.envelope;
+  if (Math.abs(ts - now) > skewMs) {
+    throw new LedgerError('E_REPLAY', `request ts ${ts} is more than ${Math.round(skewMs / 1000)} s from the owner's clock ${now} (stale, replayed, or clocks apart)`);
+  }
+}
+
 /**
  * Refuses replayed requests: a request's ts must be within the allowed skew of the owner's
  * clock, and its seq above the last request seq accepted from its signer on this ledger
- * (kept in the ledger's aux records, so a restart does not reopen old requests).
+ * (kept in the ledger's aux records, so a restart does not reopen old requests). answerRequest
+ * admits only requests naming a grant of their signer, so records exist only for grant
+ * subjects; the in-memory copy is bounded (REPLAY_CACHE signers, the rest read back).
  */
 export class ReplayGuard {
   #ledger: Ledger;
@@ -119,12 +154,13 @@ export class ReplayGuard {
     return g;
   }
 
+  /** Signers whose last request seq is held in memory now (at most REPLAY_CACHE). */
+  get cached(): number { return this.#last.size; }
+
   /** Accept the request once (E_REPLAY otherwise); it is consumed even if later refused. */
   async admit(env: SignedEnvelope, now: number, skewMs = DEFAULT_SKEW_MS): Promise<void> {
-    const { signer, seq, ts } = env.envelope;
-    if (Math.abs(ts - now) > skewMs) {
-      throw new LedgerError('E_REPLAY', `request ts ${ts} is more than ${Math.round(skewMs / 1000)} s from the owner's clock ${now} (stale, replayed, or clocks apart)`);
-    }
+    const { signer, seq } = env.envelope;
+    checkFresh(env, now, skewMs);
     const sid = signerId(signer);
     await serialized(this, sid, async () => {
       let last = this.#last.get(sid);
@@ -133,6 +169,8 @@ export class ReplayGuard {
         last = stored ? Number(stored.toString()) : -1;
       }
       if (seq <= last) throw new LedgerError('E_REPLAY', `request seq ${seq} of ${signer} is not above its last request seq ${last}`);
+      this.#last.delete(sid); // most recent last: the oldest is forgotten first
+      if (this.#last.size >= REPLAY_CACHE) this.#last.delete(this.#last.keys().next().value as string);
       this.#last.set(sid, seq);
       // Not synced: a process crash keeps it; after an OS crash the ts window still bounds replays.
       await this.#ledger.aux.batch([{ key: 'requests/' + sid, value: Buffer.from(String(seq)) }], { sync: false });
@@ -145,46 +183,100 @@ export interface AccessServerOptions {
   ledger: Ledger;
   /** The checkpoint read answers are proven against: the quorum-confirmed one when there is a quorum. */
   checkpoint: () => Promise<StoredCheckpoint | undefined>;
+  /**
+   * Signs (or reuses) an operator checkpoint covering the ledger's current size: called right
+   * after a supply request's entries are appended, and their receipts are proven against it.
+   * Without it (an owner without the operator key) supply requests are refused with E_KEY
+   * before anything is appended.
+   */
+  receiptCheckpoint?: () => Promise<StoredCheckpoint | undefined>;
+  /** Rate limits per partner and in total (lib/rate-limit.ts); none when absent. */
+  rateLimiter?: RateLimiter;
   /** Allowed clock skew of request ts (default 5 minutes). */
   skewMs?: number;
   /** The clock (tests). */
   now?: () => number;
 }
 
+/** The signer a request claims, read without trusting it (only to look at its rate bucket). */
+function claimedSigner(input: unknown): string | undefined {
+  return isObject(input) && typeof input.signer === 'string' && input.signer.length <= 80 ? input.signer : undefined;
+}
+
 /**
- * Answer a partner's request: verify it, refuse replays, decide with the ledger's grants,
- * then read (only entries inside the grant's scope, with inclusion proofs) or append (each
- * supplied entry inside the scope). Throws typed errors for every refusal; a refused request
- * changes nothing in the ledger.
+ * Answer a partner's request: within the rate limits, verify it, find the grant it names for
+ * its signer (nothing is stored for a request refused until then), refuse replays, decide with
+ * the ledger's grants, then read (only entries inside the grant's scope, with inclusion proofs)
+ * or append (each supplied entry inside the scope; all or none). Throws typed errors for every
+ * refusal; a refused request changes nothing in the ledger.
  */
 export async function answerRequest(opts: AccessServerOptions, input: unknown): Promise<ReadAnswer | AppendAnswer> {
-  const { ledger } = opts;
+  const { ledger, rateLimiter: limiter } = opts;
+  limiter?.admitTotal();
+  const claimed = claimedSigner(input);
+  if (limiter && claimed !== undefined) limiter.checkSigner(claimed);
   const now = (opts.now ?? Date.now)();
   const req = parseRequest(input);
-  await ReplayGuard.of(ledger).admit(req.env, now, opts.skewMs);
+  checkFresh(req.env, now, opts.skewMs);
   const grants = GrantIndex.of(ledger);
   const requester = req.env.envelope.signer;
+  await grants.ofRequester(req.grant, requester);
+  limiter?.admitSigner(requester);
+  if (req.op === 'append' && !opts.receiptCheckpoint) {
+    throw new FormatError('E_KEY', 'this owner cannot sign receipts (its ledger has no operator key here): it accepts no supplied entries');
+  }
+  await ReplayGuard.of(ledger).admit(req.env, now, opts.skewMs);
   if (req.op === 'read') {
     const rec = await grants.check(req.grant, requester, 'read', now);
     return readInScope(ledger, req.filter, rec.terms.scope, await opts.checkpoint());
   }
-  await grants.check(req.grant, requester, 'append', now);
   const envs = req.entries.map((e, i) => {
     try {
       return verifyEnvelope(e, { maxBytes: ledger.maxEntryBytes });
     } catch (err) {
-      throw err instanceof BotError ? new (err.constructor as typeof BotError)(err.code, `entries[${i}]: ${err.message}`) : err;
+      throw err instanceof BotError ? new (err.constructor as typeof BotError)(err.code, `entries[${i}]: ${escapeText(err.message, 300)}`) : err;
     }
   });
-  const nextSeq = new Map<string, number>();
-  for (const [i, env] of envs.entries()) {
-    const { signer, topic, ts, seq } = env.envelope;
-    await grants.check(req.grant, requester, 'append', now, { signer, topic, ts });
-    const last = nextSeq.get(signer) ?? await ledger.lastSeq(signer);
-    if (seq <= last) throw new LedgerError('E_REPLAY', `entries[${i}]: seq ${seq} of ${signer} is not above its last seq ${last}`);
-    nextSeq.set(signer, seq);
+  // Check and append under one lock per ledger, all or none (Ledger.appendAll): two
+  // overlapping requests cannot both pass the checks, and a refused one leaves nothing.
+  const receipts = await serialized(ledger, 'partner-supply', async () => {
+    await grants.check(req.grant, requester, 'append', now);
+    const nextSeq = new Map<string, number>();
+    for (const [i, env] of envs.entries()) {
+      const { signer, topic, ts, seq } = env.envelope;
+      await grants.check(req.grant, requester, 'append', now, { signer, topic, ts });
+      const last = nextSeq.get(signer) ?? await ledger.lastSeq(signer);
+      if (seq <= last) throw new LedgerError('E_REPLAY', `entries[${i}]: seq ${seq} of ${signer} is not above its last seq ${last}`);
+      nextSeq.set(signer, seq);
+    }
+    checkReceiptsFit(ledger, envs.length);
+    return ledger.appendAll(envs);
+  });
+  return proveReceipts(ledger, receipts, opts.receiptCheckpoint as () => Promise<StoredCheckpoint | undefined>);
+}
+
+/** E_TOO_LARGE, before anything is appended, when the receipts of n entries could not fit one answer (MAX_ANSWER_BYTES). */
+function checkReceiptsFit(ledger: Ledger, n: number): void {
+  // A receipt: {"origin","index","leafHash","treeSize","proof":[…]}; a proof has at most ⌈log2 size⌉ hashes (one spare for appends meanwhile).
+  const perReceipt = 120 + Buffer.byteLength(ledger.origin) + (Math.ceil(Math.log2(ledger.size + n + 1)) + 1) * PROOF_HASH_BYTES;
+  const most = Math.floor((MAX_ANSWER_BYTES - NOTE_BUDGET) / perReceipt);
+  if (n > most) {
+    throw new FormatError('E_TOO_LARGE', `the receipts of ${n} entries would not fit one answer of ${MAX_ANSWER_BYTES} bytes: send at most ${most} entries per request`);
   }
-  return { receipts: await Promise.all(envs.map((env) => ledger.append(env))) };
+}
+
+/** The receipts of appended entries, each with its inclusion proof against an operator checkpoint covering them all. */
+async function proveReceipts(ledger: Ledger, receipts: Receipt[], seal: () => Promise<StoredCheckpoint | undefined>): Promise<AppendAnswer> {
+  const need = Math.max(...receipts.map((r) => r.index)) + 1;
+  let cp = await seal();
+  if (!cp || cp.size < need) cp = await seal(); // one signed meanwhile may predate the append
+  if (!cp || cp.size < need) {
+    throw new LedgerError('E_CHECKPOINT', `the entries were appended (from #${need - receipts.length}) but no checkpoint covers them yet: read them back for their proofs`);
+  }
+  const size = cp.size;
+  const proven: ProvenReceipt[] = [];
+  for (const r of receipts) proven.push({ ...r, proof: (await ledger.inclusionProof(r.index, size)).map(toBase64) });
+  return { checkpoint: cp.note, receipts: proven };
 }
 
 /** Refuse a read whose explicit filter lies outside the scope (rather than answer nothing). */
@@ -193,7 +285,7 @@ function checkFilterInScope(q: Query, scope: GrantScope): void {
     throw new AccessError('E_SCOPE', `signer ${q.signer} is outside the grant's scope`);
   }
   if (q.topic !== undefined && isExactTopic(q.topic) && scope.topics && !scope.topics.some((f) => topicMatches(f, q.topic as string))) {
-    throw new AccessError('E_SCOPE', `topic ${q.topic} is outside the grant's scope`);
+    throw new AccessError('E_SCOPE', `topic ${peerText(q.topic, 80)} is outside the grant's scope`);
   }
   if ((q.until !== undefined && scope.from !== undefined && q.until < scope.from)
     || (q.since !== undefined && scope.until !== undefined && q.since > scope.until)) {
@@ -201,7 +293,12 @@ function checkFilterInScope(q: Query, scope: GrantScope): void {
   }
 }
 
-/** Entries matching the filter and inside the scope, up to the checkpoint, each proven against it. */
+/**
+ * Entries matching the filter and inside the scope, up to the checkpoint, each proven against
+ * it. Paged by count (filter.limit, at most MAX_PARTNER_ENTRIES) and by size: the answer stays
+ * within MAX_ANSWER_BYTES, so that it fits one MQTT message; `next` is where to continue.
+ * (An entry too large alone is still answered, alone: over HTTP it arrives.)
+ */
 export async function readInScope(ledger: Ledger, q: Query, scope: GrantScope, cp: StoredCheckpoint | undefined): Promise<ReadAnswer> {
   checkFilterInScope(q, scope);
   if (!cp) return { checkpoint: null, entries: [], treeSize: 0 };
@@ -211,11 +308,16 @@ export async function readInScope(ledger: Ledger, q: Query, scope: GrantScope, c
   if (scope.from !== undefined) narrowed.since = Math.max(narrowed.since ?? 0, scope.from);
   if (scope.until !== undefined) narrowed.until = Math.min(narrowed.until ?? Number.MAX_SAFE_INTEGER, scope.until);
   const end = Math.min(q.to ?? cp.size, cp.size);
+  // Bytes of one answered entry beside its leaf: {"index":…,"leaf":…,"proof":[…]} with at most ⌈log2 size⌉ hashes.
+  const perEntry = 64 + Math.ceil(Math.log2(Math.max(2, cp.size))) * PROOF_HASH_BYTES;
+  const budget = MAX_ANSWER_BYTES - NOTE_BUDGET - Buffer.byteLength(cp.note);
+  let bytes = 0;
   let cursor = q.from ?? 0;
   let scanned = 0;
+  let full = false;
   const picked: Awaited<ReturnType<Ledger['query']>> = [];
   let next: number | undefined;
-  while (cursor < end && picked.length < limit) {
+  while (cursor < end && !full) {
     if (scanned >= MAX_SCAN) { next = cursor; break; }
     // Pages sized to what is still missing (twice, as the scope may drop some), so a small read stays small.
     const page = Math.min(SCAN_PAGE, Math.max(32, 2 * (limit - picked.length)));
@@ -223,10 +325,14 @@ export async function readInScope(ledger: Ledger, q: Query, scope: GrantScope, c
     for (const r of rows) {
       scanned++;
       const e = r.envelope.envelope;
-      if (inScope(scope, { signer: e.signer, topic: e.topic, ts: e.ts })) picked.push(r);
-      if (picked.length >= limit) { if (r.index + 1 < end) next = r.index + 1; break; }
+      if (!inScope(scope, { signer: e.signer, topic: e.topic, ts: e.ts })) continue;
+      const cost = r.leaf.length + perEntry;
+      if (picked.length > 0 && bytes + cost > budget) { next = r.index; full = true; break; }
+      bytes += cost;
+      picked.push(r);
+      if (picked.length >= limit) { if (r.index + 1 < end) next = r.index + 1; full = true; break; }
     }
-    if (rows.length < page) break;
+    if (full || rows.length < page) break;
     cursor = rows[rows.length - 1].index + 1;
   }
   const answer: ReadAnswer = { checkpoint: cp.note, entries: await proveEntries(ledger, picked, cp.size), treeSize: cp.size };
@@ -245,12 +351,13 @@ const UNAVAILABLE_CODES: readonly string[] = ['E_STORE', 'E_CLOSED', 'E_CORRUPT'
 
 /**
  * The HTTP status of a refusal, part of the HTTP channel's contract (README "Partner access"):
- * 403 for an access decision, 409 for a replay, 503 when the ledger is unavailable, else 400
- * (a malformed or unverifiable request).
+ * 403 for an access decision, 409 for a replay, 429 over a rate limit (RFC 6585 §4), 503 when
+ * the ledger is unavailable, else 400 (a malformed or unverifiable request).
  */
 export function refusalStatus(code: string): number {
   if (ACCESS_CODES.includes(code)) return 403;
   if (code === 'E_REPLAY') return 409;
+  if (code === 'E_RATE') return 429;
   if (UNAVAILABLE_CODES.includes(code)) return 503;
   return 400;
 }
@@ -306,7 +413,7 @@ function checkCheckpoint(note: string, owner: OwnerRef): { cp: Checkpoint; confi
 export function throwIfRefused(answer: unknown): void {
   if (isObject(answer) && isObject(answer.error)) {
     const code = isBotErrorCode(answer.error.code) ? answer.error.code : 'E_QUERY';
-    throw new AccessError(code, `refused by the owner: ${String(answer.error.message ?? code).slice(0, 300)}`);
+    throw new AccessError(code, `refused by the owner: ${escapeText(answer.error.message ?? code, 300)}`);
   }
 }
 
@@ -366,17 +473,51 @@ export function verifyReadAnswer(answer: unknown, owner: OwnerRef, asked: Query 
   return out;
 }
 
-/** Check an append answer: one receipt per entry sent, for this ledger, with each entry's leaf hash. */
-export function verifyAppendAnswer(answer: unknown, owner: OwnerRef, sent: readonly SignedEnvelope[]): Receipt[] {
+/** A receipt after every check passed: with its proof and the operator checkpoint it leads to (evidence to keep). */
+export interface VerifiedReceipt extends Receipt {
+  /** Inclusion proof (RFC 9162 §2.1.3) of the entry in the checkpoint's tree, standard base64 hashes. */
+  proof: string[];
+  /** The checkpoint signed by the owner's operator, at a size covering the entry. */
+  checkpoint: { origin: string; size: number; root: string; note: string };
+}
+
+/**
+ * Verify an append answer without trusting its sender: its checkpoint is a C2SP signed note
+ * of the owner's origin signed by the operator key (signed-note, tlog-checkpoint), and it has
+ * one receipt per entry sent, in order, of this ledger, with that entry's leaf hash and an
+ * inclusion proof (RFC 9162 §2.1.3.2) from its index to the checkpoint's root. Anyone who saw
+ * the request can compute origin and leaf hashes; only the owner can sign the checkpoint.
+ */
+export function verifyAppendAnswer(answer: unknown, owner: OwnerRef, sent: readonly SignedEnvelope[]): VerifiedReceipt[] {
   throwIfRefused(answer);
   if (!isObject(answer) || !Array.isArray(answer.receipts) || answer.receipts.length !== sent.length) {
-    throw answerError(`expected {receipts} with ${sent.length} receipt(s)`);
+    throw answerError(`expected {checkpoint, receipts} with ${sent.length} receipt(s)`);
   }
+  if (typeof answer.checkpoint !== 'string') throw new VerificationError('E_CHECKPOINT', 'the receipts carry no signed checkpoint');
+  // The operator's signature alone: a receipt is the owner's word that it stored the entries (no quorum needed).
+  const { cp } = checkCheckpoint(answer.checkpoint, { origin: owner.origin, operator: owner.operator });
+  const checkpoint = { origin: cp.origin, size: cp.size, root: cp.root.toString('base64'), note: answer.checkpoint };
+  const seen = new Set<number>();
   return answer.receipts.map((r, i) => {
-    if (!isObject(r) || r.origin !== owner.origin || !Number.isSafeInteger(r.index) || typeof r.leafHash !== 'string' || !Number.isSafeInteger(r.treeSize)) {
-      throw answerError(`receipt ${i} is not a receipt of ${owner.origin}`);
+    if (!isObject(r) || r.origin !== owner.origin || !Number.isSafeInteger(r.index) || typeof r.leafHash !== 'string'
+      || !Number.isSafeInteger(r.treeSize) || !Array.isArray(r.proof)) {
+      throw answerError(`receipt ${i} is not a receipt of ${owner.origin} with a proof`);
     }
-    if (r.leafHash !== leafHash(sent[i].bytes).toString('base64')) throw new VerificationError('E_PROOF', `receipt ${i} has another leaf hash than the entry sent`);
-    return r as unknown as Receipt;
+    const index = r.index as number;
+    const lh = leafHash(sent[i].bytes);
+    if (r.leafHash !== lh.toString('base64')) throw new VerificationError('E_PROOF', `receipt ${i} has another leaf hash than the entry sent`);
+    if (index < 0 || index >= cp.size || seen.has(index)) throw new VerificationError('E_PROOF', `receipt ${i}: index ${index} is not a distinct entry of the checkpoint's tree of size ${cp.size}`);
+    seen.add(index);
+    const proof = r.proof.map((h) => {
+      if (typeof h !== 'string') throw answerError(`receipt ${i}: proof hashes must be base64 strings`);
+      return fromBase64(h, 'proof hash');
+    });
+    try {
+      verifyInclusion(index, cp.size, lh, proof, cp.root);
+    } catch (err) {
+      if (err instanceof BotError) throw new (err.constructor as typeof BotError)(err.code, `receipt ${i}: ${err.message}`);
+      throw err;
+    }
+    return { origin: owner.origin, index, leafHash: r.leafHash, treeSize: r.treeSize as number, proof: r.proof as string[], checkpoint };
   });
 }

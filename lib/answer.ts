@@ -19,14 +19,23 @@ const FIELDS: QueryField[] = ['from', 'to', 'signer', 'topic', 'since', 'until',
 const NUMERIC = new Set<QueryField>(['from', 'to', 'limit']);
 const TIMES = new Set<QueryField>(['since', 'until']);
 
-/** A query field as people write it: '' / null = unset; numbers from numeric text; times also as dates. */
+/**
+ * A query field as people write it: '' / null = unset; numbers from numeric text; times also
+ * as dates. Index fields (from, to, limit) are whole numbers from 0, times integers, both at
+ * most 2^53 − 1 in size (safe integers): 1.5 or 1e300 is E_QUERY, not a silently empty answer.
+ */
 function field(name: QueryField, v: unknown): string | number | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   if (NUMERIC.has(name) || TIMES.has(name)) {
-    if (typeof v === 'number') return v;
-    if (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v)) return Number(v);
-    if (TIMES.has(name) && typeof v === 'string' && !Number.isNaN(Date.parse(v))) return Date.parse(v);
-    throw new FormatError('E_QUERY', `${name} must be an integer${TIMES.has(name) ? ' (ms since the epoch) or a date' : ''}`);
+    let n: number;
+    if (typeof v === 'number') n = v;
+    else if (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v)) n = Number(v);
+    else if (TIMES.has(name) && typeof v === 'string' && !Number.isNaN(Date.parse(v))) n = Date.parse(v);
+    else throw new FormatError('E_QUERY', `${name} must be an integer${TIMES.has(name) ? ' (ms since the epoch) or a date' : ''}`);
+    if (!Number.isSafeInteger(n) || (NUMERIC.has(name) && n < 0)) {
+      throw new FormatError('E_QUERY', `${name} must be ${NUMERIC.has(name) ? 'a whole number from 0' : 'an integer (ms since the epoch)'} up to ${Number.MAX_SAFE_INTEGER}`);
+    }
+    return n;
   }
   if (typeof v !== 'string') throw new FormatError('E_QUERY', `${name} must be a string`);
   return v;

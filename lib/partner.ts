@@ -3,28 +3,39 @@
  * partner's own key, send it to the owner over a transport (the owner's MQTT rpc topic, or an
  * HTTP endpoint wired to the owner's bot-query), and verify the answer before anything of it
  * is used. Only the owner's operator key (and its witnesses' keys, when a quorum is required)
- * is trusted; the transport is not.
+ * is trusted; the transport is not: over MQTT anyone who can publish on the partner's reply
+ * topic can answer, so an answer that does not verify is ignored and the real one awaited
+ * (MqttLink.request's accept); only when none verifies in time is the request E_TIMEOUT.
+ * Refusals are not signed and are taken as they come (a forged one denies service; it cannot
+ * make the partner believe anything was stored).
  */
 import { Envelope, SignedEnvelope, verifyEnvelope } from './envelope';
-import { BotError, FormatError } from './errors';
+import { BotError, FormatError, isBotError } from './errors';
 import { Identity } from './identity';
 import type { JsonValue } from './jcs';
-import type { Query, Receipt } from './ledger';
-import { makeRequest, OwnerRef, RequestPayload, verifyAppendAnswer, VerifiedRead, verifyReadAnswer } from './access';
+import type { Query } from './ledger';
+import { makeRequest, OwnerRef, RequestPayload, verifyAppendAnswer, VerifiedRead, VerifiedReceipt, verifyReadAnswer } from './access';
+import { escapeText } from './grants';
 import { queryFrom } from './answer';
 import type { MqttLink } from './mqtt-link';
 import { ledgerId } from './quorum';
 import { ledgerTopics } from './sync';
 
-/** Sends one signed request envelope and resolves with the owner's answer body. */
-export type PartnerTransport = (request: Envelope) => Promise<unknown>;
+/**
+ * Sends one signed request envelope and resolves with the owner's answer body. A transport
+ * on which several answers may arrive (MQTT) passes each result to `accept` and takes the
+ * first it returns true for (refusals are taken as they come); one answer per request (HTTP)
+ * may ignore it.
+ */
+export type PartnerTransport = (request: Envelope, accept?: (answer: unknown) => boolean) => Promise<unknown>;
 
 /** A transport over the owner's MQTT rpc topic (bot/v1/<ledgerId>/rpc, method "request"). */
 export function mqttTransport(link: MqttLink, owner: Pick<OwnerRef, 'origin' | 'operator'>, timeoutMs = 10000): PartnerTransport {
   const topic = ledgerTopics(ledgerId(owner.origin, owner.operator), link.prefix).rpc;
   // A refusal comes back as an RPC error: turn it into the same {error} body HTTP carries.
   // A partner flow may fire before its broker connection is up: wait for it within the timeout.
-  return (request) => link.connected(timeoutMs).then(() => link.request(topic, 'request', request, timeoutMs)).catch((err: unknown) => {
+  return (request, accept) => link.connected(timeoutMs).then(() => link.request(topic, 'request', request, timeoutMs,
+    accept ? (res) => res.error !== undefined || accept(res.result) : undefined)).catch((err: unknown) => {
     if (err instanceof BotError && err.code !== 'E_TIMEOUT' && err.code !== 'E_CLOSED') return { error: { code: err.code, message: err.message } };
     throw err;
   });
@@ -75,22 +86,55 @@ export class PartnerClient {
     this.#opts = opts;
   }
 
-  #request(payload: RequestPayload): Promise<unknown> {
+  /**
+   * Sign and send a request; resolve with the first answer `verify` accepts (a refusal is
+   * thrown as its typed error). Answers that fail `verify` are ignored where the transport
+   * may carry several (MQTT); if none verifies in time, E_TIMEOUT names the last failure.
+   */
+  async #request<T>(payload: RequestPayload, verify: (answer: unknown) => T): Promise<T> {
     const env = makeRequest(this.#opts.identity, this.#opts.nextSeq(), payload);
-    return this.#opts.transport(env.toJSON());
+    let verified: { answer: unknown; value: T } | undefined;
+    let ignored = 0;
+    let lastFailure: unknown;
+    const accept = (answer: unknown): boolean => {
+      try {
+        verified = { answer, value: verify(answer) };
+        return true;
+      } catch (err) {
+        ignored++;
+        lastFailure = err;
+        return false;
+      }
+    };
+    let answer: unknown;
+    try {
+      answer = await this.#opts.transport(env.toJSON(), accept);
+    } catch (err) {
+      if (ignored > 0 && isBotError(err, 'E_TIMEOUT')) {
+        const why = lastFailure instanceof BotError ? `${lastFailure.code}: ${lastFailure.message}` : String(lastFailure);
+        throw new BotError('E_TIMEOUT', `${err.message}; ${ignored} answer(s) that did not verify were ignored (the last: ${escapeText(why, 300)})`);
+      }
+      throw err;
+    }
+    // Verified once already when the transport took it through accept (the same object).
+    if (verified && verified.answer === answer) return verified.value;
+    return verify(answer);
   }
 
   /** Read entries (filter as bot-query's) and return them only once every proof and signature verified. */
   async read(filter: Query = {}): Promise<VerifiedRead> {
     const q = queryFrom({}, filter);
-    const answer = await this.#request({ op: 'read', grant: this.#opts.grant, filter: q as Record<keyof Query, string | number> });
-    return verifyReadAnswer(answer, this.owner, q);
+    return this.#request({ op: 'read', grant: this.#opts.grant, filter: q as Record<keyof Query, string | number> }, (a) => verifyReadAnswer(a, this.owner, q));
   }
 
-  /** Supply signed envelopes to the owner's ledger; resolves with their receipts (leaf hashes checked). */
-  async append(entries: readonly (SignedEnvelope | unknown)[]): Promise<Receipt[]> {
+  /**
+   * Supply signed envelopes to the owner's ledger, in one request (all are appended, or none);
+   * resolves with their receipts once each is proven against a checkpoint signed by the
+   * owner's operator (verifyAppendAnswer): evidence the owner stored them.
+   */
+  async append(entries: readonly (SignedEnvelope | unknown)[]): Promise<VerifiedReceipt[]> {
     const envs = entries.map((e) => (e instanceof SignedEnvelope ? e : verifyEnvelope(e)));
-    const answer = await this.#request({ op: 'append', grant: this.#opts.grant, entries: envs.map((e) => e.toJSON() as unknown as JsonValue) });
-    return verifyAppendAnswer(answer, this.owner, envs);
+    return this.#request({ op: 'append', grant: this.#opts.grant, entries: envs.map((e) => e.toJSON() as unknown as JsonValue) },
+      (a) => verifyAppendAnswer(a, this.owner, envs));
   }
 }

@@ -6,14 +6,17 @@
  *
  * Mode "partner" (supply data to an owner's ledger under an append grant, through a
  * bot-partner config node): msg.payload is a signed envelope or a list of them; they are sent
- * in one signed request and msg.ledger = the owner's receipt (a list for a list), each
- * checked to carry the leaf hash of the envelope sent. A refusal is an error naming its code.
+ * in one signed request (appended all or none) and msg.ledger = the owner's receipt (a list
+ * for a list): {origin, index, leafHash, treeSize, proof, checkpoint: {origin, size, root,
+ * note}}, output only once the checkpoint's signature by the owner's operator and the entry's
+ * inclusion proof in it verified (lib/access.ts verifyAppendAnswer) — evidence to keep. A
+ * refusal is an error naming its code.
  */
 import { BotError } from '../lib/errors';
 import { Receipt } from '../lib/ledger';
 import { LedgerLease } from '../lib/registry';
 import {
-  BotPartnerNode, closeAfterJobs, partnerNodeOf, runJob, setupFailed, showOwnerLink, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, RateMeter, RedNode, SendFn, shortMessage, StatusThrottle,
+  BotPartnerNode, closeAfterJobs, partnerNodeOf, runJob, setupFailed, showOwnerLink, showStoreHealth, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, RateMeter, RedNode, SendFn, shortMessage, StatusThrottle,
 } from './red';
 
 interface BotAppendDef extends NodeDef {
@@ -41,6 +44,7 @@ export = function (RED: NodeAPI): void {
       } else {
         ledgerNode = ledgerNodeOf(RED, def.ledger);
         lease = ledgerNode.acquire();
+        unsubscribe = showStoreHealth(lease, status, (l) => status.now({ fill: 'grey', shape: 'dot', text: `size ${l?.size ?? 0}` }));
       }
     } catch (err) {
       setupError = setupFailed(node, status, err);

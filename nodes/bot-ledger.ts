@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import { Consortium, WitnessedLedger } from '../lib/consensus';
 import { Mirror } from '../lib/mirror';
 import { answerRequest, AppendAnswer, ReadAnswer } from '../lib/access';
+import { DEFAULT_RATE_LIMITS, RateLimiter } from '../lib/rate-limit';
 import { BotError } from '../lib/errors';
 import { Identity } from '../lib/identity';
 import { LinkOptions, MqttLink } from '../lib/mqtt-link';
@@ -48,6 +49,10 @@ interface BotLedgerDef extends NodeDef {
   tlsInsecure?: boolean;
   /** Publish every entry for mirrors (default true); false: entries leave only through granted requests. */
   shareEntries?: boolean;
+  /** Partner requests answered per second per partner (default 20; 0 = no limit), lib/rate-limit.ts. */
+  rateSigner?: number | string;
+  /** Partner requests answered per second in total, MQTT and HTTP together (default 200; 0 = no limit). */
+  rateTotal?: number | string;
 }
 
 const MAX_ENTRY_LIMIT = 16 * 1024 * 1024;
@@ -96,6 +101,7 @@ export = function (RED: NodeAPI): void {
     let witnesses: WitnessInit[] = [];
     let quorum = 0;
     let syncIdentity: Identity | undefined;
+    let rateLimiter: RateLimiter | undefined;
     try {
       const origin = (def.origin ?? '').trim() || undefined;
       if (origin !== undefined) checkOrigin(origin);
@@ -119,6 +125,12 @@ export = function (RED: NodeAPI): void {
       quorum = intSetting(def.quorum, 0);
       if (Number.isNaN(quorum)) throw configError('E_RANGE', 'quorum must be a whole number (0 = majority)');
       if (quorum > 1 + witnesses.length) throw configError('E_RANGE', `quorum ${quorum} is impossible with the operator and ${witnesses.length} witness(es)`);
+      // One limiter for the partner requests this ledger answers, over MQTT and HTTP alike.
+      const perSigner = intSetting(def.rateSigner, DEFAULT_RATE_LIMITS.perSigner);
+      const total = intSetting(def.rateTotal, DEFAULT_RATE_LIMITS.total);
+      if (Number.isNaN(perSigner) || perSigner > 1_000_000) throw configError('E_RANGE', 'requests per second per partner must be a whole number from 0 (no limit) to 1000000');
+      if (Number.isNaN(total) || total > 1_000_000) throw configError('E_RANGE', 'requests per second in total must be a whole number from 0 (no limit) to 1000000');
+      rateLimiter = new RateLimiter({ perSigner, total });
       syncIdentity = identity;
       opts = { dir: node.dir, origin, defaultOrigin: `bot.local/${node.id}`, identity, maxEntryBytes };
     } catch (err) {
@@ -254,7 +266,10 @@ export = function (RED: NodeAPI): void {
     };
     node.answerRequest = async (input: unknown): Promise<ReadAnswer | AppendAnswer> => {
       const l = openOrThrow(await node.lease.ledger);
-      const answer = await answerRequest({ ledger: l, checkpoint: node.answerCheckpoint }, input);
+      // Receipts are proven against an operator checkpoint signed right after the append.
+      const answer = await answerRequest({
+        ledger: l, checkpoint: node.answerCheckpoint, receiptCheckpoint: node.canSign ? node.checkpointNow : undefined, rateLimiter,
+      }, input);
       if ('receipts' in answer) for (const r of answer.receipts) node.appended(r);
       return answer;
     };

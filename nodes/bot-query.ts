@@ -11,8 +11,9 @@
  *
  * Mode "serve" (answer partner requests, DESIGN.md "Partner access"): msg.payload is a
  * partner's signed request envelope (e.g. from `http in`) → msg.payload = the answer, or the
- * refusal {error:{code,message}}, with msg.statusCode for an `http response` node. A refusal
- * is an answer, not a flow error: it goes out on the output and shows on the status.
+ * refusal {error:{code,message}}, with msg.statusCode for an `http response` node (and, over
+ * a rate limit, 429 with a Retry-After header, RFC 6585 §4). A refusal is an answer, not a
+ * flow error: it goes out on the output and shows on the status.
  *
  * Mode "partner" (read an owner's ledger under a grant, through a bot-partner config node):
  * msg.payload {from,to,signer,topic,since,until,limit} → msg.payload = {checkpoint:{origin,
@@ -74,6 +75,7 @@ export = function (RED: NodeAPI): void {
         const body = refusal(err);
         msg.payload = body;
         msg.statusCode = refusalStatus(body.error.code);
+        if (msg.statusCode === 429) msg.headers = { ...(msg.headers as Record<string, string> | undefined), 'Retry-After': '1' };
         refused++;
         status.now({ fill: 'yellow', shape: 'dot', text: `refused ${body.error.code} · ${served} ok / ${refused} refused` });
         return;

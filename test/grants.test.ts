@@ -109,7 +109,7 @@ describe('grants: index over a real ledger, and partner requests', function () {
   let reqSeq: number;
   let now: number;
   const cp = async (): Promise<StoredCheckpoint | undefined> => (await led.checkpoint()) ?? led.latestCheckpoint();
-  const server = (): { ledger: Ledger; checkpoint: typeof cp; now: () => number } => ({ ledger: led, checkpoint: cp, now: () => now });
+  const server = (): { ledger: Ledger; checkpoint: typeof cp; receiptCheckpoint: typeof cp; now: () => number } => ({ ledger: led, checkpoint: cp, receiptCheckpoint: cp, now: () => now });
   const read = (grant: string, filter: Record<string, unknown> = {}, who = partner): Promise<ReadAnswer> =>
     answerRequest(server(), makeRequest(who, reqSeq++, { op: 'read', grant, filter: filter as never }, now).toJSON()) as Promise<ReadAnswer>;
 
@@ -326,7 +326,10 @@ describe('partner access over a real Mosquitto (kernel)', function () {
     const id = ledgerId(ORIGIN, op.did);
     const publisher = new LedgerPublisher(led, ownerLink, id, {
       shareEntries: false,
-      requests: (p) => answerRequest({ ledger: led, checkpoint: async () => (await led.checkpoint()) ?? led.latestCheckpoint() }, p),
+      requests: (p) => {
+        const cp = async (): Promise<StoredCheckpoint | undefined> => (await led.checkpoint()) ?? led.latestCheckpoint();
+        return answerRequest({ ledger: led, checkpoint: cp, receiptCheckpoint: cp }, p);
+      },
     });
     try {
       publisher.start();
