@@ -270,7 +270,7 @@ export class LedgerWatch {
       }
       for (const w of conf?.witnesses ?? []) last.set(w.did, Math.max(last.get(w.did) ?? 0, w.time));
       const count = conf?.count ?? 1;
-      const status: StripItem['status'] = conflictSizes.has(s.size) ? 'conflict' : count >= info.quorum ? 'confirmed' : 'sealed';
+      const status: StripItem['status'] = conflictSizes.has(s.size) ? 'conflict' : conf?.confirmed ? 'confirmed' : 'sealed';
       strip.push({ size: s.size, status, confirmations: count, quorum: info.quorum });
     }
     return {

@@ -204,6 +204,16 @@ export class QuorumPolicy {
 }
 
 /**
+ * Whether a checkpoint with the operator's signature and `witnesses` distinct witness
+ * cosignatures is confirmed: the count (operator + witnesses) reaches the quorum, and at least
+ * one independent witness cosigned — the operator's word alone never confirms, whatever the
+ * quorum (a ledger with no witnesses configured seals, it never confirms).
+ */
+export function isConfirmed(witnesses: number, quorum: number): boolean {
+  return witnesses >= 1 && 1 + witnesses >= quorum;
+}
+
+/**
  * Count the confirmations of a checkpoint note (DESIGN.md "Witness set and quorum"): the
  * operator's signature is required (else VerificationError E_SIGNATURE) and counts 1; each
  * distinct set witness with a valid cosignature counts 1, once however many lines it has;
@@ -224,8 +234,7 @@ export function countConfirmations(note: string | Uint8Array, policy: QuorumPoli
     const t = times.get(w.verifier);
     if (t !== undefined) witnesses.push({ did: w.did, name: w.name, time: t });
   }
-  const count = 1 + witnesses.length;
-  return { size: cp.size, count, quorum: policy.quorum, confirmed: count >= policy.quorum, witnesses };
+  return { size: cp.size, count: 1 + witnesses.length, quorum: policy.quorum, confirmed: isConfirmed(witnesses.length, policy.quorum), witnesses };
 }
 
 
@@ -291,6 +300,8 @@ export class CosignatureCollector {
       if (!Number.isSafeInteger(v) || v < 0) throw new StoreError('E_CORRUPT', 'the stored confirmed size is unreadable');
       size = v;
     }
+    // No witness configured: nothing is confirmed (isConfirmed), whatever an older version stored.
+    if (opts.policy.witnesses.length === 0) size = 0;
     return new CosignatureCollector(opts, prefix, size);
   }
 
@@ -389,8 +400,7 @@ export class CosignatureCollector {
       const c = held.get(w.name);
       if (c) witnesses.push({ did: w.did, name: w.name, time: c.time });
     }
-    const count = 1 + witnesses.length;
-    return { size, count, quorum: this.policy.quorum, confirmed: count >= this.policy.quorum, witnesses };
+    return { size, count: 1 + witnesses.length, quorum: this.policy.quorum, confirmed: isConfirmed(witnesses.length, this.policy.quorum), witnesses };
   }
 
   /** Stored cosignatures of one size, re-verified on read (a corrupted record is skipped). */

@@ -14,7 +14,9 @@
  * saved before those options have no type fields and keep the defaults. With a
  * synced bot-ledger the Consortium answers; a standalone ledger has only the operator's
  * signature: an entry is `pending` until a checkpoint covers it, then `sealed` with 1
- * confirmation, and `confirmed` only when the configured quorum is 1 (no witnesses).
+ * confirmation, never `confirmed`: that needs at least one witness's cosignature
+ * (lib/quorum.ts isConfirmed). With no witnesses, the status says so and a wait ends at once
+ * on output 2 with E_NO_WITNESS, rather than acting on the operator's word alone.
  */
 import { ConsensusError, Consortium, EntryStatus } from '../lib/consensus';
 import { BotError } from '../lib/errors';
@@ -79,7 +81,7 @@ function then<T, U>(v: T | Promise<T>, f: (x: T) => U): U | Promise<U> {
   return v instanceof Promise ? v.then(f) : f(v);
 }
 
-/** Standalone status: only the operator signs; quorum as configured (1 without witnesses). */
+/** Standalone status: only the operator signs, so an entry is at most sealed. */
 function standaloneStatus(l: Ledger, index: number, quorum: number): EntryStatus {
   openOrThrow(l);
   if (index >= l.size) throw new BotError('E_RANGE', `no entry ${index} (size ${l.size})`);
@@ -88,7 +90,7 @@ function standaloneStatus(l: Ledger, index: number, quorum: number): EntryStatus
     return { status: 'pending', index, treeSize: l.size, confirmations: 0, quorum, witnesses: [], checkpoint: null };
   }
   return {
-    status: quorum <= 1 ? 'confirmed' : 'sealed', index, treeSize: latest.size, confirmations: 1, quorum, witnesses: [], checkpoint: latest.note,
+    status: 'sealed', index, treeSize: latest.size, confirmations: 1, quorum, witnesses: [], checkpoint: latest.note,
   };
 }
 
@@ -148,7 +150,8 @@ export = function (RED: NodeAPI): void {
     const total = (c: Consortium | undefined, s: EntryStatus): number => c?.policy.total ?? s.quorum;
     const show = (s: EntryStatus, c: Consortium | undefined): void => {
       const fill = s.status === 'confirmed' ? 'green' : s.status === 'conflict' ? 'red' : s.status === 'sealed' ? 'blue' : 'yellow';
-      status.update(() => ({ fill, shape: 'dot', text: `${s.status} ${s.confirmations}/${total(c, s)} · #${s.index}` }));
+      const quorum = s.witnesses.length === 0 && !(c && c.policy.witnesses.length > 0) ? 'no witnesses' : `${s.confirmations}/${total(c, s)}`;
+      status.update(() => ({ fill, shape: 'dot', text: `${s.status} ${quorum} · #${s.index}` }));
     };
 
     /** The status now, from the Consortium when synced, else from the ledger alone. */
@@ -180,6 +183,9 @@ export = function (RED: NodeAPI): void {
         const c = await ln.consensus;
         if (ended) return;
         if (index >= l.size) throw new BotError('E_RANGE', `no entry ${index} (size ${l.size})`);
+        if ((c?.policy ?? await ln.policy()).witnesses.length === 0) {
+          throw new ConsensusError('E_NO_WITNESS', `ledger ${l.origin} has no witnesses: its entries are sealed by the operator alone and never confirmed (list the partners under Witnesses)`);
+        }
         if (c) {
           // The kernel wait has its own timer; it also ends with E_CLOSED when the consortium stops.
           c.waitConfirmed(index, timeoutMs).then((s) => end(undefined, s), (err: Error) => end(err));

@@ -56,9 +56,11 @@ describe('quorum (witness set, confirmations, collector)', function () {
     assert.equal(policy(undefined, []).quorum, 1);
   });
 
-  it('confirms 1 of 1 with the operator signature alone', () => {
+  it('never confirms on the operator signature alone, even with a quorum of 1', () => {
     const r = countConfirmations(note, policy(undefined, []));
-    assert.deepEqual(r, { size: 10, count: 1, quorum: 1, confirmed: true, witnesses: [] });
+    assert.deepEqual(r, { size: 10, count: 1, quorum: 1, confirmed: false, witnesses: [] });
+    assert.equal(countConfirmations(note, policy(1)).confirmed, false);
+    assert.equal(countConfirmations(withLines(note, cosignLine(body, C, c, T)), policy(1)).confirmed, true);
   });
 
   it('counts 2 of 3 reached and not reached, with each witness\'s name, did and time', () => {

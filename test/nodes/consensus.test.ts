@@ -278,12 +278,12 @@ describe('bot-consensus on a standalone bot-ledger (no broker)', function () {
     return { before, after: await ask(), wait };
   }
 
-  it('without witnesses: quorum 1, confirmed by the operator checkpoint alone', async () => {
+  it('without witnesses: sealed by the operator checkpoint, never confirmed; a wait ends at once with E_NO_WITNESS', async () => {
     const r = await run({});
     assert.equal(r.before.status, 'pending');
-    assert.deepEqual([r.after.status, r.after.confirmations, r.after.quorum], ['confirmed', 1, 1]);
-    assert.equal((r.wait.consensus as Status).status, 'confirmed');
-    assert.equal(r.wait.error, undefined);
+    assert.deepEqual([r.after.status, r.after.confirmations, r.after.quorum], ['sealed', 1, 1]);
+    assert.equal(r.wait.error?.code, 'E_NO_WITNESS');
+    assert.match(String(r.wait.error?.message), /no witnesses/);
   });
 
   it('with witnesses but no broker: sealed, and a wait times out', async () => {
@@ -347,7 +347,7 @@ describe('bot-consensus editor typed inputs (index and timeout; standalone ledge
     assert.equal((await ask('byFlow', { payload: { index: 0 } })).index, 1);
     assert.equal((await ask('byNum', { ledger: { index: 1 } })).index, 0);
     const old = await ask('old', { ledger: { index: 1 }, payload: { index: 0 } });
-    assert.deepEqual([old.index, old.status], [1, 'confirmed']);
+    assert.deepEqual([old.index, old.status], [1, 'sealed']);
 
     const errs = nextMessages(helper.getNode('caught'), 3);
     helper.getNode('byMsg').receive({ entry: { n: -1 } });
