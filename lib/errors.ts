@@ -30,6 +30,7 @@ export const BOT_ERROR_CODES = [
   'E_EXPIRED',     // a grant used before notBefore or after expires
   'E_REVOKED',     // a grant that the ledger's operator has revoked
   'E_SCOPE',       // an action or entry that the grant does not cover
+  'E_NO_WITNESS',  // confirmation asked of a ledger with no witnesses: the operator alone never confirms
   'E_RATE',        // too many requests from one signer, or in total: try again later
 ] as const;
 
