@@ -3,17 +3,26 @@
  * verification.
  *
  * Verification rule, the same everywhere (partners must agree on what is valid): strict
- * RFC 8032 §5.1.7, cofactorless, S < L required, canonical encodings of A and R required.
- * Signing and verification go through Node's `crypto` (OpenSSL, which implements exactly
- * this rule and is several times faster); `@noble/ed25519` with `zip215: false` (the same
- * rule) is the fallback where the runtime refuses Ed25519, and the cross-check in tests.
+ * RFC 8032 §5.1.7, cofactorless ([S]B = R + [k]A), S < L, canonical encodings of A and R
+ * (y < p, no x = -0), and neither A nor R of small order — the rule of libsodium ≥ 1.0.16 and
+ * ed25519-dalek `verify_strict`. A small-order key (the identity, the all-zero key, the points
+ * of order 2, 4 and 8, or any other encoding of them) lets anyone make signatures without a
+ * secret, so such keys are refused when they are decoded (PublicKey.fromBytes / fromDid: signers,
+ * witnesses, grant subjects, operators), with E_KEY / E_DID.
+ *
+ * Signing and verification go through Node's `crypto` (OpenSSL: cofactorless, S < L, R compared
+ * canonically, several times faster) after the R and S checks OpenSSL leaves out (small-order R;
+ * A was checked when decoded); `verifyPortable` implements the whole rule on `@noble/ed25519`'s
+ * point arithmetic, for runtimes without Ed25519 and as the cross-check in tests. The browser
+ * verifier (plugins/bot-ledger-verify.js) implements the same rule; test/vectors.test.ts holds
+ * all three to the published edge-case vectors ("Taming the many EdDSAs", C2SP/CCTV).
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as ed from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { base58Decode, base58Encode } from './base58';
-import { fromBase64, fromBase64Url, fromHex, toHex } from './bytes';
+import { fromBase64, fromBase64Url, fromHex } from './bytes';
 import { FormatError } from './errors';
 
 ed.hashes.sha512 = sha512;
@@ -25,6 +34,71 @@ const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex'); // 
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');           // RFC 8410 §4
 const ED25519_MULTICODEC = Buffer.from([0xed, 0x01]);                        // varint(0xed)
 const P = (1n << 255n) - 19n;
+/** Order of the prime-order subgroup (RFC 8032 §5.1). */
+const L = (1n << 252n) + 27742317777372353535851937790883648493n;
+const Y_MASK = (1n << 255n) - 1n;
+/**
+ * Every encoding of the 8 points of small order, canonical or not (C2SP/CCTV ed25519 README,
+ * "Low-order edwards25519 point encodings"; libsodium's ge25519_has_small_order blocklist).
+ */
+const SMALL_ORDER = new Set([
+  '0000000000000000000000000000000000000000000000000000000000000000', '0000000000000000000000000000000000000000000000000000000000000080',
+  '0100000000000000000000000000000000000000000000000000000000000000', '0100000000000000000000000000000000000000000000000000000000000080',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05', '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', 'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff',
+]);
+const SMALL_ORDER_FIRST_BYTES = new Set([0x00, 0x01, 0x26, 0xc7, 0xec, 0xed, 0xee]);
+
+/** A little-endian unsigned integer (RFC 8032 §5.1.2 encodings). */
+function leInt(b: Uint8Array): bigint {
+  let n = 0n;
+  for (let i = b.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(b[i]);
+  return n;
+}
+
+/** Whether 32 bytes are one of the encodings of a small-order point (a cheap filter, then the list). */
+function isSmallOrderEncoding(b: Uint8Array): boolean {
+  return SMALL_ORDER_FIRST_BYTES.has(b[0]) && SMALL_ORDER.has(Buffer.from(b.buffer, b.byteOffset, 32).toString('hex'));
+}
+
+/** Whether the 32-byte little-endian S of a signature is below L (RFC 8032 §5.1.7 step 1), without bigints. */
+function scalarBelowL(s: Uint8Array): boolean {
+  // L = 2^252 + 0x14def9dea2f79cd65812631a5cf5d3ed, big-endian 0x10 00 … 00 14 de f9 … d3 ed.
+  for (let i = 31; i >= 0; i--) {
+    if (s[i] !== L_BYTES[i]) return s[i] < L_BYTES[i];
+  }
+  return false;
+}
+const L_BYTES = Buffer.from(L.toString(16).padStart(64, '0'), 'hex').reverse();
+
+/**
+ * Why 32 bytes are not an acceptable Ed25519 public key or R under the strict rule, or
+ * undefined with the decoded point: RFC 8032 §5.1.3 decoding with y < p and no x = -0, on the
+ * curve, and not of small order.
+ */
+function decodeStrict(b: Uint8Array): { point: ed.Point; problem?: undefined } | { point?: undefined; problem: string } {
+  const y = leInt(b) & Y_MASK;
+  if (y >= P) return { problem: 'non-canonical encoding (y ≥ p, RFC 8032 §5.1.3)' };
+  if (isSmallOrderEncoding(b)) {
+    return { problem: (b[31] & 0x80) !== 0 && (y === 1n || y === P - 1n)
+      ? 'non-canonical encoding (x = -0) of a point of small order'
+      : 'a point of small order (a weak key: signatures under it need no secret)' };
+  }
+  let point: ed.Point;
+  try { point = ed.Point.fromBytes(b, false); } catch { return { problem: 'not a point on the curve (RFC 8032 §5.1.3)' }; }
+  if (point.isSmallOrder()) return { problem: 'a point of small order (a weak key: signatures under it need no secret)' };
+  return { point };
+}
+
+/** The checks of R and S that OpenSSL leaves out or does differently: S < L, R canonical and not of small order. */
+function signatureShapeOk(sig: Uint8Array): boolean {
+  const r = sig.subarray(0, 32);
+  if ((r[31] & 0x7f) === 0x7f && r[0] >= 0xed && r.subarray(1, 31).every((x) => x === 0xff)) return false;   // y ≥ p
+  return scalarBelowL(sig.subarray(32, 64)) && !isSmallOrderEncoding(r);
+}
 
 /** Whether this runtime's OpenSSL signs and verifies Ed25519 (checked once at load). */
 export const nativeEd25519: boolean = (() => {
@@ -42,21 +116,26 @@ export class PublicKey {
   readonly bytes: Buffer;
   readonly did: DidKey;
   #keyObject: crypto.KeyObject | undefined;
+  readonly #point: ed.Point;
 
-  private constructor(bytes: Buffer) {
+  private constructor(bytes: Buffer, point: ed.Point) {
     this.bytes = bytes;
+    this.#point = point;
     this.did = ('did:key:z' + base58Encode(Buffer.concat([ED25519_MULTICODEC, bytes]))) as DidKey;
   }
 
-  /** A public key from its 32-byte RFC 8032 encoding; rejects non-canonical encodings (y ≥ p). */
+  /**
+   * A public key from its 32-byte RFC 8032 encoding. Refuses (E_KEY) non-canonical encodings
+   * (y ≥ p, x = -0), bytes that are not a curve point, and points of small order (weak keys).
+   */
   static fromBytes(bytes: Uint8Array): PublicKey {
     if (!(bytes instanceof Uint8Array) || bytes.length !== 32) {
       throw new FormatError('E_KEY', `an Ed25519 public key is 32 bytes, got ${bytes?.length ?? 'none'}`);
     }
     const b = Buffer.from(bytes);
-    const y = BigInt('0x' + toHex(Buffer.from(b).reverse())) & ((1n << 255n) - 1n);
-    if (y >= P) throw new FormatError('E_KEY', 'non-canonical Ed25519 public key encoding (RFC 8032 §5.1.3)');
-    return new PublicKey(b);
+    const d = decodeStrict(b);
+    if (d.problem !== undefined) throw new FormatError('E_KEY', `not a usable Ed25519 public key: ${d.problem}`);
+    return new PublicKey(b, d.point);
   }
 
   /** A public key from a did:key (multicodec 0xed01, multibase base58btc `z`). Cached. */
@@ -87,14 +166,14 @@ export class PublicKey {
     return pk;
   }
 
-  /** Verify an Ed25519 signature with the strict RFC 8032 rule stated above. */
+  /** Verify an Ed25519 signature with the strict rule stated above (A was checked when decoded). */
   verify(message: Uint8Array, signature: Uint8Array): boolean {
-    if (signature.length !== 64) return false;
+    if (!(signature instanceof Uint8Array) || signature.length !== 64 || !signatureShapeOk(signature)) return false;
     if (nativeEd25519) {
       this.#keyObject ??= crypto.createPublicKey({ key: Buffer.concat([SPKI_PREFIX, this.bytes]), format: 'der', type: 'spki' });
       return crypto.verify(null, message, this.#keyObject, signature);
     }
-    return verifyPortable(message, signature, this.bytes);
+    return cofactorlessEquation(message, signature, this.bytes, this.#point);
   }
 
   /** The did:key; used by JSON.stringify and template strings. */
@@ -104,13 +183,29 @@ export class PublicKey {
 
 const didCache = new Map<string, PublicKey>();
 
-/** Verify with @noble/ed25519 in strict RFC 8032 mode (the fallback and the cross-check). */
+/**
+ * Verify with the strict rule stated above on @noble/ed25519's point arithmetic, from raw key
+ * bytes (the fallback where OpenSSL has no Ed25519, and the cross-check): never throws.
+ */
 export function verifyPortable(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
-  try {
-    return ed.verify(signature, message, publicKey, { zip215: false });
-  } catch {
-    return false;
-  }
+  if (!(message instanceof Uint8Array) || !(signature instanceof Uint8Array) || !(publicKey instanceof Uint8Array)) return false;
+  if (signature.length !== 64 || publicKey.length !== 32 || !signatureShapeOk(signature)) return false;
+  const a = decodeStrict(publicKey);
+  if (a.problem !== undefined) return false;
+  return cofactorlessEquation(message, signature, publicKey, a.point);
+}
+
+/**
+ * RFC 8032 §5.1.7 steps 2-3, cofactorless: k = SHA-512(R ‖ A ‖ M) mod L, and the canonical
+ * encoding of [S]B - [k]A must equal R's bytes (so a non-canonical or off-curve R never matches).
+ * S < L and R's shape were checked by the caller.
+ */
+function cofactorlessEquation(message: Uint8Array, signature: Uint8Array, aBytes: Uint8Array, a: ed.Point): boolean {
+  const r = signature.subarray(0, 32);
+  const s = leInt(signature.subarray(32, 64));
+  const k = leInt(sha512(Buffer.concat([r, aBytes, message]))) % L;
+  const check = ed.Point.BASE.multiply(s, false).subtract(a.multiply(k, false)).toBytes();
+  return Buffer.from(check).equals(Buffer.from(r));
 }
 
 /**

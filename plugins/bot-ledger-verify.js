@@ -3,7 +3,8 @@
 // take the runtime's word for it. An ES module, served by the sidebar plugin with the two
 // libraries it imports (pure ESM, the package's own dependencies):
 //   - RFC 8785 (JCS) canonical JSON of the envelope without `sig`;
-//   - Ed25519 (RFC 8032, strict: zip215 false) of "bot-envelope-v1\n" ‖ JCS(envelope without sig);
+//   - Ed25519 (RFC 8032) of "bot-envelope-v1\n" ‖ JCS(envelope without sig), under the runtime's strict rule
+//     (lib/identity.ts): cofactorless, S < L, canonical A and R, neither of small order;
 //   - RFC 6962 leaf hash SHA-256(0x00 ‖ leaf) and node hash SHA-256(0x01 ‖ l ‖ r);
 //   - RFC 9162 §2.1.3.2 inclusion proof verification against the checkpoint's root;
 //   - C2SP signed-note: the operator's Ed25519 signature (key ID = SHA-256(origin ‖ "\n" ‖ 0x01 ‖ key)[:4])
@@ -70,7 +71,7 @@ function equal(a, b) {
   return d === 0;
 }
 
-/** The 32-byte Ed25519 public key of a did:key (multibase base58btc `z`, multicodec 0xed01). */
+/** The 32-byte Ed25519 public key of a did:key (multibase base58btc `z`, multicodec 0xed01); refuses weak keys as the runtime does. */
 export function didPublicKey(did) {
   if (typeof did !== 'string' || !did.startsWith('did:key:z')) throw new Error('not a did:key');
   const s = did.slice('did:key:z'.length);
@@ -84,7 +85,33 @@ export function didPublicKey(did) {
   while (n > 0n) { bytes.unshift(Number(n & 0xffn)); n >>= 8n; }
   for (const c of s) { if (c !== '1') break; bytes.unshift(0); }
   if (bytes.length !== 34 || bytes[0] !== 0xed || bytes[1] !== 0x01) throw new Error('did:key is not an Ed25519 key');
-  return Uint8Array.from(bytes.slice(2));
+  const pub = Uint8Array.from(bytes.slice(2));
+  const problem = pointProblem(pub);
+  if (problem) throw new Error(`did:key holds an invalid key: ${problem}`);
+  return pub;
+}
+
+const P = (1n << 255n) - 19n;
+const L = (1n << 252n) + 27742317777372353535851937790883648493n;
+
+function leInt(b) {
+  let n = 0n;
+  for (let i = b.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(b[i]);
+  return n;
+}
+
+/**
+ * Why 32 bytes are not a point the strict rule accepts as A or R (RFC 8032 §5.1.3 decoding with y < p and
+ * no x = -0, on the curve, not of small order), or null; with the decoded point in out.point.
+ */
+function pointProblem(b, out = {}) {
+  if (b.length !== 32) return 'not 32 bytes';
+  if ((leInt(b) & ((1n << 255n) - 1n)) >= P) return 'non-canonical encoding (y >= p)';
+  let point;
+  try { point = ed.Point.fromBytes(b, false); } catch { return 'not a canonical encoding of a curve point'; }
+  if (point.isSmallOrder()) return 'a point of small order (a weak key)';
+  out.point = point;
+  return null;
 }
 
 /** RFC 6962 §2.1 leaf hash: SHA-256(0x00 ‖ leaf). */
@@ -142,9 +169,20 @@ export function parseCheckpoint(text) {
 /** C2SP signed-note key ID of an Ed25519 (type 0x01) key: SHA-256(name ‖ "\n" ‖ 0x01 ‖ key)[:4]. */
 export function noteKeyId(name, pub) { return sha256(concat(enc.encode(name), Uint8Array.of(0x0a, 0x01), pub)).slice(0, 4); }
 
-/** Strict RFC 8032 Ed25519 verification (cofactorless, canonical A and R, S < L: zip215 false). */
+/**
+ * Ed25519 verification under the runtime's strict rule (lib/identity.ts): RFC 8032 §5.1.7 with S < L,
+ * canonical A and R, neither of small order, and the cofactorless equation: the encoding of [S]B - [k]A
+ * must be R's bytes. (noble's own `zip215: false` is cofactored and would accept what OpenSSL refuses.)
+ */
 export function verifyEd25519(sig, msg, pub) {
-  return sig.length === 64 && pub.length === 32 && ed.verify(sig, msg, pub, { zip215: false });
+  if (!(sig instanceof Uint8Array) || !(msg instanceof Uint8Array) || !(pub instanceof Uint8Array)) return false;
+  if (sig.length !== 64 || pub.length !== 32) return false;
+  const a = {};
+  const r = sig.subarray(0, 32);
+  const s = leInt(sig.subarray(32));
+  if (s >= L || pointProblem(pub, a) !== null || pointProblem(r) !== null) return false;
+  const k = leInt(sha512(concat(r, pub, msg))) % L;
+  return equal(ed.Point.BASE.multiply(s, false).subtract(a.point.multiply(k, false)).toBytes(), r);
 }
 
 /** Verify a C2SP signed note's Ed25519 (type 0x01) signature by key name and public key; returns the note text. */
