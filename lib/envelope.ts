@@ -8,10 +8,11 @@
  * either exactly well-formed or refused with a FormatError naming the field.
  */
 import * as crypto from 'node:crypto';
+import { types } from 'node:util';
 import { fromBase64, fromBase64Url, toBase64, toBase64Url } from './bytes';
 import { FormatError, VerificationError } from './errors';
 import { DidKey, Identity, PublicKey } from './identity';
-import { canonicalize, JsonValue } from './jcs';
+import { canonicalize, describeNonJson, isPlainObject, JsonValue } from './jcs';
 
 /** Domain separation prefix of envelope signatures. */
 export const ENVELOPE_DOMAIN = 'bot-envelope-v1\n';
@@ -107,7 +108,7 @@ function canonicalForms(env: Omit<Envelope, 'sig'>): { body: string; leaf: (sig:
     const v = (env as unknown as Record<string, unknown>)[k];
     if (v === undefined) continue;
     if (sigAt < 0 && k > 'sig') sigAt = parts.length;
-    parts.push(`"${k}":${canonicalize(v)}`);
+    parts.push(`"${k}":${canonicalize(v, k)}`);
   }
   if (sigAt < 0) sigAt = parts.length;
   return {
@@ -124,10 +125,12 @@ export function signEnvelope(id: Identity, input: EnvelopeInput, limits: Envelop
     signer: id.did,
     seq: input.seq,
     ts: input.ts,
-    payload: input.payload instanceof Uint8Array ? toBase64(input.payload) : input.payload,
+    // types.isUint8Array, not instanceof: a Buffer or Uint8Array from another realm (a
+    // Node-RED function node's vm context) is bytes too.
+    payload: types.isUint8Array(input.payload) ? toBase64(input.payload) : input.payload,
   };
   if (input.topic !== undefined) env.topic = input.topic;
-  if (input.payload instanceof Uint8Array) env.enc = 'base64';
+  if (types.isUint8Array(input.payload)) env.enc = 'base64';
   checkFields(env, false, true);
   const forms = canonicalForms(env);
   const sig = toBase64Url(id.sign(Buffer.from(ENVELOPE_DOMAIN + forms.body, 'utf8')));
@@ -172,7 +175,7 @@ export function fromTrustedLeaf(bytes: Buffer): SignedEnvelope {
 /** Parse an envelope's structure strictly, without verifying its signature. */
 export function parseEnvelope(input: unknown, limits: EnvelopeLimits = {}): Envelope {
   let obj: unknown = input;
-  if (typeof input === 'string' || input instanceof Uint8Array) {
+  if (typeof input === 'string' || types.isUint8Array(input)) {
     const len = typeof input === 'string' ? Buffer.byteLength(input) : input.length;
     checkSize(len, limits);
     try {
@@ -181,8 +184,11 @@ export function parseEnvelope(input: unknown, limits: EnvelopeLimits = {}): Enve
       throw new FormatError('E_ENVELOPE', 'envelope is not valid JSON');
     }
   }
-  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-    throw new FormatError('E_ENVELOPE', `envelope must be a JSON object, got ${obj === null ? 'null' : Array.isArray(obj) ? 'an array' : typeof obj}`);
+  // isPlainObject, not a prototype comparison: an envelope parsed or built in another realm
+  // (a Node-RED function node's vm context) is a JSON object too.
+  if (!isPlainObject(obj)) {
+    const what = obj === undefined ? 'nothing (it is missing)' : obj === null ? 'null' : Array.isArray(obj) ? 'an array' : typeof obj === 'object' ? describeNonJson(obj) : `a ${typeof obj}`;
+    throw new FormatError('E_ENVELOPE', `envelope must be a JSON object, got ${what}`);
   }
   // A caller's object is copied, never frozen or kept: its msg stays its own.
   const e = obj === input ? { ...(obj as Record<string, unknown>) } : (obj as Record<string, unknown>);
