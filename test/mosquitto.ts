@@ -1,7 +1,15 @@
 /**
- * A real Mosquitto broker for integration tests (Debian package `mosquitto`), on a free
- * loopback port, with no persistence: restart() loses retained messages, as a real broker
- * restart without persistence does. Installed with apt-get when missing and we are root.
+ * A real MQTT broker for the integration tests, on a free loopback port, with no persistence
+ * (restart() loses retained messages, as a real broker restart without persistence does):
+ *
+ * - Mosquitto (Debian package `mosquitto`) when it is installed;
+ * - otherwise aedes, the broker npm provides, in its own process over TCP
+ *   (test/aedes-broker.ts) — never a mock;
+ * - BOT_TEST_BROKER=mosquitto requires Mosquitto (CI sets it, so CI proves the Mosquitto
+ *   path); BOT_TEST_BROKER=aedes forces aedes.
+ *
+ * The first broker a test run starts prints which one it is. Nothing is installed here: a
+ * test never runs apt-get behind the user's back.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -12,17 +20,26 @@ import { freePort } from './helpers';
 
 const CANDIDATES = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto'];
 
-/** Path of the mosquitto binary, installing the Debian package if needed and possible. */
+/** Path of the installed mosquitto binary, or undefined. */
+export function findMosquitto(): string | undefined {
+  return CANDIDATES.find((p) => fs.existsSync(p));
+}
+
+/** Path of the mosquitto binary; throws with the install hint when it is missing. */
 export function mosquittoBinary(): string {
-  let found = CANDIDATES.find((p) => fs.existsSync(p));
-  if (!found && process.getuid?.() === 0) {
-    execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto'], { stdio: 'ignore' });
-    found = CANDIDATES.find((p) => fs.existsSync(p));
-  }
+  const found = findMosquitto();
   if (!found) throw new Error('mosquitto is not installed: apt-get install mosquitto');
   return found;
 }
 
+/** Which broker the integration tests use: see the module comment. */
+export function brokerKind(): 'mosquitto' | 'aedes' {
+  const want = process.env.BOT_TEST_BROKER;
+  if (want === 'aedes') return 'aedes';
+  if (want === 'mosquitto') { mosquittoBinary(); return 'mosquitto'; }
+  if (want !== undefined && want !== '') throw new Error(`BOT_TEST_BROKER must be mosquitto or aedes, not ${want}`);
+  return findMosquitto() ? 'mosquitto' : 'aedes';
+}
 
 /** Path of mosquitto_passwd (same Debian package as the broker). */
 function mosquittoPasswd(): string {
@@ -33,28 +50,39 @@ function mosquittoPasswd(): string {
 
 /** Broker settings beyond the default anonymous listener. */
 export interface BrokerOptions {
-  /** Username → password; anonymous clients are then refused. */
+  /** Username → password; anonymous clients are then refused (Mosquitto only). */
   users?: Record<string, string>;
-  /** Contents of an acl_file. */
+  /** Contents of an acl_file (Mosquitto only). */
   acl?: string;
+  /** A TLS listener (mqtts://) with this server certificate and key (PEM files). */
+  tls?: { cert: string; key: string };
 }
 
-/** A Mosquitto process on a fixed loopback port. */
+let announced = false;
+
+/** A broker process (Mosquitto, or aedes when Mosquitto is missing) on a fixed loopback port. */
 export class Mosquitto {
   readonly port: number;
   readonly url: string;
+  readonly kind: 'mosquitto' | 'aedes';
   #dir: string;
   #proc: ChildProcess | undefined;
+  #tls: BrokerOptions['tls'];
   log = '';
 
   private constructor(port: number, opts: BrokerOptions) {
     this.port = port;
-    this.url = `mqtt://127.0.0.1:${port}`;
+    this.#tls = opts.tls;
+    this.url = `${opts.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`;
+    const needsMosquitto = opts.users !== undefined || opts.acl !== undefined;
+    this.kind = needsMosquitto ? 'mosquitto' : brokerKind();
     this.#dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-mosquitto-'));
+    if (this.kind === 'aedes') return;
+    // Mosquitto started as root drops to its own user before reading these files: make them readable.
+    fs.chmodSync(this.#dir, 0o755);
     let conf = `listener ${port} 127.0.0.1\npersistence false\nlog_dest stderr\n`;
+    if (opts.tls) conf += `certfile ${opts.tls.cert}\nkeyfile ${opts.tls.key}\n`;
     if (opts.users) {
-      // Mosquitto drops root privileges before reading these files: make them readable.
-      fs.chmodSync(this.#dir, 0o755);
       const pw = path.join(this.#dir, 'passwd');
       fs.writeFileSync(pw, '', { mode: 0o644 });
       for (const [user, password] of Object.entries(opts.users)) execFileSync(mosquittoPasswd(), ['-b', pw, user, password], { stdio: 'ignore' });
@@ -75,16 +103,22 @@ export class Mosquitto {
   static async start(opts: BrokerOptions = {}): Promise<Mosquitto> {
     const m = new Mosquitto(await freePort(), opts);
     await m.startProcess();
+    if (!announced) {
+      announced = true;
+      console.log(`      (integration tests use ${m.kind === 'mosquitto' ? `Mosquitto, ${mosquittoBinary()}` : `aedes from npm, in its own process (${process.env.BOT_TEST_BROKER === 'aedes' ? 'BOT_TEST_BROKER=aedes' : 'Mosquitto is not installed'})`})`);
+    }
     return m;
   }
 
   async startProcess(): Promise<void> {
-    const proc = spawn(mosquittoBinary(), ['-c', path.join(this.#dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = this.kind === 'mosquitto'
+      ? spawn(mosquittoBinary(), ['-c', path.join(this.#dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] })
+      : spawn(process.execPath, [path.join(__dirname, 'aedes-broker.js'), String(this.port), ...(this.#tls ? [this.#tls.cert, this.#tls.key] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
     proc.stderr?.on('data', (d: Buffer) => { this.log = (this.log + d.toString()).slice(-20000); });
     this.#proc = proc;
     const end = Date.now() + 10000;
     while (Date.now() < end) {
-      if (proc.exitCode !== null) throw new Error(`mosquitto exited: ${this.log}`);
+      if (proc.exitCode !== null) throw new Error(`${this.kind} exited: ${this.log}`);
       const ok = await new Promise<boolean>((resolve) => {
         const s = net.connect(this.port, '127.0.0.1', () => { s.end(); resolve(true); });
         s.on('error', () => resolve(false));
@@ -92,7 +126,7 @@ export class Mosquitto {
       if (ok) return;
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error('mosquitto did not start');
+    throw new Error(`${this.kind} did not start`);
   }
 
   /** Stop the broker process. */

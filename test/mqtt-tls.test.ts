@@ -1,18 +1,17 @@
-/** MqttLink over TLS (mqtts://) to a real Mosquitto with a test CA made by openssl. */
+/** MqttLink over TLS (mqtts://) to a real broker (test/mosquitto.ts) with a test CA made by openssl. */
 import { strict as assert } from 'node:assert';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { MqttLink } from '../lib/mqtt-link';
-import { mosquittoBinary } from './mosquitto';
-import { freePort, tmpDir, until } from './helpers';
+import { Mosquitto } from './mosquitto';
+import { tmpDir, until } from './helpers';
 
-describe('MqttLink over TLS (real Mosquitto)', function () {
+describe('MqttLink over TLS (real broker)', function () {
   this.timeout(30000);
   let t: ReturnType<typeof tmpDir>;
-  let broker: ChildProcess | undefined;
-  after(() => { broker?.kill('SIGKILL'); t?.cleanup(); });
+  let broker: Mosquitto | undefined;
+  after(async () => { await broker?.close(); t?.cleanup(); });
 
   it('connects with the CA given, and refuses a broker it cannot verify', async () => {
     t = tmpDir('bot-tls-');
@@ -25,15 +24,8 @@ describe('MqttLink over TLS (real Mosquitto)', function () {
     // Mosquitto started as root drops to its own user: it must be able to read these test files.
     fs.chmodSync(t.dir, 0o755);
     for (const n of ['ca.pem', 'server.pem', 'server.key']) fs.chmodSync(f(n), 0o644);
-    const port = await freePort();
-    fs.writeFileSync(f('m.conf'), `listener ${port} 127.0.0.1\nallow_anonymous true\ncafile ${f('ca.pem')}\ncertfile ${f('server.pem')}\nkeyfile ${f('server.key')}\n`);
-    broker = spawn(mosquittoBinary(), ['-c', f('m.conf')], { stdio: 'ignore' });
-    const end = Date.now() + 10000;
-    while (Date.now() < end && !(await new Promise<boolean>((resolve) => {
-      const c = net.connect(port, '127.0.0.1', () => { c.end(); resolve(true); });
-      c.on('error', () => resolve(false));
-    }))) await new Promise((r) => setTimeout(r, 100));
-    const url = `mqtts://127.0.0.1:${port}`;
+    broker = await Mosquitto.start({ tls: { cert: f('server.pem'), key: f('server.key') } });
+    const url = broker.url;
     const good = new MqttLink({ url, reconnectMs: 200, tls: { ca: fs.readFileSync(f('ca.pem')) } });
     const bad = new MqttLink({ url, reconnectMs: 200 });
     const badErrors: Error[] = [];

@@ -35,9 +35,9 @@ describe('package installed into a fresh Node-RED user directory', function () {
 
   before(async () => {
     t = tmpDir('bot-pkg-');
-    const packed = JSON.parse(execFileSync(npm, ['pack', '--json', '--pack-destination', t.dir], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as { filename: string; files: { path: string }[] }[];
+    const packed = JSON.parse(execFileSync(npm, ['pack', '--ignore-scripts', '--json', '--pack-destination', t.dir], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as { filename: string; files: { path: string }[] }[];
     const files = packed[0].files.map((f) => f.path);
-    assert.ok(files.every((f) => /^(dist\/(lib|nodes|bin|plugins)\/|examples\/|icons\/|resources\/|README\.md|LICENSE|package\.json)/.test(f)), `unexpected files in the tarball: ${files.filter((f) => !/^(dist|examples|icons|resources|README|LICENSE|package)/.test(f))}`);
+    assert.ok(files.every((f) => /^(dist\/(lib|nodes|bin|plugins)\/|examples\/|mosquitto\/|icons\/|resources\/|README\.md|LICENSE|package\.json)/.test(f)), `unexpected files in the tarball: ${files.filter((f) => !/^(dist|examples|mosquitto|icons|resources|README|LICENSE|package)/.test(f))}`);
     assert.ok(!files.some((f) => f.startsWith('dist/test/') || f.startsWith('dist/bench/') || f.endsWith('.map')), 'tests, benchmarks and source maps are not shipped');
     const userDir = path.join(t.dir, 'user');
     fs.mkdirSync(userDir);

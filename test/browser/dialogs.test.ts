@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { Identity } from '../../lib/identity';
-import { chromiumPath, EditorSession, openEditor, RedRuntime, startRed } from './harness';
+import { EditorSession, findChromium, openEditor, RedRuntime, startRed } from './harness';
 
 const root = path.resolve(__dirname, '../../..');
 const PKG = '@blockchain-of-things/node-red';
@@ -76,10 +76,7 @@ describe('editor dialogs in a real browser (Chromium, Node-RED 4)', function () 
   let page: Page;
 
   before(async function () {
-    if (!fs.existsSync(chromiumPath)) {
-      throw new Error(`no Chromium at ${chromiumPath}: install the Debian package \`chromium\` (apt-get install chromium) `
-        + 'or set CHROMIUM_PATH; the browser tests never download a browser');
-    }
+    await findChromium(); // fails (never skips) when no browser can be found
     red = await startRed();
     await red.deploy(flows(red.userDir), { key: { secretKey: DEVICE.exportSeed().toString('hex') } });
     ed = await openEditor(red.url);

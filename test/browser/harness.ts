@@ -1,7 +1,7 @@
 /**
  * Browser test harness: a real Node-RED 4 runtime (the dev dependency, in its own process)
- * on a temporary user directory that loads this package, and a real browser (Debian's
- * Chromium driven by playwright-core; never a downloaded browser) with the editor open.
+ * on a temporary user directory that loads this package, and a real browser (Chromium driven
+ * by playwright-core, found by findChromium; never a downloaded browser) with the editor open.
  *
  *   const red = await startRed({ flows, credentials: { 'my-key': { secretKey: '…' } } });
  *   const ed = await openEditor(red.url);
@@ -16,12 +16,60 @@ import { freePort, tmpDir } from '../helpers';
 
 const root = path.resolve(__dirname, '../../..');
 
-/** The Chromium the browser tests drive: $CHROMIUM_PATH or Debian's /usr/bin/chromium. */
-export const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-
 /** Chromium switches for a quiet, headless, offline-friendly run (no GPU, no sandbox, no updates). */
 export const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** System Chromium binaries looked for, in order (Debian's package first). */
+const SYSTEM_CHROMIUMS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
+
+/** The browser the tests drive, and where it came from. */
+export interface ChromiumChoice {
+  executablePath: string;
+  args: string[];
+  source: 'CHROMIUM_PATH' | 'system' | 'packaged';
+}
+
+let choice: Promise<ChromiumChoice> | undefined;
+
+/**
+ * The Chromium the browser tests drive, in this order: $CHROMIUM_PATH; the system's
+ * (Debian's `chromium` package); else the Chromium that the dev dependency
+ * `@sparticuz/chromium` ships inside its npm tarball (unpacked to the temp folder on first
+ * use; nothing is downloaded). BOT_TEST_BROWSER=packaged skips the system's. Rejects when none can be found, so the browser tests fail
+ * rather than skip. Logs its choice once.
+ */
+export function findChromium(): Promise<ChromiumChoice> {
+  choice ??= (async (): Promise<ChromiumChoice> => {
+    let c: ChromiumChoice;
+    const env = process.env.CHROMIUM_PATH;
+    // BOT_TEST_BROWSER=packaged skips the system's, to check the fallback on a machine that has one.
+    const system = process.env.BOT_TEST_BROWSER === 'packaged' ? undefined : SYSTEM_CHROMIUMS.find((p) => fs.existsSync(p));
+    if (env) {
+      if (!fs.existsSync(env)) throw new Error(`CHROMIUM_PATH is ${env}, which does not exist`);
+      c = { executablePath: env, args: chromiumArgs, source: 'CHROMIUM_PATH' };
+    } else if (system) {
+      c = { executablePath: system, args: chromiumArgs, source: 'system' };
+    } else {
+      c = await packagedChromium();
+    }
+    console.log(`      (browser tests use ${c.source === 'packaged' ? 'the Chromium packaged in @sparticuz/chromium' : `${c.executablePath} (${c.source})`})`);
+    return c;
+  })();
+  return choice;
+}
+
+/** The Chromium inside the @sparticuz/chromium npm tarball, unpacked (no download). */
+export async function packagedChromium(): Promise<ChromiumChoice> {
+  let mod: { default: { executablePath(): Promise<string>; args: string[] } };
+  try {
+    mod = await import('@sparticuz/chromium');
+  } catch (err) {
+    throw new Error(`no Chromium: none installed (apt-get install chromium, or set CHROMIUM_PATH) and the packaged one is missing (npm install): ${(err as Error).message}`);
+  }
+  const executablePath = await mod.default.executablePath();
+  return { executablePath, args: [...mod.default.args, ...chromiumArgs.filter((a) => a !== '--headless' && a !== '--disable-gpu')], source: 'packaged' };
+}
 
 /** A running Node-RED runtime started by startRed. */
 export interface RedRuntime {
@@ -190,23 +238,23 @@ export interface EditorSession {
 }
 
 /**
- * Launch Debian's Chromium (headless, fresh profile) and open the Node-RED editor at `url`,
+ * Launch Chromium (findChromium; headless, fresh profile) and open the Node-RED editor at `url`,
  * resolved once the editor has loaded its palette and flows. Fails with an explanation when
  * no Chromium is installed (the tests never download a browser).
  */
 export async function openEditor(url: string, opts: {
   viewport?: { width: number; height: number };
   colorScheme?: 'light' | 'dark';
-  /** A Chromium binary other than chromiumPath. */
+  /** A Chromium binary other than findChromium's. */
   executablePath?: string;
   /** Log in through the editor's login dialog (a runtime with adminAuth). */
   login?: { username: string; password: string };
 } = {}): Promise<EditorSession> {
-  const executablePath = opts.executablePath ?? chromiumPath;
-  if (!fs.existsSync(executablePath)) {
-    throw new Error(`no Chromium at ${executablePath}: the browser tests need Debian's chromium package (apt-get install chromium), or CHROMIUM_PATH set to a Chromium binary`);
+  const found = opts.executablePath === undefined ? await findChromium() : { executablePath: opts.executablePath, args: chromiumArgs };
+  if (!fs.existsSync(found.executablePath)) {
+    throw new Error(`no Chromium at ${found.executablePath}: the browser tests need CHROMIUM_PATH set to a Chromium binary, Debian's chromium package (apt-get install chromium), or the packaged one (npm install)`);
   }
-  const browser = await chromium.launch({ executablePath, args: chromiumArgs });
+  const browser = await chromium.launch({ executablePath: found.executablePath, args: found.args });
   try {
     const page = await browser.newPage({ viewport: opts.viewport ?? { width: 1400, height: 800 }, colorScheme: opts.colorScheme });
     const errors: string[] = [];
