@@ -13,6 +13,7 @@ import { fromBase64, fromBase64Url, toBase64, toBase64Url } from './bytes';
 import { FormatError, VerificationError } from './errors';
 import { DidKey, Identity, PublicKey } from './identity';
 import { canonicalize, describeNonJson, isPlainObject, JsonValue } from './jcs';
+import { topicNameProblem } from './topic';
 
 /** Domain separation prefix of envelope signatures. */
 export const ENVELOPE_DOMAIN = 'bot-envelope-v1\n';
@@ -168,12 +169,17 @@ export function verifyEnvelope(input: unknown, limits: EnvelopeLimits = {}): Sig
  * the signature again (the audit checks it). The bytes must be canonical.
  */
 export function fromTrustedLeaf(bytes: Buffer): SignedEnvelope {
-  const env = parseEnvelope(bytes, { maxBytes: Infinity });
+  const env = parseWith(bytes, { maxBytes: Infinity }, false);
   return new SignedEnvelope(env, bytes, PublicKey.fromDid(env.signer), INTERNAL);
 }
 
 /** Parse an envelope's structure strictly, without verifying its signature. */
 export function parseEnvelope(input: unknown, limits: EnvelopeLimits = {}): Envelope {
+  return parseWith(input, limits, true);
+}
+
+/** parseEnvelope; strictTopic false only for leaves already stored (written under the older, laxer topic rule). */
+function parseWith(input: unknown, limits: EnvelopeLimits, strictTopic: boolean): Envelope {
   let obj: unknown = input;
   if (typeof input === 'string' || types.isUint8Array(input)) {
     const len = typeof input === 'string' ? Buffer.byteLength(input) : input.length;
@@ -192,7 +198,7 @@ export function parseEnvelope(input: unknown, limits: EnvelopeLimits = {}): Enve
   }
   // A caller's object is copied, never frozen or kept: its msg stays its own.
   const e = obj === input ? { ...(obj as Record<string, unknown>) } : (obj as Record<string, unknown>);
-  checkFields(e, true);
+  checkFields(e, true, false, strictTopic);
   return e as unknown as Envelope;
 }
 
@@ -209,7 +215,7 @@ function isUint(x: unknown): x is number {
   return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 }
 
-function checkFields(e: Record<string, unknown>, withSig: boolean, ownSigner = false): void {
+function checkFields(e: Record<string, unknown>, withSig: boolean, ownSigner = false, strictTopic = true): void {
   for (const k of Object.keys(e)) if (!FIELDS.has(k) && e[k] !== undefined) fail(`unknown field "${k.slice(0, 40)}"`);
   if (e.v !== 1) fail(`unsupported envelope version ${JSON.stringify(e.v)} (expected 1)`);
   if (typeof e.kind !== 'string' || !KIND.test(e.kind)) fail('kind must match [a-z][a-z0-9_-]{0,31}');
@@ -220,6 +226,10 @@ function checkFields(e: Record<string, unknown>, withSig: boolean, ownSigner = f
   if (e.topic !== undefined) {
     if (typeof e.topic !== 'string' || e.topic.length === 0 || e.topic.length > MAX_TOPIC) fail(`topic must be a non-empty string of at most ${MAX_TOPIC} characters`);
     if (/[+#\u0000]/.test(e.topic)) fail('topic must not contain MQTT wildcards (+, #) or NUL');
+    // A legal MQTT topic name (MQTT 3.1.1 §1.5.3): it is matched against topic filters, ends up
+    // in index keys (lib/layout.ts) and may be published to.
+    const problem = strictTopic ? topicNameProblem(e.topic) : undefined;
+    if (problem !== undefined) fail(`topic is not a legal MQTT topic name: ${problem}`);
   }
   if (!('payload' in e) || e.payload === undefined) fail('payload is missing');
   if (e.enc !== undefined) {
