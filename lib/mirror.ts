@@ -8,12 +8,15 @@
  *   note on every (re)subscribe, so catching up after downtime is the same loop.
  * - A checkpoint is used only when it verifies with the remote operator's key under origin.
  * - When it is larger than the local copy, entries are fetched over the remote's `rpc`
- *   (`entries`, at most 1000 per call), one request at a time. Each page is verified before
- *   anything of it is written: every envelope's signature; then its leaf hashes are added to
- *   a copy of the local right edge, and the resulting root at the page's end must be
- *   consistent with the checkpoint (an RPC `consistency` proof from the page end to the
- *   checkpoint size, or equality with the checkpoint root on the last page). Only then is
- *   the page appended. Memory stays flat: one page and one proof at a time.
+ *   (`entries`, at most 1000 per call and at most MAX_ANSWER_BYTES of them, so a page may be
+ *   short: the next call asks from where it ended), one request at a time. An entry too large
+ *   to cross MQTT is answered E_TOO_LARGE, which stops the mirror there (state().error).
+ *   Each page is verified before anything of it is written: every envelope's signature;
+ *   then its leaf hashes are added to a copy of the local right edge, and the resulting
+ *   root at the page's end must be consistent with the checkpoint (an RPC `consistency`
+ *   proof from the page end to the checkpoint size, or equality with the checkpoint root on
+ *   the last page). Only then is the page appended. Memory stays flat: one page and one
+ *   proof at a time.
  * - After the last page the note is stored in the local ledger (Ledger.storeCheckpoint),
  *   which emits it to onCheckpoint listeners: a LedgerPublisher on the mirror republishes it.
  * - Entries that the checkpoint does not cover (E_PROOF), a forged checkpoint (E_SIGNATURE),

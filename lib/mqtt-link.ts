@@ -6,12 +6,19 @@
  * with correlation ids and reply topics carried in the JSON body (MQTT 3.1.1 has no
  * response-topic property). Everything received is untrusted: size-limited and parsed
  * defensively before any handler sees it.
+ *
+ * Nothing a peer sends can knock the link offline: every topic published to is first checked
+ * as a legal MQTT topic name (lib/topic.ts checkTopicName; a broker closes the connection of
+ * a client publishing to an illegal one, and mqtt.js would re-send the stored QoS 1 publish on
+ * every reconnect), requests with an illegal reply topic and retained requests are dropped,
+ * and both sides hold to one size limit (MAX_MESSAGE_BYTES). Whatever is dropped or refused
+ * is reported as a 'drop' event (LinkDrop, printable text only), never silently.
  */
 import { EventEmitter } from 'node:events';
 import * as crypto from 'node:crypto';
 import mqtt, { IClientOptions, MqttClient } from 'mqtt';
 import { BotError, FormatError, isBotErrorCode, LedgerError } from './errors';
-import { topicMatches } from './topic';
+import { checkTopicFilter, checkTopicName, escapeUnprintable, printable, topicMatches, topicNameProblem } from './topic';
 
 /** Connection settings; secrets (password, TLS key) come from Node-RED credentials or files. */
 export interface LinkOptions {
@@ -24,7 +31,10 @@ export interface LinkOptions {
   /** First reconnect delay (ms, default 500); doubles up to maxReconnectMs (default 30 000). */
   reconnectMs?: number;
   maxReconnectMs?: number;
-  /** Largest payload handed to handlers (default 1 MiB); larger ones are dropped. */
+  /**
+   * Largest payload handed to handlers, and published (default MAX_MESSAGE_BYTES, 1 MiB):
+   * larger incoming ones are dropped, larger outgoing ones refused, both with a 'drop' event.
+   */
   maxPayload?: number;
   /** Topic prefix (default `bot/v1`). */
   prefix?: string;
@@ -33,8 +43,20 @@ export interface LinkOptions {
 /** Connection state, as shown in node status. */
 export type LinkState = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
-/** A message handler; payloads are Buffers at most maxPayload long. */
-export type MessageHandler = (topic: string, payload: Buffer) => void;
+/** A message handler; payloads are Buffers at most maxPayload long; retained: delivered from the broker's retained store (MQTT 3.1.1 §3.3.1.3). */
+export type MessageHandler = (topic: string, payload: Buffer, retained: boolean) => void;
+
+/** Why the link dropped or refused a message. */
+export type DropReason =
+  | 'oversize-in'      // an incoming payload above maxPayload
+  | 'oversize-out'     // a publish above maxPayload (the peers' limit), refused
+  | 'bad-topic'        // a publish to an illegal topic name, refused
+  | 'bad-reply'        // an RPC request whose reply topic is not a legal reply topic
+  | 'retained-request' // an RPC request delivered from the retained store (MQTT 3.1.1 §3.3.1.3)
+  | 'answer-too-large';// an RPC answer above the limit, replaced by an E_TOO_LARGE error answer
+
+/** A 'drop' event: what was dropped and why, in printable words (never raw bytes of a peer). */
+export interface LinkDrop { reason: DropReason; message: string }
 
 /** An RPC method implementation; its thrown BotError becomes the `{error:{code,message}}` answer. */
 export type RpcHandler = (method: string, params: unknown) => Promise<unknown>;
@@ -56,11 +78,33 @@ export const MAX_MESSAGE_BYTES = 1 << 20;
  */
 export const MAX_ANSWER_BYTES = MAX_MESSAGE_BYTES - 64 * 1024;
 
+/** How long close() lets in-flight QoS 1 publishes and the DISCONNECT go out before it drops the connection (ms). */
+export const CLOSE_GRACE_MS = 1000;
+
 /** Whether an RPC answer is to be taken (see MqttLink.request); false drops it. */
 export type RpcAccept = (response: { result?: unknown; error?: { code: string; message: string } }) => boolean;
 
 /** An RPC failure answered by the peer, or a timeout. */
 export class RpcError extends BotError {}
+
+const URL_USERINFO = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)@/i;
+
+/**
+ * A broker URL safe to show (logs, statuses, errors): the password of its user information
+ * (RFC 3986 §3.2.1) replaced by `***`; the user name is kept.
+ */
+export function redactUrl(url: string): string {
+  return String(url).replace(URL_USERINFO, (_m, scheme: string, info: string) => {
+    const colon = info.indexOf(':');
+    return `${scheme}${colon < 0 ? info : `${info.slice(0, colon)}:***`}@`;
+  });
+}
+
+/** Whether a broker URL carries a password in its user information (RFC 3986 §3.2.1: deprecated, and it would be logged and stored in the flow). */
+export function urlHasPassword(url: string): boolean {
+  const m = URL_USERINFO.exec(String(url));
+  return m !== null && (m[2] as string).includes(':');
+}
 
 /** A shared MQTT connection with reconnecting subscriptions and RPC. */
 export class MqttLink extends EventEmitter {
@@ -84,7 +128,20 @@ export class MqttLink extends EventEmitter {
     this.prefix = opts.prefix ?? 'bot/v1';
     this.clientId = opts.clientId || `bot-${crypto.randomBytes(6).toString('hex')}`;
     this.#replyTopic = `${this.prefix}/_reply/${this.clientId}`;
+    checkTopicName(this.#replyTopic, 'the reply topic (prefix and client id)');
     this.#delay = opts.reconnectMs ?? 500;
+  }
+
+  get #maxPayload(): number { return this.#opts.maxPayload ?? MAX_MESSAGE_BYTES; }
+
+  /** Report an error to 'error' listeners; without one it is dropped rather than thrown (an unheard 'error' event would crash the process). */
+  #error(err: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  #drop(reason: DropReason, message: string): void {
+    const d: LinkDrop = { reason, message };
+    this.emit('drop', d);
   }
 
   /** The current connection state. */
@@ -120,10 +177,10 @@ export class MqttLink extends EventEmitter {
       client.options.reconnectPeriod = this.#delay;
       const filters = [...this.#subs.keys(), this.#replyTopic];
       client.subscribe(filters, { qos: 1 }, (err) => {
-        if (err) { this.emit('error', err); return; }
+        if (err) { this.#error(err); return; }
         this.#setState('connected');
         for (const f of this.#onConnect) {
-          try { f(); } catch (e) { this.emit('error', e); }
+          try { f(); } catch (e) { this.#error(e); }
         }
       });
     });
@@ -133,23 +190,29 @@ export class MqttLink extends EventEmitter {
       this.#setState('connecting');
     });
     client.on('close', () => { if (this.#state !== 'closed') this.#setState('disconnected'); });
-    client.on('error', (err) => this.emit('error', err));
-    client.on('message', (topic, payload) => this.#dispatch(topic, payload));
+    client.on('error', (err) => this.#error(err));
+    client.on('message', (topic, payload, packet) => {
+      try { this.#dispatch(topic, payload, packet?.retain === true); } catch (err) { this.#error(err); }
+    });
   }
 
-  #dispatch(topic: string, payload: Buffer): void {
-    if (payload.length > (this.#opts.maxPayload ?? MAX_MESSAGE_BYTES)) return;
+  #dispatch(topic: string, payload: Buffer, retained: boolean): void {
+    if (payload.length > this.#maxPayload) {
+      this.#drop('oversize-in', `dropped a ${payload.length}-byte message on ${printable(topic)}: above the ${this.#maxPayload}-byte limit`);
+      return;
+    }
     if (topic === this.#replyTopic) { this.#answer(payload); return; }
     for (const [filter, handlers] of this.#subs) {
       if (!topicMatches(filter, topic)) continue;
       for (const h of handlers) {
-        try { h(topic, payload); } catch (err) { this.emit('error', err); }
+        try { h(topic, payload, retained); } catch (err) { this.#error(err); }
       }
     }
   }
 
-  /** Subscribe a handler to a topic filter, kept across reconnects; returns an unsubscribe. */
+  /** Subscribe a handler to a topic filter (checked: MQTT 3.1.1 §4.7), kept across reconnects; returns an unsubscribe. */
   subscribe(filter: string, handler: MessageHandler): () => void {
+    checkTopicFilter(filter);
     let set = this.#subs.get(filter);
     if (!set) {
       set = new Set();
@@ -191,12 +254,31 @@ export class MqttLink extends EventEmitter {
     });
   }
 
-  /** Publish (QoS 1); rejects when not connected rather than queueing without bound. */
+  /**
+   * Publish (QoS 1); rejects when not connected rather than queueing without bound. The topic
+   * must be a legal topic name (E_QUERY: MQTT 3.1.1 §1.5.3, §4.7) and the payload at most
+   * maxPayload bytes, the limit of the peers (E_TOO_LARGE); mqtt.js never sees a refused one.
+   */
   publish(topic: string, payload: string | Buffer, opts: { retain?: boolean } = {}): Promise<void> {
+    const problem = topicNameProblem(topic);
+    if (problem !== undefined) {
+      const text = typeof topic === 'string' ? printable(topic, 60) : typeof topic;
+      this.#drop('bad-topic', `refused to publish to ${text}: ${problem}`);
+      return Promise.reject(new FormatError('E_QUERY', `cannot publish to ${text}: ${problem}`));
+    }
+    const size = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
+    if (size > this.#maxPayload) {
+      this.#drop('oversize-out', `refused to publish ${size} bytes on ${printable(topic)}: above the ${this.#maxPayload}-byte message limit`);
+      return Promise.reject(new LedgerError('E_TOO_LARGE', `a ${size}-byte message is above the ${this.#maxPayload}-byte MQTT message limit`));
+    }
     const client = this.#client;
     if (!client || !client.connected) return Promise.reject(new LedgerError('E_CLOSED', 'not connected to the MQTT broker'));
     return new Promise((resolve, reject) => {
-      client.publish(topic, payload, { qos: 1, retain: opts.retain ?? false }, (err) => (err ? reject(err) : resolve()));
+      try {
+        client.publish(topic, payload, { qos: 1, retain: opts.retain ?? false }, (err) => (err ? reject(err) : resolve()));
+      } catch (err) {
+        reject(err as Error);
+      }
     });
   }
 
@@ -237,21 +319,49 @@ export class MqttLink extends EventEmitter {
     }
     this.#pending.delete(res.id);
     clearTimeout(p.timer);
-    if (res.error) p.reject(new RpcError(isBotErrorCode(res.error.code) ? res.error.code : 'E_QUERY', String(res.error.message ?? 'RPC error').slice(0, 500)));
+    // The peer's words reach logs and statuses: printable only.
+    if (res.error) p.reject(new RpcError(isBotErrorCode(res.error.code) ? res.error.code : 'E_QUERY', escapeUnprintable(String(res.error.message ?? 'RPC error').slice(0, 500))));
     else p.resolve(res.result);
   }
 
-  /** Answer RPC requests arriving on a topic with a handler. */
+  /**
+   * Answer RPC requests arriving on a topic with a handler. A request is dropped (with a
+   * 'drop' event) when it was retained — a request is an event, and a retained one would come
+   * back on every reconnect — or when its reply topic is not a legal topic name under
+   * `<prefix>/_reply/`. An answer above maxPayload is replaced by an E_TOO_LARGE error answer;
+   * an error that is not a BotError is answered as E_STORE without its text (it may name files).
+   */
   serve(topic: string, handler: RpcHandler): () => void {
-    return this.subscribe(topic, (_t, payload) => {
+    const replyPrefix = `${this.prefix}/_reply/`;
+    return this.subscribe(topic, (t, payload, retained) => {
       let req: RpcRequest;
       try { req = JSON.parse(payload.toString('utf8')) as RpcRequest; } catch { return; }
-      if (!req || req.v !== 1 || typeof req.id !== 'string' || req.id.length > 64 || typeof req.method !== 'string'
-        || typeof req.reply !== 'string' || !req.reply.startsWith(`${this.prefix}/_reply/`) || /[+#]/.test(req.reply)) return;
-      handler(req.method, req.params).then(
-        (result) => ({ v: 1 as const, id: req.id, result }),
-        (err: unknown) => ({ v: 1 as const, id: req.id, error: { code: err instanceof BotError ? err.code : 'E_STORE', message: (err as Error).message ?? String(err) } }),
-      ).then((res) => this.publish(req.reply, JSON.stringify(res))).catch((err) => this.emit('error', err));
+      if (!req || req.v !== 1 || typeof req.id !== 'string' || req.id.length > 64 || typeof req.method !== 'string' || typeof req.reply !== 'string') return;
+      if (retained) {
+        this.#drop('retained-request', `ignored a retained request on ${printable(t)} (reply topic ${printable(req.reply, 60)})`);
+        return;
+      }
+      const problem = req.reply.startsWith(replyPrefix) ? topicNameProblem(req.reply) : `it is not under ${replyPrefix}`;
+      if (problem !== undefined) {
+        this.#drop('bad-reply', `dropped a request on ${printable(t)} with reply topic ${printable(req.reply, 60)}: ${problem}`);
+        return;
+      }
+      const { id, reply, method } = req;
+      Promise.resolve().then(() => handler(method, req.params)).then(
+        (result) => ({ v: 1 as const, id, result }),
+        (err: unknown) => {
+          if (!(err instanceof BotError)) this.#error(err);
+          return { v: 1 as const, id, error: err instanceof BotError ? { code: err.code, message: err.message } : { code: 'E_STORE', message: 'the ledger could not answer' } };
+        },
+      ).then((res) => {
+        let body = JSON.stringify(res);
+        const size = Buffer.byteLength(body, 'utf8');
+        if (size > this.#maxPayload) {
+          this.#drop('answer-too-large', `answered ${printable(method, 40)} on ${printable(t)} with E_TOO_LARGE: the ${size}-byte answer is above the ${this.#maxPayload}-byte limit`);
+          body = JSON.stringify({ v: 1, id, error: { code: 'E_TOO_LARGE', message: `the answer is ${size} bytes, above the ${this.#maxPayload}-byte MQTT message limit: ask for less` } });
+        }
+        return this.publish(reply, body);
+      }).catch((err: unknown) => this.#error(err));
     });
   }
 
@@ -265,7 +375,23 @@ export class MqttLink extends EventEmitter {
     }
     const c = this.#client;
     this.#client = undefined;
-    if (c) await new Promise<void>((resolve) => c.end(false, {}, () => resolve()));
+    if (!c) return;
+    // Disconnected (a broker gone): nothing can be flushed, and a graceful end would wait for
+    // the acknowledgements of in-flight publishes forever. Connected: let them and the
+    // DISCONNECT go out for at most CLOSE_GRACE_MS (a broker that hangs acknowledges nothing),
+    // then drop the connection.
+    await new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => { if (timer) clearTimeout(timer); timer = undefined; resolve(); };
+      const force = (): void => {
+        c.removeAllListeners('outgoingEmpty');   // the graceful end's pending finish
+        c.disconnecting = false;                 // lets end(true) run after the end(false) that hung
+        c.end(true, {}, done);
+      };
+      if (!c.connected) { force(); return; }
+      timer = setTimeout(() => { timer = undefined; force(); }, CLOSE_GRACE_MS);
+      c.end(false, {}, done);
+    });
   }
 }
 

@@ -4,7 +4,8 @@
  *
  *   checkpoint             retained: the latest signed checkpoint note (republished on every
  *                          connect, since a broker restart without persistence loses it)
- *   entries                each durable group commit, `{"from", "size", "leaves": [envelope…]}`
+ *   entries                each durable group commit, `{"from", "size", "leaves": [envelope…]}`, split into
+ *                          messages of at most MAX_ENTRIES_PER_MESSAGE entries and MAX_ANSWER_BYTES
  *   rpc                    request/response (lib/mqtt-link.ts): partners' signed requests, checkpoint, entries,
  *                          inclusion, consistency
  *   cosignature/<witness>  retained: a witness's latest cosigned checkpoint (lib/consensus.ts)
@@ -13,10 +14,35 @@
 import { toBase64 } from './bytes';
 import { FormatError, LedgerError } from './errors';
 import { Ledger } from './ledger';
-import { MqttLink } from './mqtt-link';
+import { MAX_ANSWER_BYTES, MqttLink } from './mqtt-link';
 
-/** Most entries answered by one `entries` RPC call or carried by one `entries` message. */
+/** Most entries answered by one `entries` RPC call or carried by one `entries` message (fewer when MAX_ANSWER_BYTES is reached first). */
 export const MAX_ENTRIES_PER_MESSAGE = 1000;
+
+/** Bytes of an `entries` body besides its leaves: `{"from":…,"size":…,"leaves":[…]}` with 16-digit numbers. */
+const ENTRIES_OVERHEAD = 64;
+
+/**
+ * Split leaves into consecutive pages of at most MAX_ENTRIES_PER_MESSAGE leaves whose bodies
+ * stay within MAX_ANSWER_BYTES (one leaf and a comma each); a page holds at least one leaf,
+ * so a single leaf above the budget is a page of its own. Returns the page lengths.
+ */
+export function pageBySize(sizes: readonly number[]): number[] {
+  const pages: number[] = [];
+  let n = 0;
+  let bytes = ENTRIES_OVERHEAD;
+  for (const size of sizes) {
+    if (n > 0 && (n >= MAX_ENTRIES_PER_MESSAGE || bytes + size + 1 > MAX_ANSWER_BYTES)) {
+      pages.push(n);
+      n = 0;
+      bytes = ENTRIES_OVERHEAD;
+    }
+    n++;
+    bytes += size + 1;
+  }
+  if (n > 0) pages.push(n);
+  return pages;
+}
 
 /** The MQTT topics of a ledger. */
 export interface LedgerTopics {
@@ -52,7 +78,11 @@ function params(p: unknown): Record<string, unknown> {
   return p as Record<string, unknown>;
 }
 
-/** Answer one RPC call about a ledger: what any partner may read of it. */
+/**
+ * Answer one RPC call about a ledger: what any partner may read of it. `entries` answers at
+ * most MAX_ENTRIES_PER_MESSAGE entries within MAX_ANSWER_BYTES, at least one: a page may end
+ * before `to`, and E_TOO_LARGE when the entry at `from` alone is above MAX_ANSWER_BYTES.
+ */
 export async function answerLedgerRpc(ledger: Ledger, method: string, p: unknown): Promise<unknown> {
   switch (method) {
     case 'checkpoint':
@@ -62,7 +92,16 @@ export async function answerLedgerRpc(ledger: Ledger, method: string, p: unknown
       const from = int(q.from, 'from');
       const to = Math.min(int(q.to, 'to'), from + MAX_ENTRIES_PER_MESSAGE, ledger.size);
       const entries: unknown[] = [];
-      for await (const e of ledger.entries(from, to)) entries.push(JSON.parse(e.leaf.toString('utf8')));
+      let bytes = ENTRIES_OVERHEAD;
+      for await (const e of ledger.entries(from, to)) {
+        // JSON.stringify of the parsed leaf is as long as its JCS bytes (RFC 8785 §3.2 serializes as ECMAScript does).
+        if (bytes + e.leaf.length + 1 > MAX_ANSWER_BYTES) {
+          if (entries.length > 0) break;
+          throw new LedgerError('E_TOO_LARGE', `entry ${e.index} is ${e.leaf.length} bytes, above the ${MAX_ANSWER_BYTES}-byte budget of an MQTT answer: it cannot be sent over MQTT`);
+        }
+        bytes += e.leaf.length + 1;
+        entries.push(JSON.parse(e.leaf.toString('utf8')));
+      }
       return { from, entries };
     }
     case 'inclusion': {
@@ -95,6 +134,15 @@ export interface PublisherOptions {
 /**
  * Publishes a ledger to its partners: the retained checkpoint, new entries, and RPC answers.
  * Stop it before closing the ledger.
+ *
+ * Size limits (lib/mqtt-link.ts): a partner's link drops messages above MAX_MESSAGE_BYTES
+ * (1 MiB), so what is built from entries — an `entries` RPC answer, an `entries` message —
+ * is paged by size (MAX_ANSWER_BYTES, the rest is room for the RPC wrapper) as well as by
+ * count: a page holds at least one entry, and a partner asks again from where a short page
+ * ended (lib/mirror.ts). One entry larger than MAX_ANSWER_BYTES (possible when the ledger's
+ * largest entry is set above about 960 KiB) cannot cross MQTT: the `entries` RPC answers
+ * E_TOO_LARGE for it, and an `entries` message holding it alone is refused by the link
+ * (with a 'drop' event) when it is above MAX_MESSAGE_BYTES.
  */
 export class LedgerPublisher {
   readonly topics: LedgerTopics;
@@ -120,10 +168,13 @@ export class LedgerPublisher {
       this.ledger.onCommit((c) => {
         if (this.#opts.shareEntries === false) return;
         if (this.link.state !== 'connected') return; // mirrors catch up through the entries RPC
-        for (let i = 0; i < c.leaves.length; i += MAX_ENTRIES_PER_MESSAGE) {
-          const leaves = c.leaves.slice(i, i + MAX_ENTRIES_PER_MESSAGE);
+        // Paged by count and size; a single leaf above the budget is refused by the link with a 'drop' event.
+        let i = 0;
+        for (const n of pageBySize(c.leaves.map((l) => l.length))) {
+          const leaves = c.leaves.slice(i, i + n);
           const body = `{"from":${c.from + i},"size":${c.size},"leaves":[${leaves.map((l) => l.toString('utf8')).join(',')}]}`;
           this.link.publish(this.topics.entries, body).catch(() => undefined);
+          i += n;
         }
       }),
       this.link.serve(this.topics.rpc, (method, p) => {

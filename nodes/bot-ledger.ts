@@ -19,7 +19,8 @@ import { answerRequest, AppendAnswer, ReadAnswer } from '../lib/access';
 import { DEFAULT_RATE_LIMITS, RateLimiter } from '../lib/rate-limit';
 import { BotError } from '../lib/errors';
 import { Identity } from '../lib/identity';
-import { LinkOptions, MqttLink } from '../lib/mqtt-link';
+import { LinkDrop, LinkOptions, MqttLink, redactUrl, urlHasPassword } from '../lib/mqtt-link';
+import { escapeUnprintable } from '../lib/topic';
 import { ledgerId, QuorumPolicy, WitnessInit } from '../lib/quorum';
 import { checkOrigin, Ledger, Receipt, StoredCheckpoint } from '../lib/ledger';
 import { AcquireOptions, acquireLedger, failedLease, LedgerLease } from '../lib/registry';
@@ -119,6 +120,8 @@ export = function (RED: NodeAPI): void {
       node.operatorIdentity = identity;
       broker = (def.broker ?? '').trim();
       if (broker !== '' && !/^(mqtts?|wss?|tcp|ssl):\/\//.test(broker)) throw configError('E_QUERY', 'broker URL must start with mqtt://, mqtts://, ws:// or wss://');
+      // A password in the URL would be stored in the flow file and shown wherever the URL is.
+      if (urlHasPassword(broker)) throw configError('E_QUERY', 'the broker URL must not contain a password: put the user name and password in the Username and Password fields (kept in the credentials)');
       witnessed = parseWitnessed(def.witnessed);
       mirrored = parseWitnessed(def.mirrored);
       witnesses = parseWitnesses(def.witnesses, witnessed);
@@ -178,17 +181,29 @@ export = function (RED: NodeAPI): void {
           url: broker, clientId: (def.clientId ?? '').trim() || undefined, username: creds.username || undefined, password: creds.password || undefined,
           tls: readTls(def),
         });
+        // Log lines show the URL without its password, and a peer's text only escaped (lib/topic.ts).
+        const shown = redactUrl(broker);
+        const say = (text: string): void => node.log(`MQTT ${shown}: ${escapeUnprintable(text).slice(0, 500)}`);
         let lastError = '';
         link.on('state', (st: string, err?: Error) => {
-          node.log(`MQTT ${broker}: ${st}${err ? ` (${err.message})` : ''}`);
+          say(`${st}${err ? ` (${err.message})` : ''}`);
           linkState = st;
           for (const fn of linkListeners) fn(st);
           if (st === 'connected') lastError = '';
         });
         link.on('error', (err: Error) => {
           const m = err?.message ?? String(err);
-          if (m !== lastError) node.log(`MQTT ${broker}: ${m}`);
+          if (m !== lastError) say(m);
           lastError = m;
+        });
+        // What the link drops or refuses, at most one line per reason a minute (a peer may send many).
+        const drops = new Map<string, { at: number; more: number }>();
+        link.on('drop', (d: LinkDrop) => {
+          const now = Date.now();
+          const last = drops.get(d.reason);
+          if (last && now - last.at < 60000) { last.more++; return; }
+          drops.set(d.reason, { at: now, more: 0 });
+          say(`${d.message}${last && last.more > 0 ? ` (and ${last.more} more like it since the last such line)` : ''}`);
         });
         const cons = new Consortium({ ledger: l, identity, link, policy, witnessed, requests: (p) => node.answerRequest(p), shareEntries: def.shareEntries !== false });
         await cons.start();
