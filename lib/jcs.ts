@@ -179,3 +179,18 @@ export function canonicalize(value: unknown, root = 'the value'): string {
 export function canonicalBytes(value: unknown, root?: string): Buffer {
   return Buffer.from(canonicalize(value, root), 'utf8');
 }
+
+/**
+ * The FormatError canonicalize(value, root) would throw, or undefined when value is JSON
+ * (bytes count as JSON here: a whole payload of bytes is signed as base64). For nodes: after
+ * a signing or verification failed with E_JSON, name the offending value where the flow has it.
+ */
+export function jsonProblem(value: unknown, root: string): FormatError | undefined {
+  if (types.isUint8Array(value)) return undefined;
+  try {
+    canonicalize(value, root);
+    return undefined;
+  } catch (err) {
+    return err instanceof FormatError ? err : undefined;
+  }
+}

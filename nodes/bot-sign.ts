@@ -11,9 +11,9 @@
  * restarts and is never reused by one signer.
  */
 import { signEnvelope } from '../lib/envelope';
-import { BotError } from '../lib/errors';
+import { BotError, isBotError } from '../lib/errors';
 import { Identity } from '../lib/identity';
-import { JsonValue } from '../lib/jcs';
+import { jsonProblem, JsonValue } from '../lib/jcs';
 import { SequenceCounter, sharedSequence } from '../lib/sequence';
 import { describeSetting, evaluate, messageProperty, setMessageProperty, typedSetting, TypedSetting } from './typed-input';
 import {
@@ -65,9 +65,10 @@ export = function (RED: NodeAPI): void {
 
     /** Sign msg[property] with the topic and kind evaluated for this message. */
     const sign = (msg: NodeMessage, send: SendFn, done: DoneFn, topic: unknown, kind: unknown): void => {
+      let payload: unknown;
       try {
-        const payload = messageProperty(RED, msg, property);
-        if (payload === undefined) throw new BotError('E_JSON', `msg.${property} is missing`);
+        payload = messageProperty(RED, msg, property);
+        if (payload === undefined) throw new BotError('E_JSON', `msg.${property} is missing: there is nothing to sign`);
         if (typeof kind !== 'string') throw new BotError('E_ENVELOPE', `the kind (${describeSetting(kindSetting)}) must be a string, not ${kind === null ? 'null' : typeof kind}`);
         const seq = counter!.next(); // a seq burnt by a failed signature is only a gap
         const env = signEnvelope(identity!, {
@@ -85,8 +86,10 @@ export = function (RED: NodeAPI): void {
         send(msg);
         done();
       } catch (err) {
-        status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
-        done(err as Error);
+        // A value that is not JSON: name it where the flow has it (msg.payload.a.b is a Map).
+        const e = isBotError(err, 'E_JSON') ? jsonProblem(payload, `msg.${property}`) ?? err : err;
+        status.now({ fill: 'red', shape: 'ring', text: shortMessage(e) });
+        done(e as Error);
       }
     };
     const failed = (err: unknown): Error => {

@@ -12,6 +12,7 @@
  */
 import { DEFAULT_MAX_ENTRY_BYTES, SignedEnvelope, verifyEnvelope } from '../lib/envelope';
 import { BotError, isBotError } from '../lib/errors';
+import { isPlainObject, jsonProblem } from '../lib/jcs';
 import { PublicKey } from '../lib/identity';
 import { LedgerLease } from '../lib/registry';
 import {
@@ -95,14 +96,19 @@ export = function (RED: NodeAPI): void {
 
     async function handle(msg: NodeMessage, send: SendFn, done: DoneFn): Promise<void> {
       let env: SignedEnvelope;
+      let p: unknown;
       try {
-        const p = messageProperty(RED, msg, property);
-        if (p === undefined && property !== 'payload') throw new BotError('E_ENVELOPE', `msg.${property} is missing`);
+        p = messageProperty(RED, msg, property);
+        if (p === undefined) throw new BotError('E_ENVELOPE', `msg.${property} is missing: there is no envelope to verify`);
         // A shallow copy: verifying freezes the object it is given, which must not be the msg's.
-        const input = p !== null && typeof p === 'object' && !Array.isArray(p) && !(p instanceof Uint8Array) ? { ...p } : p;
+        // isPlainObject, not a prototype test: an envelope parsed in a function node (another
+        // realm) is a plain object too.
+        const input = isPlainObject(p) ? { ...p } : p;
         env = verifyEnvelope(input, { maxBytes: lease?.current?.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES });
       } catch (err) {
-        reject(msg, send, done, isBotError(err, 'E_SIGNATURE') ? 'bad-signature' : 'malformed', (err as Error).message);
+        // A value inside that is not JSON: name it where the flow has it (msg.payload.payload.a is a Map).
+        const e = isBotError(err, 'E_JSON') ? jsonProblem(p, `msg.${property}`) ?? err : err;
+        reject(msg, send, done, isBotError(e, 'E_SIGNATURE') ? 'bad-signature' : 'malformed', (e as Error).message);
         return;
       }
       const { signer, seq, ts } = env.envelope;
