@@ -26,6 +26,7 @@ import { provenQuery, queryFrom } from '../lib/answer';
 import { BotError, FormatError } from '../lib/errors';
 import { Ledger } from '../lib/ledger';
 import { LedgerLease } from '../lib/registry';
+import { answeringDone } from './http-answer';
 import {
   BotPartnerNode, closeAfterJobs, partnerNodeOf, runJob, setupFailed, showOwnerLink, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, openOrThrow, NodeDef, NodeMessage, RedNode, SendFn, StatusThrottle,
 } from './red';
@@ -116,7 +117,9 @@ export = function (RED: NodeAPI): void {
         : { fill: 'red', shape: 'dot', text: `audit failed at #${result.index}: ${result.code}` });
     }
 
-    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+    node.on('input', (msg: NodeMessage, send: SendFn, nodeDone: DoneFn) => {
+      // Behind `http in` (msg.res), a failure is the answer, so the request never hangs (nodes/http-answer.ts).
+      const done = answeringDone(msg, send, nodeDone, { upstream: mode === 'partner', setup: setupError !== undefined });
       if (setupError) { done(setupError); return; }
       if (mode !== 'local') {
         runJob(inflight, mode === 'serve' ? serve(msg) : readRemote(msg), status, done, () => { send(msg); done(); });

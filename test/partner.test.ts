@@ -324,7 +324,7 @@ describe('partner access between two Node-RED runtimes (MQTT and HTTP)', functio
     const example = (f: string): Flow => JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../examples', f), 'utf8')) as Flow;
     const key = (id: Identity): Record<string, unknown> => ({ credentials: { secretKey: id.exportSeed().toString('hex') } });
     // Owner: the broker of this test, the partner's did:key in the grant node (step 1 of its comments).
-    const owner = example('partner-owner.json').map((n) => (n.type === 'bot-ledger' ? { ...n, broker: broker?.url }
+    const owner = example('Partner access - owner.json').map((n) => (n.type === 'bot-ledger' ? { ...n, broker: broker?.url }
       : n.id === 'po-grant' ? { ...n, subject: B_ME.did } : n.type === 'bot-identity' ? { ...n, ...key(A_OP) } : n));
     await deploy(A as Runtime, owner);
     /** Click an inject node (404 while a deploy is still starting the flows). */
@@ -351,7 +351,7 @@ describe('partner access between two Node-RED runtimes (MQTT and HTTP)', functio
     const grant = await waitFor('the grant entry', async () => (await ownerEntries()).find((e) => e.leaf.kind === 'grant'));
     assert.equal(grant.leaf.signer, A_OP.did);
     // Reader: the owner's did:key and grant id in both bot-partner nodes (step 1 of its comments).
-    const reader = example('partner-reader.json').map((n) => (n.type === 'bot-ledger' ? { ...n, broker: broker?.url }
+    const reader = example('Partner access - reader.json').map((n) => (n.type === 'bot-ledger' ? { ...n, broker: broker?.url }
       : n.type === 'bot-partner' ? { ...n, operator: A_OP.did, grant: grant.leaf.payload.id, url: n.via === 'http' ? `${A?.base}/bot/request` : n.url }
         : n.type === 'bot-identity' ? { ...n, ...key(B_ME) } : n.type === 'debug' ? { ...n, console: true } : n));
     await deploy(B as Runtime, reader);

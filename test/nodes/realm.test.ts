@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { Envelope, verifyEnvelope } from '../../lib/envelope';
 import { Identity } from '../../lib/identity';
 import { canonicalize } from '../../lib/jcs';
+import { readExample } from './examples';
 import { ALL_NODES, FlowNode, freshUserDir, helper, Msg, nextMessage, nextMessages, noMessage } from './util';
 
 const fn = require('@node-red/nodes/core/function/10-function.js') as unknown;
@@ -109,7 +110,7 @@ describe('values from function nodes and other realms (Node-RED)', function () {
   });
 
   it('the shipped verify-device-messages example shows tampering as bad-signature and a replay as replay', async () => {
-    const example = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../examples', exampleFile('Verify device messages')), 'utf8')) as FlowNode[];
+    const example = readExample('Verify device messages');
     // No timer: the test drives the device's bot-sign itself; output 2 of bot-verify also goes to a helper.
     const f = example.map((n) => (n.type === 'inject' ? { ...n, repeat: '', once: false }
       : n.type === 'bot-verify' ? { ...n, wires: [n.wires?.[0] ?? [], [...(n.wires?.[1] ?? []), 'rej']] } : n.type === 'bot-ledger' ? { ...n, dir: path.join(userDir, 'ex2') } : n));
@@ -123,12 +124,3 @@ describe('values from function nodes and other realms (Node-RED)', function () {
     assert.deepEqual(codes, ['bad-signature', 'replay']);
   });
 });
-
-/** The example file of a title (the files are named as the README titles them). */
-export function exampleFile(title: string): string {
-  const dir = path.resolve(__dirname, '../../../examples');
-  const f = fs.readdirSync(dir).find((n) => n.toLowerCase() === `${title.toLowerCase()}.json`)
-    ?? fs.readdirSync(dir).find((n) => n.replace(/\.json$/, '').replace(/-/g, ' ') === title.toLowerCase());
-  if (f === undefined) throw new Error(`no example named ${title}`);
-  return f;
-}
