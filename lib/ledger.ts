@@ -268,7 +268,7 @@ export class Ledger implements NodeReader {
             { type: 'put', key: L.KEY_HEAD, value: Buffer.from(JSON.stringify({ size: 0, frontier: [] })) },
           ], { sync: true });
         } catch (err) {
-          throw new StoreError('E_STORE', `creating the ledger in ${dir} failed: ${(err as Error).message}`, { cause: err });
+          throw new StoreError('E_STORE', `creating the ledger in ${dir} failed: ${(err as Error).message}; reopen it once the store can be written`, { cause: err });
         }
       }
       const meta = JSON.parse(metaBuf.toString()) as { format: number; origin: string; operator: DidKey };
@@ -368,7 +368,7 @@ export class Ledger implements NodeReader {
    * are written in one atomic batch, in list order. If any is refused, none is appended.
    */
   async appendAll(inputs: readonly (SignedEnvelope | unknown)[]): Promise<Receipt[]> {
-    if (this.#closed) throw new LedgerError('E_CLOSED', 'the ledger is closed');
+    this.#checkWritable();
     if (inputs.length === 0) return [];
     if (inputs.length > this.#maxBatch) throw new LedgerError('E_TOO_LARGE', `at most ${this.#maxBatch} entries can be appended together`);
     const envs = inputs.map((input, i) => {
@@ -462,7 +462,11 @@ export class Ledger implements NodeReader {
         await new Promise<void>((resolve) => setImmediate(resolve));
         if (this.#queue.length === 0) break;
         if (this.#failure) { this.#rejectQueued(this.#failure); break; }
-        const batch = this.#queue.splice(0, this.#maxBatch);
+        // An appendAll group goes into one batch: never cut through one (a group is at most maxBatch long).
+        let n = Math.min(this.#queue.length, this.#maxBatch);
+        const g = this.#queue[n]?.group;
+        if (g && this.#queue[n - 1]?.group === g) n = this.#queue.indexOf(g[0]);
+        const batch = this.#queue.splice(0, n);
         let prepared: Prepared;
         try {
           prepared = this.#prepare(batch);
@@ -949,7 +953,7 @@ export class Ledger implements NodeReader {
     while (this.#checkpointing) await this.#checkpointing.catch(() => undefined);
     await this.#writeTail;
     if (this.#closed) throw new LedgerError('E_CLOSED', 'the ledger is closed');
-    this.#offline = new StoreError('E_STORE', `${failure.message} (reopening)`, { cause: failure });
+    this.#offline = new StoreError('E_STORE', `the ledger is being reopened after a store failure; reads are refused until then (${failure.message})`, { cause: failure });
     await this.#db.close().catch(() => undefined);
     const before = { size: this.size, root: this.root(), latest: this.#latest };
     const db = new Level<string, Buffer>(this.dir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });

@@ -5,8 +5,8 @@
 import * as path from 'node:path';
 import { BotError, BotErrorCode } from '../lib/errors';
 import { Identity } from '../lib/identity';
-import type { Receipt, StoredCheckpoint } from '../lib/ledger';
-import type { LedgerLease } from '../lib/registry';
+import type { Ledger, Receipt, StoredCheckpoint } from '../lib/ledger';
+import type { LedgerLease, StoreHealth } from '../lib/registry';
 import type { Consortium } from '../lib/consensus';
 import type { QuorumPolicy } from '../lib/quorum';
 export { RateMeter } from '../lib/rate';
@@ -300,6 +300,25 @@ export function showOwnerLink(partner: BotPartnerNode, status: StatusThrottle): 
   return partner.onLinkState((st) => status.now(st === 'connected'
     ? { fill: 'green', shape: 'ring', text: 'owner reachable over MQTT' }
     : { fill: 'yellow', shape: 'ring', text: `MQTT ${st}` }));
+}
+
+/** The status text of a failed store: "store failed: <reason> — reopening" (attempts, when there were some). */
+export function storeFailedText(h: StoreHealth): string {
+  return `store failed: ${h.reason} — reopening${h.attempts > 0 ? ` (try ${h.attempts + 1})` : ''}`;
+}
+
+/**
+ * Show a shared ledger's store failure on a node's status (a red ring, storeFailedText) while
+ * the registry reopens it, and call `recovered` (to show the normal status) once it works
+ * again; returns the unsubscribe. A node whose messages fail meanwhile shows their error.
+ */
+export function showStoreHealth(lease: LedgerLease, status: StatusThrottle, recovered: (l: Ledger | undefined) => void): () => void {
+  const show = (h: StoreHealth): void => {
+    if (h.failure) status.now({ fill: 'red', shape: 'ring', text: storeFailedText(h) });
+    else recovered(lease.current);
+  };
+  if (lease.health.failure) show(lease.health);
+  return lease.onHealth(show);
 }
 
 /** The ledger, or E_CLOSED when it has been closed (some kernel reads do not check that themselves). */
