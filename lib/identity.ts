@@ -142,8 +142,9 @@ export class PublicKey {
   static fromDid(did: string): PublicKey {
     const hit = didCache.get(did);
     if (hit) return hit;
-    if (typeof did !== 'string' || !did.startsWith('did:key:z') || did.length > 80) {
-      throw new FormatError('E_DID', `not an Ed25519 did:key: ${JSON.stringify(String(did).slice(0, 80))}`);
+    if (typeof did !== 'string') throw new FormatError('E_DID', `not an Ed25519 did:key: a ${did === null ? 'null' : Array.isArray(did) ? 'list' : typeof did}, not a string`);
+    if (!did.startsWith('did:key:z') || did.length > 80) {
+      throw new FormatError('E_DID', `not an Ed25519 did:key: ${JSON.stringify(did.slice(0, 80))}`);
     }
     let raw: Uint8Array;
     try {
