@@ -17,9 +17,11 @@
  * the operator; a read answer is paged (`next`) so that it fits one MQTT message. A refusal
  * is not signed (a forged refusal can deny service, not forge storage).
  *
- * The owner's order of checks spends nothing on requests it will refuse: the total rate limit
- * (lib/rate-limit.ts) before parsing, the signature, the freshness, then the grant named (an
- * index lookup); only a grant's subject gets a per-partner bucket and a stored request seq.
+ * The owner's order of checks spends little on requests it will refuse: the total rate limit
+ * (lib/rate-limit.ts) before parsing; the grant named, for the signer claimed (an index
+ * lookup), before the signature is checked; then signature, freshness, the grant again for
+ * the verified signer. Only a grant's subject gets a per-partner bucket and a stored request
+ * seq, so requests from keys without a grant leave no state.
  * A supply request is atomic: its entries are checked and appended under one lock per ledger,
  * with Ledger.appendAll (all or none).
  *
@@ -198,27 +200,33 @@ export interface AccessServerOptions {
   now?: () => number;
 }
 
-/** The signer a request claims, read without trusting it (only to look at its rate bucket). */
-function claimedSigner(input: unknown): string | undefined {
-  return isObject(input) && typeof input.signer === 'string' && input.signer.length <= 80 ? input.signer : undefined;
+/** The signer and grant a request (as an object) claims, read without trusting them: to refuse early, never to accept. */
+function claimOf(input: unknown): { signer: string; grant: unknown } | undefined {
+  if (!isObject(input) || typeof input.signer !== 'string' || input.signer.length > 80 || !isObject(input.payload)) return undefined;
+  return { signer: input.signer, grant: input.payload.grant };
 }
 
 /**
- * Answer a partner's request: within the rate limits, verify it, find the grant it names for
- * its signer (nothing is stored for a request refused until then), refuse replays, decide with
- * the ledger's grants, then read (only entries inside the grant's scope, with inclusion proofs)
- * or append (each supplied entry inside the scope; all or none). Throws typed errors for every
- * refusal; a refused request changes nothing in the ledger.
+ * Answer a partner's request: within the rate limits, find the grant it names for the signer
+ * it claims (else E_NO_GRANT before any signature work), verify it, refuse replays (nothing is
+ * stored for a request refused until then), decide with the ledger's grants, then read (only
+ * entries inside the grant's scope, with inclusion proofs) or append (each supplied entry
+ * inside the scope; all or none). Throws typed errors for every refusal; a refused request
+ * changes nothing in the ledger.
  */
 export async function answerRequest(opts: AccessServerOptions, input: unknown): Promise<ReadAnswer | AppendAnswer> {
   const { ledger, rateLimiter: limiter } = opts;
   limiter?.admitTotal();
-  const claimed = claimedSigner(input);
-  if (limiter && claimed !== undefined) limiter.checkSigner(claimed);
+  const grants = GrantIndex.of(ledger);
+  const claim = claimOf(input);
+  if (claim) {
+    // Unverified, so only ever a reason to refuse: over its rate, or naming no grant of that signer.
+    limiter?.checkSigner(claim.signer);
+    await grants.ofRequester(claim.grant, claim.signer);
+  }
   const now = (opts.now ?? Date.now)();
   const req = parseRequest(input);
   checkFresh(req.env, now, opts.skewMs);
-  const grants = GrantIndex.of(ledger);
   const requester = req.env.envelope.signer;
   await grants.ofRequester(req.grant, requester);
   limiter?.admitSigner(requester);

@@ -80,12 +80,12 @@ function escapeChar(c: string): string {
 
 /**
  * Text that may carry a peer's words (an owner's refusal message, a kernel message quoting a
- * peer's value), for one line of an error or log: at most max characters (then "…"), controls
- * and invisible or line-breaking characters escaped as \uXXXX.
+ * peer's value), for one line of an error or log: controls and invisible or line-breaking
+ * characters escaped as \uXXXX, then cut to at most max characters (then "…").
  */
 export function escapeText(text: unknown, max = 300): string {
-  const s = typeof text === 'string' ? text : String(text);
-  return (s.length > max ? `${s.slice(0, max)}…` : s).replace(UNSHOWN, escapeChar);
+  const s = (typeof text === 'string' ? text : String(text)).slice(0, 6 * max).replace(UNSHOWN, escapeChar);
+  return s.length > max ? `${s.slice(0, max)}…` : s;
 }
 
 /**
