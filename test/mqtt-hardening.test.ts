@@ -6,14 +6,14 @@
  * is bounded whatever the broker does. Against a real Mosquitto and a raw mqtt.js attacker.
  */
 import { strict as assert } from 'node:assert';
-import { ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import mqtt, { MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import { fromTrustedLeaf, Identity, Ledger, ledgerId, parseEnvelope, signEnvelope, verifyEnvelope } from '../lib';
-import { LinkDrop, LinkState, MAX_ANSWER_BYTES, MAX_MESSAGE_BYTES, MqttLink, redactUrl, urlHasPassword } from '../lib/mqtt-link';
+import { type LinkDrop, type LinkState, MAX_ANSWER_BYTES, MAX_MESSAGE_BYTES, MqttLink, redactUrl, urlHasPassword } from '../lib/mqtt-link';
 import { answerLedgerRpc, LedgerPublisher, ledgerTopics, MAX_ENTRIES_PER_MESSAGE, pageBySize } from '../lib/sync';
 import { Mirror } from '../lib/mirror';
 import { checkTopicName, MAX_TOPIC_BYTES, printable, topicNameProblem } from '../lib/topic';
