@@ -134,7 +134,13 @@ export function acquireLedger(opts: AcquireOptions): LedgerLease {
     };
     s.ledger = quiet(openWithRetry(opts, dir).then((l) => {
       s.value = l;
-      s.unsubscribe = l.onFailure((f) => { if (f) recover(dir, s, l, f, opts); else setHealth(s, HEALTHY); });
+      s.unsubscribe = l.onFailure((f) => {
+        if (f) { recover(dir, s, l, f, opts); return; }
+        // Reopened (by the registry or anyone else): no attempt is pending any more.
+        if (s.timer) clearTimeout(s.timer);
+        s.timer = undefined;
+        setHealth(s, HEALTHY);
+      });
       if (l.failure) recover(dir, s, l, l.failure, opts);
       return l;
     }, (err: unknown) => {
@@ -210,7 +216,7 @@ function recover(dir: string, s: Slot, l: Ledger, failure: StoreError, opts: Acq
     const attempts = s.health.attempts + 1;
     // Success is told by the ledger's onFailure(undefined) (and a new failure restarts this).
     l.reopen().then(() => undefined, (err: unknown) => {
-      if (slots.get(dir) !== s || l.closed) return;
+      if (slots.get(dir) !== s || l.closed || !l.failure) return;
       const lastError = err instanceof BotError ? err : new StoreError('E_STORE', String(err), { cause: err });
       schedule({ failure, reason: s.health.reason, attempts, lastError });
     });

@@ -2,12 +2,16 @@
  * Crash safety: `bot-ledger append` is SIGKILLed while stdin is fed as fast as it reads;
  * every entry whose receipt it printed must be in the reopened ledger, at its index, with
  * its leaf hash, the ledger must pass the full audit, and appending must go on.
+ * A second case SIGKILLs a process that appends and signs checkpoints at once
+ * (test/crash-child.ts): every checkpoint it gave out is stored after the crash, and no two
+ * roots are ever signed at one size.
  */
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import * as path from 'node:path';
 import { auditLedger, Identity, Ledger, NoteVerifier, openNote, parseCheckpoint } from '../lib';
+import { Acks } from './faults';
 import { tmpDir } from './helpers';
 
 const CLI = path.resolve(__dirname, '../bin/bot-ledger.js');
@@ -154,5 +158,70 @@ describe('crash: SIGKILL during bot-ledger append', function () {
     assert.equal(res.ok, true);
     assert.equal(res.size, size + 500);
     assert.equal(res.checkpoints, 1);
+  });
+});
+
+describe('crash: SIGKILL while appending and signing checkpoints', function () {
+  this.timeout(30000);
+  let t: ReturnType<typeof tmpDir>;
+  before(() => { t = tmpDir('bot-crash-cp-'); });
+  after(() => t.cleanup());
+
+  /** Run the child until `killAt` receipts and at least one checkpoint were printed, then SIGKILL it after `delay` ms. */
+  function childRun(args: string[], acks: Acks, killAt: number, delay: number): Promise<{ receipts: number; checkpoints: number; signal: NodeJS.Signals | null; stderr: string }> {
+    const child = spawn(process.execPath, [path.resolve(__dirname, 'crash-child.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let receipts = 0, checkpoints = 0, stderr = '', buffered = '', killing = false;
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      buffered += d;
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (line.startsWith('r ')) {
+          const [, index, leafHash] = line.split(' ');
+          acks.receipt({ origin: ORIGIN, index: Number(index), leafHash, treeSize: 0 });
+          receipts++;
+        } else if (line.startsWith('c ')) {
+          acks.note(JSON.parse(line.slice(2)) as string, true);
+          checkpoints++;
+        }
+        if (!killing && receipts >= killAt && checkpoints > 0) {
+          killing = true;
+          setTimeout(() => child.kill('SIGKILL'), delay);
+        }
+      }
+    });
+    const guard = setTimeout(() => child.kill('SIGKILL'), 15000);
+    return new Promise((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (_status, signal) => { clearTimeout(guard); resolve({ receipts, checkpoints, signal, stderr }); });
+    });
+  }
+
+  it('keeps every receipted entry and every checkpoint given out, at random kill moments, never two roots at one size', async () => {
+    const dir = path.join(t.dir, 'ledger');
+    const op = Identity.generate();
+    const dev = Identity.generate();
+    const acks = new Acks();
+    let nextSeq = 0;
+    let total = 0;
+    for (let round = 0; round < 4; round++) {
+      const killAt = 50 + Math.floor(Math.random() * 600);
+      const delay = Math.floor(Math.random() * 4);
+      const what = `round ${round} (killed after ${killAt} receipts + ${delay} ms)`;
+      const r = await childRun([dir, ORIGIN, op.exportSeed().toString('hex'), dev.exportSeed().toString('hex'), String(nextSeq)], acks, killAt, delay);
+      assert.equal(r.signal, 'SIGKILL', `${what}: ${r.stderr}`);
+      total += r.checkpoints;
+      const l = await Ledger.open({ dir, create: false, identity: op });
+      try {
+        await acks.check(l, what, { audit: round === 3 }); // the full audit once, at the end
+        nextSeq = (await l.lastSeq(dev.did)) + 1;
+        assert.equal(nextSeq, l.size, `${what}: one device, seq 0, 1, 2, ... across crashes`);
+      } finally {
+        await l.close();
+      }
+    }
+    assert.ok(total >= 4);
   });
 });
