@@ -42,12 +42,16 @@ Commands (output: one JSON object per line unless noted; hashes are standard bas
       Consistency proof between tree sizes OLD and NEW: {"from","to","proof"}.
   export DIR [--from I] [--to J]
       The exact leaf bytes (canonical JSON envelopes) of entries I (default 0) to J
-      (exclusive, default the tree size), one per line.
+      (exclusive, default the tree size), one per line; stops at the end of the tree.
   verify DIR [--operator DID] [--origin O] [--workers N]
       Full audit: every leaf, tree node, envelope signature, seq order and checkpoint.
       Prints the result; exit 0 if sound, else 1 and the first bad entry "index".
       --operator and --origin pin the checkpoint key and origin you expect (without
       them the audit trusts the ones recorded in the ledger itself).
+
+A ledger folder is open in one process at a time: one that Node-RED holds (a deployed
+bot-ledger) is refused with E_LOCKED. Stop that flow first, or run the read-only commands
+on a copy of the folder, or use Verify ledger in the editor's Ledger sidebar.
 
 Options:
   --key FILE      operator key file (PKCS#8 PEM, hex or base64 seed, or PRIVATE+KEY);
@@ -150,7 +154,7 @@ function report(err: unknown, io: CliIo): number {
   } else if (err instanceof OutputClosed) {
     line = 'cannot write to stdout: it was closed';
   } else if (err instanceof BotError) {
-    line = `${err.message} (${err.code})`;
+    line = `${err.message} (${err.code})${err.code === 'E_LOCKED' ? LOCKED_ADVICE : ''}`;
   } else if (err instanceof Error && typeof e.code === 'string' && typeof e.syscall === 'string') {
     line = err.message;                           // ENOENT, EACCES, EEXIST …: a user's mistake
   } else {
@@ -160,6 +164,15 @@ function report(err: unknown, io: CliIo): number {
   if (debug && err instanceof Error && err.stack) io.stderr.write(err.stack + '\n');
   return status;
 }
+
+/**
+ * What to do about E_LOCKED: LevelDB lets one process open a ledger folder, and Node-RED keeps
+ * the ledgers of its deployed flows open.
+ */
+export const LOCKED_ADVICE = '. It is open in another process, e.g. Node-RED running a flow with a bot-ledger on this folder: '
+  + 'stop that flow (or Node-RED) first, or run read-only commands (verify, export, proof, consistency) on a copy of the folder '
+  + '(cp -r DIR DIR-copy; a copy taken while Node-RED writes may lack the latest entries); '
+  + 'to verify the ledger Node-RED is running, use Verify ledger in the editor\'s Ledger sidebar';
 
 function firstLine(s: string): string {
   return s.replace(/\s*[\r\n]+\s*/g, ' ').trim();
@@ -293,11 +306,11 @@ async function consistency(ctx: Ctx): Promise<number> {
 async function exportLeaves(ctx: Ctx): Promise<number> {
   const fromOpt = optCount(ctx, 'from');
   const toOpt = optCount(ctx, 'to');
+  if (fromOpt !== undefined && toOpt !== undefined && fromOpt > toOpt) throw new LedgerError('E_RANGE', `--from ${fromOpt} is above --to ${toOpt}`);
   return withLedger(openReader(ctx.pos[0]), async (ledger) => {
-    const from = fromOpt ?? 0;
-    const to = toOpt ?? ledger.size;
-    if (to > ledger.size) throw new LedgerError('E_RANGE', `--to ${to} is beyond the tree size ${ledger.size}`);
-    if (from > to) throw new LedgerError('E_RANGE', `--from ${from} is above --to ${to}`);
+    // Export stops at the end of the tree: --to past it (or --from past it) exports what there is.
+    const to = Math.min(toOpt ?? ledger.size, ledger.size);
+    const from = Math.min(fromOpt ?? 0, to);
     const NL = Buffer.from('\n');
     let parts: Buffer[] = [];
     let bytes = 0;

@@ -216,7 +216,10 @@ describe('bot-ledger CLI', function () {
       const none = await run(['export', dir, '--from', '8']);
       assert.equal(none.status, 0);
       assert.equal(none.stdout, '');
-      assertError(await run(['export', dir, '--to', '9']), 1, /E_RANGE/);
+      const toEnd = await run(['export', dir, '--from', '6', '--to', '9']);  // stops at the end of the tree
+      assert.equal(toEnd.status, 0, toEnd.stderr);
+      assert.deepEqual(toEnd.stdout.slice(0, -1).split('\n'), lines.slice(6, 8));
+      assertError(await run(['export', dir, '--from', '5', '--to', '4']), 1, /E_RANGE/);
     });
 
     it('verifies the ledger', async () => {
