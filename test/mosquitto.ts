@@ -133,11 +133,17 @@ export class Mosquitto {
   async stop(): Promise<void> {
     const p = this.#proc;
     this.#proc = undefined;
-    if (!p || p.exitCode !== null) return;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    p.kill('SIGCONT'); // a frozen broker must be able to exit
     const exited = new Promise((r) => p.once('exit', r));
     p.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
     if (p.exitCode === null) p.kill('SIGKILL');
+  }
+
+  /** Send the broker process a signal (SIGSTOP freezes it, SIGKILL kills it): for tests of a broker that misbehaves. */
+  signal(sig: NodeJS.Signals): void {
+    this.#proc?.kill(sig);
   }
 
   /** Stop, then start again on the same port. */

@@ -6,10 +6,6 @@
  * is bounded whatever the broker does. Against a real Mosquitto and a raw mqtt.js attacker.
  */
 import { strict as assert } from 'node:assert';
-import { type ChildProcess, spawn } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { fromTrustedLeaf, Identity, Ledger, ledgerId, parseEnvelope, signEnvelope, verifyEnvelope } from '../lib';
@@ -17,8 +13,8 @@ import { type LinkDrop, type LinkState, MAX_ANSWER_BYTES, MAX_MESSAGE_BYTES, Mqt
 import { answerLedgerRpc, LedgerPublisher, ledgerTopics, MAX_ENTRIES_PER_MESSAGE, pageBySize } from '../lib/sync';
 import { Mirror } from '../lib/mirror';
 import { checkTopicName, MAX_TOPIC_BYTES, printable, topicNameProblem } from '../lib/topic';
-import { Mosquitto, mosquittoBinary } from './mosquitto';
-import { freePort, tmpDir, until } from './helpers';
+import { Mosquitto } from './mosquitto';
+import { tmpDir, until } from './helpers';
 
 /** Reply topics a broker refuses (or that name no single topic), each under the legal prefix. */
 const BAD_REPLIES: [string, string][] = [
@@ -242,38 +238,21 @@ describe('MQTT hardening: nothing a peer sends knocks an owner offline (real Mos
   });
 });
 
-/** A Mosquitto of this test's own, so that it can be killed or frozen. */
-async function ownBroker(): Promise<{ url: string; proc: ChildProcess; dir: string }> {
-  const port = await freePort();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-mosq-kill-'));
-  fs.writeFileSync(path.join(dir, 'm.conf'), `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
-  const proc = spawn(mosquittoBinary(), ['-c', path.join(dir, 'm.conf')], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.end(); resolve(true); });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return { url: `mqtt://127.0.0.1:${port}`, proc, dir };
-    await sleep(50);
-  }
-  proc.kill('SIGKILL');
-  throw new Error('mosquitto did not start');
-}
-
 describe('MqttLink.close() is bounded whatever the broker does', function () {
   this.timeout(15000);
   for (const how of ['killed', 'frozen'] as const) {
     it(`resolves within 2 s when the broker is ${how} with a publish in flight`, async () => {
-      const b = await ownBroker();
+      // A broker of this test's own, so that it can be killed or frozen.
+      const b = await Mosquitto.start();
       try {
         const l = new MqttLink({ url: b.url, reconnectMs: 100 });
         l.on('error', () => undefined);
         l.start();
         await until('connected', () => l.state === 'connected');
-        if (how === 'frozen') b.proc.kill('SIGSTOP');
+        if (how === 'frozen') b.signal('SIGSTOP');
         const inFlight = l.publish('bot/v1/x', 'unacknowledged');
         inFlight.catch(() => undefined);
-        if (how === 'killed') b.proc.kill('SIGKILL');
+        if (how === 'killed') b.signal('SIGKILL');
         await sleep(100);
         const t0 = Date.now();
         await l.close();
@@ -281,8 +260,7 @@ describe('MqttLink.close() is bounded whatever the broker does', function () {
         assert.ok(took < 2000, `close took ${took} ms`);
         assert.equal(l.state, 'closed');
       } finally {
-        b.proc.kill('SIGKILL');
-        fs.rmSync(b.dir, { recursive: true, force: true });
+        await b.close();
       }
     });
   }
