@@ -31,7 +31,7 @@
 import { fromBase64, toBase64 } from './bytes';
 import { BotError, FormatError, isBotErrorCode, LedgerError, VerificationError } from './errors';
 import { DEFAULT_MAX_ENTRY_BYTES, Envelope, SignedEnvelope, signEnvelope, verifyEnvelope } from './envelope';
-import { escapeText, GrantIndex, GrantScope, inScope, AccessError, peerText } from './grants';
+import { GrantIndex, GrantScope, inScope, AccessError } from './grants';
 import { Identity, PublicKey } from './identity';
 import type { JsonValue } from './jcs';
 import { Ledger, Query, Receipt, StoredCheckpoint } from './ledger';
@@ -42,7 +42,7 @@ import { proveEntries, ProvenEntry, queryFrom } from './answer';
 import { MAX_ANSWER_BYTES } from './mqtt-link';
 import { serialized } from './mutex';
 import type { RateLimiter } from './rate-limit';
-import { checkTopicFilter, isExactTopic, topicMatches } from './topic';
+import { checkTopicFilter, escapeUnprintable, isExactTopic, printable, topicMatches } from './topic';
 import { signerId } from './layout';
 
 /** Largest request envelope accepted (an append of many entries). */
@@ -75,6 +75,16 @@ export interface AppendAnswer { checkpoint: string; receipts: ProvenReceipt[] }
 /** A refusal, as sent back on any channel. */
 export interface Refusal { error: { code: string; message: string } }
 
+/**
+ * Words that may be a peer's (an owner's refusal message, a kernel message quoting a peer's
+ * value), for one line of an error or a log: unprintable characters escaped (lib/topic.ts
+ * escapeUnprintable), then cut to at most max characters.
+ */
+export function peerWords(text: unknown, max = 300): string {
+  const s = escapeUnprintable(String(text).slice(0, 6 * max));
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
@@ -97,13 +107,13 @@ export interface ParsedRequest {
 export function parseRequest(input: unknown): ParsedRequest {
   const env = verifyEnvelope(input, { maxBytes: MAX_REQUEST_BYTES, fresh: true });
   const e = env.envelope;
-  if (e.kind !== 'request') throw new FormatError('E_ENVELOPE', `a partner request is an envelope of kind "request", not ${peerText(e.kind, 40)}`);
+  if (e.kind !== 'request') throw new FormatError('E_ENVELOPE', `a partner request is an envelope of kind "request", not ${printable(e.kind, 40)}`);
   const p = e.payload;
   if (!isObject(p)) throw new FormatError('E_QUERY', 'request payload must be an object {op, grant, …}');
   if (p.op !== 'read' && p.op !== 'append') throw new FormatError('E_QUERY', 'request op must be "read" or "append"');
   if (typeof p.grant !== 'string') throw new AccessError('E_NO_GRANT', 'the request names no grant id');
   for (const k of Object.keys(p)) {
-    if (!['op', 'grant', p.op === 'read' ? 'filter' : 'entries'].includes(k)) throw new FormatError('E_QUERY', `unknown request field ${peerText(k, 40)} for op ${p.op}`);
+    if (!['op', 'grant', p.op === 'read' ? 'filter' : 'entries'].includes(k)) throw new FormatError('E_QUERY', `unknown request field ${printable(k, 40)} for op ${p.op}`);
   }
   let filter: Query = {};
   let entries: JsonValue[] = [];
@@ -114,7 +124,7 @@ export function parseRequest(input: unknown): ParsedRequest {
       throw new FormatError('E_QUERY', `filter.limit must be from 1 to ${MAX_PARTNER_ENTRIES}`);
     }
     if (filter.topic !== undefined) {
-      try { checkTopicFilter(filter.topic); } catch { throw new FormatError('E_QUERY', `filter.topic ${peerText(filter.topic, 60)} is not an MQTT topic filter (MQTT 3.1.1 §4.7.1)`); }
+      try { checkTopicFilter(filter.topic); } catch { throw new FormatError('E_QUERY', `filter.topic ${printable(filter.topic, 60)} is not an MQTT topic filter (MQTT 3.1.1 §4.7.1)`); }
     }
     if (filter.signer !== undefined) PublicKey.fromDid(filter.signer);
   } else {
@@ -242,7 +252,7 @@ export async function answerRequest(opts: AccessServerOptions, input: unknown): 
     try {
       return verifyEnvelope(e, { maxBytes: ledger.maxEntryBytes });
     } catch (err) {
-      throw err instanceof BotError ? new (err.constructor as typeof BotError)(err.code, `entries[${i}]: ${escapeText(err.message, 300)}`) : err;
+      throw err instanceof BotError ? new (err.constructor as typeof BotError)(err.code, `entries[${i}]: ${peerWords(err.message)}`) : err;
     }
   });
   // Check and append under one lock per ledger, all or none (Ledger.appendAll): two
@@ -293,7 +303,7 @@ function checkFilterInScope(q: Query, scope: GrantScope): void {
     throw new AccessError('E_SCOPE', `signer ${q.signer} is outside the grant's scope`);
   }
   if (q.topic !== undefined && isExactTopic(q.topic) && scope.topics && !scope.topics.some((f) => topicMatches(f, q.topic as string))) {
-    throw new AccessError('E_SCOPE', `topic ${peerText(q.topic, 80)} is outside the grant's scope`);
+    throw new AccessError('E_SCOPE', `topic ${printable(q.topic, 80)} is outside the grant's scope`);
   }
   if ((q.until !== undefined && scope.from !== undefined && q.until < scope.from)
     || (q.since !== undefined && scope.until !== undefined && q.since > scope.until)) {
@@ -421,7 +431,7 @@ function checkCheckpoint(note: string, owner: OwnerRef): { cp: Checkpoint; confi
 export function throwIfRefused(answer: unknown): void {
   if (isObject(answer) && isObject(answer.error)) {
     const code = isBotErrorCode(answer.error.code) ? answer.error.code : 'E_QUERY';
-    throw new AccessError(code, `refused by the owner: ${escapeText(answer.error.message ?? code, 300)}`);
+    throw new AccessError(code, `refused by the owner: ${peerWords(answer.error.message ?? code)}`);
   }
 }
 

@@ -20,7 +20,7 @@ import { DidKey, Identity, PublicKey } from './identity';
 import type { JsonValue } from './jcs';
 import type { Ledger, Receipt } from './ledger';
 import { serialized } from './mutex';
-import { checkTopicFilter, topicMatches } from './topic';
+import { checkTopicFilter, printable, topicMatches } from './topic';
 
 /** What a grant can allow. */
 export const GRANT_ACTIONS = ['read', 'append', 'witness'] as const;
@@ -70,35 +70,6 @@ export function isGrantId(v: unknown): v is string {
 }
 const MAX_LIST = 256;
 
-/** Characters escaped in text a peer controls: controls, surrogates, format (bidi, zero-width), line and paragraph separators. */
-const UNSHOWN = /[\p{Cc}\p{Cs}\p{Cf}\p{Zl}\p{Zp}]/gu;
-const UNSHOWN_QUOTED = /[\p{Cc}\p{Cs}\p{Cf}\p{Zl}\p{Zp}"\\]/gu;
-
-function escapeChar(c: string): string {
-  return c === '"' || c === '\\' ? `\\${c}` : `\\u${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
-}
-
-/**
- * Text that may carry a peer's words (an owner's refusal message, a kernel message quoting a
- * peer's value), for one line of an error or log: controls and invisible or line-breaking
- * characters escaped as \uXXXX, then cut to at most max characters (then "…").
- */
-export function escapeText(text: unknown, max = 300): string {
-  const s = (typeof text === 'string' ? text : String(text)).slice(0, 6 * max).replace(UNSHOWN, escapeChar);
-  return s.length > max ? `${s.slice(0, max)}…` : s;
-}
-
-/**
- * A value a peer controls (a topic, a field name), quoted for an error message or a log line:
- * in double quotes, at most max characters, quotes, backslashes, controls and invisible or
- * line-breaking characters escaped, its full length told when cut.
- */
-export function peerText(text: unknown, max = 80): string {
-  const s = typeof text === 'string' ? text : String(text);
-  const cut = s.length > max;
-  return `"${(cut ? s.slice(0, max) : s).replace(UNSHOWN_QUOTED, escapeChar)}"${cut ? `… (${s.length} characters)` : ''}`;
-}
-
 function bad(msg: string): AccessError {
   return new AccessError('E_GRANT', msg);
 }
@@ -114,7 +85,7 @@ function time(v: unknown, what: string): number | undefined {
 }
 
 function only(o: Record<string, unknown>, keys: string[], what: string): void {
-  for (const k of Object.keys(o)) if (!keys.includes(k)) throw bad(`${what} has an unknown field ${peerText(k, 40)}`);
+  for (const k of Object.keys(o)) if (!keys.includes(k)) throw bad(`${what} has an unknown field ${printable(k, 40)}`);
 }
 
 /** A fresh grant id: 128 random bits, base64url (unguessable, so ids never collide by accident). */
@@ -139,7 +110,7 @@ export function parseScope(v: unknown): GrantScope {
     if (!Array.isArray(v.topics) || v.topics.length === 0 || v.topics.length > MAX_LIST) throw bad(`scope.topics must be a list of 1 to ${MAX_LIST} MQTT topic filters`);
     scope.topics = v.topics.map((t) => {
       if (typeof t !== 'string') throw bad('scope.topics must be MQTT topic filters');
-      try { checkTopicFilter(t); } catch { throw bad(`scope.topics: ${peerText(t, 60)} is not an MQTT topic filter (MQTT 3.1.1 §4.7.1)`); }
+      try { checkTopicFilter(t); } catch { throw bad(`scope.topics: ${printable(t, 60)} is not an MQTT topic filter (MQTT 3.1.1 §4.7.1)`); }
       return t;
     });
   }
@@ -161,7 +132,7 @@ export function parseGrantTerms(v: unknown): GrantTerms {
   if (typeof v.ledger !== 'string' || v.ledger === '') throw bad('grant ledger must be the origin of the ledger');
   if (!Array.isArray(v.actions) || v.actions.length === 0) throw bad(`grant actions must be a non-empty list of ${GRANT_ACTIONS.join(', ')}`);
   const actions = [...new Set(v.actions)].map((a) => {
-    if (!(GRANT_ACTIONS as readonly unknown[]).includes(a)) throw bad(`unknown grant action ${peerText(typeof a === 'string' ? a : JSON.stringify(a) ?? String(a), 40)} (use ${GRANT_ACTIONS.join(', ')})`);
+    if (!(GRANT_ACTIONS as readonly unknown[]).includes(a)) throw bad(`unknown grant action ${printable(typeof a === 'string' ? a : JSON.stringify(a) ?? String(a), 40)} (use ${GRANT_ACTIONS.join(', ')})`);
     return a as GrantAction;
   });
   const scope = parseScope(v.scope);
@@ -240,7 +211,7 @@ export function checkGrant(c: GrantCheck): GrantTerms {
   if (c.at > terms.expires) throw new AccessError('E_EXPIRED', `grant ${terms.id} expired at ${new Date(terms.expires).toISOString()}`);
   if (!terms.actions.includes(c.action)) throw new AccessError('E_SCOPE', `grant ${terms.id} does not allow ${c.action}`);
   if (c.target && !inScope(terms.scope, c.target)) {
-    throw new AccessError('E_SCOPE', `an entry of ${c.target.signer}${c.target.topic !== undefined ? ` on topic ${peerText(c.target.topic, 80)}` : ''} at ${c.target.ts} is outside grant ${terms.id}`);
+    throw new AccessError('E_SCOPE', `an entry of ${c.target.signer}${c.target.topic !== undefined ? ` on topic ${printable(c.target.topic, 80)}` : ''} at ${c.target.ts} is outside grant ${terms.id}`);
   }
   return terms;
 }
@@ -429,7 +400,7 @@ export async function revokeGrant(ledger: Ledger, operator: Identity, nextSeq: (
   const index = GrantIndex.of(ledger);
   return serialized(index, 'issue', async () => {
     if (typeof id !== 'string' || !(await index.get(id))) {
-      throw new AccessError('E_NO_GRANT', `the ledger holds no grant ${peerText(id, 64)}`);
+      throw new AccessError('E_NO_GRANT', `the ledger holds no grant ${printable(String(id), 64)}`);
     }
     const envelope = signEnvelope(operator, revokeInput({ grant: id, ledger: ledger.origin }, nextSeq(), ts), { maxBytes: ledger.maxEntryBytes });
     return { envelope, receipt: await ledger.append(envelope) };

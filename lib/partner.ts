@@ -14,8 +14,7 @@ import { BotError, FormatError, isBotError } from './errors';
 import { Identity } from './identity';
 import type { JsonValue } from './jcs';
 import type { Query } from './ledger';
-import { makeRequest, OwnerRef, RequestPayload, verifyAppendAnswer, VerifiedRead, VerifiedReceipt, verifyReadAnswer } from './access';
-import { escapeText } from './grants';
+import { makeRequest, OwnerRef, peerWords, RequestPayload, verifyAppendAnswer, VerifiedRead, VerifiedReceipt, verifyReadAnswer } from './access';
 import { queryFrom } from './answer';
 import type { MqttLink } from './mqtt-link';
 import { ledgerId } from './quorum';
@@ -112,7 +111,7 @@ export class PartnerClient {
     } catch (err) {
       if (ignored > 0 && isBotError(err, 'E_TIMEOUT')) {
         const why = lastFailure instanceof BotError ? `${lastFailure.code}: ${lastFailure.message}` : String(lastFailure);
-        throw new BotError('E_TIMEOUT', `${err.message}; ${ignored} answer(s) that did not verify were ignored (the last: ${escapeText(why, 300)})`);
+        throw new BotError('E_TIMEOUT', `${err.message}; ${ignored} answer(s) that did not verify were ignored (the last: ${peerWords(why)})`);
       }
       throw err;
     }
