@@ -4,7 +4,9 @@
  *
  * msg.payload {from,to,signer,topic,since,until,limit} (each overriding the node's setting) →
  * msg.payload = {checkpoint: <note text>, entries: [{index, leaf: <envelope>, proof: [base64…]}],
- * treeSize: <checkpoint size>}. Entries beyond the checkpoint are first sealed by signing a
+ * treeSize: <checkpoint size>}; with `order: "desc"` the newest matching entries, newest first
+ * (nodes/query-order.ts). Behind `http in` (msg.res), a failure is answered with msg.statusCode
+ * and {error:{code,message}} on the output instead of going to Catch (nodes/http-answer.ts). Entries beyond the checkpoint are first sealed by signing a
  * new checkpoint when this ledger holds the operator key; otherwise they are left out.
  *
  * msg.payload {op: "audit"} → runs the full audit; msg.payload = its result.
@@ -27,6 +29,7 @@ import { BotError, FormatError } from '../lib/errors';
 import { Ledger } from '../lib/ledger';
 import { LedgerLease } from '../lib/registry';
 import { answeringDone } from './http-answer';
+import { provenQueryLatest, queryOrder } from './query-order';
 import {
   BotPartnerNode, closeAfterJobs, partnerNodeOf, runJob, setupFailed, showOwnerLink, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, openOrThrow, NodeDef, NodeMessage, RedNode, SendFn, StatusThrottle,
 } from './red';
@@ -101,7 +104,8 @@ export = function (RED: NodeAPI): void {
         status.now({ fill: 'yellow', shape: 'ring', text: 'no checkpoint yet' });
         return;
       }
-      const answer = await provenQuery(l, q, cp);
+      // order "desc": the newest matching entries first (nodes/query-order.ts).
+      const answer = queryOrder(msg.payload) === 'desc' ? await provenQueryLatest(l, q, cp) : await provenQuery(l, q, cp);
       msg.payload = answer;
       status.now({ fill: 'green', shape: 'dot', text: `${answer.entries.length} entries @ ${cp.size}` });
     }
