@@ -139,6 +139,8 @@ export class Consortium {
   #chain: Promise<unknown> = Promise.resolve();
   /** Latest cosigned note received per witness topic, not yet added (its checkpoint may come later). */
   #pendingCosigs = new Map<string, string>();
+  /** Evidence records whose write failed (a failed store refuses writes until reopened): retried on every tick. */
+  #unsaved = new Map<string, string>();
   #ownEvidence: Evidence | undefined;
   #waiters = new Set<Waiter>();
   #running = false;
@@ -304,7 +306,7 @@ export class Consortium {
     try { ev = parseEvidence(payload); } catch { return; }
     if (ev.origin !== this.policy.origin || !checkEvidence(ev, this.policy.log)) return;
     this.#ownEvidence = ev;
-    this.ledger.aux.batch([{ key: `${AUX}evidence/own`, value: Buffer.from(evidenceToJson(ev), 'utf8') }]).catch((err) => this.#error(err));
+    this.#saveEvidence('own', ev);
     this.#settle();
   }
 
@@ -518,12 +520,32 @@ export class Consortium {
     try { ev = parseEvidence(payload); } catch { return; }
     if (ev.origin !== log.origin || !checkEvidence(ev, log.verifier)) return;
     log.evidence = ev;
-    this.ledger.aux.batch([{ key: `${AUX}evidence/${log.id}`, value: Buffer.from(evidenceToJson(ev), 'utf8') }]).catch((err) => this.#error(err));
+    this.#saveEvidence(log.id, ev);
+  }
+
+  /**
+   * Persist proven evidence. It is shown at once (it proves itself); a write that fails is
+   * kept and retried on every tick, so a store that failed and was reopened still ends up
+   * holding it, and a restart still shows the conflict.
+   */
+  #saveEvidence(which: string, ev: Evidence): void {
+    this.#unsaved.set(which, evidenceToJson(ev));
+    this.#flushEvidence();
+  }
+
+  #flushEvidence(): void {
+    for (const [which, json] of this.#unsaved) {
+      this.ledger.aux.batch([{ key: `${AUX}evidence/${which}`, value: Buffer.from(json, 'utf8') }]).then(
+        () => { if (this.#unsaved.get(which) === json) this.#unsaved.delete(which); },
+        (err: unknown) => this.#error(err),
+      );
+    }
   }
 
   /** Retry logs that are behind, and cosignatures waiting for their checkpoint. */
   #tick(): void {
     if (!this.#running) return;
+    if (this.#unsaved.size > 0 && !this.ledger.failure) this.#flushEvidence();
     for (const log of this.#logs.values()) if (log.latest !== undefined && log.latest !== log.done) this.#kick(log);
     if (this.#pendingCosigs.size > 0) this.#serial(() => this.#flushPending());
   }
