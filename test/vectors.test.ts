@@ -205,6 +205,24 @@ describe('Ed25519 strict rule: small-order points and "Taming the many EdDSAs" v
     assert.equal(browser.verifyEd25519(forged, msg, identity), false);
   });
 
+  it('under every small-order key, a secret-free signature (R = identity, S = 0, 8 | k) verifies nowhere', () => {
+    const L = (1n << 252n) + 27742317777372353535851937790883648493n;
+    const R = hx('0100000000000000000000000000000000000000000000000000000000000000');
+    const forged = Buffer.concat([R, Buffer.alloc(32)]);
+    for (const s of small) {
+      const A = hx(s.hex);
+      // A message whose k = SHA-512(R ‖ A ‖ M) mod L is a multiple of 8, so [S]B = R + [k]A holds with S = 0.
+      let msg = Buffer.alloc(0);
+      for (let i = 0; ; i++) {
+        msg = Buffer.from(`forged ${i}`);
+        const k = BigInt('0x' + Buffer.from(crypto.createHash('sha512').update(Buffer.concat([R, A, msg])).digest()).reverse().toString('hex')) % L;
+        if (k % 8n === 0n) break;
+      }
+      if (s.canonical) assert.equal(opensslAlone(msg, forged, A), true, `OpenSSL alone accepts the forgery under ${s.hex}`);
+      assert.deepEqual([runtimeVerdict(msg, forged, A), verifyPortable(msg, forged, A), browser.verifyEd25519(forged, msg, A)], [false, false, false], s.hex);
+    }
+  });
+
   for (const c of Array.from({ length: 12 }, (_, n) => n)) {
     it(`Taming vector ${c}: runtime, portable path and browser give the strict verdict`, () => {
       const t = cases[c];
