@@ -11,7 +11,7 @@
  * reached too. The property everywhere: a valid result or a thrown BotError with a known code
  * (isBotErrorCode) — never another exception type, never a call slower than CALL_MS; and for what
  * touches a ledger (answerLedgerRpc, answerRequest), a refusal changes nothing (ledger size and aux
- * records). Fixed seed, a time budget per property (interruptAfterTimeLimit): about 12 s in all.
+ * records). Fixed seed, a time budget per property (interruptAfterTimeLimit): 5-10 s in all.
  */
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
