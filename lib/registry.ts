@@ -91,7 +91,7 @@ async function openWithRetry(opts: AcquireOptions, dir: string): Promise<Ledger>
   for (;;) {
     try {
       return await Ledger.open({
-        dir, origin, identity: opts.identity, create: opts.create, maxEntryBytes: opts.maxEntryBytes, maxBatch: opts.maxBatch,
+        dir, origin, identity: opts.identity, operator: opts.operator, create: opts.create, maxEntryBytes: opts.maxEntryBytes, maxBatch: opts.maxBatch,
         defaultOrigin: opts.defaultOrigin,
       });
     } catch (err) {
@@ -109,6 +109,9 @@ function checkCompatible(l: Ledger, opts: AcquireOptions): Ledger {
   }
   if (opts.identity !== undefined && opts.identity.did !== l.operator.did) {
     throw new FormatError('E_KEY', `the key given is not the operator key of the ledger in ${l.dir} (${l.operator.did})`);
+  }
+  if (opts.operator !== undefined && opts.operator !== l.operator.did) {
+    throw new FormatError('E_KEY', `the ledger in ${l.dir} is operated by ${l.operator.did}, not ${opts.operator}`);
   }
   if (opts.maxEntryBytes !== undefined && opts.maxEntryBytes !== l.maxEntryBytes) {
     throw new FormatError('E_TOO_LARGE', `the ledger in ${l.dir} is already open with an entry limit of ${l.maxEntryBytes} bytes, not ${opts.maxEntryBytes}`);

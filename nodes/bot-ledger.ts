@@ -157,7 +157,7 @@ export = function (RED: NodeAPI): void {
     node.consortium = undefined;
     let link: MqttLink | undefined;
     let stopping = false;
-    const mirrors: { ledger: Ledger; mirror: Mirror }[] = [];
+    const mirrors: { lease: LedgerLease; ledger: Ledger; mirror: Mirror }[] = [];
     const linkListeners = new Set<(state: string) => void>();
     let linkState: string | undefined;
     node.onLinkState = (fn) => {
@@ -211,9 +211,11 @@ export = function (RED: NodeAPI): void {
         node.consortium = cons;
         // Read-only copies of partners' ledgers, beside this one, checked against their checkpoints.
         for (const m of mirrored) {
-          const ml = await Ledger.open({ dir: `${node.dir}-mirrors/${ledgerId(m.origin, m.did)}`, origin: m.origin, operator: m.did, maxEntryBytes: l.maxEntryBytes });
+          // Through the registry, so that a mirror whose store failed is reopened like the ledger.
+          const lease = acquireLedger({ dir: `${node.dir}-mirrors/${ledgerId(m.origin, m.did)}`, origin: m.origin, operator: m.did, maxEntryBytes: l.maxEntryBytes });
+          const ml = await lease.ledger.catch(async (err: unknown) => { await lease.release(); throw err; });
           const mirror = new Mirror({ ledger: ml, link, origin: m.origin, did: m.did });
-          mirrors.push({ ledger: ml, mirror });
+          mirrors.push({ lease, ledger: ml, mirror });
           if (stopping) break;
           mirror.start();
         }
@@ -230,7 +232,7 @@ export = function (RED: NodeAPI): void {
       node.consortium = undefined;
       for (const m of mirrors.splice(0)) {
         await m.mirror.stop();
-        await m.ledger.close();
+        await m.lease.release();
       }
       if (cons) await cons.stop();
       if (link) await link.close();
