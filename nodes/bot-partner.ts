@@ -4,9 +4,12 @@
  * subject, which signs every request), and the way to the owner: the owner's MQTT rpc topic
  * through this partner's own bot-ledger connection, or an HTTP endpoint where the owner wired
  * `http in → bot-query (answer partner requests) → http response`. Used by bot-query
- * (partner mode) and bot-append (partner mode); every answer is verified (lib/partner.ts).
- * With the owner's witnesses listed, a read answer counts only if its checkpoint carries the
- * quorum of cosignatures (DESIGN.md "Witness set and quorum").
+ * (partner mode) and bot-append (partner mode); every answer is verified (lib/partner.ts):
+ * over MQTT an answer that does not verify (anyone who can publish on the reply topic can
+ * answer) is ignored and the owner's awaited until the timeout, and a supply's receipts count
+ * only when proven against a checkpoint signed by the owner's operator. With the owner's
+ * witnesses listed, a read answer counts only if its checkpoint carries the quorum of
+ * cosignatures (DESIGN.md "Witness set and quorum").
  */
 import { OwnerRef } from '../lib/access';
 import { BotError } from '../lib/errors';
