@@ -217,7 +217,8 @@ function isUint(x: unknown): x is number {
 
 function checkFields(e: Record<string, unknown>, withSig: boolean, ownSigner = false, strictTopic = true): void {
   for (const k of Object.keys(e)) if (!FIELDS.has(k) && e[k] !== undefined) fail(`unknown field "${k.slice(0, 40)}"`);
-  if (e.v !== 1) fail(`unsupported envelope version ${JSON.stringify(e.v)} (expected 1)`);
+  // Described, never serialized: a peer's value may be nested thousands deep (RangeError).
+  if (e.v !== 1) fail(`unsupported envelope version ${typeof e.v === 'number' ? String(e.v) : `of type ${e.v === null ? 'null' : Array.isArray(e.v) ? 'array' : typeof e.v}`} (expected 1)`);
   if (typeof e.kind !== 'string' || !KIND.test(e.kind)) fail('kind must match [a-z][a-z0-9_-]{0,31}');
   if (typeof e.signer !== 'string') fail('signer must be a did:key string');
   if (!ownSigner) PublicKey.fromDid(e.signer);

@@ -136,6 +136,7 @@ export function formatAddCheckpointResponse(r: AddCheckpointResult): WitnessResp
  * witness key (e.g. CosignatureCollector.addCosignatures), ignoring unknown keys.
  */
 export function parseAddCheckpointResponse(status: number, body: string | Uint8Array): AddCheckpointResult {
+  if (typeof body !== 'string' && !(body instanceof Uint8Array)) throw new FormatError('E_NOTE', 'a witness response body is text or bytes');
   const s = typeof body === 'string' ? body : Buffer.from(body).toString('utf8');
   if (s.length > DEFAULT_MAX_REQUEST_BYTES) throw new FormatError('E_TOO_LARGE', 'witness response is too large');
   const message = s.replace(/\n$/, '').slice(0, 1000);
