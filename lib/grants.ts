@@ -342,7 +342,7 @@ export class GrantIndex {
     if (!isGrantId(grantId)) throw new AccessError('E_NO_GRANT', 'the request names no grant id');
     const rec = await this.get(grantId);
     if (!rec) throw new AccessError('E_NO_GRANT', `ledger ${this.ledger.origin} holds no grant ${grantId}`);
-    if (rec.terms.subject !== requester) throw new AccessError('E_NO_GRANT', `grant ${grantId} is not for ${requester}`);
+    if (rec.terms.subject !== requester) throw new AccessError('E_NO_GRANT', `grant ${grantId} is not for ${printable(requester, 80)}`);
     return rec;
   }
 
