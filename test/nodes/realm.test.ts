@@ -39,6 +39,9 @@ function flow(dir: string): FlowNode[] {
     func('build', 'msg.payload = { celsius: 21.5, tags: ["a", { b: [1, null] }], at: { unit: "C" } }; msg.topic = "plant/1/temp"; return msg;', ['s1']),
     { id: 'jsonata', type: 'change', z: 't1', name: '', rules: [{ t: 'set', p: 'payload', pt: 'msg', to: '$merge([{"a": 1}, {"list": [1, 2, {"x": true}]}])', tot: 'jsonata' }], wires: [['s1']] },
     { id: 'parse', type: 'json', z: 't1', name: '', property: 'payload', action: 'obj', pretty: false, wires: [['s1']] },
+    // Through a context store: a function node stores its object, a change node reads it back (a deep clone keeps the realm).
+    func('store', 'flow.set("reading", { level: { cm: 12 }, ok: [true] }); msg.topic = "plant/1/context"; return msg;', ['fromContext']),
+    { id: 'fromContext', type: 'change', z: 't1', name: '', rules: [{ t: 'set', p: 'payload', pt: 'msg', to: 'reading', tot: 'flow' }], wires: [['s1']] },
     { id: 's1', type: 'bot-sign', z: 't1', identity: 'dev', name: '', wires: [['relay']] },
     // The envelope through JSON.parse in a function node (another realm) on its way to bot-verify.
     func('relay', 'msg.payload = JSON.parse(JSON.stringify(msg.payload)); return msg;', ['v1']),
@@ -65,22 +68,24 @@ describe('values from function nodes and other realms (Node-RED)', function () {
     fs.rmSync(userDir, { recursive: true, force: true });
   });
 
-  it('function → bot-sign → (JSON.parse in a function) → bot-verify → bot-append: signed, valid, appended', async () => {
+  it('function, JSONata, json and context → bot-sign → (JSON.parse in a function) → bot-verify → bot-append: signed, valid, appended', async () => {
     await helper.load(NODES, flow(path.join(userDir, 'ledger')), CREDS);
-    const got = nextMessages(helper.getNode('out'), 3, 10000);
+    const got = nextMessages(helper.getNode('out'), 4, 10000);
     const rejected = noMessage(helper.getNode('rej'), 500);
     const caught = noMessage(helper.getNode('caught'), 500);
     helper.getNode('build').receive({ payload: 'go' });
     helper.getNode('jsonata').receive({ payload: 'go', topic: 'plant/1/jsonata' });
     helper.getNode('parse').receive({ payload: '{"level": 3, "ok": [true]}', topic: 'plant/1/json' });
+    helper.getNode('store').receive({ payload: 'go' });
     const msgs = await got;
     await rejected;
     await caught;
     const payloads = msgs.map((m) => verifyEnvelope(m.payload).envelope.payload);
     assert.deepEqual(new Set(payloads.map((p) => canonicalize(p))), new Set([
       '{"at":{"unit":"C"},"celsius":21.5,"tags":["a",{"b":[1,null]}]}', '{"a":1,"list":[1,2,{"x":true}]}', '{"level":3,"ok":[true]}',
+      '{"level":{"cm":12},"ok":[true]}',
     ]));
-    assert.deepEqual(msgs.map((m) => (m.ledger as { index: number }).index).sort(), [0, 1, 2]);
+    assert.deepEqual(msgs.map((m) => (m.ledger as { index: number }).index).sort(), [0, 1, 2, 3]);
     assert.equal((msgs.find((m) => (m.payload as Envelope).topic === 'plant/1/temp')?.unsigned as { celsius: number }).celsius, 21.5);
   });
 
