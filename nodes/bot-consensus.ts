@@ -23,7 +23,7 @@ import { BotError } from '../lib/errors';
 import { Ledger } from '../lib/ledger';
 import { LedgerLease } from '../lib/registry';
 import {
-  setupFailed, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, openOrThrow, RedNode, SendFn, StatusThrottle,
+  setupFailed, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, openOrThrow, RedNode, SendFn, showStoreHealth, StatusThrottle,
 } from './red';
 import { describeSetting, evaluate, typedSetting } from './typed-input';
 
@@ -122,6 +122,7 @@ export = function (RED: NodeAPI): void {
       }
       ledgerNode = ledgerNodeOf(RED, def.ledger);
       lease = ledgerNode.acquire();
+      showStoreHealth(lease, status, () => status.now({}));
     } catch (err) {
       setupError = setupFailed(node, status, err);
     }

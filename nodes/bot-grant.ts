@@ -19,7 +19,7 @@ import { LedgerLease } from '../lib/registry';
 import { SequenceCounter, sharedSequence } from '../lib/sequence';
 import {
   BotLedgerNode, closeAfterJobs, DoneFn, ledgerNodeOf, runJob, NodeAPI, NodeDef, NodeMessage, openOrThrow, RedNode, SendFn,
-  setupFailed, shortMessage, StatusThrottle, userPath,
+  setupFailed, shortMessage, showStoreHealth, StatusThrottle, userPath,
 } from './red';
 import { lines } from './settings';
 
@@ -90,7 +90,10 @@ export = function (RED: NodeAPI): void {
         status.now({ fill: 'green', shape: 'dot', text: `${active} active grant${active === 1 ? '' : 's'}` });
       }, () => undefined);
     };
-    if (lease) lease.ledger.then(show, (err: unknown) => status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) }));
+    if (lease) {
+      lease.ledger.then(show, (err: unknown) => status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) }));
+      showStoreHealth(lease, status, (l) => { if (l) show(l); });
+    }
 
     /** The grant terms from the node's settings overridden by msg.payload. */
     const termsOf = (l: Ledger, p: Record<string, unknown>, now: number): GrantTerms => {
