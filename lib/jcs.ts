@@ -37,7 +37,6 @@ const wellFormed: (s: string) => boolean = typeof (String.prototype as { isWellF
   : (s) => !LONE_SURROGATE.test(s);
 
 const objectToString = Object.prototype.toString;
-const hasOwn = Object.prototype.hasOwnProperty;
 
 /**
  * True when proto is the Object.prototype of some realm (this one, a vm context's, an
@@ -58,7 +57,7 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
   const proto: object | null = Object.getPrototypeOf(v);
   if (proto === null || proto === Object.prototype) return true; // this realm: the hot path
-  return isObjectPrototype(proto) && !types.isProxy(v) && objectToString.call(v) === '[object Object]';
+  return isObjectPrototype(proto);
 }
 
 /** What a non-JSON value is, for messages: "a Map", "a Buffer", "an instance of class Reading", "a function". */
@@ -67,11 +66,10 @@ export function describeNonJson(v: unknown): string {
   if (typeof v === 'number') return Number.isNaN(v) ? 'NaN, not a JSON number' : `${v}, not a JSON number`;
   if (typeof v !== 'object' || v === null) return `a ${v === null ? 'null' : typeof v}`;
   if (Buffer.isBuffer(v)) return 'a Buffer';
-  if (types.isProxy(v)) return 'a Proxy';
   const tag = objectToString.call(v).slice(8, -1);
   if (tag !== 'Object') return `a${/^[AEIO]/.test(tag) ? 'n' : ''} ${tag}`;
   let proto: object | null = null;
-  try { proto = Object.getPrototypeOf(v) as object | null; } catch { /* a revoked proxy */ }
+  try { proto = Object.getPrototypeOf(v) as object | null; } catch { /* a revoked Proxy: no prototype to name */ }
   const ctor: unknown = proto === null ? undefined : Object.getOwnPropertyDescriptor(proto, 'constructor')?.value;
   const name: unknown = typeof ctor === 'function' ? Object.getOwnPropertyDescriptor(ctor, 'name')?.value : undefined;
   return typeof name === 'string' && name !== '' ? `an instance of class ${name.slice(0, 40)}` : 'an object with a non-plain prototype';
