@@ -100,10 +100,14 @@ describe('partner access hardening over MQTT (issue 10)', function () {
       }
     }
   };
-  const startOwner = async (): Promise<void> => {
+  afterEach(() => { publisher?.stop(); publisher = undefined; });
+  /** The owner answering requests (after delayMs: the attacker then surely answers first). */
+  const startOwner = async (delayMs = 0): Promise<void> => {
+    publisher?.stop();
     ownerAnsweredAt = [];
     publisher = new LedgerPublisher(led, ownerLink, ledgerId(ORIGIN, op.did), {
       requests: async (p) => {
+        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
         const a = await answerRequest({ ledger: led, checkpoint: cp, receiptCheckpoint: cp }, p);
         ownerAnsweredAt.push(Date.now());
         return a;
@@ -135,13 +139,13 @@ describe('partner access hardening over MQTT (issue 10)', function () {
     });
     await new Promise<void>((resolve, reject) => evil.on('connect', () => evil.subscribe(rpc, { qos: 1 }, (err) => (err ? reject(err) : resolve()))));
     try {
-      await startOwner();
+      await startOwner(200);
       const env = signEnvelope(partner, { kind: 'reading', seq: 1, ts: Date.now(), topic: 'supply/a', payload: { litres: 1 } });
       const expected = led.size;
       const [receipt] = await client(8000).append([env]);
+      assert.equal(receipt.index, expected, 'the owner\'s receipt, not the forged one');
       assert.equal(forgedAt.length, 1, 'the attacker answered');
       assert.ok(forgedAt[0] <= ownerAnsweredAt[0], 'the forged answer came first');
-      assert.equal(receipt.index, expected, 'the owner\'s receipt, not the forged one');
       assert.equal(receipt.leafHash, (await led.get(expected)).leafHash.toString('base64'));
       assert.ok(receipt.checkpoint.size > expected && receipt.proof.length >= 0);
       assert.match(receipt.checkpoint.note, /^example\.com\/hardened\n/);
