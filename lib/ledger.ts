@@ -22,6 +22,7 @@ import * as path from 'node:path';
 import { Level } from 'level';
 import { fromBase64, toBase64 } from './bytes';
 import { BotError, FormatError, LedgerError, StoreError } from './errors';
+import { createFolder } from './folders';
 import { DEFAULT_MAX_ENTRY_BYTES, fromTrustedLeaf, SignedEnvelope, verifyEnvelope } from './envelope';
 import { DidKey, Identity, PublicKey } from './identity';
 import * as L from './layout';
@@ -240,7 +241,7 @@ export class Ledger implements NodeReader {
     };
     if (!exists) {
       checkCreate();
-      fs.mkdirSync(dir, { recursive: true });
+      createFolder(dir, 'a ledger');
     }
     const db = new Level<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
     try {

@@ -52,6 +52,12 @@ export interface StoreHealth {
 
 /** Options of acquireLedger (defaultOrigin: see LedgerOptions). */
 export interface AcquireOptions extends LedgerOptions {
+  /**
+   * The configuration that owns the folder (a bot-ledger node: its id and a label naming it).
+   * A second owner of the same folder is refused with E_LOCKED naming both, rather than
+   * silently sharing one ledger; users that are not owners (append, query nodes) share freely.
+   */
+  owner?: { id: string; label: string };
   /** How long to retry an open that finds the store locked (default 2000 ms). */
   lockRetryMs?: number;
   /** First delay before reopening a failed store (default 1000 ms); it doubles up to reopenMaxMs. */
@@ -69,6 +75,8 @@ interface Slot {
   listeners: Set<(h: StoreHealth) => void>;
   timer: NodeJS.Timeout | undefined;
   unsubscribe: (() => void) | undefined;
+  /** The owning configuration and how many of the leases it handed out are held. */
+  owner: { id: string; label: string; refs: number } | undefined;
 }
 
 const HEALTHY: StoreHealth = Object.freeze({ failure: undefined, reason: '', attempts: 0, lastError: undefined, retryAt: undefined });
@@ -133,7 +141,7 @@ export function acquireLedger(opts: AcquireOptions): LedgerLease {
   if (!slot) {
     const s: Slot = {
       refs: 0, ledger: Promise.resolve() as unknown as Promise<Ledger>, value: undefined, failed: false,
-      health: HEALTHY, listeners: new Set(), timer: undefined, unsubscribe: undefined,
+      health: HEALTHY, listeners: new Set(), timer: undefined, unsubscribe: undefined, owner: undefined,
     };
     s.ledger = quiet(openWithRetry(opts, dir).then((l) => {
       s.value = l;
@@ -155,6 +163,11 @@ export function acquireLedger(opts: AcquireOptions): LedgerLease {
     slot = s;
   }
   const mine = slot;
+  const owner = opts.owner;
+  if (owner && mine.owner && mine.owner.id !== owner.id) {
+    return failedLease(new StoreError('E_LOCKED', `${owner.label} and ${mine.owner.label} both use the ledger folder ${dir}: give each ledger node its own folder (or name)`), dir);
+  }
+  if (owner) mine.owner = { id: owner.id, label: owner.label, refs: (mine.owner?.refs ?? 0) + 1 };
   mine.refs++;
   let released: Promise<void> | undefined;
   const ledger = quiet(mine.ledger.then((l) => checkCompatible(l, opts)));
@@ -174,6 +187,7 @@ export function acquireLedger(opts: AcquireOptions): LedgerLease {
     release(): Promise<void> {
       if (released) return released;
       for (const off of [...mineListeners]) off();
+      if (owner && mine.owner?.id === owner.id && --mine.owner.refs === 0) mine.owner = undefined;
       released = releaseSlot(dir, mine);
       return released;
     },

@@ -15,6 +15,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StoreError } from './errors';
+import { createFolder } from './folders';
 
 /** Seqs reserved per durable write. */
 export const SEQ_RESERVE = 1000;
@@ -103,7 +104,7 @@ function writeRecord(file: string, rec: SequenceRecord): void {
   const dir = path.dirname(file);
   const tmp = `${file}.${process.pid}.tmp`;
   try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    createFolder(dir, 'seq counters', 0o700);
     const fd = fs.openSync(tmp, 'w', 0o600);
     try {
       fs.writeSync(fd, JSON.stringify(rec) + '\n');

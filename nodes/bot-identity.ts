@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BotError } from '../lib/errors';
+import { createFolder } from '../lib/folders';
 import { Identity } from '../lib/identity';
 import { AdminRequest, AdminResponse, BotIdentityNode, NodeAPI, NodeDef, userPath } from './red';
 
@@ -23,7 +24,7 @@ function loadOrCreateKeyFile(file: string): { identity: Identity; created: boole
   if (!fs.existsSync(file)) {
     const id = Identity.generate();
     try {
-      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      createFolder(path.dirname(file), 'a key file', 0o700);
       id.writeKeyFile(file);
       return { identity: id, created: true };
     } catch (err) {

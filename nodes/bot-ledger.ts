@@ -19,6 +19,7 @@ import { answerRequest, AppendAnswer, ReadAnswer } from '../lib/access';
 import { DEFAULT_RATE_LIMITS, RateLimiter } from '../lib/rate-limit';
 import { BotError } from '../lib/errors';
 import { Identity } from '../lib/identity';
+import { installationId } from '../lib/installation';
 import { LinkDrop, LinkOptions, MqttLink, redactUrl, urlHasPassword } from '../lib/mqtt-link';
 import { escapeUnprintable } from '../lib/topic';
 import { ledgerId, QuorumPolicy, WitnessInit } from '../lib/quorum';
@@ -92,7 +93,7 @@ export = function (RED: NodeAPI): void {
     node.canSign = false;
     node.operatorIdentity = undefined;
     node.dir = '';
-    node.origin = (def.origin ?? '').trim() || `bot.local/${node.id}`;
+    node.origin = (def.origin ?? '').trim();
     let opts: AcquireOptions | undefined;
     let checkpointMs = 0;
     let checkpointEntries = 0;
@@ -106,6 +107,9 @@ export = function (RED: NodeAPI): void {
     try {
       const origin = (def.origin ?? '').trim() || undefined;
       if (origin !== undefined) checkOrigin(origin);
+      // Unique per installation: two that import the same example (same node ids) differ.
+      const defaultOrigin = `bot.local/${installationId(userPath(RED, 'bot-ledgers'))}/${node.id}`;
+      node.origin = origin ?? defaultOrigin;
       const identity = def.identity ? identityOf(RED, def.identity, 'operator identity') : undefined;
       node.dir = (def.dir ?? '').trim() || userPath(RED, 'bot-ledgers', dirName(def.name, node.id));
       checkpointMs = intSetting(def.checkpointMs, 1000);
@@ -135,7 +139,8 @@ export = function (RED: NodeAPI): void {
       if (Number.isNaN(total) || total > 1_000_000) throw configError('E_RANGE', 'requests per second in total must be a whole number from 0 (no limit) to 1000000');
       rateLimiter = new RateLimiter({ perSigner, total });
       syncIdentity = identity;
-      opts = { dir: node.dir, origin, defaultOrigin: `bot.local/${node.id}`, identity, maxEntryBytes };
+      const owner = { id: node.id, label: `bot-ledger ${def.name ? `"${def.name}" ` : ''}(${node.id})` };
+      opts = { dir: node.dir, origin, defaultOrigin, identity, maxEntryBytes, owner };
     } catch (err) {
       node.configError = err instanceof BotError ? err : configError('E_STORE', (err as Error).message);
     }

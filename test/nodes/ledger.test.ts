@@ -54,12 +54,14 @@ describe('bot-ledger config node (Node-RED)', function () {
     fs.rmSync(userDir, { recursive: true, force: true });
   });
 
-  it('defaults to <userDir>/bot-ledgers/<sanitized name> and origin bot.local/<id>', async () => {
+  it('defaults to <userDir>/bot-ledgers/<sanitized name> and origin bot.local/<installation id>/<node id>', async () => {
     await helper.load(ALL_NODES, flow({ name: '../Plant 1/ü' }), CREDS);
     const c = config();
     const l = await c.lease.ledger;
     assert.equal(c.dir, path.join(userDir, 'bot-ledgers', '__Plant_1_'));
-    assert.equal(l.origin, 'bot.local/L1');
+    const install = fs.readFileSync(path.join(userDir, 'bot-ledgers', 'installation-id'), 'utf8').trim();
+    assert.match(install, /^[0-9a-f]{16}$/);
+    assert.equal(l.origin, `bot.local/${install}/L1`);
     assert.equal(l.operator.did, OPERATOR.did);
     await helper.unload();
     await helper.load(ALL_NODES, flow({ name: '' }), CREDS);
