@@ -1,5 +1,5 @@
 /**
- * Consensus benchmark (DESIGN.md "Model in one paragraph"): a consortium of three partners
+ * Consensus benchmark (docs/design.md "The model"): a consortium of three partners
  * A, B, C over one loopback MQTT broker, each witnessing the other two, quorum 2 of 3,
  * every ledger signing a checkpoint every CHECKPOINT_MS (200 ms).
  *

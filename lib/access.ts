@@ -1,5 +1,5 @@
 /**
- * Partner access (DESIGN.md "Partner access"): a partner acts by sending an envelope of kind
+ * Partner access (docs/design.md "Partner access"): a partner acts by sending an envelope of kind
  * `request`, signed with its own key, naming a grant of the owner's ledger:
  *
  *   payload {"op":"read","grant":<id>,"filter":{from,to,signer,topic,since,until,limit}}

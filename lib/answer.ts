@@ -1,6 +1,6 @@
 /**
  * Query answers a reader can check alone: every entry with an RFC 9162 inclusion proof
- * against one signed checkpoint (DESIGN.md "Partner access": answers carry inclusion proofs).
+ * against one signed checkpoint (docs/design.md "Partner access": answers carry inclusion proofs).
  * Shape: `{"checkpoint": <note text>, "entries": [{"index", "leaf": <envelope>, "proof": [base64…]}], "treeSize"}`.
  */
 import { toBase64 } from './bytes';

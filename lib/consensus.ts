@@ -1,5 +1,5 @@
 /**
- * The consensus of a consortium of partners (DESIGN.md "Model in one paragraph", "Witness
+ * The consensus of a consortium of partners (docs/design.md "The model", "Witness
  * exchange", "Witness set and quorum", "Sync over MQTT"): one Consortium per ledger, over one
  * MqttLink, plays both roles.
  *
@@ -63,7 +63,7 @@ export interface ConsortiumOptions {
   shareEntries?: boolean;
 }
 
-/** Consensus status of an entry (DESIGN.md "Nodes": bot-consensus). */
+/** Consensus status of an entry (docs/design.md "Nodes": bot-consensus). */
 export type ConsensusState = 'pending' | 'sealed' | 'confirmed' | 'conflict';
 
 /** The status of one entry. */

@@ -1,5 +1,5 @@
 /**
- * Envelopes: the signed unit of everything the ledger stores (DESIGN.md "Envelope").
+ * Envelopes: the signed unit of everything the ledger stores (docs/design.md "Envelope").
  *
  *   {"v":1,"kind","signer","seq","ts","topic"?,"payload","enc"?,"sig"}
  *
@@ -60,7 +60,7 @@ export interface EnvelopeLimits {
  */
 export class SignedEnvelope {
   readonly envelope: Readonly<Envelope>;
-  /** JCS of the whole envelope: the Merkle leaf (DESIGN.md "Leaf"). */
+  /** JCS of the whole envelope: the Merkle leaf (docs/design.md "Leaf"). */
   readonly bytes: Buffer;
   readonly signer: PublicKey;
 

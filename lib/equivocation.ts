@@ -1,6 +1,6 @@
 /**
  * Equivocation evidence: two checkpoints signed by one log's key that cannot both be true
- * (DESIGN.md "Model in one paragraph": "proof of misbehaviour, published and shown as status
+ * (docs/design.md "The model": "proof of misbehaviour, published and shown as status
  * `conflict`"). Evidence is self-contained: anyone holding the log's verifier key re-checks
  * it with checkEvidence, without trusting the witness that found it.
  *
@@ -28,7 +28,7 @@ import { Checkpoint, NoteVerifier, openNote, parseCheckpoint } from './note';
 /** What the evidence shows (module comment; tlog-witness "add-checkpoint"). */
 export type EvidenceKind = 'fork' | 'inconsistent';
 
-/** Self-contained proof that a log signed two incompatible checkpoints (DESIGN.md "Model in one paragraph"). */
+/** Self-contained proof that a log signed two incompatible checkpoints (docs/design.md "The model"). */
 export interface Evidence {
   /** Format version, 1. */
   v: 1;
@@ -47,7 +47,7 @@ export interface Evidence {
   witness?: string;
 }
 
-/** Largest evidence JSON accepted by parseEvidence (DESIGN.md "Sync over MQTT": parsed with limits). */
+/** Largest evidence JSON accepted by parseEvidence (docs/design.md "Sync over MQTT": parsed with limits). */
 export const MAX_EVIDENCE_BYTES = 64 * 1024;
 /** Most proof hashes in evidence (tlog-witness "add-checkpoint": at most 63 proof lines). */
 const MAX_PROOF = 63;
@@ -75,7 +75,7 @@ export function isConclusiveInconsistency(a: Pick<Checkpoint, 'size' | 'root'>, 
   return r !== undefined && r.newRoot.equals(b.root) && !r.oldRoot.equals(a.root);
 }
 
-/** Why evidence does or does not prove misbehaviour (DESIGN.md "Model in one paragraph"). */
+/** Why evidence does or does not prove misbehaviour (docs/design.md "The model"). */
 export interface EvidenceVerdict {
   proven: boolean;
   reason: string;
@@ -95,7 +95,7 @@ function openCheckpoint(note: string, vs: NoteVerifier[]): Checkpoint | string {
 }
 
 /**
- * Re-verify evidence independently (DESIGN.md "Model in one paragraph"): both notes carry a
+ * Re-verify evidence independently (docs/design.md "The model"): both notes carry a
  * valid signature of the log's key, share the origin, and either have the same size and
  * different roots (`fork`), or the proof reproduces b's root from an old root other than a's
  * (`inconsistent`, see isConclusiveInconsistency). Never throws.
@@ -129,12 +129,12 @@ export function explainEvidence(evidence: unknown, logVerifier: NoteVerifier | r
   return { proven: true, reason: `the tree of size ${b.size} has a different prefix at size ${a.size} than the signed checkpoint a` };
 }
 
-/** True when the evidence proves the log misbehaved (see explainEvidence; DESIGN.md "Model in one paragraph"). */
+/** True when the evidence proves the log misbehaved (see explainEvidence; docs/design.md "The model"). */
 export function checkEvidence(evidence: unknown, logVerifier: NoteVerifier | readonly NoteVerifier[]): boolean {
   return explainEvidence(evidence, logVerifier).proven;
 }
 
-/** Extra fields of new evidence, informational and not verified (DESIGN.md "Model in one paragraph"). */
+/** Extra fields of new evidence, informational and not verified (docs/design.md "The model"). */
 export interface EvidenceMeta {
   observed?: number;
   witness?: string;
@@ -162,7 +162,7 @@ export function inconsistencyEvidence(a: string, b: string, proof: readonly Uint
   return e;
 }
 
-/** Evidence as canonical JSON (RFC 8785), for publishing on `bot/v1/<ledgerId>/conflict` (DESIGN.md "Sync over MQTT"). */
+/** Evidence as canonical JSON (RFC 8785), for publishing on `bot/v1/<ledgerId>/conflict` (docs/design.md "Sync over MQTT"). */
 export function evidenceToJson(e: Evidence): string {
   return canonicalize(parseEvidence(e));
 }
@@ -172,7 +172,7 @@ function field<T>(ok: boolean, what: string, v: T): T {
   return v;
 }
 
-/** Parse and shape-check evidence from JSON text, bytes or a value; FormatError E_JSON / E_TOO_LARGE on failure (DESIGN.md "Sync over MQTT": parsed with limits). */
+/** Parse and shape-check evidence from JSON text, bytes or a value; FormatError E_JSON / E_TOO_LARGE on failure (docs/design.md "Sync over MQTT": parsed with limits). */
 export function parseEvidence(input: unknown): Evidence {
   let v: unknown = input;
   if (typeof input === 'string' || input instanceof Uint8Array) {

@@ -1,6 +1,6 @@
 /**
  * Grants: what a ledger's operator lets a partner do, as signed, revocable ledger entries
- * (DESIGN.md "Partner access").
+ * (docs/design.md "Partner access").
  *
  *   grant   envelope kind "grant", signed by the operator, payload
  *           {"id","subject":<did:key>,"ledger":<origin>,"actions":["read"|"append"|"witness"…],
@@ -192,7 +192,7 @@ export interface GrantCheck {
 }
 
 /**
- * The one grant rule (DESIGN.md "Partner access"): signed by the ledger's operator, for this
+ * The one grant rule (docs/design.md "Partner access"): signed by the ledger's operator, for this
  * ledger, subject = requester, not revoked, notBefore ≤ at ≤ expires, action allowed, target
  * inside scope. Returns the terms; throws AccessError with E_GRANT (not a valid grant of this
  * ledger), E_NO_GRANT (not the requester's), E_REVOKED, E_EXPIRED or E_SCOPE.

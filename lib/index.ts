@@ -1,6 +1,8 @@
 /**
  * The kernel of @blockchain-of-things/node-red: pure TypeScript, no Node-RED import.
- * Usable on its own, by the Node-RED nodes and by the bot-ledger command.
+ * Usable on its own, by the Node-RED nodes and by the bot-ledger command. The design it
+ * implements is docs/design.md (formats, storage, sync, consensus, partner access), and
+ * its threat model docs/threat-model.md.
  */
 export * from './errors';
 export * from './bytes';
@@ -34,3 +36,7 @@ export * from './grants';
 export * from './access';
 export * from './partner';
 export { RateMeter } from './rate';
+export { RateLimiter, DEFAULT_RATE_LIMITS } from './rate-limit';
+export type { RateLimits } from './rate-limit';
+export { checkFolder, createFolder } from './folders';
+export { installationId } from './installation';

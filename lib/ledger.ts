@@ -1,6 +1,6 @@
 /**
  * A ledger: one single-writer, append-only RFC 6962 Merkle log of signed envelopes in its
- * own LevelDB (DESIGN.md "Storage and durability").
+ * own LevelDB (docs/design.md "Storage and durability").
  *
  * - An append resolves only after the atomic batch holding the entry, its tree nodes, the
  *   postings of any index segment it completes, and the new head has been written with `sync`.

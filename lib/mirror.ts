@@ -1,5 +1,5 @@
 /**
- * A mirror of another partner's ledger (DESIGN.md "A ledger can mirror other ledgers"): it
+ * A mirror of another partner's ledger (docs/design.md "Mirrors"): it
  * replicates the remote's entries into a read-only local copy (a Ledger created with
  * `operator` = the remote's did:key and no secret), checked against the remote's own signed
  * checkpoints with proofs, and catches up after downtime.

@@ -1,6 +1,6 @@
 /**
  * One MQTT 3.1.1 connection shared by everything a ledger exchanges with its partners
- * (DESIGN.md "Sync over MQTT"): subscriptions that survive reconnects, state republished on
+ * (docs/design.md "Sync over MQTT"): subscriptions that survive reconnects, state republished on
  * every (re)connect (retained messages are lost when a broker restarts without
  * persistence), reconnection with exponential back-off, and a small request/response RPC
  * with correlation ids and reply topics carried in the JSON body (MQTT 3.1.1 has no

@@ -1,5 +1,5 @@
 /**
- * The partner side of partner access (DESIGN.md "Partner access"): sign a request with the
+ * The partner side of partner access (docs/design.md "Partner access"): sign a request with the
  * partner's own key, send it to the owner over a transport (the owner's MQTT rpc topic, or an
  * HTTP endpoint wired to the owner's bot-query), and verify the answer before anything of it
  * is used. Only the owner's operator key (and its witnesses' keys, when a quorum is required)

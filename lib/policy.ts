@@ -1,7 +1,7 @@
 /**
  * c2sp.org/tlog-policy text: `log <vkey> [<url>]`, `witness <name> <vkey> [<url>]`,
- * `group <name> <k|all|any> <member>…`, `quorum <name|none>`, `#` comments (DESIGN.md
- * "Witness set and quorum": importable and exportable).
+ * `group <name> <k|all|any> <member>…`, `quorum <name|none>`, `#` comments
+ * (docs/design.md "Witness policy": importable and exportable).
  *
  * parsePolicy / formatPolicy handle the general format (nested groups included) and
  * policySatisfied evaluates it. importPolicy / exportPolicy convert to and from the flat
@@ -193,7 +193,7 @@ export function policySatisfied(p: TlogPolicy, cosigned: Iterable<string>): bool
 }
 
 /**
- * Convert policy text to the ledger's flat QuorumPolicy (DESIGN.md "Witness set and
+ * Convert policy text to the ledger's flat QuorumPolicy (docs/design.md "Witness set and
  * quorum"): the log named origin (or the only log), all witnesses as the set, and the quorum
  * `none` (→ 1), one witness that is the whole set (→ 2), or a group of exactly all witnesses
  * with threshold k (→ 1 + k). Anything else is refused as not flat.

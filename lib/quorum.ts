@@ -1,6 +1,6 @@
 /**
  * The witness set and quorum of a ledger, and the collection of cosignatures until a
- * checkpoint is confirmed (DESIGN.md "Witness set and quorum", "Model in one paragraph").
+ * checkpoint is confirmed (docs/design.md "Witness set and quorum", "Model in one paragraph").
  *
  * The quorum is counted over the consortium: the operator's own checkpoint signature
  * (c2sp.org/tlog-checkpoint@v1.0.0 "Signatures", type 0x01) counts 1, and each distinct
@@ -53,7 +53,7 @@ export function cosignerVerifier(name: string | undefined, key: NoteVerifier | s
   return v;
 }
 
-/** Ledger id: 16 lowercase hex of SHA-256(origin ‖ "\n" ‖ operator public key), for `bot/v1/<ledgerId>/…` (DESIGN.md "Sync over MQTT"). */
+/** Ledger id: 16 lowercase hex of SHA-256(origin ‖ "\n" ‖ operator public key), for `bot/v1/<ledgerId>/…` (docs/design.md "Sync over MQTT"). */
 export function ledgerId(origin: string, operator: string | PublicKey): string {
   if (typeof origin !== 'string' || origin === '' || origin.includes('\n')) throw bad('origin must be one non-empty line');
   const pk = operator instanceof PublicKey ? operator : PublicKey.fromDid(operator);
@@ -61,7 +61,7 @@ export function ledgerId(origin: string, operator: string | PublicKey): string {
     .digest('hex').slice(0, 16);
 }
 
-/** Default quorum: a majority of the consortium, ⌊(1 + witnesses) / 2⌋ + 1 (DESIGN.md "Model in one paragraph"). */
+/** Default quorum: a majority of the consortium, ⌊(1 + witnesses) / 2⌋ + 1 (docs/design.md "The model"). */
 export function defaultQuorum(witnesses: number): number {
   if (!Number.isSafeInteger(witnesses) || witnesses < 0) throw bad('the number of witnesses must be a non-negative integer');
   return Math.floor((1 + witnesses) / 2) + 1;
@@ -89,7 +89,7 @@ export interface WitnessInit {
   url?: string;
 }
 
-/** What QuorumPolicy.create takes (DESIGN.md "Witness set and quorum"). */
+/** What QuorumPolicy.create takes (docs/design.md "Witness set and quorum"). */
 export interface QuorumPolicyInit {
   /** The ledger's checkpoint origin. */
   origin: string;
@@ -109,7 +109,7 @@ export interface ConfirmingWitness {
   time: number;
 }
 
-/** The quorum count of one checkpoint (DESIGN.md "Witness set and quorum"). */
+/** The quorum count of one checkpoint (docs/design.md "Witness set and quorum"). */
 export interface Confirmations {
   /** Tree size of the checkpoint. */
   size: number;
@@ -123,7 +123,7 @@ export interface Confirmations {
   witnesses: ConfirmingWitness[];
 }
 
-/** A ledger's witness set and quorum, counted over 1 + witnesses (DESIGN.md "Witness set and quorum"). */
+/** A ledger's witness set and quorum, counted over 1 + witnesses (docs/design.md "Witness set and quorum"). */
 export class QuorumPolicy {
   /** The checkpoint origin. */
   readonly origin: string;
@@ -214,7 +214,7 @@ export function isConfirmed(witnesses: number, quorum: number): boolean {
 }
 
 /**
- * Count the confirmations of a checkpoint note (DESIGN.md "Witness set and quorum"): the
+ * Count the confirmations of a checkpoint note (docs/design.md "Witness set and quorum"): the
  * operator's signature is required (else VerificationError E_SIGNATURE) and counts 1; each
  * distinct set witness with a valid cosignature counts 1, once however many lines it has;
  * lines of keys outside the set are ignored; a set key's line that fails to verify rejects
@@ -238,7 +238,7 @@ export function countConfirmations(note: string | Uint8Array, policy: QuorumPoli
 }
 
 
-/** Options of a CosignatureCollector (DESIGN.md "Storage and durability": state kept in the ledger's LevelDB). */
+/** Options of a CosignatureCollector (docs/design.md "Storage and durability": state kept in the ledger's LevelDB). */
 export interface CollectorOptions {
   /** Durable store (e.g. ledger.aux); pass the same object to every collector over one database. */
   store: AuxStore;
@@ -289,7 +289,7 @@ export class CosignatureCollector {
     this.#confirmedSize = confirmedSize;
   }
 
-  /** Open a collector, reading its persisted confirmed size (DESIGN.md "Storage and durability"). */
+  /** Open a collector, reading its persisted confirmed size (docs/design.md "Storage and durability"). */
   static async open(opts: CollectorOptions): Promise<CosignatureCollector> {
     if (!(opts.policy instanceof QuorumPolicy)) throw bad('a collector needs a QuorumPolicy');
     const prefix = opts.prefix ?? `cosig/${opts.policy.ledgerId}/`;
@@ -450,7 +450,7 @@ export class CosignatureCollector {
     return formatNote(text, [...signatures.map((s) => s.line), ...lines]);
   }
 
-  /** Equivocation evidence found by addCheckpoint, if any (DESIGN.md "Model": status `conflict`). */
+  /** Equivocation evidence found by addCheckpoint, if any (docs/design.md "The model": status `conflict`). */
   async conflict(): Promise<Evidence | undefined> {
     const v = await storeCall(() => this.#store.get(this.#prefix + 'conflict'));
     return v ? parseEvidence(v.toString('utf8')) : undefined;

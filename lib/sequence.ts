@@ -1,5 +1,5 @@
 /**
- * Persistent per-signer sequence counters (DESIGN.md "Envelope": `seq` increases strictly per
+ * Persistent per-signer sequence counters (docs/design.md "Envelope": `seq` increases strictly per
  * signer). A signer must never hand out the same `seq` twice — not after a redeploy, a
  * restart or a crash — or its later envelopes are refused as replays.
  *

@@ -1,5 +1,5 @@
 /**
- * A ledger's side of the partner exchange over MQTT (DESIGN.md "Sync over MQTT"), under
+ * A ledger's side of the partner exchange over MQTT (docs/design.md "Sync over MQTT"), under
  * `<prefix>/<ledgerId>/…`:
  *
  *   checkpoint             retained: the latest signed checkpoint note (republished on every

@@ -1,7 +1,7 @@
 /**
  * A partner's witness for other partners' ledgers: the add-checkpoint semantics of
  * c2sp.org/tlog-witness@v1.0.0 over its request and response bodies, independent of the
- * transport (DESIGN.md "Witness exchange": carried as MQTT payloads, so a stock witness
+ * transport (docs/design.md "Witness exchange": carried as MQTT payloads, so a stock witness
  * could sit behind a thin bridge). Cosignatures are c2sp.org/tlog-cosignature@v1.0.1
  * Ed25519 cosignatures (type 0x04).
  *
@@ -32,9 +32,9 @@ import { logVerifier } from './quorum';
 
 /** Most consistency proof lines in a request (tlog-witness "add-checkpoint": clients MUST NOT send more than 63). */
 export const MAX_PROOF_LINES = 63;
-/** Default largest request body accepted, in UTF-8 bytes (DESIGN.md "Sync over MQTT": parsed with limits). */
+/** Default largest request body accepted, in UTF-8 bytes (docs/design.md "Sync over MQTT": parsed with limits). */
 export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024;
-/** Most conflict evidence records kept per log (DESIGN.md "Sync over MQTT": bounded before it changes state). */
+/** Most conflict evidence records kept per log (docs/design.md "Sync over MQTT": bounded before it changes state). */
 export const MAX_EVIDENCE_PER_LOG = 8;
 /** Most suspect records kept per log, oldest overwritten (tlog-witness "add-checkpoint": MAY log a failed proof). */
 export const MAX_SUSPECTS_PER_LOG = 16;
@@ -237,7 +237,7 @@ async function storeCall<T>(f: () => Promise<T>): Promise<T> {
 
 const n16 = (n: number): string => n.toString(16).padStart(8, '0');
 
-/** A witness for other ledgers (tlog-witness "add-checkpoint"; DESIGN.md "Witness exchange"). */
+/** A witness for other ledgers (tlog-witness "add-checkpoint"; docs/design.md "Witness exchange"). */
 export class Witness {
   /** The cosigner key name. */
   readonly name: string;

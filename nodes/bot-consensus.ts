@@ -1,5 +1,5 @@
 /**
- * bot-consensus: the consensus status of a ledger entry (DESIGN.md "Nodes"): `pending`
+ * bot-consensus: the consensus status of a ledger entry (docs/design.md "Nodes"): `pending`
  * (appended, not in a checkpoint), `sealed` (in a signed checkpoint), `confirmed` (a
  * checkpoint covering it reached the quorum of cosignatures) or `conflict` (the operator was
  * proven to have signed conflicting checkpoints).

@@ -4,7 +4,7 @@
  * uses it; this node holds one lease for its checkpoint timer and the admin endpoints, and
  * releases it (after stopping the timer) when it closes.
  *
- * Sync (DESIGN.md "Sync over MQTT"): with a broker URL and the operator identity, the node
+ * Sync (docs/design.md "Sync over MQTT"): with a broker URL and the operator identity, the node
  * runs one Consortium (lib/consensus.ts) for the ledger over one MqttLink once the ledger is
  * open: it publishes the ledger, collects the witnesses' cosignatures and witnesses the
  * partners' ledgers listed under "witnessed". It is stopped, and the link closed, before the

@@ -9,7 +9,7 @@
  * answer) is ignored and the owner's awaited until the timeout, and a supply's receipts count
  * only when proven against a checkpoint signed by the owner's operator. With the owner's
  * witnesses listed, a read answer counts only if its checkpoint carries the quorum of
- * cosignatures (DESIGN.md "Witness set and quorum").
+ * cosignatures (docs/design.md "Witness set and quorum").
  */
 import { OwnerRef } from '../lib/access';
 import { BotError } from '../lib/errors';

@@ -11,7 +11,7 @@
  *
  * msg.payload {op: "audit"} → runs the full audit; msg.payload = its result.
  *
- * Mode "serve" (answer partner requests, DESIGN.md "Partner access"): msg.payload is a
+ * Mode "serve" (answer partner requests, docs/design.md "Partner access"): msg.payload is a
  * partner's signed request envelope (e.g. from `http in`) → msg.payload = the answer, or the
  * refusal {error:{code,message}}, with msg.statusCode for an `http response` node (and, over
  * a rate limit, 429 with a Retry-After header, RFC 6585 §4). A refusal is an answer, not a

@@ -1,6 +1,6 @@
 /**
- * The consortium in separate processes over a real Mosquitto (DESIGN.md "Model in one
- * paragraph"): partners A, B, C each run a ledger (test/consensus-child.ts) and witness the
+ * The consortium in separate processes over a real Mosquitto (docs/design.md
+ * "The model"): partners A, B, C each run a ledger (test/consensus-child.ts) and witness the
  * other two. An entry is confirmed at 2 of 3; it survives a partner's SIGKILL, stays sealed
  * without quorum, is confirmed once the partners restart, survives a broker restart, and
  * an operator that signs a fork is shown as `conflict` by both witnesses.

@@ -1,5 +1,5 @@
 /**
- * Partner access end to end (DESIGN.md "Partner access"): two Node-RED runtimes in their own
+ * Partner access end to end (docs/design.md "Partner access"): two Node-RED runtimes in their own
  * processes with this package, a real Mosquitto broker, flows deployed through the admin API
  * with their credentials.
  *

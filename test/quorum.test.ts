@@ -1,5 +1,5 @@
 /**
- * Witness set and quorum (DESIGN.md "Witness set and quorum"): counting confirmations over
+ * Witness set and quorum (docs/design.md "Witness set and quorum"): counting confirmations over
  * the consortium, the cosignature collector over a real LevelDB, ledger ids, and one round
  * of three partners confirming a ledger through tlog-witness requests.
  */

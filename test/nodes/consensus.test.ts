@@ -1,5 +1,5 @@
 /**
- * bot-ledger synced over MQTT and bot-consensus (DESIGN.md "Nodes", "Sync over MQTT"), against
+ * bot-ledger synced over MQTT and bot-consensus (docs/design.md "Nodes", "Sync over MQTT"), against
  * a real Mosquitto: the Node-RED ledger A and two kernel partners B and C (Consortium
  * instances in this process) witness each other; an entry of A is confirmed at 2 of 3.
  */

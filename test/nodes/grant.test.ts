@@ -1,5 +1,5 @@
 /**
- * Partner access in one Node-RED runtime (DESIGN.md "Partner access"): bot-grant issues,
+ * Partner access in one Node-RED runtime (docs/design.md "Partner access"): bot-grant issues,
  * lists and revokes grants; bot-query answers partners' signed requests (serve mode), also
  * behind `http in`; bot-query and bot-append in partner mode read from and supply to that
  * ledger through a bot-partner over HTTP.
