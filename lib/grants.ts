@@ -132,7 +132,7 @@ export function parseGrantTerms(v: unknown): GrantTerms {
   if (typeof v.ledger !== 'string' || v.ledger === '') throw bad('grant ledger must be the origin of the ledger');
   if (!Array.isArray(v.actions) || v.actions.length === 0) throw bad(`grant actions must be a non-empty list of ${GRANT_ACTIONS.join(', ')}`);
   const actions = [...new Set(v.actions)].map((a) => {
-    if (!(GRANT_ACTIONS as readonly unknown[]).includes(a)) throw bad(`unknown grant action ${printable(typeof a === 'string' ? a : JSON.stringify(a) ?? String(a), 40)} (use ${GRANT_ACTIONS.join(', ')})`);
+    if (!(GRANT_ACTIONS as readonly unknown[]).includes(a)) throw bad(`unknown grant action ${typeof a === 'string' ? printable(a, 40) : `of type ${a === null ? 'null' : Array.isArray(a) ? 'array' : typeof a}`} (use ${GRANT_ACTIONS.join(', ')})`);
     return a as GrantAction;
   });
   const scope = parseScope(v.scope);
