@@ -5,6 +5,11 @@
  *   payload {"op":"read","grant":<id>,"filter":{from,to,signer,topic,since,until,limit}}
  *   payload {"op":"append","grant":<id>,"entries":[<signed envelope>…]}
  *
+ * or, with no grant yet, asks for one (lib/access-requests.ts, README "One paste to connect a
+ * partner"): {"op":"access",actions,scope,days,note} → {"access":<pending request>} and
+ * {"op":"access-status","id"} → {"access":{id,status,grant?}}, through the same rate limits,
+ * signature and freshness checks.
+ *
  * The owner checks signature, freshness and replay, the grant (lib/grants.ts checkGrant),
  * and answers, whatever the channel (MQTT RPC or HTTP):
  *
@@ -44,6 +49,8 @@ import { serialized } from './mutex';
 import type { RateLimiter } from './rate-limit';
 import { checkTopicFilter, escapeUnprintable, isExactTopic, printable, topicMatches } from './topic';
 import { signerId } from './layout';
+import { AccessRequests, ACCESS_OPS, MAX_ACCESS_REQUEST_BYTES } from './access-requests';
+import type { AccessStatus, AccessView } from './access-requests';
 
 /** Largest request envelope accepted (an append of many entries). */
 export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
@@ -64,7 +71,9 @@ const REPLAY_CACHE = 4096;
 /** What a partner asks. */
 export type RequestPayload =
   | { op: 'read'; grant: string; filter?: Partial<Record<keyof Query, string | number>> }
-  | { op: 'append'; grant: string; entries: JsonValue[] };
+  | { op: 'append'; grant: string; entries: JsonValue[] }
+  | { op: 'access'; actions: string[]; scope?: JsonValue; days?: number; note?: string }
+  | { op: 'access-status'; id: string };
 
 /** A read answer (proofs against `checkpoint`; `next` = index to continue from when cut short). */
 export interface ReadAnswer { checkpoint: string | null; entries: ProvenEntry[]; treeSize: number; next?: number }
@@ -72,6 +81,10 @@ export interface ReadAnswer { checkpoint: string | null; entries: ProvenEntry[];
 export interface ProvenReceipt extends Receipt { proof: string[] }
 /** An append answer: the operator's checkpoint and, per entry, its receipt proven against it. */
 export interface AppendAnswer { checkpoint: string; receipts: ProvenReceipt[] }
+/** An access request's answer: the pending request as the owner keeps it, or its status. */
+export interface AccessAnswer { access: AccessView | AccessStatus }
+/** Any answer of answerRequest. */
+export type RequestAnswer = ReadAnswer | AppendAnswer | AccessAnswer;
 /** A refusal, as sent back on any channel. */
 export interface Refusal { error: { code: string; message: string } }
 
@@ -110,7 +123,7 @@ export function parseRequest(input: unknown): ParsedRequest {
   if (e.kind !== 'request') throw new FormatError('E_ENVELOPE', `a partner request is an envelope of kind "request", not ${printable(e.kind, 40)}`);
   const p = e.payload;
   if (!isObject(p)) throw new FormatError('E_QUERY', 'request payload must be an object {op, grant, …}');
-  if (p.op !== 'read' && p.op !== 'append') throw new FormatError('E_QUERY', 'request op must be "read" or "append"');
+  if (p.op !== 'read' && p.op !== 'append') throw new FormatError('E_QUERY', 'request op must be "read", "append", "access" or "access-status"');
   if (typeof p.grant !== 'string') throw new AccessError('E_NO_GRANT', 'the request names no grant id');
   for (const k of Object.keys(p)) {
     if (!['op', 'grant', p.op === 'read' ? 'filter' : 'entries'].includes(k)) throw new FormatError('E_QUERY', `unknown request field ${printable(k, 40)} for op ${p.op}`);
@@ -224,9 +237,10 @@ function claimOf(input: unknown): { signer: string; grant: unknown } | undefined
  * inside the scope; all or none). Throws typed errors for every refusal; a refused request
  * changes nothing in the ledger.
  */
-export async function answerRequest(opts: AccessServerOptions, input: unknown): Promise<ReadAnswer | AppendAnswer> {
+export async function answerRequest(opts: AccessServerOptions, input: unknown): Promise<RequestAnswer> {
   const { ledger, rateLimiter: limiter } = opts;
   limiter?.admitTotal();
+  if ((ACCESS_OPS as readonly unknown[]).includes(claimedOp(input))) return answerAccess(opts, input);
   const grants = GrantIndex.of(ledger);
   const claim = claimOf(input);
   if (claim) {
@@ -271,6 +285,42 @@ export async function answerRequest(opts: AccessServerOptions, input: unknown): 
     return ledger.appendAll(envs);
   });
   return proveReceipts(ledger, receipts, opts.receiptCheckpoint as () => Promise<StoredCheckpoint | undefined>);
+}
+
+/** The op a request claims (objects, and text or bytes small enough to be an access request), read without trusting it: only to route. */
+function claimedOp(input: unknown): unknown {
+  let v = input;
+  if ((typeof v === 'string' || v instanceof Uint8Array) && v.length <= MAX_ACCESS_REQUEST_BYTES) {
+    try { v = JSON.parse(typeof v === 'string' ? v : Buffer.from(v).toString('utf8')); } catch { return undefined; }
+  }
+  return isObject(v) && isObject(v.payload) ? v.payload.op : undefined;
+}
+
+/**
+ * Answer an access request or an access-status question (lib/access-requests.ts): after the
+ * total rate limit (answerRequest), the claimed signer's limit is looked at, then the envelope
+ * (at most MAX_ACCESS_REQUEST_BYTES) is verified and must be fresh, then the requester's limit
+ * is drawn from. An owner that cannot sign grants here (no operator key) refuses requests with
+ * E_KEY. A refused request stores nothing.
+ */
+async function answerAccess(opts: AccessServerOptions, input: unknown): Promise<AccessAnswer> {
+  const limiter = opts.rateLimiter;
+  const claim = claimOf(input);
+  if (claim) limiter?.checkSigner(claim.signer);
+  const env = verifyEnvelope(input, { maxBytes: MAX_ACCESS_REQUEST_BYTES, fresh: true });
+  const e = env.envelope;
+  if (e.kind !== 'request') throw new FormatError('E_ENVELOPE', `a partner request is an envelope of kind "request", not ${printable(e.kind, 40)}`);
+  const now = (opts.now ?? Date.now)();
+  checkFresh(env, now, opts.skewMs);
+  limiter?.admitSigner(e.signer);
+  const store = AccessRequests.of(opts.ledger);
+  const p = e.payload as Record<string, unknown>;
+  if (p.op === 'access-status') {
+    for (const k of Object.keys(p)) if (k !== 'op' && k !== 'id') throw new FormatError('E_QUERY', `unknown access-status field ${printable(k, 40)}`);
+    return { access: await store.status(p.id, e.signer) };
+  }
+  if (!opts.receiptCheckpoint) throw new FormatError('E_KEY', 'this owner cannot sign grants here (its ledger has no operator key): it takes no access requests');
+  return { access: await store.submit(env, now) };
 }
 
 /** E_TOO_LARGE, before anything is appended, when the receipts of n entries could not fit one answer (MAX_ANSWER_BYTES). */

@@ -32,6 +32,7 @@ export const BOT_ERROR_CODES = [
   'E_SCOPE',       // an action or entry that the grant does not cover
   'E_NO_WITNESS',  // confirmation asked of a ledger with no witnesses: the operator alone never confirms
   'E_RATE',        // too many requests from one signer, or in total: try again later
+  'E_INVITATION',  // not an invitation, a damaged one, or one that does not match the settings it came with
 ] as const;
 
 /** An error code of the kernel. */

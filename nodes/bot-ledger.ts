@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import { Consortium, WitnessedLedger } from '../lib/consensus';
 import { Mirror } from '../lib/mirror';
-import { answerRequest, AppendAnswer, ReadAnswer } from '../lib/access';
+import { answerRequest, RequestAnswer } from '../lib/access';
 import { DEFAULT_RATE_LIMITS, RateLimiter } from '../lib/rate-limit';
 import { BotError } from '../lib/errors';
 import { Identity } from '../lib/identity';
@@ -286,7 +286,7 @@ export = function (RED: NodeAPI): void {
       }
       return node.checkpointNow();
     };
-    node.answerRequest = async (input: unknown): Promise<ReadAnswer | AppendAnswer> => {
+    node.answerRequest = async (input: unknown): Promise<RequestAnswer> => {
       const l = openOrThrow(await node.lease.ledger);
       // Receipts are proven against an operator checkpoint signed right after the append.
       const answer = await answerRequest({

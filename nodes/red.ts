@@ -10,7 +10,7 @@ import type { LedgerLease, StoreHealth } from '../lib/registry';
 import type { Consortium } from '../lib/consensus';
 import type { QuorumPolicy } from '../lib/quorum';
 export { RateMeter } from '../lib/rate';
-import type { AppendAnswer, ReadAnswer } from '../lib/access';
+import type { RequestAnswer } from '../lib/access';
 import type { PartnerClient } from '../lib/partner';
 
 /** A message as Node-RED passes it between nodes. */
@@ -233,7 +233,7 @@ export interface BotLedgerNode extends RedNode {
   /** The checkpoint partners' answers are proven against: quorum-confirmed when there are witnesses. */
   answerCheckpoint(): Promise<StoredCheckpoint | undefined>;
   /** Answer a partner's signed request (lib/access.ts); rejects with the typed refusal. */
-  answerRequest(input: unknown): Promise<ReadAnswer | AppendAnswer>;
+  answerRequest(input: unknown): Promise<RequestAnswer>;
 }
 
 /** The bot-ledger config node of an id, or the typed error saying why there is none. */
