@@ -16,7 +16,8 @@ import { BotError } from '../lib/errors';
 import { PublicKey } from '../lib/identity';
 import { checkOrigin } from '../lib/ledger';
 import { isGrantId } from '../lib/grants';
-import { httpTransport, mqttTransport, PartnerClient, PartnerTransport } from '../lib/partner';
+import { checkPartnerInvitation } from '../lib/invitation';
+import { httpTransport, mqttTransport, NO_OWNER_LEDGER, OwnerCheck, PartnerClient, PartnerTransport } from '../lib/partner';
 import { QuorumPolicy } from '../lib/quorum';
 import { sharedSequence } from '../lib/sequence';
 import { BotPartnerNode, configError, identityOf, intSetting, ledgerNodeOf, NodeAPI, NodeDef, userPath } from './red';
@@ -35,6 +36,8 @@ interface BotPartnerDef extends NodeDef {
   /** The owner's witnesses, `did:key name` per line: when set, answers must be confirmed by the quorum. */
   witnesses?: string;
   quorum?: number | string;
+  /** The owner's invitation this node was filled from (lib/invitation.ts): verified again at deploy. */
+  invitation?: string;
 }
 
 export = function (RED: NodeAPI): void {
@@ -44,6 +47,9 @@ export = function (RED: NodeAPI): void {
     node.configError = undefined;
     let client: Promise<PartnerClient>;
     let onLinkState: BotPartnerNode['onLinkState'] = () => () => undefined;
+    // Closing cancels what is in flight: HTTP requests (aborted), the owner check (stopped).
+    const closing = new AbortController();
+    let ownerCheck: Promise<OwnerCheck | undefined> = Promise.resolve(undefined);
     try {
       const origin = (def.origin ?? '').trim();
       checkOrigin(origin);
@@ -55,6 +61,8 @@ export = function (RED: NodeAPI): void {
         // Only a checkpoint cosigned by the quorum is believed: the owner alone cannot show a forked view.
         owner.policy = QuorumPolicy.create({ origin, operator: owner.operator, witnesses, quorum: quorum > 0 ? quorum : undefined });
       }
+      // A pasted invitation is verified again here and must still say what this node does (lib/invitation.ts).
+      if ((def.invitation ?? '').trim() !== '') checkPartnerInvitation(def.invitation as string, { origin, operator: owner.operator, via: def.via === 'http' ? 'http' : 'mqtt', url: (def.url ?? '').trim(), witnesses, quorum });
       const grant = (def.grant ?? '').trim();
       if (!isGrantId(grant)) throw configError('E_NO_GRANT', 'the grant id is 1-64 characters of A-Z a-z 0-9 . _ - (as bot-grant output it)');
       const identity = identityOf(RED, def.identity, 'partner identity');
@@ -63,16 +71,38 @@ export = function (RED: NodeAPI): void {
       if (Number.isNaN(timeoutMs) || timeoutMs < 100) throw configError('E_RANGE', 'the timeout is a whole number of ms, at least 100');
       const make = (transport: PartnerTransport): PartnerClient => new PartnerClient({ owner, grant, identity, nextSeq: () => counter.next(), transport });
       if (def.via === 'http') {
-        const transport = httpTransport((def.url ?? '').trim(), timeoutMs);
+        const transport = httpTransport((def.url ?? '').trim(), timeoutMs, {}, closing.signal);
         client = Promise.resolve(make(transport));
       } else {
         const ledgerNode = ledgerNodeOf(RED, def.ledger);
         if (!ledgerNode.synced) throw configError('E_CLOSED', 'reaching the owner over MQTT needs a ledger with a broker (or choose HTTP)');
-        onLinkState = (fn) => ledgerNode.onLinkState(fn);
-        client = ledgerNode.consensus.then((cons) => {
+        // Before anything is sent, and for the status: is the owner's ledger on this broker? (lib/partner.ts OwnerCheck)
+        const ready = ledgerNode.consensus.then((cons) => {
           if (!cons) throw new BotError('E_CLOSED', 'the ledger\'s MQTT connection is not running');
-          return make(mqttTransport(cons.link, owner, timeoutMs));
+          const check = new OwnerCheck(cons.link, owner);
+          return { check, client: make(mqttTransport(cons.link, owner, timeoutMs, check)) };
         });
+        ownerCheck = ready.then((r) => r.check, () => undefined);
+        // "owner reachable" only once the owner's ledger was seen on the broker; else the check's reason.
+        onLinkState = (fn) => {
+          let state = '';
+          let off = false;
+          let offVerdict = (): void => undefined;
+          void ownerCheck.then((check) => {
+            if (!off && check) offVerdict = check.onVerdict((found) => { if (state === 'connected') fn(state, found ? undefined : NO_OWNER_LEDGER); });
+          });
+          const offLink = ledgerNode.onLinkState((st) => {
+            state = st;
+            if (st !== 'connected') { fn(st); return; }
+            void ownerCheck.then((check) => {
+              if (off || state !== 'connected') return;
+              if (!check || check.found) fn(st);
+              else check.check().catch(() => undefined);   // the verdict comes through onVerdict
+            });
+          });
+          return () => { off = true; offLink(); offVerdict(); };
+        };
+        client = ready.then((r) => r.client);
       }
     } catch (err) {
       node.configError = err instanceof BotError ? err : configError('E_QUERY', (err as Error).message);
@@ -81,6 +111,10 @@ export = function (RED: NodeAPI): void {
     client.catch(() => undefined); // reported by the nodes that use it
     node.client = () => client;
     node.onLinkState = (fn) => onLinkState(fn);
+    node.on('close', () => {
+      closing.abort();
+      void ownerCheck.then((check) => check?.stop());
+    });
   }
 
   RED.nodes.registerType('bot-partner', BotPartner);

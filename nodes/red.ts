@@ -249,8 +249,8 @@ export interface BotPartnerNode extends RedNode {
   /** The client, once the configuration is usable (its transport may still be connecting). */
   client(): Promise<PartnerClient>;
   configError: BotError | undefined;
-  /** Call fn with the MQTT connection state now and on changes (nothing for HTTP); returns an unsubscribe. */
-  onLinkState(fn: (state: string) => void): () => void;
+  /** Call fn with the MQTT connection state now and on changes (nothing for HTTP), and why the owner is not reachable over it when known; returns an unsubscribe. */
+  onLinkState(fn: (state: string, problem?: string) => void): () => void;
 }
 
 /** The bot-partner config node of an id, or the typed error saying why there is none. */
@@ -297,7 +297,7 @@ export function runJob<T>(inflight: Set<Promise<void>>, work: Promise<T>, status
 
 /** Show the MQTT state of the way to a partner's owner on a node's status; returns the unsubscribe. */
 export function showOwnerLink(partner: BotPartnerNode, status: StatusThrottle): () => void {
-  return partner.onLinkState((st) => status.now(st === 'connected'
+  return partner.onLinkState((st, problem) => status.now(problem !== undefined ? { fill: 'red', shape: 'ring', text: problem } : st === 'connected'
     ? { fill: 'green', shape: 'ring', text: 'owner reachable over MQTT' }
     : { fill: 'yellow', shape: 'ring', text: `MQTT ${st}` }));
 }
