@@ -22,6 +22,7 @@ import { type DidKey, type Identity, PublicKey } from './identity';
 import type { JsonValue } from './jcs';
 import { checkOrigin } from './ledger';
 import { defaultQuorum, QuorumPolicy } from './quorum';
+import type { WitnessInit } from './quorum';
 import { printable } from './topic';
 
 /** What every invitation string starts with. */
@@ -161,7 +162,8 @@ export interface PartnerSettings {
   operator: string;
   via: 'mqtt' | 'http';
   url?: string;
-  witnesses: { name?: string; key: string }[];
+  /** As nodes/settings.ts parseWitnesses gives them (did:key strings). */
+  witnesses: readonly WitnessInit[];
   quorum: number;
 }
 
@@ -180,7 +182,7 @@ export function checkPartnerInvitation(text: string, node: PartnerSettings): Inv
   if (node.via === 'http' && inv.url !== undefined && node.url !== undefined && inv.url !== node.url) throw differs('endpoint', inv.url, node.url);
   if (inv.witnesses !== undefined) {
     const theirs = inv.witnesses.map((w) => `${w.did} ${w.name}`).sort().join(', ');
-    const ours = node.witnesses.map((w) => `${w.key} ${w.name ?? ''}`).sort().join(', ');
+    const ours = node.witnesses.map((w) => `${typeof w.key === 'string' ? w.key : w.key.publicKey.did} ${w.name ?? ''}`).sort().join(', ');
     if (theirs !== ours) throw differs('witnesses', theirs, ours || '(none)');
     const q = (n: number | undefined, witnesses: number): number => (n !== undefined && n > 0 ? n : defaultQuorum(witnesses));
     const [a, b] = [q(inv.quorum, inv.witnesses.length), q(node.quorum, node.witnesses.length)];

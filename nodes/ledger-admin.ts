@@ -6,13 +6,15 @@
  *       (+ {witnesses,quorum,confirmedSize,confirmedCheckpoint,mirrors} when a broker is configured)
  *   GET /bot-ledger/ledgers/:id/entries?from=&limit= → {treeSize, entries:[{index,leafHash,leaf}]}
  *
- * Every endpoint needs the `bot-ledger.read` permission.
+ * Every endpoint needs the `bot-ledger.read` permission. The partner-side access endpoints
+ * (nodes/access-admin.ts, `bot-ledger.write`) are registered with them.
  */
 import { toBase64 } from '../lib/bytes';
 import type { Consortium } from '../lib/consensus';
 import { BotError } from '../lib/errors';
 import type { Ledger } from '../lib/ledger';
 import type { QuorumPolicy } from '../lib/quorum';
+import { registerAccessAdmin } from './access-admin';
 import { AdminRequest, AdminResponse, BotLedgerNode, NodeAPI, openOrThrow } from './red';
 
 const MAX_LIST = 1000;
@@ -60,6 +62,7 @@ export function queryInt<T extends number | undefined>(v: unknown, fallback: T):
 
 /** Register the admin endpoints on this runtime's admin app (once). */
 export function registerLedgerAdmin(RED: NodeAPI): void {
+  registerAccessAdmin(RED);
   const http = RED.httpAdmin;
   if (http && !registered.has(http)) {
     registered.add(http);
