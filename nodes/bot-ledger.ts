@@ -230,17 +230,21 @@ export = function (RED: NodeAPI): void {
       node.consensus = Promise.resolve(undefined);
     }
     node.consensus.catch((err: unknown) => node.error(err));
-    /** Stop the consortium and close the link (before the lease is released). */
+    /**
+     * Stop the consortium and the mirrors and close the link (before the lease is released),
+     * within a bounded time whatever the broker and the partners do: they stop taking work
+     * first (their stop() does that before its first await), then the link closes (bounded by
+     * MqttLink.close), which fails their requests in flight at once (E_CLOSED) instead of
+     * leaving them to run to their timeouts (5 s witness, 10 s mirror); then they finish.
+     */
     const stopSync = async (): Promise<void> => {
       stopping = true;
       const cons = await node.consensus.catch(() => undefined);
       node.consortium = undefined;
-      for (const m of mirrors.splice(0)) {
-        await m.mirror.stop();
-        await m.lease.release();
-      }
-      if (cons) await cons.stop();
+      const stops = [...mirrors.map((m) => m.mirror.stop()), ...(cons ? [cons.stop()] : [])];
       if (link) await link.close();
+      await Promise.allSettled(stops);
+      for (const m of mirrors.splice(0)) await m.lease.release();
     };
 
     let signing: Promise<StoredCheckpoint | undefined> | undefined;
