@@ -15,14 +15,14 @@
  * E_TIMEOUT, 502 for an answer that did not verify).
  */
 import { refusal, refusalStatus } from '../lib/access';
-import { accessStatus, AccessClientOptions, requestAccess } from '../lib/access-client';
+import { accessStatus, type AccessClientOptions, requestAccess } from '../lib/access-client';
 import { BotError, FormatError } from '../lib/errors';
 import { PublicKey } from '../lib/identity';
 import type { JsonValue } from '../lib/jcs';
 import { checkOrigin } from '../lib/ledger';
-import { httpTransport, mqttTransport, PartnerTransport } from '../lib/partner';
+import { httpTransport, mqttTransport, type PartnerTransport } from '../lib/partner';
 import { sharedSequence } from '../lib/sequence';
-import { AdminHandler, AdminRequest, AdminResponse, configError, identityOf, ledgerNodeOf, NodeAPI, userPath } from './red';
+import { type AdminHandler, type AdminRequest, type AdminResponse, configError, identityOf, ledgerNodeOf, type NodeAPI, userPath } from './red';
 
 const registered = new WeakSet<object>();
 

@@ -9,8 +9,16 @@
  *         msg.ledger = its receipt
  *   {op:"revoke", grant:<id>} → msg.payload = the revoke envelope, msg.ledger = its receipt
  *   {op:"list"}               → msg.payload = [{id, subject, actions, scope, expires, status…}]
+ *   {op:"requests"}           → msg.payload = the pending access requests (lib/access-requests.ts), newest first
+ *   {op:"approve", request:<id>, actions?, scope?, days?} → issues the request's grant (narrowed,
+ *         never widened): msg.payload = the grant envelope, msg.grant, msg.ledger as for "grant"
+ *   {op:"decline", request:<id>} → msg.payload = the declined request
+ * With "Send access requests" ticked, each access request the ledger receives (and those pending
+ * at deploy) is sent on its own as msg.topic "access-request", msg.payload = the request
+ * {id, requester, actions, scope, days, note, ts, received}: a flow can approve by rule.
  * Anything else (e.g. an inject timestamp) issues a grant with the node's settings.
  */
+import { AccessRequests } from '../lib/access-requests';
 import { BotError, FormatError } from '../lib/errors';
 import { GrantIndex, GrantTerms, issueGrant, newGrantId, parseGrantTerms, revokeGrant } from '../lib/grants';
 import { Identity } from '../lib/identity';
@@ -31,6 +39,8 @@ interface BotGrantDef extends NodeDef {
   signers?: string;
   topics?: string;
   validDays?: number | string;
+  /** Send each pending access request as a msg (topic "access-request"). */
+  announce?: boolean;
 }
 
 const DAY = 86_400_000;
@@ -90,6 +100,18 @@ export = function (RED: NodeAPI): void {
         status.now({ fill: 'green', shape: 'dot', text: `${active} active grant${active === 1 ? '' : 's'}` });
       }, () => undefined);
     };
+    let stopAnnounce = (): void => undefined;
+    let closing = false;
+    if (lease && def.announce) {
+      // Access requests as messages, for flows that approve by rule: those pending now, then each new one.
+      lease.ledger.then(async (l) => {
+        if (closing) return;
+        const store = AccessRequests.of(l);
+        const announce = (r: unknown): void => { node.send({ topic: 'access-request', payload: r }); };
+        stopAnnounce = store.onChange((c) => { if (c.type === 'added') announce(c.request); });
+        for (const r of (await store.list()).reverse()) announce(r);
+      }).catch(() => undefined);
+    }
     if (lease) {
       lease.ledger.then(show, (err: unknown) => status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) }));
       showStoreHealth(lease, status, (l) => { if (l) show(l); });
@@ -130,8 +152,26 @@ export = function (RED: NodeAPI): void {
         msg.payload = await GrantIndex.of(l).list(now);
         return;
       }
+      if (op === 'requests') {
+        msg.payload = await AccessRequests.of(l).list();
+        return;
+      }
+      if (op === 'decline') {
+        msg.payload = { ...(await AccessRequests.of(l).decline(String(p.request ?? p.id))), status: 'declined' };
+        status.now({ fill: 'yellow', shape: 'dot', text: 'declined an access request' });
+        return;
+      }
       const { identity, counter } = signer();
       const nextSeq = (): number => counter.next();
+      if (op === 'approve') {
+        const { envelope, receipt, terms } = await AccessRequests.of(l).approve(String(p.request ?? p.id), identity, nextSeq, { actions: p.actions, scope: p.scope, days: p.days }, now);
+        ledgerNode?.appended(receipt);
+        msg.payload = envelope.toJSON();
+        msg.grant = terms;
+        msg.ledger = receipt;
+        status.now({ fill: 'green', shape: 'dot', text: `approved ${terms.actions.join('+')} · #${receipt.index}` });
+        return;
+      }
       if (op === 'grant') {
         const terms = termsOf(l, p, now);
         const { envelope, receipt } = await issueGrant(l, identity, nextSeq, terms, now);
@@ -151,7 +191,7 @@ export = function (RED: NodeAPI): void {
         status.now({ fill: 'yellow', shape: 'dot', text: `revoked ${String(id).slice(0, 12)} · #${receipt.index}` });
         return;
       }
-      throw new FormatError('E_QUERY', `unknown op ${JSON.stringify(String(op)).slice(0, 40)} (use "grant", "revoke" or "list")`);
+      throw new FormatError('E_QUERY', `unknown op ${JSON.stringify(String(op)).slice(0, 40)} (use "grant", "revoke", "list", "requests", "approve" or "decline")`);
     }
 
     node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
@@ -160,6 +200,8 @@ export = function (RED: NodeAPI): void {
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
+      closing = true;
+      stopAnnounce();
       closeAfterJobs(node, status, inflight, lease, done);
     });
   }
