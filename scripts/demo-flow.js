@@ -2,16 +2,21 @@
 // verifies them, appends the valid ones to its ledger, signs and appends its own readings,
 // and answers queries with inclusion proofs over HTTP. Shared by scripts/start.js and the
 // screenshot script. The gateway's secret key is NOT in the flow: it is sent as a node
-// credential through the admin API (see start.js), as the editor does.
+// credential through the admin API (see start.js), as the editor does. The broker's port is
+// `${MQTT_PORT}`, read by Node-RED from its environment (start.js sets it), so the deployed
+// flow follows MQTT_PORT on every start.
 'use strict';
 
-/** The demo flow for the given device did:keys and MQTT port. */
+/** The environment variable (of the Node-RED process) that holds the embedded broker's port. */
+const MQTT_PORT_FIELD = '${MQTT_PORT}';
+
+/** The demo flow for the given device did:keys; the broker port is `${MQTT_PORT}` (mqttPort: a fixed port instead, e.g. for screenshots). */
 function demoFlow({ deviceDids, mqttPort }) {
   const tab = 'demo-tab';
   const n = (id, type, x, y, props = {}, wires = []) => ({ id, type, z: tab, x, y, wires, ...props });
   return [
     { id: tab, type: 'tab', label: 'Blockchain of Things demo', info: 'Devices sign readings; the gateway verifies, appends, signs its own readings and serves queries with proofs.' },
-    { id: 'demo-broker', type: 'mqtt-broker', name: 'embedded broker', broker: '127.0.0.1', port: String(mqttPort), clientid: '', autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true },
+    { id: 'demo-broker', type: 'mqtt-broker', name: 'embedded broker', broker: '127.0.0.1', port: mqttPort === undefined ? MQTT_PORT_FIELD : String(mqttPort), clientid: '', autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true },
     { id: 'demo-gateway-key', type: 'bot-identity', name: 'gateway key' },
     { id: 'demo-ledger', type: 'bot-ledger', name: 'plant-1', origin: 'demo.bot.local/plant-1', identity: 'demo-gateway-key', dir: '', checkpointMs: 1000, checkpointEntries: 0, maxEntryBytes: 65536 },
     n('demo-comment-1', 'comment', 250, 40, { name: 'Device readings over MQTT: verify, then append', info: '' }),
@@ -33,4 +38,4 @@ function demoFlow({ deviceDids, mqttPort }) {
   ];
 }
 
-module.exports = { demoFlow };
+module.exports = { demoFlow, MQTT_PORT_FIELD };

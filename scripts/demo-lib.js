@@ -1,6 +1,11 @@
 // Shared by the demo launchers (`npm start`, `npm run demo:consortium`): a Node-RED user
 // directory with this package linked in, an embedded MQTT broker, a Node-RED process, and a
 // first-start deployment through the admin API (credentials travel as the editor sends them).
+// What depends on the launcher's environment (the broker's port) is not written into the
+// flow: the flow's fields say `${VAR}` and Node-RED reads VAR from its process environment,
+// which the launcher sets, so a demo folder follows MQTT_PORT on every start; a flow deployed
+// by an older launcher, with the value written in, is brought to the `${VAR}` form once
+// (followEnvironment). Stopping waits for the Node-RED processes (killed after a grace).
 'use strict';
 const { spawn } = require('node:child_process');
 const crypto = require('node:crypto');
@@ -45,9 +50,22 @@ async function startBroker(port) {
   return { broker, server, close: () => { server.close(); broker.close(() => undefined); } };
 }
 
-/** Node-RED 4 (the dev dependency) in its own process on a prepared user directory. */
-function startNodeRed(userDir) {
-  return spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], { stdio: 'inherit' });
+/** Node-RED 4 (the dev dependency) in its own process on a prepared user directory, with `env` added to its environment (read by `${VAR}` fields). */
+function startNodeRed(userDir, env = {}) {
+  return spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], { stdio: 'inherit', env: { ...process.env, ...env } });
+}
+
+/**
+ * Stop processes: SIGINT (Node-RED closes its flows), then SIGKILL for any still running after
+ * graceMs; resolves once every one has exited, so a launcher never leaves one behind.
+ */
+function stopProcesses(procs, graceMs = 5000) {
+  return Promise.all(procs.map((p) => new Promise((resolve) => {
+    if (p.exitCode !== null || p.signalCode !== null) { resolve(); return; }
+    const timer = setTimeout(() => p.kill('SIGKILL'), graceMs);
+    p.once('exit', () => { clearTimeout(timer); resolve(); });
+    p.kill('SIGINT');
+  })));
 }
 
 async function waitForHttp(url, ms) {
@@ -71,4 +89,30 @@ async function deployIfNew(base, tabId, flows) {
   return true;
 }
 
-module.exports = { root, host, secretFile, prepareUserDir, startBroker, startNodeRed, waitForHttp, deployIfNew };
+/**
+ * For a tab deployed by an earlier start: make the deployed value of each `follow` property
+ * ({id, prop}) what `flows` has (a `${VAR}` field), and redeploy when one differed. The other
+ * nodes and every credential stay as they are (Node-RED keeps the stored credentials of nodes
+ * deployed without a `credentials` property). Returns the changes made ([{id, prop, was, now}]).
+ */
+async function followEnvironment(base, flows, follow) {
+  const current = await (await fetch(`${base}/flows`, { headers: { 'Node-RED-API-Version': 'v2' } })).json();
+  const deployed = current.flows || [];
+  const changes = [];
+  for (const { id, prop } of follow) {
+    const want = flows.find((n) => n.id === id);
+    const have = deployed.find((n) => n.id === id);
+    if (!want || !have || have[prop] === want[prop]) continue;
+    changes.push({ id, prop, was: have[prop], now: want[prop] });
+    have[prop] = want[prop];
+  }
+  if (changes.length === 0) return changes;
+  const r = await fetch(`${base}/flows`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' },
+    body: JSON.stringify({ flows: deployed, rev: current.rev }),
+  });
+  if (!r.ok) throw new Error(`updating the demo flow failed: ${r.status} ${await r.text()}`);
+  return changes;
+}
+
+module.exports = { root, host, secretFile, prepareUserDir, startBroker, startNodeRed, stopProcesses, waitForHttp, deployIfNew, followEnvironment };

@@ -2,11 +2,14 @@
 // `npm start`: Node-RED 4 on 127.0.0.1:1880 (PORT) with this package loaded, a user
 // directory under .demo/ (BOT_DEMO_DIR), an embedded MQTT broker (aedes, MQTT_PORT, default 1883), three
 // simulated devices publishing signed readings (one of them sometimes tampered, sometimes
-// replayed), and the demo flow deployed on first start (scripts/demo-flow.js).
+// replayed), and the demo flow deployed on first start (scripts/demo-flow.js). The flow's broker
+// port is `${MQTT_PORT}`, set here in Node-RED's environment: each start follows MQTT_PORT (a
+// folder deployed by an older launcher, with the port written in, is updated once). Ctrl-C
+// stops Node-RED (killed if it is not done within 5 s), then the broker.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
-const { root, host, prepareUserDir, startBroker, startNodeRed, waitForHttp, deployIfNew } = require('./demo-lib.js');
+const { root, host, prepareUserDir, startBroker, startNodeRed, stopProcesses, waitForHttp, deployIfNew, followEnvironment } = require('./demo-lib.js');
 
 const demo = path.resolve(process.env.BOT_DEMO_DIR || path.join(root, '.demo'));
 const userDir = path.join(demo, 'node-red');
@@ -47,12 +50,19 @@ function simulate(broker, devs) {
   }, 1000);
 }
 
-/** First start only: deploy the demo flow, with the gateway key as a node credential. */
+/**
+ * First start: deploy the demo flow, with the gateway key as a node credential. Later starts:
+ * keep the deployed flow, but bring a broker port written in by an older launcher to `${MQTT_PORT}`.
+ */
 async function deployDemo(devs) {
-  const flows = demoFlow({ deviceDids: devs.map((d) => d.id.did), mqttPort });
+  const flows = demoFlow({ deviceDids: devs.map((d) => d.id.did) });
   const gw = flows.find((n) => n.id === 'demo-gateway-key');
   gw.credentials = { secretKey: Identity.generate().exportSeed().toString('hex') };
-  if (await deployIfNew(`http://${host}:${port}`, 'demo-tab', flows)) log('demo flow deployed');
+  const base = `http://${host}:${port}`;
+  if (await deployIfNew(base, 'demo-tab', flows)) { log('demo flow deployed'); return; }
+  for (const c of await followEnvironment(base, flows, [{ id: 'demo-broker', prop: 'port' }])) {
+    log(`the deployed flow's broker port was ${c.was}: it is now ${c.now}, which follows MQTT_PORT (${mqttPort})`);
+  }
 }
 
 async function main() {
@@ -61,17 +71,15 @@ async function main() {
   const { broker, close: closeBroker } = await startBroker(mqttPort);
   log(`MQTT broker (aedes) on mqtt://${host}:${mqttPort}`);
   const devs = devices();
-  const red = startNodeRed(userDir);
+  const red = startNodeRed(userDir, { MQTT_PORT: String(mqttPort) });
   let stopping = false;
   let timer;
-  const stop = (code) => {
+  // The broker stays up until Node-RED has closed, so that its connections end cleanly.
+  stop = (code) => {
     if (stopping) return;
     stopping = true;
     if (timer) clearInterval(timer);
-    red.kill('SIGINT');
-    closeBroker();
-    setTimeout(() => process.exit(code), 3000).unref();
-    red.once('exit', () => process.exit(code));
+    stopProcesses([red]).then(() => { closeBroker(); process.exit(code); });
   };
   red.once('exit', (code) => { if (!stopping) { log(`Node-RED exited (${code})`); stop(code || 1); } });
   process.on('SIGINT', () => stop(0));
@@ -82,4 +90,6 @@ async function main() {
   log(`editor: http://${host}:${port}/   query with proofs: http://${host}:${port}/bot/query?topic=devices/%23&limit=5`);
 }
 
-main().catch((err) => { console.error(`[demo] ${err.message}`); process.exit(1); });
+// A failure after Node-RED started stops it too (stop is set once it runs).
+let stop = (code) => process.exit(code);
+main().catch((err) => { console.error(`[demo] ${err.message}`); stop(1); });
