@@ -9,24 +9,34 @@
  *   GET  /bot-ledger/view/ledgers/:id/entries/:index   → EntryDetail (+ consensus status when synced)
  *   GET  /bot-ledger/view/ledgers/:id/grants           → [GrantView] (lib/grants.ts), newest first
  *   POST /bot-ledger/view/ledgers/:id/audit            → 202; progress and result on comms
+ *   GET  /bot-ledger/view/ledgers/:id/access           → [AccessView] pending access requests, newest first
+ *   POST /bot-ledger/view/ledgers/:id/access/:rid/approve {actions?, scope?, days?} → {grant, index} (lib/access-requests.ts)
+ *   POST /bot-ledger/view/ledgers/:id/access/:rid/decline → {declined}
+ *   POST /bot-ledger/view/ledgers/:id/invitation {broker?, url?, grant?} → {invitation, terms} (lib/invitation.ts)
  *   GET  /bot-ledger/view/client/:file, /vendor/:pkg/:file → public browser code (no data)
  *
  * Comms topics (retained where it says so): `bot-ledger/ledgers` (retained: [{id, name}]),
  * `bot-ledger/ledger/<id>` (retained: summary, ≤ 4/s), `bot-ledger/entries/<id>` (new
  * entries, newest first, with the summary), `bot-ledger/grants/<id>` (retained: the grants,
- * when grants or revocations were appended), `bot-ledger/audit/<id>` (retained: progress and result).
+ * when grants or revocations were appended), `bot-ledger/audit/<id>` (retained: progress and result),
+ * `bot-ledger/access/<id>` (retained: the pending access requests, on every change).
  *
- * Data endpoints need `bot-ledger.read`; starting an audit needs `bot-ledger.write`.
+ * Data endpoints need `bot-ledger.read`; starting an audit, approving or declining an access
+ * request and creating an invitation need `bot-ledger.write`.
  * Nothing here reads or returns secret keys.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { AccessRequests } from '../lib/access-requests';
 import { auditLedger, AuditResult } from '../lib/audit';
 import { BotError } from '../lib/errors';
 import { GrantIndex } from '../lib/grants';
+import { createInvitation, InvitationTerms } from '../lib/invitation';
+import { sharedSequence } from '../lib/sequence';
 import type { Ledger } from '../lib/ledger';
 import { entryDetail, entryPage, EntryFilter, LedgerWatch, Throttle } from '../lib/ledger-view';
 import { liveLedgers, queryInt } from '../nodes/ledger-admin';
+import { userPath } from '../nodes/red';
 import type { AdminHandler, AdminRequest, BotLedgerNode, NodeAPI } from '../nodes/red';
 
 /** The parts of the plugin API (RED) this plugin uses beyond a node's. */
@@ -56,11 +66,13 @@ const BASE = '/bot-ledger/view';
 const VENDOR: Record<string, string> = {
   hashes: path.dirname(require.resolve('@noble/hashes/sha2.js')),
   ed25519: path.dirname(require.resolve('@noble/ed25519')),
+  // qrcode-generator (MIT, no dependencies): its ES module dist/qrcode.mjs draws the invitation's QR code.
+  qrcode: path.dirname(require.resolve('qrcode-generator')),
 };
 const CLIENT_DIR = __dirname;
 /** The browser files of this plugin (beside its compiled module). */
 const CLIENT_FILES = new Set(['bot-ledger-verify.js']);
-const FILE = /^[a-z0-9_-]+\.js$/;
+const FILE = /^[a-z0-9_-]+\.m?js$/;
 
 interface Watched { node: BotLedgerNode; watch?: LedgerWatch; stops: (() => void)[]; closed: boolean }
 
@@ -70,7 +82,8 @@ function strParam(v: unknown): string | undefined {
 
 function fail(res: Response, err: unknown): void {
   const code = err instanceof BotError ? err.code : undefined;
-  const status = code === 'E_RANGE' || code === 'E_QUERY' ? 400 : code === 'E_CLOSED' ? 409 : code === 'E_NOT_FOUND' ? 404 : 500;
+  const status = code !== undefined && ['E_RANGE', 'E_QUERY', 'E_SCOPE', 'E_GRANT', 'E_INVITATION', 'E_DID', 'E_KEY', 'E_TOO_LARGE'].includes(code) ? 400
+    : code === 'E_CLOSED' ? 409 : code === 'E_NOT_FOUND' ? 404 : 500;
   res.status(status).json({ error: (err as Error).message, code });
 }
 
@@ -102,6 +115,12 @@ export = function (RED: PluginAPI): void {
     }, () => undefined);
   };
 
+  /** Publish a ledger's pending access requests (retained), after each change. */
+  const publishAccess = (id: string, w: Watched): void => {
+    if (!w.watch || w.closed) return;
+    AccessRequests.of(w.watch.ledger).list().then((requests) => { if (!w.closed) publish(`bot-ledger/access/${id}`, { id, requests }, true); }, () => undefined);
+  };
+
   /** Start watching a ledger node: its ledger once open, its consortium once started, its MQTT state. */
   const watchNode = (id: string, n: BotLedgerNode): void => {
     const w: Watched = { node: n, stops: [], closed: false };
@@ -109,6 +128,8 @@ export = function (RED: PluginAPI): void {
     n.lease.ledger.then((l) => {
       if (w.closed) return;
       w.watch = new LedgerWatch({ ledger: l, onChange: () => publishSummary(id, w), maxPerSecond: 4 });
+      w.stops.push(AccessRequests.of(l).onChange(() => publishAccess(id, w)));
+      publishAccess(id, w);
       if (n.synced) {
         w.watch.setMqttState('connecting');
         w.stops.push(n.onLinkState((st) => w.watch?.setMqttState(st)));
@@ -130,6 +151,7 @@ export = function (RED: PluginAPI): void {
     publish(`bot-ledger/ledger/${id}`, { id, removed: true }, false);   // drops the retained summary
     publish(`bot-ledger/grants/${id}`, { id, removed: true }, false);
     publish(`bot-ledger/audit/${id}`, { id, removed: true }, false);
+    publish(`bot-ledger/access/${id}`, { id, removed: true }, false);
   };
 
   /** After a deployment: follow the new ledger nodes, drop the removed ones, publish the list. */
@@ -214,6 +236,64 @@ export = function (RED: PluginAPI): void {
       }).finally(() => audits.delete(id));
       res.status(202).json({ started: true, size: l.size });
     }, (err: unknown) => fail(res, err));
+  });
+
+  http.get(`${BASE}/ledgers/:id/access`, read, (req, res) => {
+    ledgerOf(req.params.id ?? '').then(({ l }) => AccessRequests.of(l).list()).then((r) => res.json(r), (err: unknown) => fail(res, err));
+  });
+
+  /** The operator key of a ledger node and its persistent seq counter (shared with bot-sign and bot-grant). */
+  const operatorOf = (n: BotLedgerNode): { identity: NonNullable<BotLedgerNode['operatorIdentity']>; nextSeq: () => number } => {
+    const identity = n.operatorIdentity;
+    if (!identity) throw new BotError('E_KEY', 'the ledger has no operator identity here: it cannot sign grants or invitations');
+    const counter = sharedSequence(userPath(RED, 'bot-seq'), identity.did);
+    return { identity, nextSeq: () => counter.next() };
+  };
+  const body = (req: AdminRequest): Record<string, unknown> => (req.body !== null && typeof req.body === 'object' && !Array.isArray(req.body) ? req.body as Record<string, unknown> : {});
+
+  http.post(`${BASE}/ledgers/:id/access/:rid/approve`, write, (req, res) => {
+    (async () => {
+      const { n, l } = await ledgerOf(req.params.id ?? '');
+      const { identity, nextSeq } = operatorOf(n);
+      const b = body(req);
+      const issued = await AccessRequests.of(l).approve(req.params.rid ?? '', identity, nextSeq, { actions: b.actions, scope: b.scope, days: b.days });
+      n.appended(issued.receipt);
+      return { grant: issued.terms, index: issued.receipt.index };
+    })().then((r) => res.json(r), (err: unknown) => fail(res, err));
+  });
+
+  http.post(`${BASE}/ledgers/:id/access/:rid/decline`, write, (req, res) => {
+    ledgerOf(req.params.id ?? '').then(({ l }) => AccessRequests.of(l).decline(req.params.rid ?? '')).then((r) => res.json({ declined: r }), (err: unknown) => fail(res, err));
+  });
+
+  http.post(`${BASE}/ledgers/:id/invitation`, write, (req, res) => {
+    (async () => {
+      const { n, l } = await ledgerOf(req.params.id ?? '');
+      const { identity, nextSeq } = operatorOf(n);
+      const b = body(req);
+      const text = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
+      const terms: InvitationTerms = { origin: l.origin };
+      const broker = text(b.broker);
+      const url = text(b.url);
+      const grant = text(b.grant);
+      if (broker !== undefined) terms.broker = broker;
+      if (url !== undefined) terms.url = url;
+      if (grant !== undefined) {
+        const g = (await GrantIndex.of(l).list(Date.now())).find((x) => x.id === grant);
+        if (!g) throw new BotError('E_NOT_FOUND', 'the ledger holds no grant with that id');
+        if (g.status === 'revoked' || g.status === 'expired') throw new BotError('E_GRANT', `grant ${grant} is ${g.status}`);
+        terms.grant = grant;
+        terms.subject = g.subject;
+      }
+      if (n.synced) {
+        const policy = await n.policy();
+        if (policy.witnesses.length > 0) {
+          terms.witnesses = policy.witnesses.map((w) => ({ did: w.did, name: w.name }));
+          terms.quorum = policy.quorum;
+        }
+      }
+      return { invitation: createInvitation(identity, nextSeq(), terms), terms };
+    })().then((r) => res.json(r), (err: unknown) => fail(res, err));
   });
 
   /** Public browser code: the verifier module of this plugin, and the @noble libraries it imports. */
