@@ -12,6 +12,7 @@
  * inclusion proof in it verified (lib/access.ts verifyAppendAnswer) — evidence to keep. A
  * refusal is an error naming its code.
  */
+import { types } from 'node:util';
 import { BotError } from '../lib/errors';
 import { Receipt } from '../lib/ledger';
 import { LedgerLease } from '../lib/registry';
@@ -86,8 +87,9 @@ export = function (RED: NodeAPI): void {
       }
       if (!lease) { done(new BotError('E_NOT_FOUND', 'no ledger configured')); return; }
       const p = msg.payload;
-      // A shallow copy: appending freezes the envelope object, which must not be the msg's.
-      const input = p !== null && typeof p === 'object' && !Array.isArray(p) && !(p instanceof Uint8Array) ? { ...p } : p;
+      // A shallow copy: appending freezes the envelope object, which must not be the msg's. Bytes
+      // are checked with util.types, not instanceof: a Uint8Array made in a function node is of another realm.
+      const input = p !== null && typeof p === 'object' && !Array.isArray(p) && !types.isUint8Array(p) ? { ...p } : p;
       runJob(inflight, lease.ledger.then((l) => l.append(input)), status, done, (receipt: Receipt) => {
         msg.ledger = receipt;
         lastIndex = Math.max(lastIndex, receipt.index);

@@ -18,6 +18,7 @@
  * {id, requester, actions, scope, days, note, ts, received}: a flow can approve by rule.
  * Anything else (e.g. an inject timestamp) issues a grant with the node's settings.
  */
+import { types } from 'node:util';
 import { AccessRequests } from '../lib/access-requests';
 import { BotError, FormatError } from '../lib/errors';
 import { GrantIndex, GrantTerms, issueGrant, newGrantId, parseGrantTerms, revokeGrant } from '../lib/grants';
@@ -52,7 +53,8 @@ function items(v: unknown): string[] {
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array);
+  // util.types, not instanceof: bytes made in a function node are of another realm.
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !types.isUint8Array(v);
 }
 
 /** A time given as ms, numeric text or a date. */
