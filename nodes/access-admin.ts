@@ -20,7 +20,7 @@ import { BotError, FormatError } from '../lib/errors';
 import { PublicKey } from '../lib/identity';
 import type { JsonValue } from '../lib/jcs';
 import { checkOrigin } from '../lib/ledger';
-import { httpTransport, mqttTransport, type PartnerTransport } from '../lib/partner';
+import { httpTransport, mqttTransport, OwnerCheck, type PartnerTransport } from '../lib/partner';
 import { sharedSequence } from '../lib/sequence';
 import { type AdminHandler, type AdminRequest, type AdminResponse, configError, identityOf, ledgerNodeOf, type NodeAPI, userPath } from './red';
 
@@ -35,7 +35,7 @@ function str(v: unknown): string {
 }
 
 /** The partner's key, counter and transport from a dialog's settings (deployed identity and ledger nodes). */
-async function clientOf(RED: NodeAPI, b: Record<string, unknown>): Promise<AccessClientOptions> {
+async function clientOf(RED: NodeAPI, b: Record<string, unknown>): Promise<AccessClientOptions & { dispose(): void }> {
   const origin = str(b.origin);
   checkOrigin(origin);
   const operator = PublicKey.fromDid(str(b.operator)).did;
@@ -48,6 +48,7 @@ async function clientOf(RED: NodeAPI, b: Record<string, unknown>): Promise<Acces
   }
   const timeoutMs = typeof b.timeoutMs === 'number' && b.timeoutMs >= 100 ? Math.min(b.timeoutMs, 60000) : 10000;
   let transport: PartnerTransport;
+  let dispose = (): void => undefined;
   if (b.via === 'http') {
     transport = httpTransport(str(b.url), timeoutMs);
   } else {
@@ -60,10 +61,13 @@ async function clientOf(RED: NodeAPI, b: Record<string, unknown>): Promise<Acces
     if (!ledgerNode.synced) throw configError('E_CLOSED', 'reaching the owner over MQTT needs a ledger with a broker (or choose HTTP)');
     const cons = await ledgerNode.consensus;
     if (!cons) throw new BotError('E_CLOSED', 'the ledger\'s MQTT connection is not running');
-    transport = mqttTransport(cons.link, { origin, operator }, timeoutMs);
+    // Is the owner's ledger on this broker at all? Said at once (lib/partner.ts OwnerCheck) rather than after the timeout.
+    const check = new OwnerCheck(cons.link, { origin, operator });
+    dispose = () => check.stop();
+    transport = mqttTransport(cons.link, { origin, operator }, timeoutMs, check);
   }
   const counter = sharedSequence(userPath(RED, 'bot-seq'), identity.did);
-  return { owner: { origin, operator }, identity, nextSeq: () => counter.next(), transport };
+  return { owner: { origin, operator }, identity, nextSeq: () => counter.next(), transport, dispose };
 }
 
 function fail(res: AdminResponse, err: unknown): void {
@@ -84,11 +88,15 @@ export function registerAccessAdmin(RED: NodeAPI): void {
     (async () => {
       const ask = { actions: Array.isArray(b.actions) ? b.actions.map(String) : [], scope: b.scope as JsonValue | undefined, days: b.days as number | undefined, note: typeof b.note === 'string' ? b.note : undefined };
       if (ask.days !== undefined && typeof ask.days !== 'number') throw new FormatError('E_QUERY', 'days must be a number');
-      return requestAccess(await clientOf(RED, b), ask);
+      const c = await clientOf(RED, b);
+      try { return await requestAccess(c, ask); } finally { c.dispose(); }
     })().then((access) => res.json({ access }), (err: unknown) => fail(res, err));
   });
   http.post('/bot-ledger/partner/access-status', write, (req, res) => {
     const b = isObject(req.body) ? req.body : {};
-    (async () => accessStatus(await clientOf(RED, b), str(b.id)))().then((access) => res.json({ access }), (err: unknown) => fail(res, err));
+    (async () => {
+      const c = await clientOf(RED, b);
+      try { return await accessStatus(c, str(b.id)); } finally { c.dispose(); }
+    })().then((access) => res.json({ access }), (err: unknown) => fail(res, err));
   });
 }
