@@ -10,8 +10,9 @@
  *      created, never drawn from): a request claiming a signer already over its limit is
  *      refused without the verification work, but a forged claim cannot spend anyone's tokens;
  *   3. the signer's bucket is drawn from once the signature verified and the named grant is
- *      that signer's: only grant subjects ever get a bucket, so the map holds at most as many
- *      buckets as there are partners (and never more than maxSigners).
+ *      that signer's (or, for an access request, once its signature verified: lib/access.ts
+ *      answerAccess), so only grant subjects and verified requesters get a bucket, and never
+ *      more than maxSigners (idle ones are forgotten first).
  * A refusal is LedgerError E_RATE (HTTP 429), with the wait in its message.
  */
 import { performance } from 'node:perf_hooks';
