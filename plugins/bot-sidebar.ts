@@ -28,13 +28,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AccessRequests } from '../lib/access-requests';
-import { auditLedger, AuditResult } from '../lib/audit';
+import { auditLedger, type AuditResult } from '../lib/audit';
 import { BotError } from '../lib/errors';
 import { GrantIndex } from '../lib/grants';
-import { createInvitation, InvitationTerms } from '../lib/invitation';
+import { createInvitation, type InvitationTerms } from '../lib/invitation';
 import { sharedSequence } from '../lib/sequence';
 import type { Ledger } from '../lib/ledger';
-import { entryDetail, entryPage, EntryFilter, LedgerWatch, Throttle } from '../lib/ledger-view';
+import { entryDetail, entryPage, type EntryFilter, LedgerWatch, Throttle } from '../lib/ledger-view';
 import { liveLedgers, queryInt } from '../nodes/ledger-admin';
 import { userPath } from '../nodes/red';
 import type { AdminHandler, AdminRequest, BotLedgerNode, NodeAPI } from '../nodes/red';
