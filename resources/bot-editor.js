@@ -2,7 +2,9 @@
  * Editor-side checks shared by the nodes' dialogs (each node's .html loads this file from
  * `resources/@blockchain-of-things/node-red/bot-editor.js`). They follow the runtime's rules
  * (lib/identity.ts, lib/note.ts, lib/topic.ts, nodes/settings.ts, nodes/red.ts); each check
- * returns null or the reason, which Node-RED 4 shows beside the field.
+ * returns null or the reason. Node-RED 4 marks an invalid field with a red border and shows the
+ * reason only in a tooltip on hover; in this package's dialogs (bot-* nodes) the reason is also
+ * written in a small red line under the field (showReasons), kept up to date as it is checked.
  */
 (function (root) {
     'use strict';
@@ -135,6 +137,87 @@
         return null;
     }
 
+    // ------------------------------------------------------------------ reasons under the fields
+
+    /** The node of the open dialog with these field ids: a config node's (node-config-input-…) or a flow node's (node-input-…). */
+    function editedNode(config) {
+        var stack = (root.RED && RED.editor && RED.editor.getEditStack) ? RED.editor.getEditStack() : [];
+        for (var i = stack.length - 1; i >= 0; i--) {
+            var n = stack[i];
+            if (n && n._def && (n._def.category === 'config') === config) { return n; }
+        }
+        return null;
+    }
+
+    /** Why Node-RED marks this field, as its validateNodeProperty decides (required, then the validator's reason). */
+    function reasonOf(node, name, def, $f) {
+        var value = $f.attr('type') === 'checkbox' ? $f.prop('checked') : $f.val();
+        var label = typeof def.label === 'string' ? def.label : name;
+        if (def.required && value === '') { return label + ' is required'; }
+        if (typeof def.validate === 'function') {
+            try {
+                var r = def.validate.call(node, value, { label: label });
+                if (typeof r === 'string') { return r; }
+                if (Array.isArray(r)) { return r.join('; '); }
+            } catch (e) { /* as Node-RED: marked, no reason */ }
+        }
+        if (def.type && (value === '' || value === '_ADD_' || value === null)) { return 'choose a ' + def.type; }
+        return label + ' is not valid';
+    }
+
+    /** Write (or remove) the reason line of every marked field of the open bot-* dialogs. */
+    function refreshReasons() {
+        ['node-input', 'node-config-input'].forEach(function (prefix) {
+            var node = editedNode(prefix === 'node-config-input');
+            var ours = !!(node && typeof node.type === 'string' && node.type.indexOf('bot-') === 0);
+            $('.bot-reason[data-prefix="' + prefix + '"]').each(function () {
+                var $f = $('#' + prefix + '-' + $(this).attr('data-for'));
+                if (!ours || !$f.length || !$f.hasClass('input-error')) { $(this).remove(); }
+            });
+            if (!ours) { return; }
+            [node._def.defaults || {}, node._def.credentials || {}].forEach(function (defs) {
+                Object.keys(defs).forEach(function (name) {
+                    var $f = $('#' + prefix + '-' + name);
+                    if (!$f.length || !$f.hasClass('input-error')) { return; }
+                    var $row = $f.closest('.form-row');
+                    if (!$row.length) { return; }
+                    var $line = $row.children('.bot-reason[data-for="' + name + '"]');
+                    if (!$line.length) {
+                        $line = $('<div class="bot-reason" role="alert">').attr({ 'data-for': name, 'data-prefix': prefix }).appendTo($row);
+                    }
+                    $line.text(reasonOf(node, name, defs[name], $f));
+                });
+            });
+        });
+    }
+
+    /**
+     * Show validation reasons under the fields of this package's dialogs (once per editor): a
+     * field's red border comes and goes with Node-RED's validation (a class change, watched in
+     * the editor's tray stack) and the reason changes as the user types (input events).
+     */
+    function showReasons() {
+        if (root.__botReasons || !root.RED || !root.$) { return; }
+        var stack = document.getElementById('red-ui-editor-stack');
+        if (!stack || typeof MutationObserver === 'undefined') { return; }
+        root.__botReasons = true;
+        $('<style>').text('.bot-reason { color: var(--red-ui-text-color-error, #d6615f); font-size: 11px; line-height: 1.3; margin: 3px 0 0 104px; white-space: normal; }').appendTo('head');
+        var pending = false;
+        var schedule = function () {
+            if (pending) { return; }
+            pending = true;
+            setTimeout(function () { pending = false; refreshReasons(); }, 0);
+        };
+        new MutationObserver(function (records) {
+            for (var i = 0; i < records.length; i++) {
+                var id = records[i].target && records[i].target.id;
+                if (id && /^node-(config-)?input-/.test(id)) { schedule(); return; }
+            }
+        }).observe(stack, { attributes: true, attributeFilter: ['class'], subtree: true });
+        $(stack).on('input change keyup paste', 'input, textarea, select', schedule);
+        if (RED.events && RED.events.on) { RED.events.on('editor:close', schedule); }
+    }
+
     root.BotEditor = {
         didKeyError: didKeyError,
         keyNameError: keyNameError,
@@ -145,6 +228,10 @@
         current: current,
         neededWhen: neededWhen,
         originDidLinesError: originDidLinesError,
-        witnessesError: witnessesError
+        witnessesError: witnessesError,
+        showReasons: showReasons
     };
+    // Each node's .html loads this file: install once, now or when the first dialog opens.
+    showReasons();
+    if (!root.__botReasons && root.RED && RED.events && RED.events.on) { RED.events.on('editor:open', showReasons); }
 })(window);

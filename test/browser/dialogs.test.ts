@@ -151,9 +151,9 @@ describe('editor dialogs in a real browser (Chromium, Node-RED 4)', function () 
     await page.click('#node-input-btn-identity-edit');
     const did = page.locator('#bot-identity-did');
     await did.waitFor({ state: 'visible', timeout: 10000 });
-    await page.waitForFunction((want) => (document.querySelector('#bot-identity-did') as HTMLInputElement).value === want, DEVICE.did, { timeout: 10000 })
+    await page.waitForFunction((want) => document.querySelector('#bot-identity-did')?.textContent === want, DEVICE.did, { timeout: 10000 })
       .catch(async (err: Error) => {
-        throw new Error(`${err.message}: did:key field ${JSON.stringify(await did.inputValue())}, message ${JSON.stringify(await page.locator('#bot-identity-did-msg').textContent())}`);
+        throw new Error(`${err.message}: did:key field ${JSON.stringify(await did.textContent())}, message ${JSON.stringify(await page.locator('#bot-identity-did-msg').textContent())}`);
       });
     const key = page.locator('#node-config-input-secretKey');
     await fill(key, 'not-a-key');
@@ -164,8 +164,8 @@ describe('editor dialogs in a real browser (Chromium, Node-RED 4)', function () 
     const ask = page.locator('.red-ui-notification').filter({ hasText: 'Replace the current secret key' });
     await ask.waitFor({ state: 'visible', timeout: 5000 });
     await ask.locator('button', { hasText: 'Replace' }).click();
-    await page.waitForFunction((old) => /^did:key:z6Mk/.test((document.querySelector('#bot-identity-did') as HTMLInputElement).value)
-      && (document.querySelector('#bot-identity-did') as HTMLInputElement).value !== old, DEVICE.did, { timeout: 10000 });
+    await page.waitForFunction((old) => /^did:key:z6Mk/.test(document.querySelector('#bot-identity-did')?.textContent ?? '')
+      && document.querySelector('#bot-identity-did')?.textContent !== old, DEVICE.did, { timeout: 10000 });
     assert.ok(!(await hasClass(key, 'input-error')), 'a generated key is accepted');
     // Keep the deployed key: cancel both dialogs.
     await page.click('#node-config-dialog-cancel');
