@@ -4,7 +4,10 @@
  * `node-red.nodes` loaded and in the palette (config nodes registered), the bot-sign and
  * bot-consensus dialogs with their typed inputs, bot-ledger's configuration dialog, invalid
  * values marked with their reason shown on hover, valid ones accepted, Done saving the node,
- * and the saved settings deployed and used by the runtime.
+ * and the saved settings deployed and used by the runtime. Issue 11 defect 11: the Ledger
+ * sidebar tab's own icon and the ▼ menu, its live entry list held still under the pointer,
+ * the identity dialog's did:key as text with a copy button, validation reasons written under
+ * the fields, and the grant dialog's "Subject (partner did:key)".
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
@@ -28,6 +31,12 @@ function flows(userDir: string): object[] {
     { id: 'app', type: 'bot-append', z: 'tab', name: '', ledger: 'led', x: 380, y: 80, wires: [[]] },
     { id: 'ver', type: 'bot-verify', z: 'tab', name: '', trusted: '', ledger: '', maxSkewMs: 300000, x: 200, y: 280, wires: [[], []] },
     { id: 'cons', type: 'bot-consensus', z: 'tab', name: '', ledger: 'led', mode: 'status', timeoutMs: 30000, outputs: 1, x: 200, y: 180, wires: [[]] },
+    // For the sidebar's live list: readings into a ledger of their own, injected through the admin API.
+    { id: 'led2', type: 'bot-ledger', name: 'live', origin: 'example.com/live', identity: 'key', dir: path.join(userDir, 'ledger-live'), checkpointMs: 500, checkpointEntries: 0, maxEntryBytes: 65536 },
+    { id: 'inj2', type: 'inject', z: 'tab', name: 'live reading', props: [{ p: 'payload' }, { p: 'topic', vt: 'str' }], repeat: '', once: false, topic: 'plant/2/temp', payload: '{"celsius":20}', payloadType: 'json', x: 80, y: 360, wires: [['sign2']] },
+    { id: 'sign2', type: 'bot-sign', z: 'tab', name: '', identity: 'key', x: 240, y: 360, wires: [['app2']] },
+    { id: 'app2', type: 'bot-append', z: 'tab', name: '', ledger: 'led2', x: 400, y: 360, wires: [[]] },
+    { id: 'grant', type: 'bot-grant', z: 'tab', name: '', ledger: 'led2', subject: '', actions: 'read', signers: '', topics: '', validDays: 30, x: 240, y: 440, wires: [[]] },
   ];
 }
 
@@ -275,6 +284,80 @@ describe('editor dialogs in a real browser (Chromium, Node-RED 4)', function () 
     }
     assert.equal(entries.length, 1, 'the injected reading was signed and appended');
     assert.deepEqual([entries[0]!.leaf.kind, entries[0]!.leaf.topic, entries[0]!.leaf.payload, entries[0]!.leaf.signer], ['alarm', 'plant/1/temp', { celsius: 21.5 }, DEVICE.did]);
+    assert.deepEqual(ed!.errors.filter((e) => !/favicon|Failed to load resource/.test(e)), [], 'no errors in the page');
+  });
+
+  // ---------------------------------------------------------------- issue 11 defect 11
+
+  /** POST an inject node's button (admin API) n times. */
+  async function injectLive(n: number): Promise<void> {
+    for (let i = 0; i < n; i++) assert.equal((await fetch(`${red!.url}/inject/inj2`, { method: 'POST' })).status, 200);
+  }
+  /** The index of the first (newest) row of the live ledger's entry list, or -1. */
+  const topIndex = (): Promise<number> => page.evaluate(() => Number(document.querySelector('.bot-ledger-section[data-id="led2"] .bot-entry')?.getAttribute('data-index') ?? -1));
+
+  it('the Ledger tab has its own icon (not Help\'s book) and opens from the sidebar\'s ▼ menu', async () => {
+    const icon = (id: string): Promise<string> => page.locator(`#red-ui-tab-${id}-link-button i`).first().getAttribute('class').then((c) => c ?? '');
+    assert.match(await icon('bot-ledger'), /\bfa-chain\b/);
+    assert.match(await icon('help'), /\bfa-book\b/);
+    await page.click('#red-ui-sidebar .red-ui-tab-link-button-menu');
+    await page.click('#red-ui-tabs-menu-option-bot-ledger');
+    await page.locator('.bot-ledger-section[data-id="led2"]').waitFor({ state: 'visible', timeout: 10000 });
+    assert.ok(await page.locator('#red-ui-tab-bot-ledger-link-button').evaluate((el) => el.classList.contains('selected')), 'the Ledger tab is the selected one');
+  });
+
+  it('the live entry list holds still while the pointer is over it, and catches up when it leaves', async () => {
+    await injectLive(3);
+    await page.waitForFunction(() => document.querySelectorAll('.bot-ledger-section[data-id="led2"] .bot-entry').length >= 3, undefined, { timeout: 10000 });
+    await page.hover('.bot-ledger-section[data-id="led2"] .bot-entry >> nth=1');
+    const held = await topIndex();
+    await injectLive(2);
+    const paused = page.locator('.bot-ledger-section[data-id="led2"] .bot-paused');
+    await page.waitForFunction(() => /· 2 new$/.test(document.querySelector('.bot-ledger-section[data-id="led2"] .bot-paused')?.textContent ?? ''), undefined, { timeout: 5000 });
+    assert.ok(await paused.isVisible());
+    assert.equal(await topIndex(), held, 'the list did not move under the pointer');
+    await page.mouse.move(5, 5);
+    await page.waitForFunction((h) => Number(document.querySelector('.bot-ledger-section[data-id="led2"] .bot-entry')?.getAttribute('data-index')) === h + 2, held, { timeout: 5000 });
+    assert.ok(!(await paused.isVisible()), 'the pause line is gone');
+  });
+
+  it('bot-identity: the did:key is text with a copy button that copies it; a bad secret key\'s reason is written under the field', async () => {
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: red!.url });
+    await page.dblclick('[id="sign"] .red-ui-flow-node');
+    await page.click('#node-input-btn-identity-edit');
+    const did = page.locator('#bot-identity-did');
+    await page.waitForFunction((want) => document.querySelector('#bot-identity-did')?.textContent === want, DEVICE.did, { timeout: 10000 });
+    assert.notEqual(await did.evaluate((el) => el.tagName), 'INPUT', 'not a field that looks like a placeholder');
+    await page.click('#bot-identity-copy');
+    await page.waitForFunction((want) => navigator.clipboard.readText().then((t) => t === want), DEVICE.did, { timeout: 5000 });
+    const key = page.locator('#node-config-input-secretKey');
+    const reason = page.locator('.bot-reason[data-for="secretKey"]');
+    await fill(key, 'not-a-key');
+    await reason.waitFor({ state: 'visible', timeout: 5000 });
+    assert.match((await reason.textContent()) ?? '', /secret key must be a 32-byte seed/);
+    await fill(key, DEVICE.exportSeed().toString('hex'));
+    await reason.waitFor({ state: 'detached', timeout: 5000 });
+    await page.click('#node-config-dialog-cancel');
+    await key.waitFor({ state: 'detached', timeout: 10000 });
+    await page.click('#node-dialog-cancel');
+  });
+
+  it('bot-grant: "Subject (partner did:key)"; a bad did:key\'s reason (a shared check) is written under the field and goes when fixed', async () => {
+    await page.dblclick('[id="grant"] .red-ui-flow-node');
+    const label = page.locator('label[for="node-input-subject"]');
+    await label.waitFor({ state: 'visible', timeout: 10000 });
+    assert.match(((await label.textContent()) ?? '').replace(/\s+/g, ' '), /Subject \(partner did:key\)/);
+    const subject = page.locator('#node-input-subject');
+    const reason = page.locator('.bot-reason[data-for="subject"]');
+    await fill(subject, 'did:key:z6MkNotAKey');
+    await reason.waitFor({ state: 'visible', timeout: 5000 });
+    assert.match((await reason.textContent()) ?? '', /did:key/);
+    const box = await reason.boundingBox();
+    const field = await subject.boundingBox();
+    assert.ok(box && field && box.y >= field.y + field.height - 1, 'the reason is under the field');
+    await fill(subject, DEVICE.did);
+    await reason.waitFor({ state: 'detached', timeout: 5000 });
+    await page.click('#node-dialog-cancel');
     assert.deepEqual(ed!.errors.filter((e) => !/favicon|Failed to load resource/.test(e)), [], 'no errors in the page');
   });
 });
