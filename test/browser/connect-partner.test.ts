@@ -4,11 +4,13 @@
  * editors: the owner creates an invitation in its Ledger sidebar (string and QR code); the
  * partner pastes a tampered copy into bot-partner (refused, with the reason), then the real one
  * (every field filled, the signature checked in the browser), asks for access with one click
- * and deploys; the owner approves the request in its sidebar; the partner's bot-query then reads
+ * and deploys; the owner approves the request in its sidebar (the QR code is read back by an
+ * independent decoder, @paulmillr/qr, to the invitation string); the partner's bot-query then reads
  * verified entries inside the approved scope over MQTT.
  */
 import { strict as assert } from 'node:assert';
 import type { Page } from 'playwright-core';
+import { decodeQR } from '@paulmillr/qr/decode.js';
 import { Identity } from '../../lib/identity';
 import { INVITATION_PREFIX, parseInvitation } from '../../lib/invitation';
 import { Mosquitto } from '../mosquitto';
@@ -113,6 +115,25 @@ describe('one paste to connect a partner: invitation, request, approval, verifie
     assert.deepEqual([inv.origin, inv.operator, inv.broker, inv.grant], [OWNER, op.did, broker.url, undefined]);
     await section.locator('.bot-qr svg').waitFor({ timeout: 10000 });
     assert.ok(Number(await section.locator('.bot-qr').getAttribute('data-modules')) >= 21, 'a QR code of at least version 1');
+    // What a phone would scan: the QR code as drawn in the page, read back by an independent decoder (@paulmillr/qr).
+    const N = 320;
+    const image = await section.locator('.bot-qr svg').evaluate(async (svg, n) => {
+      const img = new Image();
+      img.src = `data:image/svg+xml;base64,${btoa(new XMLSerializer().serializeToString(svg))}`;
+      await img.decode();
+      const c = document.createElement('canvas');
+      c.width = n; c.height = n;
+      const g = c.getContext('2d') as CanvasRenderingContext2D;
+      g.fillStyle = '#fff'; g.fillRect(0, 0, n, n);
+      g.imageSmoothingEnabled = false;
+      g.drawImage(img, 10, 10, n - 20, n - 20);
+      const px = g.getImageData(0, 0, n, n).data;
+      let bin = '';
+      for (let i = 0; i < px.length; i++) bin += String.fromCharCode(px[i]);
+      return btoa(bin);
+    }, N);
+    const scanned = decodeQR({ width: N, height: N, data: Uint8Array.from(Buffer.from(image, 'base64')) });
+    assert.equal(scanned, invitation, 'the QR code scans to the invitation');
     assert.equal(await section.locator('.bot-invite-copy').count(), 1);
   });
 
