@@ -5,7 +5,7 @@
  * MQTT_PORT, the partners follow it and confirm again (defect 8).
  */
 import { strict as assert } from 'node:assert';
-import { ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { freeConsecutivePorts, freePort, spawnDemo, stopChild, tmpDir } from './helpers';
 import { stopAndMeasure } from './process-tree';
 

@@ -1,5 +1,5 @@
 /** Process helpers of the demo launcher tests (Linux /proc): a launcher's children, and how long a stop takes. */
-import { ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 
 /** The pids of a process's children (Linux: /proc/<pid>/task/<tid>/children). */

@@ -5,7 +5,7 @@
  * the flow; and Ctrl-C ends the launcher and Node-RED within a few seconds.
  */
 import { strict as assert } from 'node:assert';
-import { ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { canonicalBytes, leafHash, NoteVerifier, openNote, parseCheckpoint, PublicKey, verifyInclusion } from '../lib';

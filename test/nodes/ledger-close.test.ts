@@ -17,7 +17,7 @@ import { MqttLink } from '../../lib/mqtt-link';
 import { ledgerId } from '../../lib/quorum';
 import { ledgerTopics } from '../../lib/sync';
 import { Mosquitto } from '../mosquitto';
-import { ALL_NODES, FlowNode, freshUserDir, helper, until } from './util';
+import { ALL_NODES, type FlowNode, freshUserDir, helper, until } from './util';
 
 const A_OP = Identity.generate();
 const B_OP = Identity.generate();

@@ -15,7 +15,7 @@ import { signCheckpoint } from '../../lib/note';
 import { ledgerId } from '../../lib/quorum';
 import { ledgerTopics } from '../../lib/sync';
 import { Mosquitto } from '../mosquitto';
-import { ALL_NODES, FlowNode, freshUserDir, helper, Msg, nextMessage, statuses, TestNode, until } from './util';
+import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, statuses, type TestNode, until } from './util';
 
 const botPartner = require('../../nodes/bot-partner') as unknown;
 const NODES = [...ALL_NODES, botPartner];

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { types } from 'node:util';
 import { Identity } from '../../lib/identity';
-import { ALL_NODES, FlowNode, freshUserDir, helper, nextMessage } from './util';
+import { ALL_NODES, type FlowNode, freshUserDir, helper, nextMessage } from './util';
 
 const fn = require('@node-red/nodes/core/function/10-function.js') as unknown;
 const botGrant = require('../../nodes/bot-grant') as unknown;
