@@ -5,6 +5,7 @@
  * partner then reads with, declines, and the partner's checks of an approval.
  */
 import { strict as assert } from 'node:assert';
+import fc from 'fast-check';
 import { answerRequest, type AccessAnswer, makeRequest, type ReadAnswer } from '../lib/access';
 import { AccessRequests, type AccessView, accessRequestId, filterCovers, MAX_PENDING, narrowAsk, scopeWithin } from '../lib/access-requests';
 import { accessStatus, requestAccess } from '../lib/access-client';
@@ -183,6 +184,26 @@ describe('access requests: the owner\'s pending store', function () {
     await store.decline(v.id);
     await expectCode(send(env), 'E_REPLAY');
     assert.equal(await store.get(v.id), undefined);
+  });
+
+  it('arbitrary asks (fast-check): a typed answer or a typed refusal, and a refusal stores nothing', async () => {
+    const store = AccessRequests.of(led);
+    const field = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constantFrom(['read'], ['append', 'read'], { signers: '*' }, { signers: '*', topics: ['a/+'] }, 30, 1, 36500, 'note'));
+    await fc.assert(fc.asyncProperty(fc.dictionary(fc.constantFrom('actions', 'scope', 'days', 'note', 'grant', 'x'), field, { maxKeys: 5 }), async (extra) => {
+      const who = Identity.generate();
+      const before = (await store.list()).length;
+      const records0 = await records();
+      try {
+        const v = (await send(ask(who, { op: 'access', ...extra }))).access as AccessView;
+        assert.equal(v.requester, who.did);
+        assert.ok((await store.list()).some((r) => r.id === v.id));
+      } catch (err) {
+        assert.ok(isBotError(err), `not a typed error: ${String(err)}`);
+        assert.equal((await store.list()).length, before);
+        assert.equal(await records(), records0);
+      }
+    }), { numRuns: 60 });
+    for (const r of await store.list()) await store.decline(r.id);
   });
 
   it(`bounded: at most ${MAX_PENDING} pending (the oldest pushed out, its record deleted); they survive a restart`, async () => {
