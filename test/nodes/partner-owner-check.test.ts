@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Identity } from '../../lib/identity';
 import { MqttLink } from '../../lib/mqtt-link';
+import { OwnerCheck } from '../../lib/partner';
 import { signCheckpoint } from '../../lib/note';
 import { ledgerId } from '../../lib/quorum';
 import { ledgerTopics } from '../../lib/sync';
@@ -125,6 +126,31 @@ describe('bot-partner over MQTT: the owner\'s ledger is checked on the broker fi
     assert.ok(r.failed);
     assert.equal(r.msg.error?.code, 'E_NO_GRANT', r.msg.error?.message);
     assert.ok(r.ms < 3000, `answered after ${r.ms} ms`);
+  });
+
+  it('an owner that is offline is found by its retained checkpoint alone, also on a link already subscribed to that topic', async () => {
+    const offline = Identity.generate();
+    const origin = 'owner.example/offline';
+    const topic = ledgerTopics(ledgerId(origin, offline.did)).checkpoint;
+    await junk!.publish(topic, signCheckpoint(origin, 3, Buffer.alloc(32, 7), offline), { retain: true });
+    const probe = new MqttLink({ url: broker.url });
+    probe.start();
+    try {
+      await probe.connected(5000);
+      // A witness or mirror of that ledger on the same link holds the exact subscription already.
+      let seen = 0;
+      probe.subscribe(topic, () => { seen++; });
+      await until(() => seen > 0, 3000, 'the retained checkpoint on the exact subscription');
+      const t0 = Date.now();
+      const check = new OwnerCheck(probe, { origin, operator: offline.did });
+      await check.check();
+      assert.ok(check.found);
+      assert.ok(Date.now() - t0 < 1000, `found after ${Date.now() - t0} ms`);
+      // The same key under another origin (or another key) is not found, whatever is retained.
+      await assert.rejects(new OwnerCheck(probe, { origin: 'owner.example/other', operator: offline.did }, 300).check(), (err: Error & { code?: string }) => err.code === 'E_NOT_FOUND');
+    } finally {
+      await probe.close();
+    }
   });
 
   it('an owner that has signed no checkpoint yet is found through its rpc topic', async () => {
