@@ -3,11 +3,11 @@
  * signers, sensor-reading envelopes, the "many concurrent callers" append driver, and
  * growing a ledger to a size while signing as it goes.
  */
-import { ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Identity, Ledger, SignedEnvelope, signEnvelope } from '../lib/index';
+import { Identity, Ledger, type SignedEnvelope, signEnvelope } from '../lib/index';
 
 /** Checkpoint origin of every benchmark ledger. */
 export const ORIGIN = 'bench.example/ledger';

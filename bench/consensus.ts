@@ -39,7 +39,7 @@ import { Identity } from '../lib/identity';
 import { Ledger } from '../lib/ledger';
 import { MqttLink } from '../lib/mqtt-link';
 import { QuorumPolicy } from '../lib/quorum';
-import { appendCallers, CALLERS, Child, Figure, forkChild, log, makeSigners, median, now, rmDir, round, signSpread, sleep, stopChild, tmpDir } from './common';
+import { appendCallers, CALLERS, type Child, type Figure, forkChild, log, makeSigners, median, now, rmDir, round, signSpread, sleep, stopChild, tmpDir } from './common';
 
 /** Checkpoint interval of every partner (ms). */
 export const CHECKPOINT_MS = 200;

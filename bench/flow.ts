@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Figure, median } from './common';
+import { type Figure, median } from './common';
 
 interface TestNode { receive(msg: Record<string, unknown>): void; on(event: 'input', cb: (msg: unknown) => void): void }
 interface Helper {

@@ -48,7 +48,7 @@ import { Ledger } from '../lib/ledger';
 import { MqttLink } from '../lib/mqtt-link';
 import { ledgerId } from '../lib/quorum';
 import { LedgerPublisher, ledgerTopics } from '../lib/sync';
-import { appendCallers, Child, Figure, forkChild, log, makeSigners, median, now, ORIGIN, prng, rmDir, round, signSpread, sleep, stopChild, tmpDir } from './common';
+import { appendCallers, type Child, type Figure, forkChild, log, makeSigners, median, now, ORIGIN, prng, rmDir, round, signSpread, sleep, stopChild, tmpDir } from './common';
 import { startBroker } from './consensus';
 
 /** Device signers of the owner's ledger; the grant covers the first SCOPED of them. */

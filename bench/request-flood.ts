@@ -30,7 +30,7 @@ import { MqttLink } from '../lib/mqtt-link';
 import { ledgerId } from '../lib/quorum';
 import { RateLimiter } from '../lib/rate-limit';
 import { LedgerPublisher, ledgerTopics } from '../lib/sync';
-import { Child, forkChild, log, now, ORIGIN, rmDir, round, sleep, stopChild, tmpDir } from './common';
+import { type Child, forkChild, log, now, ORIGIN, rmDir, round, sleep, stopChild, tmpDir } from './common';
 import { startBroker } from './consensus';
 
 const WINDOW = 64;

@@ -79,7 +79,7 @@ import {
 } from '../lib/index';
 import type { EnvelopeInput, Hash } from '../lib/index';
 import {
-  appendCallers, CALLERS, createLedger, Figure, grow, log, makeSigners, median, now, prng, reading, rmDir, round, signSpread, T0,
+  appendCallers, CALLERS, createLedger, type Figure, grow, log, makeSigners, median, now, prng, reading, rmDir, round, signSpread, T0,
   tmpDir, topicOf,
 } from './common';
 import type { MemArgs, MemResult } from './mem-child';
@@ -91,7 +91,7 @@ interface HypercoreLike {
   readonly length: number;
 }
 // hypercore ships no types; it is a CommonJS module.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+ 
 const Hypercore = require('hypercore') as new (dir: string) => HypercoreLike;
 
 const SHORT = process.argv.includes('--short');

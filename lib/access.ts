@@ -35,15 +35,15 @@
  */
 import { fromBase64, toBase64 } from './bytes';
 import { BotError, FormatError, isBotErrorCode, LedgerError, VerificationError } from './errors';
-import { DEFAULT_MAX_ENTRY_BYTES, Envelope, SignedEnvelope, signEnvelope, verifyEnvelope } from './envelope';
-import { GrantIndex, GrantScope, inScope, AccessError } from './grants';
-import { Identity, PublicKey } from './identity';
+import { DEFAULT_MAX_ENTRY_BYTES, type Envelope, type SignedEnvelope, signEnvelope, verifyEnvelope } from './envelope';
+import { GrantIndex, type GrantScope, inScope, AccessError } from './grants';
+import { type Identity, PublicKey } from './identity';
 import type { JsonValue } from './jcs';
-import { Ledger, Query, Receipt, StoredCheckpoint } from './ledger';
+import { type Ledger, type Query, type Receipt, type StoredCheckpoint } from './ledger';
 import { leafHash, verifyInclusion } from './merkle';
-import { Checkpoint, openNote, parseCheckpoint, parseNote } from './note';
-import { Confirmations, countConfirmations, logVerifier, QuorumPolicy } from './quorum';
-import { proveEntries, ProvenEntry, queryFrom } from './answer';
+import { type Checkpoint, openNote, parseCheckpoint, parseNote } from './note';
+import { type Confirmations, countConfirmations, logVerifier, type QuorumPolicy } from './quorum';
+import { proveEntries, type ProvenEntry, queryFrom } from './answer';
 import { MAX_ANSWER_BYTES } from './mqtt-link';
 import { serialized } from './mutex';
 import type { RateLimiter } from './rate-limit';

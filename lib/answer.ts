@@ -6,7 +6,7 @@
 import { toBase64 } from './bytes';
 import { FormatError } from './errors';
 import type { JsonValue } from './jcs';
-import { Entry, Ledger, Query, StoredCheckpoint } from './ledger';
+import { type Entry, type Ledger, type Query, type StoredCheckpoint } from './ledger';
 
 /** One entry of an answer, with its inclusion proof (standard base64 hashes). */
 export interface ProvenEntry { index: number; leaf: JsonValue; proof: string[] }

@@ -3,7 +3,7 @@
  * leaf is exactly its envelope's canonical (RFC 8785) form. See lib/audit.ts.
  */
 import { parentPort } from 'node:worker_threads';
-import { checkLeaves, LeafTask } from './audit-leaves';
+import { checkLeaves, type LeafTask } from './audit-leaves';
 
 parentPort?.on('message', (task: LeafTask) => {
   parentPort?.postMessage({ id: task.id, result: checkLeaves(task) });

@@ -11,10 +11,10 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { fromBase64, toBase64 } from './bytes';
 import { BotError } from './errors';
-import { AuditFailure, checkLeaves, LeafResult, LeafTask } from './audit-leaves';
+import { type AuditFailure, checkLeaves, type LeafResult, type LeafTask } from './audit-leaves';
 import * as L from './layout';
-import { Ledger, RawView } from './ledger';
-import { Frontier, HASH_SIZE, leafHash, NewNode, nodePosition } from './merkle';
+import { type Ledger, type RawView } from './ledger';
+import { Frontier, HASH_SIZE, leafHash, type NewNode, nodePosition } from './merkle';
 import { NoteVerifier, openNote, parseCheckpoint } from './note';
 
 /** Audit progress, reported once per chunk batch. */

@@ -16,8 +16,8 @@ import { toBase64 } from './bytes';
 import { BotError, LedgerError } from './errors';
 import { signEnvelope } from './envelope';
 import { Identity, PublicKey } from './identity';
-import { JsonValue } from './jcs';
-import { checkOrigin, Ledger, Receipt } from './ledger';
+import { type JsonValue } from './jcs';
+import { checkOrigin, Ledger, type Receipt } from './ledger';
 import { NoteVerifier } from './note';
 
 /** The usage text printed by --help. */

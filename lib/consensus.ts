@@ -19,14 +19,14 @@
  */
 import { fromBase64 } from './bytes';
 import { BotError, FormatError, LedgerError } from './errors';
-import { Evidence, checkEvidence, evidenceToJson, parseEvidence, MAX_EVIDENCE_BYTES } from './equivocation';
+import { type Evidence, checkEvidence, evidenceToJson, parseEvidence, MAX_EVIDENCE_BYTES } from './equivocation';
 import { Identity } from './identity';
-import { Ledger, StoredCheckpoint } from './ledger';
-import { MqttLink } from './mqtt-link';
-import { NoteVerifier, parseCheckpoint, parseNote } from './note';
-import { Confirmations, CosignatureCollector, ledgerId, logVerifier, QuorumPolicy } from './quorum';
-import { LedgerPublisher, ledgerTopics, LedgerTopics } from './sync';
-import { formatAddCheckpointRequest, MAX_PROOF_LINES, Witness, WitnessLogState } from './witness';
+import { type Ledger, type StoredCheckpoint } from './ledger';
+import { type MqttLink } from './mqtt-link';
+import { type NoteVerifier, parseCheckpoint, parseNote } from './note';
+import { type Confirmations, CosignatureCollector, ledgerId, logVerifier, QuorumPolicy } from './quorum';
+import { LedgerPublisher, ledgerTopics, type LedgerTopics } from './sync';
+import { formatAddCheckpointRequest, MAX_PROOF_LINES, Witness, type WitnessLogState } from './witness';
 
 /** Largest checkpoint or cosigned note accepted from MQTT (bytes). */
 export const MAX_CONSENSUS_NOTE_BYTES = 64 * 1024;

@@ -11,8 +11,8 @@ import * as crypto from 'node:crypto';
 import { types } from 'node:util';
 import { fromBase64, fromBase64Url, toBase64, toBase64Url } from './bytes';
 import { FormatError, VerificationError } from './errors';
-import { DidKey, Identity, PublicKey } from './identity';
-import { canonicalize, describeNonJson, isPlainObject, JsonValue } from './jcs';
+import { type DidKey, type Identity, PublicKey } from './identity';
+import { canonicalize, describeNonJson, isPlainObject, type JsonValue } from './jcs';
 import { topicNameProblem } from './topic';
 
 /** Domain separation prefix of envelope signatures. */

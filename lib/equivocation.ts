@@ -23,7 +23,7 @@ import { fromBase64, toBase64 } from './bytes';
 import { FormatError, LedgerError } from './errors';
 import { canonicalize } from './jcs';
 import { isPowerOfTwo, rootsFromConsistencyProof } from './merkle';
-import { Checkpoint, NoteVerifier, openNote, parseCheckpoint } from './note';
+import { type Checkpoint, NoteVerifier, openNote, parseCheckpoint } from './note';
 
 /** What the evidence shows (module comment; tlog-witness "add-checkpoint"). */
 export type EvidenceKind = 'fork' | 'inconsistent';

@@ -15,8 +15,8 @@
 import * as crypto from 'node:crypto';
 import { toBase64Url } from './bytes';
 import { BotError } from './errors';
-import { EnvelopeInput, fromTrustedLeaf, SignedEnvelope, signEnvelope } from './envelope';
-import { DidKey, Identity, PublicKey } from './identity';
+import { type EnvelopeInput, fromTrustedLeaf, type SignedEnvelope, signEnvelope } from './envelope';
+import { type DidKey, type Identity, PublicKey } from './identity';
 import type { JsonValue } from './jcs';
 import type { Ledger, Receipt } from './ledger';
 import { serialized } from './mutex';

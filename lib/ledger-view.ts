@@ -15,7 +15,7 @@ import { LedgerError } from './errors';
 import type { Ledger, StoredCheckpoint } from './ledger';
 import { leafHash } from './merkle';
 import { parseCheckpoint, parseNote } from './note';
-import { Confirmations, ledgerId } from './quorum';
+import { type Confirmations, ledgerId } from './quorum';
 import { RateMeter } from './rate';
 import { checkTopicFilter } from './topic';
 

@@ -24,10 +24,10 @@ import { fromBase64, toBase64 } from './bytes';
 import { BotError, FormatError, LedgerError, StoreError } from './errors';
 import { createFolder } from './folders';
 import { DEFAULT_MAX_ENTRY_BYTES, fromTrustedLeaf, SignedEnvelope, verifyEnvelope } from './envelope';
-import { DidKey, Identity, PublicKey } from './identity';
+import { type DidKey, type Identity, PublicKey } from './identity';
 import * as L from './layout';
 import {
-  asHash, consistencyProof, Frontier, Hash, inclusionProof, leafHash, NewNode, NodeReader, nodePosition, rootAt,
+  asHash, consistencyProof, Frontier, type Hash, inclusionProof, leafHash, type NewNode, type NodeReader, nodePosition, rootAt,
 } from './merkle';
 import { isValidKeyName, NoteVerifier, openNote, parseCheckpoint, signCheckpoint } from './note';
 import { checkTopicFilter, isExactTopic, topicMatches } from './topic';

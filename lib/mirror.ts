@@ -25,14 +25,14 @@
  *   sync is retried on a timer.
  */
 import { fromBase64 } from './bytes';
-import { BotError, BotErrorCode, FormatError, LedgerError, VerificationError } from './errors';
-import { SignedEnvelope, verifyEnvelope } from './envelope';
-import { Ledger } from './ledger';
-import { MAX_ENTRIES_PER_MESSAGE, ledgerTopics, LedgerTopics } from './sync';
-import { MqttLink } from './mqtt-link';
-import { Checkpoint, NoteVerifier, openNote, parseCheckpoint } from './note';
+import { type BotError, type BotErrorCode, FormatError, LedgerError, VerificationError } from './errors';
+import { type SignedEnvelope, verifyEnvelope } from './envelope';
+import { type Ledger } from './ledger';
+import { MAX_ENTRIES_PER_MESSAGE, ledgerTopics, type LedgerTopics } from './sync';
+import { type MqttLink } from './mqtt-link';
+import { type Checkpoint, NoteVerifier, openNote, parseCheckpoint } from './note';
 import { ledgerId } from './quorum';
-import { NewNode, leafHash, verifyConsistency } from './merkle';
+import { type NewNode, leafHash, verifyConsistency } from './merkle';
 import { PublicKey } from './identity';
 
 /** Options of a Mirror. */

@@ -16,7 +16,7 @@
  */
 import { EventEmitter } from 'node:events';
 import * as crypto from 'node:crypto';
-import mqtt, { IClientOptions, MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { BotError, FormatError, isBotErrorCode, LedgerError } from './errors';
 import { checkTopicFilter, checkTopicName, escapeUnprintable, printable, topicMatches, topicNameProblem } from './topic';
 

@@ -9,12 +9,12 @@
  * Refusals are not signed and are taken as they come (a forged one denies service; it cannot
  * make the partner believe anything was stored).
  */
-import { Envelope, SignedEnvelope, verifyEnvelope } from './envelope';
+import { type Envelope, SignedEnvelope, verifyEnvelope } from './envelope';
 import { BotError, FormatError, isBotError, LedgerError } from './errors';
-import { Identity } from './identity';
+import { type Identity } from './identity';
 import type { JsonValue } from './jcs';
 import type { Query } from './ledger';
-import { makeRequest, OwnerRef, peerWords, RequestPayload, verifyAppendAnswer, VerifiedRead, VerifiedReceipt, verifyReadAnswer } from './access';
+import { makeRequest, type OwnerRef, peerWords, type RequestPayload, verifyAppendAnswer, type VerifiedRead, type VerifiedReceipt, verifyReadAnswer } from './access';
 import { queryFrom } from './answer';
 import type { MqttLink } from './mqtt-link';
 import { openNote, parseCheckpoint } from './note';

@@ -12,13 +12,13 @@
 import * as crypto from 'node:crypto';
 import { toHex } from './bytes';
 import { BotError, FormatError, LedgerError, StoreError, VerificationError } from './errors';
-import { DidKey, PublicKey } from './identity';
+import { type DidKey, PublicKey } from './identity';
 import type { AuxStore } from './ledger';
 import { serialized } from './mutex';
 import {
-  formatNote, NoteSignature, NoteVerifier, openNote, parseCheckpoint, parseNote, SIG_COSIGNATURE_V1, SIG_ED25519,
+  formatNote, type NoteSignature, NoteVerifier, openNote, parseCheckpoint, parseNote, SIG_COSIGNATURE_V1, SIG_ED25519,
 } from './note';
-import { EquivocationError, forkEvidence, parseEvidence, evidenceToJson, Evidence } from './equivocation';
+import { EquivocationError, forkEvidence, parseEvidence, evidenceToJson, type Evidence } from './equivocation';
 
 /** Most witnesses in one set (c2sp.org/tlog-policy "Implementation limits" recommends at least 32). */
 export const MAX_WITNESSES = 64;

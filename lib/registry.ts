@@ -18,7 +18,7 @@
  */
 import * as path from 'node:path';
 import { BotError, FormatError, isBotError, StoreError } from './errors';
-import { Ledger, LedgerOptions } from './ledger';
+import { Ledger, type LedgerOptions } from './ledger';
 
 /** One user's hold on a shared ledger. */
 export interface LedgerLease {

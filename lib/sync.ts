@@ -13,8 +13,8 @@
  */
 import { toBase64 } from './bytes';
 import { FormatError, LedgerError } from './errors';
-import { Ledger } from './ledger';
-import { MAX_ANSWER_BYTES, MqttLink } from './mqtt-link';
+import { type Ledger } from './ledger';
+import { MAX_ANSWER_BYTES, type MqttLink } from './mqtt-link';
 
 /** Most entries answered by one `entries` RPC call or carried by one `entries` message (fewer when MAX_ANSWER_BYTES is reached first). */
 export const MAX_ENTRIES_PER_MESSAGE = 1000;

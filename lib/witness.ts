@@ -20,14 +20,14 @@
  */
 import { fromBase64, toBase64 } from './bytes';
 import { BotError, FormatError, LedgerError, StoreError, VerificationError } from './errors';
-import { DidKey, Identity } from './identity';
+import { type DidKey, Identity } from './identity';
 import type { AuxStore } from './ledger';
 import { serialized } from './mutex';
 import { EMPTY_ROOT, verifyConsistency } from './merkle';
 import {
-  Checkpoint, cosignLine, formatNote, NoteSignature, NoteVerifier, parseCheckpoint, parseNote, openNote,
+  type Checkpoint, cosignLine, formatNote, type NoteSignature, NoteVerifier, parseCheckpoint, parseNote, openNote,
 } from './note';
-import { Evidence, EvidenceKind, evidenceToJson, isConclusiveInconsistency, parseEvidence } from './equivocation';
+import { type Evidence, type EvidenceKind, evidenceToJson, isConclusiveInconsistency, parseEvidence } from './equivocation';
 import { logVerifier } from './quorum';
 
 /** Most consistency proof lines in a request (tlog-witness "add-checkpoint": clients MUST NOT send more than 63). */

@@ -14,10 +14,10 @@
  */
 import { types } from 'node:util';
 import { BotError } from '../lib/errors';
-import { Receipt } from '../lib/ledger';
-import { LedgerLease } from '../lib/registry';
+import { type Receipt } from '../lib/ledger';
+import { type LedgerLease } from '../lib/registry';
 import {
-  BotPartnerNode, closeAfterJobs, partnerNodeOf, runJob, setupFailed, showOwnerLink, showStoreHealth, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, RateMeter, RedNode, SendFn, shortMessage, StatusThrottle,
+  type BotPartnerNode, closeAfterJobs, partnerNodeOf, runJob, setupFailed, showOwnerLink, showStoreHealth, type BotLedgerNode, type DoneFn, ledgerNodeOf, type NodeAPI, type NodeDef, type NodeMessage, RateMeter, type RedNode, type SendFn, shortMessage, StatusThrottle,
 } from './red';
 
 interface BotAppendDef extends NodeDef {

@@ -18,12 +18,12 @@
  * (lib/quorum.ts isConfirmed). With no witnesses, the status says so and a wait ends at once
  * on output 2 with E_NO_WITNESS, rather than acting on the operator's word alone.
  */
-import { ConsensusError, Consortium, EntryStatus } from '../lib/consensus';
+import { ConsensusError, type Consortium, type EntryStatus } from '../lib/consensus';
 import { BotError } from '../lib/errors';
-import { Ledger } from '../lib/ledger';
-import { LedgerLease } from '../lib/registry';
+import { type Ledger } from '../lib/ledger';
+import { type LedgerLease } from '../lib/registry';
 import {
-  setupFailed, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, NodeDef, NodeMessage, openOrThrow, RedNode, SendFn, showStoreHealth, StatusThrottle,
+  setupFailed, type BotLedgerNode, type DoneFn, ledgerNodeOf, type NodeAPI, type NodeDef, type NodeMessage, openOrThrow, type RedNode, type SendFn, showStoreHealth, StatusThrottle,
 } from './red';
 import { describeSetting, evaluate, typedSetting } from './typed-input';
 

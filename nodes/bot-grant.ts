@@ -21,13 +21,13 @@
 import { types } from 'node:util';
 import { AccessRequests } from '../lib/access-requests';
 import { BotError, FormatError } from '../lib/errors';
-import { GrantIndex, GrantTerms, issueGrant, newGrantId, parseGrantTerms, revokeGrant } from '../lib/grants';
-import { Identity } from '../lib/identity';
-import { Ledger } from '../lib/ledger';
-import { LedgerLease } from '../lib/registry';
-import { SequenceCounter, sharedSequence } from '../lib/sequence';
+import { GrantIndex, type GrantTerms, issueGrant, newGrantId, parseGrantTerms, revokeGrant } from '../lib/grants';
+import { type Identity } from '../lib/identity';
+import { type Ledger } from '../lib/ledger';
+import { type LedgerLease } from '../lib/registry';
+import { type SequenceCounter, sharedSequence } from '../lib/sequence';
 import {
-  BotLedgerNode, closeAfterJobs, DoneFn, ledgerNodeOf, runJob, NodeAPI, NodeDef, NodeMessage, openOrThrow, RedNode, SendFn,
+  type BotLedgerNode, closeAfterJobs, type DoneFn, ledgerNodeOf, runJob, type NodeAPI, type NodeDef, type NodeMessage, openOrThrow, type RedNode, type SendFn,
   setupFailed, shortMessage, showStoreHealth, StatusThrottle, userPath,
 } from './red';
 import { lines } from './settings';

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { BotError } from '../lib/errors';
 import { createFolder } from '../lib/folders';
 import { Identity } from '../lib/identity';
-import { AdminRequest, AdminResponse, BotIdentityNode, NodeAPI, NodeDef, userPath } from './red';
+import { type AdminRequest, type AdminResponse, type BotIdentityNode, type NodeAPI, type NodeDef, userPath } from './red';
 
 interface BotIdentityDef extends NodeDef {
   name?: string;

@@ -13,20 +13,20 @@
  * Its admin endpoints are in ./ledger-admin.ts.
  */
 import * as fs from 'node:fs';
-import { Consortium, WitnessedLedger } from '../lib/consensus';
+import { Consortium, type WitnessedLedger } from '../lib/consensus';
 import { Mirror } from '../lib/mirror';
-import { answerRequest, RequestAnswer } from '../lib/access';
+import { answerRequest, type RequestAnswer } from '../lib/access';
 import { DEFAULT_RATE_LIMITS, RateLimiter } from '../lib/rate-limit';
 import { BotError } from '../lib/errors';
-import { Identity } from '../lib/identity';
+import { type Identity } from '../lib/identity';
 import { installationId } from '../lib/installation';
-import { LinkDrop, LinkOptions, MqttLink, redactUrl, urlHasPassword } from '../lib/mqtt-link';
+import { type LinkDrop, type LinkOptions, MqttLink, redactUrl, urlHasPassword } from '../lib/mqtt-link';
 import { escapeUnprintable } from '../lib/topic';
-import { ledgerId, QuorumPolicy, WitnessInit } from '../lib/quorum';
-import { checkOrigin, Ledger, Receipt, StoredCheckpoint } from '../lib/ledger';
-import { AcquireOptions, acquireLedger, failedLease, LedgerLease } from '../lib/registry';
+import { ledgerId, QuorumPolicy, type WitnessInit } from '../lib/quorum';
+import { checkOrigin, type Ledger, type Receipt, type StoredCheckpoint } from '../lib/ledger';
+import { type AcquireOptions, acquireLedger, failedLease, type LedgerLease } from '../lib/registry';
 import {
-  BotLedgerNode, openOrThrow, MirrorInfo, configError, identityOf, intSetting, NodeAPI, NodeDef, userPath,
+  type BotLedgerNode, openOrThrow, type MirrorInfo, configError, identityOf, intSetting, type NodeAPI, type NodeDef, userPath,
 } from './red';
 import { liveLedgers, registerLedgerAdmin } from './ledger-admin';
 import { parseWitnessed, parseWitnesses } from './settings';

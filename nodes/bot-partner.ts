@@ -11,16 +11,16 @@
  * witnesses listed, a read answer counts only if its checkpoint carries the quorum of
  * cosignatures (docs/design.md "Witness set and quorum").
  */
-import { OwnerRef } from '../lib/access';
+import { type OwnerRef } from '../lib/access';
 import { BotError } from '../lib/errors';
 import { PublicKey } from '../lib/identity';
 import { checkOrigin } from '../lib/ledger';
 import { isGrantId } from '../lib/grants';
 import { checkPartnerInvitation } from '../lib/invitation';
-import { httpTransport, mqttTransport, NO_OWNER_LEDGER, OwnerCheck, PartnerClient, PartnerTransport } from '../lib/partner';
+import { httpTransport, mqttTransport, NO_OWNER_LEDGER, OwnerCheck, PartnerClient, type PartnerTransport } from '../lib/partner';
 import { QuorumPolicy } from '../lib/quorum';
 import { sharedSequence } from '../lib/sequence';
-import { BotPartnerNode, configError, identityOf, intSetting, ledgerNodeOf, NodeAPI, NodeDef, userPath } from './red';
+import { type BotPartnerNode, configError, identityOf, intSetting, ledgerNodeOf, type NodeAPI, type NodeDef, userPath } from './red';
 import { parseWitnesses } from './settings';
 
 interface BotPartnerDef extends NodeDef {

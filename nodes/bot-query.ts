@@ -26,12 +26,12 @@ import { auditLedger } from '../lib/audit';
 import { refusal, refusalStatus } from '../lib/access';
 import { provenQuery, queryFrom } from '../lib/answer';
 import { BotError, FormatError } from '../lib/errors';
-import { Ledger } from '../lib/ledger';
-import { LedgerLease } from '../lib/registry';
+import { type Ledger } from '../lib/ledger';
+import { type LedgerLease } from '../lib/registry';
 import { answeringDone } from './http-answer';
 import { provenQueryLatest, queryOrder } from './query-order';
 import {
-  BotPartnerNode, closeAfterJobs, partnerNodeOf, runJob, setupFailed, showOwnerLink, BotLedgerNode, DoneFn, ledgerNodeOf, NodeAPI, openOrThrow, NodeDef, NodeMessage, RedNode, SendFn, StatusThrottle,
+  type BotPartnerNode, closeAfterJobs, partnerNodeOf, runJob, setupFailed, showOwnerLink, type BotLedgerNode, type DoneFn, ledgerNodeOf, type NodeAPI, openOrThrow, type NodeDef, type NodeMessage, type RedNode, type SendFn, StatusThrottle,
 } from './red';
 
 type QueryField = 'from' | 'to' | 'signer' | 'topic' | 'since' | 'until' | 'limit';

@@ -12,12 +12,12 @@
  */
 import { signEnvelope } from '../lib/envelope';
 import { BotError, isBotError } from '../lib/errors';
-import { Identity } from '../lib/identity';
-import { jsonProblem, JsonValue } from '../lib/jcs';
-import { SequenceCounter, sharedSequence } from '../lib/sequence';
-import { describeSetting, evaluate, messageProperty, setMessageProperty, typedSetting, TypedSetting } from './typed-input';
+import { type Identity } from '../lib/identity';
+import { jsonProblem, type JsonValue } from '../lib/jcs';
+import { type SequenceCounter, sharedSequence } from '../lib/sequence';
+import { describeSetting, evaluate, messageProperty, setMessageProperty, typedSetting, type TypedSetting } from './typed-input';
 import {
-  DoneFn, identityOf, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn, shortMessage, StatusThrottle, userPath,
+  type DoneFn, identityOf, type NodeAPI, type NodeDef, type NodeMessage, type RedNode, type SendFn, shortMessage, StatusThrottle, userPath,
 } from './red';
 
 interface BotSignDef extends NodeDef {

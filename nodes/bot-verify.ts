@@ -10,13 +10,13 @@
  * `property` (editor typed input, msg only; absent in older flows = payload) names the msg
  * property holding the envelope; on output 1 it holds the envelope object.
  */
-import { DEFAULT_MAX_ENTRY_BYTES, SignedEnvelope, verifyEnvelope } from '../lib/envelope';
+import { DEFAULT_MAX_ENTRY_BYTES, type SignedEnvelope, verifyEnvelope } from '../lib/envelope';
 import { BotError, isBotError } from '../lib/errors';
 import { isPlainObject, jsonProblem } from '../lib/jcs';
 import { PublicKey } from '../lib/identity';
-import { LedgerLease } from '../lib/registry';
+import { type LedgerLease } from '../lib/registry';
 import {
-  configError, DoneFn, failMessage, identityOf, intSetting, ledgerNodeOf, openOrThrow, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn, shortMessage, StatusThrottle,
+  configError, type DoneFn, failMessage, identityOf, intSetting, ledgerNodeOf, openOrThrow, type NodeAPI, type NodeDef, type NodeMessage, type RedNode, type SendFn, shortMessage, StatusThrottle,
 } from './red';
 import { messageProperty, setMessageProperty } from './typed-input';
 

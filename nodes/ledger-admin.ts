@@ -15,7 +15,7 @@ import { BotError } from '../lib/errors';
 import type { Ledger } from '../lib/ledger';
 import type { QuorumPolicy } from '../lib/quorum';
 import { registerAccessAdmin } from './access-admin';
-import { AdminRequest, AdminResponse, BotLedgerNode, NodeAPI, openOrThrow } from './red';
+import { type AdminRequest, type AdminResponse, type BotLedgerNode, type NodeAPI, openOrThrow } from './red';
 
 const MAX_LIST = 1000;
 

@@ -6,7 +6,7 @@
  * (each window's matches are all found: a window is never larger than a query's limit) until
  * `limit` entries are found or the range is exhausted. Not a node: no .html, not in node-red.nodes.
  */
-import { proveEntries, ProvenAnswer } from '../lib/answer';
+import { proveEntries, type ProvenAnswer } from '../lib/answer';
 import { FormatError } from '../lib/errors';
 import type { Entry, Ledger, Query, StoredCheckpoint } from '../lib/ledger';
 

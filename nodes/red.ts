@@ -3,8 +3,8 @@
  * helpers shared by the node glue. Not a node: it has no .html and is not in node-red.nodes.
  */
 import * as path from 'node:path';
-import { BotError, BotErrorCode } from '../lib/errors';
-import { Identity } from '../lib/identity';
+import { BotError, type BotErrorCode } from '../lib/errors';
+import { type Identity } from '../lib/identity';
 import type { Ledger, Receipt, StoredCheckpoint } from '../lib/ledger';
 import type { LedgerLease, StoreHealth } from '../lib/registry';
 import type { Consortium } from '../lib/consensus';

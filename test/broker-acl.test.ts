@@ -9,7 +9,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import mqtt, { MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import { Consortium } from '../lib/consensus';
 import { signEnvelope } from '../lib/envelope';
 import { Identity } from '../lib/identity';

@@ -6,7 +6,7 @@
  * an operator that signs a fork is shown as `conflict` by both witnesses.
  */
 import { strict as assert } from 'node:assert';
-import { ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as path from 'node:path';
 import { Identity } from '../lib/identity';

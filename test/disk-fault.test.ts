@@ -14,14 +14,14 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fromTrustedLeaf, signEnvelope, SignedEnvelope } from '../lib/envelope';
-import { isBotError, StoreError } from '../lib/errors';
+import { fromTrustedLeaf, signEnvelope, type SignedEnvelope } from '../lib/envelope';
+import { isBotError, type StoreError } from '../lib/errors';
 import { Identity } from '../lib/identity';
 import { Ledger } from '../lib/ledger';
-import { acquireLedger, settledLedgers, StoreHealth } from '../lib/registry';
-import { Acks, assertStoreFailure, Errno, injectFaults, Injector, mountTmpfs, Phase, Tmpfs } from './faults';
+import { acquireLedger, settledLedgers, type StoreHealth } from '../lib/registry';
+import { Acks, assertStoreFailure, type Errno, injectFaults, type Injector, mountTmpfs, type Phase, type Tmpfs } from './faults';
 import { tmpDir, until } from './helpers';
-import { ALL_NODES, helper, Msg, statuses } from './nodes/util';
+import { ALL_NODES, helper, type Msg, statuses } from './nodes/util';
 
 const ORIGIN = 'test.example/disk-fault';
 const op = Identity.generate();

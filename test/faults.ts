@@ -16,7 +16,7 @@ import { Level } from 'level';
 import { auditLedger } from '../lib/audit';
 import { toBase64 } from '../lib/bytes';
 import { isBotError, StoreError } from '../lib/errors';
-import { Ledger, Receipt, StoredCheckpoint } from '../lib/ledger';
+import { type Ledger, type Receipt, type StoredCheckpoint } from '../lib/ledger';
 import { parseCheckpoint, parseNote } from '../lib/note';
 
 // ------------------------------------------------------------------ tmpfs

@@ -18,15 +18,15 @@ import fc from 'fast-check';
 import {
   answerLedgerRpc, answerRequest, BotError, checkEvidence, countConfirmations, cosignLine, explainEvidence, exportPolicy,
   forkEvidence, formatAddCheckpointRequest, formatNote, fromBase64, fromBase64Url, fromHex, fromTrustedLeaf, grantInput,
-  GrantTerms, Identity, importPolicy, isBotErrorCode, Ledger, makeRequest, MAX_REQUEST_BYTES, NoteVerifier, openNote, parseAddCheckpointRequest,
+  type GrantTerms, Identity, importPolicy, isBotErrorCode, Ledger, makeRequest, MAX_REQUEST_BYTES, NoteVerifier, openNote, parseAddCheckpointRequest,
   parseAddCheckpointResponse, parseCheckpoint, parseEvidence, parseGrantTerms, parseNote, parsePolicy, parseRequest,
-  parseRevokeTerms, parseScope, parseTlogSize, PublicKey, QuorumPolicy, signCheckpoint, signEnvelope, StoredCheckpoint,
+  parseRevokeTerms, parseScope, parseTlogSize, PublicKey, QuorumPolicy, signCheckpoint, signEnvelope, type StoredCheckpoint,
   toBase64, toBase64Url, verifyEnvelope, canonicalize,
 } from '../lib';
 import { base58Decode, base58Encode } from '../lib/base58';
 import { signerId } from '../lib/layout';
 import { tmpDir } from './helpers';
-import { anyString, bytesAround, deepArray, deepSplices, mutate, mutateText, mutations, textMutations, Value, weirdValue } from './fuzz/mutate';
+import { anyString, bytesAround, deepArray, deepSplices, mutate, mutateText, mutations, textMutations, type Value, weirdValue } from './fuzz/mutate';
 
 /** Fixed seed; BOT_FUZZ_SEED and BOT_FUZZ_SCALE (runs and time × N) allow longer hunts by hand. */
 const SEED = Number(process.env.BOT_FUZZ_SEED ?? 0x0b07_2025);
@@ -118,7 +118,6 @@ describe('fuzz: every parser a peer reaches refuses with a typed error or answer
   let sensorSeq = 100;
   let policy: QuorumPolicy;
   let cosignedNote: string;
-  let checkpointNote: string;
   let opVerifier: NoteVerifier;
   let validRead: Value;
   let validAppend: Value;
@@ -140,7 +139,7 @@ describe('fuzz: every parser a peer reaches refuses with a typed error or answer
     await led.append(signEnvelope(op, grantInput(terms('g-sup', ['append'], [sensor.did]), 1, T0 - 4000)));
     validTerms = terms('g-x', ['read', 'append'], [sensor.did]) as unknown as Value;
     cp = (await led.checkpoint()) as StoredCheckpoint;
-    checkpointNote = cp.note;
+
     opVerifier = NoteVerifier.ed25519(ORIGIN, op.publicKey);
     const text = parseNote(cp.note).text;
     cosignedNote = formatNote(text, [...parseNote(cp.note).signatures.map((s) => s.line), cosignLine(text, 'w1.example', w1, 1_767_225_600), cosignLine(text, 'w2.example', w2, 1_767_225_601)]);

@@ -1,9 +1,9 @@
 /** Grants (lib/grants.ts) and partner requests (lib/access.ts) over a real LevelDB. */
 import { strict as assert } from 'node:assert';
 import {
-  answerRequest, checkGrant, GrantIndex, grantInput, issueGrant, revokeGrant, GrantTerms, Identity, inScope, isBotError, Ledger,
-  makeRequest, parseGrantTerms, revokeInput, SignedEnvelope, signEnvelope, verifyAppendAnswer, verifyReadAnswer,
-  ReadAnswer, AppendAnswer, StoredCheckpoint, BotError, readInScope,
+  answerRequest, checkGrant, GrantIndex, grantInput, issueGrant, revokeGrant, type GrantTerms, Identity, inScope, isBotError, Ledger,
+  makeRequest, parseGrantTerms, revokeInput, type SignedEnvelope, signEnvelope, verifyAppendAnswer, verifyReadAnswer,
+  type ReadAnswer, type AppendAnswer, type StoredCheckpoint, type BotError, readInScope,
 } from '../lib';
 import { MqttLink } from '../lib/mqtt-link';
 import { LedgerPublisher, ledgerTopics } from '../lib/sync';

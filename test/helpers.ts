@@ -1,5 +1,5 @@
 /** Shared test helpers: temp dirs and vector files kept beside the tests (test/vectors/). */
-import { ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';

@@ -2,7 +2,7 @@
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import {
-  Identity, leafHash, Ledger, NoteVerifier, openNote, parseCheckpoint, SignedEnvelope, signEnvelope, verifyConsistency,
+  Identity, leafHash, Ledger, NoteVerifier, openNote, parseCheckpoint, type SignedEnvelope, signEnvelope, verifyConsistency,
   verifyInclusion,
 } from '../lib';
 import { tmpDir } from './helpers';

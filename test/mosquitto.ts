@@ -11,7 +11,7 @@
  * The first broker a test run starts prints which one it is. Nothing is installed here: a
  * test never runs apt-get behind the user's back.
  */
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';

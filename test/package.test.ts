@@ -4,7 +4,7 @@
  * flow is deployed, and the query example answers with proofs that verify.
  */
 import { strict as assert } from 'node:assert';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { leafHash, NoteVerifier, openNote, parseCheckpoint, PublicKey, verifyEnvelope, verifyInclusion, canonicalBytes } from '../lib';

@@ -11,8 +11,8 @@
 import { strict as assert } from 'node:assert';
 import mqtt from 'mqtt';
 import {
-  answerRequest, AppendAnswer, BotError, grantInput, GrantTerms, Identity, isBotError, Ledger, makeRequest, mqttTransport, PartnerClient,
-  queryFrom, ReadAnswer, ReplayGuard, refusalStatus, signCheckpoint, signEnvelope, SignedEnvelope, StoredCheckpoint, throwIfRefused,
+  answerRequest, type AppendAnswer, type BotError, grantInput, type GrantTerms, Identity, isBotError, Ledger, makeRequest, mqttTransport, PartnerClient,
+  queryFrom, type ReadAnswer, ReplayGuard, refusalStatus, signCheckpoint, signEnvelope, type SignedEnvelope, type StoredCheckpoint, throwIfRefused,
   verifyAppendAnswer, verifyEnvelope, leafHash, ledgerId,
 } from '../lib';
 import { MqttLink } from '../lib/mqtt-link';

@@ -9,7 +9,7 @@ import {
   cosignLine, Identity, Ledger, NoteVerifier, openNote, parseNote, signCheckpoint, signEnvelope,
 } from '../lib';
 import {
-  CosignatureCollector, countConfirmations, defaultQuorum, ledgerId, QuorumPolicy, WitnessInit,
+  CosignatureCollector, countConfirmations, defaultQuorum, ledgerId, QuorumPolicy, type WitnessInit,
 } from '../lib/quorum';
 import { checkEvidence, EquivocationError } from '../lib/equivocation';
 import { formatAddCheckpointRequest, parseAddCheckpointResponse, formatAddCheckpointResponse, Witness } from '../lib/witness';

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Level } from 'level';
 import {
-  Frontier, fromBase64, Identity, leafHash, Ledger, NewNode, nodePosition, signCheckpoint, signEnvelope, toBase64,
+  Frontier, fromBase64, Identity, leafHash, Ledger, type NewNode, nodePosition, signCheckpoint, signEnvelope, toBase64,
   verifyEnvelope,
 } from '../lib';
 import { checkpointKey, chunkNodeStart, CHUNK, decodeLeaves, encodeLeaves, entryKey, hashKey, KEY_HEAD } from '../lib/layout';

@@ -12,8 +12,8 @@ import { pathToFileURL } from 'node:url';
 import * as ed from '@noble/ed25519';
 import { base58Encode } from '../lib/base58';
 import {
-  canonicalize, consistencyProof, EMPTY_ROOT, Frontier, Hash, Identity, inclusionProof, leafHash, NewNode, nodeHash,
-  NodeReader, PublicKey, rootAt, verifyConsistency, verifyInclusion, verifyPortable,
+  canonicalize, consistencyProof, EMPTY_ROOT, Frontier, type Hash, Identity, inclusionProof, leafHash, type NewNode, nodeHash,
+  type NodeReader, PublicKey, rootAt, verifyConsistency, verifyInclusion, verifyPortable,
 } from '../lib';
 import { vector } from './helpers';
 

@@ -6,11 +6,11 @@
 import { strict as assert } from 'node:assert';
 import * as crypto from 'node:crypto';
 import {
-  AuxStore, cosignatureMessage, Identity, Ledger, NoteVerifier, openNote, parseCheckpoint, parseNote, signCheckpoint,
+  type AuxStore, cosignatureMessage, Identity, Ledger, NoteVerifier, openNote, parseCheckpoint, parseNote, signCheckpoint,
   signEnvelope,
 } from '../lib';
 import {
-  AddCheckpointResult, formatAddCheckpointRequest, formatAddCheckpointResponse, MAX_SUSPECTS_PER_LOG, parseAddCheckpointRequest,
+  type AddCheckpointResult, formatAddCheckpointRequest, formatAddCheckpointResponse, MAX_SUSPECTS_PER_LOG, parseAddCheckpointRequest,
   parseAddCheckpointResponse, Witness,
 } from '../lib/witness';
 import { checkEvidence, consistencyRoots, evidenceToJson, explainEvidence, parseEvidence } from '../lib/equivocation';

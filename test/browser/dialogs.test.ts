@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { Identity } from '../../lib/identity';
-import { EditorSession, findChromium, openEditor, RedRuntime, startRed } from './harness';
+import { type EditorSession, findChromium, openEditor, type RedRuntime, startRed } from './harness';
 
 const root = path.resolve(__dirname, '../../..');
 const PKG = '@blockchain-of-things/node-red';

@@ -8,10 +8,10 @@
  *   … ed.page …
  *   await ed.close(); await red.stop();
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { chromium, Browser, Page } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort, tmpDir } from '../helpers';
 
 const root = path.resolve(__dirname, '../../..');

@@ -20,7 +20,7 @@ import { ledgerId } from '../../lib/quorum';
 import { ledgerTopics } from '../../lib/sync';
 import { tmpDir, until, vector } from '../helpers';
 import { Mosquitto } from '../mosquitto';
-import { EditorSession, openEditor, RedRuntime, startRed } from './harness';
+import { type EditorSession, openEditor, type RedRuntime, startRed } from './harness';
 
 const A = 'example.com/A';
 const B = 'example.com/B';

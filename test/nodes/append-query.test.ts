@@ -3,15 +3,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { auditLedger } from '../../lib/audit';
 import { fromBase64, toBase64 } from '../../lib/bytes';
-import { Envelope, signEnvelope } from '../../lib/envelope';
+import { type Envelope, signEnvelope } from '../../lib/envelope';
 import { Identity } from '../../lib/identity';
 import { canonicalBytes } from '../../lib/jcs';
-import { Ledger, Receipt } from '../../lib/ledger';
+import { Ledger, type Receipt } from '../../lib/ledger';
 import { leafHash, verifyInclusion } from '../../lib/merkle';
 import { NoteVerifier, openNote, parseCheckpoint } from '../../lib/note';
 import { openLedgers } from '../../lib/registry';
 import {
-  ALL_NODES, FlowNode, freshUserDir, helper, Msg, nextMessage, nextMessages, noMessage, statuses, until,
+  ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, noMessage, statuses, until,
 } from './util';
 
 const DEVICE = Identity.generate();

@@ -14,7 +14,7 @@ import { MqttLink } from '../../lib/mqtt-link';
 import { QuorumPolicy } from '../../lib/quorum';
 import { Mosquitto } from '../mosquitto';
 import {
-  ALL_NODES, FlowNode, freshUserDir, helper, Msg, nextMessage, nextMessages, sleep, statuses, TestNode, until,
+  ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, sleep, statuses, type TestNode, until,
 } from './util';
 import { editorDefinitions, editorVerdict } from './editor';
 

@@ -11,9 +11,9 @@ import * as path from 'node:path';
 import mqtt from 'mqtt';
 import { Identity } from '../../lib/identity';
 import { Mosquitto } from '../mosquitto';
-import { editorDefinitions, editorVerdict, EditorDefinition } from './editor';
+import { editorDefinitions, editorVerdict, type EditorDefinition } from './editor';
 import { EXAMPLES_DIR, readExample } from './examples';
-import { ALL_NODES, FlowNode, freshUserDir, helper, TestNode, until } from './util';
+import { ALL_NODES, type FlowNode, freshUserDir, helper, type TestNode, until } from './util';
 
 const botConsensus = require('../../nodes/bot-consensus') as unknown;
 const botGrant = require('../../nodes/bot-grant') as unknown;

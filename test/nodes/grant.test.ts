@@ -12,10 +12,10 @@ import { makeRequest, verifyReadAnswer } from '../../lib/access';
 import { signEnvelope } from '../../lib/envelope';
 import type { GrantView } from '../../lib/grants';
 import { Identity } from '../../lib/identity';
-import { Ledger, Receipt } from '../../lib/ledger';
+import { type Ledger, type Receipt } from '../../lib/ledger';
 import { freePort } from '../helpers';
 import {
-  ALL_NODES, FlowNode, freshUserDir, helper, Msg, nextMessage, nextMessages, noMessage, statuses, TestNode,
+  ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, noMessage, statuses, type TestNode,
 } from './util';
 
 const botGrant = require('../../nodes/bot-grant') as unknown;

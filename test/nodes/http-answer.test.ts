@@ -10,7 +10,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { freePort } from '../helpers';
 import { readExample } from './examples';
-import { ALL_NODES, FlowNode, freshUserDir, helper, nextMessages, until } from './util';
+import { ALL_NODES, type FlowNode, freshUserDir, helper, nextMessages, until } from './util';
 
 const httpIn = require('@node-red/nodes/core/network/21-httpin.js') as unknown;
 const change = require('@node-red/nodes/core/function/15-change.js') as unknown;

@@ -7,7 +7,6 @@
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Identity } from '../../lib/identity';
 import { isBotError } from '../../lib/errors';
 import type { Ledger } from '../../lib/ledger';

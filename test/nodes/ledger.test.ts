@@ -4,15 +4,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { auditLedger } from '../../lib/audit';
 import { fromBase64 } from '../../lib/bytes';
-import { Envelope, verifyEnvelope } from '../../lib/envelope';
+import { type Envelope, verifyEnvelope } from '../../lib/envelope';
 import { Identity } from '../../lib/identity';
 import { canonicalBytes } from '../../lib/jcs';
-import { Ledger, Receipt } from '../../lib/ledger';
+import { Ledger, type Receipt } from '../../lib/ledger';
 import { leafHash } from '../../lib/merkle';
 import { openLedgers } from '../../lib/registry';
 import { forgetSharedSequences } from '../../lib/sequence';
 import { editorDefinitions, editorVerdict } from './editor';
-import { ALL_NODES, FlowNode, freshUserDir, helper, Msg, nextMessages, sleep, until } from './util';
+import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessages, sleep, until } from './util';
 
 const DEVICE = Identity.generate();
 const OP_SECRET = crypto.randomBytes(32);

@@ -10,8 +10,8 @@ import { makeRequest } from '../../lib/access';
 import { signEnvelope } from '../../lib/envelope';
 import { grantInput } from '../../lib/grants';
 import { Identity } from '../../lib/identity';
-import { Ledger } from '../../lib/ledger';
-import { ALL_NODES, FlowNode, freshUserDir, helper, Msg, nextMessage } from './util';
+import { type Ledger } from '../../lib/ledger';
+import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage } from './util';
 
 const OPERATOR = Identity.generate();
 const PARTNER = Identity.generate();

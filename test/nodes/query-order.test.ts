@@ -7,7 +7,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ProvenAnswer } from '../../lib/answer';
+import { type ProvenAnswer } from '../../lib/answer';
 import { signEnvelope } from '../../lib/envelope';
 import { Identity } from '../../lib/identity';
 import { canonicalBytes } from '../../lib/jcs';
@@ -16,7 +16,7 @@ import { leafHash, verifyInclusion } from '../../lib/merkle';
 import { NoteVerifier, openNote, parseCheckpoint } from '../../lib/note';
 import { provenQueryLatest, queryOrder } from '../../nodes/query-order';
 import { tmpDir } from '../helpers';
-import { ALL_NODES, FlowNode, freshUserDir, helper, nextMessage, nextMessages } from './util';
+import { ALL_NODES, type FlowNode, freshUserDir, helper, nextMessage, nextMessages } from './util';
 
 const OPERATOR = Identity.generate();
 const ORIGIN = 'test.example/latest';

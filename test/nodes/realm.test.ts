@@ -8,11 +8,11 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Envelope, verifyEnvelope } from '../../lib/envelope';
+import { type Envelope, verifyEnvelope } from '../../lib/envelope';
 import { Identity } from '../../lib/identity';
 import { canonicalize } from '../../lib/jcs';
 import { readExample } from './examples';
-import { ALL_NODES, FlowNode, freshUserDir, helper, Msg, nextMessage, nextMessages, noMessage } from './util';
+import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, noMessage } from './util';
 
 const fn = require('@node-red/nodes/core/function/10-function.js') as unknown;
 const change = require('@node-red/nodes/core/function/15-change.js') as unknown;

@@ -6,7 +6,7 @@ import { verifyEnvelope } from '../../lib/envelope';
 import { Identity } from '../../lib/identity';
 import { forgetSharedSequences } from '../../lib/sequence';
 import {
-  ALL_NODES, FlowNode, freshUserDir, helper, Msg, nextMessage, nextMessages, noMessage, statuses, until,
+  ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, noMessage, statuses, until,
 } from './util';
 import { editorDefinitions, editorVerdict } from './editor';
 

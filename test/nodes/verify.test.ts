@@ -1,11 +1,11 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Envelope, signEnvelope } from '../../lib/envelope';
+import { type Envelope, signEnvelope } from '../../lib/envelope';
 import { Identity } from '../../lib/identity';
-import { Ledger } from '../../lib/ledger';
+import { type Ledger } from '../../lib/ledger';
 import {
-  ALL_NODES, FlowNode, freshUserDir, helper, Msg, nextMessage, nextMessages, noMessage, statuses, until,
+  ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, noMessage, statuses, until,
 } from './util';
 import { editorDefinitions, editorVerdict } from './editor';
 
