@@ -59,13 +59,22 @@ export function topicOf(device: number): string {
 export class Signer {
   readonly id: Identity;
   next = 0;
-  constructor(readonly device: number, id: Identity = Identity.generate()) { this.id = id; }
+  constructor(
+    readonly device: number,
+    id: Identity = Identity.generate(),
+  ) {
+    this.id = id;
+  }
 
   /** Sign this device's next reading. */
   sign(): SignedEnvelope {
     const seq = this.next++;
     return signEnvelope(this.id, {
-      kind: 'reading', seq, ts: T0 + seq * 1000 + (this.device % 1000), topic: topicOf(this.device), payload: reading(this.device, seq),
+      kind: 'reading',
+      seq,
+      ts: T0 + seq * 1000 + (this.device % 1000),
+      topic: topicOf(this.device),
+      payload: reading(this.device, seq),
     });
   }
 }
@@ -88,9 +97,11 @@ export function signSpread(signers: Signer[], total: number): SignedEnvelope[][]
  */
 export async function appendCallers(ledger: Ledger, lists: SignedEnvelope[][]): Promise<number> {
   const t = now();
-  await Promise.all(lists.map(async (list) => {
-    for (const env of list) await ledger.append(env);
-  }));
+  await Promise.all(
+    lists.map(async (list) => {
+      for (const env of list) await ledger.append(env);
+    }),
+  );
   return now() - t;
 }
 
@@ -114,7 +125,10 @@ export async function grow(ledger: Ledger, target: number, onProgress?: (size: n
     const lists = signSpread(signers.slice(g * CALLERS, (g + 1) * CALLERS), Math.min(perRound, target - ledger.size));
     await appendCallers(ledger, lists);
     g = (g + 1) % groups;
-    if (onProgress && ledger.size - reported >= 100_000) { reported = ledger.size; onProgress(ledger.size); }
+    if (onProgress && ledger.size - reported >= 100_000) {
+      reported = ledger.size;
+      onProgress(ledger.size);
+    }
   }
 }
 
@@ -158,7 +172,11 @@ export const round = (x: number, digits = 0): number => Number(x.toFixed(digits)
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A bench child process answering commands over IPC ({id, cmd, …args} → {id, result | error}). */
-export interface Child { name: string; proc: ChildProcess; call(cmd: string, args?: Record<string, unknown>, ms?: number): Promise<unknown> }
+export interface Child {
+  name: string;
+  proc: ChildProcess;
+  call(cmd: string, args?: Record<string, unknown>, ms?: number): Promise<unknown>;
+}
 
 /** Fork `file` with `flag` as a command-answering child (its stderr is ours, for its logs). */
 export function forkChild(file: string, flag: string, name: string, defaultMs = 20000): Child {
@@ -169,18 +187,39 @@ export function forkChild(file: string, flag: string, name: string, defaultMs = 
     const c = calls.get(m.id);
     if (!c) return;
     calls.delete(m.id);
-    if (m.error !== undefined) c.reject(new Error(`${name}: ${m.error}`)); else c.resolve(m.result);
+    if (m.error !== undefined) c.reject(new Error(`${name}: ${m.error}`));
+    else c.resolve(m.result);
   });
-  proc.on('exit', () => { for (const c of calls.values()) c.reject(new Error(`${name} exited`)); calls.clear(); });
+  proc.on('exit', () => {
+    for (const c of calls.values()) c.reject(new Error(`${name} exited`));
+    calls.clear();
+  });
   return {
-    name, proc,
-    call: (cmd, args = {}, ms = defaultMs) => new Promise((resolve, reject) => {
-      if (!proc.connected) { reject(new Error(`${name} is not running`)); return; }
-      const id = next++;
-      const timer = setTimeout(() => { calls.delete(id); reject(new Error(`${name} did not answer ${cmd}`)); }, ms);
-      calls.set(id, { resolve: (v) => { clearTimeout(timer); resolve(v); }, reject: (e) => { clearTimeout(timer); reject(e); } });
-      proc.send({ id, cmd, ...args });
-    }),
+    name,
+    proc,
+    call: (cmd, args = {}, ms = defaultMs) =>
+      new Promise((resolve, reject) => {
+        if (!proc.connected) {
+          reject(new Error(`${name} is not running`));
+          return;
+        }
+        const id = next++;
+        const timer = setTimeout(() => {
+          calls.delete(id);
+          reject(new Error(`${name} did not answer ${cmd}`));
+        }, ms);
+        calls.set(id, {
+          resolve: (v) => {
+            clearTimeout(timer);
+            resolve(v);
+          },
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
+        });
+        proc.send({ id, cmd, ...args });
+      }),
   };
 }
 
@@ -191,5 +230,8 @@ export async function stopChild(c: Child): Promise<void> {
   const exited = new Promise((r) => p.once('exit', r));
   await c.call('stop', {}, 10000).catch(() => undefined);
   await Promise.race([exited, sleep(3000)]);
-  if (p.exitCode === null && p.signalCode === null) { p.kill('SIGKILL'); await exited; }
+  if (p.exitCode === null && p.signalCode === null) {
+    p.kill('SIGKILL');
+    await exited;
+  }
 }

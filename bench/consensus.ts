@@ -39,13 +39,28 @@ import { Identity } from '../lib/identity';
 import { Ledger } from '../lib/ledger';
 import { MqttLink } from '../lib/mqtt-link';
 import { QuorumPolicy } from '../lib/quorum';
-import { appendCallers, CALLERS, type Child, type Figure, forkChild, log, makeSigners, median, now, rmDir, round, signSpread, sleep, stopChild, tmpDir } from './common';
+import {
+  appendCallers,
+  CALLERS,
+  type Child,
+  type Figure,
+  forkChild,
+  log,
+  makeSigners,
+  median,
+  now,
+  rmDir,
+  round,
+  signSpread,
+  sleep,
+  stopChild,
+  tmpDir,
+} from './common';
 
 /** Checkpoint interval of every partner (ms). */
 export const CHECKPOINT_MS = 200;
 /** Steady append pace of the latency figure (entries/s). */
 const RATE = 20;
-
 
 const origin = (name: string): string => `bench.example/${name}`;
 
@@ -57,14 +72,21 @@ function quantile(xs: number[], q: number): number {
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
     s.on('error', reject);
   });
 }
 
 // -------------------------------------------------------------------------------- broker
 
-export interface Broker { kind: string; url: string; close(): Promise<void> }
+export interface Broker {
+  kind: string;
+  url: string;
+  close(): Promise<void>;
+}
 
 const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto'];
 
@@ -76,7 +98,9 @@ async function startMosquitto(bin: string, nodelay: boolean): Promise<Broker> {
   fs.writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n${nodelay ? 'set_tcp_nodelay true\n' : ''}`);
   let text = '';
   const proc = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  proc.stderr?.on('data', (d: Buffer) => { text = (text + d.toString()).slice(-8000); });
+  proc.stderr?.on('data', (d: Buffer) => {
+    text = (text + d.toString()).slice(-8000);
+  });
   const close = async (): Promise<void> => {
     if (proc.exitCode === null && proc.signalCode === null) {
       const exited = new Promise((r) => proc.once('exit', r));
@@ -88,9 +112,15 @@ async function startMosquitto(bin: string, nodelay: boolean): Promise<Broker> {
   };
   const end = Date.now() + 10000;
   while (Date.now() < end) {
-    if (proc.exitCode !== null) { await close(); throw new Error(`mosquitto exited: ${text}`); }
+    if (proc.exitCode !== null) {
+      await close();
+      throw new Error(`mosquitto exited: ${text}`);
+    }
     const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.end(); resolve(true); });
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.end();
+        resolve(true);
+      });
       s.on('error', () => resolve(false));
     });
     if (ok) return { kind: `mosquitto (${bin}, loopback, no persistence${nodelay ? ', set_tcp_nodelay' : ''})`, url: `mqtt://127.0.0.1:${port}`, close };
@@ -106,15 +136,21 @@ async function startAedes(): Promise<Broker> {
   const broker = await Aedes.createBroker();
   const server = net.createServer(broker.handle as unknown as (s: net.Socket) => void);
   const port = await freePort();
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, '127.0.0.1', () => resolve()); });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
   let version = '?';
   try {
     // aedes exports no ./package.json: look for it along the module search paths.
     const pkg = (require.resolve.paths('aedes') ?? []).map((d) => path.join(d, 'aedes', 'package.json')).find((f) => fs.existsSync(f));
     if (pkg) version = (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version: string }).version;
-  } catch { /* version unknown */ }
+  } catch {
+    /* version unknown */
+  }
   return {
-    kind: `aedes ${version} (embedded in the bench process, loopback)`, url: `mqtt://127.0.0.1:${port}`,
+    kind: `aedes ${version} (embedded in the bench process, loopback)`,
+    url: `mqtt://127.0.0.1:${port}`,
     close: async () => {
       await new Promise<void>((r) => broker.close(() => r()));
       await new Promise<void>((r) => server.close(() => r()));
@@ -127,32 +163,55 @@ export async function startBroker(opts: { nodelay?: boolean } = {}): Promise<Bro
   // BOT_BENCH_BROKER=aedes forces the embedded broker (to compare, or to check the fallback).
   const bin = process.env.BOT_BENCH_BROKER === 'aedes' ? undefined : MOSQUITTO.find((p) => fs.existsSync(p));
   if (bin) {
-    try { return await startMosquitto(bin, opts.nodelay === true); } catch (err) { log(`consensus: ${(err as Error).message}; falling back to aedes`); }
+    try {
+      return await startMosquitto(bin, opts.nodelay === true);
+    } catch (err) {
+      log(`consensus: ${(err as Error).message}; falling back to aedes`);
+    }
   }
   return startAedes();
 }
 
 // ------------------------------------------------------------------------------ partners
 
-interface PartnerInit { seed: string; dir: string; url: string; name: string; partners: { name: string; did: string }[] }
+interface PartnerInit {
+  seed: string;
+  dir: string;
+  url: string;
+  name: string;
+  partners: { name: string; did: string }[];
+}
 
 /** A member's ledger + Consortium + link + checkpoint timer. */
-interface Member { ledger: Ledger; cons: Consortium; link: MqttLink; timer: NodeJS.Timeout }
+interface Member {
+  ledger: Ledger;
+  cons: Consortium;
+  link: MqttLink;
+  timer: NodeJS.Timeout;
+}
 
 async function openMember(m: PartnerInit, identity: Identity): Promise<Member> {
   const ledger = await Ledger.open({ dir: m.dir, origin: origin(m.name), identity });
   const link = new MqttLink({ url: m.url, reconnectMs: 100, maxReconnectMs: 500, clientId: `bench-${m.name}-${crypto.randomBytes(3).toString('hex')}` });
   link.on('error', () => undefined);
   const policy = QuorumPolicy.create({
-    origin: origin(m.name), operator: identity.did,
+    origin: origin(m.name),
+    operator: identity.did,
     witnesses: m.partners.map((p) => ({ name: origin(p.name), key: p.did })),
   });
   const cons = new Consortium({
-    ledger, identity, link, policy, retryMs: 500, rpcTimeoutMs: 2000,
+    ledger,
+    identity,
+    link,
+    policy,
+    retryMs: 500,
+    rpcTimeoutMs: 2000,
     witnessed: m.partners.map((p) => ({ origin: origin(p.name), did: p.did })),
   });
   await cons.start();
-  const timer = setInterval(() => { ledger.checkpoint().catch(() => undefined); }, CHECKPOINT_MS);
+  const timer = setInterval(() => {
+    ledger.checkpoint().catch(() => undefined);
+  }, CHECKPOINT_MS);
   return { ledger, cons, link, timer };
 }
 
@@ -188,18 +247,22 @@ function runPartner(): void {
       (err: Error) => process.send?.({ id: msg.id, error: err.message }),
     );
   });
-  process.on('disconnect', () => { if (!stopping) process.exit(0); });
+  process.on('disconnect', () => {
+    if (!stopping) process.exit(0);
+  });
 }
 
 // --------------------------------------------------------------------------------- bench
 
 /** Measure confirmation latency and throughput of a 3-partner consortium, side by side. */
 export async function benchConsensus(short: boolean): Promise<{ latency: Figure; throughput: Figure }> {
-  const P = short
-    ? { latencySeconds: 3, appendN: 20_000, rounds: 3 }
-    : { latencySeconds: 10, appendN: 50_000, rounds: 5 };
+  const P = short ? { latencySeconds: 3, appendN: 20_000, rounds: 3 } : { latencySeconds: 10, appendN: 50_000, rounds: 5 };
   const dirs: string[] = [];
-  const scratch = (tag: string): string => { const d = tmpDir(tag); dirs.push(d); return d; };
+  const scratch = (tag: string): string => {
+    const d = tmpDir(tag);
+    dirs.push(d);
+    return d;
+  };
   const broker = await startBroker();
   log(`consensus: broker ${broker.kind} at ${broker.url}`);
   const ids = { A: Identity.generate(), B: Identity.generate(), C: Identity.generate() };
@@ -239,12 +302,19 @@ export async function benchConsensus(short: boolean): Promise<{ latency: Figure;
       const wait = (due - now()) * 1000;
       if (wait > 0) await sleep(wait);
       const ts = now();
-      waits.push(A.ledger.append(envs[i]).then(async (r) => {
-        const tr = now();
-        appendMs.push((tr - ts) * 1000);
-        await A.cons.waitConfirmed(r.index, 30000);
-        lat.push((now() - tr) * 1000);
-      }).catch(() => { failures++; }));
+      waits.push(
+        A.ledger
+          .append(envs[i])
+          .then(async (r) => {
+            const tr = now();
+            appendMs.push((tr - ts) * 1000);
+            await A.cons.waitConfirmed(r.index, 30000);
+            lat.push((now() - tr) * 1000);
+          })
+          .catch(() => {
+            failures++;
+          }),
+      );
     }
     await Promise.all(waits);
     if (lat.length === 0) throw new Error('consensus: no entry was confirmed');
@@ -252,13 +322,24 @@ export async function benchConsensus(short: boolean): Promise<{ latency: Figure;
     const latency: Figure = {
       what: `ms from a resolved append receipt on partner A to waitConfirmed (2 of 3), ${RATE} appends/s one at a time for ${P.latencySeconds} s`,
       peerWhat: `the checkpoint interval (${CHECKPOINT_MS} ms): a new entry waits up to one interval for a checkpoint`,
-      unit: 'ms', value: round(med, 1), peer: CHECKPOINT_MS, ratio: round(med / CHECKPOINT_MS, 3),
-      target: `ratio <= 1.25 (median <= ${CHECKPOINT_MS} + 50 ms)`, meetsTarget: med / CHECKPOINT_MS <= 1.25,
+      unit: 'ms',
+      value: round(med, 1),
+      peer: CHECKPOINT_MS,
+      ratio: round(med / CHECKPOINT_MS, 3),
+      target: `ratio <= 1.25 (median <= ${CHECKPOINT_MS} + 50 ms)`,
+      meetsTarget: med / CHECKPOINT_MS <= 1.25,
       rounds: { value: [round(med, 1)], peer: [CHECKPOINT_MS] },
-      p50: round(med, 1), p90: round(quantile(lat, 0.9), 1), p99: round(quantile(lat, 0.99), 1),
-      min: round(Math.min(...lat), 1), max: round(Math.max(...lat), 1),
-      samples: lat.length, failures, appendMedianMs: round(median(appendMs), 2),
-      checkpointMs: CHECKPOINT_MS, quorum: '2 of 3', broker: broker.kind,
+      p50: round(med, 1),
+      p90: round(quantile(lat, 0.9), 1),
+      p99: round(quantile(lat, 0.99), 1),
+      min: round(Math.min(...lat), 1),
+      max: round(Math.max(...lat), 1),
+      samples: lat.length,
+      failures,
+      appendMedianMs: round(median(appendMs), 2),
+      checkpointMs: CHECKPOINT_MS,
+      quorum: '2 of 3',
+      broker: broker.kind,
       partners: 'A in the bench process (appends, timing), B and C in child processes; each witnesses the other two',
     };
     log(`consensus latency: median ${latency.value} ms, p90 ${String(latency.p90)} ms, p99 ${String(latency.p99)} ms over ${lat.length} entries`);
@@ -266,15 +347,21 @@ export async function benchConsensus(short: boolean): Promise<{ latency: Figure;
     // ---- throughput: consortium A vs a standalone ledger, alternating rounds.
     solo = await Ledger.open({ dir: scratch('cons-solo'), origin: origin('solo'), identity: Identity.generate() });
     const S = solo;
-    soloTimer = setInterval(() => { S.checkpoint().catch(() => undefined); }, CHECKPOINT_MS);
+    soloTimer = setInterval(() => {
+      S.checkpoint().catch(() => undefined);
+    }, CHECKPOINT_MS);
     const signersA = makeSigners(CALLERS, 0);
     const signersS = makeSigners(CALLERS, 10_000);
-    log(`consensus throughput: ${P.rounds} rounds of ${P.appendN} entries, ${CALLERS} callers, into A (witnessed by B and C) alternated with a standalone ledger`);
+    log(
+      `consensus throughput: ${P.rounds} rounds of ${P.appendN} entries, ${CALLERS} callers, into A (witnessed by B and C) alternated with a standalone ledger`,
+    );
     // Warm-up, untimed.
     await appendCallers(A.ledger, signSpread(signersA, CALLERS * 4));
     await appendCallers(S, signSpread(signersS, CALLERS * 4));
     await A.cons.waitConfirmed(A.ledger.size - 1, 30000);
-    const vals: number[] = [], peers: number[] = [], catchUp: number[] = [];
+    const vals: number[] = [],
+      peers: number[] = [],
+      catchUp: number[] = [];
     for (let r = 0; r < P.rounds; r++) {
       const la = signSpread(signersA, P.appendN);
       const sizeA = A.ledger.size;
@@ -289,15 +376,25 @@ export async function benchConsensus(short: boolean): Promise<{ latency: Figure;
       const secS = await appendCallers(S, ls);
       if (S.size !== sizeS + P.appendN) throw new Error(`consensus: standalone holds ${S.size}, expected ${sizeS + P.appendN}`);
       peers.push(P.appendN / secS);
-      log(`consensus throughput round ${r + 1}: consortium ${Math.round(vals[r])}/s (confirmed ${Math.round(catchUp[r])} ms after the round), standalone ${Math.round(peers[r])}/s`);
+      log(
+        `consensus throughput round ${r + 1}: consortium ${Math.round(vals[r])}/s (confirmed ${Math.round(catchUp[r])} ms after the round), standalone ${Math.round(peers[r])}/s`,
+      );
     }
-    const v = median(vals), p = median(peers);
+    const v = median(vals),
+      p = median(peers);
     const throughput: Figure = {
       what: `ledger.append entries/s into partner A, ${CALLERS} concurrent callers, while B and C witness it (checkpoints every ${CHECKPOINT_MS} ms)`,
       peerWhat: `the same on a standalone ledger (no consortium, no MQTT, same ${CHECKPOINT_MS} ms checkpoint timer), same run`,
-      unit: 'entries/s', value: round(v), peer: round(p), ratio: round(v / p, 3), target: 'ratio >= 0.8', meetsTarget: v / p >= 0.8,
+      unit: 'entries/s',
+      value: round(v),
+      peer: round(p),
+      ratio: round(v / p, 3),
+      target: 'ratio >= 0.8',
+      meetsTarget: v / p >= 0.8,
       rounds: { value: vals.map((x) => round(x)), peer: peers.map((x) => round(x)) },
-      entries: P.appendN, callers: CALLERS, catchUpMs: { median: round(median(catchUp)), rounds: catchUp.map((x) => round(x)) },
+      entries: P.appendN,
+      callers: CALLERS,
+      catchUpMs: { median: round(median(catchUp)), rounds: catchUp.map((x) => round(x)) },
       broker: broker.kind,
       partners: 'A in the bench process, B and C in child processes (same machine: their witness work shares the cores)',
     };
@@ -318,8 +415,14 @@ if (require.main === module) {
   } else {
     const short = process.argv.includes('--short');
     benchConsensus(short).then(
-      (f) => { process.stdout.write(JSON.stringify({ bench: 'consensus', mode: short ? 'short' : 'full', ...f }, null, 2) + '\n'); process.exit(0); },
-      (err: unknown) => { process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`); process.exit(1); },
+      (f) => {
+        process.stdout.write(JSON.stringify({ bench: 'consensus', mode: short ? 'short' : 'full', ...f }, null, 2) + '\n');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+        process.exit(1);
+      },
     );
   }
 }

@@ -11,7 +11,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { type Figure, median } from './common';
 
-interface TestNode { receive(msg: Record<string, unknown>): void; on(event: 'input', cb: (msg: unknown) => void): void }
+interface TestNode {
+  receive(msg: Record<string, unknown>): void;
+  on(event: 'input', cb: (msg: unknown) => void): void;
+}
 interface Helper {
   init(runtime: string): void;
   settings(s: Record<string, unknown>): void;
@@ -30,7 +33,11 @@ const ours = ['bot-identity', 'bot-ledger', 'bot-sign', 'bot-append'].map((n) =>
 async function rate(first: string, n: number): Promise<number> {
   const end = helper.getNode('end');
   let got = 0;
-  const done = new Promise<void>((resolve) => end.on('input', () => { if (++got === n) resolve(); }));
+  const done = new Promise<void>((resolve) =>
+    end.on('input', () => {
+      if (++got === n) resolve();
+    }),
+  );
   const node = helper.getNode(first);
   const t = process.hrtime.bigint();
   for (let i = 0; i < n; i++) node.receive({ topic: `plant/1/sensor-${i % 16}`, payload: { celsius: 20 + (i % 50) / 10, rh: 40 + (i % 20), seq: i } });
@@ -40,28 +47,44 @@ async function rate(first: string, n: number): Promise<number> {
 
 /** Measure bot-sign → bot-append against change → change, alternating rounds. */
 export async function benchFlow(messages: number, rounds: number): Promise<Figure & { messages: number }> {
-  const value: number[] = [], peer: number[] = [];
+  const value: number[] = [],
+    peer: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-bench-flow-'));
     try {
       helper.settings({ userDir });
-      await helper.load(ours, [
-        { id: 'tab', type: 'tab' },
-        { id: 'key', type: 'bot-identity', name: 'bench' },
-        { id: 'led', type: 'bot-ledger', name: 'bench', origin: 'bench.example/flow', identity: 'key', dir: path.join(userDir, 'ledger'), checkpointMs: 1000 },
-        { id: 'sign', type: 'bot-sign', z: 'tab', identity: 'key', wires: [['append']] },
-        { id: 'append', type: 'bot-append', z: 'tab', ledger: 'led', wires: [['end']] },
-        { id: 'end', type: 'helper', z: 'tab' },
-      ], { key: { secretKey: 'ab'.repeat(32) } });
+      await helper.load(
+        ours,
+        [
+          { id: 'tab', type: 'tab' },
+          { id: 'key', type: 'bot-identity', name: 'bench' },
+          {
+            id: 'led',
+            type: 'bot-ledger',
+            name: 'bench',
+            origin: 'bench.example/flow',
+            identity: 'key',
+            dir: path.join(userDir, 'ledger'),
+            checkpointMs: 1000,
+          },
+          { id: 'sign', type: 'bot-sign', z: 'tab', identity: 'key', wires: [['append']] },
+          { id: 'append', type: 'bot-append', z: 'tab', ledger: 'led', wires: [['end']] },
+          { id: 'end', type: 'helper', z: 'tab' },
+        ],
+        { key: { secretKey: 'ab'.repeat(32) } },
+      );
       helper._sandbox.restore();
       value.push(await rate('sign', messages));
       await helper.unload();
-      await helper.load([changeNode], [
-        { id: 'tab', type: 'tab' },
-        { id: 'c1', type: 'change', z: 'tab', rules: [{ t: 'set', p: 'stamp', pt: 'msg', to: '', tot: 'date' }], wires: [['c2']] },
-        { id: 'c2', type: 'change', z: 'tab', rules: [{ t: 'move', p: 'stamp', pt: 'msg', to: 'received', tot: 'msg' }], wires: [['end']] },
-        { id: 'end', type: 'helper', z: 'tab' },
-      ]);
+      await helper.load(
+        [changeNode],
+        [
+          { id: 'tab', type: 'tab' },
+          { id: 'c1', type: 'change', z: 'tab', rules: [{ t: 'set', p: 'stamp', pt: 'msg', to: '', tot: 'date' }], wires: [['c2']] },
+          { id: 'c2', type: 'change', z: 'tab', rules: [{ t: 'move', p: 'stamp', pt: 'msg', to: 'received', tot: 'msg' }], wires: [['end']] },
+          { id: 'end', type: 'helper', z: 'tab' },
+        ],
+      );
       helper._sandbox.restore();
       peer.push(await rate('c1', messages));
       await helper.unload();
@@ -69,18 +92,31 @@ export async function benchFlow(messages: number, rounds: number): Promise<Figur
       fs.rmSync(userDir, { recursive: true, force: true });
     }
   }
-  const v = median(value), p = median(peer);
+  const v = median(value),
+    p = median(peer);
   return {
     what: 'msg/s through bot-sign → bot-append (durable), messages injected without waiting',
     peerWhat: 'msg/s through two core change nodes in series, same messages',
-    unit: 'msg/s', value: Math.round(v), peer: Math.round(p), ratio: Math.round((v / p) * 1000) / 1000,
-    target: 'ratio >= 0.6', meetsTarget: v / p >= 0.6, rounds: { value: value.map(Math.round), peer: peer.map(Math.round) }, messages,
+    unit: 'msg/s',
+    value: Math.round(v),
+    peer: Math.round(p),
+    ratio: Math.round((v / p) * 1000) / 1000,
+    target: 'ratio >= 0.6',
+    meetsTarget: v / p >= 0.6,
+    rounds: { value: value.map(Math.round), peer: peer.map(Math.round) },
+    messages,
   };
 }
 
 if (require.main === module) {
   const short = process.argv.includes('--short');
   benchFlow(short ? 5000 : 20000, short ? 3 : 5)
-    .then((f) => { console.log(JSON.stringify({ bench: 'flow', mode: short ? 'short' : 'full', flow: f }, null, 2)); process.exit(0); })
-    .catch((err) => { console.error(err); process.exit(1); });
+    .then((f) => {
+      console.log(JSON.stringify({ bench: 'flow', mode: short ? 'short' : 'full', flow: f }, null, 2));
+      process.exit(0);
+    })
+    .catch((err) => {
+      console.error(err);
+      process.exit(1);
+    });
 }

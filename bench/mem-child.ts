@@ -9,7 +9,13 @@ import * as fs from 'node:fs';
 import { Ledger } from '../lib/index';
 import { createLedger, grow, log, now } from './common';
 
-export interface MemArgs { dir: string; create: boolean; target?: number; window?: number; tag: string }
+export interface MemArgs {
+  dir: string;
+  create: boolean;
+  target?: number;
+  window?: number;
+  tag: string;
+}
 export interface MemResult {
   tag: string;
   size: number;
@@ -83,7 +89,10 @@ process.on('beforeExit', () => {
   process.stderr.write('mem-child failed: the event loop emptied before it finished (an operation never settled)\n');
   process.exit(1);
 });
-main().then(() => process.exit(0), (err: unknown) => {
-  process.stderr.write(`mem-child failed: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`mem-child failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

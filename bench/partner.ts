@@ -48,7 +48,24 @@ import { Ledger } from '../lib/ledger';
 import { MqttLink } from '../lib/mqtt-link';
 import { ledgerId } from '../lib/quorum';
 import { LedgerPublisher, ledgerTopics } from '../lib/sync';
-import { appendCallers, type Child, type Figure, forkChild, log, makeSigners, median, now, ORIGIN, prng, rmDir, round, signSpread, sleep, stopChild, tmpDir } from './common';
+import {
+  appendCallers,
+  type Child,
+  type Figure,
+  forkChild,
+  log,
+  makeSigners,
+  median,
+  now,
+  ORIGIN,
+  prng,
+  rmDir,
+  round,
+  signSpread,
+  sleep,
+  stopChild,
+  tmpDir,
+} from './common';
 import { startBroker } from './consensus';
 
 /** Device signers of the owner's ledger; the grant covers the first SCOPED of them. */
@@ -61,19 +78,40 @@ const CONCURRENCY = 8;
 /** The local peer cycles through a round's offsets until at least this many seconds have passed. */
 const LOCAL_SECONDS = 1;
 
-
 /** What the partner knows: the broker, the owner's rpc topic, its grant, the owner's keys. */
-interface PartnerSetup { url: string; rpc: string; grant: string; origin: string; operator: string; seed: string }
+interface PartnerSetup {
+  url: string;
+  rpc: string;
+  grant: string;
+  origin: string;
+  operator: string;
+  seed: string;
+}
 
 /** A partner: its identity, its next request seq (shared across its links), its link. */
-interface Partner { id: Identity; link: MqttLink; setup: PartnerSetup; seq: { next: number } }
+interface Partner {
+  id: Identity;
+  link: MqttLink;
+  setup: PartnerSetup;
+  seq: { next: number };
+}
 
 async function connect(url: string, tag: string): Promise<MqttLink> {
   const link = new MqttLink({ url, reconnectMs: 100, maxReconnectMs: 500, clientId: `bench-${tag}-${process.pid}` });
   link.on('error', () => undefined);
-  const up = new Promise<void>((resolve) => { const off = link.onConnect(() => { off(); resolve(); }); });
+  const up = new Promise<void>((resolve) => {
+    const off = link.onConnect(() => {
+      off();
+      resolve();
+    });
+  });
   link.start();
-  await Promise.race([up, sleep(10000).then(() => { throw new Error(`${tag}: could not connect to ${url}`); })]);
+  await Promise.race([
+    up,
+    sleep(10000).then(() => {
+      throw new Error(`${tag}: could not connect to ${url}`);
+    }),
+  ]);
   return link;
 }
 
@@ -81,9 +119,11 @@ async function connect(url: string, tag: string): Promise<MqttLink> {
 async function pool(offsets: number[], concurrency: number, read: (from: number) => Promise<void>): Promise<number> {
   let next = 0;
   const t = now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < offsets.length) await read(offsets[next++]);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < offsets.length) await read(offsets[next++]);
+    }),
+  );
   return now() - t;
 }
 
@@ -163,18 +203,40 @@ export async function benchPartner(short: boolean): Promise<Figure> {
     await appendCallers(L, signSpread(devices, P.entries));
     const grant = 'bench-partner-read';
     const t0 = Date.now();
-    await L.append(signEnvelope(op, grantInput({
-      id: grant, subject: partnerId.did, ledger: ORIGIN, actions: ['read'],
-      scope: { signers: devices.slice(0, SCOPED).map((d) => d.id.did), topics: ['plant/#'] }, expires: t0 + 24 * 3_600_000,
-    }, 1, t0)));
-    const cp = await L.checkpoint() ?? L.latestCheckpoint();
+    await L.append(
+      signEnvelope(
+        op,
+        grantInput(
+          {
+            id: grant,
+            subject: partnerId.did,
+            ledger: ORIGIN,
+            actions: ['read'],
+            scope: { signers: devices.slice(0, SCOPED).map((d) => d.id.did), topics: ['plant/#'] },
+            expires: t0 + 24 * 3_600_000,
+          },
+          1,
+          t0,
+        ),
+      ),
+    );
+    const cp = (await L.checkpoint()) ?? L.latestCheckpoint();
     if (!cp || cp.size !== L.size) throw new Error('partner: no checkpoint over the whole ledger');
     const id = ledgerId(ORIGIN, op.did);
     ownerLink = await connect(broker.url, 'owner');
     publisher = new LedgerPublisher(L, ownerLink, id, { requests: (p) => answerRequest({ ledger: L, checkpoint: async () => L.latestCheckpoint() }, p) });
     publisher.start();
-    const setup: PartnerSetup = { url: broker.url, rpc: ledgerTopics(id).rpc, grant, origin: ORIGIN, operator: op.did, seed: partnerId.exportSeed().toString('hex') };
-    log(`partner: broker ${broker.kind}; ledger of ${L.size} entries (${SIGNERS} devices, grant scope ${SCOPED} of them), ${P.rounds} rounds of ${P.reads} reads of ${LIMIT}, ${CONCURRENCY} in flight`);
+    const setup: PartnerSetup = {
+      url: broker.url,
+      rpc: ledgerTopics(id).rpc,
+      grant,
+      origin: ORIGIN,
+      operator: op.did,
+      seed: partnerId.exportSeed().toString('hex'),
+    };
+    log(
+      `partner: broker ${broker.kind}; ledger of ${L.size} entries (${SIGNERS} devices, grant scope ${SCOPED} of them), ${P.rounds} rounds of ${P.reads} reads of ${LIMIT}, ${CONCURRENCY} in flight`,
+    );
 
     // Offsets: every read finds LIMIT in-scope entries before the end (about half are in scope).
     const rnd = prng(5005);
@@ -188,24 +250,34 @@ export async function benchPartner(short: boolean): Promise<Figure> {
     local = { id: partnerId, link: await connect(broker.url, 'partner-local'), setup, seq };
     const C = child;
     type Ms = { partnerCpu: number; verify: number; ownerCpu: number };
-    const cpuV: Ms[] = [], cpuU: Ms[] = [];
+    const cpuV: Ms[] = [],
+      cpuU: Ms[] = [];
     const msPerRead = (xs: Ms[]): Record<string, number> => ({
-      partnerCpu: round(median(xs.map((x) => x.partnerCpu)), 2), partnerVerifyWall: round(median(xs.map((x) => x.verify)), 2), ownerCpu: round(median(xs.map((x) => x.ownerCpu)), 2),
+      partnerCpu: round(median(xs.map((x) => x.partnerCpu)), 2),
+      partnerVerifyWall: round(median(xs.map((x) => x.verify)), 2),
+      ownerCpu: round(median(xs.map((x) => x.ownerCpu)), 2),
     });
     const inChild = async (offs: number[], verify: boolean): Promise<number> => {
       const cpu = process.cpuUsage();
-      const r = await C.call('run', { offsets: offs, verify, seq: seq.next }) as { seconds: number; seq: number; verifySeconds: number; cpuSeconds: number };
+      const r = (await C.call('run', { offsets: offs, verify, seq: seq.next })) as { seconds: number; seq: number; verifySeconds: number; cpuSeconds: number };
       const used = process.cpuUsage(cpu);
       seq.next = r.seq;
-      const ms = { partnerCpu: r.cpuSeconds * 1000 / offs.length, verify: r.verifySeconds * 1000 / offs.length, ownerCpu: (used.user + used.system) / 1e3 / offs.length };
+      const ms = {
+        partnerCpu: (r.cpuSeconds * 1000) / offs.length,
+        verify: (r.verifySeconds * 1000) / offs.length,
+        ownerCpu: (used.user + used.system) / 1e3 / offs.length,
+      };
       (verify ? cpuV : cpuU).push(ms);
-      log(`partner (child, ${verify ? 'verified' : 'unverified'}): ${(r.seconds * 1000 / offs.length).toFixed(2)} ms/read wall, child CPU ${ms.partnerCpu.toFixed(2)} ms/read (verify ${ms.verify.toFixed(2)}), owner CPU ${ms.ownerCpu.toFixed(2)} ms/read`);
+      log(
+        `partner (child, ${verify ? 'verified' : 'unverified'}): ${((r.seconds * 1000) / offs.length).toFixed(2)} ms/read wall, child CPU ${ms.partnerCpu.toFixed(2)} ms/read (verify ${ms.verify.toFixed(2)}), owner CPU ${ms.ownerCpu.toFixed(2)} ms/read`,
+      );
       return offs.length / r.seconds;
     };
-    const sameProcess = async (offs: number[]): Promise<number> => offs.length / await partnerReads(local!, offs, true);
+    const sameProcess = async (offs: number[]): Promise<number> => offs.length / (await partnerReads(local!, offs, true));
     // The local reads are fast: the same offsets are cycled through until LOCAL_SECONDS have passed.
     const localReads = async (offs: number[]): Promise<number> => {
-      let reads = 0, sec = 0;
+      let reads = 0,
+        sec = 0;
       while (sec < LOCAL_SECONDS) {
         sec += await pool(offs, CONCURRENCY, async (from) => {
           const q = queryFrom({}, { from, limit: LIMIT });
@@ -218,19 +290,31 @@ export async function benchPartner(short: boolean): Promise<Figure> {
     };
     const direct = async (offs: number[]): Promise<number> => {
       const owner = { origin: ORIGIN, operator: op.did };
-      return offs.length / await pool(offs, CONCURRENCY, async (from) => {
-        const env = makeRequest(partnerId, seq.next++, { op: 'read', grant, filter: { from, limit: LIMIT } });
-        const answer = await answerRequest({ ledger: L, checkpoint: async () => L.latestCheckpoint() }, env.toJSON());
-        if (verifyReadAnswer(answer, owner, { from }).entries.length !== LIMIT) throw new Error('direct: short answer');
-      });
+      return (
+        offs.length /
+        (await pool(offs, CONCURRENCY, async (from) => {
+          const env = makeRequest(partnerId, seq.next++, { op: 'read', grant, filter: { from, limit: LIMIT } });
+          const answer = await answerRequest({ ledger: L, checkpoint: async () => L.latestCheckpoint() }, env.toJSON());
+          if (verifyReadAnswer(answer, owner, { from }).entries.length !== LIMIT) throw new Error('direct: short answer');
+        }))
+      );
     };
 
     // Warm-up of every path, untimed.
     const warm = offsets().slice(0, 50);
-    await inChild(warm, true); await localReads(warm); await inChild(warm, false); await sameProcess(warm); await direct(warm);
-    cpuV.length = 0; cpuU.length = 0;
+    await inChild(warm, true);
+    await localReads(warm);
+    await inChild(warm, false);
+    await sameProcess(warm);
+    await direct(warm);
+    cpuV.length = 0;
+    cpuU.length = 0;
 
-    const a: number[] = [], b: number[] = [], u: number[] = [], s: number[] = [], d: number[] = [];
+    const a: number[] = [],
+      b: number[] = [],
+      u: number[] = [],
+      s: number[] = [],
+      d: number[] = [];
     for (let r = 0; r < P.rounds; r++) {
       const offs = offsets();
       a.push(await inChild(offs, true));
@@ -238,24 +322,39 @@ export async function benchPartner(short: boolean): Promise<Figure> {
       u.push(await inChild(offs, false));
       s.push(await sameProcess(offs));
       d.push(await direct(offs));
-      log(`partner round ${r + 1}: partner ${Math.round(a[r])}/s, local ${Math.round(b[r])}/s, unverified ${Math.round(u[r])}/s, same process ${Math.round(s[r])}/s, direct ${Math.round(d[r])}/s`);
+      log(
+        `partner round ${r + 1}: partner ${Math.round(a[r])}/s, local ${Math.round(b[r])}/s, unverified ${Math.round(u[r])}/s, same process ${Math.round(s[r])}/s, direct ${Math.round(d[r])}/s`,
+      );
     }
-    const value = median(a), peer = median(b);
+    const value = median(a),
+      peer = median(b);
     const side = (what: string, xs: number[]): Record<string, unknown> => ({
-      what, value: round(median(xs)), peer: round(peer), ratio: round(median(xs) / peer, 3), rounds: xs.map((x) => round(x)),
+      what,
+      value: round(median(xs)),
+      peer: round(peer),
+      ratio: round(median(xs) / peer, 3),
+      rounds: xs.map((x) => round(x)),
     });
     return {
       what: `partner reads/s of ${LIMIT} entries (grant-scoped, ${CONCURRENCY} in flight) from a child process over loopback MQTT, every signature and inclusion proof verified`,
       peerWhat: `local reads/s in the owner's process: queryFrom + provenQuery of the same filters (what bot-query does), ${CONCURRENCY} in flight`,
-      unit: 'reads/s', value: round(value), peer: round(peer), ratio: round(value / peer, 3),
-      target: 'ratio >= 0.5', meetsTarget: value / peer >= 0.5,
+      unit: 'reads/s',
+      value: round(value),
+      peer: round(peer),
+      ratio: round(value / peer, 3),
+      target: 'ratio >= 0.5',
+      meetsTarget: value / peer >= 0.5,
       rounds: { value: a.map((x) => round(x)), peer: b.map((x) => round(x)) },
       cpuMsPerRead: msPerRead(cpuV),
-      entries: L.size, limit: LIMIT, concurrency: CONCURRENCY, readsPerRound: P.reads, broker: broker.kind,
+      entries: L.size,
+      limit: LIMIT,
+      concurrency: CONCURRENCY,
+      readsPerRound: P.reads,
+      broker: broker.kind,
       scope: `${SCOPED} of ${SIGNERS} device signers, topics plant/# (about half the entries)`,
       unverified: { ...side('the same partner reads without verifyReadAnswer', u), cpuMsPerRead: msPerRead(cpuU) },
-      sameProcess: side('the same partner reads (verified) from a second MqttLink in the owner\'s process', s),
-      direct: side('answerRequest + verifyReadAnswer called in the owner\'s process, no MQTT', d),
+      sameProcess: side("the same partner reads (verified) from a second MqttLink in the owner's process", s),
+      direct: side("answerRequest + verifyReadAnswer called in the owner's process, no MQTT", d),
     };
   } finally {
     if (child) await stopChild(child);
@@ -273,12 +372,15 @@ if (require.main === module) {
     runChild();
   } else {
     // Direct entry: node dist/bench/partner.js [--short] prints this one figure.
-    benchPartner(process.argv.includes('--short')).then((f) => {
-      process.stdout.write(JSON.stringify(f, null, 2) + '\n');
-      process.exit(0);
-    }, (err: unknown) => {
-      process.stderr.write(`bench partner failed: ${(err as Error).stack ?? String(err)}\n`);
-      process.exit(1);
-    });
+    benchPartner(process.argv.includes('--short')).then(
+      (f) => {
+        process.stdout.write(JSON.stringify(f, null, 2) + '\n');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        process.stderr.write(`bench partner failed: ${(err as Error).stack ?? String(err)}\n`);
+        process.exit(1);
+      },
+    );
   }
 }

@@ -38,14 +38,29 @@ const THROWAWAY = 2000;
 const SCENARIOS = ['junk', 'no-grant', 'bad-sig', 'reads', 'limited'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-interface Setup { url: string; rpc: string; grant: string; seed: string }
+interface Setup {
+  url: string;
+  rpc: string;
+  grant: string;
+  seed: string;
+}
 
 async function connect(url: string, tag: string): Promise<MqttLink> {
   const link = new MqttLink({ url, reconnectMs: 100, maxReconnectMs: 500, clientId: `flood-${tag}-${process.pid}` });
   link.on('error', () => undefined);
-  const up = new Promise<void>((resolve) => { const off = link.onConnect(() => { off(); resolve(); }); });
+  const up = new Promise<void>((resolve) => {
+    const off = link.onConnect(() => {
+      off();
+      resolve();
+    });
+  });
   link.start();
-  await Promise.race([up, sleep(10000).then(() => { throw new Error(`${tag}: could not connect to ${url}`); })]);
+  await Promise.race([
+    up,
+    sleep(10000).then(() => {
+      throw new Error(`${tag}: could not connect to ${url}`);
+    }),
+  ]);
   return link;
 }
 
@@ -61,10 +76,14 @@ function runChild(): void {
     const p = partner as Identity;
     const grant = (setup as Setup).grant;
     switch (s) {
-      case 'junk': return { hello: i };
-      case 'no-grant': return throwaway[i % throwaway.length];
-      case 'reads': return makeRequest(p, seq++, { op: 'read', grant, filter: { limit: 1 } }).toJSON();
-      default: { // bad-sig, limited: the partner's key claimed, a signature of another request
+      case 'junk':
+        return { hello: i };
+      case 'no-grant':
+        return throwaway[i % throwaway.length];
+      case 'reads':
+        return makeRequest(p, seq++, { op: 'read', grant, filter: { limit: 1 } }).toJSON();
+      default: {
+        // bad-sig, limited: the partner's key claimed, a signature of another request
         const a = makeRequest(p, 1_000_000 + i, { op: 'read', grant }).toJSON();
         const b = makeRequest(p, 2_000_000 + i, { op: 'read', grant }).toJSON();
         return { ...a, sig: b.sig };
@@ -90,20 +109,22 @@ function runChild(): void {
         let answers = 0;
         let i = 0;
         const t = now();
-        await Promise.all(Array.from({ length: WINDOW }, async () => {
-          while (now() < end) {
-            const params = make(s, i++);
-            try {
-              await l.request(rpc, 'request', params, 10000);
-              codes.ok = (codes.ok ?? 0) + 1;
-            } catch (err) {
-              const code = (err as { code?: string }).code ?? 'other';
-              codes[code] = (codes[code] ?? 0) + 1;
-              if (code === 'E_TIMEOUT' || code === 'E_CLOSED') continue;
+        await Promise.all(
+          Array.from({ length: WINDOW }, async () => {
+            while (now() < end) {
+              const params = make(s, i++);
+              try {
+                await l.request(rpc, 'request', params, 10000);
+                codes.ok = (codes.ok ?? 0) + 1;
+              } catch (err) {
+                const code = (err as { code?: string }).code ?? 'other';
+                codes[code] = (codes[code] ?? 0) + 1;
+                if (code === 'E_TIMEOUT' || code === 'E_CLOSED') continue;
+              }
+              answers++;
             }
-            answers++;
-          }
-        }));
+          }),
+        );
         return { answers, seconds: now() - t, codes };
       }
       if (msg.cmd === 'stop') {
@@ -113,7 +134,10 @@ function runChild(): void {
       }
       throw new Error(`unknown command ${msg.cmd}`);
     };
-    work().then((result) => process.send?.({ id: msg.id, result }), (err: Error) => process.send?.({ id: msg.id, error: err.stack ?? err.message }));
+    work().then(
+      (result) => process.send?.({ id: msg.id, result }),
+      (err: Error) => process.send?.({ id: msg.id, error: err.stack ?? err.message }),
+    );
   });
 }
 
@@ -135,7 +159,16 @@ export async function benchRequestFlood(seconds: number): Promise<Record<string,
     const L = ledger;
     for (let i = 0; i < 200; i++) await L.append(signEnvelope(device, { kind: 'reading', seq: i, ts: Date.now(), topic: 'plant/1/temp', payload: { i } }));
     const grant = 'flood-partner-read';
-    await L.append(signEnvelope(op, grantInput({ id: grant, subject: partner.did, ledger: ORIGIN, actions: ['read'], scope: { signers: '*' }, expires: Date.now() + 3_600_000 }, 1, Date.now())));
+    await L.append(
+      signEnvelope(
+        op,
+        grantInput(
+          { id: grant, subject: partner.did, ledger: ORIGIN, actions: ['read'], scope: { signers: '*' }, expires: Date.now() + 3_600_000 },
+          1,
+          Date.now(),
+        ),
+      ),
+    );
     await L.checkpoint();
     const id = ledgerId(ORIGIN, op.did);
     ownerLink = await connect(broker.url, 'owner');
@@ -145,20 +178,33 @@ export async function benchRequestFlood(seconds: number): Promise<Record<string,
     });
     publisher.start();
     child = forkChild(__filename, '--flood-child', 'flooder', 120000);
-    const init = await child.call('init', { url: broker.url, rpc: ledgerTopics(id).rpc, grant, seed: partner.exportSeed().toString('hex') }, 120000) as { keygenSeconds: number };
-    log(`request-flood: broker ${broker.kind}; ${THROWAWAY} throw-away keys made in ${init.keygenSeconds.toFixed(1)} s; ${WINDOW} in flight, ${seconds} s per scenario`);
+    const init = (await child.call('init', { url: broker.url, rpc: ledgerTopics(id).rpc, grant, seed: partner.exportSeed().toString('hex') }, 120000)) as {
+      keygenSeconds: number;
+    };
+    log(
+      `request-flood: broker ${broker.kind}; ${THROWAWAY} throw-away keys made in ${init.keygenSeconds.toFixed(1)} s; ${WINDOW} in flight, ${seconds} s per scenario`,
+    );
     await child.call('run', { scenario: 'reads', seconds: 0.5 }); // warm-up
     const out: Record<string, unknown> = {};
     for (const s of SCENARIOS) {
       limiter = s === 'limited' ? new RateLimiter() : undefined;
       const cpu = process.cpuUsage();
-      const r = await child.call('run', { scenario: s, seconds }, (seconds + 30) * 1000) as { answers: number; seconds: number; codes: Record<string, number> };
+      const r = (await child.call('run', { scenario: s, seconds }, (seconds + 30) * 1000)) as {
+        answers: number;
+        seconds: number;
+        codes: Record<string, number>;
+      };
       const used = process.cpuUsage(cpu);
       const perSecond = r.answers / r.seconds;
       out[s] = { answersPerSecond: round(perSecond), ownerCpuMsPerAnswer: round((used.user + used.system) / 1e3 / Math.max(1, r.answers), 3), codes: r.codes };
       log(`request-flood ${s}: ${Math.round(perSecond)} answers/s, ${JSON.stringify(r.codes)}`);
     }
-    return { what: `answers/s of an owner over loopback MQTT, ${WINDOW} requests in flight from one child process`, broker: broker.kind, seconds, scenarios: out };
+    return {
+      what: `answers/s of an owner over loopback MQTT, ${WINDOW} requests in flight from one child process`,
+      broker: broker.kind,
+      seconds,
+      scenarios: out,
+    };
   } finally {
     if (child) await stopChild(child);
     publisher?.stop();
@@ -175,12 +221,15 @@ if (require.main === module) {
   } else {
     const i = process.argv.indexOf('--seconds');
     const seconds = i > 0 ? Number(process.argv[i + 1]) : 3;
-    benchRequestFlood(seconds > 0 ? seconds : 3).then((f) => {
-      process.stdout.write(JSON.stringify(f, null, 2) + '\n');
-      process.exit(0);
-    }, (err: unknown) => {
-      process.stderr.write(`bench request-flood failed: ${(err as Error).stack ?? String(err)}\n`);
-      process.exit(1);
-    });
+    benchRequestFlood(seconds > 0 ? seconds : 3).then(
+      (f) => {
+        process.stdout.write(JSON.stringify(f, null, 2) + '\n');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        process.stderr.write(`bench request-flood failed: ${(err as Error).stack ?? String(err)}\n`);
+        process.exit(1);
+      },
+    );
   }
 }

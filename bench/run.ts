@@ -74,13 +74,26 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  auditLedger, canonicalize, ENVELOPE_DOMAIN, fromTrustedLeaf, Identity, Ledger, signEnvelope, verifyInclusion,
-} from '../lib/index';
+import { auditLedger, canonicalize, ENVELOPE_DOMAIN, fromTrustedLeaf, Identity, Ledger, signEnvelope, verifyInclusion } from '../lib/index';
 import type { EnvelopeInput, Hash } from '../lib/index';
 import {
-  appendCallers, CALLERS, createLedger, type Figure, grow, log, makeSigners, median, now, prng, reading, rmDir, round, signSpread, T0,
-  tmpDir, topicOf,
+  appendCallers,
+  CALLERS,
+  createLedger,
+  type Figure,
+  grow,
+  log,
+  makeSigners,
+  median,
+  now,
+  prng,
+  reading,
+  rmDir,
+  round,
+  signSpread,
+  T0,
+  tmpDir,
+  topicOf,
 } from './common';
 import type { MemArgs, MemResult } from './mem-child';
 
@@ -91,27 +104,61 @@ interface HypercoreLike {
   readonly length: number;
 }
 // hypercore ships no types; it is a CommonJS module.
- 
+
 const Hypercore = require('hypercore') as new (dir: string) => HypercoreLike;
 
 const SHORT = process.argv.includes('--short');
 const P = SHORT
-  ? { appendN: 20_000, rounds: 3, signN: 5_000, signRounds: 3, audit: 10_000, big: 100_000, small: 10_000, window: 5_000, proofs: 2_000, memWindow: 5_000, memRounds: 3 }
-  : { appendN: 100_000, rounds: 5, signN: 20_000, signRounds: 5, audit: 50_000, big: 1_000_000, small: 10_000, window: 20_000, proofs: 2_000, memWindow: 20_000, memRounds: 3 };
+  ? {
+      appendN: 20_000,
+      rounds: 3,
+      signN: 5_000,
+      signRounds: 3,
+      audit: 10_000,
+      big: 100_000,
+      small: 10_000,
+      window: 5_000,
+      proofs: 2_000,
+      memWindow: 5_000,
+      memRounds: 3,
+    }
+  : {
+      appendN: 100_000,
+      rounds: 5,
+      signN: 20_000,
+      signRounds: 5,
+      audit: 50_000,
+      big: 1_000_000,
+      small: 10_000,
+      window: 20_000,
+      proofs: 2_000,
+      memWindow: 20_000,
+      memRounds: 3,
+    };
 
 const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
 const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
 
-
-
-function figure(what: string, peerWhat: string, unit: string, values: number[], peers: number[], target: ['>=' | '<=', number],
-  extra: Record<string, unknown> = {}, digits = 0): Figure {
+function figure(
+  what: string,
+  peerWhat: string,
+  unit: string,
+  values: number[],
+  peers: number[],
+  target: ['>=' | '<=', number],
+  extra: Record<string, unknown> = {},
+  digits = 0,
+): Figure {
   const value = median(values);
   const peer = median(peers);
   const ratio = value / peer;
   return {
-    what, peerWhat, unit,
-    value: round(value, digits), peer: round(peer, digits), ratio: round(ratio, 3),
+    what,
+    peerWhat,
+    unit,
+    value: round(value, digits),
+    peer: round(peer, digits),
+    ratio: round(ratio, 3),
     target: `ratio ${target[0]} ${target[1]}`,
     meetsTarget: target[0] === '>=' ? ratio >= target[1] : ratio <= target[1],
     rounds: { value: values.map((v) => round(v, digits)), peer: peers.map((v) => round(v, digits)) },
@@ -138,7 +185,11 @@ async function benchSign(): Promise<Figure> {
   const id = Identity.generate();
   const key = crypto.createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, id.exportSeed()]), format: 'der', type: 'pkcs8' });
   const inputs: EnvelopeInput[] = Array.from({ length: P.signN }, (_, i) => ({
-    kind: 'reading', seq: i, ts: T0 + i * 1000, topic: topicOf(7), payload: reading(7, i),
+    kind: 'reading',
+    seq: i,
+    ts: T0 + i * 1000,
+    topic: topicOf(7),
+    payload: reading(7, i),
   }));
   const sample = signEnvelope(id, inputs[0]);
   const { sig, ...body } = sample.envelope;
@@ -154,11 +205,18 @@ async function benchSign(): Promise<Figure> {
     for (let i = 0; i < P.signN; i++) crypto.sign(null, message, key);
     return P.signN / (now() - t);
   };
-  ours(); raw(); // warm-up
-  const a: number[] = [], b: number[] = [];
-  for (let r = 0; r < P.signRounds; r++) { a.push(ours()); b.push(raw()); }
-  return figure('signEnvelope per second', 'crypto.sign(null, sameMessageBytes, keyObject) per second', 'signatures/s', a, b, ['>=', 0.8],
-    { messageBytes: message.length, leafBytes: sample.bytes.length });
+  ours();
+  raw(); // warm-up
+  const a: number[] = [],
+    b: number[] = [];
+  for (let r = 0; r < P.signRounds; r++) {
+    a.push(ours());
+    b.push(raw());
+  }
+  return figure('signEnvelope per second', 'crypto.sign(null, sameMessageBytes, keyObject) per second', 'signatures/s', a, b, ['>=', 0.8], {
+    messageBytes: message.length,
+    leafBytes: sample.bytes.length,
+  });
 }
 
 // -------------------------------------------------------------------------------- append
@@ -196,20 +254,32 @@ async function benchAppend(lists: ReturnType<typeof signSpread>): Promise<Figure
   // Warm-up of both code paths on a small prefix, untimed.
   await ledgerRun(lists.map((l) => l.slice(0, 8)));
   await hypercoreRun(blocks.slice(0, 2000));
-  const a: number[] = [], b: number[] = [], commits: number[] = [];
+  const a: number[] = [],
+    b: number[] = [],
+    commits: number[] = [];
   for (let r = 0; r < P.rounds; r++) {
     const x = await ledgerRun(lists);
-    a.push(x.rate); commits.push(x.commits);
+    a.push(x.rate);
+    commits.push(x.commits);
     b.push(await hypercoreRun(blocks));
     log(`append round ${r + 1}: ledger ${Math.round(x.rate)}/s (${x.commits} commits), hypercore ${Math.round(b[r])}/s`);
   }
   const bytes = blocks.reduce((s, x) => s + x.length, 0);
-  return figure(`ledger.append entries/s, ${CALLERS} concurrent callers each awaiting one durable append at a time`,
-    `hypercore ${hypercoreVersion()} entries/s, await core.append(batch of 100 env.bytes)`, 'entries/s', a, b, ['>=', 1.0],
+  return figure(
+    `ledger.append entries/s, ${CALLERS} concurrent callers each awaiting one durable append at a time`,
+    `hypercore ${hypercoreVersion()} entries/s, await core.append(batch of 100 env.bytes)`,
+    'entries/s',
+    a,
+    b,
+    ['>=', 1.0],
     {
-      entries: blocks.length, callers: CALLERS, meanEntryBytes: round(bytes / blocks.length), meanCommitSize: round(blocks.length / median(commits), 1),
+      entries: blocks.length,
+      callers: CALLERS,
+      meanEntryBytes: round(bytes / blocks.length),
+      meanCommitSize: round(blocks.length / median(commits), 1),
       durability: { value: 'LevelDB batch with sync: one fdatasync per group commit', peer: 'RocksDB write without sync: no fsync per append' },
-    });
+    },
+  );
 }
 
 function hypercoreVersion(): string {
@@ -223,11 +293,16 @@ async function benchAudit(lists: ReturnType<typeof signSpread>): Promise<Figure>
   const dir = scratch('audit');
   const ledger = await createLedger(dir);
   const per = Math.floor(P.audit / lists.length);
-  await appendCallers(ledger, lists.map((l, i) => l.slice(0, per + (i < P.audit % lists.length ? 1 : 0))));
+  await appendCallers(
+    ledger,
+    lists.map((l, i) => l.slice(0, per + (i < P.audit % lists.length ? 1 : 0))),
+  );
   const size = ledger.size;
   log(`audit: ledger of ${size} entries; ${P.rounds} rounds of auditLedger (default workers), raw crypto.verify, auditLedger {workers: 0}`);
   // The peer's input: each entry's signed message, signature and public key.
-  const msgs: Buffer[] = [], sigs: Buffer[] = [], keys: crypto.KeyObject[] = [];
+  const msgs: Buffer[] = [],
+    sigs: Buffer[] = [],
+    keys: crypto.KeyObject[] = [];
   const keyOf = new Map<string, crypto.KeyObject>();
   for await (const e of ledger.entries()) {
     const env = fromTrustedLeaf(e.leaf);
@@ -235,7 +310,10 @@ async function benchAudit(lists: ReturnType<typeof signSpread>): Promise<Figure>
     msgs.push(Buffer.from(ENVELOPE_DOMAIN + canonicalize(body), 'utf8'));
     sigs.push(Buffer.from(sig, 'base64url'));
     let k = keyOf.get(env.signer.did);
-    if (!k) { k = crypto.createPublicKey({ key: Buffer.concat([SPKI_ED25519, env.signer.bytes]), format: 'der', type: 'spki' }); keyOf.set(env.signer.did, k); }
+    if (!k) {
+      k = crypto.createPublicKey({ key: Buffer.concat([SPKI_ED25519, env.signer.bytes]), format: 'der', type: 'spki' });
+      keyOf.set(env.signer.did, k);
+    }
     keys.push(k);
   }
   const ours = async (workers?: number): Promise<{ rate: number; workers: number; cpuCores: number }> => {
@@ -256,31 +334,56 @@ async function benchAudit(lists: ReturnType<typeof signSpread>): Promise<Figure>
     return size / sec;
   };
   raw(); // warm-up
-  const a: number[] = [], b: number[] = [], c: number[] = [], cpuA: number[] = [], cpuC: number[] = [];
+  const a: number[] = [],
+    b: number[] = [],
+    c: number[] = [],
+    cpuA: number[] = [],
+    cpuC: number[] = [];
   let workers = 0;
   for (let r = 0; r < P.rounds; r++) {
     const x = await ours();
-    a.push(x.rate); cpuA.push(x.cpuCores); workers = x.workers;
+    a.push(x.rate);
+    cpuA.push(x.cpuCores);
+    workers = x.workers;
     b.push(raw());
     const y = await ours(0);
-    c.push(y.rate); cpuC.push(y.cpuCores);
-    log(`audit round ${r + 1}: auditLedger ${Math.round(a[r])}/s (${workers} workers, ${x.cpuCores.toFixed(2)} CPU cores), crypto.verify ${Math.round(b[r])}/s, inline ${Math.round(c[r])}/s`);
+    c.push(y.rate);
+    cpuC.push(y.cpuCores);
+    log(
+      `audit round ${r + 1}: auditLedger ${Math.round(a[r])}/s (${workers} workers, ${x.cpuCores.toFixed(2)} CPU cores), crypto.verify ${Math.round(b[r])}/s, inline ${Math.round(c[r])}/s`,
+    );
   }
   await ledger.close();
   drop(dir);
   const cores = workers > 0 ? Math.min(workers + 1, os.availableParallelism()) : 1;
-  const f = figure(`auditLedger entries/s on a ledger of ${size} entries (default options)`,
-    'crypto.verify entries/s over the same message bytes, one core (main thread loop)', 'entries/s', a, b, ['>=', 0.7 * cores], {
-      entries: size, workers, coresUsed: cores, cpuCores: round(median(cpuA), 2),
-    });
+  const f = figure(
+    `auditLedger entries/s on a ledger of ${size} entries (default options)`,
+    'crypto.verify entries/s over the same message bytes, one core (main thread loop)',
+    'entries/s',
+    a,
+    b,
+    ['>=', 0.7 * cores],
+    {
+      entries: size,
+      workers,
+      coresUsed: cores,
+      cpuCores: round(median(cpuA), 2),
+    },
+  );
   const perCore = f.ratio / cores;
   f.ratioPerCore = round(perCore, 3);
   f.target = 'ratioPerCore >= 0.7';
   f.meetsTarget = perCore >= 0.7;
   const inline = median(c);
   f.inline = {
-    what: 'auditLedger(ledger, {workers: 0}) entries/s', value: round(inline), peer: f.peer, ratio: round(inline / median(b), 3),
-    coresUsed: 1, ratioPerCore: round(inline / median(b), 3), cpuCores: round(median(cpuC), 2), rounds: c.map((v) => round(v)),
+    what: 'auditLedger(ledger, {workers: 0}) entries/s',
+    value: round(inline),
+    peer: f.peer,
+    ratio: round(inline / median(b), 3),
+    coresUsed: 1,
+    ratioPerCore: round(inline / median(b), 3),
+    cpuCores: round(median(cpuC), 2),
+    rounds: c.map((v) => round(v)),
   };
   return f;
 }
@@ -290,10 +393,13 @@ async function benchAudit(lists: ReturnType<typeof signSpread>): Promise<Figure>
 function runChild(args: MemArgs): Promise<MemResult> {
   return new Promise((resolve, reject) => {
     const child = child_process.fork(path.join(__dirname, 'mem-child.js'), [JSON.stringify(args)], {
-      execArgv: ['--expose-gc'], stdio: ['ignore', 2, 2, 'ipc'],
+      execArgv: ['--expose-gc'],
+      stdio: ['ignore', 2, 2, 'ipc'],
     });
     let result: MemResult | undefined;
-    child.on('message', (m) => { result = m as MemResult; });
+    child.on('message', (m) => {
+      result = m as MemResult;
+    });
     child.on('error', reject);
     child.on('exit', (code) => (code === 0 && result ? resolve(result) : reject(new Error(`mem-child ${args.tag} exited with ${code}`))));
   });
@@ -324,7 +430,10 @@ async function windowRate(ledger: Ledger): Promise<number> {
 async function benchScale(bigDir: string): Promise<Figure> {
   log(`scale: ${P.rounds} rounds of [fresh ${P.small}-entry ledger | the ${P.big}-entry ledger]: ${P.proofs} proofs, then a window of ${P.window} appends`);
   const rnd = prng(6962);
-  const aBig: number[] = [], aSmall: number[] = [], pBig: number[] = [], pSmall: number[] = [];
+  const aBig: number[] = [],
+    aSmall: number[] = [],
+    pBig: number[] = [],
+    pSmall: number[] = [];
   const sizes: number[] = [];
   for (let r = 0; r < P.rounds; r++) {
     const sdir = scratch('scale-small');
@@ -340,14 +449,33 @@ async function benchScale(bigDir: string): Promise<Figure> {
     pBig.push(await proofMicros(big, rnd));
     aBig.push(await windowRate(big));
     await big.close();
-    log(`scale round ${r + 1}: append ${Math.round(aBig[r])}/s at ${sizes[r]} vs ${Math.round(aSmall[r])}/s at ${P.small}; proof ${pBig[r].toFixed(1)} µs vs ${pSmall[r].toFixed(1)} µs`);
+    log(
+      `scale round ${r + 1}: append ${Math.round(aBig[r])}/s at ${sizes[r]} vs ${Math.round(aSmall[r])}/s at ${P.small}; proof ${pBig[r].toFixed(1)} µs vs ${pSmall[r].toFixed(1)} µs`,
+    );
   }
-  const f = figure(`ledger.append entries/s (${CALLERS} callers, window of ${P.window}) on a ledger of ${P.big} entries`,
-    `the same on a fresh ledger of ${P.small} entries`, 'entries/s', aBig, aSmall, ['>=', 0.8], {
-      bigSizes: sizes, smallSize: P.small, window: P.window,
-    });
-  f.proof = figure(`ledger.inclusionProof mean µs over ${P.proofs} random indices, ${P.big}-entry ledger`,
-    `the same on the ${P.small}-entry ledger`, 'µs/proof', pBig, pSmall, ['<=', 3], {}, 1);
+  const f = figure(
+    `ledger.append entries/s (${CALLERS} callers, window of ${P.window}) on a ledger of ${P.big} entries`,
+    `the same on a fresh ledger of ${P.small} entries`,
+    'entries/s',
+    aBig,
+    aSmall,
+    ['>=', 0.8],
+    {
+      bigSizes: sizes,
+      smallSize: P.small,
+      window: P.window,
+    },
+  );
+  f.proof = figure(
+    `ledger.inclusionProof mean µs over ${P.proofs} random indices, ${P.big}-entry ledger`,
+    `the same on the ${P.small}-entry ledger`,
+    'µs/proof',
+    pBig,
+    pSmall,
+    ['<=', 3],
+    {},
+    1,
+  );
   return f;
 }
 
@@ -356,9 +484,15 @@ async function benchScale(bigDir: string): Promise<Figure> {
 function memFigure(what: string, big: MemResult[], small: MemResult[], target: number): Figure {
   const mib = (x: number): number => x / 2 ** 20;
   const med = (xs: MemResult[], k: 'heapTotal' | 'external' | 'maxRss' | 'rssAnon' | 'rssFile'): number | null =>
-    (xs.every((m) => m[k] !== undefined) ? round(median(xs.map((m) => mib(m[k] as number))), 1) : null);
-  const f = figure(`${what}: RSS MiB after gc, ledger of ${P.big} entries`, `the same, ledger of ${P.small} entries`, 'MiB',
-    big.map((m) => mib(m.rss)), small.map((m) => mib(m.rss)), ['<=', target], {
+    xs.every((m) => m[k] !== undefined) ? round(median(xs.map((m) => mib(m[k] as number))), 1) : null;
+  const f = figure(
+    `${what}: RSS MiB after gc, ledger of ${P.big} entries`,
+    `the same, ledger of ${P.small} entries`,
+    'MiB',
+    big.map((m) => mib(m.rss)),
+    small.map((m) => mib(m.rss)),
+    ['<=', target],
+    {
       gcExposed: big.every((m) => m.gc) && small.every((m) => m.gc),
       sizes: { big: big.map((m) => m.size), small: small.map((m) => m.size) },
       openSeconds: { big: round(median(big.map((m) => m.openSeconds)), 3), small: round(median(small.map((m) => m.openSeconds)), 3) },
@@ -367,9 +501,19 @@ function memFigure(what: string, big: MemResult[], small: MemResult[], target: n
       rssFile: { big: med(big, 'rssFile'), small: med(small, 'rssFile') },
       heapTotal: { big: med(big, 'heapTotal'), small: med(small, 'heapTotal') },
       external: { big: med(big, 'external'), small: med(small, 'external') },
-    }, 1);
-  f.heapUsed = figure(`${what}: heapUsed MiB after gc, ledger of ${P.big} entries`, `the same, ledger of ${P.small} entries`, 'MiB',
-    big.map((m) => mib(m.heapUsed)), small.map((m) => mib(m.heapUsed)), ['<=', target], {}, 1);
+    },
+    1,
+  );
+  f.heapUsed = figure(
+    `${what}: heapUsed MiB after gc, ledger of ${P.big} entries`,
+    `the same, ledger of ${P.small} entries`,
+    'MiB',
+    big.map((m) => mib(m.heapUsed)),
+    small.map((m) => mib(m.heapUsed)),
+    ['<=', target],
+    {},
+    1,
+  );
   return f;
 }
 
@@ -379,8 +523,13 @@ async function main(): Promise<void> {
   const started = now();
   const cpus = os.cpus();
   const machine = {
-    cpu: cpus[0]?.model ?? 'unknown', cpus: cpus.length, availableParallelism: os.availableParallelism(), node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`, memoryGiB: round(os.totalmem() / 2 ** 30, 1), loadAverage: os.loadavg().map((x) => round(x, 2)),
+    cpu: cpus[0]?.model ?? 'unknown',
+    cpus: cpus.length,
+    availableParallelism: os.availableParallelism(),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    memoryGiB: round(os.totalmem() / 2 ** 30, 1),
+    loadAverage: os.loadavg().map((x) => round(x, 2)),
   };
   log(`mode ${SHORT ? 'short' : 'full'}; ${machine.cpu} x${machine.cpus}; node ${machine.node}`);
 
@@ -402,14 +551,17 @@ async function main(): Promise<void> {
   const scale = await benchScale(bigDir);
 
   log(`memory: ${P.memRounds} rounds of children reopening [the ${P.big}-entry ledger | a copy of the ${P.small}-entry ledger] and appending ${P.memWindow}`);
-  const mBig: MemResult[] = [], mSmall: MemResult[] = [];
+  const mBig: MemResult[] = [],
+    mSmall: MemResult[] = [];
   for (let r = 0; r < P.memRounds; r++) {
     mBig.push(await runChild({ tag: 'reopen-big', dir: bigDir, create: false, window: P.memWindow }));
     const copy = scratch('mem-copy');
     fs.cpSync(smallDir, copy, { recursive: true });
     mSmall.push(await runChild({ tag: 'reopen-small', dir: copy, create: false, window: P.memWindow }));
     drop(copy);
-    log(`memory round ${r + 1}: RSS ${(mBig[r].rss / 2 ** 20).toFixed(1)} MiB at ${mBig[r].size} vs ${(mSmall[r].rss / 2 ** 20).toFixed(1)} MiB at ${mSmall[r].size}`);
+    log(
+      `memory round ${r + 1}: RSS ${(mBig[r].rss / 2 ** 20).toFixed(1)} MiB at ${mBig[r].size} vs ${(mSmall[r].rss / 2 ** 20).toFixed(1)} MiB at ${mSmall[r].size}`,
+    );
   }
   const memory = memFigure(`child that opened the ledger and appended ${P.memWindow} entries`, mBig, mSmall, 1.2);
   memory.build = memFigure('child that created the ledger and appended every entry', [buildBig], [buildSmall], 1.2);
@@ -429,15 +581,27 @@ async function main(): Promise<void> {
     mode: SHORT ? 'short' : 'full',
     machine,
     params: { ...P, callers: CALLERS, hypercore: hypercoreVersion() },
-    append, sign, audit, scale, memory, flow, consensus, partner,
+    append,
+    sign,
+    audit,
+    scale,
+    memory,
+    flow,
+    consensus,
+    partner,
     loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)),
     seconds: round(now() - started, 1),
   };
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 }
 
-const cleanup = (): void => { for (const d of dirs.splice(0)) rmDir(d); };
-process.on('SIGINT', () => { cleanup(); process.exit(130); });
+const cleanup = (): void => {
+  for (const d of dirs.splice(0)) rmDir(d);
+};
+process.on('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
 let finished = false;
 // A promise that never settles (an append that is never admitted or written, say) would
 // otherwise let Node exit silently with status 0 and no JSON.
@@ -449,9 +613,16 @@ process.on('beforeExit', () => {
   process.exit(1);
 });
 // The Node-RED runtime of the flow figure keeps timers: exit once the JSON is out.
-main().then(() => { finished = true; cleanup(); process.exit(0); }, (err: unknown) => {
-  finished = true;
-  cleanup();
-  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+main().then(
+  () => {
+    finished = true;
+    cleanup();
+    process.exit(0);
+  },
+  (err: unknown) => {
+    finished = true;
+    cleanup();
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

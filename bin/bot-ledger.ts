@@ -11,7 +11,10 @@ const controller = new AbortController();
 const graceful = argv[0] === 'append';
 let signalled = false;
 
-for (const [sig, num] of [['SIGINT', 2], ['SIGTERM', 15]] as const) {
+for (const [sig, num] of [
+  ['SIGINT', 2],
+  ['SIGTERM', 15],
+] as const) {
   process.on(sig, () => {
     // First signal during append: stop reading, print the receipts of the entries already
     // accepted once they are durable, close the ledger, exit 128+n. Second signal: exit now.
@@ -21,10 +24,13 @@ for (const [sig, num] of [['SIGINT', 2], ['SIGTERM', 15]] as const) {
   });
 }
 
-main(argv, { signal: controller.signal }).then((status) => {
-  // Let stdout and stderr drain (pipes are asynchronous), then exit even if a handle lingers.
-  process.stdout.write('', () => process.stderr.write('', () => process.exit(status)));
-}, (err: unknown) => {
-  process.stderr.write(`bot-ledger: internal error: ${(err as Error)?.message ?? String(err)}\n`);
-  process.exit(1);
-});
+main(argv, { signal: controller.signal }).then(
+  (status) => {
+    // Let stdout and stderr drain (pipes are asynchronous), then exit even if a handle lingers.
+    process.stdout.write('', () => process.stderr.write('', () => process.exit(status)));
+  },
+  (err: unknown) => {
+    process.stderr.write(`bot-ledger: internal error: ${(err as Error)?.message ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -35,7 +35,11 @@ export interface AccessAskInput {
 }
 
 /** A status after its checks: an approval carries the grant's verified terms. */
-export interface VerifiedAccessStatus { id: string; status: AccessStatus['status']; grant?: GrantTerms }
+export interface VerifiedAccessStatus {
+  id: string;
+  status: AccessStatus['status'];
+  grant?: GrantTerms;
+}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -48,19 +52,29 @@ function malformed(msg: string): FormatError {
 /** Send one signed request; over MQTT answers `verify` refuses are ignored (someone else's), as PartnerClient does. */
 async function send<T>(opts: AccessClientOptions, payload: Record<string, JsonValue>, verify: (answer: unknown, id: string) => T): Promise<T> {
   const env = makeRequest(opts.identity, opts.nextSeq(), payload as never);
-  if (env.bytes.length > MAX_ACCESS_REQUEST_BYTES) throw new FormatError('E_TOO_LARGE', `an access request is at most ${MAX_ACCESS_REQUEST_BYTES} bytes (the scope lists are too long)`);
+  if (env.bytes.length > MAX_ACCESS_REQUEST_BYTES)
+    throw new FormatError('E_TOO_LARGE', `an access request is at most ${MAX_ACCESS_REQUEST_BYTES} bytes (the scope lists are too long)`);
   const id = accessRequestId(env);
   let verified: { answer: unknown; value: T } | undefined;
   let last: unknown;
   const accept = (answer: unknown): boolean => {
-    try { verified = { answer, value: verify(answer, id) }; return true; } catch (err) { last = err; return false; }
+    try {
+      verified = { answer, value: verify(answer, id) };
+      return true;
+    } catch (err) {
+      last = err;
+      return false;
+    }
   };
   let answer: unknown;
   try {
     answer = await opts.transport(env.toJSON(), accept);
   } catch (err) {
     if (last !== undefined && isBotError(err, 'E_TIMEOUT')) {
-      throw new BotError('E_TIMEOUT', `${err.message}; answers that did not verify were ignored (the last: ${last instanceof Error ? last.message : String(last)})`);
+      throw new BotError(
+        'E_TIMEOUT',
+        `${err.message}; answers that did not verify were ignored (the last: ${last instanceof Error ? last.message : String(last)})`,
+      );
     }
     throw err;
   }
@@ -117,7 +131,7 @@ function verifyGrant(grant: unknown, opts: AccessClientOptions, id: string): Gra
     throw err;
   }
   if (terms.id !== id || terms.subject !== opts.identity.did || terms.ledger !== opts.owner.origin) {
-    throw new VerificationError('E_GRANT', 'the approval\'s grant is not this request\'s (id, subject or ledger differ)');
+    throw new VerificationError('E_GRANT', "the approval's grant is not this request's (id, subject or ledger differ)");
   }
   return terms;
 }

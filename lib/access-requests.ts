@@ -89,7 +89,11 @@ export interface Narrowing {
 }
 
 /** A change of the pending set. */
-export interface AccessChange { type: 'added' | 'removed'; request: AccessView; why?: 'replaced' | 'dropped' | 'approved' | 'declined' }
+export interface AccessChange {
+  type: 'added' | 'removed';
+  request: AccessView;
+  why?: 'replaced' | 'dropped' | 'approved' | 'declined';
+}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -108,7 +112,8 @@ export function accessRequestId(env: SignedEnvelope): string {
 function parseActions(v: unknown, what: string): GrantAction[] {
   if (!Array.isArray(v) || v.length === 0) throw query(`${what} must be a non-empty list of ${GRANT_ACTIONS.join(', ')}`);
   const out = [...new Set(v)].map((a) => {
-    if (!(GRANT_ACTIONS as readonly unknown[]).includes(a)) throw query(`${what}: unknown action ${printable(String(a), 40)} (use ${GRANT_ACTIONS.join(', ')})`);
+    if (!(GRANT_ACTIONS as readonly unknown[]).includes(a))
+      throw query(`${what}: unknown action ${printable(String(a), 40)} (use ${GRANT_ACTIONS.join(', ')})`);
     return a as GrantAction;
   });
   return out;
@@ -197,7 +202,10 @@ export function narrowAsk(ask: AccessAsk, n: Narrowing = {}): AccessAsk {
   return out;
 }
 
-interface Pending { env: SignedEnvelope; view: AccessView }
+interface Pending {
+  env: SignedEnvelope;
+  view: AccessView;
+}
 
 const stores = new WeakMap<Ledger, AccessRequests>();
 
@@ -212,24 +220,35 @@ export class AccessRequests {
   #loaded: Promise<void> | undefined;
   #listeners = new Set<(c: AccessChange) => void>();
 
-  private constructor(ledger: Ledger) { this.ledger = ledger; }
+  private constructor(ledger: Ledger) {
+    this.ledger = ledger;
+  }
 
   /** The store of a ledger. */
   static of(ledger: Ledger): AccessRequests {
     let s = stores.get(ledger);
-    if (!s) { s = new AccessRequests(ledger); stores.set(ledger, s); }
+    if (!s) {
+      s = new AccessRequests(ledger);
+      stores.set(ledger, s);
+    }
     return s;
   }
 
   /** Call fn on every change of the pending set; returns an unsubscribe. */
   onChange(fn: (c: AccessChange) => void): () => void {
     this.#listeners.add(fn);
-    return () => { this.#listeners.delete(fn); };
+    return () => {
+      this.#listeners.delete(fn);
+    };
   }
 
   #emit(c: AccessChange): void {
     for (const fn of this.#listeners) {
-      try { fn(c); } catch { /* a listener's failure is its own */ }
+      try {
+        fn(c);
+      } catch {
+        /* a listener's failure is its own */
+      }
     }
   }
 
@@ -254,7 +273,9 @@ export class AccessRequests {
       const drop = [...bad, ...extra.map((r) => AUX_PREFIX + signerId(r.view.requester))];
       if (drop.length > 0) await this.ledger.aux.batch(drop.map((key) => ({ key })));
     })();
-    this.#loaded.catch(() => { this.#loaded = undefined; });
+    this.#loaded.catch(() => {
+      this.#loaded = undefined;
+    });
     return this.#loaded;
   }
 
@@ -284,7 +305,9 @@ export class AccessRequests {
   }
 
   /** Number of pending requests (after load). */
-  get size(): number { return this.#pending.size; }
+  get size(): number {
+    return this.#pending.size;
+  }
 
   /** A pending request by id. */
   async get(id: string): Promise<AccessView | undefined> {
@@ -303,7 +326,7 @@ export class AccessRequests {
   async submit(env: SignedEnvelope, now: number): Promise<AccessView> {
     if (env.bytes.length > MAX_ACCESS_REQUEST_BYTES) throw new FormatError('E_TOO_LARGE', `an access request is at most ${MAX_ACCESS_REQUEST_BYTES} bytes`);
     const view = viewOf(env, now);
-    if (view.requester === this.ledger.operator.did) throw query('the ledger\'s operator needs no grant of its own ledger');
+    if (view.requester === this.ledger.operator.did) throw query("the ledger's operator needs no grant of its own ledger");
     await this.#load();
     return serialized(this, 'change', async () => {
       const { requester } = view;
@@ -311,15 +334,22 @@ export class AccessRequests {
       const old = this.#pending.get(requester);
       if (old && old.view.id === view.id) return old.view;
       const last = this.#seqs.get(requester) ?? (old ? { seq: old.env.envelope.seq, ts: old.view.ts } : undefined);
-      if (last && seq <= last.seq) throw new LedgerError('E_REPLAY', `access request seq ${seq} of ${requester} is not above its last access request seq ${last.seq}`);
-      const dropped = !old && this.#pending.size >= MAX_PENDING ? this.#pending.values().next().value as Pending : undefined;
+      if (last && seq <= last.seq)
+        throw new LedgerError('E_REPLAY', `access request seq ${seq} of ${requester} is not above its last access request seq ${last.seq}`);
+      const dropped = !old && this.#pending.size >= MAX_PENDING ? (this.#pending.values().next().value as Pending) : undefined;
       const ops: { key: string; value?: Buffer }[] = [
         { key: AUX_PREFIX + signerId(requester), value: Buffer.from(JSON.stringify({ received: now, leaf: env.bytes.toString('utf8') })) },
       ];
       if (dropped) ops.push({ key: AUX_PREFIX + signerId(dropped.view.requester) });
       await this.ledger.aux.batch(ops);
-      if (old) { this.#remove(requester); this.#emit({ type: 'removed', request: old.view, why: 'replaced' }); }
-      if (dropped) { this.#remove(dropped.view.requester); this.#emit({ type: 'removed', request: dropped.view, why: 'dropped' }); }
+      if (old) {
+        this.#remove(requester);
+        this.#emit({ type: 'removed', request: old.view, why: 'replaced' });
+      }
+      if (dropped) {
+        this.#remove(dropped.view.requester);
+        this.#emit({ type: 'removed', request: dropped.view, why: 'dropped' });
+      }
       this.#put({ env, view });
       this.#seqs.delete(requester);
       if (this.#seqs.size >= MAX_SEQS) this.#forgetSeqs(now);
@@ -347,8 +377,12 @@ export class AccessRequests {
       const p = this.#pendingById(id);
       const ask = narrowAsk(p.view, narrowing);
       const terms: GrantTerms = {
-        id: p.view.id, subject: p.view.requester as GrantTerms['subject'], ledger: this.ledger.origin,
-        actions: ask.actions, scope: ask.scope, expires: now + ask.days * DAY,
+        id: p.view.id,
+        subject: p.view.requester as GrantTerms['subject'],
+        ledger: this.ledger.origin,
+        actions: ask.actions,
+        scope: ask.scope,
+        expires: now + ask.days * DAY,
       };
       const issued = await issueGrant(this.ledger, operator, nextSeq, terms, now);
       await this.ledger.aux.batch([{ key: AUX_PREFIX + signerId(p.view.requester) }]);

@@ -76,17 +76,31 @@ export type RequestPayload =
   | { op: 'access-status'; id: string };
 
 /** A read answer (proofs against `checkpoint`; `next` = index to continue from when cut short). */
-export interface ReadAnswer { checkpoint: string | null; entries: ProvenEntry[]; treeSize: number; next?: number }
+export interface ReadAnswer {
+  checkpoint: string | null;
+  entries: ProvenEntry[];
+  treeSize: number;
+  next?: number;
+}
 /** A receipt with its RFC 9162 §2.1.3 inclusion proof (standard base64 hashes) against the answer's checkpoint. */
-export interface ProvenReceipt extends Receipt { proof: string[] }
+export interface ProvenReceipt extends Receipt {
+  proof: string[];
+}
 /** An append answer: the operator's checkpoint and, per entry, its receipt proven against it. */
-export interface AppendAnswer { checkpoint: string; receipts: ProvenReceipt[] }
+export interface AppendAnswer {
+  checkpoint: string;
+  receipts: ProvenReceipt[];
+}
 /** An access request's answer: the pending request as the owner keeps it, or its status. */
-export interface AccessAnswer { access: AccessView | AccessStatus }
+export interface AccessAnswer {
+  access: AccessView | AccessStatus;
+}
 /** Any answer of answerRequest. */
 export type RequestAnswer = ReadAnswer | AppendAnswer | AccessAnswer;
 /** A refusal, as sent back on any channel. */
-export interface Refusal { error: { code: string; message: string } }
+export interface Refusal {
+  error: { code: string; message: string };
+}
 
 /**
  * Words that may be a peer's (an owner's refusal message, a kernel message quoting a peer's
@@ -126,7 +140,8 @@ export function parseRequest(input: unknown): ParsedRequest {
   if (p.op !== 'read' && p.op !== 'append') throw new FormatError('E_QUERY', 'request op must be "read", "append", "access" or "access-status"');
   if (typeof p.grant !== 'string') throw new AccessError('E_NO_GRANT', 'the request names no grant id');
   for (const k of Object.keys(p)) {
-    if (!['op', 'grant', p.op === 'read' ? 'filter' : 'entries'].includes(k)) throw new FormatError('E_QUERY', `unknown request field ${printable(k, 40)} for op ${p.op}`);
+    if (!['op', 'grant', p.op === 'read' ? 'filter' : 'entries'].includes(k))
+      throw new FormatError('E_QUERY', `unknown request field ${printable(k, 40)} for op ${p.op}`);
   }
   let filter: Query = {};
   let entries: JsonValue[] = [];
@@ -137,7 +152,11 @@ export function parseRequest(input: unknown): ParsedRequest {
       throw new FormatError('E_QUERY', `filter.limit must be from 1 to ${MAX_PARTNER_ENTRIES}`);
     }
     if (filter.topic !== undefined) {
-      try { checkTopicFilter(filter.topic); } catch { throw new FormatError('E_QUERY', `filter.topic ${printable(filter.topic, 60)} is not an MQTT topic filter (MQTT 3.1.1 §4.7.1)`); }
+      try {
+        checkTopicFilter(filter.topic);
+      } catch {
+        throw new FormatError('E_QUERY', `filter.topic ${printable(filter.topic, 60)} is not an MQTT topic filter (MQTT 3.1.1 §4.7.1)`);
+      }
     }
     if (filter.signer !== undefined) PublicKey.fromDid(filter.signer);
   } else {
@@ -155,7 +174,10 @@ const replayGuards = new WeakMap<Ledger, ReplayGuard>();
 export function checkFresh(env: SignedEnvelope, now: number, skewMs = DEFAULT_SKEW_MS): void {
   const { ts } = env.envelope;
   if (Math.abs(ts - now) > skewMs) {
-    throw new LedgerError('E_REPLAY', `request ts ${ts} is more than ${Math.round(skewMs / 1000)} s from the owner's clock ${now} (stale, replayed, or clocks apart)`);
+    throw new LedgerError(
+      'E_REPLAY',
+      `request ts ${ts} is more than ${Math.round(skewMs / 1000)} s from the owner's clock ${now} (stale, replayed, or clocks apart)`,
+    );
   }
 }
 
@@ -170,17 +192,24 @@ export class ReplayGuard {
   #ledger: Ledger;
   #last = new Map<string, number>();
 
-  private constructor(ledger: Ledger) { this.#ledger = ledger; }
+  private constructor(ledger: Ledger) {
+    this.#ledger = ledger;
+  }
 
   /** The guard of a ledger (one per open Ledger). */
   static of(ledger: Ledger): ReplayGuard {
     let g = replayGuards.get(ledger);
-    if (!g) { g = new ReplayGuard(ledger); replayGuards.set(ledger, g); }
+    if (!g) {
+      g = new ReplayGuard(ledger);
+      replayGuards.set(ledger, g);
+    }
     return g;
   }
 
   /** Signers whose last request seq is held in memory now (at most REPLAY_CACHE). */
-  get cached(): number { return this.#last.size; }
+  get cached(): number {
+    return this.#last.size;
+  }
 
   /** Accept the request once (E_REPLAY otherwise); it is consumed even if later refused. */
   async admit(env: SignedEnvelope, now: number, skewMs = DEFAULT_SKEW_MS): Promise<void> {
@@ -277,7 +306,7 @@ export async function answerRequest(opts: AccessServerOptions, input: unknown): 
     for (const [i, env] of envs.entries()) {
       const { signer, topic, ts, seq } = env.envelope;
       await grants.check(req.grant, requester, 'append', now, { signer, topic, ts });
-      const last = nextSeq.get(signer) ?? await ledger.lastSeq(signer);
+      const last = nextSeq.get(signer) ?? (await ledger.lastSeq(signer));
       if (seq <= last) throw new LedgerError('E_REPLAY', `entries[${i}]: seq ${seq} of ${signer} is not above its last seq ${last}`);
       nextSeq.set(signer, seq);
     }
@@ -291,7 +320,11 @@ export async function answerRequest(opts: AccessServerOptions, input: unknown): 
 function claimedOp(input: unknown): unknown {
   let v = input;
   if ((typeof v === 'string' || v instanceof Uint8Array) && v.length <= MAX_ACCESS_REQUEST_BYTES) {
-    try { v = JSON.parse(typeof v === 'string' ? v : Buffer.from(v).toString('utf8')); } catch { return undefined; }
+    try {
+      v = JSON.parse(typeof v === 'string' ? v : Buffer.from(v).toString('utf8'));
+    } catch {
+      return undefined;
+    }
   }
   return isObject(v) && isObject(v.payload) ? v.payload.op : undefined;
 }
@@ -319,7 +352,8 @@ async function answerAccess(opts: AccessServerOptions, input: unknown): Promise<
     for (const k of Object.keys(p)) if (k !== 'op' && k !== 'id') throw new FormatError('E_QUERY', `unknown access-status field ${printable(k, 40)}`);
     return { access: await store.status(p.id, e.signer) };
   }
-  if (!opts.receiptCheckpoint) throw new FormatError('E_KEY', 'this owner cannot sign grants here (its ledger has no operator key): it takes no access requests');
+  if (!opts.receiptCheckpoint)
+    throw new FormatError('E_KEY', 'this owner cannot sign grants here (its ledger has no operator key): it takes no access requests');
   return { access: await store.submit(env, now) };
 }
 
@@ -329,7 +363,10 @@ function checkReceiptsFit(ledger: Ledger, n: number): void {
   const perReceipt = 120 + Buffer.byteLength(ledger.origin) + (Math.ceil(Math.log2(ledger.size + n + 1)) + 1) * PROOF_HASH_BYTES;
   const most = Math.floor((MAX_ANSWER_BYTES - NOTE_BUDGET) / perReceipt);
   if (n > most) {
-    throw new FormatError('E_TOO_LARGE', `the receipts of ${n} entries would not fit one answer of ${MAX_ANSWER_BYTES} bytes: send at most ${most} entries per request`);
+    throw new FormatError(
+      'E_TOO_LARGE',
+      `the receipts of ${n} entries would not fit one answer of ${MAX_ANSWER_BYTES} bytes: send at most ${most} entries per request`,
+    );
   }
 }
 
@@ -339,7 +376,10 @@ async function proveReceipts(ledger: Ledger, receipts: Receipt[], seal: () => Pr
   let cp = await seal();
   if (!cp || cp.size < need) cp = await seal(); // one signed meanwhile may predate the append
   if (!cp || cp.size < need) {
-    throw new LedgerError('E_CHECKPOINT', `the entries were appended (from #${need - receipts.length}) but no checkpoint covers them yet: read them back for their proofs`);
+    throw new LedgerError(
+      'E_CHECKPOINT',
+      `the entries were appended (from #${need - receipts.length}) but no checkpoint covers them yet: read them back for their proofs`,
+    );
   }
   const size = cp.size;
   const proven: ProvenReceipt[] = [];
@@ -355,9 +395,11 @@ function checkFilterInScope(q: Query, scope: GrantScope): void {
   if (q.topic !== undefined && isExactTopic(q.topic) && scope.topics && !scope.topics.some((f) => topicMatches(f, q.topic as string))) {
     throw new AccessError('E_SCOPE', `topic ${printable(q.topic, 80)} is outside the grant's scope`);
   }
-  if ((q.until !== undefined && scope.from !== undefined && q.until < scope.from)
-    || (q.since !== undefined && scope.until !== undefined && q.since > scope.until)) {
-    throw new AccessError('E_SCOPE', 'the time range asked is outside the grant\'s scope');
+  if (
+    (q.until !== undefined && scope.from !== undefined && q.until < scope.from) ||
+    (q.since !== undefined && scope.until !== undefined && q.since > scope.until)
+  ) {
+    throw new AccessError('E_SCOPE', "the time range asked is outside the grant's scope");
   }
 }
 
@@ -386,7 +428,10 @@ export async function readInScope(ledger: Ledger, q: Query, scope: GrantScope, c
   const picked: Awaited<ReturnType<Ledger['query']>> = [];
   let next: number | undefined;
   while (cursor < end && !full) {
-    if (scanned >= MAX_SCAN) { next = cursor; break; }
+    if (scanned >= MAX_SCAN) {
+      next = cursor;
+      break;
+    }
     // Pages sized to what is still missing (twice, as the scope may drop some), so a small read stays small.
     const page = Math.min(SCAN_PAGE, Math.max(32, 2 * (limit - picked.length)));
     const rows = await ledger.query({ ...narrowed, from: cursor, to: end, limit: page });
@@ -395,10 +440,18 @@ export async function readInScope(ledger: Ledger, q: Query, scope: GrantScope, c
       const e = r.envelope.envelope;
       if (!inScope(scope, { signer: e.signer, topic: e.topic, ts: e.ts })) continue;
       const cost = r.leaf.length + perEntry;
-      if (picked.length > 0 && bytes + cost > budget) { next = r.index; full = true; break; }
+      if (picked.length > 0 && bytes + cost > budget) {
+        next = r.index;
+        full = true;
+        break;
+      }
       bytes += cost;
       picked.push(r);
-      if (picked.length >= limit) { if (r.index + 1 < end) next = r.index + 1; full = true; break; }
+      if (picked.length >= limit) {
+        if (r.index + 1 < end) next = r.index + 1;
+        full = true;
+        break;
+      }
     }
     if (full || rows.length < page) break;
     cursor = rows[rows.length - 1].index + 1;
@@ -440,7 +493,11 @@ export interface OwnerRef {
 }
 
 /** One verified entry. */
-export interface VerifiedEntry { index: number; leaf: Envelope; leafHash: string }
+export interface VerifiedEntry {
+  index: number;
+  leaf: Envelope;
+  leafHash: string;
+}
 
 /** A read answer after every check passed. */
 export interface VerifiedRead {
@@ -461,7 +518,8 @@ function checkCheckpoint(note: string, owner: OwnerRef): { cp: Checkpoint; confi
   if (known) return known;
   let confirmations: Confirmations | undefined;
   if (owner.policy) {
-    if (owner.policy.origin !== owner.origin || owner.policy.operatorDid !== owner.operator) throw new FormatError('E_NOTE', 'the quorum policy is not the owner\'s ledger');
+    if (owner.policy.origin !== owner.origin || owner.policy.operatorDid !== owner.operator)
+      throw new FormatError('E_NOTE', "the quorum policy is not the owner's ledger");
     confirmations = countConfirmations(note, owner.policy);
     if (!confirmations.confirmed) {
       throw new VerificationError('E_CHECKPOINT', `the checkpoint has ${confirmations.count} of the ${confirmations.quorum} confirmations required`);
@@ -491,10 +549,14 @@ function answerError(msg: string): FormatError {
 
 /** Whether an entry matches what the partner asked (so an owner cannot slip other entries in). */
 function matchesFilter(q: Query, index: number, e: Envelope): boolean {
-  return (q.from === undefined || index >= q.from) && (q.to === undefined || index < q.to)
-    && (q.signer === undefined || e.signer === q.signer)
-    && (q.topic === undefined || (e.topic !== undefined && topicMatches(q.topic, e.topic)))
-    && (q.since === undefined || e.ts >= q.since) && (q.until === undefined || e.ts <= q.until);
+  return (
+    (q.from === undefined || index >= q.from) &&
+    (q.to === undefined || index < q.to) &&
+    (q.signer === undefined || e.signer === q.signer) &&
+    (q.topic === undefined || (e.topic !== undefined && topicMatches(q.topic, e.topic))) &&
+    (q.since === undefined || e.ts >= q.since) &&
+    (q.until === undefined || e.ts <= q.until)
+  );
 }
 
 /**
@@ -567,14 +629,21 @@ export function verifyAppendAnswer(answer: unknown, owner: OwnerRef, sent: reado
   const checkpoint = { origin: cp.origin, size: cp.size, root: cp.root.toString('base64'), note: answer.checkpoint };
   const seen = new Set<number>();
   return answer.receipts.map((r, i) => {
-    if (!isObject(r) || r.origin !== owner.origin || !Number.isSafeInteger(r.index) || typeof r.leafHash !== 'string'
-      || !Number.isSafeInteger(r.treeSize) || !Array.isArray(r.proof)) {
+    if (
+      !isObject(r) ||
+      r.origin !== owner.origin ||
+      !Number.isSafeInteger(r.index) ||
+      typeof r.leafHash !== 'string' ||
+      !Number.isSafeInteger(r.treeSize) ||
+      !Array.isArray(r.proof)
+    ) {
       throw answerError(`receipt ${i} is not a receipt of ${owner.origin} with a proof`);
     }
     const index = r.index as number;
     const lh = leafHash(sent[i].bytes);
     if (r.leafHash !== lh.toString('base64')) throw new VerificationError('E_PROOF', `receipt ${i} has another leaf hash than the entry sent`);
-    if (index < 0 || index >= cp.size || seen.has(index)) throw new VerificationError('E_PROOF', `receipt ${i}: index ${index} is not a distinct entry of the checkpoint's tree of size ${cp.size}`);
+    if (index < 0 || index >= cp.size || seen.has(index))
+      throw new VerificationError('E_PROOF', `receipt ${i}: index ${index} is not a distinct entry of the checkpoint's tree of size ${cp.size}`);
     seen.add(index);
     const proof = r.proof.map((h) => {
       if (typeof h !== 'string') throw answerError(`receipt ${i}: proof hashes must be base64 strings`);

@@ -9,10 +9,18 @@ import type { JsonValue } from './jcs';
 import { type Entry, type Ledger, type Query, type StoredCheckpoint } from './ledger';
 
 /** One entry of an answer, with its inclusion proof (standard base64 hashes). */
-export interface ProvenEntry { index: number; leaf: JsonValue; proof: string[] }
+export interface ProvenEntry {
+  index: number;
+  leaf: JsonValue;
+  proof: string[];
+}
 
 /** A query answer proven against one checkpoint. */
-export interface ProvenAnswer { checkpoint: string; entries: ProvenEntry[]; treeSize: number }
+export interface ProvenAnswer {
+  checkpoint: string;
+  entries: ProvenEntry[];
+  treeSize: number;
+}
 
 type QueryField = keyof Query;
 const FIELDS: QueryField[] = ['from', 'to', 'signer', 'topic', 'since', 'until', 'limit'];
@@ -33,7 +41,10 @@ function field(name: QueryField, v: unknown): string | number | undefined {
     else if (TIMES.has(name) && typeof v === 'string' && !Number.isNaN(Date.parse(v))) n = Date.parse(v);
     else throw new FormatError('E_QUERY', `${name} must be an integer${TIMES.has(name) ? ' (ms since the epoch) or a date' : ''}`);
     if (!Number.isSafeInteger(n) || (NUMERIC.has(name) && n < 0)) {
-      throw new FormatError('E_QUERY', `${name} must be ${NUMERIC.has(name) ? 'a whole number from 0' : 'an integer (ms since the epoch)'} up to ${Number.MAX_SAFE_INTEGER}`);
+      throw new FormatError(
+        'E_QUERY',
+        `${name} must be ${NUMERIC.has(name) ? 'a whole number from 0' : 'an integer (ms since the epoch)'} up to ${Number.MAX_SAFE_INTEGER}`,
+      );
     }
     return n;
   }
@@ -47,8 +58,7 @@ function field(name: QueryField, v: unknown): string | number | undefined {
  */
 export function queryFrom(defaults: Partial<Record<QueryField, unknown>>, over?: unknown): Query {
   const q: Record<string, string | number> = {};
-  const o = over !== null && typeof over === 'object' && !Array.isArray(over) && !(over instanceof Uint8Array)
-    ? (over as Record<string, unknown>) : {};
+  const o = over !== null && typeof over === 'object' && !Array.isArray(over) && !(over instanceof Uint8Array) ? (over as Record<string, unknown>) : {};
   for (const f of FIELDS) {
     const v = field(f, f in o ? o[f] : defaults[f]);
     if (v !== undefined) q[f] = v;

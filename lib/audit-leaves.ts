@@ -4,13 +4,28 @@ import { verifyEnvelope } from './envelope';
 import { decodeLeaves } from './layout';
 
 /** One unit of signature work: the framed leaves of a chunk. */
-export interface LeafTask { id: number; chunk: number; start: number; leaves: Uint8Array }
+export interface LeafTask {
+  id: number;
+  chunk: number;
+  start: number;
+  leaves: Uint8Array;
+}
 
 /** A failed check at an entry index. */
-export interface AuditFailure { index: number; code: string; reason: string }
+export interface AuditFailure {
+  index: number;
+  code: string;
+  reason: string;
+}
 
 /** What checking a chunk's leaves found: the first failure, and each valid leaf's signer and seq. */
-export interface LeafResult { chunk: number; start: number; failure: AuditFailure | null; signers: string[]; seqs: number[] }
+export interface LeafResult {
+  chunk: number;
+  start: number;
+  failure: AuditFailure | null;
+  signers: string[];
+  seqs: number[];
+}
 
 /** Verify each leaf's signature and canonical form, up to the first failure. */
 export function checkLeaves(task: LeafTask): LeafResult {

@@ -18,7 +18,10 @@ import { Frontier, HASH_SIZE, leafHash, type NewNode, nodePosition } from './mer
 import { NoteVerifier, openNote, parseCheckpoint } from './note';
 
 /** Audit progress, reported once per chunk batch. */
-export interface AuditProgress { checked: number; size: number }
+export interface AuditProgress {
+  checked: number;
+  size: number;
+}
 
 /** Options of auditLedger. */
 export interface AuditOptions {
@@ -58,7 +61,11 @@ async function auditView(ledger: Ledger, view: RawView, opts: AuditOptions): Pro
     for (let i = 0; i < r.seqs.length; i++) {
       const prev = lastSeq.get(r.signers[i]) ?? -1;
       if (r.seqs[i] <= prev) {
-        return { index: r.start + i, code: 'E_REPLAY', reason: `entry ${r.start + i}: seq ${r.seqs[i]} of ${r.signers[i]} is not above its earlier seq ${prev}` };
+        return {
+          index: r.start + i,
+          code: 'E_REPLAY',
+          reason: `entry ${r.start + i}: seq ${r.seqs[i]} of ${r.signers[i]} is not above its earlier seq ${prev}`,
+        };
       }
       lastSeq.set(r.signers[i], r.seqs[i]);
     }
@@ -66,7 +73,9 @@ async function auditView(ledger: Ledger, view: RawView, opts: AuditOptions): Pro
   };
   const pool = new SignaturePool(workers, checkSeqs);
   const failures: AuditFailure[] = [];
-  const fail = (index: number, code: string, reason: string): void => { failures.push({ index, code, reason }); };
+  const fail = (index: number, code: string, reason: string): void => {
+    failures.push({ index, code, reason });
+  };
   const verifier = NoteVerifier.ed25519(ledger.origin, ledger.operator);
   const frontier = new Frontier();
   let checkpoints = 0;
@@ -101,16 +110,32 @@ async function auditView(ledger: Ledger, view: RawView, opts: AuditOptions): Pro
         if (failures.length > 0 || pool.failure) break;
         const chunk = L.chunkOfKey(ek);
         const start = chunk * L.CHUNK;
-        if (chunk !== expected) { fail(expected * L.CHUNK, 'E_CORRUPT', `entries of chunk ${expected} are missing`); break; }
+        if (chunk !== expected) {
+          fail(expected * L.CHUNK, 'E_CORRUPT', `entries of chunk ${expected} are missing`);
+          break;
+        }
         expected++;
-        if (start >= size) { fail(start, 'E_CORRUPT', `entries stored beyond the head's tree size ${size}`); break; }
+        if (start >= size) {
+          fail(start, 'E_CORRUPT', `entries stored beyond the head's tree size ${size}`);
+          break;
+        }
         const h = await hIter.next();
-        if (h.done || L.chunkOfKey(h.value[0]) !== chunk) { fail(start, 'E_CORRUPT', `tree hashes of chunk ${chunk} are missing`); break; }
+        if (h.done || L.chunkOfKey(h.value[0]) !== chunk) {
+          fail(start, 'E_CORRUPT', `tree hashes of chunk ${chunk} are missing`);
+          break;
+        }
         const hbuf = h.value[1];
         let leaves: Buffer[];
-        try { leaves = L.decodeLeaves(ebuf, chunk); } catch (err) { fail(start, 'E_CORRUPT', (err as Error).message); break; }
+        try {
+          leaves = L.decodeLeaves(ebuf, chunk);
+        } catch (err) {
+          fail(start, 'E_CORRUPT', (err as Error).message);
+          break;
+        }
         const expectedCount = Math.min(L.CHUNK, size - start);
-        if (leaves.length !== expectedCount) { fail(start + Math.min(leaves.length, expectedCount), 'E_CORRUPT', `chunk ${chunk} holds ${leaves.length} entries, expected ${expectedCount}`); }
+        if (leaves.length !== expectedCount) {
+          fail(start + Math.min(leaves.length, expectedCount), 'E_CORRUPT', `chunk ${chunk} holds ${leaves.length} entries, expected ${expectedCount}`);
+        }
         for (let i = 0; i < leaves.length && failures.length === 0; i++) {
           const index = start + i;
           nodes.length = 0;
@@ -118,9 +143,13 @@ async function auditView(ledger: Ledger, view: RawView, opts: AuditOptions): Pro
           for (const n of nodes) {
             const stored = L.hashAt(hbuf, chunk, nodePosition(n.level, n.index));
             if (!stored || !stored.equals(n.hash)) {
-              fail(index, 'E_CORRUPT', n.level === 0
-                ? `entry ${index}: its stored leaf hash does not match the entry`
-                : `entry ${index}: stored tree node (level ${n.level}, index ${n.index}) does not match the rebuilt tree`);
+              fail(
+                index,
+                'E_CORRUPT',
+                n.level === 0
+                  ? `entry ${index}: its stored leaf hash does not match the entry`
+                  : `entry ${index}: stored tree node (level ${n.level}, index ${n.index}) does not match the rebuilt tree`,
+              );
               break;
             }
           }

@@ -19,7 +19,10 @@ export function base58Encode(bytes: Uint8Array): string {
       digits[j] = carry % 58;
       carry = (carry / 58) | 0;
     }
-    while (carry > 0) { digits.push(carry % 58); carry = (carry / 58) | 0; }
+    while (carry > 0) {
+      digits.push(carry % 58);
+      carry = (carry / 58) | 0;
+    }
   }
   let out = '1'.repeat(zeros);
   for (let i = digits.length - 1; i >= 0; i--) out += ALPHABET[digits[i]];
@@ -41,7 +44,10 @@ export function base58Decode(s: string): Uint8Array {
       bytes[j] = carry & 0xff;
       carry >>= 8;
     }
-    while (carry > 0) { bytes.push(carry & 0xff); carry >>= 8; }
+    while (carry > 0) {
+      bytes.push(carry & 0xff);
+      carry >>= 8;
+    }
   }
   const out = new Uint8Array(zeros + bytes.length);
   for (let i = 0; i < bytes.length; i++) out[out.length - 1 - i] = bytes[i];

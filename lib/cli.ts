@@ -84,8 +84,17 @@ export class UsageError extends Error {}
 class OutputClosed extends Error {}
 
 type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
-interface CommandSpec { positionals: string[]; options: OptionSpec; run: (c: Ctx) => Promise<number> }
-interface Ctx { pos: string[]; opt: Record<string, string | boolean | undefined>; io: CliIo; out: Output }
+interface CommandSpec {
+  positionals: string[];
+  options: OptionSpec;
+  run: (c: Ctx) => Promise<number>;
+}
+interface Ctx {
+  pos: string[];
+  opt: Record<string, string | boolean | undefined>;
+  io: CliIo;
+  out: Output;
+}
 
 const str = (type: 'string' = 'string') => ({ type });
 
@@ -156,7 +165,7 @@ function report(err: unknown, io: CliIo): number {
   } else if (err instanceof BotError) {
     line = `${err.message} (${err.code})${err.code === 'E_LOCKED' ? LOCKED_ADVICE : ''}`;
   } else if (err instanceof Error && typeof e.code === 'string' && typeof e.syscall === 'string') {
-    line = err.message;                           // ENOENT, EACCES, EEXIST …: a user's mistake
+    line = err.message; // ENOENT, EACCES, EEXIST …: a user's mistake
   } else {
     line = `internal error: ${err instanceof Error ? err.message : String(err)}${debug ? '' : ' (BOT_DEBUG=1 shows details)'}`;
   }
@@ -169,10 +178,11 @@ function report(err: unknown, io: CliIo): number {
  * What to do about E_LOCKED: LevelDB lets one process open a ledger folder, and Node-RED keeps
  * the ledgers of its deployed flows open.
  */
-export const LOCKED_ADVICE = '. It is open in another process, e.g. Node-RED running a flow with a bot-ledger on this folder: '
-  + 'stop that flow (or Node-RED) first, or run read-only commands (verify, export, proof, consistency) on a copy of the folder '
-  + '(cp -r DIR DIR-copy; a copy taken while Node-RED writes may lack the latest entries); '
-  + 'to verify the ledger Node-RED is running, use Verify ledger in the editor\'s Ledger sidebar';
+export const LOCKED_ADVICE =
+  '. It is open in another process, e.g. Node-RED running a flow with a bot-ledger on this folder: ' +
+  'stop that flow (or Node-RED) first, or run read-only commands (verify, export, proof, consistency) on a copy of the folder ' +
+  '(cp -r DIR DIR-copy; a copy taken while Node-RED writes may lack the latest entries); ' +
+  "to verify the ledger Node-RED is running, use Verify ledger in the editor's Ledger sidebar";
 
 function firstLine(s: string): string {
   return s.replace(/\s*[\r\n]+\s*/g, ' ').trim();
@@ -185,7 +195,9 @@ class Output {
 
   constructor(stream: NodeJS.WritableStream) {
     this.#stream = stream;
-    stream.on('error', (err: Error) => { this.#error = err; });
+    stream.on('error', (err: Error) => {
+      this.#error = err;
+    });
   }
 
   async write(data: string | Buffer): Promise<void> {
@@ -326,7 +338,7 @@ async function exportLeaves(ctx: Ctx): Promise<number> {
       }
       if (bytes > 0) await ctx.out.write(Buffer.concat(parts, bytes));
     } catch (err) {
-      if (err instanceof OutputClosed) return 0;  // `export | head`: the reader has what it wanted
+      if (err instanceof OutputClosed) return 0; // `export | head`: the reader has what it wanted
       throw err;
     }
     return 0;
@@ -338,7 +350,11 @@ async function verify(ctx: Ctx): Promise<number> {
   const operator = optString(ctx, 'operator');
   const origin = optString(ctx, 'origin');
   if (operator !== undefined) {
-    try { PublicKey.fromDid(operator); } catch (err) { throw new UsageError(`--operator: ${(err as Error).message}`); }
+    try {
+      PublicKey.fromDid(operator);
+    } catch (err) {
+      throw new UsageError(`--operator: ${(err as Error).message}`);
+    }
   }
   let ledger: Ledger;
   try {
@@ -375,7 +391,12 @@ async function verify(ctx: Ctx): Promise<number> {
 
 /** Bad input on a line of stdin. */
 class InputError extends Error {
-  constructor(readonly line: number, message: string) { super(`stdin line ${line}: ${message}`); }
+  constructor(
+    readonly line: number,
+    message: string,
+  ) {
+    super(`stdin line ${line}: ${message}`);
+  }
 }
 
 /** Split a byte stream into lines (\n, an optional \r before it dropped); the last line may lack \n. */
@@ -415,7 +436,8 @@ const NUMBER = /-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
 function unsafeInteger(text: string): string | undefined {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c === 0x22) {                                            // skip a string
+    if (c === 0x22) {
+      // skip a string
       for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
     } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
       NUMBER.lastIndex = i;
@@ -429,7 +451,10 @@ function unsafeInteger(text: string): string | undefined {
 }
 
 /** One accepted append, in input order. */
-interface InFlight { receipt?: Receipt; done: Promise<Receipt> }
+interface InFlight {
+  receipt?: Receipt;
+  done: Promise<Receipt>;
+}
 
 async function append(ctx: Ctx): Promise<number> {
   const identity = loadKey(ctx, 'append');
@@ -447,11 +472,17 @@ async function append(ctx: Ctx): Promise<number> {
 
   const queue: InFlight[] = [];
   let inputDone = false;
-  let failure: unknown;                 // an append or a write to stdout failed: stop
+  let failure: unknown; // an append or a write to stdout failed: stop
   let wakePrinter: (() => void) | undefined;
   let wakeReader: (() => void) | undefined;
-  let stopping = false;                 // the input is being cut short (signal or failure)
-  const wake = (): void => { const a = wakePrinter, b = wakeReader; wakePrinter = wakeReader = undefined; a?.(); b?.(); };
+  let stopping = false; // the input is being cut short (signal or failure)
+  const wake = (): void => {
+    const a = wakePrinter,
+      b = wakeReader;
+    wakePrinter = wakeReader = undefined;
+    a?.();
+    b?.();
+  };
   const stopInput = (): void => {
     if (stopping) return;
     stopping = true;
@@ -466,7 +497,9 @@ async function append(ctx: Ctx): Promise<number> {
       for (;;) {
         while (queue.length === 0) {
           if (inputDone) return;
-          await new Promise<void>((r) => { wakePrinter = r; });
+          await new Promise<void>((r) => {
+            wakePrinter = r;
+          });
         }
         queue[0].receipt ??= await queue[0].done;
         let text = '';
@@ -496,34 +529,52 @@ async function append(ctx: Ctx): Promise<number> {
       for await (const { n, bytes } of readLines(io.stdin as AsyncIterable<Buffer | string>)) {
         if (stopping) break;
         let text: string;
-        try { text = utf8.decode(bytes); } catch { throw new InputError(n, 'not valid UTF-8'); }
+        try {
+          text = utf8.decode(bytes);
+        } catch {
+          throw new InputError(n, 'not valid UTF-8');
+        }
         if (text.trim() === '') continue;
         let payload: JsonValue;
-        try { payload = JSON.parse(text) as JsonValue; } catch (err) {
+        try {
+          payload = JSON.parse(text) as JsonValue;
+        } catch (err) {
           throw new InputError(n, `not a JSON value (${(err as Error).message})`);
         }
         const unsafe = /[0-9]{16}/.test(text) ? unsafeInteger(text) : undefined;
         if (unsafe !== undefined) {
-          throw new InputError(n, `the integer ${unsafe.slice(0, 40)} is beyond 2^53-1 and would be changed by JSON number handling (I-JSON, RFC 7493 §2.2); send it as a string`);
+          throw new InputError(
+            n,
+            `the integer ${unsafe.slice(0, 40)} is beyond 2^53-1 and would be changed by JSON number handling (I-JSON, RFC 7493 §2.2); send it as a string`,
+          );
         }
         let env;
         try {
-          env = signEnvelope(identity, topic === undefined ? { kind, seq, ts: Date.now(), payload } : { kind, seq, ts: Date.now(), topic, payload },
-            { maxBytes: ledger.maxEntryBytes });
+          env = signEnvelope(identity, topic === undefined ? { kind, seq, ts: Date.now(), payload } : { kind, seq, ts: Date.now(), topic, payload }, {
+            maxBytes: ledger.maxEntryBytes,
+          });
         } catch (err) {
           throw new InputError(n, err instanceof BotError ? `${err.message} (${err.code})` : (err as Error).message);
         }
         seq++;
         const item: InFlight = { done: ledger.append(env) };
-        item.done.then((r) => { item.receipt = r; }, () => undefined);
+        item.done.then(
+          (r) => {
+            item.receipt = r;
+          },
+          () => undefined,
+        );
         queue.push(item);
         accepted++;
         wake();
-        while (queue.length >= MAX_IN_FLIGHT && !stopping) await new Promise<void>((r) => { wakeReader = r; });
+        while (queue.length >= MAX_IN_FLIGHT && !stopping)
+          await new Promise<void>((r) => {
+            wakeReader = r;
+          });
       }
     } catch (err) {
       if (err instanceof InputError) inputError = err;
-      else if (!stopping) throw err;     // destroying stdin to stop reading ends the loop with an error
+      else if (!stopping) throw err; // destroying stdin to stop reading ends the loop with an error
     }
   } finally {
     inputDone = true;

@@ -170,7 +170,12 @@ export class Consortium {
       const id = ledgerId(w.origin, w.did);
       if (id === this.ledgerId) throw new FormatError('E_NOTE', 'a ledger does not witness itself');
       this.#logs.set(w.origin, {
-        origin: w.origin, did: w.did, id, topics: ledgerTopics(id, opts.link.prefix), verifier: logVerifier(w.origin, w.did), busy: false,
+        origin: w.origin,
+        did: w.did,
+        id,
+        topics: ledgerTopics(id, opts.link.prefix),
+        verifier: logVerifier(w.origin, w.did),
+        busy: false,
       });
     }
     this.#publisher = new LedgerPublisher(opts.ledger, opts.link, this.ledgerId, { requests: opts.requests, shareEntries: opts.shareEntries });
@@ -187,7 +192,7 @@ export class Consortium {
       if (raw) log.cosigned = raw.toString('utf8');
       log.evidence = await this.#readEvidence(log.id);
     }
-    if (!this.#running) return;   // stopped meanwhile
+    if (!this.#running) return; // stopped meanwhile
     // 1. Publish the own ledger.
     this.#publisher.start();
     // 3. Log side: own checkpoints into the collector, cosignatures and conflicts from the partners.
@@ -217,7 +222,10 @@ export class Consortium {
     this.#timer = undefined;
     this.#publisher.stop();
     for (const s of this.#stops.splice(0)) s();
-    for (const w of this.#waiters) { clearTimeout(w.timer); w.reject(new ConsensusError('E_CLOSED', 'the consortium was stopped')); }
+    for (const w of this.#waiters) {
+      clearTimeout(w.timer);
+      w.reject(new ConsensusError('E_CLOSED', 'the consortium was stopped'));
+    }
     this.#waiters.clear();
     // Let the work in flight finish before the caller closes the ledger.
     await this.#chain.catch(() => undefined);
@@ -242,7 +250,11 @@ export class Consortium {
       try {
         await this.#collector!.addCheckpoint(c.note);
       } catch (err) {
-        if (err instanceof BotError && err.code === 'E_CONFLICT') { this.#ownEvidence ??= await this.#collector!.conflict(); this.#settle(); return; }
+        if (err instanceof BotError && err.code === 'E_CONFLICT') {
+          this.#ownEvidence ??= await this.#collector!.conflict();
+          this.#settle();
+          return;
+        }
         throw err;
       }
       await this.#flushPending();
@@ -252,7 +264,7 @@ export class Consortium {
   #onCosigned(topic: string, payload: Buffer): void {
     if (payload.length === 0 || payload.length > MAX_CONSENSUS_NOTE_BYTES) return;
     const note = payload.toString('utf8');
-    if (this.#pendingCosigs.size >= 256 && !this.#pendingCosigs.has(topic)) return;   // bounded
+    if (this.#pendingCosigs.size >= 256 && !this.#pendingCosigs.has(topic)) return; // bounded
     this.#pendingCosigs.set(topic, note);
     this.#serial(() => this.#flushPending());
   }
@@ -268,15 +280,24 @@ export class Consortium {
       try {
         const n = parseNote(note);
         const cp = parseCheckpoint(n.text);
-        if (cp.origin !== this.policy.origin) { this.#pendingCosigs.delete(topic); continue; }
+        if (cp.origin !== this.policy.origin) {
+          this.#pendingCosigs.delete(topic);
+          continue;
+        }
         size = cp.size;
         lines = n.signatures.filter((s) => this.policy.member(s)).map((s) => s.line);
       } catch {
-        this.#pendingCosigs.delete(topic);   // junk
+        this.#pendingCosigs.delete(topic); // junk
         continue;
       }
-      if (lines.length === 0) { this.#pendingCosigs.delete(topic); continue; }
-      if (size > this.ledger.size) { this.#pendingCosigs.delete(topic); continue; }
+      if (lines.length === 0) {
+        this.#pendingCosigs.delete(topic);
+        continue;
+      }
+      if (size > this.ledger.size) {
+        this.#pendingCosigs.delete(topic);
+        continue;
+      }
       try {
         accepted += (await this.#collector!.addCosignatures(size, lines)).accepted.length;
         this.#pendingCosigs.delete(topic);
@@ -289,7 +310,9 @@ export class Consortium {
             try {
               await this.#collector!.addCheckpoint(held.note);
               accepted += (await this.#collector!.addCosignatures(size, lines)).accepted.length;
-            } catch { /* a conflict is handled on own checkpoints; bad lines are dropped */ }
+            } catch {
+              /* a conflict is handled on own checkpoints; bad lines are dropped */
+            }
           }
           continue;
         }
@@ -303,7 +326,11 @@ export class Consortium {
   #onOwnConflict(payload: Buffer): void {
     if (payload.length === 0 || payload.length > MAX_EVIDENCE_BYTES || this.#ownEvidence) return;
     let ev: Evidence;
-    try { ev = parseEvidence(payload); } catch { return; }
+    try {
+      ev = parseEvidence(payload);
+    } catch {
+      return;
+    }
     if (ev.origin !== this.policy.origin || !checkEvidence(ev, this.policy.log)) return;
     this.#ownEvidence = ev;
     this.#saveEvidence('own', ev);
@@ -313,14 +340,22 @@ export class Consortium {
   async #readEvidence(which: string): Promise<Evidence | undefined> {
     const raw = await this.ledger.aux.get(`${AUX}evidence/${which}`);
     if (!raw) return undefined;
-    try { return parseEvidence(raw); } catch { return undefined; }
+    try {
+      return parseEvidence(raw);
+    } catch {
+      return undefined;
+    }
   }
 
   /** Whether the own ledger is proven to have equivocated. */
-  get inConflict(): boolean { return this.#ownEvidence !== undefined; }
+  get inConflict(): boolean {
+    return this.#ownEvidence !== undefined;
+  }
 
   /** The proven equivocation evidence of the own ledger, if any (for monitoring views; re-checkable with checkEvidence). */
-  get evidence(): Evidence | undefined { return this.#ownEvidence; }
+  get evidence(): Evidence | undefined {
+    return this.#ownEvidence;
+  }
 
   /**
    * Call fn whenever the consensus state of the own ledger may have changed: cosignatures
@@ -329,12 +364,18 @@ export class Consortium {
    */
   onUpdate(fn: () => void): () => void {
     this.#updateListeners.add(fn);
-    return () => { this.#updateListeners.delete(fn); };
+    return () => {
+      this.#updateListeners.delete(fn);
+    };
   }
 
   #notify(): void {
     for (const fn of this.#updateListeners) {
-      try { fn(); } catch { /* a listener's failure is not the consortium's */ }
+      try {
+        fn();
+      } catch {
+        /* a listener's failure is not the consortium's */
+      }
     }
   }
 
@@ -351,17 +392,29 @@ export class Consortium {
     const collector = this.#requireStarted();
     const quorum = this.policy.quorum;
     const fromConf = (c: Confirmations | undefined): Pick<EntryStatus, 'confirmations' | 'witnesses'> => ({
-      confirmations: c?.count ?? 1, witnesses: (c?.witnesses ?? []).map((w) => ({ did: w.did, time: w.time })),
+      confirmations: c?.count ?? 1,
+      witnesses: (c?.witnesses ?? []).map((w) => ({ did: w.did, time: w.time })),
     });
     const latest = this.ledger.latestCheckpoint();
     if (this.#ownEvidence) {
       const size = latest?.size ?? this.ledger.size;
-      return { status: 'conflict', index, treeSize: size, ...fromConf(latest ? await collector.confirmations(latest.size) : undefined), quorum, checkpoint: latest?.note ?? null };
+      return {
+        status: 'conflict',
+        index,
+        treeSize: size,
+        ...fromConf(latest ? await collector.confirmations(latest.size) : undefined),
+        quorum,
+        checkpoint: latest?.note ?? null,
+      };
     }
     const confirmed = collector.confirmedSize;
     if (confirmed > index) {
       return {
-        status: 'confirmed', index, treeSize: confirmed, ...fromConf(await collector.confirmations(confirmed)), quorum,
+        status: 'confirmed',
+        index,
+        treeSize: confirmed,
+        ...fromConf(await collector.confirmations(confirmed)),
+        quorum,
         checkpoint: (await collector.confirmedCheckpoint(confirmed)) ?? null,
       };
     }
@@ -374,9 +427,14 @@ export class Consortium {
   /** Resolve with the status once the entry is confirmed; reject with ConsensusError E_TIMEOUT or E_CONFLICT. */
   waitConfirmed(index: number, timeoutMs = 30000): Promise<EntryStatus> {
     return new Promise<EntryStatus>((resolve, reject) => {
-      if (!this.#running) { reject(new ConsensusError('E_CLOSED', 'the consortium is not running')); return; }
+      if (!this.#running) {
+        reject(new ConsensusError('E_CLOSED', 'the consortium is not running'));
+        return;
+      }
       const w: Waiter = {
-        index, resolve, reject,
+        index,
+        resolve,
+        reject,
         timer: setTimeout(() => {
           this.#waiters.delete(w);
           reject(new ConsensusError('E_TIMEOUT', `entry ${index} was not confirmed within ${timeoutMs} ms`));
@@ -435,7 +493,9 @@ export class Consortium {
     try {
       const cp = parseCheckpoint(parseNote(note).text);
       if (cp.origin !== log.origin) return;
-    } catch { return; }
+    } catch {
+      return;
+    }
     log.latest = note;
     this.#kick(log);
   }
@@ -449,7 +509,7 @@ export class Consortium {
         while (this.#running && !this.ledger.closed && log.latest !== undefined && log.latest !== log.done) {
           const note = log.latest;
           const finished = await this.#witnessOne(log, note);
-          if (!finished) break;   // retried by the timer or the next checkpoint
+          if (!finished) break; // retried by the timer or the next checkpoint
           log.done = note;
         }
       } catch (err) {
@@ -462,28 +522,38 @@ export class Consortium {
 
   /** Witness one checkpoint note; false when it should be retried later. */
   async #witnessOne(log: LogFollow, note: string): Promise<boolean> {
-    if (log.evidence) return true;    // proven equivocation: never cosign the log again
+    if (log.evidence) return true; // proven equivocation: never cosign the log again
     const cp = parseCheckpoint(parseNote(note).text);
     const state = await this.witness.state(log.origin);
-    if (state.status === 'conflict') { await this.#takeOwnEvidence(log); return true; }
-    if (cp.size < state.size) return true;   // older than what was cosigned
-    if (cp.size === state.size && state.note !== undefined && log.cosigned !== undefined
-      && parseNote(state.note).text === parseNote(note).text) return true;   // already cosigned
+    if (state.status === 'conflict') {
+      await this.#takeOwnEvidence(log);
+      return true;
+    }
+    if (cp.size < state.size) return true; // older than what was cosigned
+    if (cp.size === state.size && state.note !== undefined && log.cosigned !== undefined && parseNote(state.note).text === parseNote(note).text) return true; // already cosigned
     let proof: Buffer[] = [];
     if (state.size > 0 && cp.size > state.size) {
       let res: unknown;
       try {
         res = await this.link.request(log.topics.rpc, 'consistency', { from: state.size, to: cp.size }, this.#rpcTimeoutMs);
       } catch {
-        return false;   // timeout or not connected: retry
+        return false; // timeout or not connected: retry
       }
       const list = (res as { proof?: unknown } | null)?.proof;
       if (!Array.isArray(list) || list.length > MAX_PROOF_LINES || !list.every((h) => typeof h === 'string' && h.length <= 64)) return false;
-      try { proof = list.map((h) => fromBase64(h as string)); } catch { return false; }
+      try {
+        proof = list.map((h) => fromBase64(h as string));
+      } catch {
+        return false;
+      }
       if (proof.some((h) => h.length !== 32)) return false;
     }
     let body: string;
-    try { body = formatAddCheckpointRequest(state.size, proof, note); } catch { return true; }
+    try {
+      body = formatAddCheckpointRequest(state.size, proof, note);
+    } catch {
+      return true;
+    }
     const r = await this.witness.addCheckpoint(body);
     switch (r.code) {
       case 'ok': {
@@ -496,10 +566,13 @@ export class Consortium {
       }
       case 'conflict':
       case 'bad-proof':
-        if (r.equivocation) { await this.#takeOwnEvidence(log); return true; }
-        return false;   // a race on the old size or a bad proof from the network: retry
+        if (r.equivocation) {
+          await this.#takeOwnEvidence(log);
+          return true;
+        }
+        return false; // a race on the old size or a bad proof from the network: retry
       default:
-        return true;    // bad signature, malformed, unknown: junk on the topic
+        return true; // bad signature, malformed, unknown: junk on the topic
     }
   }
 
@@ -517,7 +590,11 @@ export class Consortium {
   #onLogConflict(log: LogFollow, payload: Buffer): void {
     if (log.evidence || payload.length === 0 || payload.length > MAX_EVIDENCE_BYTES) return;
     let ev: Evidence;
-    try { ev = parseEvidence(payload); } catch { return; }
+    try {
+      ev = parseEvidence(payload);
+    } catch {
+      return;
+    }
     if (ev.origin !== log.origin || !checkEvidence(ev, log.verifier)) return;
     log.evidence = ev;
     this.#saveEvidence(log.id, ev);
@@ -536,7 +613,9 @@ export class Consortium {
   #flushEvidence(): void {
     for (const [which, json] of this.#unsaved) {
       this.ledger.aux.batch([{ key: `${AUX}evidence/${which}`, value: Buffer.from(json, 'utf8') }]).then(
-        () => { if (this.#unsaved.get(which) === json) this.#unsaved.delete(which); },
+        () => {
+          if (this.#unsaved.get(which) === json) this.#unsaved.delete(which);
+        },
         (err: unknown) => this.#error(err),
       );
     }

@@ -77,7 +77,9 @@ export class SignedEnvelope {
     return this.envelope.enc === 'base64' ? fromBase64(this.envelope.payload as string, 'payload') : this.envelope.payload;
   }
 
-  toJSON(): Envelope { return this.envelope; }
+  toJSON(): Envelope {
+    return this.envelope;
+  }
 }
 
 const INTERNAL = Symbol('SignedEnvelope');
@@ -193,7 +195,16 @@ function parseWith(input: unknown, limits: EnvelopeLimits, strictTopic: boolean)
   // isPlainObject, not a prototype comparison: an envelope parsed or built in another realm
   // (a Node-RED function node's vm context) is a JSON object too.
   if (!isPlainObject(obj)) {
-    const what = obj === undefined ? 'nothing (it is missing)' : obj === null ? 'null' : Array.isArray(obj) ? 'an array' : typeof obj === 'object' ? describeNonJson(obj) : `a ${typeof obj}`;
+    const what =
+      obj === undefined
+        ? 'nothing (it is missing)'
+        : obj === null
+          ? 'null'
+          : Array.isArray(obj)
+            ? 'an array'
+            : typeof obj === 'object'
+              ? describeNonJson(obj)
+              : `a ${typeof obj}`;
     throw new FormatError('E_ENVELOPE', `envelope must be a JSON object, got ${what}`);
   }
   // A caller's object is copied, never frozen or kept: its msg stays its own.
@@ -218,14 +229,18 @@ function isUint(x: unknown): x is number {
 function checkFields(e: Record<string, unknown>, withSig: boolean, ownSigner = false, strictTopic = true): void {
   for (const k of Object.keys(e)) if (!FIELDS.has(k) && e[k] !== undefined) fail(`unknown field "${k.slice(0, 40)}"`);
   // Described, never serialized: a peer's value may be nested thousands deep (RangeError).
-  if (e.v !== 1) fail(`unsupported envelope version ${typeof e.v === 'number' ? String(e.v) : `of type ${e.v === null ? 'null' : Array.isArray(e.v) ? 'array' : typeof e.v}`} (expected 1)`);
+  if (e.v !== 1)
+    fail(
+      `unsupported envelope version ${typeof e.v === 'number' ? String(e.v) : `of type ${e.v === null ? 'null' : Array.isArray(e.v) ? 'array' : typeof e.v}`} (expected 1)`,
+    );
   if (typeof e.kind !== 'string' || !KIND.test(e.kind)) fail('kind must match [a-z][a-z0-9_-]{0,31}');
   if (typeof e.signer !== 'string') fail('signer must be a did:key string');
   if (!ownSigner) PublicKey.fromDid(e.signer);
   if (!isUint(e.seq)) fail('seq must be a non-negative integer');
   if (!isUint(e.ts)) fail('ts must be a non-negative integer (milliseconds since the epoch)');
   if (e.topic !== undefined) {
-    if (typeof e.topic !== 'string' || e.topic.length === 0 || e.topic.length > MAX_TOPIC) fail(`topic must be a non-empty string of at most ${MAX_TOPIC} characters`);
+    if (typeof e.topic !== 'string' || e.topic.length === 0 || e.topic.length > MAX_TOPIC)
+      fail(`topic must be a non-empty string of at most ${MAX_TOPIC} characters`);
     if (/[+#\u0000]/.test(e.topic)) fail('topic must not contain MQTT wildcards (+, #) or NUL');
     // A legal MQTT topic name (MQTT 3.1.1 §1.5.3): it is matched against topic filters, ends up
     // in index keys (lib/layout.ts) and may be published to.
@@ -236,12 +251,20 @@ function checkFields(e: Record<string, unknown>, withSig: boolean, ownSigner = f
   if (e.enc !== undefined) {
     if (e.enc !== 'base64') fail('enc must be "base64" when present');
     if (typeof e.payload !== 'string') fail('a payload with enc "base64" must be a base64 string');
-    try { fromBase64(e.payload, 'payload'); } catch { fail('payload is not canonical base64'); }
+    try {
+      fromBase64(e.payload, 'payload');
+    } catch {
+      fail('payload is not canonical base64');
+    }
   }
   if (withSig) {
     if (typeof e.sig !== 'string') fail('sig is missing');
     let sig: Buffer;
-    try { sig = fromBase64Url(e.sig, 'sig'); } catch { fail('sig is not canonical unpadded base64url'); }
+    try {
+      sig = fromBase64Url(e.sig, 'sig');
+    } catch {
+      fail('sig is not canonical unpadded base64url');
+    }
     if (sig.length !== 64) fail(`sig must be 64 bytes, got ${sig.length}`);
   }
 }

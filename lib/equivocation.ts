@@ -52,13 +52,17 @@ export const MAX_EVIDENCE_BYTES = 64 * 1024;
 /** Most proof hashes in evidence (tlog-witness "add-checkpoint": at most 63 proof lines). */
 const MAX_PROOF = 63;
 
-
 /**
  * The old and new roots a consistency proof implies (RFC 9162 §2.1.4.2, steps 2-6), or
  * undefined if it is malformed for these sizes. For a power-of-two size1 the old root is not
  * in the proof: pass the claimed one as root1 (it is then returned as the old root).
  */
-export function consistencyRoots(size1: number, size2: number, proof: readonly Uint8Array[], root1?: Uint8Array): { oldRoot: Buffer; newRoot: Buffer } | undefined {
+export function consistencyRoots(
+  size1: number,
+  size2: number,
+  proof: readonly Uint8Array[],
+  root1?: Uint8Array,
+): { oldRoot: Buffer; newRoot: Buffer } | undefined {
   if (!(Number.isSafeInteger(size1) && Number.isSafeInteger(size2) && size1 > 0 && size1 < size2)) return undefined;
   if (proof.length === 0 || proof.length > MAX_PROOF || proof.some((p) => p.length !== 32)) return undefined;
   if (isPowerOfTwo(size1) && (!root1 || root1.length !== 32)) return undefined;
@@ -121,7 +125,11 @@ export function explainEvidence(evidence: unknown, logVerifier: NoteVerifier | r
   if (!(a.size < b.size)) return { proven: false, reason: 'inconsistency needs a smaller checkpoint a and a larger b' };
   if (isPowerOfTwo(a.size)) return { proven: false, reason: `a proof from a power-of-two size (${a.size}) cannot show a different old root` };
   let proof: Buffer[];
-  try { proof = e.proof.map((p) => fromBase64(p, 'proof hash')); } catch { return { proven: false, reason: 'a proof hash is not base64' }; }
+  try {
+    proof = e.proof.map((p) => fromBase64(p, 'proof hash'));
+  } catch {
+    return { proven: false, reason: 'a proof hash is not base64' };
+  }
   const r = consistencyRoots(a.size, b.size, proof);
   if (!r) return { proven: false, reason: `the proof is malformed for sizes ${a.size} and ${b.size}` };
   if (!r.newRoot.equals(b.root)) return { proven: false, reason: 'the proof does not reproduce the root of b: it proves nothing' };
@@ -154,7 +162,13 @@ export function forkEvidence(a: string, b: string, logVerifier: NoteVerifier | r
 }
 
 /** Build `inconsistent` evidence (a smaller, b larger, proof from a to b); throws FormatError if not conclusive (RFC 9162 §2.1.4.2). */
-export function inconsistencyEvidence(a: string, b: string, proof: readonly Uint8Array[], logVerifier: NoteVerifier | readonly NoteVerifier[], m: EvidenceMeta = {}): Evidence {
+export function inconsistencyEvidence(
+  a: string,
+  b: string,
+  proof: readonly Uint8Array[],
+  logVerifier: NoteVerifier | readonly NoteVerifier[],
+  m: EvidenceMeta = {},
+): Evidence {
   const origin = parseCheckpoint(openNote(a, verifiersOf(logVerifier)).text).origin;
   const e: Evidence = { v: 1, kind: 'inconsistent', origin, a, b, proof: proof.map((p) => toBase64(p)), ...meta(m) };
   const verdict = explainEvidence(e, logVerifier);
@@ -178,23 +192,38 @@ export function parseEvidence(input: unknown): Evidence {
   if (typeof input === 'string' || input instanceof Uint8Array) {
     const text = typeof input === 'string' ? input : Buffer.from(input).toString('utf8');
     if (Buffer.byteLength(text, 'utf8') > MAX_EVIDENCE_BYTES) throw new FormatError('E_TOO_LARGE', `evidence is larger than ${MAX_EVIDENCE_BYTES} bytes`);
-    try { v = JSON.parse(text); } catch { throw new FormatError('E_JSON', 'evidence is not JSON'); }
+    try {
+      v = JSON.parse(text);
+    } catch {
+      throw new FormatError('E_JSON', 'evidence is not JSON');
+    }
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new FormatError('E_JSON', 'evidence must be an object');
   const o = v as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!['v', 'kind', 'origin', 'a', 'b', 'proof', 'observed', 'witness'].includes(k)) throw new FormatError('E_JSON', `evidence has an unknown field ${JSON.stringify(k).slice(0, 40)}`);
+    if (!['v', 'kind', 'origin', 'a', 'b', 'proof', 'observed', 'witness'].includes(k))
+      throw new FormatError('E_JSON', `evidence has an unknown field ${JSON.stringify(k).slice(0, 40)}`);
   }
   field(o.v === 1, 'version must be 1', 0);
   const kind = field(o.kind === 'fork' || o.kind === 'inconsistent', 'kind must be "fork" or "inconsistent"', o.kind as EvidenceKind);
   const origin = field(typeof o.origin === 'string' && o.origin !== '', 'origin must be a non-empty string', o.origin as string);
   const a = field(typeof o.a === 'string' && o.a.length <= MAX_EVIDENCE_BYTES, 'a must be a signed note', o.a as string);
   const b = field(typeof o.b === 'string' && o.b.length <= MAX_EVIDENCE_BYTES, 'b must be a signed note', o.b as string);
-  const proof = field(Array.isArray(o.proof) && o.proof.length <= MAX_PROOF && o.proof.every((p) => typeof p === 'string' && p.length <= 64),
-    'proof must be a list of at most 63 base64 hashes', o.proof as string[]);
-  const observed = field(o.observed === undefined || (typeof o.observed === 'number' && Number.isSafeInteger(o.observed) && o.observed >= 0),
-    'observed must be a non-negative integer', (o.observed as number | undefined) ?? 0);
-  const witness = field(o.witness === undefined || (typeof o.witness === 'string' && o.witness.length <= 255), 'witness must be a string', o.witness as string | undefined);
+  const proof = field(
+    Array.isArray(o.proof) && o.proof.length <= MAX_PROOF && o.proof.every((p) => typeof p === 'string' && p.length <= 64),
+    'proof must be a list of at most 63 base64 hashes',
+    o.proof as string[],
+  );
+  const observed = field(
+    o.observed === undefined || (typeof o.observed === 'number' && Number.isSafeInteger(o.observed) && o.observed >= 0),
+    'observed must be a non-negative integer',
+    (o.observed as number | undefined) ?? 0,
+  );
+  const witness = field(
+    o.witness === undefined || (typeof o.witness === 'string' && o.witness.length <= 255),
+    'witness must be a string',
+    o.witness as string | undefined,
+  );
   const e: Evidence = { v: 1, kind, origin, a, b, proof: [...proof], observed };
   if (witness !== undefined) e.witness = witness;
   return e;

@@ -42,10 +42,14 @@ export function checkFolder(dir: string, what: string): void {
   let existing = abs;
   let st: fs.Stats | undefined;
   for (;;) {
-    try { st = fs.statSync(existing); break; } catch (err) {
+    try {
+      st = fs.statSync(existing);
+      break;
+    } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOTDIR') throw new StoreError('E_STORE', `cannot use ${abs} for ${what}: a part of the path is a file, not a folder`, { cause: err });
-      if (code !== 'ENOENT') throw new StoreError('E_STORE', `cannot use ${abs} for ${what}: ${existing} is not accessible (${code ?? (err as Error).message})`, { cause: err });
+      if (code !== 'ENOENT')
+        throw new StoreError('E_STORE', `cannot use ${abs} for ${what}: ${existing} is not accessible (${code ?? (err as Error).message})`, { cause: err });
     }
     const parent = path.dirname(existing);
     if (parent === existing) throw new StoreError('E_STORE', `cannot use ${abs} for ${what}: no part of the path exists`);
@@ -53,10 +57,17 @@ export function checkFolder(dir: string, what: string): void {
   }
   if (!st.isDirectory()) throw new StoreError('E_STORE', `cannot use ${abs} for ${what}: ${existing} is not a folder`);
   let type: number | undefined;
-  try { type = fs.statfsSync(existing).type; } catch { /* statfs is not everywhere: the write check still applies */ }
+  try {
+    type = fs.statfsSync(existing).type;
+  } catch {
+    /* statfs is not everywhere: the write check still applies */
+  }
   const pseudo = type === undefined ? undefined : PSEUDO_FILESYSTEMS.get(type >>> 0);
-  if (pseudo) throw new StoreError('E_STORE', `cannot use ${abs} for ${what}: ${existing} is on ${pseudo}, a kernel pseudo-filesystem; choose a folder on a disk`);
-  try { fs.accessSync(existing, fs.constants.W_OK | fs.constants.X_OK); } catch (err) {
+  if (pseudo)
+    throw new StoreError('E_STORE', `cannot use ${abs} for ${what}: ${existing} is on ${pseudo}, a kernel pseudo-filesystem; choose a folder on a disk`);
+  try {
+    fs.accessSync(existing, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (err) {
     throw new StoreError('E_STORE', `cannot use ${abs} for ${what}: ${existing} is not writable by this process`, { cause: err });
   }
 }
@@ -68,7 +79,9 @@ export function createFolder(dir: string, what: string, mode?: number): void {
   const missing: string[] = [];
   for (let p = abs; !fs.existsSync(p); p = path.dirname(p)) missing.unshift(p);
   for (const p of missing) {
-    try { fs.mkdirSync(p, mode === undefined ? undefined : { mode }); } catch (err) {
+    try {
+      fs.mkdirSync(p, mode === undefined ? undefined : { mode });
+    } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST' && fs.statSync(p).isDirectory()) continue;
       throw new StoreError('E_STORE', `cannot create the folder ${p} for ${what}: ${(err as Error).message}`, { cause: err });
     }

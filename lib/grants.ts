@@ -57,10 +57,17 @@ export interface GrantTerms {
 }
 
 /** The payload of a revoke envelope. */
-export interface RevokeTerms { grant: string; ledger: string }
+export interface RevokeTerms {
+  grant: string;
+  ledger: string;
+}
 
 /** One entry as a grant's scope sees it. */
-export interface ScopeTarget { signer: string; topic?: string; ts: number }
+export interface ScopeTarget {
+  signer: string;
+  topic?: string;
+  ts: number;
+}
 
 const ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -107,10 +114,15 @@ export function parseScope(v: unknown): GrantScope {
   } else throw bad(`scope.signers must be "*" or a list of 1 to ${MAX_LIST} did:key`);
   const scope: GrantScope = { signers };
   if (v.topics !== undefined) {
-    if (!Array.isArray(v.topics) || v.topics.length === 0 || v.topics.length > MAX_LIST) throw bad(`scope.topics must be a list of 1 to ${MAX_LIST} MQTT topic filters`);
+    if (!Array.isArray(v.topics) || v.topics.length === 0 || v.topics.length > MAX_LIST)
+      throw bad(`scope.topics must be a list of 1 to ${MAX_LIST} MQTT topic filters`);
     scope.topics = v.topics.map((t) => {
       if (typeof t !== 'string') throw bad('scope.topics must be MQTT topic filters');
-      try { checkTopicFilter(t); } catch { throw bad(`scope.topics: ${printable(t, 60)} is not an MQTT topic filter (MQTT 3.1.1 §4.7.1)`); }
+      try {
+        checkTopicFilter(t);
+      } catch {
+        throw bad(`scope.topics: ${printable(t, 60)} is not an MQTT topic filter (MQTT 3.1.1 §4.7.1)`);
+      }
       return t;
     });
   }
@@ -127,12 +139,15 @@ export function parseGrantTerms(v: unknown): GrantTerms {
   if (!isObject(v)) throw bad('a grant payload must be an object');
   only(v, ['id', 'subject', 'ledger', 'actions', 'scope', 'notBefore', 'expires'], 'grant');
   if (!isGrantId(v.id)) throw bad('grant id must be 1-64 characters of A-Z a-z 0-9 . _ -');
-  if (typeof v.subject !== 'string') throw bad('grant subject must be the partner\'s did:key');
+  if (typeof v.subject !== 'string') throw bad("grant subject must be the partner's did:key");
   const subject = PublicKey.fromDid(v.subject).did;
   if (typeof v.ledger !== 'string' || v.ledger === '') throw bad('grant ledger must be the origin of the ledger');
   if (!Array.isArray(v.actions) || v.actions.length === 0) throw bad(`grant actions must be a non-empty list of ${GRANT_ACTIONS.join(', ')}`);
   const actions = [...new Set(v.actions)].map((a) => {
-    if (!(GRANT_ACTIONS as readonly unknown[]).includes(a)) throw bad(`unknown grant action ${typeof a === 'string' ? printable(a, 40) : `of type ${a === null ? 'null' : Array.isArray(a) ? 'array' : typeof a}`} (use ${GRANT_ACTIONS.join(', ')})`);
+    if (!(GRANT_ACTIONS as readonly unknown[]).includes(a))
+      throw bad(
+        `unknown grant action ${typeof a === 'string' ? printable(a, 40) : `of type ${a === null ? 'null' : Array.isArray(a) ? 'array' : typeof a}`} (use ${GRANT_ACTIONS.join(', ')})`,
+      );
     return a as GrantAction;
   });
   const scope = parseScope(v.scope);
@@ -211,7 +226,10 @@ export function checkGrant(c: GrantCheck): GrantTerms {
   if (c.at > terms.expires) throw new AccessError('E_EXPIRED', `grant ${terms.id} expired at ${new Date(terms.expires).toISOString()}`);
   if (!terms.actions.includes(c.action)) throw new AccessError('E_SCOPE', `grant ${terms.id} does not allow ${c.action}`);
   if (c.target && !inScope(terms.scope, c.target)) {
-    throw new AccessError('E_SCOPE', `an entry of ${c.target.signer}${c.target.topic !== undefined ? ` on topic ${printable(c.target.topic, 80)}` : ''} at ${c.target.ts} is outside grant ${terms.id}`);
+    throw new AccessError(
+      'E_SCOPE',
+      `an entry of ${c.target.signer}${c.target.topic !== undefined ? ` on topic ${printable(c.target.topic, 80)}` : ''} at ${c.target.ts} is outside grant ${terms.id}`,
+    );
   }
   return terms;
 }
@@ -255,12 +273,17 @@ export class GrantIndex {
   #scanned = -1;
   #persisted = -1;
 
-  private constructor(ledger: Ledger) { this.ledger = ledger; }
+  private constructor(ledger: Ledger) {
+    this.ledger = ledger;
+  }
 
   /** The index of a ledger (one per open Ledger). */
   static of(ledger: Ledger): GrantIndex {
     let i = indexes.get(ledger);
-    if (!i) { i = new GrantIndex(ledger); indexes.set(ledger, i); }
+    if (!i) {
+      i = new GrantIndex(ledger);
+      indexes.set(ledger, i);
+    }
     return i;
   }
 
@@ -353,8 +376,13 @@ export class GrantIndex {
   async check(grantId: unknown, requester: string, action: GrantAction, at: number, target?: ScopeTarget): Promise<GrantRecord> {
     const rec = await this.ofRequester(grantId, requester);
     checkGrant({
-      grant: rec.grant, ledger: { origin: this.ledger.origin, operator: this.ledger.operator.did },
-      requester, action, at, revoked: rec.revokedIndex !== undefined, target,
+      grant: rec.grant,
+      ledger: { origin: this.ledger.origin, operator: this.ledger.operator.did },
+      requester,
+      action,
+      at,
+      revoked: rec.revokedIndex !== undefined,
+      target,
     });
     return rec;
   }
@@ -365,9 +393,14 @@ export class GrantIndex {
     const out: GrantView[] = [];
     for (const g of this.#grants.values()) {
       const revokedIndex = this.#revoked.get(g.terms.id);
-      const status: GrantView['status'] = revokedIndex !== undefined ? 'revoked'
-        : now > g.terms.expires ? 'expired'
-          : g.terms.notBefore !== undefined && now < g.terms.notBefore ? 'pending' : 'active';
+      const status: GrantView['status'] =
+        revokedIndex !== undefined
+          ? 'revoked'
+          : now > g.terms.expires
+            ? 'expired'
+            : g.terms.notBefore !== undefined && now < g.terms.notBefore
+              ? 'pending'
+              : 'active';
       const v: GrantView = { ...g.terms, index: g.index, ts: g.grant.envelope.ts, status };
       if (revokedIndex !== undefined) v.revokedIndex = revokedIndex;
       out.push(v);
@@ -377,7 +410,10 @@ export class GrantIndex {
 }
 
 /** A grant or revocation once appended: the envelope (what the partner keeps) and its receipt. */
-export interface Issued { envelope: SignedEnvelope; receipt: Receipt }
+export interface Issued {
+  envelope: SignedEnvelope;
+  receipt: Receipt;
+}
 
 /**
  * Issue a grant: signed with the operator's key and appended to its ledger. Refuses an id the

@@ -31,8 +31,8 @@ ed.hashes.sha512 = sha512;
 export type DidKey = string & { readonly __brand: 'DidKey' };
 
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex'); // RFC 8410 §7
-const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');           // RFC 8410 §4
-const ED25519_MULTICODEC = Buffer.from([0xed, 0x01]);                        // varint(0xed)
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex'); // RFC 8410 §4
+const ED25519_MULTICODEC = Buffer.from([0xed, 0x01]); // varint(0xed)
 const P = (1n << 255n) - 19n;
 /** Order of the prime-order subgroup (RFC 8032 §5.1). */
 const L = (1n << 252n) + 27742317777372353535851937790883648493n;
@@ -42,13 +42,20 @@ const Y_MASK = (1n << 255n) - 1n;
  * "Low-order edwards25519 point encodings"; libsodium's ge25519_has_small_order blocklist).
  */
 const SMALL_ORDER = new Set([
-  '0000000000000000000000000000000000000000000000000000000000000000', '0000000000000000000000000000000000000000000000000000000000000080',
-  '0100000000000000000000000000000000000000000000000000000000000000', '0100000000000000000000000000000000000000000000000000000000000080',
-  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05', '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85',
-  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', 'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa',
-  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff',
-  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff',
-  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff',
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0000000000000000000000000000000000000000000000000000000000000080',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000080',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff',
 ]);
 const SMALL_ORDER_FIRST_BYTES = new Set([0x00, 0x01, 0x26, 0xc7, 0xec, 0xed, 0xee]);
 
@@ -83,12 +90,19 @@ function decodeStrict(b: Uint8Array): { point: ed.Point; problem?: undefined } |
   const y = leInt(b) & Y_MASK;
   if (y >= P) return { problem: 'non-canonical encoding (y ≥ p, RFC 8032 §5.1.3)' };
   if (isSmallOrderEncoding(b)) {
-    return { problem: (b[31] & 0x80) !== 0 && (y === 1n || y === P - 1n)
-      ? 'non-canonical encoding (x = -0) of a point of small order'
-      : 'a point of small order (a weak key: signatures under it need no secret)' };
+    return {
+      problem:
+        (b[31] & 0x80) !== 0 && (y === 1n || y === P - 1n)
+          ? 'non-canonical encoding (x = -0) of a point of small order'
+          : 'a point of small order (a weak key: signatures under it need no secret)',
+    };
   }
   let point: ed.Point;
-  try { point = ed.Point.fromBytes(b, false); } catch { return { problem: 'not a point on the curve (RFC 8032 §5.1.3)' }; }
+  try {
+    point = ed.Point.fromBytes(b, false);
+  } catch {
+    return { problem: 'not a point on the curve (RFC 8032 §5.1.3)' };
+  }
   if (point.isSmallOrder()) return { problem: 'a point of small order (a weak key: signatures under it need no secret)' };
   return { point };
 }
@@ -96,7 +110,7 @@ function decodeStrict(b: Uint8Array): { point: ed.Point; problem?: undefined } |
 /** The checks of R and S that OpenSSL leaves out or does differently: S < L, R canonical and not of small order. */
 function signatureShapeOk(sig: Uint8Array): boolean {
   const r = sig.subarray(0, 32);
-  if ((r[31] & 0x7f) === 0x7f && r[0] >= 0xed && r.subarray(1, 31).every((x) => x === 0xff)) return false;   // y ≥ p
+  if ((r[31] & 0x7f) === 0x7f && r[0] >= 0xed && r.subarray(1, 31).every((x) => x === 0xff)) return false; // y ≥ p
   return scalarBelowL(sig.subarray(32, 64)) && !isSmallOrderEncoding(r);
 }
 
@@ -142,7 +156,8 @@ export class PublicKey {
   static fromDid(did: string): PublicKey {
     const hit = didCache.get(did);
     if (hit) return hit;
-    if (typeof did !== 'string') throw new FormatError('E_DID', `not an Ed25519 did:key: a ${did === null ? 'null' : Array.isArray(did) ? 'list' : typeof did}, not a string`);
+    if (typeof did !== 'string')
+      throw new FormatError('E_DID', `not an Ed25519 did:key: a ${did === null ? 'null' : Array.isArray(did) ? 'list' : typeof did}, not a string`);
     if (!did.startsWith('did:key:z') || did.length > 80) {
       throw new FormatError('E_DID', `not an Ed25519 did:key: ${JSON.stringify(did.slice(0, 80))}`);
     }
@@ -178,8 +193,12 @@ export class PublicKey {
   }
 
   /** The did:key; used by JSON.stringify and template strings. */
-  toJSON(): string { return this.did; }
-  toString(): string { return this.did; }
+  toJSON(): string {
+    return this.did;
+  }
+  toString(): string {
+    return this.did;
+  }
 }
 
 const didCache = new Map<string, PublicKey>();
@@ -263,7 +282,11 @@ export class Identity {
       const parts = t.split('+');
       if (parts.length < 5) throw new FormatError('E_KEY', 'note signer key must be PRIVATE+KEY+<name>+<hexid>+<base64>');
       let raw: Buffer;
-      try { raw = fromBase64(parts.slice(4).join('+')); } catch { throw new FormatError('E_KEY', 'note signer key is not valid base64'); }
+      try {
+        raw = fromBase64(parts.slice(4).join('+'));
+      } catch {
+        throw new FormatError('E_KEY', 'note signer key is not valid base64');
+      }
       if (raw.length !== 33 || raw[0] !== 0x01) throw new FormatError('E_KEY', 'note signer key is not an Ed25519 (type 0x01) key');
       return new Identity(raw.subarray(1));
     }
@@ -272,7 +295,10 @@ export class Identity {
     else if (/^[A-Za-z0-9+/]{43}=$/.test(t)) seed = tryDecode(() => fromBase64(t));
     else if (/^[A-Za-z0-9_-]{43}$/.test(t)) seed = tryDecode(() => fromBase64Url(t));
     if (!seed || seed.length !== 32) {
-      throw new FormatError('E_KEY', 'secret key must be a 32-byte seed (64 hex characters or 43 base64/base64url characters), a PKCS#8 PEM, or a PRIVATE+KEY note key');
+      throw new FormatError(
+        'E_KEY',
+        'secret key must be a 32-byte seed (64 hex characters or 43 base64/base64url characters), a PKCS#8 PEM, or a PRIVATE+KEY note key',
+      );
     }
     return new Identity(seed);
   }
@@ -280,7 +306,11 @@ export class Identity {
   /** Read a key file, refusing one that others can read (as ssh does): secrets stay 0600. */
   static fromFile(file: string): Identity {
     let st: fs.Stats;
-    try { st = fs.statSync(file); } catch { throw new FormatError('E_KEY', `cannot read key file ${file}`); }
+    try {
+      st = fs.statSync(file);
+    } catch {
+      throw new FormatError('E_KEY', `cannot read key file ${file}`);
+    }
     if (!st.isFile()) throw new FormatError('E_KEY', `key file ${file} is not a file`);
     if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
       throw new FormatError('E_KEY', `key file ${file} is accessible by others (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 on it`);
@@ -296,8 +326,10 @@ export class Identity {
 
   /** The secret key as PKCS#8 PEM, for a key file written with mode 0600. */
   exportPkcs8Pem(): string {
-    return crypto.createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, this.#seed]), format: 'der', type: 'pkcs8' })
-      .export({ format: 'pem', type: 'pkcs8' }).toString();
+    return crypto
+      .createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, this.#seed]), format: 'der', type: 'pkcs8' })
+      .export({ format: 'pem', type: 'pkcs8' })
+      .toString();
   }
 
   /** The 32-byte seed, for callers that must persist it (Node-RED credentials, key files). */
@@ -310,10 +342,18 @@ export class Identity {
     fs.writeFileSync(file, this.exportPkcs8Pem(), { mode: 0o600, flag: 'wx' });
   }
 
-  get did(): DidKey { return this.publicKey.did; }
-  toJSON(): { did: DidKey } { return { did: this.did }; }
-  toString(): string { return `Identity(${this.did})`; }
-  [Symbol.for('nodejs.util.inspect.custom')](): string { return this.toString(); }
+  get did(): DidKey {
+    return this.publicKey.did;
+  }
+  toJSON(): { did: DidKey } {
+    return { did: this.did };
+  }
+  toString(): string {
+    return `Identity(${this.did})`;
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
 
   private keyObject(): crypto.KeyObject {
     this.#keyObject ??= crypto.createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, this.#seed]), format: 'der', type: 'pkcs8' });
@@ -322,5 +362,9 @@ export class Identity {
 }
 
 function tryDecode(f: () => Buffer): Buffer | undefined {
-  try { return f(); } catch { return undefined; }
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
 }

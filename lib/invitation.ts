@@ -34,7 +34,10 @@ export const MAX_INVITATION_BYTES = 2048;
 export class InvitationError extends BotError {}
 
 /** A witness of the owner's ledger as an invitation lists it. */
-export interface InvitationWitness { did: DidKey; name: string }
+export interface InvitationWitness {
+  did: DidKey;
+  name: string;
+}
 
 /** What the owner puts in an invitation. */
 export interface InvitationTerms {
@@ -66,9 +69,14 @@ function bad(msg: string): InvitationError {
 function checkUrl(v: unknown, schemes: readonly string[], what: string): string {
   if (typeof v !== 'string' || v.length === 0 || v.length > 2048 || /\s/.test(v)) throw bad(`${what} must be a URL`);
   let u: URL;
-  try { u = new URL(v); } catch { throw bad(`${what} ${printable(v, 80)} is not a URL`); }
+  try {
+    u = new URL(v);
+  } catch {
+    throw bad(`${what} ${printable(v, 80)} is not a URL`);
+  }
   if (!schemes.includes(u.protocol)) throw bad(`${what} must start with ${schemes.map((s) => `${s}//`).join(', ')}`);
-  if (u.username !== '' || u.password !== '' || /^[a-z]+:\/\/[^/]*@/i.test(v)) throw bad(`${what} must carry no user name or password (credentials never travel in an invitation)`);
+  if (u.username !== '' || u.password !== '' || /^[a-z]+:\/\/[^/]*@/i.test(v))
+    throw bad(`${what} must carry no user name or password (credentials never travel in an invitation)`);
   return v;
 }
 
@@ -82,8 +90,12 @@ export function parseInvitationTerms(v: unknown, operator: string): InvitationTe
   for (const k of Object.keys(v)) {
     if (!['origin', 'broker', 'url', 'grant', 'subject', 'witnesses', 'quorum'].includes(k)) throw bad(`unknown invitation field ${printable(k, 40)}`);
   }
-  if (typeof v.origin !== 'string') throw bad('an invitation names the origin of the owner\'s ledger');
-  try { checkOrigin(v.origin); } catch (err) { throw bad((err as Error).message); }
+  if (typeof v.origin !== 'string') throw bad("an invitation names the origin of the owner's ledger");
+  try {
+    checkOrigin(v.origin);
+  } catch (err) {
+    throw bad((err as Error).message);
+  }
   const t: InvitationTerms = { origin: v.origin };
   if (v.broker !== undefined) t.broker = checkUrl(v.broker, ['mqtt:', 'mqtts:', 'ws:', 'wss:'], 'the broker');
   if (v.url !== undefined) t.url = checkUrl(v.url, ['http:', 'https:'], 'the endpoint');
@@ -91,7 +103,7 @@ export function parseInvitationTerms(v: unknown, operator: string): InvitationTe
   if ((v.grant === undefined) !== (v.subject === undefined)) throw bad('an invitation names a grant and its subject together, or neither');
   if (v.grant !== undefined) {
     if (!isGrantId(v.grant)) throw bad('the grant id is 1-64 characters of A-Z a-z 0-9 . _ -');
-    if (typeof v.subject !== 'string') throw bad('the subject is the partner\'s did:key');
+    if (typeof v.subject !== 'string') throw bad("the subject is the partner's did:key");
     t.grant = v.grant;
     t.subject = PublicKey.fromDid(v.subject).did;
   }
@@ -145,7 +157,10 @@ export function parseInvitation(text: unknown): Invitation {
     env = verifyEnvelope(fromBase64Url(body, 'the invitation'), { maxBytes: MAX_INVITATION_BYTES, fresh: true });
   } catch (err) {
     if (err instanceof BotError && err.code === 'E_SIGNATURE') {
-      throw new VerificationError('E_SIGNATURE', 'the invitation does not verify: it was changed after the owner\'s operator signed it (copy it again from the owner)');
+      throw new VerificationError(
+        'E_SIGNATURE',
+        "the invitation does not verify: it was changed after the owner's operator signed it (copy it again from the owner)",
+      );
     }
     if (err instanceof BotError) throw bad(`the invitation is damaged (${err.message}): copy it again from the owner`);
     throw err;
@@ -181,8 +196,14 @@ export function checkPartnerInvitation(text: string, node: PartnerSettings): Inv
   if (inv.operator !== node.operator) throw differs('operator key', inv.operator, node.operator);
   if (node.via === 'http' && inv.url !== undefined && node.url !== undefined && inv.url !== node.url) throw differs('endpoint', inv.url, node.url);
   if (inv.witnesses !== undefined) {
-    const theirs = inv.witnesses.map((w) => `${w.did} ${w.name}`).sort().join(', ');
-    const ours = node.witnesses.map((w) => `${typeof w.key === 'string' ? w.key : w.key.publicKey.did} ${w.name ?? ''}`).sort().join(', ');
+    const theirs = inv.witnesses
+      .map((w) => `${w.did} ${w.name}`)
+      .sort()
+      .join(', ');
+    const ours = node.witnesses
+      .map((w) => `${typeof w.key === 'string' ? w.key : w.key.publicKey.did} ${w.name ?? ''}`)
+      .sort()
+      .join(', ');
     if (theirs !== ours) throw differs('witnesses', theirs, ours || '(none)');
     const q = (n: number | undefined, witnesses: number): number => (n !== undefined && n > 0 ? n : defaultQuorum(witnesses));
     const [a, b] = [q(inv.quorum, inv.witnesses.length), q(node.quorum, node.witnesses.length)];

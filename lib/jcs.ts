@@ -32,9 +32,10 @@ export const MAX_JSON_DEPTH = 64;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** String.prototype.isWellFormed (ES2024, Node ≥ 20): no lone surrogate, checked natively. */
-const wellFormed: (s: string) => boolean = typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function'
-  ? (s) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
-  : (s) => !LONE_SURROGATE.test(s);
+const wellFormed: (s: string) => boolean =
+  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function'
+    ? (s) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
+    : (s) => !LONE_SURROGATE.test(s);
 
 const objectToString = Object.prototype.toString;
 
@@ -69,7 +70,11 @@ export function describeNonJson(v: unknown): string {
   const tag = objectToString.call(v).slice(8, -1);
   if (tag !== 'Object') return `a${/^[AEIO]/.test(tag) ? 'n' : ''} ${tag}`;
   let proto: object | null = null;
-  try { proto = Object.getPrototypeOf(v) as object | null; } catch { /* a revoked Proxy: no prototype to name */ }
+  try {
+    proto = Object.getPrototypeOf(v) as object | null;
+  } catch {
+    /* a revoked Proxy: no prototype to name */
+  }
   const ctor: unknown = proto === null ? undefined : Object.getOwnPropertyDescriptor(proto, 'constructor')?.value;
   const name: unknown = typeof ctor === 'function' ? Object.getOwnPropertyDescriptor(ctor, 'name')?.value : undefined;
   return typeof name === 'string' && name !== '' ? `an instance of class ${name.slice(0, 40)}` : 'an object with a non-plain prototype';
@@ -114,7 +119,10 @@ class Writer {
     for (let j = 1; j < this.objs.length; j++) {
       const i = this.objs.indexOf(this.objs[j]);
       if (i < j) {
-        throw new FormatError('E_JSON', `${pathText(this.root, this.keys.slice(0, j))} is circular (it refers back to ${pathText(this.root, this.keys.slice(0, i))})`);
+        throw new FormatError(
+          'E_JSON',
+          `${pathText(this.root, this.keys.slice(0, j))} is circular (it refers back to ${pathText(this.root, this.keys.slice(0, i))})`,
+        );
       }
     }
     this.fail(`nests deeper than ${MAX_JSON_DEPTH} levels of arrays and objects`);
@@ -123,12 +131,14 @@ class Writer {
   write(v: unknown): string {
     if (v === null) return 'null';
     switch (typeof v) {
-      case 'boolean': return v ? 'true' : 'false';
+      case 'boolean':
+        return v ? 'true' : 'false';
       case 'number':
         // RFC 8785 §3.2.2.3: the ECMAScript Number serialization, which is what String() does.
         if (!Number.isFinite(v)) this.fail(`is ${describeNonJson(v)}`);
         return Object.is(v, -0) ? '0' : String(v);
-      case 'string': return this.str(v);
+      case 'string':
+        return this.str(v);
       case 'object': {
         if (Array.isArray(v)) {
           this.enter(v);

@@ -93,7 +93,8 @@ export function decodeLeaves(buf: Buffer, chunk: number): Buffer[] {
     out.push(buf.subarray(o + 4, o + 4 + len));
     o += 4 + len;
   }
-  if (out.length > CHUNK) throw new StoreError('E_CORRUPT', `entry chunk ${chunk} holds more than ${CHUNK} entries`, { cause: { index: chunk * CHUNK + CHUNK } });
+  if (out.length > CHUNK)
+    throw new StoreError('E_CORRUPT', `entry chunk ${chunk} holds more than ${CHUNK} entries`, { cause: { index: chunk * CHUNK + CHUNK } });
   return out;
 }
 

@@ -109,8 +109,14 @@ export class Throttle {
   request(): void {
     if (this.#stopped || this.#timer) return;
     const wait = this.#last + this.#interval - Date.now();
-    if (wait <= 0) { this.#run(); return; }
-    this.#timer = setTimeout(() => { this.#timer = undefined; this.#run(); }, wait);
+    if (wait <= 0) {
+      this.#run();
+      return;
+    }
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#run();
+    }, wait);
   }
 
   #run(): void {
@@ -172,11 +178,17 @@ export class LedgerWatch {
         for (let i = skip; i < c.leaves.length; i++) this.#fresh.push({ index: c.from + i, leaf: c.leaves[i] });
         if (this.#fresh.length > LIVE_ROWS) this.#fresh.splice(0, this.#fresh.length - LIVE_ROWS);
         if (this.#idle) clearTimeout(this.#idle);
-        this.#idle = setTimeout(() => { this.#idle = undefined; this.changed(); }, RATE_WINDOW_MS + 100);
+        this.#idle = setTimeout(() => {
+          this.#idle = undefined;
+          this.changed();
+        }, RATE_WINDOW_MS + 100);
         this.#idle.unref?.();
         this.changed();
       }),
-      opts.ledger.onCheckpoint((c) => { this.#addCheckpoint(c, Date.now()); this.changed(); }),
+      opts.ledger.onCheckpoint((c) => {
+        this.#addCheckpoint(c, Date.now());
+        this.changed();
+      }),
     );
   }
 
@@ -184,7 +196,12 @@ export class LedgerWatch {
   attachConsortium(c: Consortium): void {
     if (this.#consortium === c) return;
     this.#consortium = c;
-    this.#stops.push(c.onUpdate(() => { this.#counts.clear(); this.changed(); }));
+    this.#stops.push(
+      c.onUpdate(() => {
+        this.#counts.clear();
+        this.changed();
+      }),
+    );
     this.changed();
   }
 
@@ -212,7 +229,9 @@ export class LedgerWatch {
   }
 
   /** Ask for a (throttled) change notification. */
-  changed(): void { this.#throttle.request(); }
+  changed(): void {
+    this.#throttle.request();
+  }
 
   #addCheckpoint(c: StoredCheckpoint, time: number): void {
     const at = this.#strip.findIndex((s) => s.size >= c.size);
@@ -235,7 +254,11 @@ export class LedgerWatch {
       const seen = this.#strip.find((s) => s.size === latest.size)?.time ?? null;
       let time = seen;
       if (time === null && latest.size > 0) {
-        try { time = (JSON.parse((await l.get(latest.size - 1)).leaf.toString('utf8')) as { ts: number }).ts; } catch { time = null; }
+        try {
+          time = (JSON.parse((await l.get(latest.size - 1)).leaf.toString('utf8')) as { ts: number }).ts;
+        } catch {
+          time = null;
+        }
       }
       checkpoint = { size: cp.size, root: toBase64(cp.root), note: latest.note, time, approx: seen === null };
     }
@@ -257,7 +280,11 @@ export class LedgerWatch {
     const conflictSizes = new Set<number>();
     if (evidence) {
       for (const n of [evidence.a, evidence.b]) {
-        try { conflictSizes.add(parseCheckpoint(parseNote(n).text).size); } catch { /* shown as evidence text */ }
+        try {
+          conflictSizes.add(parseCheckpoint(parseNote(n).text).size);
+        } catch {
+          /* shown as evidence text */
+        }
       }
     }
     const last = new Map<string, number>();

@@ -26,9 +26,7 @@ import { createFolder } from './folders';
 import { DEFAULT_MAX_ENTRY_BYTES, fromTrustedLeaf, SignedEnvelope, verifyEnvelope } from './envelope';
 import { type DidKey, type Identity, PublicKey } from './identity';
 import * as L from './layout';
-import {
-  asHash, consistencyProof, Frontier, type Hash, inclusionProof, leafHash, type NewNode, type NodeReader, nodePosition, rootAt,
-} from './merkle';
+import { asHash, consistencyProof, Frontier, type Hash, inclusionProof, leafHash, type NewNode, type NodeReader, nodePosition, rootAt } from './merkle';
 import { isValidKeyName, NoteVerifier, openNote, parseCheckpoint, signCheckpoint } from './note';
 import { checkTopicFilter, isExactTopic, topicMatches } from './topic';
 
@@ -171,7 +169,9 @@ export function checkOrigin(origin: string): void {
 
 /** A bounded map that forgets its oldest key (insertion order). */
 class BoundedMap<K, V> extends Map<K, V> {
-  constructor(private readonly max: number) { super(); }
+  constructor(private readonly max: number) {
+    super();
+  }
   override set(k: K, v: V): this {
     if (!this.has(k) && this.size >= this.max) this.delete(this.keys().next().value as K);
     return super.set(k, v);
@@ -213,8 +213,15 @@ export class Ledger implements NodeReader {
   /** Tail of the write queue: LevelDB writes run one at a time (see #write). */
   #writeTail: Promise<void> = Promise.resolve();
 
-  private constructor(db: Level<string, Buffer>, dir: string, origin: string, operator: PublicKey, state: State,
-    latest: StoredCheckpoint | undefined, opts: LedgerOptions) {
+  private constructor(
+    db: Level<string, Buffer>,
+    dir: string,
+    origin: string,
+    operator: PublicKey,
+    state: State,
+    latest: StoredCheckpoint | undefined,
+    opts: LedgerOptions,
+  ) {
     this.#db = db;
     this.dir = dir;
     this.origin = origin;
@@ -236,7 +243,8 @@ export class Ledger implements NodeReader {
     const checkCreate = (): string => {
       if (origin === undefined) throw new FormatError('E_NOTE', 'an origin is needed to create a ledger');
       checkOrigin(origin);
-      if (!opts.identity && opts.operator === undefined) throw new FormatError('E_KEY', 'the operator identity (or, for a read-only copy, its did:key) is needed to create a ledger');
+      if (!opts.identity && opts.operator === undefined)
+        throw new FormatError('E_KEY', 'the operator identity (or, for a read-only copy, its did:key) is needed to create a ledger');
       return origin;
     };
     if (!exists) {
@@ -254,7 +262,7 @@ export class Ledger implements NodeReader {
       // A store without meta that holds nothing at all is a creation that failed (e.g. the disk
       // was full): create it now. Anything else without meta is not a ledger.
       if (!metaBuf && exists) {
-        if (await firstKey(db) !== undefined) throw new StoreError('E_CORRUPT', `${dir} is a LevelDB but not a ledger (no meta record)`);
+        if ((await firstKey(db)) !== undefined) throw new StoreError('E_CORRUPT', `${dir} is a LevelDB but not a ledger (no meta record)`);
         if (opts.create === false) throw new StoreError('E_NOT_FOUND', `no ledger in ${dir} (an empty store: its creation did not finish)`);
       }
       if (!metaBuf) {
@@ -264,12 +272,17 @@ export class Ledger implements NodeReader {
         const meta = { format: L.FORMAT, origin: createOrigin, operator: did };
         metaBuf = Buffer.from(JSON.stringify(meta));
         try {
-          await db.batch([
-            { type: 'put', key: L.KEY_META, value: metaBuf },
-            { type: 'put', key: L.KEY_HEAD, value: Buffer.from(JSON.stringify({ size: 0, frontier: [] })) },
-          ], { sync: true });
+          await db.batch(
+            [
+              { type: 'put', key: L.KEY_META, value: metaBuf },
+              { type: 'put', key: L.KEY_HEAD, value: Buffer.from(JSON.stringify({ size: 0, frontier: [] })) },
+            ],
+            { sync: true },
+          );
         } catch (err) {
-          throw new StoreError('E_STORE', `creating the ledger in ${dir} failed: ${(err as Error).message}; reopen it once the store can be written`, { cause: err });
+          throw new StoreError('E_STORE', `creating the ledger in ${dir} failed: ${(err as Error).message}; reopen it once the store can be written`, {
+            cause: err,
+          });
         }
       }
       const meta = JSON.parse(metaBuf.toString()) as { format: number; origin: string; operator: DidKey };
@@ -295,27 +308,39 @@ export class Ledger implements NodeReader {
   }
 
   /** Committed tree size. */
-  get size(): number { return this.#state.frontier.size; }
+  get size(): number {
+    return this.#state.frontier.size;
+  }
 
   /** Root hash of the committed tree. */
-  root(): Hash { return this.#state.frontier.root(); }
+  root(): Hash {
+    return this.#state.frontier.root();
+  }
 
   /** A copy of the committed right edge, e.g. to compute the root after leaves not yet appended. */
-  frontierCopy(): Frontier { return this.#state.frontier.clone(); }
+  frontierCopy(): Frontier {
+    return this.#state.frontier.clone();
+  }
 
   /** Group commits written and entries appended since open (for status and monitoring). */
-  get stats(): { readonly commits: number; readonly appended: number } { return { ...this.#stats }; }
+  get stats(): { readonly commits: number; readonly appended: number } {
+    return { ...this.#stats };
+  }
 
   /** Call fn after each durable group commit (for live mirrors); returns an unsubscribe. */
   onCommit(fn: (c: Commit) => void): () => void {
     this.#commitListeners.add(fn);
-    return () => { this.#commitListeners.delete(fn); };
+    return () => {
+      this.#commitListeners.delete(fn);
+    };
   }
 
   /** Call fn after each new signed checkpoint; returns an unsubscribe. */
   onCheckpoint(fn: (c: StoredCheckpoint) => void): () => void {
     this.#checkpointListeners.add(fn);
-    return () => { this.#checkpointListeners.delete(fn); };
+    return () => {
+      this.#checkpointListeners.delete(fn);
+    };
   }
 
   /**
@@ -324,24 +349,36 @@ export class Ledger implements NodeReader {
    */
   onFailure(fn: (failure: StoreError | undefined) => void): () => void {
     this.#failureListeners.add(fn);
-    return () => { this.#failureListeners.delete(fn); };
+    return () => {
+      this.#failureListeners.delete(fn);
+    };
   }
 
   /** The store failure that makes this ledger refuse writes until reopen(), if any. */
-  get failure(): StoreError | undefined { return this.#failure; }
+  get failure(): StoreError | undefined {
+    return this.#failure;
+  }
 
   /** A listener's failure must not fail the append or checkpoint that triggered it. */
   #emit<T>(listeners: Set<(v: T) => void>, v: T): void {
     for (const fn of listeners) {
-      try { fn(v); } catch { /* listeners handle their own errors */ }
+      try {
+        fn(v);
+      } catch {
+        /* listeners handle their own errors */
+      }
     }
   }
 
   /** Whether close() has been called. */
-  get closed(): boolean { return this.#closed; }
+  get closed(): boolean {
+    return this.#closed;
+  }
 
   /** The latest signed checkpoint, if any. */
-  latestCheckpoint(): StoredCheckpoint | undefined { return this.#latest; }
+  latestCheckpoint(): StoredCheckpoint | undefined {
+    return this.#latest;
+  }
 
   /**
    * Append an envelope; resolves with its receipt once durable. A SignedEnvelope is taken as
@@ -380,9 +417,12 @@ export class Ledger implements NodeReader {
       return env;
     });
     const group: Pending[] = [];
-    const receipts = envs.map((env) => new Promise<Receipt>((resolve, reject) => {
-      group.push({ env, sid: L.signerId(env.envelope.signer), resolve, reject, group });
-    }));
+    const receipts = envs.map(
+      (env) =>
+        new Promise<Receipt>((resolve, reject) => {
+          group.push({ env, sid: L.signerId(env.envelope.signer), resolve, reject, group });
+        }),
+    );
     this.#admitting.push(group[0]);
     if (!this.#admission) this.#admission = Promise.resolve().then(() => this.#admit());
     return Promise.all(receipts);
@@ -402,7 +442,7 @@ export class Ledger implements NodeReader {
         const inGroup = new Map<string, number>();
         let refusal: Error | undefined;
         for (const [i, m] of members.entries()) {
-          const committed = this.#seqCache.get(m.sid) ?? await this.#loadSeq(m.sid).catch((err: Error) => err);
+          const committed = this.#seqCache.get(m.sid) ?? (await this.#loadSeq(m.sid).catch((err: Error) => err));
           if (committed instanceof Error) {
             refusal = new StoreError('E_STORE', `reading the ledger failed: ${committed.message}`, { cause: committed });
             break;
@@ -443,13 +483,19 @@ export class Ledger implements NodeReader {
     let p = this.#seqLoads.get(sid);
     if (!p) {
       const inSegment = this.#state.segSeq.get(sid);
-      p = (inSegment !== undefined ? Promise.resolve(inSegment) : (async () => {
-        for await (const v of this.#db.values({ gte: `s${sid}!`, lt: `s${sid}"`, reverse: true, limit: 1 })) return L.postingSeq(v);
-        return -1;
-      })()).then((seq) => {
-        if (!this.#seqCache.has(sid)) this.#seqCache.set(sid, seq);
-        return this.#seqCache.get(sid) as number;
-      }).finally(() => this.#seqLoads.delete(sid));
+      p = (
+        inSegment !== undefined
+          ? Promise.resolve(inSegment)
+          : (async () => {
+              for await (const v of this.#db.values({ gte: `s${sid}!`, lt: `s${sid}"`, reverse: true, limit: 1 })) return L.postingSeq(v);
+              return -1;
+            })()
+      )
+        .then((seq) => {
+          if (!this.#seqCache.has(sid)) this.#seqCache.set(sid, seq);
+          return this.#seqCache.get(sid) as number;
+        })
+        .finally(() => this.#seqLoads.delete(sid));
       this.#seqLoads.set(sid, p);
     }
     return p;
@@ -462,7 +508,10 @@ export class Ledger implements NodeReader {
         // commit, admissions in flight) join this batch before it is cut.
         await new Promise<void>((resolve) => setImmediate(resolve));
         if (this.#queue.length === 0) break;
-        if (this.#failure) { this.#rejectQueued(this.#failure); break; }
+        if (this.#failure) {
+          this.#rejectQueued(this.#failure);
+          break;
+        }
         // An appendAll group goes into one batch: never cut through one (a group is at most maxBatch long).
         let n = Math.min(this.#queue.length, this.#maxBatch);
         const g = this.#queue[n]?.group;
@@ -696,18 +745,23 @@ export class Ledger implements NodeReader {
     const from = q.from ?? 0;
     const to = Math.min(q.to ?? this.size, this.size);
     const limit = q.limit ?? 100;
-    if (!Number.isSafeInteger(from) || from < 0 || !Number.isSafeInteger(to) || to < 0) throw new FormatError('E_QUERY', 'from and to must be non-negative integers');
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_QUERY_LIMIT) throw new FormatError('E_QUERY', `limit must be an integer from 1 to ${MAX_QUERY_LIMIT}`);
+    if (!Number.isSafeInteger(from) || from < 0 || !Number.isSafeInteger(to) || to < 0)
+      throw new FormatError('E_QUERY', 'from and to must be non-negative integers');
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_QUERY_LIMIT)
+      throw new FormatError('E_QUERY', `limit must be an integer from 1 to ${MAX_QUERY_LIMIT}`);
     if (q.signer !== undefined) PublicKey.fromDid(q.signer);
     if (q.topic !== undefined) checkTopicFilter(q.topic);
-    for (const t of [q.since, q.until]) if (t !== undefined && !Number.isSafeInteger(t)) throw new FormatError('E_QUERY', 'since and until must be integers (ms since the epoch)');
+    for (const t of [q.since, q.until])
+      if (t !== undefined && !Number.isSafeInteger(t)) throw new FormatError('E_QUERY', 'since and until must be integers (ms since the epoch)');
 
     const match = (env: SignedEnvelope): boolean => {
       const e = env.envelope;
-      return (q.signer === undefined || e.signer === q.signer)
-        && (q.topic === undefined || (e.topic !== undefined && topicMatches(q.topic, e.topic)))
-        && (q.since === undefined || e.ts >= q.since)
-        && (q.until === undefined || e.ts <= q.until);
+      return (
+        (q.signer === undefined || e.signer === q.signer) &&
+        (q.topic === undefined || (e.topic !== undefined && topicMatches(q.topic, e.topic))) &&
+        (q.since === undefined || e.ts >= q.since) &&
+        (q.until === undefined || e.ts <= q.until)
+      );
     };
     let candidates: AsyncIterable<number> | undefined;
     if (q.signer !== undefined) candidates = this.#postings(`s${L.signerId(q.signer)}!`, from, to);
@@ -720,7 +774,10 @@ export class Ledger implements NodeReader {
       let leaves: Buffer[] = [];
       for await (const i of candidates) {
         const c = Math.floor(i / L.CHUNK);
-        if (c !== chunkNo) { leaves = await this.#leafChunk(c); chunkNo = c; }
+        if (c !== chunkNo) {
+          leaves = await this.#leafChunk(c);
+          chunkNo = c;
+        }
         const leaf = leaves[i % L.CHUNK];
         if (!leaf) throw new StoreError('E_CORRUPT', `entry ${i} is missing`, { cause: { index: i } });
         const env = fromTrustedLeaf(leaf);
@@ -743,7 +800,8 @@ export class Ledger implements NodeReader {
    */
   async *#postings(prefix: string, from: number, to: number): AsyncGenerator<number> {
     if (from >= to) return;
-    const first = Math.floor(from / L.SEGMENT), last = Math.floor((to - 1) / L.SEGMENT);
+    const first = Math.floor(from / L.SEGMENT),
+      last = Math.floor((to - 1) / L.SEGMENT);
     const withSeq = prefix[0] === 's';
     const open = Math.floor(this.size / L.SEGMENT);
     const openList = this.#state.segPostings.get(prefix + L.segmentHex(open));
@@ -751,14 +809,18 @@ export class Ledger implements NodeReader {
       for (const i of L.decodePostings(v, L.chunkOfKey(k), withSeq)) if (i >= from && i < to) yield i;
     }
     if (openList && open >= first && open <= last) {
-      for (const o of openList) { const i = open * L.SEGMENT + o; if (i >= from && i < to) yield i; }
+      for (const o of openList) {
+        const i = open * L.SEGMENT + o;
+        if (i >= from && i < to) yield i;
+      }
     }
   }
 
   /** Indices of entries whose minute bucket lies in [since, until], sorted. Bounded scan. */
   async *#timePostings(since: number, until: number, from: number, to: number): AsyncGenerator<number> {
     const hex = (n: number, w: number): string => n.toString(16).padStart(w, '0');
-    const lo = Math.floor(Math.max(0, since) / 60000), hi = Math.floor(Math.min(until, 2 ** 52) / 60000);
+    const lo = Math.floor(Math.max(0, since) / 60000),
+      hi = Math.floor(Math.min(until, 2 ** 52) / 60000);
     const [loKey, hiKey] = ['m' + hex(lo, 10) + '!', 'm' + hex(hi, 10) + '!\uffff'];
     const found: number[] = [];
     const add = (i: number): void => {
@@ -800,7 +862,11 @@ export class Ledger implements NodeReader {
   async checkpoint(): Promise<StoredCheckpoint | undefined> {
     while (this.#checkpointing) await this.#checkpointing.catch(() => undefined);
     this.#checkpointing = this.#signCheckpoint();
-    try { return await this.#checkpointing; } finally { this.#checkpointing = undefined; }
+    try {
+      return await this.#checkpointing;
+    } finally {
+      this.#checkpointing = undefined;
+    }
   }
 
   async #signCheckpoint(): Promise<StoredCheckpoint | undefined> {
@@ -842,7 +908,11 @@ export class Ledger implements NodeReader {
     while (this.#checkpointing) await this.#checkpointing.catch(() => undefined);
     const p = this.#storeCheckpoint(note);
     this.#checkpointing = p;
-    try { return await p; } finally { if (this.#checkpointing === p) this.#checkpointing = undefined; }
+    try {
+      return await p;
+    } finally {
+      if (this.#checkpointing === p) this.#checkpointing = undefined;
+    }
   }
 
   async #storeCheckpoint(note: string): Promise<StoredCheckpoint> {
@@ -891,9 +961,12 @@ export class Ledger implements NodeReader {
     const db = this.#db;
     return {
       head: async () => db.get(L.KEY_HEAD, { snapshot }),
-      iterator: (prefix: string) => db.iterator({
-        gte: prefix, lt: prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1), snapshot,
-      }),
+      iterator: (prefix: string) =>
+        db.iterator({
+          gte: prefix,
+          lt: prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1),
+          snapshot,
+        }),
       close: () => snapshot.close(),
     };
   }
@@ -912,10 +985,15 @@ export class Ledger implements NodeReader {
   #makeAux(): AuxStore {
     const check = (): void => this.#checkOpen();
     return {
-      get: async (key) => { check(); return this.#db.get('X' + key); },
+      get: async (key) => {
+        check();
+        return this.#db.get('X' + key);
+      },
       batch: async (ops, opts) => {
         this.#checkWritable();
-        const batch = ops.map((o) => (o.value === undefined ? { type: 'del' as const, key: 'X' + o.key } : { type: 'put' as const, key: 'X' + o.key, value: o.value }));
+        const batch = ops.map((o) =>
+          o.value === undefined ? { type: 'del' as const, key: 'X' + o.key } : { type: 'put' as const, key: 'X' + o.key, value: o.value },
+        );
         await this.#write('auxiliary records', (db) => db.batch(batch, { sync: opts?.sync ?? true }));
       },
       iterator: (prefix) => {
@@ -942,7 +1020,9 @@ export class Ledger implements NodeReader {
   reopen(): Promise<void> {
     if (this.#closed) return Promise.reject(new LedgerError('E_CLOSED', 'the ledger is closed'));
     if (!this.#failure) return Promise.resolve();
-    this.#reopening ??= this.#reopen().finally(() => { this.#reopening = undefined; });
+    this.#reopening ??= this.#reopen().finally(() => {
+      this.#reopening = undefined;
+    });
     return this.#reopening;
   }
 
@@ -954,7 +1034,9 @@ export class Ledger implements NodeReader {
     while (this.#checkpointing) await this.#checkpointing.catch(() => undefined);
     await this.#writeTail;
     if (this.#closed) throw new LedgerError('E_CLOSED', 'the ledger is closed');
-    this.#offline = new StoreError('E_STORE', `the ledger is being reopened after a store failure; reads are refused until then (${failure.message})`, { cause: failure });
+    this.#offline = new StoreError('E_STORE', `the ledger is being reopened after a store failure; reads are refused until then (${failure.message})`, {
+      cause: failure,
+    });
     await this.#db.close().catch(() => undefined);
     const before = { size: this.size, root: this.root(), latest: this.#latest };
     const db = new Level<string, Buffer>(this.dir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
@@ -985,7 +1067,10 @@ export class Ledger implements NodeReader {
     let lost = this.size < before.size;
     if (!lost && before.size > 0) lost = !(await rootAt(this, before.size)).equals(before.root);
     if (lost) {
-      this.#offline = new StoreError('E_CORRUPT', `after reopening, ${this.dir} no longer holds the ${before.size} acknowledged entries (it holds ${this.size})`);
+      this.#offline = new StoreError(
+        'E_CORRUPT',
+        `after reopening, ${this.dir} no longer holds the ${before.size} acknowledged entries (it holds ${this.size})`,
+      );
       await db.close().catch(() => undefined);
       throw this.#offline;
     }
@@ -1039,7 +1124,10 @@ async function readState(db: Level<string, Buffer>): Promise<State> {
   const headBuf = await db.get(L.KEY_HEAD);
   if (!headBuf) throw new StoreError('E_CORRUPT', 'the ledger has no head record');
   const head = JSON.parse(headBuf.toString()) as { size: number; frontier: string[] };
-  const frontier = new Frontier(head.size, head.frontier.map((h) => asHash(fromBase64(h, 'frontier hash'))));
+  const frontier = new Frontier(
+    head.size,
+    head.frontier.map((h) => asHash(fromBase64(h, 'frontier hash'))),
+  );
   const state: State = { frontier, tailLeaves: [], tailHashes: Buffer.alloc(0), segPostings: new Map(), segSeq: new Map() };
   const chunk = Math.floor(head.size / L.CHUNK);
   const inTail = head.size % L.CHUNK;
@@ -1048,10 +1136,17 @@ async function readState(db: Level<string, Buffer>): Promise<State> {
     if (!e || !h) throw new StoreError('E_CORRUPT', `the tail chunk ${chunk} is missing`, { cause: { index: chunk * L.CHUNK } });
     state.tailLeaves = L.decodeLeaves(e, chunk);
     state.tailHashes = h;
-    if (state.tailLeaves.length !== inTail) throw new StoreError('E_CORRUPT', `the tail chunk holds ${state.tailLeaves.length} entries, the head says ${inTail}`, { cause: { index: chunk * L.CHUNK } });
+    if (state.tailLeaves.length !== inTail)
+      throw new StoreError('E_CORRUPT', `the tail chunk holds ${state.tailLeaves.length} entries, the head says ${inTail}`, {
+        cause: { index: chunk * L.CHUNK },
+      });
   }
   const segment = Math.floor(head.size / L.SEGMENT);
-  const add = (k: string, o: number): void => { const l = state.segPostings.get(k); if (l) l.push(o); else state.segPostings.set(k, [o]); };
+  const add = (k: string, o: number): void => {
+    const l = state.segPostings.get(k);
+    if (l) l.push(o);
+    else state.segPostings.set(k, [o]);
+  };
   for (let c = (segment * L.SEGMENT) / L.CHUNK; c <= chunk; c++) {
     let leaves: Buffer[];
     if (c === chunk) leaves = state.tailLeaves;

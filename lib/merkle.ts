@@ -15,9 +15,10 @@ export const HASH_SIZE = 32;
 const LEAF_PREFIX = Buffer.from([0x00]);
 const NODE_PREFIX = Buffer.from([0x01]);
 
-const sha256: (data: Buffer) => Buffer = typeof (crypto as { hash?: unknown }).hash === 'function'
-  ? (data) => (crypto as unknown as { hash(a: string, d: Buffer, e: 'buffer'): Buffer }).hash('sha256', data, 'buffer')
-  : (data) => crypto.createHash('sha256').update(data).digest();
+const sha256: (data: Buffer) => Buffer =
+  typeof (crypto as { hash?: unknown }).hash === 'function'
+    ? (data) => (crypto as unknown as { hash(a: string, d: Buffer, e: 'buffer'): Buffer }).hash('sha256', data, 'buffer')
+    : (data) => crypto.createHash('sha256').update(data).digest();
 
 /** Check and brand 32 bytes as a Hash. */
 export function asHash(b: Uint8Array): Hash {
@@ -43,8 +44,14 @@ export function popcount(n: number): number {
   let c = 0;
   let hi = Math.floor(n / 0x100000000);
   let lo = n >>> 0;
-  while (lo) { lo &= lo - 1; c++; }
-  while (hi) { hi &= hi - 1; c++; }
+  while (lo) {
+    lo &= lo - 1;
+    c++;
+  }
+  while (hi) {
+    hi &= hi - 1;
+    c++;
+  }
   return c;
 }
 
@@ -56,7 +63,10 @@ export function isPowerOfTwo(n: number): boolean {
 /** Trailing zero bits of a positive safe integer. */
 function ctz(n: number): number {
   let c = 0;
-  while (n % 2 === 0) { n /= 2; c++; }
+  while (n % 2 === 0) {
+    n /= 2;
+    c++;
+  }
   return c;
 }
 
@@ -76,7 +86,11 @@ export function nodeCount(size: number): number {
 }
 
 /** A completed perfect subtree, as produced by an append. */
-export interface NewNode { level: number; index: number; hash: Hash }
+export interface NewNode {
+  level: number;
+  index: number;
+  hash: Hash;
+}
 
 /**
  * The right edge of a tree (the roots of its perfect subtrees, largest first): enough to
@@ -93,7 +107,9 @@ export class Frontier {
     this.hashes = hashes;
   }
 
-  clone(): Frontier { return new Frontier(this.size, this.hashes.slice()); }
+  clone(): Frontier {
+    return new Frontier(this.size, this.hashes.slice());
+  }
 
   /** Append one leaf hash; push each newly completed node (leaf first, then upward) onto out. */
   append(leaf: Hash, out: NewNode[]): void {
@@ -149,11 +165,19 @@ export async function inclusionProof(r: NodeReader, index: number, size: number)
     throw new LedgerError('E_RANGE', `no leaf ${index} in a tree of size ${size}`);
   }
   const path: Promise<Hash>[] = [];
-  let a = 0, b = size, m = index;
+  let a = 0,
+    b = size,
+    m = index;
   while (b - a > 1) {
     const k = largestPowerOfTwoBelow(b - a);
-    if (m < k) { path.push(subtreeHash(r, a + k, b)); b = a + k; }
-    else { path.push(subtreeHash(r, a, a + k)); a += k; m -= k; }
+    if (m < k) {
+      path.push(subtreeHash(r, a + k, b));
+      b = a + k;
+    } else {
+      path.push(subtreeHash(r, a, a + k));
+      a += k;
+      m -= k;
+    }
   }
   return (await Promise.all(path)).reverse();
 }
@@ -166,11 +190,21 @@ export async function consistencyProof(r: NodeReader, m: number, n: number): Pro
   if (m === 0 || m === n) return [];
   const out: Promise<Hash>[] = [];
   // SUBPROOF(m, D[a:b], complete), unrolled; entries are collected leaf-side first.
-  let a = 0, b = n, mm = m, complete = true;
+  let a = 0,
+    b = n,
+    mm = m,
+    complete = true;
   while (mm !== b - a) {
     const k = largestPowerOfTwoBelow(b - a);
-    if (mm <= k) { out.push(subtreeHash(r, a + k, b)); b = a + k; }
-    else { out.push(subtreeHash(r, a, a + k)); a += k; mm -= k; complete = false; }
+    if (mm <= k) {
+      out.push(subtreeHash(r, a + k, b));
+      b = a + k;
+    } else {
+      out.push(subtreeHash(r, a, a + k));
+      a += k;
+      mm -= k;
+      complete = false;
+    }
   }
   if (!complete) out.push(subtreeHash(r, a, b));
   return (await Promise.all(out)).reverse();
@@ -180,17 +214,23 @@ export async function consistencyProof(r: NodeReader, m: number, n: number): Pro
 export function rootFromInclusionProof(index: number, size: number, leafHash: Uint8Array, proof: readonly Uint8Array[]): Hash | undefined {
   if (!(Number.isSafeInteger(index) && Number.isSafeInteger(size) && index >= 0 && index < size)) return undefined;
   if (leafHash.length !== HASH_SIZE || proof.some((p) => p.length !== HASH_SIZE)) return undefined;
-  let fn = index, sn = size - 1;
+  let fn = index,
+    sn = size - 1;
   let r: Buffer = Buffer.from(leafHash);
   for (const p of proof) {
     if (sn === 0) return undefined;
     if (fn % 2 === 1 || fn === sn) {
       r = nodeHash(p, r);
-      if (fn % 2 === 0) while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+      if (fn % 2 === 0)
+        while (fn % 2 === 0 && fn !== 0) {
+          fn = Math.floor(fn / 2);
+          sn = Math.floor(sn / 2);
+        }
     } else {
       r = nodeHash(r, p);
     }
-    fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
   }
   return sn === 0 ? (r as Hash) : undefined;
 }
@@ -209,12 +249,21 @@ export function verifyInclusion(index: number, size: number, leafHash: Uint8Arra
  * undefined if it is malformed for these sizes (0 < size1 < size2). For a power-of-two size1
  * the old root is not in the proof: root1 is prepended (step 2) and comes back as oldRoot.
  */
-export function rootsFromConsistencyProof(size1: number, size2: number, proof: readonly Uint8Array[], root1: Uint8Array): { oldRoot: Buffer; newRoot: Buffer } | undefined {
+export function rootsFromConsistencyProof(
+  size1: number,
+  size2: number,
+  proof: readonly Uint8Array[],
+  root1: Uint8Array,
+): { oldRoot: Buffer; newRoot: Buffer } | undefined {
   if (!(Number.isSafeInteger(size1) && Number.isSafeInteger(size2) && size1 > 0 && size1 < size2)) return undefined;
   if (proof.length === 0 || proof.some((p) => p.length !== HASH_SIZE)) return undefined;
   const p = isPowerOfTwo(size1) ? [root1, ...proof] : proof;
-  let fn = size1 - 1, sn = size2 - 1;
-  while (fn % 2 === 1) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+  let fn = size1 - 1,
+    sn = size2 - 1;
+  while (fn % 2 === 1) {
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
   let fr: Buffer = Buffer.from(p[0]);
   let sr: Buffer = Buffer.from(p[0]);
   for (const c of p.slice(1)) {
@@ -222,18 +271,25 @@ export function rootsFromConsistencyProof(size1: number, size2: number, proof: r
     if (fn % 2 === 1 || fn === sn) {
       fr = nodeHash(c, fr);
       sr = nodeHash(c, sr);
-      if (fn % 2 === 0) while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+      if (fn % 2 === 0)
+        while (fn % 2 === 0 && fn !== 0) {
+          fn = Math.floor(fn / 2);
+          sn = Math.floor(sn / 2);
+        }
     } else {
       sr = nodeHash(sr, c);
     }
-    fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
   }
   return sn === 0 ? { oldRoot: fr, newRoot: sr } : undefined;
 }
 
 /** Verify a consistency proof (RFC 9162 §2.1.4.2); throws VerificationError E_PROOF if it fails. */
 export function verifyConsistency(size1: number, size2: number, proof: readonly Uint8Array[], root1: Uint8Array, root2: Uint8Array): void {
-  const bad = (why: string): never => { throw new VerificationError('E_PROOF', `consistency proof from size ${size1} to ${size2} does not verify: ${why}`); };
+  const bad = (why: string): never => {
+    throw new VerificationError('E_PROOF', `consistency proof from size ${size1} to ${size2} does not verify: ${why}`);
+  };
   if (!(Number.isSafeInteger(size1) && Number.isSafeInteger(size2) && size1 >= 0 && size1 <= size2)) bad('sizes out of order');
   if (proof.some((p) => p.length !== HASH_SIZE)) bad('a proof hash is not 32 bytes');
   if (size1 === size2) {
@@ -241,7 +297,10 @@ export function verifyConsistency(size1: number, size2: number, proof: readonly 
     if (!Buffer.from(root1).equals(root2)) bad('roots differ at equal sizes');
     return;
   }
-  if (size1 === 0) { if (proof.length !== 0) bad('proof must be empty from size 0'); return; }
+  if (size1 === 0) {
+    if (proof.length !== 0) bad('proof must be empty from size 0');
+    return;
+  }
   if (proof.length === 0) bad('empty proof');
   const roots = rootsFromConsistencyProof(size1, size2, proof, root1);
   if (!roots) bad('malformed for these sizes');

@@ -65,7 +65,10 @@ export interface MirrorState {
   error?: { code: BotErrorCode | string; message: string };
 }
 
-interface Target { cp: Checkpoint; note: string }
+interface Target {
+  cp: Checkpoint;
+  note: string;
+}
 
 /** Replicates one remote ledger into a local read-only copy. */
 export class Mirror {
@@ -107,7 +110,9 @@ export class Mirror {
     if (!this.#stopped) return;
     this.#stopped = false;
     this.#stops.push(this.link.subscribe(this.topics.checkpoint, (_t, payload) => this.#onNote(payload)));
-    this.#timer = setInterval(() => { if (this.#behind()) this.#kick(); }, this.#retryMs);
+    this.#timer = setInterval(() => {
+      if (this.#behind()) this.#kick();
+    }, this.#retryMs);
     this.#timer.unref?.();
   }
 
@@ -138,7 +143,9 @@ export class Mirror {
     return t.cp.size > (this.ledger.latestCheckpoint()?.size ?? -1) && !this.#isConflict();
   }
 
-  #isConflict(): boolean { return this.#error?.code === 'E_CONFLICT'; }
+  #isConflict(): boolean {
+    return this.#error?.code === 'E_CONFLICT';
+  }
 
   #fail(err: unknown): void {
     const e = err as BotError;
@@ -159,7 +166,9 @@ export class Mirror {
     }
     const cur = this.#target;
     if (cur && target.cp.size < cur.cp.size) {
-      this.#fail(new LedgerError('E_CONFLICT', `the remote published checkpoint ${target.cp.size}, smaller than checkpoint ${cur.cp.size} it published before`));
+      this.#fail(
+        new LedgerError('E_CONFLICT', `the remote published checkpoint ${target.cp.size}, smaller than checkpoint ${cur.cp.size} it published before`),
+      );
       return;
     }
     if (cur && target.cp.size === cur.cp.size && !target.cp.root.equals(cur.cp.root)) {
@@ -173,7 +182,10 @@ export class Mirror {
 
   /** Run one sync at a time; a request arriving meanwhile runs again after it. */
   #kick(): void {
-    if (this.#running) { this.#again = true; return; }
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
     this.#running = (async () => {
       do {
         this.#again = false;
@@ -183,7 +195,9 @@ export class Mirror {
           this.#fail(err);
         }
       } while (this.#again && !this.#stopped);
-    })().finally(() => { this.#running = undefined; });
+    })().finally(() => {
+      this.#running = undefined;
+    });
   }
 
   async #sync(): Promise<void> {
@@ -214,7 +228,7 @@ export class Mirror {
   async #page(cp: Checkpoint): Promise<void> {
     const from = this.ledger.size;
     const to = Math.min(cp.size, from + MAX_ENTRIES_PER_MESSAGE);
-    const res = await this.link.request(this.topics.rpc, 'entries', { from, to }, this.#timeoutMs) as { from?: unknown; entries?: unknown };
+    const res = (await this.link.request(this.topics.rpc, 'entries', { from, to }, this.#timeoutMs)) as { from?: unknown; entries?: unknown };
     if (!res || res.from !== from || !Array.isArray(res.entries) || res.entries.length === 0 || res.entries.length > to - from) {
       throw new VerificationError('E_PROOF', `the remote answered entries from ${from} with a malformed page`);
     }
@@ -222,23 +236,33 @@ export class Mirror {
     const f = this.ledger.frontierCopy();
     if (f.size !== from) throw new LedgerError('E_CONFLICT', 'the local copy changed during the sync: it must be written only by its mirror');
     const nodes: NewNode[] = [];
-    for (const env of envs) { nodes.length = 0; f.append(leafHash(env.bytes), nodes); }
+    for (const env of envs) {
+      nodes.length = 0;
+      f.append(leafHash(env.bytes), nodes);
+    }
     const end = f.size;
-    const notCovered = (why: string): VerificationError => new VerificationError('E_PROOF',
-      `the remote served entries [${from}, ${end}) that its own checkpoint ${cp.size} does not cover (${why})`);
+    const notCovered = (why: string): VerificationError =>
+      new VerificationError('E_PROOF', `the remote served entries [${from}, ${end}) that its own checkpoint ${cp.size} does not cover (${why})`);
     if (end === cp.size) {
       if (!f.root().equals(cp.root)) throw notCovered('root differs');
     } else {
-      const c = await this.link.request(this.topics.rpc, 'consistency', { from: end, to: cp.size }, this.#timeoutMs) as { proof?: unknown };
+      const c = (await this.link.request(this.topics.rpc, 'consistency', { from: end, to: cp.size }, this.#timeoutMs)) as { proof?: unknown };
       if (!c || !Array.isArray(c.proof) || c.proof.length > 64 || c.proof.some((h) => typeof h !== 'string')) throw notCovered('malformed consistency proof');
       try {
-        verifyConsistency(end, cp.size, (c.proof as string[]).map((h) => fromBase64(h, 'proof hash')), f.root(), cp.root);
+        verifyConsistency(
+          end,
+          cp.size,
+          (c.proof as string[]).map((h) => fromBase64(h, 'proof hash')),
+          f.root(),
+          cp.root,
+        );
       } catch (err) {
         throw notCovered((err as Error).message);
       }
     }
     if (this.ledger.size !== from) throw new LedgerError('E_CONFLICT', 'the local copy changed during the sync: it must be written only by its mirror');
     await Promise.all(envs.map((e) => this.ledger.append(e)));
-    if (!this.ledger.root().equals(f.root())) throw new LedgerError('E_CONFLICT', 'the local copy changed during the sync: it must be written only by its mirror');
+    if (!this.ledger.root().equals(f.root()))
+      throw new LedgerError('E_CONFLICT', 'the local copy changed during the sync: it must be written only by its mirror');
   }
 }

@@ -48,21 +48,35 @@ export type MessageHandler = (topic: string, payload: Buffer, retained: boolean)
 
 /** Why the link dropped or refused a message. */
 export type DropReason =
-  | 'oversize-in'      // an incoming payload above maxPayload
-  | 'oversize-out'     // a publish above maxPayload (the peers' limit), refused
-  | 'bad-topic'        // a publish to an illegal topic name, refused
-  | 'bad-reply'        // an RPC request whose reply topic is not a legal reply topic
+  | 'oversize-in' // an incoming payload above maxPayload
+  | 'oversize-out' // a publish above maxPayload (the peers' limit), refused
+  | 'bad-topic' // a publish to an illegal topic name, refused
+  | 'bad-reply' // an RPC request whose reply topic is not a legal reply topic
   | 'retained-request' // an RPC request delivered from the retained store (MQTT 3.1.1 §3.3.1.3)
-  | 'answer-too-large';// an RPC answer above the limit, replaced by an E_TOO_LARGE error answer
+  | 'answer-too-large'; // an RPC answer above the limit, replaced by an E_TOO_LARGE error answer
 
 /** A 'drop' event: what was dropped and why, in printable words (never raw bytes of a peer). */
-export interface LinkDrop { reason: DropReason; message: string }
+export interface LinkDrop {
+  reason: DropReason;
+  message: string;
+}
 
 /** An RPC method implementation; its thrown BotError becomes the `{error:{code,message}}` answer. */
 export type RpcHandler = (method: string, params: unknown) => Promise<unknown>;
 
-interface RpcRequest { v: 1; id: string; reply: string; method: string; params?: unknown }
-interface RpcResponse { v: 1; id: string; result?: unknown; error?: { code: string; message: string } }
+interface RpcRequest {
+  v: 1;
+  id: string;
+  reply: string;
+  method: string;
+  params?: unknown;
+}
+interface RpcResponse {
+  v: 1;
+  id: string;
+  result?: unknown;
+  error?: { code: string; message: string };
+}
 
 const MAX_PENDING = 1024;
 
@@ -132,7 +146,9 @@ export class MqttLink extends EventEmitter {
     this.#delay = opts.reconnectMs ?? 500;
   }
 
-  get #maxPayload(): number { return this.#opts.maxPayload ?? MAX_MESSAGE_BYTES; }
+  get #maxPayload(): number {
+    return this.#opts.maxPayload ?? MAX_MESSAGE_BYTES;
+  }
 
   /** Report an error to 'error' listeners; without one it is dropped rather than thrown (an unheard 'error' event would crash the process). */
   #error(err: unknown): void {
@@ -145,7 +161,9 @@ export class MqttLink extends EventEmitter {
   }
 
   /** The current connection state. */
-  get state(): LinkState { return this.#state; }
+  get state(): LinkState {
+    return this.#state;
+  }
 
   #setState(s: LinkState, err?: Error): void {
     this.#state = s;
@@ -177,10 +195,17 @@ export class MqttLink extends EventEmitter {
       client.options.reconnectPeriod = this.#delay;
       const filters = [...this.#subs.keys(), this.#replyTopic];
       client.subscribe(filters, { qos: 1 }, (err) => {
-        if (err) { this.#error(err); return; }
+        if (err) {
+          this.#error(err);
+          return;
+        }
         this.#setState('connected');
         for (const f of this.#onConnect) {
-          try { f(); } catch (e) { this.#error(e); }
+          try {
+            f();
+          } catch (e) {
+            this.#error(e);
+          }
         }
       });
     });
@@ -189,10 +214,16 @@ export class MqttLink extends EventEmitter {
       client.options.reconnectPeriod = this.#delay;
       this.#setState('connecting');
     });
-    client.on('close', () => { if (this.#state !== 'closed') this.#setState('disconnected'); });
+    client.on('close', () => {
+      if (this.#state !== 'closed') this.#setState('disconnected');
+    });
     client.on('error', (err) => this.#error(err));
     client.on('message', (topic, payload, packet) => {
-      try { this.#dispatch(topic, payload, packet?.retain === true); } catch (err) { this.#error(err); }
+      try {
+        this.#dispatch(topic, payload, packet?.retain === true);
+      } catch (err) {
+        this.#error(err);
+      }
     });
   }
 
@@ -201,11 +232,18 @@ export class MqttLink extends EventEmitter {
       this.#drop('oversize-in', `dropped a ${payload.length}-byte message on ${printable(topic)}: above the ${this.#maxPayload}-byte limit`);
       return;
     }
-    if (topic === this.#replyTopic) { this.#answer(payload); return; }
+    if (topic === this.#replyTopic) {
+      this.#answer(payload);
+      return;
+    }
     for (const [filter, handlers] of this.#subs) {
       if (!topicMatches(filter, topic)) continue;
       for (const h of handlers) {
-        try { h(topic, payload, retained); } catch (err) { this.#error(err); }
+        try {
+          h(topic, payload, retained);
+        } catch (err) {
+          this.#error(err);
+        }
       }
     }
   }
@@ -235,7 +273,9 @@ export class MqttLink extends EventEmitter {
   onConnect(fn: () => void): () => void {
     this.#onConnect.add(fn);
     if (this.#state === 'connected') fn();
-    return () => { this.#onConnect.delete(fn); };
+    return () => {
+      this.#onConnect.delete(fn);
+    };
   }
 
   /** Resolves once connected (now if already), or rejects with E_TIMEOUT after ms, or E_CLOSED once closed. */
@@ -246,10 +286,17 @@ export class MqttLink extends EventEmitter {
       const onState = (st: LinkState): void => {
         if (st !== 'connected' && st !== 'closed') return;
         finish();
-        if (st === 'connected') resolve(); else reject(new LedgerError('E_CLOSED', 'the MQTT link was closed'));
+        if (st === 'connected') resolve();
+        else reject(new LedgerError('E_CLOSED', 'the MQTT link was closed'));
       };
-      const timer = setTimeout(() => { finish(); reject(new RpcError('E_TIMEOUT', `not connected to the MQTT broker within ${ms} ms`)); }, ms);
-      const finish = (): void => { clearTimeout(timer); this.off('state', onState); };
+      const timer = setTimeout(() => {
+        finish();
+        reject(new RpcError('E_TIMEOUT', `not connected to the MQTT broker within ${ms} ms`));
+      }, ms);
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.off('state', onState);
+      };
       this.on('state', onState);
     });
   }
@@ -308,19 +355,30 @@ export class MqttLink extends EventEmitter {
 
   #answer(payload: Buffer): void {
     let res: RpcResponse;
-    try { res = JSON.parse(payload.toString('utf8')) as RpcResponse; } catch { return; }
+    try {
+      res = JSON.parse(payload.toString('utf8')) as RpcResponse;
+    } catch {
+      return;
+    }
     if (!res || typeof res.id !== 'string') return;
     const p = this.#pending.get(res.id);
     if (!p) return;
     if (p.accept) {
       let ok = false;
-      try { ok = p.accept({ result: res.result, error: res.error }); } catch { ok = false; }
+      try {
+        ok = p.accept({ result: res.result, error: res.error });
+      } catch {
+        ok = false;
+      }
       if (!ok) return;
     }
     this.#pending.delete(res.id);
     clearTimeout(p.timer);
     // The peer's words reach logs and statuses: printable only.
-    if (res.error) p.reject(new RpcError(isBotErrorCode(res.error.code) ? res.error.code : 'E_QUERY', escapeUnprintable(String(res.error.message ?? 'RPC error').slice(0, 500))));
+    if (res.error)
+      p.reject(
+        new RpcError(isBotErrorCode(res.error.code) ? res.error.code : 'E_QUERY', escapeUnprintable(String(res.error.message ?? 'RPC error').slice(0, 500))),
+      );
     else p.resolve(res.result);
   }
 
@@ -335,7 +393,11 @@ export class MqttLink extends EventEmitter {
     const replyPrefix = `${this.prefix}/_reply/`;
     return this.subscribe(topic, (t, payload, retained) => {
       let req: RpcRequest;
-      try { req = JSON.parse(payload.toString('utf8')) as RpcRequest; } catch { return; }
+      try {
+        req = JSON.parse(payload.toString('utf8')) as RpcRequest;
+      } catch {
+        return;
+      }
       if (!req || req.v !== 1 || typeof req.id !== 'string' || req.id.length > 64 || typeof req.method !== 'string' || typeof req.reply !== 'string') return;
       if (retained) {
         this.#drop('retained-request', `ignored a retained request on ${printable(t)} (reply topic ${printable(req.reply, 60)})`);
@@ -347,21 +409,36 @@ export class MqttLink extends EventEmitter {
         return;
       }
       const { id, reply, method } = req;
-      Promise.resolve().then(() => handler(method, req.params)).then(
-        (result) => ({ v: 1 as const, id, result }),
-        (err: unknown) => {
-          if (!(err instanceof BotError)) this.#error(err);
-          return { v: 1 as const, id, error: err instanceof BotError ? { code: err.code, message: err.message } : { code: 'E_STORE', message: 'the ledger could not answer' } };
-        },
-      ).then((res) => {
-        let body = JSON.stringify(res);
-        const size = Buffer.byteLength(body, 'utf8');
-        if (size > this.#maxPayload) {
-          this.#drop('answer-too-large', `answered ${printable(method, 40)} on ${printable(t)} with E_TOO_LARGE: the ${size}-byte answer is above the ${this.#maxPayload}-byte limit`);
-          body = JSON.stringify({ v: 1, id, error: { code: 'E_TOO_LARGE', message: `the answer is ${size} bytes, above the ${this.#maxPayload}-byte MQTT message limit: ask for less` } });
-        }
-        return this.publish(reply, body);
-      }).catch((err: unknown) => this.#error(err));
+      Promise.resolve()
+        .then(() => handler(method, req.params))
+        .then(
+          (result) => ({ v: 1 as const, id, result }),
+          (err: unknown) => {
+            if (!(err instanceof BotError)) this.#error(err);
+            return {
+              v: 1 as const,
+              id,
+              error: err instanceof BotError ? { code: err.code, message: err.message } : { code: 'E_STORE', message: 'the ledger could not answer' },
+            };
+          },
+        )
+        .then((res) => {
+          let body = JSON.stringify(res);
+          const size = Buffer.byteLength(body, 'utf8');
+          if (size > this.#maxPayload) {
+            this.#drop(
+              'answer-too-large',
+              `answered ${printable(method, 40)} on ${printable(t)} with E_TOO_LARGE: the ${size}-byte answer is above the ${this.#maxPayload}-byte limit`,
+            );
+            body = JSON.stringify({
+              v: 1,
+              id,
+              error: { code: 'E_TOO_LARGE', message: `the answer is ${size} bytes, above the ${this.#maxPayload}-byte MQTT message limit: ask for less` },
+            });
+          }
+          return this.publish(reply, body);
+        })
+        .catch((err: unknown) => this.#error(err));
     });
   }
 
@@ -382,16 +459,25 @@ export class MqttLink extends EventEmitter {
     // then drop the connection.
     await new Promise<void>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
-      const done = (): void => { if (timer) clearTimeout(timer); timer = undefined; resolve(); };
+      const done = (): void => {
+        if (timer) clearTimeout(timer);
+        timer = undefined;
+        resolve();
+      };
       const force = (): void => {
-        c.removeAllListeners('outgoingEmpty');   // the graceful end's pending finish
-        c.disconnecting = false;                 // lets end(true) run after the end(false) that hung
+        c.removeAllListeners('outgoingEmpty'); // the graceful end's pending finish
+        c.disconnecting = false; // lets end(true) run after the end(false) that hung
         c.end(true, {}, done);
       };
-      if (!c.connected) { force(); return; }
-      timer = setTimeout(() => { timer = undefined; force(); }, CLOSE_GRACE_MS);
+      if (!c.connected) {
+        force();
+        return;
+      }
+      timer = setTimeout(() => {
+        timer = undefined;
+        force();
+      }, CLOSE_GRACE_MS);
       c.end(false, {}, done);
     });
   }
 }
-

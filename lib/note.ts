@@ -55,8 +55,8 @@ export interface Note {
 }
 
 const EM_DASH_SPACE = '\u2014 ';
-const CONTROL = /[\x00-\x09\x0B-\x1F]/;   // ASCII controls below U+0020 except newline
-const LONE_SURROGATE = /\p{Cs}/u;          // a string that cannot be encoded as UTF-8
+const CONTROL = /[\x00-\x09\x0B-\x1F]/; // ASCII controls below U+0020 except newline
+const LONE_SURROGATE = /\p{Cs}/u; // a string that cannot be encoded as UTF-8
 const KEY_NAME = /^[^\p{White_Space}+\x00-\x1F]+$/u;
 const HEX_ID = /^[0-9a-f]{8}$/;
 const TREE_SIZE = /^(?:0|[1-9][0-9]*)$/;
@@ -99,7 +99,7 @@ export function parseNote(note: string | Uint8Array, limits: NoteLimits = NOTE_L
   } else if (note instanceof Uint8Array) {
     if (note.length > limits.maxBytes) throw new FormatError('E_TOO_LARGE', `note is larger than ${limits.maxBytes} bytes`);
     const b = Buffer.from(note.buffer, note.byteOffset, note.byteLength);
-    s = b.toString('utf8');   // keeps a BOM; invalid sequences become U+FFFD and fail the round trip
+    s = b.toString('utf8'); // keeps a BOM; invalid sequences become U+FFFD and fail the round trip
     if (!Buffer.from(s, 'utf8').equals(b)) throw noteError('note is not valid UTF-8');
   } else {
     throw noteError('note must be text or bytes');
@@ -110,7 +110,7 @@ export function parseNote(note: string | Uint8Array, limits: NoteLimits = NOTE_L
   if (split < 0) throw noteError('note has no blank line before its signatures');
   const text = s.slice(0, split + 1);
   const lines = s.slice(split + 2).split('\n');
-  lines.pop();   // the empty string after the final newline
+  lines.pop(); // the empty string after the final newline
   if (lines.length === 0) throw noteError('note has no signature lines');
   if (lines.length > limits.maxSignatures) throw noteError(`note has more than ${limits.maxSignatures} signature lines`);
   const signatures = lines.map((l) => parseSignatureLine(l));
@@ -186,12 +186,20 @@ export class NoteVerifier {
     checkKeyName(name);
     if (!HEX_ID.test(hexId)) throw noteError('verifier key ID must be 8 lowercase hex digits');
     let raw: Buffer;
-    try { raw = fromBase64(vkey.slice(p2 + 1)); } catch { throw noteError('verifier key is not valid base64'); }
+    try {
+      raw = fromBase64(vkey.slice(p2 + 1));
+    } catch {
+      throw noteError('verifier key is not valid base64');
+    }
     if (raw.length !== 33 || (raw[0] !== SIG_ED25519 && raw[0] !== SIG_COSIGNATURE_V1)) {
       throw noteError('verifier key is not an Ed25519 (type 0x01) or cosignature (type 0x04) key');
     }
     let pk: PublicKey;
-    try { pk = PublicKey.fromBytes(raw.subarray(1)); } catch { throw noteError('verifier key holds an invalid Ed25519 public key'); }
+    try {
+      pk = PublicKey.fromBytes(raw.subarray(1));
+    } catch {
+      throw noteError('verifier key holds an invalid Ed25519 public key');
+    }
     const v = new NoteVerifier(name, raw[0] as NoteKeyType, pk);
     if (toHex(v.keyId) !== hexId) throw noteError(`verifier key ID ${hexId} does not match its name and key`);
     return v;
@@ -253,7 +261,11 @@ export function parseSignerKey(skey: string): { name: string; identity: Identity
   checkKeyName(name);
   if (!HEX_ID.test(hexId)) throw noteError('signer key ID must be 8 lowercase hex digits');
   let raw: Buffer;
-  try { raw = fromBase64(parts.slice(4).join('+')); } catch { throw noteError('signer key is not valid base64'); }  // base64 may hold '+'
+  try {
+    raw = fromBase64(parts.slice(4).join('+'));
+  } catch {
+    throw noteError('signer key is not valid base64');
+  } // base64 may hold '+'
   if (raw.length !== 33 || raw[0] !== SIG_ED25519) throw noteError('signer key is not an Ed25519 (type 0x01) key');
   const identity = Identity.fromSeed(raw.subarray(1));
   if (toHex(noteKeyId(name, SIG_ED25519, identity.publicKey.bytes)) !== hexId) {
@@ -365,7 +377,11 @@ export function parseCheckpoint(text: string): Checkpoint {
   const size = Number(sizeText);
   if (!Number.isSafeInteger(size)) throw noteError('checkpoint tree size is above 2^53-1');
   let root: Buffer;
-  try { root = fromBase64(rootText); } catch { throw noteError('checkpoint root hash is not valid base64'); }
+  try {
+    root = fromBase64(rootText);
+  } catch {
+    throw noteError('checkpoint root hash is not valid base64');
+  }
   if (root.length !== 32) throw noteError(`checkpoint root hash is ${root.length} bytes, not 32`);
   return { origin, size, root, extensions, text };
 }

@@ -14,7 +14,16 @@ import { BotError, FormatError, isBotError, LedgerError } from './errors';
 import { type Identity } from './identity';
 import type { JsonValue } from './jcs';
 import type { Query } from './ledger';
-import { makeRequest, type OwnerRef, peerWords, type RequestPayload, verifyAppendAnswer, type VerifiedRead, type VerifiedReceipt, verifyReadAnswer } from './access';
+import {
+  makeRequest,
+  type OwnerRef,
+  peerWords,
+  type RequestPayload,
+  verifyAppendAnswer,
+  type VerifiedRead,
+  type VerifiedReceipt,
+  verifyReadAnswer,
+} from './access';
 import { queryFrom } from './answer';
 import type { MqttLink } from './mqtt-link';
 import { openNote, parseCheckpoint } from './note';
@@ -81,12 +90,16 @@ export class OwnerCheck {
   }
 
   /** Whether the owner's ledger has been seen on the broker. */
-  get found(): boolean { return this.#found; }
+  get found(): boolean {
+    return this.#found;
+  }
 
   /** Call fn(found) whenever the check settles a verdict (found, or not found after the wait); returns an unsubscribe. */
   onVerdict(fn: (found: boolean) => void): () => void {
     this.#listeners.add(fn);
-    return () => { this.#listeners.delete(fn); };
+    return () => {
+      this.#listeners.delete(fn);
+    };
   }
 
   /** Throws unless the note is a checkpoint of the owner's origin signed by its operator key. */
@@ -116,7 +129,9 @@ export class OwnerCheck {
       }
     });
     // Retained messages come after each (re)subscription: the wait starts again on each connect.
-    this.#offConnect = this.#link.onConnect(() => { this.#listeningSince = Date.now(); });
+    this.#offConnect = this.#link.onConnect(() => {
+      this.#listeningSince = Date.now();
+    });
   }
 
   #stopListening(): void {
@@ -132,9 +147,14 @@ export class OwnerCheck {
       await this.#link.request(this.rpc, 'checkpoint', {}, ms, (res) => {
         if (res.error !== undefined) return false;
         const note = (res.result as { note?: unknown } | null)?.note;
-        if (note === null) return true;   // the ledger answers; it has signed no checkpoint yet
+        if (note === null) return true; // the ledger answers; it has signed no checkpoint yet
         if (typeof note !== 'string') return false;
-        try { this.#verify(note); return true; } catch { return false; }
+        try {
+          this.#verify(note);
+          return true;
+        } catch {
+          return false;
+        }
       });
       return true;
     } catch {
@@ -150,7 +170,9 @@ export class OwnerCheck {
   check(): Promise<void> {
     if (this.#found) return Promise.resolve();
     // Concurrent callers (every node using this partner) share one check.
-    this.#pending ??= this.#check().finally(() => { this.#pending = undefined; });
+    this.#pending ??= this.#check().finally(() => {
+      this.#pending = undefined;
+    });
     return this.#pending;
   }
 
@@ -172,18 +194,25 @@ export class OwnerCheck {
         resolve(r);
       };
       const onFound = (): void => finish(this.#found ? 'found' : 'closed');
-      const onState = (st: string): void => { if (st === 'closed') finish('closed'); };
+      const onState = (st: string): void => {
+        if (st === 'closed') finish('closed');
+      };
       const timer = setTimeout(() => finish('timeout'), windowMs);
       this.#waiters.add(onFound);
       this.#link.on('state', onState);
-      void this.#askOwner(windowMs).then((ok) => { if (ok) this.#setFound(); });
+      void this.#askOwner(windowMs).then((ok) => {
+        if (ok) this.#setFound();
+      });
     });
     if (outcome === 'found') return;
     if (outcome === 'closed') throw new LedgerError('E_CLOSED', 'the MQTT link was closed');
     for (const fn of [...this.#listeners]) fn(false);
     const why = this.#lastRefusal ? `; a checkpoint there did not verify under that key (${this.#lastRefusal})` : '';
-    throw new LedgerError('E_NOT_FOUND', `${NO_OWNER_LEDGER}: no checkpoint of ${this.#owner.origin} signed by ${this.#owner.operator} `
-      + `on ${this.topic}, and no answer on its rpc topic, within ${this.#waitMs} ms${why}. Check the owner's did:key and origin, and that the owner is connected to this broker`);
+    throw new LedgerError(
+      'E_NOT_FOUND',
+      `${NO_OWNER_LEDGER}: no checkpoint of ${this.#owner.origin} signed by ${this.#owner.operator} ` +
+        `on ${this.topic}, and no answer on its rpc topic, within ${this.#waitMs} ms${why}. Check the owner's did:key and origin, and that the owner is connected to this broker`,
+    );
   }
 
   /** Stop listening (the link stays the caller's). */
@@ -198,7 +227,12 @@ export class OwnerCheck {
  * Before the first request (and until it succeeds) the owner check runs (OwnerCheck): a wrong
  * did:key or origin is E_NOT_FOUND within its bound instead of E_TIMEOUT after timeoutMs.
  */
-export function mqttTransport(link: MqttLink, owner: Pick<OwnerRef, 'origin' | 'operator'>, timeoutMs = 10000, check: OwnerCheck = new OwnerCheck(link, owner)): PartnerTransport {
+export function mqttTransport(
+  link: MqttLink,
+  owner: Pick<OwnerRef, 'origin' | 'operator'>,
+  timeoutMs = 10000,
+  check: OwnerCheck = new OwnerCheck(link, owner),
+): PartnerTransport {
   const topic = ledgerTopics(ledgerId(owner.origin, owner.operator), link.prefix).rpc;
   // A refusal comes back as an RPC error: turn it into the same {error} body HTTP carries.
   // A partner flow may fire before its broker connection is up: wait for it within the timeout.
@@ -217,22 +251,33 @@ export function mqttTransport(link: MqttLink, owner: Pick<OwnerRef, 'origin' | '
 /** A transport that POSTs the request envelope as JSON to an owner's URL; `signal` aborts requests in flight (E_CLOSED), e.g. when the node closes. */
 export function httpTransport(url: string, timeoutMs = 10000, headers: Record<string, string> = {}, signal?: AbortSignal): PartnerTransport {
   let u: URL;
-  try { u = new URL(url); } catch { throw new FormatError('E_QUERY', `not a URL: ${url.slice(0, 100)}`); }
+  try {
+    u = new URL(url);
+  } catch {
+    throw new FormatError('E_QUERY', `not a URL: ${url.slice(0, 100)}`);
+  }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new FormatError('E_QUERY', 'the owner URL must be http:// or https://');
   return async (request) => {
     let res: Response;
     try {
       res = await fetch(u, {
-        method: 'POST', body: JSON.stringify(request), headers: { 'content-type': 'application/json', ...headers },
+        method: 'POST',
+        body: JSON.stringify(request),
+        headers: { 'content-type': 'application/json', ...headers },
         signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
       if (signal?.aborted) throw new BotError('E_CLOSED', `the request to ${u.origin} was cancelled: the partner access was closed`);
       const timeout = (err as Error).name === 'TimeoutError';
-      throw new BotError(timeout ? 'E_TIMEOUT' : 'E_CLOSED', timeout ? `no answer from ${u.origin} within ${timeoutMs} ms` : `cannot reach ${u.origin}: ${(err as Error).message}`);
+      throw new BotError(
+        timeout ? 'E_TIMEOUT' : 'E_CLOSED',
+        timeout ? `no answer from ${u.origin} within ${timeoutMs} ms` : `cannot reach ${u.origin}: ${(err as Error).message}`,
+      );
     }
     const text = await res.text();
-    try { return JSON.parse(text) as unknown; } catch {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
       throw new FormatError('E_QUERY', `the owner answered HTTP ${res.status} with a body that is not JSON`);
     }
   };
@@ -308,7 +353,8 @@ export class PartnerClient {
    */
   async append(entries: readonly (SignedEnvelope | unknown)[]): Promise<VerifiedReceipt[]> {
     const envs = entries.map((e) => (e instanceof SignedEnvelope ? e : verifyEnvelope(e)));
-    return this.#request({ op: 'append', grant: this.#opts.grant, entries: envs.map((e) => e.toJSON() as unknown as JsonValue) },
-      (a) => verifyAppendAnswer(a, this.owner, envs));
+    return this.#request({ op: 'append', grant: this.#opts.grant, entries: envs.map((e) => e.toJSON() as unknown as JsonValue) }, (a) =>
+      verifyAppendAnswer(a, this.owner, envs),
+    );
   }
 }

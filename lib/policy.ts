@@ -96,7 +96,13 @@ export function parsePolicy(text: string): TlogPolicy {
   lines.forEach((raw, i) => {
     const n = i + 1;
     const bad = /[\x00-\x08\x0a-\x1f\x7f]/.exec(raw);
-    if (bad) throw err(n, bad[0] === '\r' ? 'carriage return (CRLF line endings) is not allowed; use LF' : `control character U+${bad[0].charCodeAt(0).toString(16).padStart(4, '0')} is not allowed`);
+    if (bad)
+      throw err(
+        n,
+        bad[0] === '\r'
+          ? 'carriage return (CRLF line endings) is not allowed; use LF'
+          : `control character U+${bad[0].charCodeAt(0).toString(16).padStart(4, '0')} is not allowed`,
+      );
     const t = raw.replace(/^[ \t]+|[ \t]+$/g, '');
     if (t === '' || t.startsWith('#')) return;
     const f = t.split(WS);
@@ -171,7 +177,7 @@ export function formatPolicy(p: TlogPolicy): string {
   for (const g of p.groups) out.push(`group ${g.name} ${g.threshold} ${g.members.join(' ')}`);
   out.push(`quorum ${p.quorum}`);
   const text = out.join('\n') + '\n';
-  parsePolicy(text);   // what we write must read back
+  parsePolicy(text); // what we write must read back
   return text;
 }
 
@@ -214,7 +220,8 @@ export function importPolicy(text: string, origin?: string): QuorumPolicy {
   else {
     const g = p.groups.find((x) => x.name === p.quorum);
     const members = g ? g.members : [p.quorum];
-    if (g && g.members.some((m) => p.groups.some((x) => x.name === m))) throw err(0, `quorum group ${g.name} has nested groups: only a flat group of all witnesses is supported`);
+    if (g && g.members.some((m) => p.groups.some((x) => x.name === m)))
+      throw err(0, `quorum group ${g.name} has nested groups: only a flat group of all witnesses is supported`);
     const missing = all.filter((w) => !members.includes(w));
     if (missing.length > 0) throw err(0, `witness ${missing[0]} is not in the quorum ${p.quorum}: a ledger's quorum counts all of its witnesses`);
     quorum = 1 + (g ? groupThreshold(g) : 1);

@@ -15,9 +15,7 @@ import { BotError, FormatError, LedgerError, StoreError, VerificationError } fro
 import { type DidKey, PublicKey } from './identity';
 import type { AuxStore } from './ledger';
 import { serialized } from './mutex';
-import {
-  formatNote, type NoteSignature, NoteVerifier, openNote, parseCheckpoint, parseNote, SIG_COSIGNATURE_V1, SIG_ED25519,
-} from './note';
+import { formatNote, type NoteSignature, NoteVerifier, openNote, parseCheckpoint, parseNote, SIG_COSIGNATURE_V1, SIG_ED25519 } from './note';
 import { EquivocationError, forkEvidence, parseEvidence, evidenceToJson, type Evidence } from './equivocation';
 
 /** Most witnesses in one set (c2sp.org/tlog-policy "Implementation limits" recommends at least 32). */
@@ -57,8 +55,13 @@ export function cosignerVerifier(name: string | undefined, key: NoteVerifier | s
 export function ledgerId(origin: string, operator: string | PublicKey): string {
   if (typeof origin !== 'string' || origin === '' || origin.includes('\n')) throw bad('origin must be one non-empty line');
   const pk = operator instanceof PublicKey ? operator : PublicKey.fromDid(operator);
-  return crypto.createHash('sha256').update(Buffer.from(origin, 'utf8')).update(Buffer.from([0x0a])).update(pk.bytes)
-    .digest('hex').slice(0, 16);
+  return crypto
+    .createHash('sha256')
+    .update(Buffer.from(origin, 'utf8'))
+    .update(Buffer.from([0x0a]))
+    .update(pk.bytes)
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /** Default quorum: a majority of the consortium, ⌊(1 + witnesses) / 2⌋ + 1 (docs/design.md "The model"). */
@@ -158,14 +161,18 @@ export class QuorumPolicy {
       if (names.has(v.name)) throw bad(`witness ${v.name} is listed twice`);
       const k = toHex(v.publicKey.bytes);
       if (keys.has(k)) {
-        throw bad(k === toHex(log.publicKey.bytes)
-          ? `witness ${v.name} uses the operator key: the operator already counts once`
-          : `witness ${v.name} uses the same public key as another witness (tlog-policy "Defining a witness")`);
+        throw bad(
+          k === toHex(log.publicKey.bytes)
+            ? `witness ${v.name} uses the operator key: the operator already counts once`
+            : `witness ${v.name} uses the same public key as another witness (tlog-policy "Defining a witness")`,
+        );
       }
       names.add(v.name);
       keys.add(k);
       if (w.url !== undefined && (typeof w.url !== 'string' || w.url === '' || /\s/.test(w.url))) throw bad(`witness ${v.name} has an invalid URL`);
-      return Object.freeze(w.url === undefined ? { name: v.name, verifier: v, did: v.publicKey.did } : { name: v.name, verifier: v, did: v.publicKey.did, url: w.url });
+      return Object.freeze(
+        w.url === undefined ? { name: v.name, verifier: v, did: v.publicKey.did } : { name: v.name, verifier: v, did: v.publicKey.did, url: w.url },
+      );
     });
     const total = 1 + members.length;
     const quorum = init.quorum ?? defaultQuorum(members.length);
@@ -176,13 +183,19 @@ export class QuorumPolicy {
   }
 
   /** Size of the consortium the quorum is counted over: 1 + witnesses. */
-  get total(): number { return 1 + this.witnesses.length; }
+  get total(): number {
+    return 1 + this.witnesses.length;
+  }
 
   /** did:key of the operator. */
-  get operatorDid(): DidKey { return this.log.publicKey.did; }
+  get operatorDid(): DidKey {
+    return this.log.publicKey.did;
+  }
 
   /** This ledger's id (see ledgerId). */
-  get ledgerId(): string { return ledgerId(this.origin, this.log.publicKey); }
+  get ledgerId(): string {
+    return ledgerId(this.origin, this.log.publicKey);
+  }
 
   /** The set member that signature line belongs to (name and key ID match), if any (signed-note "Signatures"). */
   member(s: Pick<NoteSignature, 'name' | 'keyId'>): WitnessMember | undefined {
@@ -197,7 +210,10 @@ export class QuorumPolicy {
   /** A JSON summary: origin, operator did, witnesses (name, did, vkey), quorum. */
   toJSON(): { origin: string; operator: DidKey; ledgerId: string; quorum: number; witnesses: { name: string; did: DidKey; vkey: string }[] } {
     return {
-      origin: this.origin, operator: this.operatorDid, ledgerId: this.ledgerId, quorum: this.quorum,
+      origin: this.origin,
+      operator: this.operatorDid,
+      ledgerId: this.ledgerId,
+      quorum: this.quorum,
       witnesses: this.witnesses.map((w) => ({ name: w.name, did: w.did, vkey: w.verifier.toString() })),
     };
   }
@@ -237,7 +253,6 @@ export function countConfirmations(note: string | Uint8Array, policy: QuorumPoli
   return { size: cp.size, count: 1 + witnesses.length, quorum: policy.quorum, confirmed: isConfirmed(witnesses.length, policy.quorum), witnesses };
 }
 
-
 /** Options of a CosignatureCollector (docs/design.md "Storage and durability": state kept in the ledger's LevelDB). */
 export interface CollectorOptions {
   /** Durable store (e.g. ledger.aux); pass the same object to every collector over one database. */
@@ -264,10 +279,13 @@ export interface CollectResult {
   confirmedSize: number;
 }
 
-const SIZE_HEX = 14;   // 2^53 fits in 14 hex digits, so key order is size order
+const SIZE_HEX = 14; // 2^53 fits in 14 hex digits, so key order is size order
 const sizeKey = (n: number): string => n.toString(16).padStart(SIZE_HEX, '0');
 
-interface StoredCosig { line: string; time: number }
+interface StoredCosig {
+  line: string;
+  time: number;
+}
 
 /**
  * Collects witnesses' cosignatures of a ledger's checkpoints in an AuxStore, per checkpoint
@@ -306,7 +324,9 @@ export class CosignatureCollector {
   }
 
   /** Largest checkpoint size whose cosignatures reached the quorum (0 if none), persisted. */
-  get confirmedSize(): number { return this.#confirmedSize; }
+  get confirmedSize(): number {
+    return this.#confirmedSize;
+  }
 
   /**
    * Store the operator-signed checkpoint note for its size (tlog-checkpoint "Signatures"),
@@ -374,14 +394,26 @@ export class CosignatureCollector {
         rejected.push({ name: '?', reason: `not a signature line: ${(err as Error).message}` });
         continue;
       }
-      if (sigs.length !== 1) { rejected.push({ name: '?', reason: 'not a single signature line' }); continue; }
+      if (sigs.length !== 1) {
+        rejected.push({ name: '?', reason: 'not a single signature line' });
+        continue;
+      }
       const s = sigs[0];
       const w = this.policy.member(s);
-      if (!w) { ignored++; continue; }
+      if (!w) {
+        ignored++;
+        continue;
+      }
       const r = w.verifier.verifyLine(text, s);
-      if (!r.ok || r.timestamp === undefined) { rejected.push({ name: w.name, reason: 'cosignature does not verify over the checkpoint' }); continue; }
+      if (!r.ok || r.timestamp === undefined) {
+        rejected.push({ name: w.name, reason: 'cosignature does not verify over the checkpoint' });
+        continue;
+      }
       const prev = held.get(w.name);
-      if (prev && prev.time >= r.timestamp) { ignored++; continue; }
+      if (prev && prev.time >= r.timestamp) {
+        ignored++;
+        continue;
+      }
       held.set(w.name, { line: s.line, time: r.timestamp });
       ops.push({ key: `${this.#prefix}sig/${sizeKey(size)}/${w.name}`, value: Buffer.from(s.line, 'utf8') });
       if (!accepted.includes(w.name)) accepted.push(w.name);
@@ -413,9 +445,13 @@ export class CosignatureCollector {
     await storeCall(async () => {
       for await (const [, v] of this.#store.iterator(prefix)) {
         let s: NoteSignature;
-        try { s = parseNote(`${text}\n${v.toString('utf8')}`).signatures[0]; } catch { continue; }
+        try {
+          s = parseNote(`${text}\n${v.toString('utf8')}`).signatures[0];
+        } catch {
+          continue;
+        }
         const w = this.policy.member(s);
-        if (!w) continue;    // a witness removed from the set since
+        if (!w) continue; // a witness removed from the set since
         const r = w.verifier.verifyLine(text, s);
         if (r.ok && r.timestamp !== undefined) out.set(w.name, { line: s.line, time: r.timestamp });
       }

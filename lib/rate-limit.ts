@@ -82,7 +82,8 @@ export class TokenBucket {
 
 /** Check a limit setting: a whole number of requests per second, 0 = no limit. */
 function checkRate(v: number, what: string): number {
-  if (!Number.isSafeInteger(v) || v < 0 || v > 1_000_000) throw new LedgerError('E_RANGE', `${what} must be a whole number of requests per second from 0 (no limit) to 1000000`);
+  if (!Number.isSafeInteger(v) || v < 0 || v > 1_000_000)
+    throw new LedgerError('E_RANGE', `${what} must be a whole number of requests per second from 0 (no limit) to 1000000`);
   return v;
 }
 
@@ -105,7 +106,9 @@ export class RateLimiter {
   }
 
   /** Requesters with a bucket now (at most maxSigners). */
-  get trackedSigners(): number { return this.#signers.size; }
+  get trackedSigners(): number {
+    return this.#signers.size;
+  }
 
   /** Count one request against the total; E_RATE when the ledger is answering all it may. */
   admitTotal(): void {

@@ -99,7 +99,13 @@ async function openWithRetry(opts: AcquireOptions, dir: string): Promise<Ledger>
   for (;;) {
     try {
       return await Ledger.open({
-        dir, origin, identity: opts.identity, operator: opts.operator, create: opts.create, maxEntryBytes: opts.maxEntryBytes, maxBatch: opts.maxBatch,
+        dir,
+        origin,
+        identity: opts.identity,
+        operator: opts.operator,
+        create: opts.create,
+        maxEntryBytes: opts.maxEntryBytes,
+        maxBatch: opts.maxBatch,
         defaultOrigin: opts.defaultOrigin,
       });
     } catch (err) {
@@ -135,37 +141,58 @@ export function acquireLedger(opts: AcquireOptions): LedgerLease {
     // Someone closed the shared ledger behind the registry's back: start a fresh one. The
     // old slot's users keep their (closed) ledger and their releases become no-ops.
     slots.delete(dir);
-    closing.set(dir, quiet(slot.value.close()).catch(() => undefined));
+    closing.set(
+      dir,
+      quiet(slot.value.close()).catch(() => undefined),
+    );
     slot = undefined;
   }
   if (!slot) {
     const s: Slot = {
-      refs: 0, ledger: Promise.resolve() as unknown as Promise<Ledger>, value: undefined, failed: false,
-      health: HEALTHY, listeners: new Set(), timer: undefined, unsubscribe: undefined, owner: undefined,
+      refs: 0,
+      ledger: Promise.resolve() as unknown as Promise<Ledger>,
+      value: undefined,
+      failed: false,
+      health: HEALTHY,
+      listeners: new Set(),
+      timer: undefined,
+      unsubscribe: undefined,
+      owner: undefined,
     };
-    s.ledger = quiet(openWithRetry(opts, dir).then((l) => {
-      s.value = l;
-      s.unsubscribe = l.onFailure((f) => {
-        if (f) { recover(dir, s, l, f, opts); return; }
-        // Reopened (by the registry or anyone else): no attempt is pending any more.
-        if (s.timer) clearTimeout(s.timer);
-        s.timer = undefined;
-        setHealth(s, HEALTHY);
-      });
-      if (l.failure) recover(dir, s, l, l.failure, opts);
-      return l;
-    }, (err: unknown) => {
-      s.failed = true;
-      if (slots.get(dir) === s) slots.delete(dir); // the next acquire tries again
-      throw err;
-    }));
+    s.ledger = quiet(
+      openWithRetry(opts, dir).then(
+        (l) => {
+          s.value = l;
+          s.unsubscribe = l.onFailure((f) => {
+            if (f) {
+              recover(dir, s, l, f, opts);
+              return;
+            }
+            // Reopened (by the registry or anyone else): no attempt is pending any more.
+            if (s.timer) clearTimeout(s.timer);
+            s.timer = undefined;
+            setHealth(s, HEALTHY);
+          });
+          if (l.failure) recover(dir, s, l, l.failure, opts);
+          return l;
+        },
+        (err: unknown) => {
+          s.failed = true;
+          if (slots.get(dir) === s) slots.delete(dir); // the next acquire tries again
+          throw err;
+        },
+      ),
+    );
     slots.set(dir, s);
     slot = s;
   }
   const mine = slot;
   const owner = opts.owner;
   if (owner && mine.owner && mine.owner.id !== owner.id) {
-    return failedLease(new StoreError('E_LOCKED', `${owner.label} and ${mine.owner.label} both use the ledger folder ${dir}: give each ledger node its own folder (or name)`), dir);
+    return failedLease(
+      new StoreError('E_LOCKED', `${owner.label} and ${mine.owner.label} both use the ledger folder ${dir}: give each ledger node its own folder (or name)`),
+      dir,
+    );
   }
   if (owner) mine.owner = { id: owner.id, label: owner.label, refs: (mine.owner?.refs ?? 0) + 1 };
   mine.refs++;
@@ -175,12 +202,19 @@ export function acquireLedger(opts: AcquireOptions): LedgerLease {
   return {
     dir,
     ledger,
-    get current() { return released || mine.failed ? undefined : mine.value; },
-    get health() { return mine.health; },
+    get current() {
+      return released || mine.failed ? undefined : mine.value;
+    },
+    get health() {
+      return mine.health;
+    },
     onHealth(fn: (h: StoreHealth) => void): () => void {
       if (released) return () => undefined;
       mine.listeners.add(fn);
-      const off = (): void => { mine.listeners.delete(fn); mineListeners.delete(off); };
+      const off = (): void => {
+        mine.listeners.delete(fn);
+        mineListeners.delete(off);
+      };
       mineListeners.add(off);
       return off;
     },
@@ -200,14 +234,21 @@ export function failureReason(err: unknown): string {
   // The innermost error is the system's; kernel errors wrap it.
   while (e instanceof Error && e.cause instanceof Error) e = e.cause;
   const m = e instanceof Error ? e.message : String(e);
-  const parts = m.split(': ').map((p) => p.trim()).filter((p) => p !== '');
+  const parts = m
+    .split(': ')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
   return (parts[parts.length - 1] ?? m).slice(0, 80);
 }
 
 function setHealth(s: Slot, h: StoreHealth): void {
   s.health = h;
   for (const fn of [...s.listeners]) {
-    try { fn(h); } catch { /* listeners handle their own errors */ }
+    try {
+      fn(h);
+    } catch {
+      /* listeners handle their own errors */
+    }
   }
 }
 
@@ -232,11 +273,14 @@ function recover(dir: string, s: Slot, l: Ledger, failure: StoreError, opts: Acq
     if (slots.get(dir) !== s || l.closed) return; // released: the close ends it
     const attempts = s.health.attempts + 1;
     // Success is told by the ledger's onFailure(undefined) (and a new failure restarts this).
-    l.reopen().then(() => undefined, (err: unknown) => {
-      if (slots.get(dir) !== s || l.closed || !l.failure) return;
-      const lastError = err instanceof BotError ? err : new StoreError('E_STORE', String(err), { cause: err });
-      schedule({ failure, reason: s.health.reason, attempts, lastError });
-    });
+    l.reopen().then(
+      () => undefined,
+      (err: unknown) => {
+        if (slots.get(dir) !== s || l.closed || !l.failure) return;
+        const lastError = err instanceof BotError ? err : new StoreError('E_STORE', String(err), { cause: err });
+        schedule({ failure, reason: s.health.reason, attempts, lastError });
+      },
+    );
   };
   schedule({ failure, reason: failureReason(failure), attempts: 0, lastError: undefined });
 }
@@ -249,10 +293,15 @@ function releaseSlot(dir: string, slot: Slot): Promise<void> {
   slot.timer = undefined;
   slot.unsubscribe?.();
   slot.listeners.clear();
-  const done = slot.ledger.then((l) => l.close(), () => undefined);
+  const done = slot.ledger.then(
+    (l) => l.close(),
+    () => undefined,
+  );
   const settled = done.catch(() => undefined);
   closing.set(dir, settled);
-  void settled.then(() => { if (closing.get(dir) === settled) closing.delete(dir); });
+  void settled.then(() => {
+    if (closing.get(dir) === settled) closing.delete(dir);
+  });
   return done;
 }
 

@@ -61,10 +61,14 @@ export class SequenceCounter {
   }
 
   /** The seq the next call to next() returns (nothing is reserved or consumed). */
-  peek(): number { return this.#next; }
+  peek(): number {
+    return this.#next;
+  }
 
   /** The durable high-water mark: every seq handed out so far is below it. */
-  get reserved(): number { return this.#limit; }
+  get reserved(): number {
+    return this.#limit;
+  }
 
   /** Hand out the next seq, first reserving a new block durably when the current one is used up. */
   next(): number {
@@ -92,8 +96,15 @@ function readRecord(file: string, did: string): number {
   } catch {
     throw new StoreError('E_CORRUPT', `the seq counter ${file} is not valid JSON; restarting it could reuse seqs`);
   }
-  if (rec === null || typeof rec !== 'object' || rec.v !== 1 || rec.did !== did
-    || typeof rec.next !== 'number' || !Number.isSafeInteger(rec.next) || rec.next < 0) {
+  if (
+    rec === null ||
+    typeof rec !== 'object' ||
+    rec.v !== 1 ||
+    rec.did !== did ||
+    typeof rec.next !== 'number' ||
+    !Number.isSafeInteger(rec.next) ||
+    rec.next < 0
+  ) {
     throw new StoreError('E_CORRUPT', `the seq counter ${file} is not a counter of ${did}; restarting it could reuse seqs`);
   }
   return rec.next;
@@ -114,13 +125,23 @@ function writeRecord(file: string, rec: SequenceRecord): void {
     }
     fs.renameSync(tmp, file);
   } catch (err) {
-    try { fs.rmSync(tmp, { force: true }); } catch { /* best effort */ }
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      /* best effort */
+    }
     throw new StoreError('E_STORE', `cannot write the seq counter ${file}: ${(err as Error).message}`);
   }
   try {
     const d = fs.openSync(dir, 'r');
-    try { fs.fsyncSync(d); } finally { fs.closeSync(d); }
-  } catch { /* directories cannot be fsynced on every platform */ }
+    try {
+      fs.fsyncSync(d);
+    } finally {
+      fs.closeSync(d);
+    }
+  } catch {
+    /* directories cannot be fsynced on every platform */
+  }
 }
 
 const shared = new Map<string, SequenceCounter>();

@@ -97,7 +97,10 @@ export async function answerLedgerRpc(ledger: Ledger, method: string, p: unknown
         // JSON.stringify of the parsed leaf is as long as its JCS bytes (RFC 8785 §3.2 serializes as ECMAScript does).
         if (bytes + e.leaf.length + 1 > MAX_ANSWER_BYTES) {
           if (entries.length > 0) break;
-          throw new LedgerError('E_TOO_LARGE', `entry ${e.index} is ${e.leaf.length} bytes, above the ${MAX_ANSWER_BYTES}-byte budget of an MQTT answer: it cannot be sent over MQTT`);
+          throw new LedgerError(
+            'E_TOO_LARGE',
+            `entry ${e.index} is ${e.leaf.length} bytes, above the ${MAX_ANSWER_BYTES}-byte budget of an MQTT answer: it cannot be sent over MQTT`,
+          );
         }
         bytes += e.leaf.length + 1;
         entries.push(JSON.parse(e.leaf.toString('utf8')));
@@ -150,7 +153,12 @@ export class LedgerPublisher {
 
   #opts: PublisherOptions;
 
-  constructor(readonly ledger: Ledger, readonly link: MqttLink, readonly ledgerId: string, opts: PublisherOptions = {}) {
+  constructor(
+    readonly ledger: Ledger,
+    readonly link: MqttLink,
+    readonly ledgerId: string,
+    opts: PublisherOptions = {},
+  ) {
     this.topics = ledgerTopics(ledgerId, link.prefix);
     this.#opts = opts;
   }

@@ -78,7 +78,8 @@ export function checkTopicFilter(filter: string): void {
   }
   const levels = filter.split('/');
   levels.forEach((l, i) => {
-    if (l.includes('#') && (l !== '#' || i !== levels.length - 1)) throw new FormatError('E_QUERY', `"#" must be a whole last level in topic filter ${JSON.stringify(filter)}`);
+    if (l.includes('#') && (l !== '#' || i !== levels.length - 1))
+      throw new FormatError('E_QUERY', `"#" must be a whole last level in topic filter ${JSON.stringify(filter)}`);
     if (l.includes('+') && l !== '+') throw new FormatError('E_QUERY', `"+" must be a whole level in topic filter ${JSON.stringify(filter)}`);
   });
 }

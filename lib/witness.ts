@@ -24,9 +24,7 @@ import { type DidKey, Identity } from './identity';
 import type { AuxStore } from './ledger';
 import { serialized } from './mutex';
 import { EMPTY_ROOT, verifyConsistency } from './merkle';
-import {
-  type Checkpoint, cosignLine, formatNote, type NoteSignature, NoteVerifier, parseCheckpoint, parseNote, openNote,
-} from './note';
+import { type Checkpoint, cosignLine, formatNote, type NoteSignature, NoteVerifier, parseCheckpoint, parseNote, openNote } from './note';
 import { type Evidence, type EvidenceKind, evidenceToJson, isConclusiveInconsistency, parseEvidence } from './equivocation';
 import { logVerifier } from './quorum';
 
@@ -87,7 +85,11 @@ export function parseAddCheckpointRequest(body: string | Uint8Array, maxBytes = 
     if (line === '') break;
     if (proof.length === MAX_PROOF_LINES) throw new FormatError('E_NOTE', `more than ${MAX_PROOF_LINES} consistency proof lines`);
     let h: Buffer;
-    try { h = fromBase64(line, 'proof line'); } catch { throw new FormatError('E_NOTE', `proof line ${proof.length + 1} is not base64`); }
+    try {
+      h = fromBase64(line, 'proof line');
+    } catch {
+      throw new FormatError('E_NOTE', `proof line ${proof.length + 1} is not base64`);
+    }
     if (h.length !== 32) throw new FormatError('E_NOTE', `proof line ${proof.length + 1} is not a 32-byte hash`);
     proof.push(h);
   }
@@ -101,14 +103,24 @@ export type WitnessResultCode = 'ok' | 'bad-request' | 'bad-signature' | 'unknow
 
 /** The HTTP status of each result code (tlog-witness "add-checkpoint"). */
 export const WITNESS_STATUS: Readonly<Record<WitnessResultCode, number>> = Object.freeze({
-  'ok': 200, 'bad-request': 400, 'bad-signature': 403, 'unknown-log': 404, 'conflict': 409, 'bad-proof': 422,
+  ok: 200,
+  'bad-request': 400,
+  'bad-signature': 403,
+  'unknown-log': 404,
+  conflict: 409,
+  'bad-proof': 422,
 });
 
 /** The outcome of add-checkpoint, mapped from its HTTP statuses (tlog-witness "add-checkpoint"). */
 export type AddCheckpointResult =
   | { code: 'ok'; status: 200; /** Cosignature lines, each ending in "\n". */ cosignatures: string[] }
-  | { code: 'conflict'; status: 409; /** Size of the witness's latest cosigned checkpoint for the log. */ size: number;
-    /** True when the witness holds equivocation evidence for the log and refuses it. */ equivocation: boolean; message: string }
+  | {
+      code: 'conflict';
+      status: 409;
+      /** Size of the witness's latest cosigned checkpoint for the log. */ size: number;
+      /** True when the witness holds equivocation evidence for the log and refuses it. */ equivocation: boolean;
+      message: string;
+    }
   | { code: 'unknown-log'; status: 404; message: string }
   | { code: 'bad-signature'; status: 403; message: string }
   | { code: 'bad-proof'; status: 422; message: string; /** True when the failure was kept as conflict evidence. */ equivocation: boolean }
@@ -124,9 +136,12 @@ export interface WitnessResponse {
 /** The response body of a result: cosignature lines (200), `<size>\n` as text/x.tlog.size (409), else a message (tlog-witness "add-checkpoint"). */
 export function formatAddCheckpointResponse(r: AddCheckpointResult): WitnessResponse {
   switch (r.code) {
-    case 'ok': return { status: 200, contentType: 'text/plain; charset=utf-8', body: r.cosignatures.join('') };
-    case 'conflict': return { status: 409, contentType: 'text/x.tlog.size', body: `${r.size}\n` };
-    default: return { status: r.status, contentType: 'text/plain; charset=utf-8', body: r.message.endsWith('\n') ? r.message : r.message + '\n' };
+    case 'ok':
+      return { status: 200, contentType: 'text/plain; charset=utf-8', body: r.cosignatures.join('') };
+    case 'conflict':
+      return { status: 409, contentType: 'text/x.tlog.size', body: `${r.size}\n` };
+    default:
+      return { status: r.status, contentType: 'text/plain; charset=utf-8', body: r.message.endsWith('\n') ? r.message : r.message + '\n' };
   }
 }
 
@@ -143,7 +158,10 @@ export function parseAddCheckpointResponse(status: number, body: string | Uint8A
   switch (status) {
     case 200: {
       if (!s.endsWith('\n')) throw new FormatError('E_NOTE', 'cosignature lines must end with a newline');
-      const lines = s.slice(0, -1).split('\n').map((l) => l + '\n');
+      const lines = s
+        .slice(0, -1)
+        .split('\n')
+        .map((l) => l + '\n');
       if (lines.length > 100) throw new FormatError('E_NOTE', 'too many cosignature lines');
       // Check the form of each line with a throwaway checkpoint-shaped text.
       for (const l of lines) parseNote('x\n\n' + l);
@@ -153,11 +171,16 @@ export function parseAddCheckpointResponse(status: number, body: string | Uint8A
       const size = parseTlogSize(s);
       return { code: 'conflict', status: 409, size, equivocation: false, message: `the witness holds size ${size}` };
     }
-    case 400: return { code: 'bad-request', status: 400, message };
-    case 403: return { code: 'bad-signature', status: 403, message };
-    case 404: return { code: 'unknown-log', status: 404, message };
-    case 422: return { code: 'bad-proof', status: 422, message, equivocation: false };
-    default: throw new FormatError('E_NOTE', `unexpected witness status ${status}`);
+    case 400:
+      return { code: 'bad-request', status: 400, message };
+    case 403:
+      return { code: 'bad-signature', status: 403, message };
+    case 404:
+      return { code: 'unknown-log', status: 404, message };
+    case 422:
+      return { code: 'bad-proof', status: 422, message, equivocation: false };
+    default:
+      throw new FormatError('E_NOTE', `unexpected witness status ${status}`);
   }
 }
 
@@ -225,7 +248,6 @@ interface LogRecord {
   suspects: number;
 }
 
-
 async function storeCall<T>(f: () => Promise<T>): Promise<T> {
   try {
     return await f();
@@ -252,7 +274,7 @@ export class Witness {
 
   constructor(opts: WitnessOptions) {
     if (!(opts.identity instanceof Identity)) throw new FormatError('E_KEY', 'a witness needs its own identity');
-    this.verifier = NoteVerifier.cosigner(opts.name, opts.identity.publicKey);   // checks the key name
+    this.verifier = NoteVerifier.cosigner(opts.name, opts.identity.publicKey); // checks the key name
     this.name = opts.name;
     this.#identity = opts.identity;
     this.#store = opts.store;
@@ -267,13 +289,19 @@ export class Witness {
   }
 
   /** The cosigner vkey `<name>+<hex id>+<base64(0x04 ‖ key)>` (tlog-cosignature "Format"). */
-  get vkey(): string { return this.verifier.toString(); }
+  get vkey(): string {
+    return this.verifier.toString();
+  }
 
   /** did:key of the witness key. */
-  get did(): DidKey { return this.#identity.did; }
+  get did(): DidKey {
+    return this.#identity.did;
+  }
 
   /** Origins of the logs witnessed. */
-  get origins(): string[] { return [...this.#logs.keys()]; }
+  get origins(): string[] {
+    return [...this.#logs.keys()];
+  }
 
   #key(kind: string, origin: string, n?: number): string {
     return `${this.#prefix}${kind}/${encodeURIComponent(origin)}${n === undefined ? '' : '/' + n16(n)}`;
@@ -288,12 +316,24 @@ export class Witness {
     } catch {
       throw new StoreError('E_CORRUPT', `the witness state of ${origin} is unreadable`);
     }
-    if (r.v !== 1 || !Number.isSafeInteger(r.size) || r.size < 0 || typeof r.root !== 'string' || typeof r.note !== 'string'
-      || !Number.isSafeInteger(r.conflicts) || !Number.isSafeInteger(r.suspects) || !Number.isSafeInteger(r.time)) {
+    if (
+      r.v !== 1 ||
+      !Number.isSafeInteger(r.size) ||
+      r.size < 0 ||
+      typeof r.root !== 'string' ||
+      typeof r.note !== 'string' ||
+      !Number.isSafeInteger(r.conflicts) ||
+      !Number.isSafeInteger(r.suspects) ||
+      !Number.isSafeInteger(r.time)
+    ) {
       throw new StoreError('E_CORRUPT', `the witness state of ${origin} is malformed`);
     }
     let root: Buffer | undefined;
-    try { root = fromBase64(r.root); } catch { root = undefined; }
+    try {
+      root = fromBase64(r.root);
+    } catch {
+      root = undefined;
+    }
     if (!root || root.length !== 32) throw new StoreError('E_CORRUPT', `the witness state of ${origin} has no valid root`);
     return r;
   }
@@ -358,7 +398,12 @@ export class Witness {
           const heldCp = { size: heldSize, root: fromBase64(held.root) };
           if (isConclusiveInconsistency(heldCp, cp, req.proof)) {
             await this.#recordEvidence(held, 'inconsistent', minimal, req.proof);
-            return { code: 'bad-proof', status: 422, message: `${(err as Error).message}; the proof shows a different tree: the log equivocated`, equivocation: true };
+            return {
+              code: 'bad-proof',
+              status: 422,
+              message: `${(err as Error).message}; the proof shows a different tree: the log equivocated`,
+              equivocation: true,
+            };
           }
           await this.#recordSuspect(held, req.oldSize, minimal, req.proof);
           return { code: 'bad-proof', status: 422, message: (err as Error).message, equivocation: false };
@@ -378,8 +423,14 @@ export class Witness {
   async #recordEvidence(held: LogRecord, kind: EvidenceKind, submitted: string, proof: readonly Uint8Array[]): Promise<void> {
     const origin = parseCheckpoint(parseNote(held.note).text).origin;
     const ev: Evidence = {
-      v: 1, kind, origin, a: held.note, b: submitted, proof: proof.map((p) => toBase64(p)),
-      observed: Math.max(0, Math.floor(this.#clock() / 1000)), witness: this.name,
+      v: 1,
+      kind,
+      origin,
+      a: held.note,
+      b: submitted,
+      proof: proof.map((p) => toBase64(p)),
+      observed: Math.max(0, Math.floor(this.#clock() / 1000)),
+      witness: this.name,
     };
     const ops: { key: string; value?: Buffer }[] = [];
     if (held.conflicts < MAX_EVIDENCE_PER_LOG) ops.push({ key: this.#key('ev', origin, held.conflicts), value: Buffer.from(evidenceToJson(ev), 'utf8') });
@@ -391,12 +442,20 @@ export class Witness {
   /** Keep an inconclusive failed proof in a bounded ring (tlog-witness: "MAY log the request"). */
   async #recordSuspect(held: LogRecord, oldSize: number, submitted: string, proof: readonly Uint8Array[]): Promise<void> {
     const origin = parseCheckpoint(parseNote(held.note).text).origin;
-    const s: SuspectRecord = { oldSize, held: held.note, submitted, proof: proof.map((p) => toBase64(p)), observed: Math.max(0, Math.floor(this.#clock() / 1000)) };
+    const s: SuspectRecord = {
+      oldSize,
+      held: held.note,
+      submitted,
+      proof: proof.map((p) => toBase64(p)),
+      observed: Math.max(0, Math.floor(this.#clock() / 1000)),
+    };
     const rec: LogRecord = { ...held, suspects: held.suspects + 1 };
-    await storeCall(() => this.#store.batch([
-      { key: this.#key('sus', origin, held.suspects % MAX_SUSPECTS_PER_LOG), value: Buffer.from(JSON.stringify(s), 'utf8') },
-      { key: this.#key('cp', origin), value: Buffer.from(JSON.stringify(rec), 'utf8') },
-    ]));
+    await storeCall(() =>
+      this.#store.batch([
+        { key: this.#key('sus', origin, held.suspects % MAX_SUSPECTS_PER_LOG), value: Buffer.from(JSON.stringify(s), 'utf8') },
+        { key: this.#key('cp', origin), value: Buffer.from(JSON.stringify(rec), 'utf8') },
+      ]),
+    );
   }
 
   #checkOrigin(origin: string): void {
@@ -409,8 +468,13 @@ export class Witness {
     const r = await this.#read(origin);
     if (!r) return { origin, status: 'new', size: 0, evidence: 0, suspects: 0 };
     return {
-      origin, status: r.conflicts > 0 ? 'conflict' : 'ok', size: r.size, note: r.note, time: r.time,
-      evidence: Math.min(r.conflicts, MAX_EVIDENCE_PER_LOG), suspects: Math.min(r.suspects, MAX_SUSPECTS_PER_LOG),
+      origin,
+      status: r.conflicts > 0 ? 'conflict' : 'ok',
+      size: r.size,
+      note: r.note,
+      time: r.time,
+      evidence: Math.min(r.conflicts, MAX_EVIDENCE_PER_LOG),
+      suspects: Math.min(r.suspects, MAX_SUSPECTS_PER_LOG),
     };
   }
 

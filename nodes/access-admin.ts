@@ -43,7 +43,8 @@ async function clientOf(RED: NodeAPI, b: Record<string, unknown>): Promise<Acces
   try {
     identity = identityOf(RED, b.identity, 'partner identity');
   } catch (err) {
-    if (err instanceof BotError && /missing/.test(err.message)) throw configError('E_KEY', 'My identity is not deployed yet: deploy it (with this node), then ask again');
+    if (err instanceof BotError && /missing/.test(err.message))
+      throw configError('E_KEY', 'My identity is not deployed yet: deploy it (with this node), then ask again');
     throw err;
   }
   const timeoutMs = typeof b.timeoutMs === 'number' && b.timeoutMs >= 100 ? Math.min(b.timeoutMs, 60000) : 10000;
@@ -60,7 +61,7 @@ async function clientOf(RED: NodeAPI, b: Record<string, unknown>): Promise<Acces
     }
     if (!ledgerNode.synced) throw configError('E_CLOSED', 'reaching the owner over MQTT needs a ledger with a broker (or choose HTTP)');
     const cons = await ledgerNode.consensus;
-    if (!cons) throw new BotError('E_CLOSED', 'the ledger\'s MQTT connection is not running');
+    if (!cons) throw new BotError('E_CLOSED', "the ledger's MQTT connection is not running");
     // Is the owner's ledger on this broker at all? Said at once (lib/partner.ts OwnerCheck) rather than after the timeout.
     const check = new OwnerCheck(cons.link, { origin, operator });
     dispose = () => check.stop();
@@ -86,17 +87,36 @@ export function registerAccessAdmin(RED: NodeAPI): void {
   http.post('/bot-ledger/partner/access', write, (req, res) => {
     const b = isObject(req.body) ? req.body : {};
     (async () => {
-      const ask = { actions: Array.isArray(b.actions) ? b.actions.map(String) : [], scope: b.scope as JsonValue | undefined, days: b.days as number | undefined, note: typeof b.note === 'string' ? b.note : undefined };
+      const ask = {
+        actions: Array.isArray(b.actions) ? b.actions.map(String) : [],
+        scope: b.scope as JsonValue | undefined,
+        days: b.days as number | undefined,
+        note: typeof b.note === 'string' ? b.note : undefined,
+      };
       if (ask.days !== undefined && typeof ask.days !== 'number') throw new FormatError('E_QUERY', 'days must be a number');
       const c = await clientOf(RED, b);
-      try { return await requestAccess(c, ask); } finally { c.dispose(); }
-    })().then((access) => res.json({ access }), (err: unknown) => fail(res, err));
+      try {
+        return await requestAccess(c, ask);
+      } finally {
+        c.dispose();
+      }
+    })().then(
+      (access) => res.json({ access }),
+      (err: unknown) => fail(res, err),
+    );
   });
   http.post('/bot-ledger/partner/access-status', write, (req, res) => {
     const b = isObject(req.body) ? req.body : {};
     (async () => {
       const c = await clientOf(RED, b);
-      try { return await accessStatus(c, str(b.id)); } finally { c.dispose(); }
-    })().then((access) => res.json({ access }), (err: unknown) => fail(res, err));
+      try {
+        return await accessStatus(c, str(b.id));
+      } finally {
+        c.dispose();
+      }
+    })().then(
+      (access) => res.json({ access }),
+      (err: unknown) => fail(res, err),
+    );
   });
 }

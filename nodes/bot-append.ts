@@ -17,7 +17,24 @@ import { BotError } from '../lib/errors';
 import { type Receipt } from '../lib/ledger';
 import { type LedgerLease } from '../lib/registry';
 import {
-  type BotPartnerNode, closeAfterJobs, partnerNodeOf, runJob, setupFailed, showOwnerLink, showStoreHealth, type BotLedgerNode, type DoneFn, ledgerNodeOf, type NodeAPI, type NodeDef, type NodeMessage, RateMeter, type RedNode, type SendFn, shortMessage, StatusThrottle,
+  type BotPartnerNode,
+  closeAfterJobs,
+  partnerNodeOf,
+  runJob,
+  setupFailed,
+  showOwnerLink,
+  showStoreHealth,
+  type BotLedgerNode,
+  type DoneFn,
+  ledgerNodeOf,
+  type NodeAPI,
+  type NodeDef,
+  type NodeMessage,
+  RateMeter,
+  type RedNode,
+  type SendFn,
+  shortMessage,
+  StatusThrottle,
 } from './red';
 
 interface BotAppendDef extends NodeDef {
@@ -52,54 +69,81 @@ export = function (RED: NodeAPI): void {
     }
     let lastIndex = -1;
     const inflight = new Set<Promise<void>>();
-    const show = (): void => status.update(() => ({
-      fill: 'green', shape: 'dot', text: `#${lastIndex} · ${meter.rate()} msg/s`,
-    }));
+    const show = (): void =>
+      status.update(() => ({
+        fill: 'green',
+        shape: 'dot',
+        text: `#${lastIndex} · ${meter.rate()} msg/s`,
+      }));
     // Refresh once traffic stops, so the rate falls back to 0 (a fired timer re-arms on refresh()).
     let idle: NodeJS.Timeout | undefined;
     let closing = false;
     const touch = (): void => {
       if (closing) return;
-      if (idle) { idle.refresh(); return; }
+      if (idle) {
+        idle.refresh();
+        return;
+      }
       idle = setTimeout(show, 2500);
       idle.unref();
     };
 
     if (lease) {
-      lease.ledger.then((l) => {
-        if (lastIndex < 0) status.now({ fill: 'grey', shape: 'dot', text: `size ${l.size}` });
-      }, (err: unknown) => status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) }));
+      lease.ledger.then(
+        (l) => {
+          if (lastIndex < 0) status.now({ fill: 'grey', shape: 'dot', text: `size ${l.size}` });
+        },
+        (err: unknown) => status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) }),
+      );
     }
 
     node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
-      if (setupError) { done(setupError); return; }
-      if (partner) {
-        const list = Array.isArray(msg.payload);
-        runJob(inflight, partner.client().then((c) => c.append(list ? msg.payload as unknown[] : [msg.payload])), status, done, (receipts) => {
-          msg.ledger = list ? receipts : receipts[0];
-          meter.tick(receipts.length);
-          lastIndex = Math.max(lastIndex, ...receipts.map((r) => r.index));
-          status.now({ fill: 'green', shape: 'dot', text: `supplied · owner #${lastIndex}` });
-          send(msg);
-          done();
-        });
+      if (setupError) {
+        done(setupError);
         return;
       }
-      if (!lease) { done(new BotError('E_NOT_FOUND', 'no ledger configured')); return; }
+      if (partner) {
+        const list = Array.isArray(msg.payload);
+        runJob(
+          inflight,
+          partner.client().then((c) => c.append(list ? (msg.payload as unknown[]) : [msg.payload])),
+          status,
+          done,
+          (receipts) => {
+            msg.ledger = list ? receipts : receipts[0];
+            meter.tick(receipts.length);
+            lastIndex = Math.max(lastIndex, ...receipts.map((r) => r.index));
+            status.now({ fill: 'green', shape: 'dot', text: `supplied · owner #${lastIndex}` });
+            send(msg);
+            done();
+          },
+        );
+        return;
+      }
+      if (!lease) {
+        done(new BotError('E_NOT_FOUND', 'no ledger configured'));
+        return;
+      }
       const p = msg.payload;
       // A shallow copy: appending freezes the envelope object, which must not be the msg's. Bytes
       // are checked with util.types, not instanceof: a Uint8Array made in a function node is of another realm.
       const input = p !== null && typeof p === 'object' && !Array.isArray(p) && !types.isUint8Array(p) ? { ...p } : p;
-      runJob(inflight, lease.ledger.then((l) => l.append(input)), status, done, (receipt: Receipt) => {
-        msg.ledger = receipt;
-        lastIndex = Math.max(lastIndex, receipt.index);
-        meter.tick();
-        ledgerNode?.appended(receipt);
-        show();
-        touch();
-        send(msg);
-        done();
-      });
+      runJob(
+        inflight,
+        lease.ledger.then((l) => l.append(input)),
+        status,
+        done,
+        (receipt: Receipt) => {
+          msg.ledger = receipt;
+          lastIndex = Math.max(lastIndex, receipt.index);
+          meter.tick();
+          ledgerNode?.appended(receipt);
+          show();
+          touch();
+          send(msg);
+          done();
+        },
+      );
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {

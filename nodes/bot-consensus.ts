@@ -23,7 +23,18 @@ import { BotError } from '../lib/errors';
 import { type Ledger } from '../lib/ledger';
 import { type LedgerLease } from '../lib/registry';
 import {
-  setupFailed, type BotLedgerNode, type DoneFn, ledgerNodeOf, type NodeAPI, type NodeDef, type NodeMessage, openOrThrow, type RedNode, type SendFn, showStoreHealth, StatusThrottle,
+  setupFailed,
+  type BotLedgerNode,
+  type DoneFn,
+  ledgerNodeOf,
+  type NodeAPI,
+  type NodeDef,
+  type NodeMessage,
+  openOrThrow,
+  type RedNode,
+  type SendFn,
+  showStoreHealth,
+  StatusThrottle,
 } from './red';
 import { describeSetting, evaluate, typedSetting } from './typed-input';
 
@@ -90,7 +101,13 @@ function standaloneStatus(l: Ledger, index: number, quorum: number): EntryStatus
     return { status: 'pending', index, treeSize: l.size, confirmations: 0, quorum, witnesses: [], checkpoint: null };
   }
   return {
-    status: 'sealed', index, treeSize: latest.size, confirmations: 1, quorum, witnesses: [], checkpoint: latest.note,
+    status: 'sealed',
+    index,
+    treeSize: latest.size,
+    confirmations: 1,
+    quorum,
+    witnesses: [],
+    checkpoint: latest.note,
   };
 }
 
@@ -141,9 +158,9 @@ export = function (RED: NodeAPI): void {
     // The partner connection, shown while it is not up (a config node has no status of its own).
     const offLink = ledgerNode?.onLinkState((st) => {
       if (closing) return;
-      status.now(st === 'connected'
-        ? { fill: 'green', shape: 'ring', text: 'partners: connected' }
-        : { fill: 'yellow', shape: 'ring', text: `partners: ${st}` });
+      status.now(
+        st === 'connected' ? { fill: 'green', shape: 'ring', text: 'partners: connected' } : { fill: 'yellow', shape: 'ring', text: `partners: ${st}` },
+      );
     });
     /** Waits in flight: each ends exactly once (confirmed, failed or closed). */
     const waits = new Set<(err: BotError) => void>();
@@ -166,56 +183,75 @@ export = function (RED: NodeAPI): void {
     };
 
     /** Resolves when the entry is confirmed; rejects with ConsensusError E_TIMEOUT / E_CONFLICT / E_CLOSED. */
-    const waitFor = (index: number, timeoutMs: number): Promise<EntryStatus> => new Promise<EntryStatus>((resolve, reject) => {
-      let ended = false;
-      const stops: (() => void)[] = [];
-      const end = (err: Error | undefined, s?: EntryStatus): void => {
-        if (ended) return;
-        ended = true;
-        waits.delete(cancel);
-        for (const f of stops.splice(0)) f();
-        if (err) reject(err); else resolve(s!);
-      };
-      const cancel = (err: BotError): void => end(err);
-      waits.add(cancel);
-      (async () => {
-        const ln = ledgerNode!;
-        const l = openOrThrow(await lease!.ledger);
-        const c = await ln.consensus;
-        if (ended) return;
-        if (index >= l.size) throw new BotError('E_RANGE', `no entry ${index} (size ${l.size})`);
-        if ((c?.policy ?? await ln.policy()).witnesses.length === 0) {
-          throw new ConsensusError('E_NO_WITNESS', `ledger ${l.origin} has no witnesses: its entries are sealed by the operator alone and never confirmed (list the partners under Witnesses)`);
-        }
-        if (c) {
-          // The kernel wait has its own timer; it also ends with E_CLOSED when the consortium stops.
-          c.waitConfirmed(index, timeoutMs).then((s) => end(undefined, s), (err: Error) => end(err));
-          return;
-        }
-        const { quorum } = await ln.policy();
-        const timer = setTimeout(() => end(new ConsensusError('E_TIMEOUT', `entry ${index} was not confirmed within ${timeoutMs} ms`)), timeoutMs);
-        stops.push(() => clearTimeout(timer));
-        const check = (): void => {
-          try {
-            const s = standaloneStatus(l, index, quorum);
-            if (s.status === 'confirmed') end(undefined, s);
-          } catch (err) { end(err as Error); }
+    const waitFor = (index: number, timeoutMs: number): Promise<EntryStatus> =>
+      new Promise<EntryStatus>((resolve, reject) => {
+        let ended = false;
+        const stops: (() => void)[] = [];
+        const end = (err: Error | undefined, s?: EntryStatus): void => {
+          if (ended) return;
+          ended = true;
+          waits.delete(cancel);
+          for (const f of stops.splice(0)) f();
+          if (err) reject(err);
+          else resolve(s!);
         };
-        stops.push(l.onCheckpoint(check));
-        check();
-      })().catch((err: Error) => end(err));
-    });
+        const cancel = (err: BotError): void => end(err);
+        waits.add(cancel);
+        (async () => {
+          const ln = ledgerNode!;
+          const l = openOrThrow(await lease!.ledger);
+          const c = await ln.consensus;
+          if (ended) return;
+          if (index >= l.size) throw new BotError('E_RANGE', `no entry ${index} (size ${l.size})`);
+          if ((c?.policy ?? (await ln.policy())).witnesses.length === 0) {
+            throw new ConsensusError(
+              'E_NO_WITNESS',
+              `ledger ${l.origin} has no witnesses: its entries are sealed by the operator alone and never confirmed (list the partners under Witnesses)`,
+            );
+          }
+          if (c) {
+            // The kernel wait has its own timer; it also ends with E_CLOSED when the consortium stops.
+            c.waitConfirmed(index, timeoutMs).then(
+              (s) => end(undefined, s),
+              (err: Error) => end(err),
+            );
+            return;
+          }
+          const { quorum } = await ln.policy();
+          const timer = setTimeout(() => end(new ConsensusError('E_TIMEOUT', `entry ${index} was not confirmed within ${timeoutMs} ms`)), timeoutMs);
+          stops.push(() => clearTimeout(timer));
+          const check = (): void => {
+            try {
+              const s = standaloneStatus(l, index, quorum);
+              if (s.status === 'confirmed') end(undefined, s);
+            } catch (err) {
+              end(err as Error);
+            }
+          };
+          stops.push(l.onCheckpoint(check));
+          check();
+        })().catch((err: Error) => end(err));
+      });
 
     node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
-      if (setupError || !lease || !ledgerNode) { done(setupError ?? new BotError('E_NOT_FOUND', 'no ledger configured')); return; }
+      if (setupError || !lease || !ledgerNode) {
+        done(setupError ?? new BotError('E_NOT_FOUND', 'no ledger configured'));
+        return;
+      }
       let index: number | Promise<number>;
       let timeout: number | Promise<number>;
       try {
         index = entryIndex(msg);
         timeout = mode === 'wait' ? waitTimeout(msg) : timeoutMs;
-      } catch (err) { done(err as Error); return; }
+      } catch (err) {
+        done(err as Error);
+        return;
+      }
       if (index instanceof Promise || timeout instanceof Promise) {
-        Promise.all([index, timeout]).then(([i, t]) => handle(msg, send, done, i, t), (err: unknown) => done(err instanceof Error ? err : new BotError('E_RANGE', String(err))));
+        Promise.all([index, timeout]).then(
+          ([i, t]) => handle(msg, send, done, i, t),
+          (err: unknown) => done(err instanceof Error ? err : new BotError('E_RANGE', String(err))),
+        );
         return;
       }
       handle(msg, send, done, index, timeout);
@@ -223,39 +259,55 @@ export = function (RED: NodeAPI): void {
 
     function handle(msg: NodeMessage, send: SendFn, done: DoneFn, index: number, timeout: number): void {
       if (mode === 'status') {
-        current(index).then(({ s, c }) => {
-          msg.consensus = s;
-          show(s, c);
-          send(msg);
-          done();
-        }, (err: unknown) => done(err instanceof Error ? err : new BotError('E_STORE', String(err))));
+        current(index).then(
+          ({ s, c }) => {
+            msg.consensus = s;
+            show(s, c);
+            send(msg);
+            done();
+          },
+          (err: unknown) => done(err instanceof Error ? err : new BotError('E_STORE', String(err))),
+        );
         return;
       }
       status.update(() => ({ fill: 'yellow', shape: 'ring', text: `waiting · #${index} (${waits.size} in flight)` }));
-      waitFor(index, timeout).then((s) => {
-        msg.consensus = s;
-        show(s, ledgerNode?.consortium);
-        send([msg, null]);
-        done();
-      }, async (err: unknown) => {
-        const e = err instanceof Error ? err : new BotError('E_STORE', String(err));
-        const code = (e as BotError).code;
-        // Timeout, conflict and close go to output 2; anything else (E_RANGE, closed ledger) to Catch.
-        if (!(e instanceof ConsensusError) && !(e instanceof BotError && e.code === 'E_CLOSED' && closing)) { done(e); return; }
-        delete msg.consensus;
-        if (!closing) {
-          try {
-            const { s, c } = await current(index);
-            msg.consensus = s;
-            show(s, c);
-          } catch { /* the status could not be read: output 2 without it */ }
-        }
-        if (msg.consensus === undefined) msg.consensus = { status: null, index };
-        msg.error = { code, message: e.message };
-        if (!closing && code !== 'E_CLOSED') status.now({ fill: code === 'E_CONFLICT' ? 'red' : 'yellow', shape: 'ring', text: `${code === 'E_CONFLICT' ? 'conflict' : 'timeout'} · #${index}` });
-        send([null, msg]);
-        done();
-      });
+      waitFor(index, timeout).then(
+        (s) => {
+          msg.consensus = s;
+          show(s, ledgerNode?.consortium);
+          send([msg, null]);
+          done();
+        },
+        async (err: unknown) => {
+          const e = err instanceof Error ? err : new BotError('E_STORE', String(err));
+          const code = (e as BotError).code;
+          // Timeout, conflict and close go to output 2; anything else (E_RANGE, closed ledger) to Catch.
+          if (!(e instanceof ConsensusError) && !(e instanceof BotError && e.code === 'E_CLOSED' && closing)) {
+            done(e);
+            return;
+          }
+          delete msg.consensus;
+          if (!closing) {
+            try {
+              const { s, c } = await current(index);
+              msg.consensus = s;
+              show(s, c);
+            } catch {
+              /* the status could not be read: output 2 without it */
+            }
+          }
+          if (msg.consensus === undefined) msg.consensus = { status: null, index };
+          msg.error = { code, message: e.message };
+          if (!closing && code !== 'E_CLOSED')
+            status.now({
+              fill: code === 'E_CONFLICT' ? 'red' : 'yellow',
+              shape: 'ring',
+              text: `${code === 'E_CONFLICT' ? 'conflict' : 'timeout'} · #${index}`,
+            });
+          send([null, msg]);
+          done();
+        },
+      );
     }
 
     node.on('close', (_removed: boolean, done: () => void) => {

@@ -27,8 +27,22 @@ import { type Ledger } from '../lib/ledger';
 import { type LedgerLease } from '../lib/registry';
 import { type SequenceCounter, sharedSequence } from '../lib/sequence';
 import {
-  type BotLedgerNode, closeAfterJobs, type DoneFn, ledgerNodeOf, runJob, type NodeAPI, type NodeDef, type NodeMessage, openOrThrow, type RedNode, type SendFn,
-  setupFailed, shortMessage, showStoreHealth, StatusThrottle, userPath,
+  type BotLedgerNode,
+  closeAfterJobs,
+  type DoneFn,
+  ledgerNodeOf,
+  runJob,
+  type NodeAPI,
+  type NodeDef,
+  type NodeMessage,
+  openOrThrow,
+  type RedNode,
+  type SendFn,
+  setupFailed,
+  shortMessage,
+  showStoreHealth,
+  StatusThrottle,
+  userPath,
 } from './red';
 import { lines } from './settings';
 
@@ -79,7 +93,7 @@ export = function (RED: NodeAPI): void {
       validDays = def.validDays === undefined || def.validDays === '' ? 30 : Number(def.validDays);
       if (!(validDays > 0 && validDays <= 36500)) throw new FormatError('E_RANGE', 'valid for must be 1 to 36500 days');
       ledgerNode = ledgerNodeOf(RED, def.ledger);
-      if (!ledgerNode.canSign) throw new BotError('E_KEY', 'grants are signed with the ledger\'s operator key: give the ledger its operator identity');
+      if (!ledgerNode.canSign) throw new BotError('E_KEY', "grants are signed with the ledger's operator key: give the ledger its operator identity");
       lease = ledgerNode.acquire();
     } catch (err) {
       setupError = setupFailed(node, status, err);
@@ -97,26 +111,39 @@ export = function (RED: NodeAPI): void {
     };
 
     const show = (l: Ledger): void => {
-      GrantIndex.of(l).list().then((list) => {
-        const active = list.filter((g) => g.status === 'active').length;
-        status.now({ fill: 'green', shape: 'dot', text: `${active} active grant${active === 1 ? '' : 's'}` });
-      }, () => undefined);
+      GrantIndex.of(l)
+        .list()
+        .then(
+          (list) => {
+            const active = list.filter((g) => g.status === 'active').length;
+            status.now({ fill: 'green', shape: 'dot', text: `${active} active grant${active === 1 ? '' : 's'}` });
+          },
+          () => undefined,
+        );
     };
     let stopAnnounce = (): void => undefined;
     let closing = false;
     if (lease && def.announce) {
       // Access requests as messages, for flows that approve by rule: those pending now, then each new one.
-      lease.ledger.then(async (l) => {
-        if (closing) return;
-        const store = AccessRequests.of(l);
-        const announce = (r: unknown): void => { node.send({ topic: 'access-request', payload: r }); };
-        stopAnnounce = store.onChange((c) => { if (c.type === 'added') announce(c.request); });
-        for (const r of (await store.list()).reverse()) announce(r);
-      }).catch(() => undefined);
+      lease.ledger
+        .then(async (l) => {
+          if (closing) return;
+          const store = AccessRequests.of(l);
+          const announce = (r: unknown): void => {
+            node.send({ topic: 'access-request', payload: r });
+          };
+          stopAnnounce = store.onChange((c) => {
+            if (c.type === 'added') announce(c.request);
+          });
+          for (const r of (await store.list()).reverse()) announce(r);
+        })
+        .catch(() => undefined);
     }
     if (lease) {
       lease.ledger.then(show, (err: unknown) => status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) }));
-      showStoreHealth(lease, status, (l) => { if (l) show(l); });
+      showStoreHealth(lease, status, (l) => {
+        if (l) show(l);
+      });
     }
 
     /** The grant terms from the node's settings overridden by msg.payload. */
@@ -125,7 +152,10 @@ export = function (RED: NodeAPI): void {
       const signers = 'signers' in scopeIn ? scopeIn.signers : items(def.signers);
       const topics = 'topics' in scopeIn ? scopeIn.topics : items(def.topics);
       const scope: Record<string, unknown> = {
-        signers: signers === '*' || (Array.isArray(signers) && signers.length === 1 && signers[0] === '*') || (Array.isArray(signers) && signers.length === 0) ? '*' : signers,
+        signers:
+          signers === '*' || (Array.isArray(signers) && signers.length === 1 && signers[0] === '*') || (Array.isArray(signers) && signers.length === 0)
+            ? '*'
+            : signers,
       };
       if (Array.isArray(topics) ? topics.length > 0 : topics !== undefined) scope.topics = topics;
       const from = timeOf(scopeIn.from, 'scope.from');
@@ -142,7 +172,7 @@ export = function (RED: NodeAPI): void {
       };
       const nb = timeOf(p.notBefore, 'notBefore');
       if (nb !== undefined) t.notBefore = nb;
-      if (t.subject === '') throw new FormatError('E_GRANT', 'a grant needs the partner\'s did:key (subject)');
+      if (t.subject === '') throw new FormatError('E_GRANT', "a grant needs the partner's did:key (subject)");
       return parseGrantTerms(t);
     };
 
@@ -166,7 +196,13 @@ export = function (RED: NodeAPI): void {
       const { identity, counter } = signer();
       const nextSeq = (): number => counter.next();
       if (op === 'approve') {
-        const { envelope, receipt, terms } = await AccessRequests.of(l).approve(String(p.request ?? p.id), identity, nextSeq, { actions: p.actions, scope: p.scope, days: p.days }, now);
+        const { envelope, receipt, terms } = await AccessRequests.of(l).approve(
+          String(p.request ?? p.id),
+          identity,
+          nextSeq,
+          { actions: p.actions, scope: p.scope, days: p.days },
+          now,
+        );
         ledgerNode?.appended(receipt);
         msg.payload = envelope.toJSON();
         msg.grant = terms;
@@ -193,12 +229,27 @@ export = function (RED: NodeAPI): void {
         status.now({ fill: 'yellow', shape: 'dot', text: `revoked ${String(id).slice(0, 12)} · #${receipt.index}` });
         return;
       }
-      throw new FormatError('E_QUERY', `unknown op ${JSON.stringify(String(op)).slice(0, 40)} (use "grant", "revoke", "list", "requests", "approve" or "decline")`);
+      throw new FormatError(
+        'E_QUERY',
+        `unknown op ${JSON.stringify(String(op)).slice(0, 40)} (use "grant", "revoke", "list", "requests", "approve" or "decline")`,
+      );
     }
 
     node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
-      if (setupError || !lease) { done(setupError ?? new BotError('E_NOT_FOUND', 'no ledger configured')); return; }
-      runJob(inflight, lease.ledger.then((l) => handle(openOrThrow(l), msg)), status, done, () => { send(msg); done(); });
+      if (setupError || !lease) {
+        done(setupError ?? new BotError('E_NOT_FOUND', 'no ledger configured'));
+        return;
+      }
+      runJob(
+        inflight,
+        lease.ledger.then((l) => handle(openOrThrow(l), msg)),
+        status,
+        done,
+        () => {
+          send(msg);
+          done();
+        },
+      );
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {

@@ -72,8 +72,14 @@ export = function (RED: NodeAPI): void {
           res.json({ did: Identity.import(body.secretKey).did });
         } else if (typeof body.id === 'string' && body.id !== '') {
           const n = RED.nodes.getNode(body.id) as Partial<BotIdentityNode> | null;
-          if (!n || n.type !== 'bot-identity') { res.status(404).json({ error: 'no deployed bot-identity with that id' }); return; }
-          if (!n.identity) { res.status(409).json({ error: n.configError?.message ?? 'the deployed identity has no usable key' }); return; }
+          if (!n || n.type !== 'bot-identity') {
+            res.status(404).json({ error: 'no deployed bot-identity with that id' });
+            return;
+          }
+          if (!n.identity) {
+            res.status(409).json({ error: n.configError?.message ?? 'the deployed identity has no usable key' });
+            return;
+          }
           res.json({ did: n.identity.did });
         } else {
           res.status(400).json({ error: 'send {secretKey} or {id}' });

@@ -25,9 +25,7 @@ import { escapeUnprintable } from '../lib/topic';
 import { ledgerId, QuorumPolicy, type WitnessInit } from '../lib/quorum';
 import { checkOrigin, type Ledger, type Receipt, type StoredCheckpoint } from '../lib/ledger';
 import { type AcquireOptions, acquireLedger, failedLease, type LedgerLease } from '../lib/registry';
-import {
-  type BotLedgerNode, openOrThrow, type MirrorInfo, configError, identityOf, intSetting, type NodeAPI, type NodeDef, userPath,
-} from './red';
+import { type BotLedgerNode, openOrThrow, type MirrorInfo, configError, identityOf, intSetting, type NodeAPI, type NodeDef, userPath } from './red';
 import { liveLedgers, registerLedgerAdmin } from './ledger-admin';
 import { parseWitnessed, parseWitnesses } from './settings';
 
@@ -61,7 +59,11 @@ const MAX_ENTRY_LIMIT = 16 * 1024 * 1024;
 
 /** A directory name from a node name: letters, digits, '.', '_' and '-' only, never '.' or '..'. */
 function dirName(name: string | undefined, id: string): string {
-  const s = (name ?? '').trim().replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^\.+/, '_').slice(0, 64);
+  const s = (name ?? '')
+    .trim()
+    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .replace(/^\.+/, '_')
+    .slice(0, 64);
   return s === '' || s === '_' ? id.replace(/[^A-Za-z0-9._-]+/g, '_') : s;
 }
 
@@ -74,13 +76,22 @@ function readTls(def: BotLedgerDef): LinkOptions['tls'] {
     const f = (file ?? '').trim();
     if (f === '') return undefined;
     let st: fs.Stats;
-    try { st = fs.statSync(f); } catch { throw configError('E_KEY', `cannot read the TLS ${what} file ${f}`); }
+    try {
+      st = fs.statSync(f);
+    } catch {
+      throw configError('E_KEY', `cannot read the TLS ${what} file ${f}`);
+    }
     if (secret && process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
       throw configError('E_KEY', `the TLS ${what} file ${f} is accessible by others; run chmod 600 on it`);
     }
     return fs.readFileSync(f);
   };
-  const tls = { ca: read(def.tlsCa, 'CA'), cert: read(def.tlsCert, 'certificate'), key: read(def.tlsKey, 'key', true), rejectUnauthorized: def.tlsInsecure !== true };
+  const tls = {
+    ca: read(def.tlsCa, 'CA'),
+    cert: read(def.tlsCert, 'certificate'),
+    key: read(def.tlsKey, 'key', true),
+    rejectUnauthorized: def.tlsInsecure !== true,
+  };
   return tls.ca || tls.cert || tls.key || !tls.rejectUnauthorized ? tls : undefined;
 }
 
@@ -123,9 +134,14 @@ export = function (RED: NodeAPI): void {
       node.canSign = identity !== undefined;
       node.operatorIdentity = identity;
       broker = (def.broker ?? '').trim();
-      if (broker !== '' && !/^(mqtts?|wss?|tcp|ssl):\/\//.test(broker)) throw configError('E_QUERY', 'broker URL must start with mqtt://, mqtts://, ws:// or wss://');
+      if (broker !== '' && !/^(mqtts?|wss?|tcp|ssl):\/\//.test(broker))
+        throw configError('E_QUERY', 'broker URL must start with mqtt://, mqtts://, ws:// or wss://');
       // A password in the URL would be stored in the flow file and shown wherever the URL is.
-      if (urlHasPassword(broker)) throw configError('E_QUERY', 'the broker URL must not contain a password: put the user name and password in the Username and Password fields (kept in the credentials)');
+      if (urlHasPassword(broker))
+        throw configError(
+          'E_QUERY',
+          'the broker URL must not contain a password: put the user name and password in the Username and Password fields (kept in the credentials)',
+        );
       witnessed = parseWitnessed(def.witnessed);
       mirrored = parseWitnessed(def.mirrored);
       witnesses = parseWitnesses(def.witnesses, witnessed);
@@ -135,8 +151,10 @@ export = function (RED: NodeAPI): void {
       // One limiter for the partner requests this ledger answers, over MQTT and HTTP alike.
       const perSigner = intSetting(def.rateSigner, DEFAULT_RATE_LIMITS.perSigner);
       const total = intSetting(def.rateTotal, DEFAULT_RATE_LIMITS.total);
-      if (Number.isNaN(perSigner) || perSigner > 1_000_000) throw configError('E_RANGE', 'requests per second per partner must be a whole number from 0 (no limit) to 1000000');
-      if (Number.isNaN(total) || total > 1_000_000) throw configError('E_RANGE', 'requests per second in total must be a whole number from 0 (no limit) to 1000000');
+      if (Number.isNaN(perSigner) || perSigner > 1_000_000)
+        throw configError('E_RANGE', 'requests per second per partner must be a whole number from 0 (no limit) to 1000000');
+      if (Number.isNaN(total) || total > 1_000_000)
+        throw configError('E_RANGE', 'requests per second in total must be a whole number from 0 (no limit) to 1000000');
       rateLimiter = new RateLimiter({ perSigner, total });
       syncIdentity = identity;
       const owner = { id: node.id, label: `bot-ledger ${def.name ? `"${def.name}" ` : ''}(${node.id})` };
@@ -148,14 +166,24 @@ export = function (RED: NodeAPI): void {
     node.acquire = (): LedgerLease => (opts ? acquireLedger(opts) : failedLease(node.configError as BotError, node.dir));
     node.lease = node.acquire();
     liveLedgers.set(node.id, node);
-    node.lease.ledger.then((l) => { node.origin = l.origin; }, (err: unknown) => node.error(err));
+    node.lease.ledger.then(
+      (l) => {
+        node.origin = l.origin;
+      },
+      (err: unknown) => node.error(err),
+    );
 
     // ------------------------------------------------------------ witness set, quorum and sync
     let policyP: Promise<QuorumPolicy> | undefined;
     node.policy = (): Promise<QuorumPolicy> => {
-      policyP ??= node.lease.ledger.then((l) => QuorumPolicy.create({
-        origin: l.origin, operator: l.operator.did, witnesses, quorum: quorum > 0 ? quorum : undefined,
-      }));
+      policyP ??= node.lease.ledger.then((l) =>
+        QuorumPolicy.create({
+          origin: l.origin,
+          operator: l.operator.did,
+          witnesses,
+          quorum: quorum > 0 ? quorum : undefined,
+        }),
+      );
       return policyP;
     };
     node.synced = opts !== undefined && broker !== '';
@@ -168,7 +196,9 @@ export = function (RED: NodeAPI): void {
     node.onLinkState = (fn) => {
       linkListeners.add(fn);
       if (linkState !== undefined) fn(linkState);
-      return () => { linkListeners.delete(fn); };
+      return () => {
+        linkListeners.delete(fn);
+      };
     };
     node.mirrors = (): MirrorInfo[] => mirrors.map((m, i) => ({ origin: mirrored[i].origin, did: mirrored[i].did, ...m.mirror.state() }));
     if (node.synced && !syncIdentity) {
@@ -183,7 +213,10 @@ export = function (RED: NodeAPI): void {
         if (stopping) return undefined;
         const creds = node.credentials ?? {};
         link = new MqttLink({
-          url: broker, clientId: (def.clientId ?? '').trim() || undefined, username: creds.username || undefined, password: creds.password || undefined,
+          url: broker,
+          clientId: (def.clientId ?? '').trim() || undefined,
+          username: creds.username || undefined,
+          password: creds.password || undefined,
           tls: readTls(def),
         });
         // Log lines show the URL without its password, and a peer's text only escaped (lib/topic.ts).
@@ -206,19 +239,41 @@ export = function (RED: NodeAPI): void {
         link.on('drop', (d: LinkDrop) => {
           const now = Date.now();
           const last = drops.get(d.reason);
-          if (last && now - last.at < 60000) { last.more++; return; }
+          if (last && now - last.at < 60000) {
+            last.more++;
+            return;
+          }
           drops.set(d.reason, { at: now, more: 0 });
           say(`${d.message}${last && last.more > 0 ? ` (and ${last.more} more like it since the last such line)` : ''}`);
         });
-        const cons = new Consortium({ ledger: l, identity, link, policy, witnessed, requests: (p) => node.answerRequest(p), shareEntries: def.shareEntries !== false });
+        const cons = new Consortium({
+          ledger: l,
+          identity,
+          link,
+          policy,
+          witnessed,
+          requests: (p) => node.answerRequest(p),
+          shareEntries: def.shareEntries !== false,
+        });
         await cons.start();
-        if (stopping) { await cons.stop(); return undefined; }
+        if (stopping) {
+          await cons.stop();
+          return undefined;
+        }
         node.consortium = cons;
         // Read-only copies of partners' ledgers, beside this one, checked against their checkpoints.
         for (const m of mirrored) {
           // Through the registry, so that a mirror whose store failed is reopened like the ledger.
-          const lease = acquireLedger({ dir: `${node.dir}-mirrors/${ledgerId(m.origin, m.did)}`, origin: m.origin, operator: m.did, maxEntryBytes: l.maxEntryBytes });
-          const ml = await lease.ledger.catch(async (err: unknown) => { await lease.release(); throw err; });
+          const lease = acquireLedger({
+            dir: `${node.dir}-mirrors/${ledgerId(m.origin, m.did)}`,
+            origin: m.origin,
+            operator: m.did,
+            maxEntryBytes: l.maxEntryBytes,
+          });
+          const ml = await lease.ledger.catch(async (err: unknown) => {
+            await lease.release();
+            throw err;
+          });
           const mirror = new Mirror({ ledger: ml, link, origin: m.origin, did: m.did });
           mirrors.push({ lease, ledger: ml, mirror });
           if (stopping) break;
@@ -257,18 +312,28 @@ export = function (RED: NodeAPI): void {
       const latest = l.latestCheckpoint();
       if (latest && latest.size >= l.size) return Promise.resolve(latest);
       if (!signing) {
-        signing = l.checkpoint().then((cp) => cp ?? l.latestCheckpoint()).finally(() => { signing = undefined; });
+        signing = l
+          .checkpoint()
+          .then((cp) => cp ?? l.latestCheckpoint())
+          .finally(() => {
+            signing = undefined;
+          });
       }
       return signing;
     };
     let lastError = '';
     /** A timed checkpoint; a failure is logged once, not every tick, until one succeeds again. */
     const tick = (): void => {
-      sign().then(() => { lastError = ''; }, (err: unknown) => {
-        const m = (err as Error).message;
-        if (m !== lastError) node.error(err);
-        lastError = m;
-      });
+      sign().then(
+        () => {
+          lastError = '';
+        },
+        (err: unknown) => {
+          const m = (err as Error).message;
+          if (m !== lastError) node.error(err);
+          lastError = m;
+        },
+      );
     };
 
     node.checkpointNow = async (): Promise<StoredCheckpoint | undefined> => {
@@ -293,9 +358,15 @@ export = function (RED: NodeAPI): void {
     node.answerRequest = async (input: unknown): Promise<RequestAnswer> => {
       const l = openOrThrow(await node.lease.ledger);
       // Receipts are proven against an operator checkpoint signed right after the append.
-      const answer = await answerRequest({
-        ledger: l, checkpoint: node.answerCheckpoint, receiptCheckpoint: node.canSign ? node.checkpointNow : undefined, rateLimiter,
-      }, input);
+      const answer = await answerRequest(
+        {
+          ledger: l,
+          checkpoint: node.answerCheckpoint,
+          receiptCheckpoint: node.canSign ? node.checkpointNow : undefined,
+          rateLimiter,
+        },
+        input,
+      );
       if ('receipts' in answer) for (const r of answer.receipts) node.appended(r);
       return answer;
     };
@@ -314,7 +385,8 @@ export = function (RED: NodeAPI): void {
       // With a checkpoint policy, seal what was appended since the last checkpoint before stopping.
       const last = opts && (checkpointMs > 0 || checkpointEntries > 0) ? sign() : (signing ?? Promise.resolve());
       closed = true;
-      last.catch((err: unknown) => node.error(err))
+      last
+        .catch((err: unknown) => node.error(err))
         .then(() => stopSync())
         .catch((err: unknown) => node.error(err))
         .then(() => node.lease.release())

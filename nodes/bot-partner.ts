@@ -62,7 +62,15 @@ export = function (RED: NodeAPI): void {
         owner.policy = QuorumPolicy.create({ origin, operator: owner.operator, witnesses, quorum: quorum > 0 ? quorum : undefined });
       }
       // A pasted invitation is verified again here and must still say what this node does (lib/invitation.ts).
-      if ((def.invitation ?? '').trim() !== '') checkPartnerInvitation(def.invitation as string, { origin, operator: owner.operator, via: def.via === 'http' ? 'http' : 'mqtt', url: (def.url ?? '').trim(), witnesses, quorum });
+      if ((def.invitation ?? '').trim() !== '')
+        checkPartnerInvitation(def.invitation as string, {
+          origin,
+          operator: owner.operator,
+          via: def.via === 'http' ? 'http' : 'mqtt',
+          url: (def.url ?? '').trim(),
+          witnesses,
+          quorum,
+        });
       const grant = (def.grant ?? '').trim();
       if (!isGrantId(grant)) throw configError('E_NO_GRANT', 'the grant id is 1-64 characters of A-Z a-z 0-9 . _ - (as bot-grant output it)');
       const identity = identityOf(RED, def.identity, 'partner identity');
@@ -78,29 +86,42 @@ export = function (RED: NodeAPI): void {
         if (!ledgerNode.synced) throw configError('E_CLOSED', 'reaching the owner over MQTT needs a ledger with a broker (or choose HTTP)');
         // Before anything is sent, and for the status: is the owner's ledger on this broker? (lib/partner.ts OwnerCheck)
         const ready = ledgerNode.consensus.then((cons) => {
-          if (!cons) throw new BotError('E_CLOSED', 'the ledger\'s MQTT connection is not running');
+          if (!cons) throw new BotError('E_CLOSED', "the ledger's MQTT connection is not running");
           const check = new OwnerCheck(cons.link, owner);
           return { check, client: make(mqttTransport(cons.link, owner, timeoutMs, check)) };
         });
-        ownerCheck = ready.then((r) => r.check, () => undefined);
+        ownerCheck = ready.then(
+          (r) => r.check,
+          () => undefined,
+        );
         // "owner reachable" only once the owner's ledger was seen on the broker; else the check's reason.
         onLinkState = (fn) => {
           let state = '';
           let off = false;
           let offVerdict = (): void => undefined;
           void ownerCheck.then((check) => {
-            if (!off && check) offVerdict = check.onVerdict((found) => { if (state === 'connected') fn(state, found ? undefined : NO_OWNER_LEDGER); });
+            if (!off && check)
+              offVerdict = check.onVerdict((found) => {
+                if (state === 'connected') fn(state, found ? undefined : NO_OWNER_LEDGER);
+              });
           });
           const offLink = ledgerNode.onLinkState((st) => {
             state = st;
-            if (st !== 'connected') { fn(st); return; }
+            if (st !== 'connected') {
+              fn(st);
+              return;
+            }
             void ownerCheck.then((check) => {
               if (off || state !== 'connected') return;
               if (!check || check.found) fn(st);
-              else check.check().catch(() => undefined);   // the verdict comes through onVerdict
+              else check.check().catch(() => undefined); // the verdict comes through onVerdict
             });
           });
-          return () => { off = true; offLink(); offVerdict(); };
+          return () => {
+            off = true;
+            offLink();
+            offVerdict();
+          };
         };
         client = ready.then((r) => r.client);
       }

@@ -31,14 +31,30 @@ import { type LedgerLease } from '../lib/registry';
 import { answeringDone } from './http-answer';
 import { provenQueryLatest, queryOrder } from './query-order';
 import {
-  type BotPartnerNode, closeAfterJobs, partnerNodeOf, runJob, setupFailed, showOwnerLink, type BotLedgerNode, type DoneFn, ledgerNodeOf, type NodeAPI, openOrThrow, type NodeDef, type NodeMessage, type RedNode, type SendFn, StatusThrottle,
+  type BotPartnerNode,
+  closeAfterJobs,
+  partnerNodeOf,
+  runJob,
+  setupFailed,
+  showOwnerLink,
+  type BotLedgerNode,
+  type DoneFn,
+  ledgerNodeOf,
+  type NodeAPI,
+  openOrThrow,
+  type NodeDef,
+  type NodeMessage,
+  type RedNode,
+  type SendFn,
+  StatusThrottle,
 } from './red';
 
 type QueryField = 'from' | 'to' | 'signer' | 'topic' | 'since' | 'until' | 'limit';
 const FIELDS: QueryField[] = ['from', 'to', 'signer', 'topic', 'since', 'until', 'limit'];
 
-type BotQueryDef = NodeDef & { name?: string; ledger?: string; mode?: 'local' | 'serve' | 'partner'; partner?: string } & Partial<Record<QueryField, string | number>>;
-
+type BotQueryDef = NodeDef & { name?: string; ledger?: string; mode?: 'local' | 'serve' | 'partner'; partner?: string } & Partial<
+    Record<QueryField, string | number>
+  >;
 
 export = function (RED: NodeAPI): void {
   function BotQuery(this: RedNode, def: BotQueryDef): void {
@@ -116,28 +132,49 @@ export = function (RED: NodeAPI): void {
         onProgress: (p) => status.update(() => ({ fill: 'blue', shape: 'ring', text: `audit ${p.checked}/${p.size}` })),
       });
       msg.payload = result;
-      status.now(result.ok
-        ? { fill: 'green', shape: 'dot', text: `audit ok · ${result.size} entries` }
-        : { fill: 'red', shape: 'dot', text: `audit failed at #${result.index}: ${result.code}` });
+      status.now(
+        result.ok
+          ? { fill: 'green', shape: 'dot', text: `audit ok · ${result.size} entries` }
+          : { fill: 'red', shape: 'dot', text: `audit failed at #${result.index}: ${result.code}` },
+      );
     }
 
     node.on('input', (msg: NodeMessage, send: SendFn, nodeDone: DoneFn) => {
       // Behind `http in` (msg.res), a failure is the answer, so the request never hangs (nodes/http-answer.ts).
       const done = answeringDone(msg, send, nodeDone, { upstream: mode === 'partner', setup: setupError !== undefined });
-      if (setupError) { done(setupError); return; }
-      if (mode !== 'local') {
-        runJob(inflight, mode === 'serve' ? serve(msg) : readRemote(msg), status, done, () => { send(msg); done(); });
+      if (setupError) {
+        done(setupError);
         return;
       }
-      if (!lease) { done(new BotError('E_NOT_FOUND', 'no ledger configured')); return; }
+      if (mode !== 'local') {
+        runJob(inflight, mode === 'serve' ? serve(msg) : readRemote(msg), status, done, () => {
+          send(msg);
+          done();
+        });
+        return;
+      }
+      if (!lease) {
+        done(new BotError('E_NOT_FOUND', 'no ledger configured'));
+        return;
+      }
       const p = msg.payload as { op?: unknown } | null | undefined;
       const op = p !== null && typeof p === 'object' && 'op' in p ? p.op : undefined;
-      runJob(inflight, lease.ledger.then((l) => {
-        openOrThrow(l);
-        if (op === 'audit') return audit(l, msg);
-        if (op !== undefined && op !== 'query') throw new FormatError('E_QUERY', `unknown op ${JSON.stringify(String(op).slice(0, 40))} (use "query" or "audit")`);
-        return query(l, msg);
-      }), status, done, () => { send(msg); done(); });
+      runJob(
+        inflight,
+        lease.ledger.then((l) => {
+          openOrThrow(l);
+          if (op === 'audit') return audit(l, msg);
+          if (op !== undefined && op !== 'query')
+            throw new FormatError('E_QUERY', `unknown op ${JSON.stringify(String(op).slice(0, 40))} (use "query" or "audit")`);
+          return query(l, msg);
+        }),
+        status,
+        done,
+        () => {
+          send(msg);
+          done();
+        },
+      );
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {

@@ -17,7 +17,16 @@ import { jsonProblem, type JsonValue } from '../lib/jcs';
 import { type SequenceCounter, sharedSequence } from '../lib/sequence';
 import { describeSetting, evaluate, messageProperty, setMessageProperty, typedSetting, type TypedSetting } from './typed-input';
 import {
-  type DoneFn, identityOf, type NodeAPI, type NodeDef, type NodeMessage, type RedNode, type SendFn, shortMessage, StatusThrottle, userPath,
+  type DoneFn,
+  identityOf,
+  type NodeAPI,
+  type NodeDef,
+  type NodeMessage,
+  type RedNode,
+  type SendFn,
+  shortMessage,
+  StatusThrottle,
+  userPath,
 } from './red';
 
 interface BotSignDef extends NodeDef {
@@ -36,7 +45,7 @@ const DEFAULT_KIND: TypedSetting = { value: 'reading', type: 'str' };
 
 /** A topic value as the envelope takes it: undefined, null and '' mean no topic. */
 function topicValue(v: unknown): string | undefined {
-  return v === undefined || v === null || v === '' ? undefined : v as string;
+  return v === undefined || v === null || v === '' ? undefined : (v as string);
 }
 
 export = function (RED: NodeAPI): void {
@@ -69,7 +78,8 @@ export = function (RED: NodeAPI): void {
       try {
         payload = messageProperty(RED, msg, property);
         if (payload === undefined) throw new BotError('E_JSON', `msg.${property} is missing: there is nothing to sign`);
-        if (typeof kind !== 'string') throw new BotError('E_ENVELOPE', `the kind (${describeSetting(kindSetting)}) must be a string, not ${kind === null ? 'null' : typeof kind}`);
+        if (typeof kind !== 'string')
+          throw new BotError('E_ENVELOPE', `the kind (${describeSetting(kindSetting)}) must be a string, not ${kind === null ? 'null' : typeof kind}`);
         const seq = counter!.next(); // a seq burnt by a failed signature is only a gap
         const env = signEnvelope(identity!, {
           kind,
@@ -87,7 +97,7 @@ export = function (RED: NodeAPI): void {
         done();
       } catch (err) {
         // A value that is not JSON: name it where the flow has it (msg.payload.a.b is a Map).
-        const e = isBotError(err, 'E_JSON') ? jsonProblem(payload, `msg.${property}`) ?? err : err;
+        const e = isBotError(err, 'E_JSON') ? (jsonProblem(payload, `msg.${property}`) ?? err) : err;
         status.now({ fill: 'red', shape: 'ring', text: shortMessage(e) });
         done(e as Error);
       }
@@ -112,7 +122,10 @@ export = function (RED: NodeAPI): void {
         return;
       }
       if (topic instanceof Promise || kind instanceof Promise) {
-        Promise.all([topic, kind]).then(([t, k]) => sign(msg, send, done, t, k), (err: unknown) => done(failed(err)));
+        Promise.all([topic, kind]).then(
+          ([t, k]) => sign(msg, send, done, t, k),
+          (err: unknown) => done(failed(err)),
+        );
         return;
       }
       sign(msg, send, done, topic, kind);

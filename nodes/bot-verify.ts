@@ -16,7 +16,20 @@ import { isPlainObject, jsonProblem } from '../lib/jcs';
 import { PublicKey } from '../lib/identity';
 import { type LedgerLease } from '../lib/registry';
 import {
-  configError, type DoneFn, failMessage, identityOf, intSetting, ledgerNodeOf, openOrThrow, type NodeAPI, type NodeDef, type NodeMessage, type RedNode, type SendFn, shortMessage, StatusThrottle,
+  configError,
+  type DoneFn,
+  failMessage,
+  identityOf,
+  intSetting,
+  ledgerNodeOf,
+  openOrThrow,
+  type NodeAPI,
+  type NodeDef,
+  type NodeMessage,
+  type RedNode,
+  type SendFn,
+  shortMessage,
+  StatusThrottle,
 } from './red';
 import { messageProperty, setMessageProperty } from './typed-input';
 
@@ -39,7 +52,10 @@ const MAX_SIGNERS = 10000;
 function parseTrusted(text: string | undefined): Set<string> {
   const out = new Set<string>();
   (text ?? '').split(/\r?\n/).forEach((line, i) => {
-    for (const did of line.replace(/#.*$/, '').split(/[\s,]+/).filter((s) => s !== '')) {
+    for (const did of line
+      .replace(/#.*$/, '')
+      .split(/[\s,]+/)
+      .filter((s) => s !== '')) {
       try {
         out.add(PublicKey.fromDid(did).did);
       } catch (err) {
@@ -75,11 +91,12 @@ export = function (RED: NodeAPI): void {
     let accepted = 0;
     let rejected = 0;
     let lastReason = '';
-    const show = (): void => status.update(() => ({
-      fill: rejected > 0 && lastReason !== '' ? 'yellow' : 'green',
-      shape: 'dot',
-      text: `✓ ${accepted} ✗ ${rejected}${lastReason ? ` (${lastReason})` : ''}`,
-    }));
+    const show = (): void =>
+      status.update(() => ({
+        fill: rejected > 0 && lastReason !== '' ? 'yellow' : 'green',
+        shape: 'dot',
+        text: `✓ ${accepted} ✗ ${rejected}${lastReason ? ` (${lastReason})` : ''}`,
+      }));
     if (setupError) status.now({ fill: 'red', shape: 'ring', text: shortMessage(setupError) });
     else status.now({ fill: 'grey', shape: 'ring', text: `${trusted.size} trusted${lease ? ' + ledger' : ''}` });
     lease?.ledger.catch((err: unknown) => status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) }));
@@ -107,7 +124,7 @@ export = function (RED: NodeAPI): void {
         env = verifyEnvelope(input, { maxBytes: lease?.current?.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES });
       } catch (err) {
         // A value inside that is not JSON: name it where the flow has it (msg.payload.payload.a is a Map).
-        const e = isBotError(err, 'E_JSON') ? jsonProblem(p, `msg.${property}`) ?? err : err;
+        const e = isBotError(err, 'E_JSON') ? (jsonProblem(p, `msg.${property}`) ?? err) : err;
         reject(msg, send, done, isBotError(e, 'E_SIGNATURE') ? 'bad-signature' : 'malformed', (e as Error).message);
         return;
       }
@@ -144,7 +161,10 @@ export = function (RED: NodeAPI): void {
     }
 
     node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
-      if (setupError) { done(setupError); return; }
+      if (setupError) {
+        done(setupError);
+        return;
+      }
       handle(msg, send, done).catch((err: unknown) => failMessage(status, done, err));
     });
 

@@ -44,7 +44,10 @@ export function httpStatusOf(err: unknown, opts: { upstream?: boolean; setup?: b
 export function answeringDone(msg: NodeMessage, send: SendFn, done: DoneFn, opts: { upstream?: boolean; setup?: boolean } = {}): DoneFn {
   if (!fromHttpIn(msg)) return done;
   return (err?: Error) => {
-    if (err === undefined) { done(); return; }
+    if (err === undefined) {
+      done();
+      return;
+    }
     msg.payload = refusal(err);
     msg.statusCode = httpStatusOf(err, opts);
     send(msg);

@@ -27,8 +27,15 @@ const registered = new WeakSet<object>();
 export async function describeLedger(n: BotLedgerNode): Promise<Record<string, unknown>> {
   let l: Ledger | undefined;
   let error: string | undefined;
-  try { l = await n.lease.ledger; } catch (err) { error = (err as Error).message; }
-  if (l?.closed) { l = undefined; error = 'the ledger is closed'; }
+  try {
+    l = await n.lease.ledger;
+  } catch (err) {
+    error = (err as Error).message;
+  }
+  if (l?.closed) {
+    l = undefined;
+    error = 'the ledger is closed';
+  }
   const out: Record<string, unknown> = {
     id: n.id,
     name: n.name ?? '',
@@ -39,9 +46,17 @@ export async function describeLedger(n: BotLedgerNode): Promise<Record<string, u
   };
   if (n.synced) {
     let info: Awaited<ReturnType<Consortium['info']>> | undefined;
-    try { info = await n.consortium?.info(); } catch { info = undefined; }
+    try {
+      info = await n.consortium?.info();
+    } catch {
+      info = undefined;
+    }
     let policy: QuorumPolicy | undefined;
-    try { policy = l ? await n.policy() : undefined; } catch { policy = undefined; }
+    try {
+      policy = l ? await n.policy() : undefined;
+    } catch {
+      policy = undefined;
+    }
     out.witnesses = info?.witnesses ?? policy?.witnesses.map((w) => w.did) ?? null;
     out.quorum = info?.quorum ?? policy?.quorum ?? null;
     out.confirmedSize = info?.confirmedSize ?? null;
@@ -68,13 +83,19 @@ export function registerLedgerAdmin(RED: NodeAPI): void {
     registered.add(http);
     const perm = RED.auth?.needsPermission('bot-ledger.read') ?? ((_q, _s, next) => next());
     http.get('/bot-ledger/ledgers', perm, (_req: AdminRequest, res: AdminResponse) => {
-      Promise.all([...liveLedgers.values()].map(describeLedger)).then((list) => res.json(list), (err: unknown) => {
-        res.status(500).json({ error: (err as Error).message });
-      });
+      Promise.all([...liveLedgers.values()].map(describeLedger)).then(
+        (list) => res.json(list),
+        (err: unknown) => {
+          res.status(500).json({ error: (err as Error).message });
+        },
+      );
     });
     http.get('/bot-ledger/ledgers/:id/entries', perm, (req: AdminRequest, res: AdminResponse) => {
       const n = liveLedgers.get(req.params.id ?? '');
-      if (!n) { res.status(404).json({ error: 'no deployed bot-ledger with that id' }); return; }
+      if (!n) {
+        res.status(404).json({ error: 'no deployed bot-ledger with that id' });
+        return;
+      }
       const from = queryInt(req.query.from, 0);
       const limit = queryInt(req.query.limit, 100);
       if (Number.isNaN(from) || Number.isNaN(limit) || limit < 1 || limit > MAX_LIST) {
@@ -89,10 +110,13 @@ export function registerLedgerAdmin(RED: NodeAPI): void {
           entries.push({ index: e.index, leafHash: toBase64(e.leafHash), leaf: JSON.parse(e.leaf.toString('utf8')) as unknown });
         }
         return { treeSize, entries };
-      })().then((body) => res.json(body), (err: unknown) => {
-        const code = err instanceof BotError && err.code === 'E_CLOSED' ? 409 : 500;
-        res.status(code).json({ error: (err as Error).message, code: (err as BotError).code });
-      });
+      })().then(
+        (body) => res.json(body),
+        (err: unknown) => {
+          const code = err instanceof BotError && err.code === 'E_CLOSED' ? 409 : 500;
+          res.status(code).json({ error: (err as Error).message, code: (err as BotError).code });
+        },
+      );
     });
   }
 }

@@ -141,7 +141,10 @@ export class StatusThrottle {
   now(s: NodeStatus): void {
     if (this.#stopped) return;
     this.#pending = undefined;
-    if (this.#timer) { clearTimeout(this.#timer); this.#timer = undefined; }
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
     this.#last = Date.now();
     this.#node.status(s);
   }
@@ -152,8 +155,14 @@ export class StatusThrottle {
     this.#pending = make;
     if (this.#timer) return;
     const wait = this.#last + this.#interval - Date.now();
-    if (wait <= 0) { this.#flush(); return; }
-    this.#timer = setTimeout(() => { this.#timer = undefined; this.#flush(); }, wait);
+    if (wait <= 0) {
+      this.#flush();
+      return;
+    }
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#flush();
+    }, wait);
   }
 
   #flush(): void {
@@ -275,7 +284,10 @@ export function setupFailed(node: RedNode, status: StatusThrottle, err: unknown)
  */
 export function closeAfterJobs(node: RedNode, status: StatusThrottle, inflight: Set<Promise<void>>, lease: LedgerLease | undefined, done: () => void): void {
   Promise.allSettled([...inflight])
-    .then(() => { status.stop(); return lease?.release(); })
+    .then(() => {
+      status.stop();
+      return lease?.release();
+    })
     .catch((err: unknown) => node.error(err))
     .finally(() => done());
 }
@@ -291,15 +303,25 @@ export function failMessage(status: StatusThrottle, done: DoneFn, err: unknown):
  * tracked in `inflight` until settled, so closeAfterJobs lets it finish.
  */
 export function runJob<T>(inflight: Set<Promise<void>>, work: Promise<T>, status: StatusThrottle, done: DoneFn, ok: (v: T) => void): void {
-  const job: Promise<void> = work.then(ok, (err: unknown) => failMessage(status, done, err)).finally(() => { inflight.delete(job); });
+  const job: Promise<void> = work
+    .then(ok, (err: unknown) => failMessage(status, done, err))
+    .finally(() => {
+      inflight.delete(job);
+    });
   inflight.add(job);
 }
 
 /** Show the MQTT state of the way to a partner's owner on a node's status; returns the unsubscribe. */
 export function showOwnerLink(partner: BotPartnerNode, status: StatusThrottle): () => void {
-  return partner.onLinkState((st, problem) => status.now(problem !== undefined ? { fill: 'red', shape: 'ring', text: problem } : st === 'connected'
-    ? { fill: 'green', shape: 'ring', text: 'owner reachable over MQTT' }
-    : { fill: 'yellow', shape: 'ring', text: `MQTT ${st}` }));
+  return partner.onLinkState((st, problem) =>
+    status.now(
+      problem !== undefined
+        ? { fill: 'red', shape: 'ring', text: problem }
+        : st === 'connected'
+          ? { fill: 'green', shape: 'ring', text: 'owner reachable over MQTT' }
+          : { fill: 'yellow', shape: 'ring', text: `MQTT ${st}` },
+    ),
+  );
 }
 
 /** The status text of a failed store: "store failed: <reason> — reopening" (attempts, when there were some). */

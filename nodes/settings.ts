@@ -10,11 +10,18 @@ import { configError } from './red';
 
 /** Non-empty, non-comment lines of a textarea setting (also comma-separated items when commas). */
 export function lines(v: string | undefined, commas = false): string[] {
-  return (v ?? '').split(commas ? /\r?\n|,/ : /\r?\n/).map((x) => x.trim()).filter((x) => x !== '' && !x.startsWith('#'));
+  return (v ?? '')
+    .split(commas ? /\r?\n|,/ : /\r?\n/)
+    .map((x) => x.trim())
+    .filter((x) => x !== '' && !x.startsWith('#'));
 }
 
 function checkDid(did: string, what: string): string {
-  try { PublicKey.fromDid(did); } catch { throw configError('E_DID', `${what}: ${JSON.stringify(did.slice(0, 80))} is not an Ed25519 did:key`); }
+  try {
+    PublicKey.fromDid(did);
+  } catch {
+    throw configError('E_DID', `${what}: ${JSON.stringify(did.slice(0, 80))} is not an Ed25519 did:key`);
+  }
   return did;
 }
 
@@ -25,7 +32,11 @@ export function parseWitnessed(v: string | undefined): WitnessedLedger[] {
     const parts = line.split(/\s+/);
     if (parts.length !== 2) throw configError('E_NOTE', `witnessed ledger line "${line.slice(0, 80)}" must be "<origin> <did:key>"`);
     const [origin, did] = parts[0].startsWith('did:key:') && !parts[1].startsWith('did:key:') ? [parts[1], parts[0]] : [parts[0], parts[1]];
-    try { checkOrigin(origin); } catch { throw configError('E_NOTE', `witnessed ledger line "${line.slice(0, 80)}": bad origin`); }
+    try {
+      checkOrigin(origin);
+    } catch {
+      throw configError('E_NOTE', `witnessed ledger line "${line.slice(0, 80)}": bad origin`);
+    }
     if (out.some((w) => w.origin === origin)) throw configError('E_NOTE', `witnessed ledger ${origin} is listed twice`);
     out.push({ origin, did: checkDid(did, 'witnessed ledger') });
   }
@@ -49,4 +60,3 @@ export function parseWitnesses(v: string | undefined, witnessed: readonly Witnes
   }
   return out;
 }
-

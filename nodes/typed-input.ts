@@ -8,8 +8,13 @@ import type { NodeAPI, NodeMessage, RedNode } from './red';
 
 /** The part of RED.util the typed inputs use. */
 export interface RedUtil {
-  evaluateNodeProperty(value: string, type: string, node: RedNode, msg: NodeMessage | undefined,
-    callback?: (err: Error | null, result?: unknown) => void): unknown;
+  evaluateNodeProperty(
+    value: string,
+    type: string,
+    node: RedNode,
+    msg: NodeMessage | undefined,
+    callback?: (err: Error | null, result?: unknown) => void,
+  ): unknown;
   getMessageProperty(msg: NodeMessage, expr: string): unknown;
   setMessageProperty(msg: NodeMessage, expr: string, value: unknown, createMissing?: boolean): boolean;
 }
@@ -62,7 +67,10 @@ export function messageProperty(RED: NodeAPI, msg: NodeMessage, expr: string): u
 
 /** Set msg[expr], creating missing parents. */
 export function setMessageProperty(RED: NodeAPI, msg: NodeMessage, expr: string, value: unknown): void {
-  if (expr === 'payload') { msg.payload = value; return; }
+  if (expr === 'payload') {
+    msg.payload = value;
+    return;
+  }
   redUtil(RED).setMessageProperty(msg, expr, value, true);
 }
 

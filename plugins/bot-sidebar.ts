@@ -74,7 +74,12 @@ const CLIENT_DIR = __dirname;
 const CLIENT_FILES = new Set(['bot-ledger-verify.js']);
 const FILE = /^[a-z0-9_-]+\.m?js$/;
 
-interface Watched { node: BotLedgerNode; watch?: LedgerWatch; stops: (() => void)[]; closed: boolean }
+interface Watched {
+  node: BotLedgerNode;
+  watch?: LedgerWatch;
+  stops: (() => void)[];
+  closed: boolean;
+}
 
 function strParam(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
@@ -82,8 +87,14 @@ function strParam(v: unknown): string | undefined {
 
 function fail(res: Response, err: unknown): void {
   const code = err instanceof BotError ? err.code : undefined;
-  const status = code !== undefined && ['E_RANGE', 'E_QUERY', 'E_SCOPE', 'E_GRANT', 'E_INVITATION', 'E_DID', 'E_KEY', 'E_TOO_LARGE'].includes(code) ? 400
-    : code === 'E_CLOSED' ? 409 : code === 'E_NOT_FOUND' ? 404 : 500;
+  const status =
+    code !== undefined && ['E_RANGE', 'E_QUERY', 'E_SCOPE', 'E_GRANT', 'E_INVITATION', 'E_DID', 'E_KEY', 'E_TOO_LARGE'].includes(code)
+      ? 400
+      : code === 'E_CLOSED'
+        ? 409
+        : code === 'E_NOT_FOUND'
+          ? 404
+          : 500;
   res.status(status).json({ error: (err as Error).message, code });
 }
 
@@ -105,40 +116,65 @@ export = function (RED: PluginAPI): void {
     const rows = w.watch.drainRows();
     if (w.watch.grantsChanged()) {
       const l = w.watch.ledger;
-      GrantIndex.of(l).list(Date.now()).then((g) => { if (!w.closed) publish(`bot-ledger/grants/${id}`, { id, grants: g }, true); }, () => undefined);
+      GrantIndex.of(l)
+        .list(Date.now())
+        .then(
+          (g) => {
+            if (!w.closed) publish(`bot-ledger/grants/${id}`, { id, grants: g }, true);
+          },
+          () => undefined,
+        );
     }
-    w.watch.summary().then((s) => {
-      if (w.closed) return;
-      const data = { id, name: w.node.name ?? '', ...s };
-      publish(`bot-ledger/ledger/${id}`, data, true);
-      if (rows.length > 0) publish(`bot-ledger/entries/${id}`, { id, treeSize: s.treeSize, entries: rows });
-    }, () => undefined);
+    w.watch.summary().then(
+      (s) => {
+        if (w.closed) return;
+        const data = { id, name: w.node.name ?? '', ...s };
+        publish(`bot-ledger/ledger/${id}`, data, true);
+        if (rows.length > 0) publish(`bot-ledger/entries/${id}`, { id, treeSize: s.treeSize, entries: rows });
+      },
+      () => undefined,
+    );
   };
 
   /** Publish a ledger's pending access requests (retained), after each change. */
   const publishAccess = (id: string, w: Watched): void => {
     if (!w.watch || w.closed) return;
-    AccessRequests.of(w.watch.ledger).list().then((requests) => { if (!w.closed) publish(`bot-ledger/access/${id}`, { id, requests }, true); }, () => undefined);
+    AccessRequests.of(w.watch.ledger)
+      .list()
+      .then(
+        (requests) => {
+          if (!w.closed) publish(`bot-ledger/access/${id}`, { id, requests }, true);
+        },
+        () => undefined,
+      );
   };
 
   /** Start watching a ledger node: its ledger once open, its consortium once started, its MQTT state. */
   const watchNode = (id: string, n: BotLedgerNode): void => {
     const w: Watched = { node: n, stops: [], closed: false };
     watched.set(id, w);
-    n.lease.ledger.then((l) => {
-      if (w.closed) return;
-      w.watch = new LedgerWatch({ ledger: l, onChange: () => publishSummary(id, w), maxPerSecond: 4 });
-      w.stops.push(AccessRequests.of(l).onChange(() => publishAccess(id, w)));
-      publishAccess(id, w);
-      if (n.synced) {
-        w.watch.setMqttState('connecting');
-        w.stops.push(n.onLinkState((st) => w.watch?.setMqttState(st)));
-        n.consensus.then((c) => { if (c && !w.closed) w.watch?.attachConsortium(c); }, () => undefined);
-      }
-      w.watch.changed();
-    }, (err: unknown) => {
-      if (!w.closed) publish(`bot-ledger/ledger/${id}`, { id, name: n.name ?? '', error: (err as Error).message }, true);
-    });
+    n.lease.ledger.then(
+      (l) => {
+        if (w.closed) return;
+        w.watch = new LedgerWatch({ ledger: l, onChange: () => publishSummary(id, w), maxPerSecond: 4 });
+        w.stops.push(AccessRequests.of(l).onChange(() => publishAccess(id, w)));
+        publishAccess(id, w);
+        if (n.synced) {
+          w.watch.setMqttState('connecting');
+          w.stops.push(n.onLinkState((st) => w.watch?.setMqttState(st)));
+          n.consensus.then(
+            (c) => {
+              if (c && !w.closed) w.watch?.attachConsortium(c);
+            },
+            () => undefined,
+          );
+        }
+        w.watch.changed();
+      },
+      (err: unknown) => {
+        if (!w.closed) publish(`bot-ledger/ledger/${id}`, { id, name: n.name ?? '', error: (err as Error).message }, true);
+      },
+    );
   };
 
   const unwatch = (id: string): void => {
@@ -148,7 +184,7 @@ export = function (RED: PluginAPI): void {
     w.watch?.close();
     for (const s of w.stops.splice(0)) s();
     watched.delete(id);
-    publish(`bot-ledger/ledger/${id}`, { id, removed: true }, false);   // drops the retained summary
+    publish(`bot-ledger/ledger/${id}`, { id, removed: true }, false); // drops the retained summary
     publish(`bot-ledger/grants/${id}`, { id, removed: true }, false);
     publish(`bot-ledger/audit/${id}`, { id, removed: true }, false);
     publish(`bot-ledger/access/${id}`, { id, removed: true }, false);
@@ -158,7 +194,11 @@ export = function (RED: PluginAPI): void {
   const sync = (): void => {
     for (const [id, w] of watched) if (liveLedgers.get(id) !== w.node) unwatch(id);
     for (const [id, n] of liveLedgers) if (!watched.has(id)) watchNode(id, n);
-    publish('bot-ledger/ledgers', [...liveLedgers.values()].map((n) => ({ id: n.id, name: n.name ?? '' })), true);
+    publish(
+      'bot-ledger/ledgers',
+      [...liveLedgers.values()].map((n) => ({ id: n.id, name: n.name ?? '' })),
+      true,
+    );
   };
 
   RED.plugins.registerPlugin('bot-ledger-sidebar', {
@@ -176,70 +216,116 @@ export = function (RED: PluginAPI): void {
   const write = RED.auth?.needsPermission('bot-ledger.write') ?? pass;
 
   http.get(`${BASE}/ledgers`, read, (_req, res) => {
-    Promise.all([...liveLedgers.values()].map(async (n) => {
-      try {
-        const w = watched.get(n.id);
-        if (w?.watch) return { id: n.id, name: n.name ?? '', ...(await w.watch.summary()) };
-        await n.lease.ledger;
-        return { id: n.id, name: n.name ?? '', starting: true };
-      } catch (err) {
-        return { id: n.id, name: n.name ?? '', error: (err as Error).message };
-      }
-    })).then((list) => res.json(list), (err: unknown) => fail(res, err));
+    Promise.all(
+      [...liveLedgers.values()].map(async (n) => {
+        try {
+          const w = watched.get(n.id);
+          if (w?.watch) return { id: n.id, name: n.name ?? '', ...(await w.watch.summary()) };
+          await n.lease.ledger;
+          return { id: n.id, name: n.name ?? '', starting: true };
+        } catch (err) {
+          return { id: n.id, name: n.name ?? '', error: (err as Error).message };
+        }
+      }),
+    ).then(
+      (list) => res.json(list),
+      (err: unknown) => fail(res, err),
+    );
   });
 
   http.get(`${BASE}/ledgers/:id/entries`, read, (req, res) => {
     const q = req.query;
     const f: EntryFilter = {
-      before: queryInt(q.before, undefined), limit: queryInt(q.limit, undefined), since: queryInt(q.since, undefined), until: queryInt(q.until, undefined),
-      signer: strParam(q.signer), topic: strParam(q.topic),
+      before: queryInt(q.before, undefined),
+      limit: queryInt(q.limit, undefined),
+      since: queryInt(q.since, undefined),
+      until: queryInt(q.until, undefined),
+      signer: strParam(q.signer),
+      topic: strParam(q.topic),
     };
     if ([f.before, f.limit, f.since, f.until].some((v) => Number.isNaN(v))) {
       res.status(400).json({ error: 'before, limit, since and until must be non-negative integers', code: 'E_RANGE' });
       return;
     }
-    ledgerOf(req.params.id ?? '').then(({ l }) => entryPage(l, f)).then((p) => res.json(p), (err: unknown) => fail(res, err));
+    ledgerOf(req.params.id ?? '')
+      .then(({ l }) => entryPage(l, f))
+      .then(
+        (p) => res.json(p),
+        (err: unknown) => fail(res, err),
+      );
   });
 
   http.get(`${BASE}/ledgers/:id/entries/:index`, read, (req, res) => {
     const index = queryInt(req.params.index, undefined);
-    if (index === undefined || Number.isNaN(index)) { res.status(400).json({ error: 'index must be a non-negative integer', code: 'E_RANGE' }); return; }
+    if (index === undefined || Number.isNaN(index)) {
+      res.status(400).json({ error: 'index must be a non-negative integer', code: 'E_RANGE' });
+      return;
+    }
     (async () => {
       const { n, l } = await ledgerOf(req.params.id ?? '');
       const detail = await entryDetail(l, index);
       const cons = n.consortium;
       const consensus = cons ? await cons.status(index).catch(() => null) : null;
       return { ...detail, consensus };
-    })().then((d) => res.json(d), (err: unknown) => fail(res, err));
+    })().then(
+      (d) => res.json(d),
+      (err: unknown) => fail(res, err),
+    );
   });
 
   http.get(`${BASE}/ledgers/:id/grants`, read, (req, res) => {
-    ledgerOf(req.params.id ?? '').then(({ l }) => GrantIndex.of(l).list(Date.now())).then((g) => res.json(g), (err: unknown) => fail(res, err));
+    ledgerOf(req.params.id ?? '')
+      .then(({ l }) => GrantIndex.of(l).list(Date.now()))
+      .then(
+        (g) => res.json(g),
+        (err: unknown) => fail(res, err),
+      );
   });
 
   http.post(`${BASE}/ledgers/:id/audit`, write, (req, res) => {
     const id = req.params.id ?? '';
-    if (audits.has(id)) { res.status(409).json({ error: 'an audit of this ledger is running', code: 'E_BUSY' }); return; }
-    ledgerOf(id).then(({ l }) => {
-      const topic = `bot-ledger/audit/${id}`;
-      let progress = { checked: 0, size: l.size };
-      const throttle = new Throttle(() => publish(topic, { id, state: 'running', ...progress }, true), 250);
-      publish(topic, { id, state: 'running', ...progress }, true);
-      const run = auditLedger(l, { onProgress: (p) => { progress = p; throttle.request(); } });
-      audits.set(id, run);
-      run.then((result) => {
-        throttle.stop();
-        publish(topic, { id, state: 'done', checked: result.size, size: result.size, result }, true);
-      }, (err: unknown) => {
-        throttle.stop();
-        publish(topic, { id, state: 'error', error: (err as Error).message, code: (err as BotError).code }, true);
-      }).finally(() => audits.delete(id));
-      res.status(202).json({ started: true, size: l.size });
-    }, (err: unknown) => fail(res, err));
+    if (audits.has(id)) {
+      res.status(409).json({ error: 'an audit of this ledger is running', code: 'E_BUSY' });
+      return;
+    }
+    ledgerOf(id).then(
+      ({ l }) => {
+        const topic = `bot-ledger/audit/${id}`;
+        let progress = { checked: 0, size: l.size };
+        const throttle = new Throttle(() => publish(topic, { id, state: 'running', ...progress }, true), 250);
+        publish(topic, { id, state: 'running', ...progress }, true);
+        const run = auditLedger(l, {
+          onProgress: (p) => {
+            progress = p;
+            throttle.request();
+          },
+        });
+        audits.set(id, run);
+        run
+          .then(
+            (result) => {
+              throttle.stop();
+              publish(topic, { id, state: 'done', checked: result.size, size: result.size, result }, true);
+            },
+            (err: unknown) => {
+              throttle.stop();
+              publish(topic, { id, state: 'error', error: (err as Error).message, code: (err as BotError).code }, true);
+            },
+          )
+          .finally(() => audits.delete(id));
+        res.status(202).json({ started: true, size: l.size });
+      },
+      (err: unknown) => fail(res, err),
+    );
   });
 
   http.get(`${BASE}/ledgers/:id/access`, read, (req, res) => {
-    ledgerOf(req.params.id ?? '').then(({ l }) => AccessRequests.of(l).list()).then((r) => res.json(r), (err: unknown) => fail(res, err));
+    ledgerOf(req.params.id ?? '')
+      .then(({ l }) => AccessRequests.of(l).list())
+      .then(
+        (r) => res.json(r),
+        (err: unknown) => fail(res, err),
+      );
   });
 
   /** The operator key of a ledger node and its persistent seq counter (shared with bot-sign and bot-grant). */
@@ -249,7 +335,8 @@ export = function (RED: PluginAPI): void {
     const counter = sharedSequence(userPath(RED, 'bot-seq'), identity.did);
     return { identity, nextSeq: () => counter.next() };
   };
-  const body = (req: AdminRequest): Record<string, unknown> => (req.body !== null && typeof req.body === 'object' && !Array.isArray(req.body) ? req.body as Record<string, unknown> : {});
+  const body = (req: AdminRequest): Record<string, unknown> =>
+    req.body !== null && typeof req.body === 'object' && !Array.isArray(req.body) ? (req.body as Record<string, unknown>) : {};
 
   http.post(`${BASE}/ledgers/:id/access/:rid/approve`, write, (req, res) => {
     (async () => {
@@ -259,11 +346,19 @@ export = function (RED: PluginAPI): void {
       const issued = await AccessRequests.of(l).approve(req.params.rid ?? '', identity, nextSeq, { actions: b.actions, scope: b.scope, days: b.days });
       n.appended(issued.receipt);
       return { grant: issued.terms, index: issued.receipt.index };
-    })().then((r) => res.json(r), (err: unknown) => fail(res, err));
+    })().then(
+      (r) => res.json(r),
+      (err: unknown) => fail(res, err),
+    );
   });
 
   http.post(`${BASE}/ledgers/:id/access/:rid/decline`, write, (req, res) => {
-    ledgerOf(req.params.id ?? '').then(({ l }) => AccessRequests.of(l).decline(req.params.rid ?? '')).then((r) => res.json({ declined: r }), (err: unknown) => fail(res, err));
+    ledgerOf(req.params.id ?? '')
+      .then(({ l }) => AccessRequests.of(l).decline(req.params.rid ?? ''))
+      .then(
+        (r) => res.json({ declined: r }),
+        (err: unknown) => fail(res, err),
+      );
   });
 
   http.post(`${BASE}/ledgers/:id/invitation`, write, (req, res) => {
@@ -293,21 +388,35 @@ export = function (RED: PluginAPI): void {
         }
       }
       return { invitation: createInvitation(identity, nextSeq(), terms), terms };
-    })().then((r) => res.json(r), (err: unknown) => fail(res, err));
+    })().then(
+      (r) => res.json(r),
+      (err: unknown) => fail(res, err),
+    );
   });
 
   /** Public browser code: the verifier module of this plugin, and the @noble libraries it imports. */
   const serveFile = (res: Response, dir: string, file: string | undefined, type: string): void => {
-    if (!file || !FILE.test(file)) { res.status(404).json({ error: 'not found' }); return; }
+    if (!file || !FILE.test(file)) {
+      res.status(404).json({ error: 'not found' });
+      return;
+    }
     fs.readFile(path.join(dir, file), (err, body) => {
-      if (err) { res.status(404).json({ error: 'not found' }); return; }
+      if (err) {
+        res.status(404).json({ error: 'not found' });
+        return;
+      }
       res.set('Content-Type', `${type}; charset=utf-8`).set('Cache-Control', 'no-cache').send(body);
     });
   };
-  http.get(`${BASE}/client/:file`, (req, res) => serveFile(res, CLIENT_DIR, CLIENT_FILES.has(req.params.file ?? '') ? req.params.file : undefined, 'text/javascript'));
+  http.get(`${BASE}/client/:file`, (req, res) =>
+    serveFile(res, CLIENT_DIR, CLIENT_FILES.has(req.params.file ?? '') ? req.params.file : undefined, 'text/javascript'),
+  );
   http.get(`${BASE}/vendor/:pkg/:file`, (req, res) => {
     const dir = VENDOR[req.params.pkg ?? ''];
-    if (!dir || !Object.hasOwn(VENDOR, req.params.pkg ?? '')) { res.status(404).json({ error: 'not found' }); return; }
+    if (!dir || !Object.hasOwn(VENDOR, req.params.pkg ?? '')) {
+      res.status(404).json({ error: 'not found' });
+      return;
+    }
     serveFile(res, dir, req.params.file, 'text/javascript');
   });
 };

@@ -17,48 +17,78 @@ describe('access request and invitation endpoints under adminAuth', function () 
 
   async function login(username: string, password: string, scope = '*'): Promise<string> {
     const r = await fetch(`${red.url}/auth/token`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ client_id: 'node-red-editor', grant_type: 'password', scope, username, password }),
     });
     assert.equal(r.status, 200, await r.clone().text());
     return ((await r.json()) as { access_token: string }).access_token;
   }
-  const call = (p: string, token: string, body?: unknown): Promise<Response> => fetch(`${red.url}${p}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const call = (p: string, token: string, body?: unknown): Promise<Response> =>
+    fetch(`${red.url}${p}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
 
   before(async () => {
-    const bcrypt = require(require.resolve('bcryptjs', { paths: [path.dirname(require.resolve('node-red/package.json'))] })) as { hashSync(p: string, r: number): string };
+    const bcrypt = require(require.resolve('bcryptjs', { paths: [path.dirname(require.resolve('node-red/package.json'))] })) as {
+      hashSync(p: string, r: number): string;
+    };
     red = await startRed({
-      settings: { adminAuth: { type: 'credentials', users: [
-        { username: 'viewer', password: bcrypt.hashSync('viewer-pass', 4), permissions: 'read' },
-        { username: 'admin', password: bcrypt.hashSync('admin-pass', 4), permissions: '*' },
-      ] } },
+      settings: {
+        adminAuth: {
+          type: 'credentials',
+          users: [
+            { username: 'viewer', password: bcrypt.hashSync('viewer-pass', 4), permissions: 'read' },
+            { username: 'admin', password: bcrypt.hashSync('admin-pass', 4), permissions: '*' },
+          ],
+        },
+      },
     });
     admin = await login('admin', 'admin-pass');
     viewer = await login('viewer', 'viewer-pass', 'read');
     const flows = [
       { id: 'key', type: 'bot-identity', name: 'op' },
-      { id: 'led', type: 'bot-ledger', name: 'p', origin: 'example.com/P', identity: 'key', dir: '', checkpointMs: 0, checkpointEntries: 0, maxEntryBytes: 65536 },
+      {
+        id: 'led',
+        type: 'bot-ledger',
+        name: 'p',
+        origin: 'example.com/P',
+        identity: 'key',
+        dir: '',
+        checkpointMs: 0,
+        checkpointEntries: 0,
+        maxEntryBytes: 65536,
+      },
     ];
     const r = await fetch(`${red.url}/flows`, {
-      method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' },
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' },
       body: JSON.stringify({ flows }),
     });
     assert.equal(r.status, 200, await r.text());
   });
-  after(async () => { await red?.stop(); });
+  after(async () => {
+    await red?.stop();
+  });
 
   it('reads need bot-ledger.read; approve, decline, invitation and the partner endpoints need bot-ledger.write', async () => {
     assert.equal((await fetch(`${red.url}/bot-ledger/view/ledgers/led/access`)).status, 401, 'no token');
     let r = await call('/bot-ledger/view/ledgers/led/access', viewer);
-    for (let i = 0; i < 50 && r.status !== 200; i++) { await new Promise((res) => setTimeout(res, 100)); r = await call('/bot-ledger/view/ledgers/led/access', viewer); }
+    for (let i = 0; i < 50 && r.status !== 200; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      r = await call('/bot-ledger/view/ledgers/led/access', viewer);
+    }
     assert.equal(r.status, 200);
     assert.deepEqual(await r.json(), []);
-    for (const p of ['/bot-ledger/view/ledgers/led/access/AAAAAAAAAAAAAAAAAAAAAA/approve', '/bot-ledger/view/ledgers/led/access/AAAAAAAAAAAAAAAAAAAAAA/decline',
-      '/bot-ledger/view/ledgers/led/invitation', '/bot-ledger/partner/access', '/bot-ledger/partner/access-status']) {
+    for (const p of [
+      '/bot-ledger/view/ledgers/led/access/AAAAAAAAAAAAAAAAAAAAAA/approve',
+      '/bot-ledger/view/ledgers/led/access/AAAAAAAAAAAAAAAAAAAAAA/decline',
+      '/bot-ledger/view/ledgers/led/invitation',
+      '/bot-ledger/partner/access',
+      '/bot-ledger/partner/access-status',
+    ]) {
       assert.equal((await call(p, viewer, {})).status, 401, `${p} by a reader`);
     }
     const missing = await call('/bot-ledger/view/ledgers/led/access/AAAAAAAAAAAAAAAAAAAAAA/approve', admin, {});

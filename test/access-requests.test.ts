@@ -37,7 +37,7 @@ async function expectCode(p: Promise<unknown> | (() => unknown), code: string): 
 
 const ASK = { op: 'access', actions: ['read'], scope: { signers: '*', topics: ['plant/+/temp'] }, days: 30, note: 'ACME quality team' } as const;
 
-describe('access requests: the owner\'s pending store', function () {
+describe("access requests: the owner's pending store", function () {
   this.timeout(20000);
   const t = tmpDir('bot-access-req-');
   let led: Ledger;
@@ -52,7 +52,11 @@ describe('access requests: the owner\'s pending store', function () {
   });
   const ask = (who: Identity, payload: object = ASK, s = seq++, ts = Date.now()) => makeRequest(who, s, payload as never, ts);
   const send = async (env: { toJSON(): unknown }, extra = {}): Promise<AccessAnswer> => answerRequest(server(extra), env.toJSON()) as Promise<AccessAnswer>;
-  const records = async (): Promise<number> => { let n = 0; for await (const _ of led.aux.iterator('access/p/')) n++; return n; };
+  const records = async (): Promise<number> => {
+    let n = 0;
+    for await (const _ of led.aux.iterator('access/p/')) n++;
+    return n;
+  };
 
   before(async () => {
     led = await Ledger.open({ dir: t.dir, origin: ORIGIN, identity: op });
@@ -61,7 +65,10 @@ describe('access requests: the owner\'s pending store', function () {
       await led.append(signEnvelope(sensor, { kind: 'reading', seq: s++, ts: Date.now(), topic, payload: { v: s } }));
     }
   });
-  after(async () => { await led.close(); t.cleanup(); });
+  after(async () => {
+    await led.close();
+    t.cleanup();
+  });
 
   it('keeps a signed request as pending, with the id the partner can compute (the future grant id)', async () => {
     const env = ask(partner);
@@ -75,7 +82,10 @@ describe('access requests: the owner\'s pending store', function () {
     assert.deepEqual(v.scope, { signers: '*', topics: ['plant/+/temp'] });
     assert.equal(v.days, 30);
     assert.equal(v.note, 'ACME quality team');
-    assert.deepEqual((await AccessRequests.of(led).list()).map((r) => r.id), [v.id]);
+    assert.deepEqual(
+      (await AccessRequests.of(led).list()).map((r) => r.id),
+      [v.id],
+    );
     assert.equal(await records(), 1);
   });
 
@@ -86,7 +96,7 @@ describe('access requests: the owner\'s pending store', function () {
     const env = ask(other, { ...ASK, note: 'first' });
     const first = (await send(env)).access as AccessView;
     assert.deepEqual(events, ['added:']);
-    const again = (await send(env)).access as AccessView;   // e.g. an MQTT QoS 1 redelivery
+    const again = (await send(env)).access as AccessView; // e.g. an MQTT QoS 1 redelivery
     assert.deepEqual(again, first);
     assert.deepEqual(events, ['added:'], 'a duplicate changes nothing');
     await expectCode(send(ask(other, { ...ASK, note: 'older' }, 0)), 'E_REPLAY');
@@ -116,12 +126,12 @@ describe('access requests: the owner\'s pending store', function () {
     await expectCode(send(ask(stranger, { ...ASK, scope: { signers: '*', topics: ['a/#/b'] } })), 'E_QUERY');
     await expectCode(send(ask(stranger, { ...ASK, grant: 'x' })), 'E_QUERY');
     await expectCode(send(ask(stranger, { ...ASK, scope: { signers: Array.from({ length: 200 }, () => Identity.generate().did) } })), 'E_TOO_LARGE');
-    await expectCode(send(ask(op)), 'E_QUERY');   // the operator itself
+    await expectCode(send(ask(op)), 'E_QUERY'); // the operator itself
     const reading = signEnvelope(stranger, { kind: 'reading', seq: 5, ts: Date.now(), payload: ASK as never });
     await expectCode(send(reading), 'E_ENVELOPE');
     await expectCode(send(ask(stranger), { receiptCheckpoint: undefined }), 'E_KEY');
     const limiter = new RateLimiter({ total: 1, perSigner: 0 });
-    await send(ask(partner), { rateLimiter: limiter }).catch(() => undefined);   // takes the only token
+    await send(ask(partner), { rateLimiter: limiter }).catch(() => undefined); // takes the only token
     await expectCode(send(ask(stranger), { rateLimiter: limiter }), 'E_RATE');
     const perSigner = new RateLimiter({ total: 0, perSigner: 1 });
     const s2 = Identity.generate();
@@ -129,7 +139,12 @@ describe('access requests: the owner\'s pending store', function () {
     await expectCode(send(ask(s2, ASK, 2), { rateLimiter: perSigner }), 'E_RATE');
     // s2's first request is the one change above; everything refused left nothing.
     const after = (await store.list()).filter((r) => r.requester !== s2.did && r.requester !== partner.did);
-    assert.deepEqual(after.map((r) => r.requester), JSON.parse(before).filter((r: AccessView) => r.requester !== partner.did).map((r: AccessView) => r.requester));
+    assert.deepEqual(
+      after.map((r) => r.requester),
+      JSON.parse(before)
+        .filter((r: AccessView) => r.requester !== partner.did)
+        .map((r: AccessView) => r.requester),
+    );
     assert.ok(!(await store.list()).some((r) => r.requester === stranger.did));
     assert.equal(await records(), n + 1);
     await store.decline((await store.list()).find((r) => r.requester === s2.did)!.id);
@@ -154,8 +169,11 @@ describe('access requests: the owner\'s pending store', function () {
     assert.equal(await store.get(pending.id), undefined);
     assert.equal(await records(), n - 1);
     await expectCode(store.approve(pending.id, op, nextOp), 'E_NOT_FOUND');
-    const read = await answerRequest(server(), makeRequest(partner, seq++, { op: 'read', grant: pending.id }).toJSON()) as ReadAnswer;
-    assert.deepEqual(read.entries.map((e) => (e.leaf as { topic: string }).topic), ['plant/1/temp']);
+    const read = (await answerRequest(server(), makeRequest(partner, seq++, { op: 'read', grant: pending.id }).toJSON())) as ReadAnswer;
+    assert.deepEqual(
+      read.entries.map((e) => (e.leaf as { topic: string }).topic),
+      ['plant/1/temp'],
+    );
   });
 
   it('access-status: pending, approved with the operator-signed grant, declined; unknown for anyone else', async () => {
@@ -188,21 +206,27 @@ describe('access requests: the owner\'s pending store', function () {
 
   it('arbitrary asks (fast-check): a typed answer or a typed refusal, and a refusal stores nothing', async () => {
     const store = AccessRequests.of(led);
-    const field = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constantFrom(['read'], ['append', 'read'], { signers: '*' }, { signers: '*', topics: ['a/+'] }, 30, 1, 36500, 'note'));
-    await fc.assert(fc.asyncProperty(fc.dictionary(fc.constantFrom('actions', 'scope', 'days', 'note', 'grant', 'x'), field, { maxKeys: 5 }), async (extra) => {
-      const who = Identity.generate();
-      const before = (await store.list()).length;
-      const records0 = await records();
-      try {
-        const v = (await send(ask(who, { op: 'access', ...extra }))).access as AccessView;
-        assert.equal(v.requester, who.did);
-        assert.ok((await store.list()).some((r) => r.id === v.id));
-      } catch (err) {
-        assert.ok(isBotError(err), `not a typed error: ${String(err)}`);
-        assert.equal((await store.list()).length, before);
-        assert.equal(await records(), records0);
-      }
-    }), { numRuns: 60 });
+    const field = fc.oneof(
+      fc.jsonValue({ maxDepth: 3 }),
+      fc.constantFrom(['read'], ['append', 'read'], { signers: '*' }, { signers: '*', topics: ['a/+'] }, 30, 1, 36500, 'note'),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.dictionary(fc.constantFrom('actions', 'scope', 'days', 'note', 'grant', 'x'), field, { maxKeys: 5 }), async (extra) => {
+        const who = Identity.generate();
+        const before = (await store.list()).length;
+        const records0 = await records();
+        try {
+          const v = (await send(ask(who, { op: 'access', ...extra }))).access as AccessView;
+          assert.equal(v.requester, who.did);
+          assert.ok((await store.list()).some((r) => r.id === v.id));
+        } catch (err) {
+          assert.ok(isBotError(err), `not a typed error: ${String(err)}`);
+          assert.equal((await store.list()).length, before);
+          assert.equal(await records(), records0);
+        }
+      }),
+      { numRuns: 60 },
+    );
     for (const r of await store.list()) await store.decline(r.id);
   });
 
@@ -235,9 +259,14 @@ describe('access requests: the partner side (lib/access-client.ts)', function ()
   const owner = { origin: ORIGIN, operator: op.did };
   let forge: ((answer: unknown) => unknown) | undefined;
   const transport: PartnerTransport = async (request, accept) => {
-    const real = await answerRequest({
-      ledger: led, checkpoint: async () => led.checkpoint().then((c) => c ?? led.latestCheckpoint()), receiptCheckpoint: async () => led.latestCheckpoint(),
-    }, request).catch((err: BotError) => ({ error: { code: err.code, message: err.message } }));
+    const real = await answerRequest(
+      {
+        ledger: led,
+        checkpoint: async () => led.checkpoint().then((c) => c ?? led.latestCheckpoint()),
+        receiptCheckpoint: async () => led.latestCheckpoint(),
+      },
+      request,
+    ).catch((err: BotError) => ({ error: { code: err.code, message: err.message } }));
     if (forge && accept) {
       // An answer someone else published on the reply topic first: it must be ignored.
       const fake = forge(real);
@@ -247,8 +276,13 @@ describe('access requests: the partner side (lib/access-client.ts)', function ()
   };
   const opts = { owner, identity: me, nextSeq: () => seq++, transport };
 
-  before(async () => { led = await Ledger.open({ dir: t.dir, origin: ORIGIN, identity: op }); });
-  after(async () => { await led.close(); t.cleanup(); });
+  before(async () => {
+    led = await Ledger.open({ dir: t.dir, origin: ORIGIN, identity: op });
+  });
+  after(async () => {
+    await led.close();
+    t.cleanup();
+  });
 
   it('asks, is pending, is approved: the grant is checked against the operator key before it is believed', async () => {
     const v = await requestAccess(opts, { actions: ['read'], scope: { signers: '*', topics: ['plant/#'] }, days: 5, note: 'hello' });
@@ -258,7 +292,14 @@ describe('access requests: the partner side (lib/access-client.ts)', function ()
     // A forged approval (a grant signed by another key) is ignored; the owner's is taken.
     const stranger = Identity.generate();
     forge = (real) => {
-      const g = signEnvelope(stranger, grantInput({ id: v.id, subject: me.did, ledger: ORIGIN, actions: ['read', 'append'], scope: { signers: '*' }, expires: Date.now() + 1e9 }, 1, Date.now()));
+      const g = signEnvelope(
+        stranger,
+        grantInput(
+          { id: v.id, subject: me.did, ledger: ORIGIN, actions: ['read', 'append'], scope: { signers: '*' }, expires: Date.now() + 1e9 },
+          1,
+          Date.now(),
+        ),
+      );
       return { access: { ...(real as AccessAnswer).access, grant: g.toJSON() } };
     };
     const s = await accessStatus(opts, v.id);
@@ -268,7 +309,7 @@ describe('access requests: the partner side (lib/access-client.ts)', function ()
     assert.deepEqual(s.grant?.scope, { signers: '*', topics: ['plant/#'] });
   });
 
-  it('checks the ask before sending (E_QUERY) and throws the owner\'s refusals as typed errors', async () => {
+  it("checks the ask before sending (E_QUERY) and throws the owner's refusals as typed errors", async () => {
     await expectCode(requestAccess(opts, { actions: ['fly'] }), 'E_QUERY');
     await expectCode(requestAccess({ ...opts, identity: op }, { actions: ['read'] }), 'E_QUERY');
   });
@@ -276,10 +317,26 @@ describe('access requests: the partner side (lib/access-client.ts)', function ()
 
 describe('access requests: MQTT topic filter containment for narrowing', () => {
   it('filterCovers follows MQTT 3.1.1 §4.7', () => {
-    const yes: [string, string][] = [['plant/#', 'plant/1/temp'], ['plant/#', 'plant'], ['plant/+/temp', 'plant/1/temp'], ['plant/+/temp', 'plant/+/temp'],
-      ['#', 'a/b'], ['+/+', 'a/+'], ['plant/#', 'plant/+/temp'], ['plant/#', 'plant/#']];
-    const no: [string, string][] = [['plant/+/temp', 'plant/#'], ['plant/1/temp', 'plant/+/temp'], ['plant/+', 'plant/1/temp'], ['#', '$SYS/x'],
-      ['+/x', '$SYS/x'], ['plant/+/temp', 'plant/1'], ['plant', 'plant/#'], ['a/b', 'a/c']];
+    const yes: [string, string][] = [
+      ['plant/#', 'plant/1/temp'],
+      ['plant/#', 'plant'],
+      ['plant/+/temp', 'plant/1/temp'],
+      ['plant/+/temp', 'plant/+/temp'],
+      ['#', 'a/b'],
+      ['+/+', 'a/+'],
+      ['plant/#', 'plant/+/temp'],
+      ['plant/#', 'plant/#'],
+    ];
+    const no: [string, string][] = [
+      ['plant/+/temp', 'plant/#'],
+      ['plant/1/temp', 'plant/+/temp'],
+      ['plant/+', 'plant/1/temp'],
+      ['#', '$SYS/x'],
+      ['+/x', '$SYS/x'],
+      ['plant/+/temp', 'plant/1'],
+      ['plant', 'plant/#'],
+      ['a/b', 'a/c'],
+    ];
     for (const [o, i] of yes) assert.ok(filterCovers(o, i), `${o} covers ${i}`);
     for (const [o, i] of no) assert.ok(!filterCovers(o, i), `${o} does not cover ${i}`);
   });

@@ -15,13 +15,17 @@ async function main(): Promise<void> {
   const [port, cert, key] = process.argv.slice(2);
   const { Aedes } = await import('aedes');
   const broker = await Aedes.createBroker();
-  const server = cert && key
-    ? tls.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, broker.handle)
-    : net.createServer(broker.handle);
+  const server = cert && key ? tls.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, broker.handle) : net.createServer(broker.handle);
   server.listen(Number(port), '127.0.0.1', () => process.stdout.write('ready\n'));
-  const stop = (): void => { server.close(); broker.close(() => process.exit(0)); };
+  const stop = (): void => {
+    server.close();
+    broker.close(() => process.exit(0));
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
 
-main().catch((err: Error) => { process.stderr.write(`${err.stack ?? err.message}\n`); process.exit(1); });
+main().catch((err: Error) => {
+  process.stderr.write(`${err.stack ?? err.message}\n`);
+  process.exit(1);
+});

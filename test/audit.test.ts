@@ -6,7 +6,9 @@ import { tmpDir } from './helpers';
 describe('audit', function () {
   this.timeout(60000);
   let t: ReturnType<typeof tmpDir>;
-  beforeEach(() => { t = tmpDir('bot-audit-'); });
+  beforeEach(() => {
+    t = tmpDir('bot-audit-');
+  });
   afterEach(() => t.cleanup());
 
   it('passes on a ledger that is being appended to, with and without worker threads', async () => {
@@ -14,17 +16,14 @@ describe('audit', function () {
     const dev = Identity.generate();
     const led = await Ledger.open({ dir: t.dir, origin: 'example.com/audit', identity: op });
     let seq = 0;
-    const batch = (n: number): Promise<unknown[]> => Promise.all(Array.from({ length: n }, () =>
-      led.append(signEnvelope(dev, { kind: 'reading', seq: seq++, ts: Date.now(), payload: { s: seq } }))));
+    const batch = (n: number): Promise<unknown[]> =>
+      Promise.all(Array.from({ length: n }, () => led.append(signEnvelope(dev, { kind: 'reading', seq: seq++, ts: Date.now(), payload: { s: seq } }))));
     await batch(700);
     await led.checkpoint();
     await batch(33);
     await led.checkpoint();
     const progress: number[] = [];
-    const [withWorkers, appended] = await Promise.all([
-      auditLedger(led, { workers: 2, onProgress: (p) => progress.push(p.checked) }),
-      batch(500),
-    ]);
+    const [withWorkers, appended] = await Promise.all([auditLedger(led, { workers: 2, onProgress: (p) => progress.push(p.checked) }), batch(500)]);
     assert.equal(appended.length, 500);
     assert.ok(withWorkers.ok, JSON.stringify(withWorkers));
     assert.ok(withWorkers.size >= 733 && withWorkers.size <= 1233);

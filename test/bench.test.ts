@@ -9,7 +9,12 @@ import * as path from 'node:path';
 
 const RUN = path.resolve(__dirname, '../bench/run.js');
 
-interface Fig { value: unknown; peer: unknown; ratio: unknown; [k: string]: unknown }
+interface Fig {
+  value: unknown;
+  peer: unknown;
+  ratio: unknown;
+  [k: string]: unknown;
+}
 
 function assertFigure(name: string, f: unknown, withTarget = true): asserts f is Fig {
   assert.ok(f !== null && typeof f === 'object', `${name} is missing`);

@@ -35,9 +35,19 @@ function aclFor(members: string[]): string {
 
 function rawClient(url: string, username: string | undefined, password: string | undefined): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
-    const c = mqtt.connect(url, { protocolVersion: 4, clientId: username ?? `anon-${Date.now()}`, username, password, reconnectPeriod: 0, connectTimeout: 3000 });
+    const c = mqtt.connect(url, {
+      protocolVersion: 4,
+      clientId: username ?? `anon-${Date.now()}`,
+      username,
+      password,
+      reconnectPeriod: 0,
+      connectTimeout: 3000,
+    });
     c.once('connect', () => resolve(c));
-    c.once('error', (err) => { c.end(true); reject(err); });
+    c.once('error', (err) => {
+      c.end(true);
+      reject(err);
+    });
   });
 }
 
@@ -58,7 +68,12 @@ describe('the shipped Mosquitto ACL (mosquitto/bot-acl.conf) on a real broker', 
   const outsiderId = 'bbbbbbbbbbbbbbbb';
   const pw = (u: string): string => `pw-${u}`;
 
-  async function member(name: string, id: Identity, witnessOf: { origin: string; did: string } | undefined, witnessedBy: Identity | undefined): Promise<{ id: Identity; ledger: Ledger; lid: string; cons: Consortium }> {
+  async function member(
+    name: string,
+    id: Identity,
+    witnessOf: { origin: string; did: string } | undefined,
+    witnessedBy: Identity | undefined,
+  ): Promise<{ id: Identity; ledger: Ledger; lid: string; cons: Consortium }> {
     const t = tmpDir('bot-acl-');
     dirs.push(t.cleanup);
     const origin = `example.com/${name}`;
@@ -68,7 +83,11 @@ describe('the shipped Mosquitto ACL (mosquitto/bot-acl.conf) on a real broker', 
     link.on('error', () => undefined);
     const policy = QuorumPolicy.create({ origin, operator: id.did, witnesses: witnessedBy ? [{ name: 'example.com/W', key: witnessedBy.did }] : [] });
     const cons = new Consortium({ ledger, identity: id, link, policy, witnessed: witnessOf ? [witnessOf] : [], retryMs: 200, rpcTimeoutMs: 2000 });
-    stops.push(async () => { await cons.stop(); await link.close(); await ledger.close(); });
+    stops.push(async () => {
+      await cons.stop();
+      await link.close();
+      await ledger.close();
+    });
     return { id, ledger, lid, cons };
   }
 
@@ -116,11 +135,11 @@ describe('the shipped Mosquitto ACL (mosquitto/bot-acl.conf) on a real broker', 
     stops.push(() => partner.close());
     partner.start();
     await partner.connected(5000);
-    const answer = await partner.request(ledgerTopics(owner.lid).rpc, 'checkpoint', {}, 5000) as { treeSize: number };
+    const answer = (await partner.request(ledgerTopics(owner.lid).rpc, 'checkpoint', {}, 5000)) as { treeSize: number };
     assert.equal(answer.treeSize, 1);
   });
 
-  it('keeps an outsider out: no forged checkpoint, no one else\'s answers or requests, no entries', async () => {
+  it("keeps an outsider out: no forged checkpoint, no one else's answers or requests, no entries", async () => {
     const topics = ledgerTopics(owner.lid);
     const outsider = await rawClient(broker.url, outsiderId, pw(outsiderId));
     stops.push(() => outsider.end(true));
@@ -151,7 +170,10 @@ describe('the shipped Mosquitto ACL (mosquitto/bot-acl.conf) on a real broker', 
     await owner.ledger.append(signEnvelope(owner.id, { kind: 'reading', seq: 3, ts: Date.now(), topic: 'plant/1/temp', payload: { t: 23 } }));
     await sleep(500);
     assert.deepEqual(got, [], 'the outsider received nothing');
-    assert.ok(retained.length >= 1 && retained.every((n) => n.startsWith('example.com/O\n') && n !== forged), 'the partner sees only the owner\'s own checkpoint');
+    assert.ok(
+      retained.length >= 1 && retained.every((n) => n.startsWith('example.com/O\n') && n !== forged),
+      "the partner sees only the owner's own checkpoint",
+    );
     assert.ok(!retained.some((n) => n.startsWith('{')), 'a partner that is not a member gets no entries message');
   });
 

@@ -6,8 +6,17 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import {
-  fromBase64, Identity, leafHash, Ledger, NoteVerifier, openNote, parseCheckpoint, PublicKey, verifyConsistency,
-  verifyEnvelope, verifyInclusion,
+  fromBase64,
+  Identity,
+  leafHash,
+  Ledger,
+  NoteVerifier,
+  openNote,
+  parseCheckpoint,
+  PublicKey,
+  verifyConsistency,
+  verifyEnvelope,
+  verifyInclusion,
 } from '../lib';
 import { main } from '../lib/cli';
 import { tmpDir } from './helpers';
@@ -15,7 +24,12 @@ import { tmpDir } from './helpers';
 const CLI = path.resolve(__dirname, '../bin/bot-ledger.js');
 const ORIGIN = 'example.com/cli-test';
 
-interface RunResult { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+interface RunResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** Run bot-ledger with args and stdin text; never rejects on a non-zero exit. */
 function run(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
@@ -24,10 +38,15 @@ function run(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } =
   if (!opts.env?.BOT_DEBUG) delete env.BOT_DEBUG;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    child.stdin.on('error', () => undefined);   // the command may exit before reading all of it
+    let stdout = '',
+      stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    child.stdin.on('error', () => undefined); // the command may exit before reading all of it
     child.stdin.end(opts.input ?? '');
     child.on('error', reject);
     child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
@@ -43,10 +62,17 @@ function assertError(r: RunResult, status: number, pattern: RegExp): void {
 }
 
 function jsonLines(text: string): Record<string, unknown>[] {
-  return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-interface ReceiptLine { index: number; leafHash: string; treeSize: number }
+interface ReceiptLine {
+  index: number;
+  leafHash: string;
+  treeSize: number;
+}
 
 describe('bot-ledger CLI', function () {
   this.timeout(30000);
@@ -119,12 +145,19 @@ describe('bot-ledger CLI', function () {
     it('appends stdin lines and prints one receipt per entry, in order, with consecutive indices', async () => {
       const first = [{ temp: 21.5 }, [1, 2, 3], 'text', 42, null];
       // An empty line and CRLF line ends are accepted.
-      const input = first.map((p) => JSON.stringify(p)).join('\r\n').replace('[1,2,3]', '[1,2,3]\n') + '\n';
+      const input =
+        first
+          .map((p) => JSON.stringify(p))
+          .join('\r\n')
+          .replace('[1,2,3]', '[1,2,3]\n') + '\n';
       const r = await run(['append', dir, '--key', keyFile, '--origin', ORIGIN, '--topic', 'plant/1/temp'], { input });
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stderr, '');
       const lines = jsonLines(r.stdout) as unknown as ReceiptLine[];
-      assert.deepEqual(lines.map((l) => l.index), [0, 1, 2, 3, 4]);
+      assert.deepEqual(
+        lines.map((l) => l.index),
+        [0, 1, 2, 3, 4],
+      );
       for (const l of lines) {
         assert.deepEqual(Object.keys(l).sort(), ['index', 'leafHash', 'treeSize']);
         assert.equal(fromBase64(l.leafHash).length, 32);
@@ -138,11 +171,15 @@ describe('bot-ledger CLI', function () {
       // More entries, with the key from the environment; the kind is chosen, seq continues.
       const more = [{ n: 1 }, { n: 2 }, { n: 3 }];
       const r2 = await run(['append', dir, '--kind', 'event'], {
-        input: more.map((p) => JSON.stringify(p)).join('\n'), env: { BOT_LEDGER_KEY_FILE: keyFile },
+        input: more.map((p) => JSON.stringify(p)).join('\n'),
+        env: { BOT_LEDGER_KEY_FILE: keyFile },
       });
       assert.equal(r2.status, 0, r2.stderr);
       const lines2 = jsonLines(r2.stdout) as unknown as ReceiptLine[];
-      assert.deepEqual(lines2.map((l) => l.index), [5, 6, 7]);
+      assert.deepEqual(
+        lines2.map((l) => l.index),
+        [5, 6, 7],
+      );
       receipts.push(...lines2);
       payloads.push(...more);
       cp2 = await checkpointNote();
@@ -161,15 +198,27 @@ describe('bot-ledger CLI', function () {
         const p = JSON.parse(r.stdout) as { index: number; treeSize: number; leafHash: string; proof: string[] };
         assert.deepEqual(Object.keys(p).sort(), ['index', 'leafHash', 'proof', 'treeSize']);
         assert.equal(p.index, rc.index);
-        assert.equal(p.treeSize, cp2.size);           // the latest checkpoint covers it
+        assert.equal(p.treeSize, cp2.size); // the latest checkpoint covers it
         assert.equal(p.leafHash, rc.leafHash);
-        verifyInclusion(p.index, p.treeSize, fromBase64(p.leafHash), p.proof.map((h) => fromBase64(h)), cp2.root);
+        verifyInclusion(
+          p.index,
+          p.treeSize,
+          fromBase64(p.leafHash),
+          p.proof.map((h) => fromBase64(h)),
+          cp2.root,
+        );
       }
       const r = await run(['proof', dir, '2', '--size', '5']);
       assert.equal(r.status, 0, r.stderr);
       const p = JSON.parse(r.stdout) as { index: number; treeSize: number; leafHash: string; proof: string[] };
       assert.equal(p.treeSize, 5);
-      verifyInclusion(2, 5, fromBase64(p.leafHash), p.proof.map((h) => fromBase64(h)), cp1.root);
+      verifyInclusion(
+        2,
+        5,
+        fromBase64(p.leafHash),
+        p.proof.map((h) => fromBase64(h)),
+        cp1.root,
+      );
     });
 
     it('prints consistency proofs that verify between the checkpoints', async () => {
@@ -179,7 +228,13 @@ describe('bot-ledger CLI', function () {
       assert.deepEqual(Object.keys(c).sort(), ['from', 'proof', 'to']);
       assert.equal(c.from, 5);
       assert.equal(c.to, 8);
-      verifyConsistency(5, 8, c.proof.map((h) => fromBase64(h)), cp1.root, cp2.root);
+      verifyConsistency(
+        5,
+        8,
+        c.proof.map((h) => fromBase64(h)),
+        cp1.root,
+        cp2.root,
+      );
       const same = await run(['consistency', dir, '8', '8']);
       assert.deepEqual(JSON.parse(same.stdout), { from: 8, to: 8, proof: [] });
     });
@@ -216,7 +271,7 @@ describe('bot-ledger CLI', function () {
       const none = await run(['export', dir, '--from', '8']);
       assert.equal(none.status, 0);
       assert.equal(none.stdout, '');
-      const toEnd = await run(['export', dir, '--from', '6', '--to', '9']);  // stops at the end of the tree
+      const toEnd = await run(['export', dir, '--from', '6', '--to', '9']); // stops at the end of the tree
       assert.equal(toEnd.status, 0, toEnd.stderr);
       assert.deepEqual(toEnd.stdout.slice(0, -1).split('\n'), lines.slice(6, 8));
       assertError(await run(['export', dir, '--from', '5', '--to', '4']), 1, /E_RANGE/);
@@ -239,10 +294,13 @@ describe('bot-ledger CLI', function () {
       const r = await run(['append', dir, '--key', keyFile], { input: '{"ok":1}\n\n{"ok":2}\n{not json\n{"ok":3}\n' });
       assertError(r, 1, /line 4\b.*not a JSON value/);
       const lines = jsonLines(r.stdout) as unknown as ReceiptLine[];
-      assert.deepEqual(lines.map((l) => l.index), [8, 9]);
+      assert.deepEqual(
+        lines.map((l) => l.index),
+        [8, 9],
+      );
       const led = await Ledger.open({ dir, create: false });
       try {
-        assert.equal(led.size, 10);           // the line after the bad one was not appended
+        assert.equal(led.size, 10); // the line after the bad one was not appended
       } finally {
         await led.close();
       }
@@ -255,9 +313,14 @@ describe('bot-ledger CLI', function () {
       const chunks = Array.from({ length: Math.ceil(bytes.length / 5) }, (_, i) => bytes.subarray(i * 5, i * 5 + 5));
       const stdout = new PassThrough();
       const stderr = new PassThrough();
-      let out = '', err = '';
-      stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-      stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+      let out = '',
+        err = '';
+      stdout.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+      });
+      stderr.setEncoding('utf8').on('data', (d: string) => {
+        err += d;
+      });
       const status = await main(['append', dir, '--key', keyFile], { stdin: Readable.from(chunks), stdout, stderr, env: {} });
       assert.equal(status, 0, err);
       const rs = jsonLines(out) as unknown as ReceiptLine[];
@@ -277,29 +340,45 @@ describe('bot-ledger CLI', function () {
     it('refuses integers that JSON numbers cannot hold exactly, naming the line', async () => {
       const r = await run(['append', dir, '--key', keyFile], { input: '{"id":"12345678901234567890","n":9007199254740991}\n{"id":12345678901234567890}\n' });
       assertError(r, 1, /stdin line 2: the integer 12345678901234567890 is beyond 2\^53-1/);
-      assert.deepEqual((jsonLines(r.stdout) as unknown as ReceiptLine[]).map((l) => l.index), [13]);
+      assert.deepEqual(
+        (jsonLines(r.stdout) as unknown as ReceiptLine[]).map((l) => l.index),
+        [13],
+      );
     });
 
     it('stops gracefully on SIGTERM: every accepted line gets its receipt', async () => {
       const child = spawn(process.execPath, [CLI, 'append', dir, '--key', keyFile], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '', stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-      child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+      let stdout = '',
+        stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        stdout += d;
+      });
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+      });
       child.stdin.write('{"s":1}\n{"s":2}\n{"s":3}\n');
       while (stdout.split('\n').length < 4) await once(child.stdout, 'data');
       child.kill('SIGTERM');
-      const [status] = await once(child, 'close') as [number | null];
+      const [status] = (await once(child, 'close')) as [number | null];
       assert.equal(status, 128 + 15, stderr);
       assert.match(stderr, /^bot-ledger: interrupted; 3 entries appended and receipted\n$/);
-      assert.deepEqual((jsonLines(stdout) as unknown as ReceiptLine[]).map((l) => l.index), [14, 15, 16]);
+      assert.deepEqual(
+        (jsonLines(stdout) as unknown as ReceiptLine[]).map((l) => l.index),
+        [14, 15, 16],
+      );
     });
   });
 
   describe('errors: one line on stderr, no stack trace', () => {
     it('a missing ledger directory', async () => {
       const missing = path.join(t.dir, 'no-such-ledger');
-      for (const args of [['verify', missing], ['proof', missing, '0'], ['consistency', missing, '0', '1'], ['export', missing],
-        ['checkpoint', missing, '--key', keyFile]]) {
+      for (const args of [
+        ['verify', missing],
+        ['proof', missing, '0'],
+        ['consistency', missing, '0', '1'],
+        ['export', missing],
+        ['checkpoint', missing, '--key', keyFile],
+      ]) {
         const r = await run(args);
         assertError(r, 1, /no ledger in .*no-such-ledger.*E_NOT_FOUND/);
         assert.equal(r.stdout, '');
@@ -311,7 +390,10 @@ describe('bot-ledger CLI', function () {
       const open = path.join(t.dir, 'open.key');
       fs.writeFileSync(open, fs.readFileSync(keyFile), { mode: 0o644 });
       fs.chmodSync(open, 0o644);
-      for (const args of [['append', dir, '--key', open], ['checkpoint', dir, '--key', open]]) {
+      for (const args of [
+        ['append', dir, '--key', open],
+        ['checkpoint', dir, '--key', open],
+      ]) {
         const r = await run(args, { input: '1\n' });
         assertError(r, 1, /accessible by others.*chmod 600.*E_KEY/);
       }
@@ -331,7 +413,12 @@ describe('bot-ledger CLI', function () {
     it('a ledger locked by another process', async () => {
       const held = await Ledger.open({ dir, create: false });
       try {
-        for (const args of [['verify', dir], ['proof', dir, '0'], ['checkpoint', dir, '--key', keyFile], ['append', dir, '--key', keyFile]]) {
+        for (const args of [
+          ['verify', dir],
+          ['proof', dir, '0'],
+          ['checkpoint', dir, '--key', keyFile],
+          ['append', dir, '--key', keyFile],
+        ]) {
           const r = await run(args, { input: '{"x":1}\n' });
           assertError(r, 1, /in use by another process.*E_LOCKED/);
           assert.equal(r.stdout, '');

@@ -24,8 +24,18 @@ import { signCheckpoint } from '../lib/note';
 import { signEnvelope } from '../lib/envelope';
 import { QuorumPolicy } from '../lib/quorum';
 
-interface Init { seed: string; dir: string; url: string; name: string; partners: { name: string; did: string }[] }
-interface Msg { id: number; cmd: string; [k: string]: unknown }
+interface Init {
+  seed: string;
+  dir: string;
+  url: string;
+  name: string;
+  partners: { name: string; did: string }[];
+}
+interface Msg {
+  id: number;
+  cmd: string;
+  [k: string]: unknown;
+}
 
 const origin = (name: string): string => `example.com/${name}`;
 
@@ -44,30 +54,47 @@ async function init(m: Init): Promise<unknown> {
   link = new MqttLink({ url: m.url, reconnectMs: 100, maxReconnectMs: 500, clientId: `cons-${m.name}-${crypto.randomBytes(3).toString('hex')}` });
   link.on('error', () => undefined);
   const policy = QuorumPolicy.create({
-    origin: origin(m.name), operator: identity.did,
+    origin: origin(m.name),
+    operator: identity.did,
     witnesses: m.partners.map((p) => ({ name: origin(p.name), key: p.did })),
   });
   cons = new Consortium({
-    ledger, identity, link, policy, retryMs: 500, rpcTimeoutMs: 2000,
+    ledger,
+    identity,
+    link,
+    policy,
+    retryMs: 500,
+    rpcTimeoutMs: 2000,
     witnessed: m.partners.map((p) => ({ origin: origin(p.name), did: p.did })),
   });
   await cons.start();
-  timer = setInterval(() => { ledger!.checkpoint().catch(() => undefined); }, 200);
+  timer = setInterval(() => {
+    ledger!.checkpoint().catch(() => undefined);
+  }, 200);
   return { did: identity.did, ledgerId: cons.ledgerId };
 }
 
 async function handle(m: Msg): Promise<unknown> {
   switch (m.cmd) {
-    case 'init': return init(m as unknown as Init);
+    case 'init':
+      return init(m as unknown as Init);
     case 'append': {
       const n = Number(m.n ?? 1);
-      const receipts = await Promise.all(Array.from({ length: n }, () => ledger!.append(signEnvelope(identity!, { kind: 'reading', seq: seq++, ts: Date.now(), topic: 'plant/1/temp', payload: { t: 20 + Math.random() } }))));
+      const receipts = await Promise.all(
+        Array.from({ length: n }, () =>
+          ledger!.append(signEnvelope(identity!, { kind: 'reading', seq: seq++, ts: Date.now(), topic: 'plant/1/temp', payload: { t: 20 + Math.random() } })),
+        ),
+      );
       return receipts.map((r) => r.index);
     }
-    case 'status': return cons!.status(Number(m.index));
-    case 'info': return cons!.info();
-    case 'wait': return cons!.waitConfirmed(Number(m.index), Number(m.ms));
-    case 'witnessState': return cons!.witnessState(String(m.origin));
+    case 'status':
+      return cons!.status(Number(m.index));
+    case 'info':
+      return cons!.info();
+    case 'wait':
+      return cons!.waitConfirmed(Number(m.index), Number(m.ms));
+    case 'witnessState':
+      return cons!.witnessState(String(m.origin));
     case 'forge': {
       const latest = ledger!.latestCheckpoint();
       if (!latest) throw new Error('no checkpoint to forge');
@@ -86,7 +113,8 @@ async function handle(m: Msg): Promise<unknown> {
       setImmediate(() => process.disconnect?.());
       return true;
     }
-    default: throw new Error(`unknown command ${m.cmd}`);
+    default:
+      throw new Error(`unknown command ${m.cmd}`);
   }
 }
 
@@ -97,4 +125,6 @@ process.on('message', (m: Msg) => {
   );
 });
 // The parent went away without a stop: do not linger.
-process.on('disconnect', () => { if (!stopping) process.exit(0); });
+process.on('disconnect', () => {
+  if (!stopping) process.exit(0);
+});

@@ -19,9 +19,24 @@ const CHILD = path.resolve(__dirname, 'consensus-child.js');
 const NAMES = ['A', 'B', 'C'] as const;
 type Name = (typeof NAMES)[number];
 
-interface Partner { name: Name; seed: string; did: string; dir: string; ledgerId?: string; proc?: ChildProcess; calls: Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }> }
+interface Partner {
+  name: Name;
+  seed: string;
+  did: string;
+  dir: string;
+  ledgerId?: string;
+  proc?: ChildProcess;
+  calls: Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>;
+}
 
-interface Status { status: string; index: number; treeSize: number; confirmations: number; quorum: number; witnesses: { did: string }[] }
+interface Status {
+  status: string;
+  index: number;
+  treeSize: number;
+  confirmations: number;
+  quorum: number;
+  witnesses: { did: string }[];
+}
 
 let nextId = 1;
 
@@ -30,10 +45,19 @@ function call(p: Partner, cmd: string, args: Record<string, unknown> = {}, ms = 
   if (!proc || !proc.connected) return Promise.reject(new Error(`${p.name} is not running`));
   const id = nextId++;
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { p.calls.delete(id); reject(new Error(`${p.name} did not answer ${cmd}`)); }, ms);
+    const timer = setTimeout(() => {
+      p.calls.delete(id);
+      reject(new Error(`${p.name} did not answer ${cmd}`));
+    }, ms);
     p.calls.set(id, {
-      resolve: (v) => { clearTimeout(timer); resolve(v); },
-      reject: (e) => { clearTimeout(timer); reject(e); },
+      resolve: (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      reject: (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
     });
     proc.send({ id, cmd, ...args });
   });
@@ -53,10 +77,18 @@ async function spawnPartner(p: Partner, all: Partner[], url: string): Promise<vo
     for (const c of p.calls.values()) c.reject(new Error(`${p.name} exited`));
     p.calls.clear();
   });
-  const r = await call(p, 'init', {
-    seed: p.seed, dir: p.dir, url, name: p.name,
-    partners: all.filter((q) => q !== p).map((q) => ({ name: q.name, did: q.did })),
-  }, 20000) as { did: string; ledgerId: string };
+  const r = (await call(
+    p,
+    'init',
+    {
+      seed: p.seed,
+      dir: p.dir,
+      url,
+      name: p.name,
+      partners: all.filter((q) => q !== p).map((q) => ({ name: q.name, did: q.did })),
+    },
+    20000,
+  )) as { did: string; ledgerId: string };
   assert.equal(r.did, p.did);
   p.ledgerId = r.ledgerId;
 }
@@ -71,7 +103,7 @@ async function kill(p: Partner): Promise<void> {
 }
 
 async function statusOf(p: Partner, index: number): Promise<Status> {
-  return await call(p, 'status', { index }) as Status;
+  return (await call(p, 'status', { index })) as Status;
 }
 
 async function waitStatus(p: Partner, index: number, want: string, ms = 15000): Promise<Status> {
@@ -86,7 +118,7 @@ async function waitStatus(p: Partner, index: number, want: string, ms = 15000): 
 }
 
 async function append(p: Partner, n = 1): Promise<number[]> {
-  return await call(p, 'append', { n }) as number[];
+  return (await call(p, 'append', { n })) as number[];
 }
 
 describe('consortium of three partners in separate processes (real Mosquitto)', function () {
@@ -120,7 +152,7 @@ describe('consortium of three partners in separate processes (real Mosquitto)', 
     assert.ok(s.confirmations >= 2);
     assert.ok(s.treeSize > i);
     assert.ok(s.witnesses.every((w) => w.did === P('B').did || w.did === P('C').did));
-    const info = await call(P('A'), 'info') as { witnesses: string[]; quorum: number; confirmedSize: number; confirmedCheckpoint: string };
+    const info = (await call(P('A'), 'info')) as { witnesses: string[]; quorum: number; confirmedSize: number; confirmedCheckpoint: string };
     assert.deepEqual(new Set(info.witnesses), new Set([P('B').did, P('C').did]));
     assert.ok(info.confirmedSize > i);
     assert.match(info.confirmedCheckpoint, /^example\.com\/A\n/);
@@ -133,7 +165,10 @@ describe('consortium of three partners in separate processes (real Mosquitto)', 
     await kill(P('C'));
     const [i] = await append(P('A'));
     const s = await waitStatus(P('A'), i, 'confirmed');
-    assert.deepEqual(s.witnesses.map((w) => w.did), [P('B').did]);
+    assert.deepEqual(
+      s.witnesses.map((w) => w.did),
+      [P('B').did],
+    );
     await kill(P('B'));
     const [j] = await append(P('A'));
     await waitStatus(P('A'), j, 'sealed');
@@ -175,7 +210,10 @@ describe('consortium of three partners in separate processes (real Mosquitto)', 
       }
       await watcher.publish(topicsA.cosignature('0123456789abcdef'), 'not a note');
       await watcher.publish(topicsA.cosignature('0123456789abcdef'), Buffer.alloc(200 * 1024, 0x41));
-      await watcher.publish(topicsA.cosignature('0123456789abcdef'), 'example.com/A\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\u2014 example.com/B AAAA\n');
+      await watcher.publish(
+        topicsA.cosignature('0123456789abcdef'),
+        'example.com/A\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\u2014 example.com/B AAAA\n',
+      );
       await watcher.publish(topicsB.checkpoint, 'example.com/B\n999\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\u2014 example.com/B AAAA\n');
       await watcher.publish(topicsB.conflict, '{"v":1,"kind":"fork","origin":"example.com/B","a":"x","b":"y","proof":[]}');
       const end = Date.now() + 15000;
@@ -194,13 +232,13 @@ describe('consortium of three partners in separate processes (real Mosquitto)', 
 
   it('shows an operator that signs a fork as conflict at both witnesses', async () => {
     for (const w of [P('A'), P('C')]) {
-      const st = await call(w, 'witnessState', { origin: 'example.com/B' }) as { status: string; size: number };
+      const st = (await call(w, 'witnessState', { origin: 'example.com/B' })) as { status: string; size: number };
       assert.equal(st.status, 'ok', `${w.name} holds B as ${st.status}`);
     }
     // Make sure both witnesses hold B's latest checkpoint before B forges at that size.
     const [b] = await append(P('B'));
     await waitStatus(P('B'), b, 'confirmed');
-    const size = (await call(P('B'), 'info') as { confirmedSize: number }).confirmedSize;
+    const size = ((await call(P('B'), 'info')) as { confirmedSize: number }).confirmedSize;
     for (const w of [P('A'), P('C')]) {
       const end = Date.now() + 10000;
       while (((await call(w, 'witnessState', { origin: 'example.com/B' })) as { size: number }).size < size) {
@@ -208,13 +246,16 @@ describe('consortium of three partners in separate processes (real Mosquitto)', 
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    const forged = await call(P('B'), 'forge') as { size: number };
+    const forged = (await call(P('B'), 'forge')) as { size: number };
     assert.equal(forged.size, size);
     for (const w of [P('A'), P('C')]) {
       const end = Date.now() + 10000;
       for (;;) {
-        const s = await call(w, 'witnessState', { origin: 'example.com/B' }) as { status: string; evidence: number };
-        if (s.status === 'conflict') { assert.ok(s.evidence >= 1); break; }
+        const s = (await call(w, 'witnessState', { origin: 'example.com/B' })) as { status: string; evidence: number };
+        if (s.status === 'conflict') {
+          assert.ok(s.evidence >= 1);
+          break;
+        }
         if (Date.now() > end) throw new Error(`${w.name} does not show B in conflict`);
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -234,7 +275,12 @@ describe('consortium of three partners in separate processes (real Mosquitto)', 
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
     assert.equal(await call(p, 'stop'), true);
     let timer: NodeJS.Timeout | undefined;
-    const code = await Promise.race([exited, new Promise<string>((r) => { timer = setTimeout(() => r('still running'), 8000); })]);
+    const code = await Promise.race([
+      exited,
+      new Promise<string>((r) => {
+        timer = setTimeout(() => r('still running'), 8000);
+      }),
+    ]);
     clearTimeout(timer);
     assert.equal(code, 0);
     p.proc = undefined;

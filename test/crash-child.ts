@@ -19,8 +19,13 @@ async function main(): Promise<void> {
   const op = Identity.fromSeed(Buffer.from(opHex, 'hex'));
   const dev = Identity.fromSeed(Buffer.from(devHex, 'hex'));
   const l = await Ledger.open({ dir, origin, identity: op });
-  const out = (line: string): void => { process.stdout.write(line + '\n'); };
-  const fail = (err: unknown): void => { process.stderr.write(`crash-child: ${String(err)}\n`); process.exit(1); };
+  const out = (line: string): void => {
+    process.stdout.write(line + '\n');
+  };
+  const fail = (err: unknown): void => {
+    process.stderr.write(`crash-child: ${String(err)}\n`);
+    process.exit(1);
+  };
   let seq = Number(first);
   const end = seq + 50000;
   let inflight = 0;
@@ -28,7 +33,11 @@ async function main(): Promise<void> {
     while (inflight < 64 && seq < end) {
       inflight++;
       const env = signEnvelope(dev, { kind: 'reading', seq: seq++, ts: Date.now(), payload: { n: seq } });
-      l.append(env).then((r) => { out(`r ${r.index} ${r.leafHash}`); inflight--; pump(); }, fail);
+      l.append(env).then((r) => {
+        out(`r ${r.index} ${r.leafHash}`);
+        inflight--;
+        pump();
+      }, fail);
     }
     if (inflight === 0 && seq >= end) void l.close().then(() => process.exit(0));
   };
@@ -38,10 +47,15 @@ async function main(): Promise<void> {
   l.onCommit(() => {
     if (signing) return;
     signing = true;
-    l.checkpoint().then(() => { signing = false; }, fail);
+    l.checkpoint().then(() => {
+      signing = false;
+    }, fail);
   });
   out('ready');
   pump();
 }
 
-main().catch((err: unknown) => { process.stderr.write(`crash-child: ${String(err)}\n`); process.exit(1); });
+main().catch((err: unknown) => {
+  process.stderr.write(`crash-child: ${String(err)}\n`);
+  process.exit(1);
+});

@@ -17,8 +17,18 @@ import { tmpDir } from './helpers';
 const CLI = path.resolve(__dirname, '../bin/bot-ledger.js');
 const ORIGIN = 'example.com/crash-test';
 
-interface Receipt { index: number; leafHash: string; treeSize: number }
-interface AppendRun { receipts: Receipt[]; status: number | null; signal: NodeJS.Signals | null; stderr: string; written: number }
+interface Receipt {
+  index: number;
+  leafHash: string;
+  treeSize: number;
+}
+interface AppendRun {
+  receipts: Receipt[];
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  written: number;
+}
 
 /**
  * Run `bot-ledger append`, writing payload lines into its stdin as fast as it takes them
@@ -35,9 +45,18 @@ function appendRun(dir: string, keyFile: string, opts: { lines: number; killAfte
   let written = 0;
   let stop = false;
   let killed = false;
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-  child.stdin.on('error', () => { stop = true; });   // EPIPE once the child is gone
-  const kill = (): void => { if (!killed) { killed = true; child.kill('SIGKILL'); } };
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  child.stdin.on('error', () => {
+    stop = true;
+  }); // EPIPE once the child is gone
+  const kill = (): void => {
+    if (!killed) {
+      killed = true;
+      child.kill('SIGKILL');
+    }
+  };
   // A receipt is a complete line: SIGKILL may cut the last write short, leaving a partial
   // line at the end, which is no receipt.
   let buffered = '';
@@ -72,7 +91,10 @@ function appendRun(dir: string, keyFile: string, opts: { lines: number; killAfte
   })();
   return new Promise((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (status, signal) => { stop = true; resolve({ receipts, status, signal, stderr, written }); });
+    child.on('close', (status, signal) => {
+      stop = true;
+      resolve({ receipts, status, signal, stderr, written });
+    });
   });
 }
 
@@ -91,7 +113,10 @@ async function checkDurable(dir: string, did: string, receipts: Receipt[], audit
     let seen = 0;
     for await (const e of led.entries(receipts[0].index, last.index + 1)) {
       const want = byIndex.get(e.index);
-      if (want !== undefined) { assert.equal(e.leafHash.toString('base64'), want, `entry ${e.index} changed`); seen++; }
+      if (want !== undefined) {
+        assert.equal(e.leafHash.toString('base64'), want, `entry ${e.index} changed`);
+        seen++;
+      }
     }
     assert.equal(seen, receipts.length);
     // One signer whose seq started at 0 and went up by one per entry, across crashes.
@@ -105,7 +130,9 @@ async function checkDurable(dir: string, did: string, receipts: Receipt[], audit
 describe('crash: SIGKILL during bot-ledger append', function () {
   this.timeout(30000);
   let t: ReturnType<typeof tmpDir>;
-  before(() => { t = tmpDir('bot-crash-'); });
+  before(() => {
+    t = tmpDir('bot-crash-');
+  });
   after(() => t.cleanup());
 
   it('loses no receipted entry, at three kill moments, and appends on after each crash', async () => {
@@ -116,10 +143,10 @@ describe('crash: SIGKILL during bot-ledger append', function () {
     let size = 0;
     const moments = [
       // Fed as fast as it reads: group commits of thousands of entries.
-      { killAfter: 2000, delay: 0 },                  // the instant the 2000th receipt is read
-      { killAfter: 3000, delay: 15 },                 // 15 ms later
+      { killAfter: 2000, delay: 0 }, // the instant the 2000th receipt is read
+      { killAfter: 3000, delay: 15 }, // 15 ms later
       // Fed at a pace: many small group commits, killed between or during them.
-      { killAfter: 2000, delay: -1, paced: true },    // a tick after the 2000th receipt
+      { killAfter: 2000, delay: -1, paced: true }, // a tick after the 2000th receipt
     ];
     for (const [i, m] of moments.entries()) {
       const r = await appendRun(dir, keyFile, { lines: 1_000_000, ...m });
@@ -128,7 +155,10 @@ describe('crash: SIGKILL during bot-ledger append', function () {
       // Receipts are in input order with consecutive indices, starting at the size before the run.
       r.receipts.forEach((rc, k) => assert.equal(rc.index, size + k));
       const after = await checkDurable(dir, op.did, r.receipts);
-      if (process.env.CRASH_DEBUG) console.log(`run ${i}: ${r.written} lines written, ${r.receipts.length} receipts, ${after - size} entries durable, ${new Set(r.receipts.map((x) => x.treeSize)).size} commits receipted`);
+      if (process.env.CRASH_DEBUG)
+        console.log(
+          `run ${i}: ${r.written} lines written, ${r.receipts.length} receipts, ${after - size} entries durable, ${new Set(r.receipts.map((x) => x.treeSize)).size} commits receipted`,
+        );
       assert.ok(after <= size + r.written, 'more entries than lines written');
       size = after;
       if (i === 0) {
@@ -151,8 +181,10 @@ describe('crash: SIGKILL during bot-ledger append', function () {
 
     const verify = spawn(process.execPath, [CLI, 'verify', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    verify.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    const [status] = await once(verify, 'close') as [number | null];
+    verify.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
+    const [status] = (await once(verify, 'close')) as [number | null];
     assert.equal(status, 0, out);
     const res = JSON.parse(out) as { ok: boolean; size: number; checkpoints: number };
     assert.equal(res.ok, true);
@@ -164,14 +196,27 @@ describe('crash: SIGKILL during bot-ledger append', function () {
 describe('crash: SIGKILL while appending and signing checkpoints', function () {
   this.timeout(30000);
   let t: ReturnType<typeof tmpDir>;
-  before(() => { t = tmpDir('bot-crash-cp-'); });
+  before(() => {
+    t = tmpDir('bot-crash-cp-');
+  });
   after(() => t.cleanup());
 
   /** Run the child until `killAt` receipts and at least one checkpoint were printed, then SIGKILL it after `delay` ms. */
-  function childRun(args: string[], acks: Acks, killAt: number, delay: number): Promise<{ receipts: number; checkpoints: number; signal: NodeJS.Signals | null; stderr: string }> {
+  function childRun(
+    args: string[],
+    acks: Acks,
+    killAt: number,
+    delay: number,
+  ): Promise<{ receipts: number; checkpoints: number; signal: NodeJS.Signals | null; stderr: string }> {
     const child = spawn(process.execPath, [path.resolve(__dirname, 'crash-child.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let receipts = 0, checkpoints = 0, stderr = '', buffered = '', killing = false;
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    let receipts = 0,
+      checkpoints = 0,
+      stderr = '',
+      buffered = '',
+      killing = false;
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       buffered += d;
       let nl: number;
@@ -195,7 +240,10 @@ describe('crash: SIGKILL while appending and signing checkpoints', function () {
     const guard = setTimeout(() => child.kill('SIGKILL'), 15000);
     return new Promise((resolve, reject) => {
       child.on('error', reject);
-      child.on('close', (_status, signal) => { clearTimeout(guard); resolve({ receipts, checkpoints, signal, stderr }); });
+      child.on('close', (_status, signal) => {
+        clearTimeout(guard);
+        resolve({ receipts, checkpoints, signal, stderr });
+      });
     });
   }
 

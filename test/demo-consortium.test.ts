@@ -9,7 +9,13 @@ import { type ChildProcess } from 'node:child_process';
 import { freeConsecutivePorts, freePort, spawnDemo, stopChild, tmpDir } from './helpers';
 import { stopAndMeasure } from './process-tree';
 
-interface LedgerInfo { origin: string; treeSize: number; quorum: number; confirmedSize: number; witnesses: string[] }
+interface LedgerInfo {
+  origin: string;
+  treeSize: number;
+  quorum: number;
+  confirmedSize: number;
+  witnesses: string[];
+}
 
 /** The three partners' ledger summaries once `ok` holds for all three (or after ms: what there was). */
 async function infosUntil(base: number, ok: (x: LedgerInfo) => boolean, ms: number): Promise<LedgerInfo[]> {
@@ -22,7 +28,9 @@ async function infosUntil(base: number, ok: (x: LedgerInfo) => boolean, ms: numb
       try {
         const [info] = (await (await fetch(`http://127.0.0.1:${base + i}/bot-ledger/ledgers`)).json()) as LedgerInfo[];
         if (info) infos.push(info);
-      } catch { /* not up yet */ }
+      } catch {
+        /* not up yet */
+      }
     }
     if (infos.length === 3 && infos.every(ok)) break;
   }

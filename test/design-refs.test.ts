@@ -12,14 +12,20 @@ const SOURCES = ['lib', 'nodes', 'plugins', 'bin', 'test', 'bench', 'scripts'];
 function files(dir: string): string[] {
   const abs = path.join(root, dir);
   if (!fs.existsSync(abs)) return [];
-  return fs.readdirSync(abs, { withFileTypes: true, recursive: true })
+  return fs
+    .readdirSync(abs, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile() && /\.(ts|js|html)$/.test(e.name))
     .map((e) => path.join(e.parentPath ?? e.path, e.name));
 }
 
 describe('design references (docs/design.md)', () => {
-  const headings = new Set(fs.readFileSync(path.join(root, 'docs/design.md'), 'utf8').split('\n')
-    .filter((l) => /^#{2,4} /.test(l)).map((l) => l.replace(/^#+ /, '').trim()));
+  const headings = new Set(
+    fs
+      .readFileSync(path.join(root, 'docs/design.md'), 'utf8')
+      .split('\n')
+      .filter((l) => /^#{2,4} /.test(l))
+      .map((l) => l.replace(/^#+ /, '').trim()),
+  );
   const all = SOURCES.flatMap(files).filter((f) => !f.includes('design-refs.test'));
 
   it('every `docs/design.md "<heading>"` in the code names a heading of docs/design.md', () => {

@@ -46,7 +46,11 @@ async function appendMany(l: Ledger, acks: Acks, n: number, pad = 40): Promise<v
 /** Append one at a time until the store refuses (a write may still fit in a page already allocated). */
 async function appendUntilRefused(l: Ledger, acks: Acks, pad: number): Promise<unknown> {
   for (let i = 0; i < 500; i++) {
-    try { acks.receipt(await l.append(env(pad))); } catch (err) { return err; }
+    try {
+      acks.receipt(await l.append(env(pad)));
+    } catch (err) {
+      return err;
+    }
   }
   throw new Error('the full disk accepted 500 appends');
 }
@@ -64,7 +68,10 @@ describe('disk faults: a failing store never loses an acknowledged entry', funct
       }
       disk = m as Tmpfs;
     });
-    after(async () => { await settledLedgers(); disk?.unmount(); });
+    after(async () => {
+      await settledLedgers();
+      disk?.unmount();
+    });
 
     it('refuses writes once the disk is full, and after space is freed, until reopened; then holds exactly what was acknowledged', async () => {
       const d = disk as Tmpfs;
@@ -83,7 +90,10 @@ describe('disk faults: a failing store never loses an acknowledged entry', funct
       assert.equal(l.failure, err);
       assert.deepEqual(failures, [err]);
       // Everything after the failure is refused: queued appends, checkpoint, aux records.
-      await allRefused([l.append(env()), l.append(env()), l.append(env()), l.checkpoint(), l.aux.batch([{ key: 'k', value: Buffer.from('v') }])], /No space left on device/);
+      await allRefused(
+        [l.append(env()), l.append(env()), l.append(env()), l.checkpoint(), l.aux.batch([{ key: 'k', value: Buffer.from('v') }])],
+        /No space left on device/,
+      );
       // Reads go on from the committed state.
       const size = l.size;
       assert.equal((await l.get(size - 1)).index, size - 1);
@@ -187,10 +197,21 @@ describe('disk faults: a failing store never loses an acknowledged entry', funct
         const refused = errs[0];
         assert.ok(refused, 'the full disk never refused an append');
         assert.equal(refused.error?.code, 'E_STORE');
-        await until('the store-failed status', () => st.some((s) => s.fill === 'red' && /^store failed: No space left on device — reopening/.test(s.text ?? '')), 3000);
+        await until(
+          'the store-failed status',
+          () => st.some((s) => s.fill === 'red' && /^store failed: No space left on device — reopening/.test(s.text ?? '')),
+          3000,
+        );
         d.free();
         // The registry reopens after 1 s; the status returns to normal.
-        await until('the normal status after the reopen', () => { const s = st[st.length - 1]; return s.fill === 'grey' && /^size \d+$/.test(s.text ?? ''); }, 6000);
+        await until(
+          'the normal status after the reopen',
+          () => {
+            const s = st[st.length - 1];
+            return s.fill === 'grey' && /^size \d+$/.test(s.text ?? '');
+          },
+          6000,
+        );
         const before = outs.length;
         await one();
         assert.equal(outs.length, before + 1, `refused after the reopen: ${JSON.stringify(errs[errs.length - 1]?.error)}`);
@@ -207,9 +228,13 @@ describe('disk faults: a failing store never loses an acknowledged entry', funct
   describe('injected write failures (ENOSPC, EIO) at each write of the ledger', () => {
     let t: ReturnType<typeof tmpDir>;
     let inj: Injector;
-    before(() => { t = tmpDir('bot-fault-'); });
+    before(() => {
+      t = tmpDir('bot-fault-');
+    });
     after(() => t.cleanup());
-    beforeEach(() => { inj = injectFaults(); });
+    beforeEach(() => {
+      inj = injectFaults();
+    });
     afterEach(() => inj.restore());
 
     type Kind = 'append' | 'checkpoint' | 'storeCheckpoint' | 'aux';
@@ -235,9 +260,12 @@ describe('disk faults: a failing store never loses an acknowledged entry', funct
       // Three single appends then a group of three, all queued for the same commit: 4 per batch.
       const singles = [l.append(env()), l.append(env()), l.append(env())];
       const group = l.appendAll([env(), env(), env()]);
-      for (const r of [...await Promise.all(singles), ...await group]) acks.receipt(r);
+      for (const r of [...(await Promise.all(singles)), ...(await group)]) acks.receipt(r);
       const groupIdx = (await group).map((r) => r.index);
-      assert.ok(commits.some((c) => groupIdx.every((i) => c.includes(i))), `the group ${groupIdx} was split across commits ${JSON.stringify(commits)}`);
+      assert.ok(
+        commits.some((c) => groupIdx.every((i) => c.includes(i))),
+        `the group ${groupIdx} was split across commits ${JSON.stringify(commits)}`,
+      );
       // The batch holding a group fails: every member is refused, and none is there after a reopen.
       inj.arm('append', 'before', 'EIO', { dir });
       const size = l.size;
@@ -264,7 +292,7 @@ describe('disk faults: a failing store never loses an acknowledged entry', funct
           assert.equal(l.origin, ORIGIN);
           const acks = new Acks();
           await appendMany(l, acks, 3);
-          acks.note((await l.checkpoint() as { note: string }).note, true);
+          acks.note(((await l.checkpoint()) as { note: string }).note, true);
           await acks.check(l, 'created');
           await l.close();
         });
@@ -279,14 +307,21 @@ describe('disk faults: a failing store never loses an acknowledged entry', funct
  * more reaches LevelDB; reopen; every acknowledged entry and checkpoint holds, signing again
  * at the failed checkpoint's size gives the same root, and after a restart too.
  */
-async function faultCase(base: string, inj: Injector, kind: 'append' | 'checkpoint' | 'storeCheckpoint' | 'aux', phase: Phase, errno: Errno, inPlace: boolean): Promise<void> {
+async function faultCase(
+  base: string,
+  inj: Injector,
+  kind: 'append' | 'checkpoint' | 'storeCheckpoint' | 'aux',
+  phase: Phase,
+  errno: Errno,
+  inPlace: boolean,
+): Promise<void> {
   const cause = CAUSE[errno];
   const dir = path.join(base, `${kind}-${phase}-${errno}`);
   const main = await Ledger.open({ dir, origin: ORIGIN, identity: op });
   const mainAcks = new Acks();
   mainAcks.follow(main);
   await appendMany(main, mainAcks, 20);
-  mainAcks.note((await main.checkpoint() as { note: string }).note, true);
+  mainAcks.note(((await main.checkpoint()) as { note: string }).note, true);
   await appendMany(main, mainAcks, 5);
 
   // The ledger under test: the main one, or (storeCheckpoint) a read-only copy of it.
@@ -306,17 +341,27 @@ async function faultCase(base: string, inj: Injector, kind: 'append' | 'checkpoi
 
   // Work queued at the moment of the failure, behind the failing write.
   const queued: Promise<unknown>[] = [];
-  const onFault = (): void => { queued.push(l.append(env()), l.aux.batch([{ key: 'queued', value: Buffer.from('1') }])); };
+  const onFault = (): void => {
+    queued.push(l.append(env()), l.aux.batch([{ key: 'queued', value: Buffer.from('1') }]));
+  };
   const wantSize = kind === 'storeCheckpoint' ? main.size : l.size;
   const wantRoot = kind === 'storeCheckpoint' ? main.root() : l.root();
   if (kind === 'storeCheckpoint') assert.ok(await main.checkpoint());
   inj.arm(kind === 'storeCheckpoint' ? 'checkpoint' : kind, phase, errno, { dir: tdir, onFault });
   let failed: Promise<unknown>;
   switch (kind) {
-    case 'append': failed = Promise.all([l.append(env()), l.append(env())]); break;
-    case 'checkpoint': failed = l.checkpoint(); break;
-    case 'storeCheckpoint': failed = l.storeCheckpoint((main.latestCheckpoint() as { note: string }).note); break;
-    case 'aux': failed = l.aux.batch([{ key: 'state', value: Buffer.from('x') }]); break;
+    case 'append':
+      failed = Promise.all([l.append(env()), l.append(env())]);
+      break;
+    case 'checkpoint':
+      failed = l.checkpoint();
+      break;
+    case 'storeCheckpoint':
+      failed = l.storeCheckpoint((main.latestCheckpoint() as { note: string }).note);
+      break;
+    case 'aux':
+      failed = l.aux.batch([{ key: 'state', value: Buffer.from('x') }]);
+      break;
   }
   await assert.rejects(failed, (e: Error) => assertStoreFailure(e, cause));
   assert.ok(inj.fired, 'the fault was not injected');
@@ -325,10 +370,15 @@ async function faultCase(base: string, inj: Injector, kind: 'append' | 'checkpoi
   assert.equal(queued.length, 2);
   await allRefused(queued, cause);
   // Every write is refused, and none reaches LevelDB, until the ledger is reopened.
-  await allRefused([
-    l.append(env()), l.checkpoint(), l.aux.batch([{ key: 'later', value: Buffer.from('1') }]),
-    l.storeCheckpoint((main.latestCheckpoint() as { note: string }).note),
-  ], cause);
+  await allRefused(
+    [
+      l.append(env()),
+      l.checkpoint(),
+      l.aux.batch([{ key: 'later', value: Buffer.from('1') }]),
+      l.storeCheckpoint((main.latestCheckpoint() as { note: string }).note),
+    ],
+    cause,
+  );
   assert.equal(inj.writesAfterFault, 0, 'a write reached LevelDB after the store failed');
   // Reads go on.
   assert.equal((await l.get(0)).index, 0);
@@ -346,9 +396,8 @@ async function faultCase(base: string, inj: Injector, kind: 'append' | 'checkpoi
   await acks.check(l, 'reopened');
   // The failed checkpoint signed (or stored) again at that size: the same root.
   if (kind === 'checkpoint' || kind === 'storeCheckpoint') {
-    const cp = kind === 'checkpoint'
-      ? (await l.checkpoint()) ?? l.latestCheckpoint()
-      : await l.storeCheckpoint((main.latestCheckpoint() as { note: string }).note);
+    const cp =
+      kind === 'checkpoint' ? ((await l.checkpoint()) ?? l.latestCheckpoint()) : await l.storeCheckpoint((main.latestCheckpoint() as { note: string }).note);
     assert.ok(cp);
     acks.note(cp.note, true);
     assert.equal(cp.size, wantSize);
@@ -357,7 +406,7 @@ async function faultCase(base: string, inj: Injector, kind: 'append' | 'checkpoi
   // It works again, and a restart finds the same.
   if (kind !== 'storeCheckpoint') {
     await appendMany(l, acks, 5);
-    acks.note((await l.checkpoint() as { note: string }).note, true);
+    acks.note(((await l.checkpoint()) as { note: string }).note, true);
   } else {
     await l.aux.batch([{ key: 'after', value: Buffer.from('1') }]);
   }

@@ -1,8 +1,6 @@
 /** Envelopes: signing, strict parsing, verification. */
 import { strict as assert } from 'node:assert';
-import {
-  canonicalize, ENVELOPE_DOMAIN, fromBase64Url, fromHex, Identity, parseEnvelope, signEnvelope, verifyEnvelope,
-} from '../lib';
+import { canonicalize, ENVELOPE_DOMAIN, fromBase64Url, fromHex, Identity, parseEnvelope, signEnvelope, verifyEnvelope } from '../lib';
 
 const id = Identity.fromSeed(fromHex('4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb'));
 const other = Identity.generate();
@@ -68,7 +66,11 @@ describe('envelope', () => {
       [JSON.stringify({ ...e, payload: 'x'.repeat(70000) }), 'E_TOO_LARGE', /limit/],
     ];
     for (const [input, code, msg] of cases) {
-      assert.throws(() => verifyEnvelope(input), (err: Error & { code: string }) => err.code === code && msg.test(err.message), JSON.stringify(input)?.slice(0, 80));
+      assert.throws(
+        () => verifyEnvelope(input),
+        (err: Error & { code: string }) => err.code === code && msg.test(err.message),
+        JSON.stringify(input)?.slice(0, 80),
+      );
     }
     assert.throws(() => signEnvelope(id, { ...base, payload: { big: 'x'.repeat(100) } }, { maxBytes: 100 }), { code: 'E_TOO_LARGE' });
     assert.throws(() => signEnvelope(id, { ...base, payload: { d: new Date(0) } as never }), { code: 'E_JSON' });

@@ -55,7 +55,9 @@ export function mountTmpfs(sizeKiB: number): Tmpfs | string {
       try {
         for (const n of [64 * 1024, 4096, 64]) {
           const buf = Buffer.alloc(n, 0x55);
-          try { for (;;) fs.writeSync(fd, buf); } catch (err) {
+          try {
+            for (;;) fs.writeSync(fd, buf);
+          } catch (err) {
             if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
           }
         }
@@ -63,10 +65,16 @@ export function mountTmpfs(sizeKiB: number): Tmpfs | string {
         fs.closeSync(fd);
       }
     },
-    free(): void { fs.rmSync(filler, { force: true }); },
+    free(): void {
+      fs.rmSync(filler, { force: true });
+    },
     unmount(): void {
       // Lazily if still busy (a failed test may leave a store open): never leave it mounted.
-      try { execFileSync('umount', [dir], { stdio: 'pipe' }); } catch { execFileSync('umount', ['-l', dir], { stdio: 'pipe' }); }
+      try {
+        execFileSync('umount', [dir], { stdio: 'pipe' });
+      } catch {
+        execFileSync('umount', ['-l', dir], { stdio: 'pipe' });
+      }
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -80,7 +88,10 @@ export type WriteKind = 'create' | 'append' | 'checkpoint' | 'aux';
 export type Phase = 'before' | 'after';
 export type Errno = 'ENOSPC' | 'EIO';
 
-interface Op { type: string; key: string }
+interface Op {
+  type: string;
+  key: string;
+}
 
 function kindOf(ops: Op[]): WriteKind | undefined {
   if (ops.some((o) => o.key === 'meta')) return 'create';
@@ -142,10 +153,21 @@ export function injectFaults(): Injector {
     return write(this, [{ type: 'put', key }], () => origPut.call(this, key, value, opts));
   } as PutFn;
   return {
-    arm(kind, phase, errno, opts = {}) { armed = { kind, phase, errno, ...opts }; fired = false; after = 0; },
-    get fired() { return fired; },
-    get writesAfterFault() { return after; },
-    restore() { proto.batch = origBatch; proto.put = origPut; },
+    arm(kind, phase, errno, opts = {}) {
+      armed = { kind, phase, errno, ...opts };
+      fired = false;
+      after = 0;
+    },
+    get fired() {
+      return fired;
+    },
+    get writesAfterFault() {
+      return after;
+    },
+    restore() {
+      proto.batch = origBatch;
+      proto.put = origPut;
+    },
   };
 }
 
@@ -165,18 +187,25 @@ export class Acks {
   /** Every root seen per size, from any note (given out or stored): one root per size. */
   readonly roots = new Map<number, Set<string>>();
 
-  receipt(r: Receipt): void { this.receipts.set(r.index, r.leafHash); }
+  receipt(r: Receipt): void {
+    this.receipts.set(r.index, r.leafHash);
+  }
 
   note(note: string, givenOut: boolean): void {
     const { size, root } = noteRoot(note);
     let s = this.roots.get(size);
-    if (!s) { s = new Set(); this.roots.set(size, s); }
+    if (!s) {
+      s = new Set();
+      this.roots.set(size, s);
+    }
     s.add(root);
     if (givenOut) this.checkpoints.set(size, note);
   }
 
   /** Follow a ledger's emitted checkpoints. */
-  follow(l: Ledger): () => void { return l.onCheckpoint((c: StoredCheckpoint) => this.note(c.note, true)); }
+  follow(l: Ledger): () => void {
+    return l.onCheckpoint((c: StoredCheckpoint) => this.note(c.note, true));
+  }
 
   /**
    * Check a (re)opened ledger: every acknowledged entry at its index with its leaf hash, every

@@ -1,9 +1,29 @@
 /** Grants (lib/grants.ts) and partner requests (lib/access.ts) over a real LevelDB. */
 import { strict as assert } from 'node:assert';
 import {
-  answerRequest, checkGrant, GrantIndex, grantInput, issueGrant, revokeGrant, type GrantTerms, Identity, inScope, isBotError, Ledger,
-  makeRequest, parseGrantTerms, revokeInput, type SignedEnvelope, signEnvelope, verifyAppendAnswer, verifyReadAnswer,
-  type ReadAnswer, type AppendAnswer, type StoredCheckpoint, type BotError, readInScope,
+  answerRequest,
+  checkGrant,
+  GrantIndex,
+  grantInput,
+  issueGrant,
+  revokeGrant,
+  type GrantTerms,
+  Identity,
+  inScope,
+  isBotError,
+  Ledger,
+  makeRequest,
+  parseGrantTerms,
+  revokeInput,
+  type SignedEnvelope,
+  signEnvelope,
+  verifyAppendAnswer,
+  verifyReadAnswer,
+  type ReadAnswer,
+  type AppendAnswer,
+  type StoredCheckpoint,
+  type BotError,
+  readInScope,
 } from '../lib';
 import { MqttLink } from '../lib/mqtt-link';
 import { LedgerPublisher, ledgerTopics } from '../lib/sync';
@@ -21,8 +41,13 @@ const sensorB = Identity.generate();
 
 function terms(over: Partial<GrantTerms> = {}): GrantTerms {
   return {
-    id: 'g1', subject: partner.did, ledger: ORIGIN, actions: ['read'],
-    scope: { signers: [sensorA.did], topics: ['plant/1/+/temp'] }, expires: T0 + 3_600_000, ...over,
+    id: 'g1',
+    subject: partner.did,
+    ledger: ORIGIN,
+    actions: ['read'],
+    scope: { signers: [sensorA.did], topics: ['plant/1/+/temp'] },
+    expires: T0 + 3_600_000,
+    ...over,
   };
 }
 const grantBy = (id: Identity, t: GrantTerms, seq = 1): SignedEnvelope => signEnvelope(id, grantInput(t, seq, T0));
@@ -92,10 +117,16 @@ describe('grants: the one check', () => {
 
   it('parses grant payloads strictly', async () => {
     const cases: [unknown, string][] = [
-      [{ ...terms(), actions: ['delete'] }, 'E_GRANT'], [{ ...terms(), actions: [] }, 'E_GRANT'], [{ ...terms(), subject: 'did:web:x' }, 'E_DID'],
-      [{ ...terms(), scope: { signers: [] } }, 'E_GRANT'], [{ ...terms(), scope: { signers: '*', topics: ['a/#/b'] } }, 'E_GRANT'],
-      [{ ...terms(), expires: undefined }, 'E_GRANT'], [{ ...terms(), notBefore: T0 + 7_200_000 }, 'E_GRANT'], [{ ...terms(), id: 'has space' }, 'E_GRANT'],
-      [{ ...terms(), extra: 1 }, 'E_GRANT'], [{ ...terms(), scope: { signers: '*', from: 5, until: 4 } }, 'E_GRANT'],
+      [{ ...terms(), actions: ['delete'] }, 'E_GRANT'],
+      [{ ...terms(), actions: [] }, 'E_GRANT'],
+      [{ ...terms(), subject: 'did:web:x' }, 'E_DID'],
+      [{ ...terms(), scope: { signers: [] } }, 'E_GRANT'],
+      [{ ...terms(), scope: { signers: '*', topics: ['a/#/b'] } }, 'E_GRANT'],
+      [{ ...terms(), expires: undefined }, 'E_GRANT'],
+      [{ ...terms(), notBefore: T0 + 7_200_000 }, 'E_GRANT'],
+      [{ ...terms(), id: 'has space' }, 'E_GRANT'],
+      [{ ...terms(), extra: 1 }, 'E_GRANT'],
+      [{ ...terms(), scope: { signers: '*', from: 5, until: 4 } }, 'E_GRANT'],
     ];
     for (const [bad, code] of cases) await expectCode(() => parseGrantTerms(bad), code);
   });
@@ -109,7 +140,12 @@ describe('grants: index over a real ledger, and partner requests', function () {
   let reqSeq: number;
   let now: number;
   const cp = async (): Promise<StoredCheckpoint | undefined> => (await led.checkpoint()) ?? led.latestCheckpoint();
-  const server = (): { ledger: Ledger; checkpoint: typeof cp; receiptCheckpoint: typeof cp; now: () => number } => ({ ledger: led, checkpoint: cp, receiptCheckpoint: cp, now: () => now });
+  const server = (): { ledger: Ledger; checkpoint: typeof cp; receiptCheckpoint: typeof cp; now: () => number } => ({
+    ledger: led,
+    checkpoint: cp,
+    receiptCheckpoint: cp,
+    now: () => now,
+  });
   const read = (grant: string, filter: Record<string, unknown> = {}, who = partner): Promise<ReadAnswer> =>
     answerRequest(server(), makeRequest(who, reqSeq++, { op: 'read', grant, filter: filter as never }, now).toJSON()) as Promise<ReadAnswer>;
 
@@ -121,31 +157,49 @@ describe('grants: index over a real ledger, and partner requests', function () {
     now = T0 + 1000;
     for (let i = 0; i < 30; i++) {
       const who = i % 2 === 0 ? sensorA : sensorB;
-      await led.append(signEnvelope(who, { kind: 'reading', seq: i, ts: T0 + i, topic: `plant/1/line-${i % 3}/${i % 4 === 0 ? 'temp' : 'rh'}`, payload: { v: i } }));
+      await led.append(
+        signEnvelope(who, { kind: 'reading', seq: i, ts: T0 + i, topic: `plant/1/line-${i % 3}/${i % 4 === 0 ? 'temp' : 'rh'}`, payload: { v: i } }),
+      );
     }
   });
-  afterEach(async () => { await led.close(); t.cleanup(); });
+  afterEach(async () => {
+    await led.close();
+    t.cleanup();
+  });
 
-  const issue = async (tm: GrantTerms): Promise<void> => { await led.append(signEnvelope(op, grantInput(tm, opSeq++, T0))); };
-  const revoke = async (id: string): Promise<void> => { await led.append(signEnvelope(op, revokeInput({ grant: id, ledger: ORIGIN }, opSeq++, T0))); };
+  const issue = async (tm: GrantTerms): Promise<void> => {
+    await led.append(signEnvelope(op, grantInput(tm, opSeq++, T0)));
+  };
+  const revoke = async (id: string): Promise<void> => {
+    await led.append(signEnvelope(op, revokeInput({ grant: id, ledger: ORIGIN }, opSeq++, T0)));
+  };
 
   it('answers a read with only in-scope entries, each proven against the checkpoint', async () => {
     await issue(terms());
     const answer = await read('g1');
     const expected = [0, 4, 8, 12, 16, 20, 24, 28].filter((i) => i % 2 === 0 && i % 4 === 0);
-    assert.deepEqual(answer.entries.map((e) => e.index), expected);
+    assert.deepEqual(
+      answer.entries.map((e) => e.index),
+      expected,
+    );
     const v = verifyReadAnswer(answer, { origin: ORIGIN, operator: op.did });
     assert.equal(v.entries.length, expected.length);
     assert.equal(v.checkpoint.size, 31);
     // a filter inside the scope narrows it; limit and next page
     const page = await read('g1', { limit: 2 });
-    assert.deepEqual(page.entries.map((e) => e.index), [0, 4]);
+    assert.deepEqual(
+      page.entries.map((e) => e.index),
+      [0, 4],
+    );
     assert.equal(page.next, 5);
     const rest = await read('g1', { from: page.next });
-    assert.deepEqual(rest.entries.map((e) => e.index), [8, 12, 16, 20, 24, 28]);
+    assert.deepEqual(
+      rest.entries.map((e) => e.index),
+      [8, 12, 16, 20, 24, 28],
+    );
   });
 
-  it('refuses reads outside the scope, without a grant, with another partner\'s grant', async () => {
+  it("refuses reads outside the scope, without a grant, with another partner's grant", async () => {
     await issue(terms());
     await expectCode(read('g1', { signer: sensorB.did }), 'E_SCOPE');
     await expectCode(read('g1', { topic: 'plant/1/line-0/rh' }), 'E_SCOPE');
@@ -174,7 +228,13 @@ describe('grants: index over a real ledger, and partner requests', function () {
     await issue(terms({ id: 'g2' }));
     await expectCode(read('g2'), 'E_REVOKED');
     const list = await GrantIndex.of(led).list(now);
-    assert.deepEqual(list.map((g) => [g.id, g.status]), [['g2', 'revoked'], ['g1', 'revoked']]);
+    assert.deepEqual(
+      list.map((g) => [g.id, g.status]),
+      [
+        ['g2', 'revoked'],
+        ['g1', 'revoked'],
+      ],
+    );
   });
 
   it('expiry and notBefore are checked at the time of the request', async () => {
@@ -207,17 +267,44 @@ describe('grants: index over a real ledger, and partner requests', function () {
     await issue(terms({ id: 'sup', actions: ['append'], scope: { signers: [partner.did], topics: ['partner/#'] } }));
     const envs = [0, 1].map((i) => signEnvelope(partner, { kind: 'reading', seq: 1000 + i, ts: now, topic: `partner/x/${i}`, payload: { i } }));
     const size = led.size;
-    const ans = await answerRequest(server(), makeRequest(partner, reqSeq++, { op: 'append', grant: 'sup', entries: envs.map((e) => e.toJSON() as never) }, now).toJSON()) as AppendAnswer;
+    const ans = (await answerRequest(
+      server(),
+      makeRequest(partner, reqSeq++, { op: 'append', grant: 'sup', entries: envs.map((e) => e.toJSON() as never) }, now).toJSON(),
+    )) as AppendAnswer;
     const receipts = verifyAppendAnswer(ans, { origin: ORIGIN, operator: op.did }, envs);
-    assert.deepEqual(receipts.map((r) => r.index), [size, size + 1]);
+    assert.deepEqual(
+      receipts.map((r) => r.index),
+      [size, size + 1],
+    );
     // one entry out of scope: nothing is appended
     const mixed = [
       signEnvelope(partner, { kind: 'reading', seq: 2000, ts: now, topic: 'partner/ok', payload: 1 }),
       signEnvelope(partner, { kind: 'reading', seq: 2001, ts: now, topic: 'plant/1/x', payload: 2 }),
     ];
-    await expectCode(answerRequest(server(), makeRequest(partner, reqSeq++, { op: 'append', grant: 'sup', entries: mixed.map((e) => e.toJSON() as never) }, now).toJSON()), 'E_SCOPE');
-    await expectCode(answerRequest(server(), makeRequest(partner, reqSeq++, { op: 'append', grant: 'sup', entries: [signEnvelope(sensorA, { kind: 'reading', seq: 5000, ts: now, topic: 'partner/a', payload: 1 }).toJSON() as never] }, now).toJSON()), 'E_SCOPE');
-    await expectCode(answerRequest(server(), makeRequest(partner, reqSeq++, { op: 'append', grant: 'sup', entries: envs.map((e) => e.toJSON() as never) }, now).toJSON()), 'E_REPLAY');
+    await expectCode(
+      answerRequest(server(), makeRequest(partner, reqSeq++, { op: 'append', grant: 'sup', entries: mixed.map((e) => e.toJSON() as never) }, now).toJSON()),
+      'E_SCOPE',
+    );
+    await expectCode(
+      answerRequest(
+        server(),
+        makeRequest(
+          partner,
+          reqSeq++,
+          {
+            op: 'append',
+            grant: 'sup',
+            entries: [signEnvelope(sensorA, { kind: 'reading', seq: 5000, ts: now, topic: 'partner/a', payload: 1 }).toJSON() as never],
+          },
+          now,
+        ).toJSON(),
+      ),
+      'E_SCOPE',
+    );
+    await expectCode(
+      answerRequest(server(), makeRequest(partner, reqSeq++, { op: 'append', grant: 'sup', entries: envs.map((e) => e.toJSON() as never) }, now).toJSON()),
+      'E_REPLAY',
+    );
     assert.equal(led.size, size + 2);
   });
 
@@ -245,7 +332,7 @@ describe('grants: index over a real ledger, and partner requests', function () {
     await expectCode(() => verifyReadAnswer({ error: { code: 'E_REVOKED', message: 'x' } }, owner), 'E_REVOKED');
   });
 
-  it('with the owner\'s witness set, the partner believes only a checkpoint cosigned by the quorum', async () => {
+  it("with the owner's witness set, the partner believes only a checkpoint cosigned by the quorum", async () => {
     await issue(terms());
     const w = Identity.generate();
     const policy = QuorumPolicy.create({ origin: ORIGIN, operator: op.did, witnesses: [{ name: 'w.example/log', key: w.did }], quorum: 2 });
@@ -273,7 +360,13 @@ describe('grants: index over a real ledger, and partner requests', function () {
     try {
       for await (const e of led.entries()) await copy.append(JSON.parse(e.leaf.toString('utf8')));
       const views = await GrantIndex.of(copy).list(now);
-      assert.deepEqual(views.map((g) => [g.id, g.status]), [['g3', 'active'], ['g1', 'revoked']]);
+      assert.deepEqual(
+        views.map((g) => [g.id, g.status]),
+        [
+          ['g3', 'active'],
+          ['g1', 'revoked'],
+        ],
+      );
       const checkpoint = await led.checkpoint();
       await copy.storeCheckpoint((checkpoint as StoredCheckpoint).note);
       await expectCode(GrantIndex.of(copy).check('g1', partner.did, 'read', now), 'E_REVOKED');
@@ -288,7 +381,10 @@ describe('grants: index over a real ledger, and partner requests', function () {
 
   it('issueGrant and revokeGrant: one grant per id even when issued concurrently; unknown ids are not revoked', async () => {
     const nextSeq = (): number => opSeq++;
-    const results = await Promise.allSettled([issueGrant(led, op, nextSeq, terms({ id: 'same' })), issueGrant(led, op, nextSeq, terms({ id: 'same', subject: stranger.did }))]);
+    const results = await Promise.allSettled([
+      issueGrant(led, op, nextSeq, terms({ id: 'same' })),
+      issueGrant(led, op, nextSeq, terms({ id: 'same', subject: stranger.did })),
+    ]);
     assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
     const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     assert.equal((rejected.reason as BotError).code, 'E_GRANT');
@@ -315,14 +411,21 @@ describe('partner access over a real Mosquitto (kernel)', function () {
   this.timeout(60000);
   let broker: Mosquitto;
   let t: ReturnType<typeof tmpDir>;
-  before(async () => { broker = await Mosquitto.start(); t = tmpDir('bot-partner-mqtt-'); });
-  after(async () => { await broker.close(); t.cleanup(); });
+  before(async () => {
+    broker = await Mosquitto.start();
+    t = tmpDir('bot-partner-mqtt-');
+  });
+  after(async () => {
+    await broker.close();
+    t.cleanup();
+  });
 
   it('a PartnerClient reads and supplies under grants; a ledger that does not share entries refuses the entries RPC', async () => {
     const led = await Ledger.open({ dir: t.dir, origin: ORIGIN, identity: op });
     const ownerLink = new MqttLink({ url: broker.url, reconnectMs: 100 });
     const partnerLink = new MqttLink({ url: broker.url, reconnectMs: 100 });
-    ownerLink.on('error', () => undefined); partnerLink.on('error', () => undefined);
+    ownerLink.on('error', () => undefined);
+    partnerLink.on('error', () => undefined);
     const id = ledgerId(ORIGIN, op.did);
     const publisher = new LedgerPublisher(led, ownerLink, id, {
       shareEntries: false,
@@ -335,18 +438,29 @@ describe('partner access over a real Mosquitto (kernel)', function () {
       publisher.start();
       ownerLink.start();
       partnerLink.start();
-      for (let i = 0; i < 10; i++) await led.append(signEnvelope(sensorA, { kind: 'reading', seq: i, ts: Date.now(), topic: `plant/1/line-${i % 2}/temp`, payload: i }));
+      for (let i = 0; i < 10; i++)
+        await led.append(signEnvelope(sensorA, { kind: 'reading', seq: i, ts: Date.now(), topic: `plant/1/line-${i % 2}/temp`, payload: i }));
       let opSeq = 1;
-      const grant = async (tm: GrantTerms): Promise<void> => { await led.append(signEnvelope(op, grantInput(tm, opSeq++, Date.now()))); };
+      const grant = async (tm: GrantTerms): Promise<void> => {
+        await led.append(signEnvelope(op, grantInput(tm, opSeq++, Date.now())));
+      };
       await grant(terms({ id: 'r', scope: { signers: [sensorA.did], topics: ['plant/1/line-0/#'] } }));
       await grant(terms({ id: 'a', actions: ['append'], scope: { signers: [partner.did] } }));
       await until('both connected', () => ownerLink.state === 'connected' && partnerLink.state === 'connected');
       let seq = 1;
-      const client = (g: string): PartnerClient => new PartnerClient({
-        owner: { origin: ORIGIN, operator: op.did }, grant: g, identity: partner, nextSeq: () => seq++, transport: mqttTransport(partnerLink, { origin: ORIGIN, operator: op.did }),
-      });
+      const client = (g: string): PartnerClient =>
+        new PartnerClient({
+          owner: { origin: ORIGIN, operator: op.did },
+          grant: g,
+          identity: partner,
+          nextSeq: () => seq++,
+          transport: mqttTransport(partnerLink, { origin: ORIGIN, operator: op.did }),
+        });
       const read = await client('r').read({});
-      assert.deepEqual(read.entries.map((e) => e.index), [0, 2, 4, 6, 8]);
+      assert.deepEqual(
+        read.entries.map((e) => e.index),
+        [0, 2, 4, 6, 8],
+      );
       await expectCode(client('r').read({ topic: 'plant/1/line-1/temp' }), 'E_SCOPE');
       const env = signEnvelope(partner, { kind: 'reading', seq: 1, ts: Date.now(), topic: 'partner/x', payload: 1 });
       const [receipt] = await client('a').append([env]);
@@ -359,7 +473,11 @@ describe('partner access over a real Mosquitto (kernel)', function () {
       late.on('error', () => undefined);
       try {
         const lateClient = new PartnerClient({
-          owner: { origin: ORIGIN, operator: op.did }, grant: 'a', identity: partner, nextSeq: () => seq++, transport: mqttTransport(late, { origin: ORIGIN, operator: op.did }, 5000),
+          owner: { origin: ORIGIN, operator: op.did },
+          grant: 'a',
+          identity: partner,
+          nextSeq: () => seq++,
+          transport: mqttTransport(late, { origin: ORIGIN, operator: op.did }, 5000),
         });
         const pending = lateClient.append([signEnvelope(partner, { kind: 'reading', seq: 2, ts: Date.now(), topic: 'partner/x', payload: 2 })]);
         setTimeout(() => late.start(), 200);

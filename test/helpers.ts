@@ -19,7 +19,10 @@ export function tmpDir(prefix = 'bot-test-'): { dir: string; cleanup: () => void
 /** A free TCP port on 127.0.0.1. */
 export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
   });
 }
 
@@ -36,9 +39,13 @@ export async function until<T>(what: string, f: () => T | undefined | false, ms 
 
 /** n consecutive free TCP ports on 127.0.0.1 (the first is returned). */
 export async function freeConsecutivePorts(n: number): Promise<number> {
-  const free = (port: number): Promise<boolean> => new Promise((resolve) => {
-    const s = net.createServer().once('error', () => resolve(false)).listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
+  const free = (port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const s = net
+        .createServer()
+        .once('error', () => resolve(false))
+        .listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
   for (let tries = 0; tries < 50; tries++) {
     const base = 20000 + Math.floor(Math.random() * 20000);
     let ok = true;
@@ -60,8 +67,15 @@ export async function stopChild(child: ChildProcess | undefined, ms = 8000): Pro
 /** A demo launcher (scripts/<name>) in its own process, with its output collected for failure messages. */
 export function spawnDemo(script: string, env: Record<string, string>): { child: ChildProcess; output: () => string } {
   let out = '';
-  const child = spawn(process.execPath, [path.resolve(__dirname, '../../scripts', script)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+  const child = spawn(process.execPath, [path.resolve(__dirname, '../../scripts', script)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   return { child, output: () => out };
 }

@@ -7,7 +7,17 @@ import * as util from 'node:util';
 import { base58Decode, base58Encode } from '../lib/base58';
 import { spawn } from 'node:child_process';
 import {
-  canonicalize, fromBase64, fromBase64Url, fromHex, fromTrustedLeaf, Identity, Ledger, PublicKey, toBase64Url, verifyEnvelope, verifyPortable,
+  canonicalize,
+  fromBase64,
+  fromBase64Url,
+  fromHex,
+  fromTrustedLeaf,
+  Identity,
+  Ledger,
+  PublicKey,
+  toBase64Url,
+  verifyEnvelope,
+  verifyPortable,
 } from '../lib';
 import { tmpDir } from './helpers';
 
@@ -26,8 +36,13 @@ describe('identity', () => {
   });
 
   it('rejects malformed did:keys', () => {
-    for (const bad of ['did:key:', 'did:web:example.com', 'did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooW0',
-      'did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme', 'did:key:z' + base58Encode(Buffer.concat([Buffer.from([0xed, 0x01]), Buffer.alloc(31)]))]) {
+    for (const bad of [
+      'did:key:',
+      'did:web:example.com',
+      'did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooW0',
+      'did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme',
+      'did:key:z' + base58Encode(Buffer.concat([Buffer.from([0xed, 0x01]), Buffer.alloc(31)])),
+    ]) {
       assert.throws(() => PublicKey.fromDid(bad), { code: 'E_DID' }, bad);
     }
   });
@@ -42,19 +57,36 @@ describe('identity', () => {
   it('imports a seed as hex, base64, base64url, PKCS#8 PEM and a C2SP note key', () => {
     const seed = fromHex(SEED1);
     const want = Identity.fromSeed(seed).did;
-    const pem = crypto.createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]), format: 'der', type: 'pkcs8' })
-      .export({ format: 'pem', type: 'pkcs8' }).toString();
-    for (const text of [SEED1, SEED1.toUpperCase(), seed.toString('base64'), seed.toString('base64url'), pem, ` ${SEED1}\n`,
-      'PRIVATE+KEY+example+00000000+' + Buffer.concat([Buffer.from([1]), seed]).toString('base64')]) {
+    const pem = crypto
+      .createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]), format: 'der', type: 'pkcs8' })
+      .export({ format: 'pem', type: 'pkcs8' })
+      .toString();
+    for (const text of [
+      SEED1,
+      SEED1.toUpperCase(),
+      seed.toString('base64'),
+      seed.toString('base64url'),
+      pem,
+      ` ${SEED1}\n`,
+      'PRIVATE+KEY+example+00000000+' + Buffer.concat([Buffer.from([1]), seed]).toString('base64'),
+    ]) {
       assert.equal(Identity.import(text).did, want);
     }
   });
 
   it('refuses bad secret keys without echoing them', () => {
     const secretish = 'ab'.repeat(31);
-    for (const text of [secretish, 'not a key', '', '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----',
-      crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()]) {
-      assert.throws(() => Identity.import(text), (err: Error & { code: string }) => err.code === 'E_KEY' && !err.message.includes(secretish));
+    for (const text of [
+      secretish,
+      'not a key',
+      '',
+      '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----',
+      crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    ]) {
+      assert.throws(
+        () => Identity.import(text),
+        (err: Error & { code: string }) => err.code === 'E_KEY' && !err.message.includes(secretish),
+      );
     }
   });
 
@@ -77,7 +109,9 @@ describe('identity', () => {
       fs.chmodSync(f, 0o644);
       assert.throws(() => Identity.fromFile(f), { code: 'E_KEY' });
       assert.throws(() => Identity.fromFile(path.join(t.dir, 'missing')), { code: 'E_KEY' });
-    } finally { t.cleanup(); }
+    } finally {
+      t.cleanup();
+    }
   });
 
   it('applies strict RFC 8032 verification in OpenSSL and noble alike', () => {
@@ -92,7 +126,9 @@ describe('identity', () => {
     assert.equal(id.publicKey.verify(msg, malleable), false);
     assert.equal(verifyPortable(msg, malleable, id.publicKey.bytes), false);
     // A non-canonical public key encoding (y ≥ p) is refused at import.
-    const nonCanonical = Buffer.alloc(32, 0xff); nonCanonical[31] = 0x7f; nonCanonical[0] = 0xee;
+    const nonCanonical = Buffer.alloc(32, 0xff);
+    nonCanonical[31] = 0x7f;
+    nonCanonical[0] = 0xee;
     assert.throws(() => PublicKey.fromBytes(nonCanonical), { code: 'E_KEY' });
     assert.equal(id.publicKey.verify(msg, sig.subarray(1)), false);
   });
@@ -106,7 +142,16 @@ const NO_SECRET_SIG = Buffer.concat([IDENTITY_POINT, Buffer.alloc(32)]);
 
 /** An envelope "signed" under the identity point's did:key without any secret. */
 function forgedEnvelope(seq: number): Record<string, unknown> {
-  return { v: 1, kind: 'reading', signer: didOf(IDENTITY_POINT), seq, ts: 1700000000000 + seq, topic: 'plant/1/valve', payload: { open: true }, sig: toBase64Url(NO_SECRET_SIG) };
+  return {
+    v: 1,
+    kind: 'reading',
+    signer: didOf(IDENTITY_POINT),
+    seq,
+    ts: 1700000000000 + seq,
+    topic: 'plant/1/valve',
+    payload: { open: true },
+    sig: toBase64Url(NO_SECRET_SIG),
+  };
 }
 
 /**
@@ -117,7 +162,11 @@ async function plantUnchecked(l: Ledger, env: Record<string, unknown>): Promise<
   const original = PublicKey.fromDid;
   const weak = Object.assign(Object.create(PublicKey.prototype) as PublicKey, { bytes: IDENTITY_POINT, did: env.signer });
   PublicKey.fromDid = (did: string): PublicKey => (did === env.signer ? weak : original.call(PublicKey, did));
-  try { await l.append(fromTrustedLeaf(Buffer.from(canonicalize(env)))); } finally { PublicKey.fromDid = original; }
+  try {
+    await l.append(fromTrustedLeaf(Buffer.from(canonicalize(env))));
+  } finally {
+    PublicKey.fromDid = original;
+  }
 }
 
 describe('weak Ed25519 keys (issue 10, defect 5)', function () {
@@ -125,22 +174,28 @@ describe('weak Ed25519 keys (issue 10, defect 5)', function () {
 
   it('refuses did:keys of small-order points, non-canonical encodings and non-points, with E_DID / E_KEY', () => {
     const bad = [
-      '0100000000000000000000000000000000000000000000000000000000000000',   // identity
-      '0100000000000000000000000000000000000000000000000000000000000080',   // identity, sign bit set (x = -0)
-      'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',   // order 2
-      '0000000000000000000000000000000000000000000000000000000000000000',   // all-zero key: order 4
-      'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',   // order 8
-      'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',   // identity as y = p + 1
-      'efffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',   // y = p + 2 (non-canonical)
-      '0200000000000000000000000000000000000000000000000000000000000000',   // y = 2: no x on the curve
+      '0100000000000000000000000000000000000000000000000000000000000000', // identity
+      '0100000000000000000000000000000000000000000000000000000000000080', // identity, sign bit set (x = -0)
+      'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // order 2
+      '0000000000000000000000000000000000000000000000000000000000000000', // all-zero key: order 4
+      'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', // order 8
+      'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // identity as y = p + 1
+      'efffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // y = p + 2 (non-canonical)
+      '0200000000000000000000000000000000000000000000000000000000000000', // y = 2: no x on the curve
     ];
     for (const h of bad) {
       assert.throws(() => PublicKey.fromBytes(Buffer.from(h, 'hex')), { code: 'E_KEY' }, h);
-      assert.throws(() => PublicKey.fromDid(didOf(Buffer.from(h, 'hex'))), (e: Error & { code?: string }) => e.code === 'E_DID' && /did:key/.test(e.message), h);
+      assert.throws(
+        () => PublicKey.fromDid(didOf(Buffer.from(h, 'hex'))),
+        (e: Error & { code?: string }) => e.code === 'E_DID' && /did:key/.test(e.message),
+        h,
+      );
     }
     // An ordinary key still decodes (RFC 8032 §7.1 test 1).
-    assert.equal(PublicKey.fromBytes(fromHex('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a')).bytes.toString('hex'),
-      'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a');
+    assert.equal(
+      PublicKey.fromBytes(fromHex('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a')).bytes.toString('hex'),
+      'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a',
+    );
   });
 
   it('refuses an envelope signed without a secret under a small-order did:key', () => {
@@ -159,7 +214,9 @@ describe('weak Ed25519 keys (issue 10, defect 5)', function () {
         await l.append(verifyEnvelope({ ...canonicalEnvelope(dev, 0) }));
         await plantUnchecked(l, forgedEnvelope(0));
         await l.checkpoint();
-      } finally { await l.close(); }
+      } finally {
+        await l.close();
+      }
       const r = await runCli(['verify', dir, '--operator', op.did]);
       assert.equal(r.status, 1, `the audit passed a weak-key entry: ${r.stdout}`);
       const line = JSON.parse(r.stdout.trim().split('\n')[0]) as { ok: boolean; index: number; reason: string };
@@ -167,7 +224,9 @@ describe('weak Ed25519 keys (issue 10, defect 5)', function () {
       assert.equal(line.index, 1);
       assert.match(line.reason, /small order/);
       assert.match(r.stderr, /^bot-ledger: verification failed at entry 1: [^\n]*small order[^\n]*\n$/);
-    } finally { t.cleanup(); }
+    } finally {
+      t.cleanup();
+    }
   });
 });
 
@@ -185,9 +244,14 @@ function runCli(args: string[]): Promise<{ status: number | null; stdout: string
   delete env.BOT_DEBUG;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.resolve(__dirname, '../bin/bot-ledger.js'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    let stdout = '',
+      stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     child.on('error', reject);
     child.on('close', (status) => resolve({ status, stdout, stderr }));
   });

@@ -29,8 +29,16 @@ function expectCode(f: () => unknown, code: string, text?: RegExp): void {
 }
 
 const FULL = {
-  origin: ORIGIN, broker: 'mqtts://broker.acme.example:8883', url: 'https://acme.example/bot/request', grant: 'Yq3cK1pT0vQ2v6mYc7Lr1A', subject: partner.did,
-  witnesses: [{ did: w1.did, name: 'b.example/ledger' }, { did: w2.did, name: 'c.example/ledger' }], quorum: 2,
+  origin: ORIGIN,
+  broker: 'mqtts://broker.acme.example:8883',
+  url: 'https://acme.example/bot/request',
+  grant: 'Yq3cK1pT0vQ2v6mYc7Lr1A',
+  subject: partner.did,
+  witnesses: [
+    { did: w1.did, name: 'b.example/ledger' },
+    { did: w2.did, name: 'c.example/ledger' },
+  ],
+  quorum: 2,
 };
 
 describe('invitations', () => {
@@ -69,7 +77,10 @@ describe('invitations', () => {
         assert.fail(`a change at ${i} went unnoticed`);
       } catch (err) {
         assert.ok(isBotError(err), String(err));
-        if (err.code === 'E_SIGNATURE') { signature++; assert.match(err.message, /changed after the owner's operator signed it/); } else {
+        if (err.code === 'E_SIGNATURE') {
+          signature++;
+          assert.match(err.message, /changed after the owner's operator signed it/);
+        } else {
           assert.equal(err.code, 'E_INVITATION', err.message);
           assert.match(err.message, /damaged|not an invitation|invitation/);
           damaged++;
@@ -79,16 +90,34 @@ describe('invitations', () => {
     assert.ok(signature > body.length / 2, `${signature} signature failures, ${damaged} damaged`);
   });
 
-  it('a re-signed invitation names its real signer: the partner\'s settings then differ (E_INVITATION)', () => {
+  it("a re-signed invitation names its real signer: the partner's settings then differ (E_INVITATION)", () => {
     const mallory = Identity.generate();
     const forged = createInvitation(mallory, 1, FULL);
     assert.equal(parseInvitation(forged).operator, mallory.did);
-    expectCode(() => checkPartnerInvitation(forged, { origin: ORIGIN, operator: op.did, via: 'mqtt', witnesses: FULL.witnesses.map((w) => ({ key: w.did, name: w.name })), quorum: 2 }), 'E_INVITATION', /operator key/);
+    expectCode(
+      () =>
+        checkPartnerInvitation(forged, {
+          origin: ORIGIN,
+          operator: op.did,
+          via: 'mqtt',
+          witnesses: FULL.witnesses.map((w) => ({ key: w.did, name: w.name })),
+          quorum: 2,
+        }),
+      'E_INVITATION',
+      /operator key/,
+    );
   });
 
   it('checkPartnerInvitation: the same origin, operator, witnesses, quorum and endpoint as the node', () => {
     const text = createInvitation(op, 3, FULL);
-    const node = { origin: ORIGIN, operator: op.did, via: 'http' as const, url: FULL.url, witnesses: FULL.witnesses.map((w) => ({ key: w.did, name: w.name })).reverse(), quorum: 2 };
+    const node = {
+      origin: ORIGIN,
+      operator: op.did,
+      via: 'http' as const,
+      url: FULL.url,
+      witnesses: FULL.witnesses.map((w) => ({ key: w.did, name: w.name })).reverse(),
+      quorum: 2,
+    };
     assert.equal(checkPartnerInvitation(text, node).grant, FULL.grant);
     assert.equal(checkPartnerInvitation(text, { ...node, quorum: 0 }).origin, ORIGIN, 'empty quorum = the majority, 2 of 3');
     expectCode(() => checkPartnerInvitation(text, { ...node, origin: 'acme.example/other' }), 'E_INVITATION', /origin/);
@@ -109,8 +138,16 @@ describe('invitations', () => {
     expectCode(() => createInvitation(op, 1, { origin: ORIGIN }), 'E_INVITATION', /broker and\/or an HTTP endpoint/);
     expectCode(() => createInvitation(op, 1, { origin: ORIGIN, url: 'https://a.example', grant: 'g1' }), 'E_INVITATION', /grant and its subject/);
     expectCode(() => createInvitation(op, 1, { origin: ORIGIN, url: 'https://a.example', extra: 1 } as never), 'E_INVITATION', /unknown invitation field/);
-    expectCode(() => createInvitation(op, 1, { origin: ORIGIN, url: 'https://a.example', witnesses: [{ did: w1.did, name: 'w' }], quorum: 3 }), 'E_INVITATION', /quorum/);
-    expectCode(() => createInvitation(op, 1, { origin: ORIGIN, url: 'https://a.example', witnesses: [{ did: op.did as never, name: 'me' }] }), 'E_INVITATION', /operator/);
+    expectCode(
+      () => createInvitation(op, 1, { origin: ORIGIN, url: 'https://a.example', witnesses: [{ did: w1.did, name: 'w' }], quorum: 3 }),
+      'E_INVITATION',
+      /quorum/,
+    );
+    expectCode(
+      () => createInvitation(op, 1, { origin: ORIGIN, url: 'https://a.example', witnesses: [{ did: op.did as never, name: 'me' }] }),
+      'E_INVITATION',
+      /operator/,
+    );
     expectCode(() => createInvitation(op, 1, { origin: 'has space', url: 'https://a.example' }), 'E_INVITATION');
     const half = 'x'.repeat(MAX_INVITATION_BYTES / 2);
     expectCode(() => createInvitation(op, 1, { origin: ORIGIN, url: `https://a.example/${half}`, broker: `mqtt://b.example/${half}` }), 'E_TOO_LARGE');

@@ -31,7 +31,10 @@ describe('ledger view', function () {
     for (let i = 0; i < 250; i++) await led.append(env(i));
     await led.checkpoint();
   });
-  after(async () => { await led.close(); t.cleanup(); });
+  after(async () => {
+    await led.close();
+    t.cleanup();
+  });
 
   it('pages entries newest first, back to the start', async () => {
     const p1 = await entryPage(led, { limit: 100 });
@@ -48,14 +51,26 @@ describe('ledger view', function () {
   it('filters by signer, MQTT topic filter and time, with a cursor that continues the search', async () => {
     const want = (f: (i: number) => boolean, below = 250): number[] => Array.from({ length: below }, (_, i) => below - 1 - i).filter(f);
     const bySigner = await entryPage(led, { signer: dev[0].did, limit: 30 });
-    assert.deepEqual(bySigner.entries.map((e) => e.index), want((i) => i % 2 === 0).slice(0, 30));
+    assert.deepEqual(
+      bySigner.entries.map((e) => e.index),
+      want((i) => i % 2 === 0).slice(0, 30),
+    );
     const more = await entryPage(led, { signer: dev[0].did, limit: 30, before: bySigner.next! });
-    assert.deepEqual(more.entries.map((e) => e.index), want((i) => i % 2 === 0).slice(30, 60));
+    assert.deepEqual(
+      more.entries.map((e) => e.index),
+      want((i) => i % 2 === 0).slice(30, 60),
+    );
     const byTopic = await entryPage(led, { topic: 'plant/1/#', signer: dev[1].did, limit: 200 });
-    assert.deepEqual(byTopic.entries.map((e) => e.index), want((i) => i % 3 === 1 && i % 2 === 1));
+    assert.deepEqual(
+      byTopic.entries.map((e) => e.index),
+      want((i) => i % 3 === 1 && i % 2 === 1),
+    );
     assert.equal(byTopic.next, null);
     const byTime = await entryPage(led, { since: T0 + 10_000, until: T0 + 19_000 });
-    assert.deepEqual(byTime.entries.map((e) => e.index), [19, 18, 17, 16, 15, 14, 13, 12, 11, 10]);
+    assert.deepEqual(
+      byTime.entries.map((e) => e.index),
+      [19, 18, 17, 16, 15, 14, 13, 12, 11, 10],
+    );
     assert.deepEqual((await entryPage(led, { topic: 'nowhere/#' })).entries, []);
   });
 
@@ -67,23 +82,41 @@ describe('ledger view', function () {
     assert.ok(d.checkpoint);
     const cp = parseCheckpoint(openNote(d.checkpoint.note, [NoteVerifier.ed25519(ORIGIN, op.publicKey)]).text);
     assert.equal(cp.size, 250);
-    verifyInclusion(137, cp.size, leafHash(leaf), d.proof.map((h) => fromBase64(h)), cp.root);
+    verifyInclusion(
+      137,
+      cp.size,
+      leafHash(leaf),
+      d.proof.map((h) => fromBase64(h)),
+      cp.root,
+    );
     assert.deepEqual([d.operator, d.origin], [op.did, ORIGIN]);
     await assert.rejects(entryDetail(led, 250), { code: 'E_RANGE' });
   });
 
   it('watches: summaries, live rows newest first, grant detection, bounded change rate', async () => {
     let changes = 0;
-    const w = new LedgerWatch({ ledger: led, onChange: () => { changes++; }, maxPerSecond: 4 });
+    const w = new LedgerWatch({
+      ledger: led,
+      onChange: () => {
+        changes++;
+      },
+      maxPerSecond: 4,
+    });
     try {
       assert.equal(w.grantsChanged(), true, 'the first call says to read the grants');
       assert.equal(w.grantsChanged(), false);
       const s0 = await w.summary();
-      assert.deepEqual([s0.origin, s0.did, s0.treeSize, s0.mqtt, s0.consensus, s0.checkpoint?.size, s0.checkpoint?.approx], [ORIGIN, op.did, 250, 'standalone', null, 250, true]);
+      assert.deepEqual(
+        [s0.origin, s0.did, s0.treeSize, s0.mqtt, s0.consensus, s0.checkpoint?.size, s0.checkpoint?.approx],
+        [ORIGIN, op.did, 250, 'standalone', null, 250, true],
+      );
       assert.equal(s0.checkpoint?.time, T0 + 249000, 'before it is seen signed, the age is that of its last entry');
       // 60 appends in 1.5 s give at most a handful of change calls (≤ 4/s, plus a trailing one).
       const start = Date.now();
-      for (let i = 250; i < 310; i++) { await led.append(env(i)); await new Promise((r) => setTimeout(r, 25)); }
+      for (let i = 250; i < 310; i++) {
+        await led.append(env(i));
+        await new Promise((r) => setTimeout(r, 25));
+      }
       const secs = (Date.now() - start) / 1000;
       await new Promise((r) => setTimeout(r, 300));
       assert.ok(changes >= 2 && changes <= Math.ceil(secs * 4) + 2, `${changes} change calls in ${secs} s`);
@@ -107,14 +140,21 @@ describe('ledger view', function () {
 
   it('throttles: runs at most once per interval and always ends with a trailing run', async () => {
     let runs = 0;
-    const th = new Throttle(() => { runs++; }, 100);
+    const th = new Throttle(() => {
+      runs++;
+    }, 100);
     const end = Date.now() + 450;
-    while (Date.now() < end) { th.request(); await new Promise((r) => setTimeout(r, 5)); }
+    while (Date.now() < end) {
+      th.request();
+      await new Promise((r) => setTimeout(r, 5));
+    }
     await new Promise((r) => setTimeout(r, 150));
     assert.ok(runs >= 4 && runs <= 6, `${runs} runs`);
     // A request within the interval is not dropped: it runs once the interval has passed.
     runs = 0;
-    const t2 = new Throttle(() => { runs++; }, 100);
+    const t2 = new Throttle(() => {
+      runs++;
+    }, 100);
     t2.request();
     t2.request();
     t2.request();

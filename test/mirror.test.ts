@@ -20,11 +20,20 @@ describe('mirror (real Mosquitto)', function () {
     l.start();
     return l;
   };
-  before(async () => { broker = await Mosquitto.start(); t = tmpDir('bot-mirror-'); });
-  after(async () => { await Promise.all(links.map((l) => l.close())); await broker.close(); t.cleanup(); });
+  before(async () => {
+    broker = await Mosquitto.start();
+    t = tmpDir('bot-mirror-');
+  });
+  after(async () => {
+    await Promise.all(links.map((l) => l.close()));
+    await broker.close();
+    t.cleanup();
+  });
 
   const fill = async (led: Ledger, dev: Identity, from: number, n: number, tag = 'x'): Promise<void> => {
-    await Promise.all(Array.from({ length: n }, (_, i) => led.append(signEnvelope(dev, { kind: 'reading', seq: from + i, ts: Date.now(), payload: { tag, i: from + i } }))));
+    await Promise.all(
+      Array.from({ length: n }, (_, i) => led.append(signEnvelope(dev, { kind: 'reading', seq: from + i, ts: Date.now(), payload: { tag, i: from + i } }))),
+    );
   };
 
   it('catches up in pages, audits clean, and catches up again after downtime', async () => {

@@ -36,7 +36,10 @@ export function mosquittoBinary(): string {
 export function brokerKind(): 'mosquitto' | 'aedes' {
   const want = process.env.BOT_TEST_BROKER;
   if (want === 'aedes') return 'aedes';
-  if (want === 'mosquitto') { mosquittoBinary(); return 'mosquitto'; }
+  if (want === 'mosquitto') {
+    mosquittoBinary();
+    return 'mosquitto';
+  }
   if (want !== undefined && want !== '') throw new Error(`BOT_TEST_BROKER must be mosquitto or aedes, not ${want}`);
   return findMosquitto() ? 'mosquitto' : 'aedes';
 }
@@ -105,22 +108,32 @@ export class Mosquitto {
     await m.startProcess();
     if (!announced) {
       announced = true;
-      console.log(`      (integration tests use ${m.kind === 'mosquitto' ? `Mosquitto, ${mosquittoBinary()}` : `aedes from npm, in its own process (${process.env.BOT_TEST_BROKER === 'aedes' ? 'BOT_TEST_BROKER=aedes' : 'Mosquitto is not installed'})`})`);
+      console.log(
+        `      (integration tests use ${m.kind === 'mosquitto' ? `Mosquitto, ${mosquittoBinary()}` : `aedes from npm, in its own process (${process.env.BOT_TEST_BROKER === 'aedes' ? 'BOT_TEST_BROKER=aedes' : 'Mosquitto is not installed'})`})`,
+      );
     }
     return m;
   }
 
   async startProcess(): Promise<void> {
-    const proc = this.kind === 'mosquitto'
-      ? spawn(mosquittoBinary(), ['-c', path.join(this.#dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] })
-      : spawn(process.execPath, [path.join(__dirname, 'aedes-broker.js'), String(this.port), ...(this.#tls ? [this.#tls.cert, this.#tls.key] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
-    proc.stderr?.on('data', (d: Buffer) => { this.log = (this.log + d.toString()).slice(-20000); });
+    const proc =
+      this.kind === 'mosquitto'
+        ? spawn(mosquittoBinary(), ['-c', path.join(this.#dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] })
+        : spawn(process.execPath, [path.join(__dirname, 'aedes-broker.js'), String(this.port), ...(this.#tls ? [this.#tls.cert, this.#tls.key] : [])], {
+            stdio: ['ignore', 'ignore', 'pipe'],
+          });
+    proc.stderr?.on('data', (d: Buffer) => {
+      this.log = (this.log + d.toString()).slice(-20000);
+    });
     this.#proc = proc;
     const end = Date.now() + 10000;
     while (Date.now() < end) {
       if (proc.exitCode !== null) throw new Error(`${this.kind} exited: ${this.log}`);
       const ok = await new Promise<boolean>((resolve) => {
-        const s = net.connect(this.port, '127.0.0.1', () => { s.end(); resolve(true); });
+        const s = net.connect(this.port, '127.0.0.1', () => {
+          s.end();
+          resolve(true);
+        });
         s.on('error', () => resolve(false));
       });
       if (ok) return;

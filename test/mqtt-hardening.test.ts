@@ -35,7 +35,10 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 async function rawClient(url: string, clientId: string): Promise<MqttClient> {
   const c = mqtt.connect(url, { protocolVersion: 4, clientId, reconnectPeriod: 0 });
   c.on('error', () => undefined);
-  await new Promise<void>((resolve, reject) => { c.once('connect', () => resolve()); c.once('error', reject); });
+  await new Promise<void>((resolve, reject) => {
+    c.once('connect', () => resolve());
+    c.once('error', reject);
+  });
   return c;
 }
 
@@ -55,7 +58,10 @@ describe('MQTT hardening: nothing a peer sends knocks an owner offline (real Mos
     l.start();
     return l;
   };
-  before(async () => { broker = await Mosquitto.start(); t = tmpDir('bot-hardening-'); });
+  before(async () => {
+    broker = await Mosquitto.start();
+    t = tmpDir('bot-hardening-');
+  });
   after(async () => {
     await Promise.all(links.map((l) => l.close()));
     await Promise.all(raws.map((c) => c.endAsync(true)));
@@ -67,8 +73,23 @@ describe('MQTT hardening: nothing a peer sends knocks an owner offline (real Mos
     for (const ok of ['a', 'bot/v1/0123456789abcdef/rpc', 'ü/😀/\u00a0', '/', 'x'.repeat(MAX_TOPIC_BYTES), 'é'.repeat(32767)]) {
       assert.equal(topicNameProblem(ok), undefined, printable(ok));
     }
-    const bad = ['', 'a\u0000', 'a\u001f', 'a\u007f', 'a\u009f', 'a\ufdd0', 'a\ufdef', 'a\ufffe', '\u{1fffe}', '\u{10ffff}', 'a\udc00', 'a+', '#',
-      'x'.repeat(MAX_TOPIC_BYTES + 1), 'é'.repeat(32768)];
+    const bad = [
+      '',
+      'a\u0000',
+      'a\u001f',
+      'a\u007f',
+      'a\u009f',
+      'a\ufdd0',
+      'a\ufdef',
+      'a\ufffe',
+      '\u{1fffe}',
+      '\u{10ffff}',
+      'a\udc00',
+      'a+',
+      '#',
+      'x'.repeat(MAX_TOPIC_BYTES + 1),
+      'é'.repeat(32768),
+    ];
     for (const b of bad) assert.throws(() => checkTopicName(b), { code: 'E_QUERY' }, printable(b));
     // What is shown of a bad one is printable, truncated, and says how long it was.
     const shown = printable('a\u0000b\u0085"\\\u202e' + 'x'.repeat(200), 20);
@@ -99,19 +120,19 @@ describe('MQTT hardening: nothing a peer sends knocks an owner offline (real Mos
     publisher.start();
     await until('owner connected', () => ownerLink.state === 'connected');
     ownerLink.on('state', (s: LinkState) => states.push(s));
-    await sleep(200);   // the retained request arrives with the subscription
+    await sleep(200); // the retained request arrives with the subscription
     for (const [what, reply] of BAD_REPLIES) await rawPublish(attacker, topics.rpc, request(reply, what));
 
     const partner = link('partner');
     await until('partner connected', () => partner.state === 'connected');
-    const res = await partner.request(topics.rpc, 'checkpoint', {}, 5000) as { treeSize: number };
+    const res = (await partner.request(topics.rpc, 'checkpoint', {}, 5000)) as { treeSize: number };
     assert.equal(res.treeSize, 0);
-    await sleep(300);   // room for a disconnect, if the broker were to close the connection
+    await sleep(300); // room for a disconnect, if the broker were to close the connection
     assert.deepEqual(states, [], `the owner stayed connected: ${states.join(', ')}`);
     assert.equal(ownerLink.state, 'connected');
     await until('every bad request dropped', () => drops.filter((d) => d.reason === 'bad-reply').length === BAD_REPLIES.length);
     assert.equal(drops.filter((d) => d.reason === 'retained-request').length, 1);
-    assert.deepEqual(answered, [], 'nothing answered on the attacker\'s topics');
+    assert.deepEqual(answered, [], "nothing answered on the attacker's topics");
     assert.ok(!/malformed|protocol error/i.test(broker.log), broker.log.slice(-500));
     for (const d of drops) {
       assert.ok(!RAW.test(d.message), `printable: ${JSON.stringify(d.message).slice(0, 200)}`);
@@ -123,14 +144,14 @@ describe('MQTT hardening: nothing a peer sends knocks an owner offline (real Mos
     // MQTT 3.1.1 §3.3.1.3), answered; when it comes back retained (a restart), it is ignored.
     await rawPublish(attacker, topics.rpc, request('bot/v1/_reply/attacker', 'live-then-retained'), true);
     await until('the live one answered', () => answered.length === 1);
-    const again = link('owner-again');   // a second owner link stands for the owner's restart
+    const again = link('owner-again'); // a second owner link stands for the owner's restart
     const dropsAgain: LinkDrop[] = [];
     again.on('drop', (d: LinkDrop) => dropsAgain.push(d));
     again.serve(topics.rpc, async () => ({ answered: true }));
     await until('the retained request ignored on restart', () => dropsAgain.some((d) => d.reason === 'retained-request'));
     await sleep(200);
     assert.equal(answered.length, 1, 'a retained request is not answered');
-    await rawPublish(attacker, topics.rpc, '', true);   // clear the retained request
+    await rawPublish(attacker, topics.rpc, '', true); // clear the retained request
 
     publisher.stop();
     await owner.close();
@@ -146,7 +167,10 @@ describe('MQTT hardening: nothing a peer sends knocks an owner offline (real Mos
     for (const [, topic] of BAD_REPLIES) await assert.rejects(a.publish(topic, 'x'), { code: 'E_QUERY' });
     await assert.rejects(a.publish('bot/v1/big', Buffer.alloc(MAX_MESSAGE_BYTES + 1)), { code: 'E_TOO_LARGE' });
     await a.publish('bot/v1/fits', Buffer.alloc(MAX_MESSAGE_BYTES));
-    assert.deepEqual(drops.map((d) => d.reason), [...BAD_REPLIES.map(() => 'bad-topic'), 'oversize-out']);
+    assert.deepEqual(
+      drops.map((d) => d.reason),
+      [...BAD_REPLIES.map(() => 'bad-topic'), 'oversize-out'],
+    );
 
     // A peer's oversize message is dropped with an event, not silently.
     const got: number[] = [];
@@ -158,7 +182,10 @@ describe('MQTT hardening: nothing a peer sends knocks an owner offline (real Mos
     await rawPublish(peer, 'bot/v1/in', 'small');
     await until('small one delivered', () => got.length === 1);
     assert.deepEqual(got, [5]);
-    assert.ok(drops.some((d) => d.reason === 'oversize-in' && /1048577-byte message on "bot\/v1\/in"/.test(d.message)), JSON.stringify(drops.slice(-2)));
+    assert.ok(
+      drops.some((d) => d.reason === 'oversize-in' && /1048577-byte message on "bot\/v1\/in"/.test(d.message)),
+      JSON.stringify(drops.slice(-2)),
+    );
 
     // An answer above the limit becomes an E_TOO_LARGE error answer, not a silent timeout.
     const server = link('pub-server');
@@ -167,7 +194,10 @@ describe('MQTT hardening: nothing a peer sends knocks an owner offline (real Mos
     server.serve('bot/v1/big/rpc', async () => 'x'.repeat(MAX_MESSAGE_BYTES));
     await until('server connected', () => server.state === 'connected');
     await assert.rejects(a.request('bot/v1/big/rpc', 'huge', {}, 5000), { code: 'E_TOO_LARGE', message: /above the 1048576-byte MQTT message limit/ });
-    assert.deepEqual(serverDrops.map((d) => d.reason), ['answer-too-large']);
+    assert.deepEqual(
+      serverDrops.map((d) => d.reason),
+      ['answer-too-large'],
+    );
     assert.deepEqual(states, []);
   });
 
@@ -180,8 +210,12 @@ describe('MQTT hardening: nothing a peer sends knocks an owner offline (real Mos
     const dev = Identity.generate();
     const origin = 'example.com/big-entries';
     const owner = await Ledger.open({ dir: path.join(t.dir, 'big-owner'), origin, identity: op, maxEntryBytes: 2 * MAX_MESSAGE_BYTES });
-    const pad = 'p'.repeat(1000);   // entries of about 1.3 KiB
-    await Promise.all(Array.from({ length: 1100 }, (_, i) => owner.append(signEnvelope(dev, { kind: 'reading', seq: i, ts: Date.now(), payload: { i, pad } }, { maxBytes: owner.maxEntryBytes }))));
+    const pad = 'p'.repeat(1000); // entries of about 1.3 KiB
+    await Promise.all(
+      Array.from({ length: 1100 }, (_, i) =>
+        owner.append(signEnvelope(dev, { kind: 'reading', seq: i, ts: Date.now(), payload: { i, pad } }, { maxBytes: owner.maxEntryBytes })),
+      ),
+    );
     await owner.checkpoint();
     const first = (await answerLedgerRpc(owner, 'entries', { from: 0, to: 1100 })) as { from: number; entries: unknown[] };
     const n = first.entries.length;
@@ -199,7 +233,9 @@ describe('MQTT hardening: nothing a peer sends knocks an owner offline (real Mos
     assert.ok(local.root().equals(owner.root()));
 
     // One entry alone above the answer budget: a typed error, not an undeliverable answer.
-    await owner.append(signEnvelope(dev, { kind: 'reading', seq: 5000, ts: Date.now(), payload: 'b'.repeat(MAX_ANSWER_BYTES) }, { maxBytes: owner.maxEntryBytes }));
+    await owner.append(
+      signEnvelope(dev, { kind: 'reading', seq: 5000, ts: Date.now(), payload: 'b'.repeat(MAX_ANSWER_BYTES) }, { maxBytes: owner.maxEntryBytes }),
+    );
     await owner.checkpoint();
     await assert.rejects(answerLedgerRpc(owner, 'entries', { from: 1100, to: 1101 }), { code: 'E_TOO_LARGE', message: /entry 1100 is \d+ bytes/ });
     await until('the mirror reports it', () => mirror.state().error?.code === 'E_TOO_LARGE');

@@ -5,7 +5,6 @@ import { MqttLink } from '../lib/mqtt-link';
 import { Mosquitto } from './mosquitto';
 import { until } from './helpers';
 
-
 describe('MqttLink (real Mosquitto)', function () {
   this.timeout(60000);
   let broker: Mosquitto;
@@ -17,14 +16,17 @@ describe('MqttLink (real Mosquitto)', function () {
     l.start();
     return l;
   };
-  before(async () => { broker = await Mosquitto.start(); });
+  before(async () => {
+    broker = await Mosquitto.start();
+  });
   after(async () => {
     await Promise.all(links.map((l) => l.close()));
     await broker.close();
   });
 
   it('delivers to subscribers, answers RPC, maps errors and times out', async () => {
-    const a = link('a1'), b = link('b1');
+    const a = link('a1'),
+      b = link('b1');
     await until('connected', () => a.state === 'connected' && b.state === 'connected');
     const got: string[] = [];
     b.subscribe('bot/v1/x/+', (t, p) => got.push(`${t}=${p.toString()}`));
@@ -43,10 +45,14 @@ describe('MqttLink (real Mosquitto)', function () {
   });
 
   it('survives a broker restart: reconnects, resubscribes and republishes its retained state', async () => {
-    const a = link('a2'), b = link('b2');
+    const a = link('a2'),
+      b = link('b2');
     await until('connected', () => a.state === 'connected' && b.state === 'connected');
     let republished = 0;
-    a.onConnect(() => { republished++; a.publish('bot/v1/y/checkpoint', `cp${republished}`, { retain: true }).catch(() => undefined); });
+    a.onConnect(() => {
+      republished++;
+      a.publish('bot/v1/y/checkpoint', `cp${republished}`, { retain: true }).catch(() => undefined);
+    });
     const seen: string[] = [];
     b.subscribe('bot/v1/y/checkpoint', (_t, p) => seen.push(p.toString()));
     await until('first retained', () => seen.includes('cp1'));

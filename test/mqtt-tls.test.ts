@@ -11,16 +11,53 @@ describe('MqttLink over TLS (real broker)', function () {
   this.timeout(30000);
   let t: ReturnType<typeof tmpDir>;
   let broker: Mosquitto | undefined;
-  after(async () => { await broker?.close(); t?.cleanup(); });
+  after(async () => {
+    await broker?.close();
+    t?.cleanup();
+  });
 
   it('connects with the CA given, and refuses a broker it cannot verify', async () => {
     t = tmpDir('bot-tls-');
     const f = (n: string): string => path.join(t.dir, n);
-    const ssl = (...args: string[]): void => { execFileSync('openssl', args, { stdio: 'ignore' }); };
-    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=bot test CA');
+    const ssl = (...args: string[]): void => {
+      execFileSync('openssl', args, { stdio: 'ignore' });
+    };
+    ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      f('ca.key'),
+      '-out',
+      f('ca.pem'),
+      '-days',
+      '2',
+      '-subj',
+      '/CN=bot test CA',
+    );
     ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1');
     fs.writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-    ssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.pem'), '-days', '2', '-extfile', f('ext.cnf'));
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      f('server.csr'),
+      '-CA',
+      f('ca.pem'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      f('server.pem'),
+      '-days',
+      '2',
+      '-extfile',
+      f('ext.cnf'),
+    );
     // Mosquitto started as root drops to its own user: it must be able to read these test files.
     fs.chmodSync(t.dir, 0o755);
     for (const n of ['ca.pem', 'server.pem', 'server.key']) fs.chmodSync(f(n), 0o644);
@@ -31,7 +68,8 @@ describe('MqttLink over TLS (real broker)', function () {
     const badErrors: Error[] = [];
     good.on('error', () => undefined);
     bad.on('error', (e: Error) => badErrors.push(e));
-    good.start(); bad.start();
+    good.start();
+    bad.start();
     try {
       await until('TLS connection', () => good.state === 'connected', 15000);
       const refusal = /certificate|self.signed|verify/i;

@@ -5,8 +5,19 @@ import { fromBase64, toBase64 } from '../lib/bytes';
 import { isBotError } from '../lib/errors';
 import { Identity } from '../lib/identity';
 import {
-  NoteVerifier, cosignLine, cosignatureMessage, formatCheckpoint, formatNote, formatSignerKey, noteKeyId,
-  openNote, parseCheckpoint, parseNote, parseSignerKey, signCheckpoint, signNoteLine,
+  NoteVerifier,
+  cosignLine,
+  cosignatureMessage,
+  formatCheckpoint,
+  formatNote,
+  formatSignerKey,
+  noteKeyId,
+  openNote,
+  parseCheckpoint,
+  parseNote,
+  parseSignerKey,
+  signCheckpoint,
+  signNoteLine,
 } from '../lib/note';
 
 const VEC_DIR = path.resolve(__dirname, '../../test/vectors');
@@ -15,10 +26,18 @@ interface NoteVectors {
   signed_note_go_sumdb_example: { skey: string; vkey: string; note: string };
   checkpoint_witness_repo: { vkey: string; note: string };
   cosignature_v1_SELF_GENERATED: {
-    skey_type01: string; cosig_vkey_type04: string; timestamp: number; signed_message: string; signature_line: string;
+    skey_type01: string;
+    cosig_vkey_type04: string;
+    timestamp: number;
+    signed_message: string;
+    signature_line: string;
   };
   checkpoint_rfc6962_8leaves_SELF_GENERATED: {
-    log_vkey: string; witness_vkey: string; cosig_timestamp: number; cosigned_message: string; note: string;
+    log_vkey: string;
+    witness_vkey: string;
+    cosig_timestamp: number;
+    cosigned_message: string;
+    note: string;
   };
 }
 const V = JSON.parse(fs.readFileSync(path.join(VEC_DIR, 'note-vectors.json'), 'utf8')) as NoteVectors;
@@ -92,9 +111,9 @@ describe('note: C2SP signed-note', () => {
     const text = 'hello\n';
     const other = Identity.fromSeed(Buffer.alloc(32, 7));
     const note = formatNote(text, [
-      signNoteLine(text, 'PeterNeumann', other),            // same name, other key ID: unknown
+      signNoteLine(text, 'PeterNeumann', other), // same name, other key ID: unknown
       signNoteLine(text, 'PeterNeumann', goId),
-      signNoteLine(text, 'PeterNeumann', other),            // identical unknown line: dropped
+      signNoteLine(text, 'PeterNeumann', other), // identical unknown line: dropped
     ]);
     const opened = openNote(note, [NoteVerifier.parse(go.vkey), c2sp]);
     assert.equal(opened.verified.length, 1);
@@ -105,8 +124,14 @@ describe('note: C2SP signed-note', () => {
   it('accepts 16 signatures and up to 100 signature lines', () => {
     const text = 'sixteen\n';
     const ids = Array.from({ length: 16 }, (_, i) => Identity.fromSeed(Buffer.alloc(32, i + 1)));
-    const note = formatNote(text, ids.map((id, i) => signNoteLine(text, `k${i}`, id)));
-    const opened = openNote(note, ids.map((id, i) => NoteVerifier.ed25519(`k${i}`, id.publicKey)));
+    const note = formatNote(
+      text,
+      ids.map((id, i) => signNoteLine(text, `k${i}`, id)),
+    );
+    const opened = openNote(
+      note,
+      ids.map((id, i) => NoteVerifier.ed25519(`k${i}`, id.publicKey)),
+    );
     assert.equal(opened.verified.length, 16);
     const line = V.signed_note_c2sp_example.note.split('\n\n')[1];
     assert.equal(parseNote('x\n\n' + line.repeat(100)).signatures.length, 100);
@@ -212,10 +237,13 @@ describe('note: rejections', () => {
     const vs = [NoteVerifier.parse(c8.log_vkey), NoteVerifier.parse(c8.witness_vkey)];
     const { text, signatures } = parseNote(c8.note);
     const raw = Buffer.concat([signatures[1].keyId, signatures[1].sig]);
-    raw[11] ^= 0x01;   // the timestamp: the cosignature no longer verifies
+    raw[11] ^= 0x01; // the timestamp: the cosignature no longer verifies
     throwsCode(() => openNote(formatNote(text, [signatures[0].line, `\u2014 ${signatures[1].name} ${toBase64(raw)}`]), vs), 'E_SIGNATURE');
     // a known key that fails rejects the note even when another known key verifies
-    throwsCode(() => openNote(formatNote(text, [signatures[0].line, signatures[1].line, signatures[1].line.replace(/.{6}\n$/, 'AAAAA=\n')]), vs), 'E_SIGNATURE');
+    throwsCode(
+      () => openNote(formatNote(text, [signatures[0].line, signatures[1].line, signatures[1].line.replace(/.{6}\n$/, 'AAAAA=\n')]), vs),
+      'E_SIGNATURE',
+    );
   });
 
   it('rejects a note signed only by unknown keys with E_SIGNATURE', () => {
@@ -224,17 +252,17 @@ describe('note: rejections', () => {
   });
 
   it('rejects malformed notes with E_NOTE', () => {
-    throwsCode(() => parseNote('hello\n\n\u2014 example.com/foo !!!!\n'), 'E_NOTE');          // bad base64
-    throwsCode(() => parseNote('hello\n\n\u2014 example.com/foo Uw2QOkn8srV\n'), 'E_NOTE');   // base64 without padding
-    throwsCode(() => parseNote('hello\n' + exampleLine), 'E_NOTE');                            // no blank line
-    throwsCode(() => parseNote('hel\tlo\n\n' + exampleLine), 'E_NOTE');                        // control char
+    throwsCode(() => parseNote('hello\n\n\u2014 example.com/foo !!!!\n'), 'E_NOTE'); // bad base64
+    throwsCode(() => parseNote('hello\n\n\u2014 example.com/foo Uw2QOkn8srV\n'), 'E_NOTE'); // base64 without padding
+    throwsCode(() => parseNote('hello\n' + exampleLine), 'E_NOTE'); // no blank line
+    throwsCode(() => parseNote('hel\tlo\n\n' + exampleLine), 'E_NOTE'); // control char
     throwsCode(() => parseNote('hello\r\n\n' + exampleLine), 'E_NOTE');
-    throwsCode(() => parseNote(w.note.slice(0, -1)), 'E_NOTE');                                // no final newline
-    throwsCode(() => parseNote('hello\n\n'), 'E_NOTE');                                        // no signatures
+    throwsCode(() => parseNote(w.note.slice(0, -1)), 'E_NOTE'); // no final newline
+    throwsCode(() => parseNote('hello\n\n'), 'E_NOTE'); // no signatures
     throwsCode(() => parseNote('hello\n\n' + exampleLine.replace('example.com/foo', 'a+b')), 'E_NOTE');
     throwsCode(() => parseNote('hello\n\n' + exampleLine.replace('example.com/foo', 'a\u00a0b')), 'E_NOTE');
     throwsCode(() => parseNote('hello\n\n' + exampleLine.replace('\u2014', '-')), 'E_NOTE');
-    throwsCode(() => parseNote('hello\n\n\u2014 k AAAAAA==\n'), 'E_NOTE');                     // shorter than 5 bytes
+    throwsCode(() => parseNote('hello\n\n\u2014 k AAAAAA==\n'), 'E_NOTE'); // shorter than 5 bytes
     throwsCode(() => parseNote(Buffer.concat([Buffer.from('he'), Buffer.from([0xff]), Buffer.from('llo\n\n' + exampleLine)])), 'E_NOTE');
     throwsCode(() => parseNote('x\n\n' + exampleLine.repeat(101)), 'E_NOTE');
     throwsCode(() => parseNote('x'.repeat(1 << 20) + '\n\n' + exampleLine), 'E_TOO_LARGE');
@@ -246,16 +274,16 @@ describe('note: rejections', () => {
   it('rejects malformed checkpoints with E_NOTE', () => {
     const root = toBase64(Buffer.alloc(32, 1));
     assert.equal(parseCheckpoint(`o\n0\n${root}\n`).size, 0);
-    throwsCode(() => parseCheckpoint(`o\n05\n${root}\n`), 'E_NOTE');               // leading zero
+    throwsCode(() => parseCheckpoint(`o\n05\n${root}\n`), 'E_NOTE'); // leading zero
     throwsCode(() => parseCheckpoint(`o\n00\n${root}\n`), 'E_NOTE');
     throwsCode(() => parseCheckpoint(`o\n+5\n${root}\n`), 'E_NOTE');
     throwsCode(() => parseCheckpoint(`o\n9007199254740992\n${root}\n`), 'E_NOTE'); // above 2^53-1
     throwsCode(() => parseCheckpoint(`o\n5\n${toBase64(Buffer.alloc(31))}\n`), 'E_NOTE');
     throwsCode(() => parseCheckpoint(`o\n5\n${toBase64(Buffer.alloc(33))}\n`), 'E_NOTE');
-    throwsCode(() => parseCheckpoint(`\n5\n${root}\n`), 'E_NOTE');                 // empty origin
-    throwsCode(() => parseCheckpoint(`o\n5\n`), 'E_NOTE');                         // too few lines
-    throwsCode(() => parseCheckpoint(`o\n5\n${root}\n\n`), 'E_NOTE');              // empty extension line
-    throwsCode(() => parseCheckpoint(`o\n5\n${root}`), 'E_NOTE');                  // no final newline
+    throwsCode(() => parseCheckpoint(`\n5\n${root}\n`), 'E_NOTE'); // empty origin
+    throwsCode(() => parseCheckpoint(`o\n5\n`), 'E_NOTE'); // too few lines
+    throwsCode(() => parseCheckpoint(`o\n5\n${root}\n\n`), 'E_NOTE'); // empty extension line
+    throwsCode(() => parseCheckpoint(`o\n5\n${root}`), 'E_NOTE'); // no final newline
     throwsCode(() => formatCheckpoint('o', 5, Buffer.alloc(31)), 'E_NOTE');
     throwsCode(() => formatCheckpoint('o', -1, Buffer.alloc(32)), 'E_NOTE');
     throwsCode(() => formatCheckpoint('o', 1.5, Buffer.alloc(32)), 'E_NOTE');
@@ -264,12 +292,12 @@ describe('note: rejections', () => {
   });
 
   it('rejects bad verifier and signer keys with E_NOTE', () => {
-    const vkey = V.signed_note_c2sp_example.vkey;                                 // example.com/foo+530d903a+...
+    const vkey = V.signed_note_c2sp_example.vkey; // example.com/foo+530d903a+...
     throwsCode(() => NoteVerifier.parse(vkey.replace('+530d903a+', '+530d903b+')), 'E_NOTE');
     throwsCode(() => NoteVerifier.parse(vkey.replace('+530d903a+', '+530D903A+')), 'E_NOTE');
     throwsCode(() => NoteVerifier.parse(vkey.replace('+530d903a+', '+530d903+')), 'E_NOTE');
     throwsCode(() => NoteVerifier.parse('example.com/foo+530d903a'), 'E_NOTE');
-    throwsCode(() => NoteVerifier.parse(vkey.replace(/\+A/, '+C')), 'E_NOTE');    // type 0x09: unsupported
+    throwsCode(() => NoteVerifier.parse(vkey.replace(/\+A/, '+C')), 'E_NOTE'); // type 0x09: unsupported
     throwsCode(() => NoteVerifier.parse('+530d903a+' + vkey.split('+').slice(2).join('+')), 'E_NOTE');
     const skey = V.signed_note_go_sumdb_example.skey;
     throwsCode(() => parseSignerKey(skey.replace('+c74f20a3+', '+c74f20a4+')), 'E_NOTE');

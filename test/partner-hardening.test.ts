@@ -11,9 +11,30 @@
 import { strict as assert } from 'node:assert';
 import mqtt from 'mqtt';
 import {
-  answerRequest, type AppendAnswer, type BotError, grantInput, type GrantTerms, Identity, isBotError, Ledger, makeRequest, mqttTransport, PartnerClient,
-  queryFrom, type ReadAnswer, ReplayGuard, refusalStatus, signCheckpoint, signEnvelope, type SignedEnvelope, type StoredCheckpoint, throwIfRefused,
-  verifyAppendAnswer, verifyEnvelope, leafHash, ledgerId,
+  answerRequest,
+  type AppendAnswer,
+  type BotError,
+  grantInput,
+  type GrantTerms,
+  Identity,
+  isBotError,
+  Ledger,
+  makeRequest,
+  mqttTransport,
+  PartnerClient,
+  queryFrom,
+  type ReadAnswer,
+  ReplayGuard,
+  refusalStatus,
+  signCheckpoint,
+  signEnvelope,
+  type SignedEnvelope,
+  type StoredCheckpoint,
+  throwIfRefused,
+  verifyAppendAnswer,
+  verifyEnvelope,
+  leafHash,
+  ledgerId,
 } from '../lib';
 import { MqttLink } from '../lib/mqtt-link';
 import { RateLimiter } from '../lib/rate-limit';
@@ -40,7 +61,15 @@ async function expectCode(p: Promise<unknown> | (() => unknown), code: string): 
 }
 
 function grant(over: Partial<GrantTerms> = {}): GrantTerms {
-  return { id: 'g-read', subject: partner.did, ledger: ORIGIN, actions: ['read', 'append'], scope: { signers: [device.did, partner.did] }, expires: Date.now() + 3_600_000, ...over };
+  return {
+    id: 'g-read',
+    subject: partner.did,
+    ledger: ORIGIN,
+    actions: ['read', 'append'],
+    scope: { signers: [device.did, partner.did] },
+    expires: Date.now() + 3_600_000,
+    ...over,
+  };
 }
 
 /** An owner ledger with a read+append grant for the partner; cp signs (or reuses) a checkpoint covering it. */
@@ -95,12 +124,18 @@ describe('partner access hardening over MQTT (issue 10)', function () {
   const ownerReady = async (): Promise<void> => {
     const rpc = ledgerTopics(ledgerId(ORIGIN, op.did)).rpc;
     for (let i = 0; ; i++) {
-      try { await partnerLink.request(rpc, 'checkpoint', {}, 300); return; } catch (err) {
+      try {
+        await partnerLink.request(rpc, 'checkpoint', {}, 300);
+        return;
+      } catch (err) {
         if (!isBotError(err, 'E_TIMEOUT') || i > 20) return;
       }
     }
   };
-  afterEach(() => { publisher?.stop(); publisher = undefined; });
+  afterEach(() => {
+    publisher?.stop();
+    publisher = undefined;
+  });
   /** The owner answering requests (after delayMs: the attacker then surely answers first). */
   const startOwner = async (delayMs = 0): Promise<void> => {
     publisher?.stop();
@@ -116,11 +151,16 @@ describe('partner access hardening over MQTT (issue 10)', function () {
     publisher.start();
     await ownerReady();
   };
-  const client = (timeoutMs: number): PartnerClient => new PartnerClient({
-    owner, grant: 'g-read', identity: partner, nextSeq: () => seq++, transport: mqttTransport(partnerLink, owner, timeoutMs),
-  });
+  const client = (timeoutMs: number): PartnerClient =>
+    new PartnerClient({
+      owner,
+      grant: 'g-read',
+      identity: partner,
+      nextSeq: () => seq++,
+      transport: mqttTransport(partnerLink, owner, timeoutMs),
+    });
 
-  it('a forged receipt (right origin and leaf hash) answered first does not win: the partner gets the owner\'s signed, proven receipt; alone it is E_TIMEOUT', async () => {
+  it("a forged receipt (right origin and leaf hash) answered first does not win: the partner gets the owner's signed, proven receipt; alone it is E_TIMEOUT", async () => {
     // The attacker reads every request on the owner's rpc topic and answers at once with
     // receipts anyone can compute (origin, leaf hashes), a checkpoint signed with its own key.
     const rpc = ledgerTopics(ledgerId(ORIGIN, op.did)).rpc;
@@ -132,7 +172,13 @@ describe('partner access hardening over MQTT (issue 10)', function () {
       const entries = req.params.payload.entries ?? [];
       const forged = {
         checkpoint: signCheckpoint(ORIGIN, 1000, Buffer.alloc(32, 9), attacker),
-        receipts: entries.map((e, i) => ({ origin: ORIGIN, index: 900 + i, leafHash: leafHash(verifyEnvelope(e).bytes).toString('base64'), treeSize: 1000, proof: [] })),
+        receipts: entries.map((e, i) => ({
+          origin: ORIGIN,
+          index: 900 + i,
+          leafHash: leafHash(verifyEnvelope(e).bytes).toString('base64'),
+          treeSize: 1000,
+          proof: [],
+        })),
       };
       forgedAt.push(Date.now());
       evil.publish(req.reply, JSON.stringify({ v: 1, id: req.id, result: forged }), { qos: 1 });
@@ -143,7 +189,7 @@ describe('partner access hardening over MQTT (issue 10)', function () {
       const env = signEnvelope(partner, { kind: 'reading', seq: 1, ts: Date.now(), topic: 'supply/a', payload: { litres: 1 } });
       const expected = led.size;
       const [receipt] = await client(8000).append([env]);
-      assert.equal(receipt.index, expected, 'the owner\'s receipt, not the forged one');
+      assert.equal(receipt.index, expected, "the owner's receipt, not the forged one");
       assert.equal(forgedAt.length, 1, 'the attacker answered');
       assert.ok(forgedAt[0] <= ownerAnsweredAt[0], 'the forged answer came first');
       assert.equal(receipt.leafHash, (await led.get(expected)).leafHash.toString('base64'));
@@ -169,7 +215,11 @@ describe('partner access hardening over MQTT (issue 10)', function () {
     try {
       const from = led.size;
       const filler = 'x'.repeat(1200);
-      await Promise.all(Array.from({ length: 1000 }, (_, i) => led.append(signEnvelope(device, { kind: 'reading', seq: i, ts: Date.now(), topic: 'plant/bulk', payload: { i, filler } }))));
+      await Promise.all(
+        Array.from({ length: 1000 }, (_, i) =>
+          led.append(signEnvelope(device, { kind: 'reading', seq: i, ts: Date.now(), topic: 'plant/bulk', payload: { i, filler } })),
+        ),
+      );
       const c = client(6000);
       const first = await c.read({ from, limit: 1000 });
       assert.ok(first.entries.length > 100 && first.entries.length < 1000, `paged: ${first.entries.length} entries`);
@@ -195,8 +245,14 @@ describe('partner access hardening in the kernel (issue 10)', function () {
   let led: Ledger;
   let cp: () => Promise<StoredCheckpoint | undefined>;
   let reqSeq = 1;
-  beforeEach(async () => { t = tmpDir('bot-hardening-'); ({ led, cp } = await ownerLedger(t.dir)); });
-  afterEach(async () => { await led.close(); t.cleanup(); });
+  beforeEach(async () => {
+    t = tmpDir('bot-hardening-');
+    ({ led, cp } = await ownerLedger(t.dir));
+  });
+  afterEach(async () => {
+    await led.close();
+    t.cleanup();
+  });
 
   const supply = (entries: SignedEnvelope[], who = partner, s = reqSeq++): Record<string, unknown> =>
     makeRequest(who, s, { op: 'append', grant: 'g-read', entries: entries.map((e) => e.toJSON() as never) }).toJSON() as unknown as Record<string, unknown>;
@@ -214,7 +270,12 @@ describe('partner access hardening in the kernel (issue 10)', function () {
     const results = await Promise.allSettled(requests.map((envs) => answerRequest(server, supply(envs))));
     let stored = await leafHashes(led);
     // An entry of a refused request may be stored only as the same envelope of an accepted request.
-    const accepted = new Set(requests.filter((_, k) => results[k].status === 'fulfilled').flat().map(hashOf));
+    const accepted = new Set(
+      requests
+        .filter((_, k) => results[k].status === 'fulfilled')
+        .flat()
+        .map(hashOf),
+    );
     let whole = 0;
     for (const [k, envs] of requests.entries()) {
       const r = results[k];
@@ -239,17 +300,29 @@ describe('partner access hardening in the kernel (issue 10)', function () {
     await expectCode(answerRequest(server, supply(raced)), 'E_REPLAY');
     await Promise.all([...batch, local]);
     stored = await leafHashes(led);
-    assert.deepEqual(raced.map((e) => stored.has(hashOf(e))), [false, true, false, false], 'only the local append of 1001 is stored');
+    assert.deepEqual(
+      raced.map((e) => stored.has(hashOf(e))),
+      [false, true, false, false],
+      'only the local append of 1001 is stored',
+    );
   });
 
-  it('2,000 refused requests from throw-away keys leave no records and no per-key memory; only a grant\'s subject gets a seq record', async () => {
+  it("2,000 refused requests from throw-away keys leave no records and no per-key memory; only a grant's subject gets a seq record", async () => {
     const limiter = new RateLimiter({ perSigner: 20, total: 0 });
     const server = { ledger: led, checkpoint: cp, receiptCheckpoint: cp, rateLimiter: limiter };
-    const countAux = async (): Promise<number> => { let n = 0; for await (const _ of led.aux.iterator('requests/')) n++; return n; };
+    const countAux = async (): Promise<number> => {
+      let n = 0;
+      for await (const _ of led.aux.iterator('requests/')) n++;
+      return n;
+    };
     for (let i = 0; i < 2000; i++) {
       const key = Identity.generate();
       // Half name the partner's grant (not theirs), half a grant that does not exist.
-      const req = makeRequest(key, 1, { op: i % 2 ? 'read' : 'append', grant: i % 2 ? 'g-read' : `nope-${i}`, ...(i % 2 ? {} : { entries: [{}] }) } as never).toJSON();
+      const req = makeRequest(key, 1, {
+        op: i % 2 ? 'read' : 'append',
+        grant: i % 2 ? 'g-read' : `nope-${i}`,
+        ...(i % 2 ? {} : { entries: [{}] }),
+      } as never).toJSON();
       await expectCode(answerRequest(server, req), 'E_NO_GRANT');
     }
     assert.equal(await countAux(), 0, 'no request record for keys without a grant');
@@ -262,7 +335,7 @@ describe('partner access hardening in the kernel (issue 10)', function () {
     await expectCode(answerRequest(server, ok), 'E_REPLAY');
   });
 
-  it('rate limits: per partner (a forged claim cannot spend the partner\'s tokens) and in total, refused with E_RATE (HTTP 429)', async () => {
+  it("rate limits: per partner (a forged claim cannot spend the partner's tokens) and in total, refused with E_RATE (HTTP 429)", async () => {
     let clock = 0;
     const limiter = new RateLimiter({ perSigner: 3, total: 0 }, { clock: () => clock });
     const server = { ledger: led, checkpoint: cp, rateLimiter: limiter };
@@ -296,11 +369,14 @@ describe('partner access hardening in the kernel (issue 10)', function () {
     await expectCode(() => queryFrom({}, { limit: 2.5 }), 'E_QUERY');
     assert.deepEqual(queryFrom({}, { from: '3', limit: 10, since: '2026-01-01T00:00:00Z' }), { from: 3, limit: 10, since: Date.parse('2026-01-01T00:00:00Z') });
     await led.append(signEnvelope(device, { kind: 'reading', seq: 1, ts: Date.now(), payload: 1 }));
-    const ok = await answerRequest(server, readReq({ from: 0, limit: 1 })) as ReadAnswer;
-    assert.deepEqual(ok.entries.map((e) => e.index), [1]);
+    const ok = (await answerRequest(server, readReq({ from: 0, limit: 1 }))) as ReadAnswer;
+    assert.deepEqual(
+      ok.entries.map((e) => e.index),
+      [1],
+    );
   });
 
-  it('a peer\'s text in a refusal is cut and escaped: no line breaks, controls or bidi overrides reach a message', async () => {
+  it("a peer's text in a refusal is cut and escaped: no line breaks, controls or bidi overrides reach a message", async () => {
     const server = { ledger: led, checkpoint: cp };
     // The grant's scope: signers device and partner, any topic; a signer filter outside it names the topic only escaped.
     await led.append(signEnvelope(op, grantInput(grant({ id: 'g-topic', scope: { signers: '*', topics: ['plant/#'] } }), 2, Date.now())));
@@ -319,16 +395,19 @@ describe('partner access hardening in the kernel (issue 10)', function () {
     const size = led.size;
     await expectCode(answerRequest({ ledger: led, checkpoint: cp }, supply([env])), 'E_KEY');
     assert.equal(led.size, size);
-    const answer = await answerRequest({ ledger: led, checkpoint: cp, receiptCheckpoint: cp }, supply([env])) as AppendAnswer;
+    const answer = (await answerRequest({ ledger: led, checkpoint: cp, receiptCheckpoint: cp }, supply([env]))) as AppendAnswer;
     const [r] = verifyAppendAnswer(answer, owner, [env]);
     assert.equal(r.index, size);
     // Tampering with any part is detected.
     const copy = (): AppendAnswer => JSON.parse(JSON.stringify(answer)) as AppendAnswer;
-    const a1 = copy(); a1.receipts[0].index = 0;
+    const a1 = copy();
+    a1.receipts[0].index = 0;
     await expectCode(() => verifyAppendAnswer(a1, owner, [env]), 'E_PROOF');
-    const a2 = copy(); a2.checkpoint = signCheckpoint(ORIGIN, 1000, Buffer.alloc(32), attacker);
+    const a2 = copy();
+    a2.checkpoint = signCheckpoint(ORIGIN, 1000, Buffer.alloc(32), attacker);
     await expectCode(() => verifyAppendAnswer(a2, owner, [env]), 'E_SIGNATURE');
-    const a3 = copy(); delete (a3 as Partial<AppendAnswer>).checkpoint;
+    const a3 = copy();
+    delete (a3 as Partial<AppendAnswer>).checkpoint;
     await expectCode(() => verifyAppendAnswer(a3, owner, [env]), 'E_CHECKPOINT');
     await expectCode(() => verifyAppendAnswer(answer, { origin: ORIGIN, operator: attacker.did }, [env]), 'E_SIGNATURE');
   });

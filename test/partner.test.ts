@@ -33,19 +33,36 @@ const A_DEV = Identity.generate();
 const B_ME = Identity.generate();
 const A_ORIGIN = 'owner.example/a';
 const B_ORIGIN = 'partner.example/b';
-const SECRETS = [A_OP, A_DEV, B_ME].flatMap((id) => [id.exportSeed().toString('hex'), id.exportSeed().toString('base64'), id.exportSeed().toString('base64url')]);
+const SECRETS = [A_OP, A_DEV, B_ME].flatMap((id) => [
+  id.exportSeed().toString('hex'),
+  id.exportSeed().toString('base64'),
+  id.exportSeed().toString('base64url'),
+]);
 
 type Flow = Record<string, unknown>[];
-interface Runtime { base: string; child: ChildProcess; output: () => string }
-interface Reply { status: number; body: Record<string, unknown> & { error?: { code: string; message: string } } }
+interface Runtime {
+  base: string;
+  child: ChildProcess;
+  output: () => string;
+}
+interface Reply {
+  status: number;
+  body: Record<string, unknown> & { error?: { code: string; message: string } };
+}
 
 async function startRuntime(dir: string): Promise<Runtime> {
   const port = await freePort();
   prepareUserDir(dir, port);
   let out = '';
-  const child = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', dir, '--settings', path.join(dir, 'settings.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+  const child = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', dir, '--settings', path.join(dir, 'settings.js')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   return { base: `http://127.0.0.1:${port}`, child, output: () => out };
 }
 
@@ -53,7 +70,11 @@ async function waitUp(r: Runtime, ms = 30000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (r.child.exitCode !== null) throw new Error(`Node-RED exited:\n${r.output()}`);
-    try { if ((await fetch(`${r.base}/settings`)).ok) return; } catch { /* not up yet */ }
+    try {
+      if ((await fetch(`${r.base}/settings`)).ok) return;
+    } catch {
+      /* not up yet */
+    }
     await new Promise((res) => setTimeout(res, 150));
   }
   throw new Error(`Node-RED did not start:\n${r.output()}`);
@@ -61,16 +82,26 @@ async function waitUp(r: Runtime, ms = 30000): Promise<void> {
 
 async function deploy(r: Runtime, flows: Flow): Promise<void> {
   const res = await fetch(`${r.base}/flows`, {
-    method: 'POST', headers: { 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' },
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' },
     body: JSON.stringify({ flows }),
   });
   assert.equal(res.status, 200, await res.text());
 }
 
 async function post(url: string, body: unknown): Promise<Reply> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(20000) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(20000),
+  });
   const text = await res.text();
-  try { return { status: res.status, body: JSON.parse(text) as Reply['body'] }; } catch { throw new Error(`HTTP ${res.status} ${url}: ${text}`); }
+  try {
+    return { status: res.status, body: JSON.parse(text) as Reply['body'] };
+  } catch {
+    throw new Error(`HTTP ${res.status} ${url}: ${text}`);
+  }
 }
 
 /** Retry a POST until `ok` accepts the reply (the runtime is deploying, MQTT connecting). */
@@ -78,7 +109,12 @@ async function postUntil(url: string, body: unknown, ok: (r: Reply) => boolean, 
   const end = Date.now() + ms;
   let last: Reply | Error | undefined;
   while (Date.now() < end) {
-    try { last = await post(url, body); if (ok(last)) return last; } catch (err) { last = err as Error; }
+    try {
+      last = await post(url, body);
+      if (ok(last)) return last;
+    } catch (err) {
+      last = err as Error;
+    }
     await new Promise((res) => setTimeout(res, 200));
   }
   throw new Error(`no acceptable answer from ${url}: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
@@ -112,7 +148,22 @@ function ownerFlow(broker: string): Flow {
     { id: z, type: 'tab', label: 'owner A' },
     { id: 'a-op', type: 'bot-identity', name: 'A operator', credentials: { secretKey: A_OP.exportSeed().toString('hex') } },
     { id: 'a-dev', type: 'bot-identity', name: 'A device', credentials: { secretKey: A_DEV.exportSeed().toString('hex') } },
-    { id: 'a-ledger', type: 'bot-ledger', name: 'A', origin: A_ORIGIN, identity: 'a-op', dir: '', checkpointMs: 0, checkpointEntries: 0, maxEntryBytes: 65536, broker, clientId: '', witnesses: '', quorum: '', witnessed: '' },
+    {
+      id: 'a-ledger',
+      type: 'bot-ledger',
+      name: 'A',
+      origin: A_ORIGIN,
+      identity: 'a-op',
+      dir: '',
+      checkpointMs: 0,
+      checkpointEntries: 0,
+      maxEntryBytes: 65536,
+      broker,
+      clientId: '',
+      witnesses: '',
+      quorum: '',
+      witnessed: '',
+    },
     ...httpChain(z, 'reading', '/reading', [
       { type: 'function', func: TOPIC_VALUE, outputs: 1 },
       { type: 'bot-sign', identity: 'a-dev', name: '' },
@@ -134,7 +185,22 @@ function partnerFlow(broker: string, grant: string, proxyUrl: string): Flow {
   return [
     { id: z, type: 'tab', label: 'partner B' },
     { id: 'b-me', type: 'bot-identity', name: 'B', credentials: { secretKey: B_ME.exportSeed().toString('hex') } },
-    { id: 'b-ledger', type: 'bot-ledger', name: 'B', origin: B_ORIGIN, identity: 'b-me', dir: '', checkpointMs: 0, checkpointEntries: 0, maxEntryBytes: 65536, broker, clientId: '', witnesses: '', quorum: '', witnessed: '' },
+    {
+      id: 'b-ledger',
+      type: 'bot-ledger',
+      name: 'B',
+      origin: B_ORIGIN,
+      identity: 'b-me',
+      dir: '',
+      checkpointMs: 0,
+      checkpointEntries: 0,
+      maxEntryBytes: 65536,
+      broker,
+      clientId: '',
+      witnesses: '',
+      quorum: '',
+      witnessed: '',
+    },
     { id: 'b-mqtt', name: 'A over MQTT', ...partner, via: 'mqtt', ledger: 'b-ledger' },
     { id: 'b-http', name: 'A over HTTP', ...partner, via: 'http', url: proxyUrl },
     ...(['mqtt', 'http'] as const).flatMap((via) => [
@@ -202,7 +268,9 @@ describe('partner access between two Node-RED runtimes (MQTT and HTTP)', functio
       assert.equal((r.body.ledger as { origin: string }).origin, A_ORIGIN);
     }
     const g = await post(`${A.base}/grant`, {
-      op: 'grant', subject: B_ME.did, actions: ['read', 'append'],
+      op: 'grant',
+      subject: B_ME.did,
+      actions: ['read', 'append'],
       scope: { signers: [A_DEV.did, B_ME.did], topics: ['plant/+/temp', 'supply/#'] },
     });
     assert.equal(g.status, 200, JSON.stringify(g.body));
@@ -213,7 +281,10 @@ describe('partner access between two Node-RED runtimes (MQTT and HTTP)', functio
 
   after(async () => {
     await Promise.all([stopChild(A?.child), stopChild(B?.child)]);
-    if (proxy) { proxy.closeAllConnections(); await new Promise((r) => proxy?.close(r)); }
+    if (proxy) {
+      proxy.closeAllConnections();
+      await new Promise((r) => proxy?.close(r));
+    }
     await broker?.close();
     t?.cleanup();
   });
@@ -225,7 +296,10 @@ describe('partner access between two Node-RED runtimes (MQTT and HTTP)', functio
 
   /** Check a verified read as B output it, again, with nothing but the owner's key. */
   function checkRead(body: Reply['body']): number[] {
-    const v = body as unknown as { checkpoint: { origin: string; size: number; note: string }; entries: { index: number; leaf: { signer: string; topic: string }; leafHash: string }[] };
+    const v = body as unknown as {
+      checkpoint: { origin: string; size: number; note: string };
+      entries: { index: number; leaf: { signer: string; topic: string }; leafHash: string }[];
+    };
     assert.equal(v.checkpoint.origin, A_ORIGIN);
     const cp = parseCheckpoint(openNote(v.checkpoint.note, [NoteVerifier.ed25519(A_ORIGIN, A_OP.publicKey)]).text);
     assert.equal(cp.size, v.checkpoint.size);
@@ -254,7 +328,7 @@ describe('partner access between two Node-RED runtimes (MQTT and HTTP)', functio
     });
   }
 
-  it('supplies entries under the append grant (in A\'s ledger, receipt returned) and is refused out-of-scope supply', async () => {
+  it("supplies entries under the append grant (in A's ledger, receipt returned) and is refused out-of-scope supply", async () => {
     aSizeBefore = (await aEntries()).length;
     const got: number[] = [];
     for (const via of ['mqtt', 'http'] as const) {
@@ -265,7 +339,13 @@ describe('partner access between two Node-RED runtimes (MQTT and HTTP)', functio
       assert.equal(receipt.leafHash, leafHash(canonicalBytes(r.body.payload as never)).toString('base64'));
       // The receipt is evidence: its proof leads to a checkpoint signed by A's operator, checked here with nothing else.
       const cp = parseCheckpoint(openNote(receipt.checkpoint.note, [NoteVerifier.ed25519(A_ORIGIN, A_OP.publicKey)]).text);
-      verifyInclusion(receipt.index, cp.size, fromBase64(receipt.leafHash, 'leaf hash'), receipt.proof.map((h) => fromBase64(h, 'proof hash')), cp.root);
+      verifyInclusion(
+        receipt.index,
+        cp.size,
+        fromBase64(receipt.leafHash, 'leaf hash'),
+        receipt.proof.map((h) => fromBase64(h, 'proof hash')),
+        cp.root,
+      );
       got.push(receipt.index);
     }
     let entries = await aEntries();
@@ -296,7 +376,9 @@ describe('partner access between two Node-RED runtimes (MQTT and HTTP)', functio
         assert.equal(r.body.error?.code, kind === 'leaf' ? 'E_SIGNATURE' : 'E_PROOF', JSON.stringify(r.body));
         assert.match(r.body.error?.message ?? '', /(^|: )entry #0: /);
         assert.ok(!('entries' in r.body), 'nothing of the answer came out');
-      } finally { tamper = 'none'; }
+      } finally {
+        tamper = 'none';
+      }
       assert.equal((await post(`${B?.base}/read/http`, {})).status, 200, 'the untampered answer still verifies');
     });
   }
@@ -305,7 +387,10 @@ describe('partner access between two Node-RED runtimes (MQTT and HTTP)', functio
     const r = await post(`${A?.base}/grant`, { op: 'revoke', grant: grantId });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const list = await post(`${A?.base}/grant`, { op: 'list' });
-    assert.deepEqual((list.body.payload as { id: string; status: string }[]).map((g) => [g.id, g.status]), [[grantId, 'revoked']]);
+    assert.deepEqual(
+      (list.body.payload as { id: string; status: string }[]).map((g) => [g.id, g.status]),
+      [[grantId, 'revoked']],
+    );
     const size = (await aEntries()).length;
     for (const via of ['mqtt', 'http'] as const) {
       const read = await post(`${B?.base}/read/${via}`, {});
@@ -329,8 +414,15 @@ describe('partner access between two Node-RED runtimes (MQTT and HTTP)', functio
     const example = (f: string): Flow => JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../examples', f), 'utf8')) as Flow;
     const key = (id: Identity): Record<string, unknown> => ({ credentials: { secretKey: id.exportSeed().toString('hex') } });
     // Owner: the broker of this test, the partner's did:key in the grant node (step 1 of its comments).
-    const owner = example('Partner access - owner.json').map((n) => (n.type === 'bot-ledger' ? { ...n, broker: broker?.url }
-      : n.id === 'po-grant' ? { ...n, subject: B_ME.did } : n.type === 'bot-identity' ? { ...n, ...key(A_OP) } : n));
+    const owner = example('Partner access - owner.json').map((n) =>
+      n.type === 'bot-ledger'
+        ? { ...n, broker: broker?.url }
+        : n.id === 'po-grant'
+          ? { ...n, subject: B_ME.did }
+          : n.type === 'bot-identity'
+            ? { ...n, ...key(A_OP) }
+            : n,
+    );
     await deploy(A as Runtime, owner);
     /** Click an inject node (404 while a deploy is still starting the flows). */
     const inject = async (r: Runtime | undefined, id: string): Promise<void> => {
@@ -348,7 +440,11 @@ describe('partner access between two Node-RED runtimes (MQTT and HTTP)', functio
     };
     const waitFor = async <T>(what: string, f: () => Promise<T | undefined>): Promise<T> => {
       const end = Date.now() + 15000;
-      while (Date.now() < end) { const v = await f(); if (v !== undefined) return v; await new Promise((r) => setTimeout(r, 100)); }
+      while (Date.now() < end) {
+        const v = await f();
+        if (v !== undefined) return v;
+        await new Promise((r) => setTimeout(r, 100));
+      }
       throw new Error(`timed out waiting for ${what}\n${A?.output()}\n${B?.output()}`);
     };
     await waitFor('the owner ledger', async () => ((await fetch(`${A?.base}/bot-ledger/ledgers/po-ledger/entries`)).ok ? true : undefined));
@@ -356,14 +452,25 @@ describe('partner access between two Node-RED runtimes (MQTT and HTTP)', functio
     const grant = await waitFor('the grant entry', async () => (await ownerEntries()).find((e) => e.leaf.kind === 'grant'));
     assert.equal(grant.leaf.signer, A_OP.did);
     // Reader: the owner's did:key and grant id in both bot-partner nodes (step 1 of its comments).
-    const reader = example('Partner access - reader.json').map((n) => (n.type === 'bot-ledger' ? { ...n, broker: broker?.url }
-      : n.type === 'bot-partner' ? { ...n, operator: A_OP.did, grant: grant.leaf.payload.id, url: n.via === 'http' ? `${A?.base}/bot/request` : n.url }
-        : n.type === 'bot-identity' ? { ...n, ...key(B_ME) } : n.type === 'debug' ? { ...n, console: true } : n));
+    const reader = example('Partner access - reader.json').map((n) =>
+      n.type === 'bot-ledger'
+        ? { ...n, broker: broker?.url }
+        : n.type === 'bot-partner'
+          ? { ...n, operator: A_OP.did, grant: grant.leaf.payload.id, url: n.via === 'http' ? `${A?.base}/bot/request` : n.url }
+          : n.type === 'bot-identity'
+            ? { ...n, ...key(B_ME) }
+            : n.type === 'debug'
+              ? { ...n, console: true }
+              : n,
+    );
     await deploy(B as Runtime, reader);
     // Click "supply a reading" (again every 2 s while the reader's MQTT connection comes up).
     let clicked = 0;
     const supplied = await waitFor('the supplied entry in the owner ledger', async () => {
-      if (Date.now() - clicked > 2000) { clicked = Date.now(); await inject(B, 'pr-supply-in'); }
+      if (Date.now() - clicked > 2000) {
+        clicked = Date.now();
+        await inject(B, 'pr-supply-in');
+      }
       return (await ownerEntries()).find((e) => e.leaf.signer === B_ME.did);
     });
     assert.equal(supplied.leaf.topic, 'supply/tank');
@@ -379,7 +486,7 @@ describe('partner access between two Node-RED runtimes (MQTT and HTTP)', functio
     assert.match(log, /origin"?:\s*['"]example\.com\/owner['"]/);
   });
 
-  it('never shows a secret key in either runtime\'s log', () => {
+  it("never shows a secret key in either runtime's log", () => {
     for (const r of [A, B]) for (const s of SECRETS) assert.ok(!r?.output().includes(s), 'a secret leaked into a Node-RED log');
     assert.ok(!/\[error\] \[bot-(ledger|grant)/.test(A?.output() ?? ''), A?.output());
     // Each request got exactly one answer: a refused read or supply never also reached the http response of its success path.

@@ -17,15 +17,14 @@ function flat(quorum: number | undefined, n: number): QuorumPolicy {
 
 describe('policy (c2sp.org/tlog-policy)', () => {
   it('round-trips the flat witness set and quorum', () => {
-    const q = flat(undefined, 3);   // 3 of 4 (the operator and three witnesses)
+    const q = flat(undefined, 3); // 3 of 4 (the operator and three witnesses)
     const text = exportPolicy(q);
-    assert.equal(text, [
-      `log ${logVkey}`,
-      ...wv.slice(0, 3).map((v) => `witness ${v.name} ${v}`),
-      `group partners 2 ${names.slice(0, 3).join(' ')}`,
-      'quorum partners',
-      '',
-    ].join('\n'));
+    assert.equal(
+      text,
+      [`log ${logVkey}`, ...wv.slice(0, 3).map((v) => `witness ${v.name} ${v}`), `group partners 2 ${names.slice(0, 3).join(' ')}`, 'quorum partners', ''].join(
+        '\n',
+      ),
+    );
     const back = importPolicy(text);
     assert.deepEqual(back.toJSON(), q.toJSON());
     assert.equal(exportPolicy(back), text);
@@ -62,7 +61,10 @@ describe('policy (c2sp.org/tlog-policy)', () => {
     ].join('\n');
     const q = importPolicy(text, ORIGIN);
     assert.equal(q.quorum, 3);
-    assert.deepEqual(q.witnesses.map((w) => w.name), [names[0], names[1]]);   // cosigner key names
+    assert.deepEqual(
+      q.witnesses.map((w) => w.name),
+      [names[0], names[1]],
+    ); // cosigner key names
     assert.equal(q.witnesses[0].url, 'https://b.example/witness');
     assert.equal(importPolicy(text.replace('group both all b c', 'group both any b c')).quorum, 2);
     const single = importPolicy(`log ${logVkey}\nwitness b ${wv[0]}\nquorum b\n`);
@@ -71,14 +73,15 @@ describe('policy (c2sp.org/tlog-policy)', () => {
   });
 
   it('parses and evaluates nested groups, but imports only flat policies', () => {
-    const text = [
-      `log ${logVkey}`,
-      ...wv.map((v, i) => `witness ${['X1', 'X2', 'X3', 'Y1', 'Y2', 'Y3'][i]} ${v}`),
-      'group X-witnesses 2 X1 X2 X3',
-      'group Y-witnesses any Y1 Y2 Y3',
-      'group X-and-Y all X-witnesses Y-witnesses',
-      'quorum X-and-Y',
-    ].join('\n') + '\n';
+    const text =
+      [
+        `log ${logVkey}`,
+        ...wv.map((v, i) => `witness ${['X1', 'X2', 'X3', 'Y1', 'Y2', 'Y3'][i]} ${v}`),
+        'group X-witnesses 2 X1 X2 X3',
+        'group Y-witnesses any Y1 Y2 Y3',
+        'group X-and-Y all X-witnesses Y-witnesses',
+        'quorum X-and-Y',
+      ].join('\n') + '\n';
     const p = parsePolicy(text);
     assert.equal(p.groups.length, 3);
     assert.equal(policySatisfied(p, ['X1', 'X3', 'Y2']), true);
@@ -125,11 +128,15 @@ describe('policy (c2sp.org/tlog-policy)', () => {
       [`log ${logVkey}\nquorum\u0001none\n`, /line 2: control character U\+0001/],
     ];
     for (const [text, re] of cases) {
-      assert.throws(() => parsePolicy(text), (err: Error & { code?: string }) => {
-        assert.equal(err.code, 'E_NOTE', `${JSON.stringify(text.slice(-40))}: ${err.message}`);
-        assert.match(err.message, re);
-        return true;
-      }, `accepted: ${JSON.stringify(text.slice(-60))}`);
+      assert.throws(
+        () => parsePolicy(text),
+        (err: Error & { code?: string }) => {
+          assert.equal(err.code, 'E_NOTE', `${JSON.stringify(text.slice(-40))}: ${err.message}`);
+          assert.match(err.message, re);
+          return true;
+        },
+        `accepted: ${JSON.stringify(text.slice(-60))}`,
+      );
     }
     assert.throws(() => parsePolicy('#'.repeat(70_000)), { code: 'E_TOO_LARGE' });
     // A witness sharing the operator's key parses (tlog-policy allows it) but is no flat witness set.

@@ -6,9 +6,17 @@ import * as fs from 'node:fs';
 export function childPids(pid: number): number[] {
   const out: number[] = [];
   let tasks: string[] = [];
-  try { tasks = fs.readdirSync(`/proc/${pid}/task`); } catch { return out; }
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
   for (const t of tasks) {
-    try { out.push(...fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number)); } catch { /* gone */ }
+    try {
+      out.push(...fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number));
+    } catch {
+      /* gone */
+    }
   }
   return out;
 }
@@ -37,7 +45,13 @@ export async function stopAndMeasure(child: ChildProcess, ms = 15000): Promise<{
   while (children.some(alive) && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
   const took = Date.now() - t0;
   const left = children.filter(alive);
-  for (const pid of left) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  for (const pid of left) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   return { took, left, children };
 }

@@ -5,12 +5,8 @@
  */
 import { strict as assert } from 'node:assert';
 import * as crypto from 'node:crypto';
-import {
-  cosignLine, Identity, Ledger, NoteVerifier, openNote, parseNote, signCheckpoint, signEnvelope,
-} from '../lib';
-import {
-  CosignatureCollector, countConfirmations, defaultQuorum, ledgerId, QuorumPolicy, type WitnessInit,
-} from '../lib/quorum';
+import { cosignLine, Identity, Ledger, NoteVerifier, openNote, parseNote, signCheckpoint, signEnvelope } from '../lib';
+import { CosignatureCollector, countConfirmations, defaultQuorum, ledgerId, QuorumPolicy, type WitnessInit } from '../lib/quorum';
 import { checkEvidence, EquivocationError } from '../lib/equivocation';
 import { formatAddCheckpointRequest, parseAddCheckpointResponse, formatAddCheckpointResponse, Witness } from '../lib/witness';
 import { ledgerTopics } from '../lib/sync';
@@ -26,7 +22,13 @@ const B = 'partner-b.example/witness';
 const C = 'partner-c.example/witness';
 const T = 1_700_000_000;
 
-function policy(quorum?: number, witnesses: WitnessInit[] = [{ name: B, key: b.did }, { name: C, key: c.did }]): QuorumPolicy {
+function policy(
+  quorum?: number,
+  witnesses: WitnessInit[] = [
+    { name: B, key: b.did },
+    { name: C, key: c.did },
+  ],
+): QuorumPolicy {
   return QuorumPolicy.create({ origin: ORIGIN, operator: op.did, witnesses, quorum });
 }
 
@@ -63,7 +65,7 @@ describe('quorum (witness set, confirmations, collector)', function () {
     assert.equal(countConfirmations(withLines(note, cosignLine(body, C, c, T)), policy(1)).confirmed, true);
   });
 
-  it('counts 2 of 3 reached and not reached, with each witness\'s name, did and time', () => {
+  it("counts 2 of 3 reached and not reached, with each witness's name, did and time", () => {
     const p = policy();
     assert.deepEqual(countConfirmations(note, p), { size: 10, count: 1, quorum: 2, confirmed: false, witnesses: [] });
     const r = countConfirmations(withLines(note, cosignLine(body, C, c, T + 5)), p);
@@ -72,7 +74,10 @@ describe('quorum (witness set, confirmations, collector)', function () {
     assert.deepEqual(r.witnesses, [{ did: c.did, name: C, time: T + 5 }]);
     const all = countConfirmations(withLines(note, cosignLine(body, C, c, T), cosignLine(body, B, b, T)), policy(3));
     assert.equal(all.count, 3);
-    assert.deepEqual(all.witnesses.map((w) => w.name), [B, C]);   // set order
+    assert.deepEqual(
+      all.witnesses.map((w) => w.name),
+      [B, C],
+    ); // set order
     assert.equal(countConfirmations(withLines(note, cosignLine(body, B, b, T)), policy(3)).confirmed, false);
   });
 
@@ -94,10 +99,10 @@ describe('quorum (witness set, confirmations, collector)', function () {
     const p = policy();
     const cosigsOnly = `${body}\n${cosignLine(body, B, b, T)}${cosignLine(body, C, c, T)}`;
     assert.throws(() => countConfirmations(cosigsOnly, p), { code: 'E_SIGNATURE' });
-    const badB = cosignLine(parseNote(signCheckpoint(ORIGIN, 11, root, op)).text, B, b, T);   // over another checkpoint
+    const badB = cosignLine(parseNote(signCheckpoint(ORIGIN, 11, root, op)).text, B, b, T); // over another checkpoint
     assert.throws(() => countConfirmations(withLines(note, badB), p), { code: 'E_SIGNATURE' });
     const other = signCheckpoint('example.com/other', 10, root, op);
-    assert.throws(() => countConfirmations(other, p), { code: 'E_SIGNATURE' });   // key name = origin: not this log's key
+    assert.throws(() => countConfirmations(other, p), { code: 'E_SIGNATURE' }); // key name = origin: not this log's key
   });
 
   it('rejects impossible quorums and witness sets that are not distinct', () => {
@@ -105,8 +110,22 @@ describe('quorum (witness set, confirmations, collector)', function () {
     assert.throws(() => policy(0), { code: 'E_NOTE' });
     assert.throws(() => policy(2, []), { code: 'E_NOTE' });
     assert.throws(() => policy(1.5), { code: 'E_NOTE' });
-    assert.throws(() => policy(undefined, [{ name: B, key: b.did }, { name: B, key: c.did }]), /listed twice/);
-    assert.throws(() => policy(undefined, [{ name: B, key: b.did }, { name: C, key: b.did }]), /same public key/);
+    assert.throws(
+      () =>
+        policy(undefined, [
+          { name: B, key: b.did },
+          { name: B, key: c.did },
+        ]),
+      /listed twice/,
+    );
+    assert.throws(
+      () =>
+        policy(undefined, [
+          { name: B, key: b.did },
+          { name: C, key: b.did },
+        ]),
+      /same public key/,
+    );
     assert.throws(() => policy(undefined, [{ name: B, key: op.did }]), /operator key/);
     assert.throws(() => policy(undefined, [{ key: b.did }]), /needs its cosigner key name/);
     assert.throws(() => policy(undefined, [{ name: B, key: NoteVerifier.ed25519(B, b.publicKey) }]), /cosigner key/);
@@ -120,7 +139,11 @@ describe('quorum (witness set, confirmations, collector)', function () {
   it('derives a 16-hex ledger id from the origin and operator key', () => {
     const id = ledgerId(ORIGIN, op.did);
     assert.match(id, /^[0-9a-f]{16}$/);
-    const expect = crypto.createHash('sha256').update(Buffer.concat([Buffer.from(ORIGIN + '\n'), op.publicKey.bytes])).digest('hex').slice(0, 16);
+    const expect = crypto
+      .createHash('sha256')
+      .update(Buffer.concat([Buffer.from(ORIGIN + '\n'), op.publicKey.bytes]))
+      .digest('hex')
+      .slice(0, 16);
     assert.equal(id, expect);
     assert.equal(ledgerId(ORIGIN, op.publicKey), id);
     assert.notEqual(ledgerId('example.com/plant-2', op.did), id);
@@ -137,7 +160,10 @@ describe('quorum (witness set, confirmations, collector)', function () {
       t = tmpDir('bot-quorum-');
       led = await Ledger.open({ dir: t.dir, origin: ORIGIN, identity: op });
     });
-    afterEach(async () => { await led.close(); t.cleanup(); });
+    afterEach(async () => {
+      await led.close();
+      t.cleanup();
+    });
 
     it('validates, stores and merges cosignatures, and persists the confirmed size', async () => {
       const aux = led.aux;
@@ -149,13 +175,16 @@ describe('quorum (witness set, confirmations, collector)', function () {
       assert.equal(first.confirmedSize, 0);
       const text4 = parseNote(n4).text;
       const r = await col.addCosignatures(4, [
-        cosignLine(text4, 'stranger.example/w', outsider, T),                  // outside the set: ignored
-        cosignLine(parseNote(signCheckpoint(ORIGIN, 4, crypto.randomBytes(32), op)).text, C, c, T),   // not over this checkpoint
+        cosignLine(text4, 'stranger.example/w', outsider, T), // outside the set: ignored
+        cosignLine(parseNote(signCheckpoint(ORIGIN, 4, crypto.randomBytes(32), op)).text, C, c, T), // not over this checkpoint
         cosignLine(text4, B, b, T),
       ]);
       assert.deepEqual(r.accepted, [B]);
       assert.equal(r.ignored, 1);
-      assert.deepEqual(r.rejected.map((x) => x.name), [C]);
+      assert.deepEqual(
+        r.rejected.map((x) => x.name),
+        [C],
+      );
       assert.equal(r.confirmations.confirmed, true);
       assert.equal(r.confirmedSize, 4);
       // A repeat of B (older or same time) changes nothing.
@@ -163,7 +192,7 @@ describe('quorum (witness set, confirmations, collector)', function () {
       const merged = await col.confirmedCheckpoint();
       assert.ok(merged);
       assert.equal(countConfirmations(merged, policy()).count, 2);
-      assert.equal(openNote(merged, [NoteVerifier.cosigner(B, b.publicKey)]).verified.length, 1);   // verifiable by anyone
+      assert.equal(openNote(merged, [NoteVerifier.cosigner(B, b.publicKey)]).verified.length, 1); // verifiable by anyone
       // Size 8 carries its cosignatures in the note itself.
       const n8 = await growTo(led, 8);
       const text8 = parseNote(n8).text;
@@ -176,7 +205,10 @@ describe('quorum (witness set, confirmations, collector)', function () {
       led = await Ledger.open({ dir: t.dir, create: false });
       col = await CosignatureCollector.open({ store: led.aux, policy: policy() });
       assert.equal(col.confirmedSize, 8);
-      assert.deepEqual((await col.confirmations(4))?.witnesses.map((w) => w.name), [B]);
+      assert.deepEqual(
+        (await col.confirmations(4))?.witnesses.map((w) => w.name),
+        [B],
+      );
       assert.equal(await col.confirmedCheckpoint(), n8 + cosignLine(text8, C, c, T + 1));
       assert.equal(await col.confirmations(5), undefined);
       // A smaller confirmed size never lowers confirmedSize; pruning keeps the confirmed one.
@@ -191,7 +223,10 @@ describe('quorum (witness set, confirmations, collector)', function () {
       const n5 = await growTo(led, 5);
       await col.addCheckpoint(n5);
       const forged = signCheckpoint(ORIGIN, 5, crypto.randomBytes(32), op);
-      await assert.rejects(col.addCheckpoint(forged), (err: unknown) => err instanceof EquivocationError && err.code === 'E_CONFLICT' && checkEvidence(err.evidence, policy().log));
+      await assert.rejects(
+        col.addCheckpoint(forged),
+        (err: unknown) => err instanceof EquivocationError && err.code === 'E_CONFLICT' && checkEvidence(err.evidence, policy().log),
+      );
       const ev = await col.conflict();
       assert.ok(ev && checkEvidence(ev, policy().log));
       await assert.rejects(col.addCheckpoint(signCheckpoint(ORIGIN, 6, crypto.randomBytes(32), Identity.generate())), { code: 'E_SIGNATURE' });
@@ -207,7 +242,10 @@ describe('quorum (witness set, confirmations, collector)', function () {
         const wC = new Witness({ name: C, identity: c, store: ledC.aux, logs });
         const p = QuorumPolicy.create({ origin: ORIGIN, operator: op.did, witnesses: [{ key: wB.vkey }, { key: wC.vkey }] });
         const col = await CosignatureCollector.open({ store: led.aux, policy: p });
-        const held = new Map<Witness, number>([[wB, 0], [wC, 0]]);
+        const held = new Map<Witness, number>([
+          [wB, 0],
+          [wC, 0],
+        ]);
         for (const n of [3, 7]) {
           const cpNote = await growTo(led, n);
           await col.addCheckpoint(cpNote);
@@ -215,7 +253,7 @@ describe('quorum (witness set, confirmations, collector)', function () {
           for (const w of n === 3 ? [wB] : [wB, wC]) {
             const old = held.get(w)!;
             const reqBody = formatAddCheckpointRequest(old, old === 0 ? [] : await led.consistencyProof(old, n), cpNote);
-            const resp = formatAddCheckpointResponse(await w.addCheckpoint(reqBody));   // what travels back
+            const resp = formatAddCheckpointResponse(await w.addCheckpoint(reqBody)); // what travels back
             const res = parseAddCheckpointResponse(resp.status, resp.body);
             assert.equal(res.code, 'ok', resp.body);
             if (res.code === 'ok') await col.addCosignatures(n, res.cosignatures);
@@ -226,7 +264,10 @@ describe('quorum (witness set, confirmations, collector)', function () {
         const final = await col.confirmedCheckpoint();
         assert.ok(final);
         assert.deepEqual(countConfirmations(final, p), { size: 7, count: 3, quorum: 2, confirmed: true, witnesses: countConfirmations(final, p).witnesses });
-        assert.deepEqual(countConfirmations(final, p).witnesses.map((w) => w.did), [b.did, c.did]);
+        assert.deepEqual(
+          countConfirmations(final, p).witnesses.map((w) => w.did),
+          [b.did, c.did],
+        );
       } finally {
         await Promise.all([ledB.close(), ledC.close()]);
         t2.cleanup();

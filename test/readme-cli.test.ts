@@ -27,13 +27,22 @@ function blocks(section: string): { lang: string; text: string }[] {
   return [...body.matchAll(/```(\w*)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1], text: m[2] }));
 }
 
-interface Run { status: number | null; stdout: string; stderr: string }
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
 function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    let stdout = '',
+      stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     child.stdin.end(opts.input ?? '');
     child.on('error', reject);
     child.on('close', (status) => resolve({ status, stdout, stderr }));
@@ -43,7 +52,9 @@ function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?:
 describe('README: the bot-ledger command section', function () {
   this.timeout(30000);
   let t: ReturnType<typeof tmpDir>;
-  before(() => { t = tmpDir('bot-readme-'); });
+  before(() => {
+    t = tmpDir('bot-readme-');
+  });
   after(() => t.cleanup());
 
   it('runs its shell block as written (bash -e, the command installed under ~/.node-red)', async () => {
@@ -63,8 +74,14 @@ describe('README: the bot-ledger command section', function () {
     const lines = r.stdout.split('\n');
     assert.match(lines[0], /^\{"did":"did:key:z6Mk[1-9A-HJ-NP-Za-km-z]+"\}$/);
     assert.equal(lines.filter((l) => /^\{"index":\d,"leafHash"/.test(l)).length, 2, 'two receipts');
-    assert.ok(lines.some((l) => l === 'example.com/plant-1'), 'the checkpoint note');
-    assert.ok(lines.some((l) => /^\{"from":1,"to":2,"proof":\[/.test(l)), 'the consistency proof');
+    assert.ok(
+      lines.some((l) => l === 'example.com/plant-1'),
+      'the checkpoint note',
+    );
+    assert.ok(
+      lines.some((l) => /^\{"from":1,"to":2,"proof":\[/.test(l)),
+      'the consistency proof',
+    );
     assert.equal(lines.filter((l) => l.startsWith('{"kind":"reading"')).length, 2, 'export printed both leaves and stopped at the end');
     assert.match(lines.filter((l) => l !== '').at(-1) ?? '', /^\{"ok":true,/);
   });
@@ -97,10 +114,16 @@ describe('README: the bot-ledger command section', function () {
     const dir = path.join(t.dir, 'held');
     const l = await Ledger.open({ dir, origin: 'example.com/held', identity: Identity.generate() });
     try {
-      for (const cmd of [['verify', dir], ['export', dir]]) {
+      for (const cmd of [
+        ['verify', dir],
+        ['export', dir],
+      ]) {
         const r = await run(process.execPath, [CLI, ...cmd]);
         assert.equal(r.status, 1, r.stderr);
-        assert.match(r.stderr, /^bot-ledger: [^\n]*\(E_LOCKED\)\. It is open in another process[^\n]*stop that flow[^\n]*copy of the folder[^\n]*Verify ledger[^\n]*\n$/);
+        assert.match(
+          r.stderr,
+          /^bot-ledger: [^\n]*\(E_LOCKED\)\. It is open in another process[^\n]*stop that flow[^\n]*copy of the folder[^\n]*Verify ledger[^\n]*\n$/,
+        );
         assert.ok(r.stderr.includes(LOCKED_ADVICE));
       }
     } finally {

@@ -62,7 +62,9 @@ describe('values from another realm (vm contexts, Node-RED function nodes)', () 
   });
 
   it('refuses what is not JSON, naming where it is and what it is, from either realm', () => {
-    class Reading { c = 1; }
+    class Reading {
+      c = 1;
+    }
     const cases: [unknown, RegExp][] = [
       [{ a: { b: new Map() } }, /^msg\.payload\.a\.b is a Map, not a JSON value$/],
       [foreign('({ a: { b: new Map() } })'), /^msg\.payload\.a\.b is a Map, not a JSON value$/],
@@ -84,7 +86,11 @@ describe('values from another realm (vm contexts, Node-RED function nodes)', () 
       [undefined, /^msg\.payload is missing/],
     ];
     for (const [v, re] of cases) {
-      assert.throws(() => canonicalize(v, 'msg.payload'), (e: Error & { code?: string }) => e.code === 'E_JSON' && re.test(e.message), String(re));
+      assert.throws(
+        () => canonicalize(v, 'msg.payload'),
+        (e: Error & { code?: string }) => e.code === 'E_JSON' && re.test(e.message),
+        String(re),
+      );
     }
   });
 

@@ -12,8 +12,18 @@ import { canonicalBytes, leafHash, NoteVerifier, openNote, parseCheckpoint, Publ
 import { freePort, spawnDemo, stopChild, tmpDir } from './helpers';
 import { stopAndMeasure } from './process-tree';
 
-interface Answer { checkpoint: string; treeSize: number; entries: { index: number; leaf: { signer: string; topic: string; ts: number }; proof: string[] }[] }
-interface LedgerInfo { id: string; origin: string; did: string; treeSize: number; checkpoint: string }
+interface Answer {
+  checkpoint: string;
+  treeSize: number;
+  entries: { index: number; leaf: { signer: string; topic: string; ts: number }; proof: string[] }[];
+}
+interface LedgerInfo {
+  id: string;
+  origin: string;
+  did: string;
+  treeSize: number;
+  checkpoint: string;
+}
 
 /** Query the demo until `ok` accepts the answer (or ms pass); the last answer. */
 async function queryUntil(base: string, q: string, ok: (a: Answer) => boolean, ms: number): Promise<Answer | undefined> {
@@ -24,7 +34,9 @@ async function queryUntil(base: string, q: string, ok: (a: Answer) => boolean, m
     try {
       const res = await fetch(`${base}/bot/query?${q}`);
       if (res.ok) answer = (await res.json()) as Answer;
-    } catch { /* not up yet */ }
+    } catch {
+      /* not up yet */
+    }
   }
   return answer;
 }
@@ -55,7 +67,14 @@ describe('npm start (the demo)', function () {
     did = info.did;
     const note = openNote(answer.checkpoint, [NoteVerifier.ed25519(info.origin, PublicKey.fromDid(info.did))]);
     const cp = parseCheckpoint(note.text);
-    for (const e of answer.entries) verifyInclusion(e.index, cp.size, leafHash(canonicalBytes(e.leaf)), e.proof.map((p) => Buffer.from(p, 'base64')), cp.root);
+    for (const e of answer.entries)
+      verifyInclusion(
+        e.index,
+        cp.size,
+        leafHash(canonicalBytes(e.leaf)),
+        e.proof.map((p) => Buffer.from(p, 'base64')),
+        cp.root,
+      );
     assert.ok(!/\[error\]/.test(demo.output()), demo.output());
 
     // Ctrl-C: the launcher and its Node-RED are gone within a few seconds, none left behind.

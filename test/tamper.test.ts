@@ -8,10 +8,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Level } from 'level';
-import {
-  Frontier, fromBase64, Identity, leafHash, Ledger, type NewNode, nodePosition, signCheckpoint, signEnvelope, toBase64,
-  verifyEnvelope,
-} from '../lib';
+import { Frontier, fromBase64, Identity, leafHash, Ledger, type NewNode, nodePosition, signCheckpoint, signEnvelope, toBase64, verifyEnvelope } from '../lib';
 import { checkpointKey, chunkNodeStart, CHUNK, decodeLeaves, encodeLeaves, entryKey, hashKey, KEY_HEAD } from '../lib/layout';
 import { tmpDir } from './helpers';
 
@@ -19,14 +16,23 @@ const CLI = path.resolve(__dirname, '../bin/bot-ledger.js');
 const ORIGIN = 'example.com/tamper-test';
 const N = 300;
 
-interface RunResult { status: number | null; stdout: string; stderr: string }
+interface RunResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 function run(args: string[]): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    let stdout = '',
+      stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     child.on('error', reject);
     child.on('close', (status) => resolve({ status, stdout, stderr }));
   });
@@ -42,7 +48,13 @@ describe('tamper: bot-ledger verify finds changed bytes and names the entry', fu
   const devices = [Identity.generate(), Identity.generate(), Identity.generate()];
   /** Entry i is signed by devices[i % 3] with seq ⌊i/3⌋. */
   const envelopeOf = (i: number, payload: unknown = { i, temp: 20 + (i % 10) / 10 }) =>
-    signEnvelope(devices[i % 3], { kind: 'reading', seq: Math.floor(i / 3), ts: 1_700_000_000_000 + i * 1000, topic: `plant/${i % 3}/temp`, payload: payload as never });
+    signEnvelope(devices[i % 3], {
+      kind: 'reading',
+      seq: Math.floor(i / 3),
+      ts: 1_700_000_000_000 + i * 1000,
+      topic: `plant/${i % 3}/temp`,
+      payload: payload as never,
+    });
 
   before(async () => {
     t = tmpDir('bot-tamper-');
@@ -106,14 +118,14 @@ describe('tamper: bot-ledger verify finds changed bytes and names the entry', fu
     assert.deepEqual([res.ok, res.size, res.checkpoints, res.signers], [true, N, 2, 3]);
   });
 
-  it('(1) a byte flipped inside entry 137\'s payload', async () => {
+  it("(1) a byte flipped inside entry 137's payload", async () => {
     const dir = await tampered('payload', async (db) => {
       const buf = await get(db, entryKey(2));
       const at = buf.indexOf('"payload":{"i":137,');
       assert.ok(at > 0);
       const digit = at + '"payload":{"i":13'.length;
       assert.equal(String.fromCharCode(buf[digit]), '7');
-      buf[digit] ^= 0x01;                                  // '7' → '6': still JSON, same length
+      buf[digit] ^= 0x01; // '7' → '6': still JSON, same length
       await db.put(entryKey(2), buf);
     });
     await assertCaught(dir, 137, /stored leaf hash does not match/, 'E_CORRUPT');
@@ -122,7 +134,7 @@ describe('tamper: bot-ledger verify finds changed bytes and names the entry', fu
     const dir2 = await tampered('payload-json', async (db) => {
       const buf = await get(db, entryKey(2));
       const at = buf.indexOf('"payload":{"i":137,') + '"payload":'.length;
-      buf[at] ^= 0x20;                                     // '{' → '['
+      buf[at] ^= 0x20; // '{' → '['
       await db.put(entryKey(2), buf);
     });
     await assertCaught(dir2, 137, /entry 137/);
@@ -141,7 +153,12 @@ describe('tamper: bot-ledger verify finds changed bytes and names the entry', fu
 
   it('(2) a stored tree node changed: names the leaf that completed it', async () => {
     // (level, index) → completed by leaf (index+1)·2^level − 1.
-    for (const [level, index, j] of [[2, 20, 83], [6, 1, 127], [0, 200, 200], [1, 149, 299]]) {
+    for (const [level, index, j] of [
+      [2, 20, 83],
+      [6, 1, 127],
+      [0, 200, 200],
+      [1, 149, 299],
+    ]) {
       assert.equal((index + 1) * 2 ** level - 1, j);
       const dir = await tampered(`node-${level}-${index}`, async (db) => {
         const chunk = Math.floor(j / CHUNK);
@@ -191,7 +208,7 @@ describe('tamper: bot-ledger verify finds changed bytes and names the entry', fu
 
   it('(4) an entry replaced by a validly signed different envelope', async () => {
     const forged = envelopeOf(137, { i: 137, temp: 99.9, note: 'a different, longer payload' });
-    assert.ok(verifyEnvelope(forged.bytes).bytes.equals(forged.bytes));    // a perfectly valid envelope
+    assert.ok(verifyEnvelope(forged.bytes).bytes.equals(forged.bytes)); // a perfectly valid envelope
     const dir = await tampered('forged', (db) => replaceLeaf(db, 137, forged.bytes));
     await assertCaught(dir, 137, /stored leaf hash does not match/, 'E_CORRUPT');
   });
@@ -222,7 +239,7 @@ describe('tamper: bot-ledger verify finds changed bytes and names the entry', fu
     const forged = envelopeOf(137, { i: 137, temp: -40 });
     const dir = await tampered('rewritten', async (db) => {
       await replaceLeaf(db, 137, forged.bytes);
-      await rehash(db);         // without the operator key, the checkpoints keep the old roots
+      await rehash(db); // without the operator key, the checkpoints keep the old roots
     });
     await assertCaught(dir, 199, /checkpoint at size 200: its root does not match the rebuilt tree/, 'E_CHECKPOINT');
   });

@@ -12,13 +12,30 @@ import { pathToFileURL } from 'node:url';
 import * as ed from '@noble/ed25519';
 import { base58Encode } from '../lib/base58';
 import {
-  canonicalize, consistencyProof, EMPTY_ROOT, Frontier, type Hash, Identity, inclusionProof, leafHash, type NewNode, nodeHash,
-  type NodeReader, PublicKey, rootAt, verifyConsistency, verifyInclusion, verifyPortable,
+  canonicalize,
+  consistencyProof,
+  EMPTY_ROOT,
+  Frontier,
+  type Hash,
+  Identity,
+  inclusionProof,
+  leafHash,
+  type NewNode,
+  nodeHash,
+  type NodeReader,
+  PublicKey,
+  rootAt,
+  verifyConsistency,
+  verifyInclusion,
+  verifyPortable,
 } from '../lib';
 import { vector } from './helpers';
 
 interface Rfc6962 {
-  leaves_hex: string[]; leaf_hashes: string[]; roots_by_size: Record<string, string>; empty_root: string;
+  leaves_hex: string[];
+  leaf_hashes: string[];
+  roots_by_size: Record<string, string>;
+  empty_root: string;
   inclusion_proofs: { leafIdx: number; treeSize: number; leafHash: string; root: string; proof: string[] }[];
   consistency_proofs: { size1: number; size2: number; root1: string; root2: string; proof: string[] }[];
   hasher_kat: Record<string, string>;
@@ -30,7 +47,11 @@ function memoryTree(leaves: Buffer[]): NodeReader & { size: number } {
   const f = new Frontier();
   const nodes = new Map<string, Hash>();
   const out: NewNode[] = [];
-  for (const l of leaves) { out.length = 0; f.append(leafHash(l), out); for (const n of out) nodes.set(`${n.level}/${n.index}`, n.hash); }
+  for (const l of leaves) {
+    out.length = 0;
+    f.append(leafHash(l), out);
+    for (const n of out) nodes.set(`${n.level}/${n.index}`, n.hash);
+  }
   return { size: f.size, node: async (l, i) => nodes.get(`${l}/${i}`) as Hash };
 }
 
@@ -60,7 +81,11 @@ describe('RFC 6962 vectors', () => {
     const tree = memoryTree(leaves);
     for (const p of v.inclusion_proofs) {
       const proof = await inclusionProof(tree, p.leafIdx, p.treeSize);
-      assert.deepEqual(proof.map((h) => h.toString('hex')), p.proof, `proof of ${p.leafIdx} in ${p.treeSize}`);
+      assert.deepEqual(
+        proof.map((h) => h.toString('hex')),
+        p.proof,
+        `proof of ${p.leafIdx} in ${p.treeSize}`,
+      );
       verifyInclusion(p.leafIdx, p.treeSize, hx(p.leafHash), p.proof.map(hx), hx(p.root));
     }
   });
@@ -69,7 +94,11 @@ describe('RFC 6962 vectors', () => {
     const tree = memoryTree(leaves);
     for (const p of v.consistency_proofs) {
       const proof = await consistencyProof(tree, p.size1, p.size2);
-      assert.deepEqual(proof.map((h) => h.toString('hex')), p.proof, `proof ${p.size1}→${p.size2}`);
+      assert.deepEqual(
+        proof.map((h) => h.toString('hex')),
+        p.proof,
+        `proof ${p.size1}→${p.size2}`,
+      );
       verifyConsistency(p.size1, p.size2, p.proof.map(hx), hx(p.root1), hx(p.root2));
     }
   });
@@ -77,13 +106,15 @@ describe('RFC 6962 vectors', () => {
   it('rejects every single-bit change of a published proof', () => {
     for (const p of v.inclusion_proofs) {
       for (let k = 0; k < p.proof.length; k++) {
-        const bad = p.proof.map(hx); bad[k][0] ^= 1;
+        const bad = p.proof.map(hx);
+        bad[k][0] ^= 1;
         assert.throws(() => verifyInclusion(p.leafIdx, p.treeSize, hx(p.leafHash), bad, hx(p.root)), { code: 'E_PROOF' });
       }
     }
     for (const p of v.consistency_proofs) {
       for (let k = 0; k < p.proof.length; k++) {
-        const bad = p.proof.map(hx); bad[k][31] ^= 0x80;
+        const bad = p.proof.map(hx);
+        bad[k][31] ^= 0x80;
         assert.throws(() => verifyConsistency(p.size1, p.size2, bad, hx(p.root1), hx(p.root2)), { code: 'E_PROOF' });
       }
       assert.throws(() => verifyConsistency(p.size1, p.size2, p.proof.slice(1).map(hx), hx(p.root1), hx(p.root2)), { code: 'E_PROOF' });
@@ -112,8 +143,14 @@ describe('RFC 8785 vectors', () => {
   }
   it('refuses lone surrogates (not I-JSON, RFC 8785 §3.2.2.2) in values and keys, keeps pairs', () => {
     for (const bad of ['\uD800', 'a\uDC00b', '\uDE00\uD83D', 'x\uD83D']) {
-      assert.throws(() => canonicalize(bad), (e: Error & { code?: string }) => e.code === 'E_JSON');
-      assert.throws(() => canonicalize({ [bad]: 1 }), (e: Error & { code?: string }) => e.code === 'E_JSON');
+      assert.throws(
+        () => canonicalize(bad),
+        (e: Error & { code?: string }) => e.code === 'E_JSON',
+      );
+      assert.throws(
+        () => canonicalize({ [bad]: 1 }),
+        (e: Error & { code?: string }) => e.code === 'E_JSON',
+      );
     }
     assert.equal(canonicalize('\uD83D\uDE00'), '"\uD83D\uDE00"');
     assert.equal(canonicalize({ '\uD83D\uDE00': '\u20ac' }), '{"\uD83D\uDE00":"\u20ac"}');
@@ -139,19 +176,38 @@ async function loadBrowserVerifier(): Promise<BrowserVerifier> {
   fs.symlinkSync(path.dirname(require.resolve('@noble/hashes/sha2.js')), path.join(root, 'vendor', 'hashes'));
   fs.symlinkSync(path.dirname(require.resolve('@noble/ed25519')), path.join(root, 'vendor', 'ed25519'));
   try {
-    return await import(pathToFileURL(path.join(root, 'client', 'bot-ledger-verify.mjs')).href) as BrowserVerifier;
+    return (await import(pathToFileURL(path.join(root, 'client', 'bot-ledger-verify.mjs')).href)) as BrowserVerifier;
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
 }
 
-interface SmallOrderPoint { hex: string; order: number; canonical: boolean; note: string }
-interface SpeccheckCase { n: number; message: string; pub_key: string; signature: string; strict: boolean; why: string; openssl_3_0: boolean; libsodium: boolean }
+interface SmallOrderPoint {
+  hex: string;
+  order: number;
+  canonical: boolean;
+  note: string;
+}
+interface SpeccheckCase {
+  n: number;
+  message: string;
+  pub_key: string;
+  signature: string;
+  strict: boolean;
+  why: string;
+  openssl_3_0: boolean;
+  libsodium: boolean;
+}
 
 /** The runtime's verdict: decode the key as a did:key would (refusing weak keys), then verify. */
 function runtimeVerdict(msg: Buffer, sig: Buffer, pub: Buffer): boolean {
   let pk: PublicKey;
-  try { pk = PublicKey.fromBytes(pub); } catch (err) { assert.equal((err as { code?: string }).code, 'E_KEY'); return false; }
+  try {
+    pk = PublicKey.fromBytes(pub);
+  } catch (err) {
+    assert.equal((err as { code?: string }).code, 'E_KEY');
+    return false;
+  }
   return pk.verify(msg, sig);
 }
 
@@ -166,19 +222,24 @@ describe('Ed25519 strict rule: small-order points and "Taming the many EdDSAs" v
   const cases = vector<{ cases: SpeccheckCase[] }>('ed25519-speccheck.json').cases;
   const P = (1n << 255n) - 19n;
   let browser: BrowserVerifier;
-  before(async () => { browser = await loadBrowserVerifier(); });
+  before(async () => {
+    browser = await loadBrowserVerifier();
+  });
 
   it('the small-order list is the torsion subgroup, recomputed from the curve', () => {
     const canonicalOrders: number[] = [];
     for (const s of small) {
       const b = hx(s.hex);
-      const pt = ed.Point.fromBytes(b, true);   // ZIP-215 decoding reads every listed encoding
+      const pt = ed.Point.fromBytes(b, true); // ZIP-215 decoding reads every listed encoding
       const order = [1, 2, 4, 8].find((n) => pt.multiply(BigInt(n), false).is0());
       assert.equal(order, s.order, s.hex);
       const y = BigInt('0x' + Buffer.from(b).reverse().toString('hex')) & ((1n << 255n) - 1n);
       const xNegZero = pt.x === 0n && (b[31] & 0x80) !== 0;
       assert.equal(y < P && !xNegZero, s.canonical, `canonical flag of ${s.hex}`);
-      if (s.canonical) { assert.equal(Buffer.from(pt.toBytes()).toString('hex'), s.hex); canonicalOrders.push(order as number); }
+      if (s.canonical) {
+        assert.equal(Buffer.from(pt.toBytes()).toString('hex'), s.hex);
+        canonicalOrders.push(order as number);
+      }
     }
     // The 8 torsion points: one of order 1, one of order 2, two of order 4, four of order 8.
     assert.deepEqual(canonicalOrders.sort(), [1, 2, 4, 4, 8, 8, 8, 8]);
@@ -215,7 +276,18 @@ describe('Ed25519 strict rule: small-order points and "Taming the many EdDSAs" v
       let msg = Buffer.alloc(0);
       for (let i = 0; ; i++) {
         msg = Buffer.from(`forged ${i}`);
-        const k = BigInt('0x' + Buffer.from(crypto.createHash('sha512').update(Buffer.concat([R, A, msg])).digest()).reverse().toString('hex')) % L;
+        const k =
+          BigInt(
+            '0x' +
+              Buffer.from(
+                crypto
+                  .createHash('sha512')
+                  .update(Buffer.concat([R, A, msg]))
+                  .digest(),
+              )
+                .reverse()
+                .toString('hex'),
+          ) % L;
         if (k % 8n === 0n) break;
       }
       if (s.canonical) assert.equal(opensslAlone(msg, forged, A), true, `OpenSSL alone accepts the forgery under ${s.hex}`);
@@ -241,9 +313,15 @@ describe('Ed25519 strict rule: small-order points and "Taming the many EdDSAs" v
     const R = ed.Point.fromBytes(sig.subarray(0, 32));
     for (const s of small.filter((p) => p.canonical && p.order > 1)) {
       const bad = Buffer.concat([Buffer.from(R.add(ed.Point.fromBytes(hx(s.hex))).toBytes()), sig.subarray(32)]);
-      assert.deepEqual([id.publicKey.verify(msg, bad), verifyPortable(msg, bad, id.publicKey.bytes), browser.verifyEd25519(bad, msg, id.publicKey.bytes)],
-        [false, false, false], s.hex);
+      assert.deepEqual(
+        [id.publicKey.verify(msg, bad), verifyPortable(msg, bad, id.publicKey.bytes), browser.verifyEd25519(bad, msg, id.publicKey.bytes)],
+        [false, false, false],
+        s.hex,
+      );
     }
-    assert.deepEqual([id.publicKey.verify(msg, sig), verifyPortable(msg, sig, id.publicKey.bytes), browser.verifyEd25519(sig, msg, id.publicKey.bytes)], [true, true, true]);
+    assert.deepEqual(
+      [id.publicKey.verify(msg, sig), verifyPortable(msg, sig, id.publicKey.bytes), browser.verifyEd25519(sig, msg, id.publicKey.bytes)],
+      [true, true, true],
+    );
   });
 });

@@ -5,13 +5,15 @@
  */
 import { strict as assert } from 'node:assert';
 import * as crypto from 'node:crypto';
+import { type AuxStore, cosignatureMessage, Identity, Ledger, NoteVerifier, openNote, parseCheckpoint, parseNote, signCheckpoint, signEnvelope } from '../lib';
 import {
-  type AuxStore, cosignatureMessage, Identity, Ledger, NoteVerifier, openNote, parseCheckpoint, parseNote, signCheckpoint,
-  signEnvelope,
-} from '../lib';
-import {
-  type AddCheckpointResult, formatAddCheckpointRequest, formatAddCheckpointResponse, MAX_SUSPECTS_PER_LOG, parseAddCheckpointRequest,
-  parseAddCheckpointResponse, Witness,
+  type AddCheckpointResult,
+  formatAddCheckpointRequest,
+  formatAddCheckpointResponse,
+  MAX_SUSPECTS_PER_LOG,
+  parseAddCheckpointRequest,
+  parseAddCheckpointResponse,
+  Witness,
 } from '../lib/witness';
 import { checkEvidence, consistencyRoots, evidenceToJson, explainEvidence, parseEvidence } from '../lib/equivocation';
 import { tmpDir } from './helpers';
@@ -50,9 +52,9 @@ function assertOk(r: AddCheckpointResult): asserts r is Extract<AddCheckpointRes
 describe('witness (tlog-witness add-checkpoint)', function () {
   this.timeout(20000);
   let t: ReturnType<typeof tmpDir>;
-  let led: Ledger;       // the honest log
-  let fork: Ledger;      // same operator key and origin, different entries
-  let wled: Ledger;      // the witness partner's own ledger: its aux store holds witness state
+  let led: Ledger; // the honest log
+  let fork: Ledger; // same operator key and origin, different entries
+  let wled: Ledger; // the witness partner's own ledger: its aux store holds witness state
   let store: AuxStore;
   let now: number;
   const clock = (): number => now;
@@ -134,7 +136,7 @@ describe('witness (tlog-witness add-checkpoint)', function () {
     const w = witness();
     const n6 = await growTo(led, 6, 'h');
     assertOk(await w.addCheckpoint(await request(led, 0, n6)));
-    const f6 = await growTo(fork, 6, 'fork');   // same key and origin, other entries
+    const f6 = await growTo(fork, 6, 'fork'); // same key and origin, other entries
     const r = await w.addCheckpoint(formatAddCheckpointRequest(6, [], f6));
     assert.ok(r.code === 'conflict' && r.size === 6 && r.equivocation, JSON.stringify(r));
     const st = await w.state(ORIGIN);
@@ -176,7 +178,7 @@ describe('witness (tlog-witness add-checkpoint)', function () {
     const n3 = await growTo(led, 3, 'h');
     assertOk(await w.addCheckpoint(await request(led, 0, n3)));
     const f7 = await growTo(fork, 7, 'fork');
-    const r = await w.addCheckpoint(await request(fork, 3, f7));   // the fork's own, internally valid proof
+    const r = await w.addCheckpoint(await request(fork, 3, f7)); // the fork's own, internally valid proof
     assert.ok(r.code === 'bad-proof' && r.status === 422 && r.equivocation, JSON.stringify(r));
     assert.equal((await w.state(ORIGIN)).status, 'conflict');
     const [ev] = await w.evidence(ORIGIN);
@@ -184,7 +186,11 @@ describe('witness (tlog-witness add-checkpoint)', function () {
     assert.equal(ev.proof.length, (await fork.consistencyProof(3, 7)).length);
     assert.ok(checkEvidence(ev, logV), explainEvidence(ev, logV).reason);
     // The evidence shows the fork's prefix root at 3, which differs from the signed one.
-    const roots = consistencyRoots(3, 7, ev.proof.map((p) => Buffer.from(p, 'base64')));
+    const roots = consistencyRoots(
+      3,
+      7,
+      ev.proof.map((p) => Buffer.from(p, 'base64')),
+    );
     assert.ok(roots && roots.oldRoot.equals(await fork.rootAt(3)) && !roots.oldRoot.equals(await led.rootAt(3)));
     // An honest proof between the same sizes of the honest log is no evidence.
     const honest = { ...ev, b: await growTo(led, 7, 'h'), proof: (await led.consistencyProof(3, 7)).map((h) => h.toString('base64')) };
@@ -193,7 +199,7 @@ describe('witness (tlog-witness add-checkpoint)', function () {
     assert.ok(refused.code === 'conflict' && refused.equivocation);
   });
 
-  it('does not let a stranger\'s garbage proof put an honest log in conflict (suspect record only)', async () => {
+  it("does not let a stranger's garbage proof put an honest log in conflict (suspect record only)", async () => {
     const w = witness();
     const n4 = await growTo(led, 4, 'h');
     assertOk(await w.addCheckpoint(await request(led, 0, n4)));
@@ -243,10 +249,10 @@ describe('witness (tlog-witness add-checkpoint)', function () {
       `old 01\n\n${note}`,
       `old -1\n\n${note}`,
       `old 0\nnot-base64!\n\n${note}`,
-      `old 0\n${note}`,                                 // no blank line after the old size
+      `old 0\n${note}`, // no blank line after the old size
       `old 3\n${Array.from({ length: 64 }, () => crypto.randomBytes(32).toString('base64')).join('\n')}\n\n${note}`,
-      formatAddCheckpointRequest(0, [crypto.randomBytes(32)], note),   // proof from size 0
-      formatAddCheckpointRequest(4, [], note),                         // old above the size
+      formatAddCheckpointRequest(0, [crypto.randomBytes(32)], note), // proof from size 0
+      formatAddCheckpointRequest(4, [], note), // old above the size
       'x'.repeat(70_000),
     ];
     for (const b of bodies) {
@@ -285,7 +291,10 @@ describe('witness (tlog-witness add-checkpoint)', function () {
   it('lets only one of concurrent requests pass the old-size check (even across Witness objects on one store)', async () => {
     // A store whose reads are slow, so that unserialized requests would all read the old state.
     const slow: AuxStore = {
-      get: async (k) => { await new Promise((r) => setTimeout(r, 15)); return store.get(k); },
+      get: async (k) => {
+        await new Promise((r) => setTimeout(r, 15));
+        return store.get(k);
+      },
       batch: (ops) => store.batch(ops),
       iterator: (p) => store.iterator(p),
     };
@@ -312,7 +321,10 @@ describe('witness (tlog-witness add-checkpoint)', function () {
     assert.ok(body.startsWith(`old 3\n${proof[0].toString('base64')}\n`));
     const req = parseAddCheckpointRequest(Buffer.from(body, 'utf8'));
     assert.equal(req.oldSize, 3);
-    assert.deepEqual(req.proof, proof.map((p) => Buffer.from(p)));
+    assert.deepEqual(
+      req.proof,
+      proof.map((p) => Buffer.from(p)),
+    );
     assert.equal(req.checkpoint, note);
     const w = witness();
     const ok = await w.addCheckpoint(formatAddCheckpointRequest(0, [], note));
@@ -322,7 +334,12 @@ describe('witness (tlog-witness add-checkpoint)', function () {
     const back = parseAddCheckpointResponse(resp.status, resp.body);
     assertOk(back);
     assert.deepEqual(back.cosignatures, ok.cosignatures);
-    for (const [status, code] of [[400, 'bad-request'], [403, 'bad-signature'], [404, 'unknown-log'], [422, 'bad-proof']] as const) {
+    for (const [status, code] of [
+      [400, 'bad-request'],
+      [403, 'bad-signature'],
+      [404, 'unknown-log'],
+      [422, 'bad-proof'],
+    ] as const) {
       assert.equal(parseAddCheckpointResponse(status, 'why\n').code, code);
     }
     assert.throws(() => parseAddCheckpointResponse(409, 'eight\n'), { code: 'E_NOTE' });

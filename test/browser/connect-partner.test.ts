@@ -19,16 +19,47 @@ import { type EditorSession, openEditor, type RedRuntime, startRed } from './har
 const OWNER = 'owner.example/plant-1';
 const PARTNER = 'partner.example/b';
 
-interface RedWindow { RED: { sidebar: { show(id: string): void }; editor: { editConfig(name: string, type: string, id: string): void } } }
+interface RedWindow {
+  RED: { sidebar: { show(id: string): void }; editor: { editConfig(name: string, type: string, id: string): void } };
+}
 
 function ownerFlow(broker: string): object[] {
   return [
     { id: 'tab', type: 'tab', label: 'owner' },
     { id: 'op', type: 'bot-identity', name: 'operator' },
     { id: 'dev', type: 'bot-identity', name: 'device' },
-    { id: 'led-a', type: 'bot-ledger', name: 'plant', origin: OWNER, identity: 'op', dir: '', checkpointMs: 300, checkpointEntries: 0, maxEntryBytes: 65536, broker, clientId: '', witnesses: '', quorum: '', witnessed: '' },
+    {
+      id: 'led-a',
+      type: 'bot-ledger',
+      name: 'plant',
+      origin: OWNER,
+      identity: 'op',
+      dir: '',
+      checkpointMs: 300,
+      checkpointEntries: 0,
+      maxEntryBytes: 65536,
+      broker,
+      clientId: '',
+      witnesses: '',
+      quorum: '',
+      witnessed: '',
+    },
     ...['plant/1/temp', 'office/temp'].flatMap((topic, i) => [
-      { id: `inj-${i}`, type: 'inject', z: 'tab', name: topic, x: 120, y: 60 + 60 * i, repeat: '', once: false, topic, payload: '{"celsius":21.5}', payloadType: 'json', props: [{ p: 'payload' }, { p: 'topic', vt: 'str' }], wires: [[`sign-${i}`]] },
+      {
+        id: `inj-${i}`,
+        type: 'inject',
+        z: 'tab',
+        name: topic,
+        x: 120,
+        y: 60 + 60 * i,
+        repeat: '',
+        once: false,
+        topic,
+        payload: '{"celsius":21.5}',
+        payloadType: 'json',
+        props: [{ p: 'payload' }, { p: 'topic', vt: 'str' }],
+        wires: [[`sign-${i}`]],
+      },
       { id: `sign-${i}`, type: 'bot-sign', z: 'tab', x: 300, y: 60 + 60 * i, identity: 'dev', wires: [[`app-${i}`]] },
       { id: `app-${i}`, type: 'bot-append', z: 'tab', x: 480, y: 60 + 60 * i, ledger: 'led-a', wires: [[]] },
     ]),
@@ -39,9 +70,39 @@ function partnerFlow(broker: string): object[] {
   return [
     { id: 'tab', type: 'tab', label: 'partner' },
     { id: 'me', type: 'bot-identity', name: 'partner key' },
-    { id: 'p-led', type: 'bot-ledger', name: 'mine', origin: PARTNER, identity: 'me', dir: '', checkpointMs: 0, checkpointEntries: 0, maxEntryBytes: 65536, broker, clientId: '', witnesses: '', quorum: '', witnessed: '' },
+    {
+      id: 'p-led',
+      type: 'bot-ledger',
+      name: 'mine',
+      origin: PARTNER,
+      identity: 'me',
+      dir: '',
+      checkpointMs: 0,
+      checkpointEntries: 0,
+      maxEntryBytes: 65536,
+      broker,
+      clientId: '',
+      witnesses: '',
+      quorum: '',
+      witnessed: '',
+    },
     // Empty until the invitation is pasted: the editor marks it, the runtime says why it cannot be used.
-    { id: 'p-owner', type: 'bot-partner', name: 'the owner', origin: '', operator: '', grant: '', identity: 'me', via: 'mqtt', ledger: 'p-led', url: '', witnesses: '', quorum: '', timeoutMs: 8000, invitation: '' },
+    {
+      id: 'p-owner',
+      type: 'bot-partner',
+      name: 'the owner',
+      origin: '',
+      operator: '',
+      grant: '',
+      identity: 'me',
+      via: 'mqtt',
+      ledger: 'p-led',
+      url: '',
+      witnesses: '',
+      quorum: '',
+      timeoutMs: 8000,
+      invitation: '',
+    },
     { id: 'hin', type: 'http in', z: 'tab', url: '/read', method: 'post', upload: false, x: 120, y: 60, wires: [['q']] },
     { id: 'q', type: 'bot-query', z: 'tab', mode: 'partner', partner: 'p-owner', name: 'read the owner', x: 300, y: 60, wires: [['hres']] },
     { id: 'hres', type: 'http response', z: 'tab', statusCode: '', headers: {}, x: 480, y: 60 },
@@ -79,7 +140,10 @@ describe('one paste to connect a partner: invitation, request, approval, verifie
   before(async () => {
     broker = await Mosquitto.start();
     [owner, partner] = await Promise.all([
-      startRed({ flows: ownerFlow(broker.url), credentials: { op: { secretKey: op.exportSeed().toString('hex') }, dev: { secretKey: dev.exportSeed().toString('hex') } } }),
+      startRed({
+        flows: ownerFlow(broker.url),
+        credentials: { op: { secretKey: op.exportSeed().toString('hex') }, dev: { secretKey: dev.exportSeed().toString('hex') } },
+      }),
       startRed({ flows: partnerFlow(broker.url), credentials: { me: { secretKey: me.exportSeed().toString('hex') } } }),
     ]);
     await inject(owner, 'inj-0');
@@ -105,7 +169,7 @@ describe('one paste to connect a partner: invitation, request, approval, verifie
     const section = page.locator('.bot-ledger-section[data-id="led-a"]');
     await section.locator('.bot-operator:not(:empty)').waitFor({ timeout: 15000 });
     await section.locator('.bot-invite-btn').click();
-    assert.equal(await section.locator('.bot-invite-broker').inputValue(), broker.url, 'prefilled with the ledger\'s broker');
+    assert.equal(await section.locator('.bot-invite-broker').inputValue(), broker.url, "prefilled with the ledger's broker");
     await section.locator('.bot-invite-create').click();
     const text = section.locator('textarea.bot-invitation-text');
     await text.waitFor({ timeout: 10000 });
@@ -122,9 +186,11 @@ describe('one paste to connect a partner: invitation, request, approval, verifie
       img.src = `data:image/svg+xml;base64,${btoa(new XMLSerializer().serializeToString(svg))}`;
       await img.decode();
       const c = document.createElement('canvas');
-      c.width = n; c.height = n;
+      c.width = n;
+      c.height = n;
       const g = c.getContext('2d') as CanvasRenderingContext2D;
-      g.fillStyle = '#fff'; g.fillRect(0, 0, n, n);
+      g.fillStyle = '#fff';
+      g.fillRect(0, 0, n, n);
       g.imageSmoothingEnabled = false;
       g.drawImage(img, 10, 10, n - 20, n - 20);
       const px = g.getImageData(0, 0, n, n).data;
@@ -156,7 +222,7 @@ describe('one paste to connect a partner: invitation, request, approval, verifie
     assert.equal(await page.locator('#node-config-input-origin').inputValue(), OWNER);
     assert.equal(await page.locator('#node-config-input-operator').inputValue(), op.did);
     assert.equal(await page.locator('#node-config-input-via').inputValue(), 'mqtt');
-    assert.equal(await page.locator('#node-config-input-ledger').inputValue(), 'p-led', 'my ledger on the owner\'s broker is chosen');
+    assert.equal(await page.locator('#node-config-input-ledger').inputValue(), 'p-led', "my ledger on the owner's broker is chosen");
 
     await page.locator('#bot-partner-ask-topics').fill('plant/+/temp');
     await page.locator('#bot-partner-ask-note').fill('ACME quality team');
@@ -172,7 +238,9 @@ describe('one paste to connect a partner: invitation, request, approval, verifie
     await page.click('#red-ui-header-button-deploy');
     const end = Date.now() + 20000;
     while (partner.output().split('[info] Started flows').length <= before && Date.now() < end) await page.waitForTimeout(100);
-    const deployed = ((await (await fetch(`${partner.url}/flows`, { headers: { 'Node-RED-API-Version': 'v2' } })).json()) as { flows: Record<string, string>[] }).flows;
+    const deployed = (
+      (await (await fetch(`${partner.url}/flows`, { headers: { 'Node-RED-API-Version': 'v2' } })).json()) as { flows: Record<string, string>[] }
+    ).flows;
     const p = deployed.find((n) => n.id === 'p-owner');
     assert.deepEqual([p?.origin, p?.operator, p?.grant, p?.via], [OWNER, op.did, grant, 'mqtt']);
     assert.equal(parseInvitation(p?.invitation ?? '').operator, op.did, 'the invitation is kept, and checked again at deploy');
@@ -196,11 +264,18 @@ describe('one paste to connect a partner: invitation, request, approval, verifie
     while (Date.now() < end) {
       const r = await fetch(`${partner.url}/read`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
       last = `${r.status} ${await r.clone().text()}`;
-      if (r.status === 200) { body = (await r.json()) as typeof body; if (body.entries && body.entries.length > 0) break; }
+      if (r.status === 200) {
+        body = (await r.json()) as typeof body;
+        if (body.entries && body.entries.length > 0) break;
+      }
       await new Promise((res) => setTimeout(res, 300));
     }
     assert.ok(body.entries && body.entries.length > 0, `no verified read: ${last}\n${partner.output().slice(-2000)}`);
-    assert.deepEqual(body.entries.map((e) => e.leaf.topic), ['plant/1/temp'], 'office/temp is outside the approved scope');
+    assert.deepEqual(
+      body.entries.map((e) => e.leaf.topic),
+      ['plant/1/temp'],
+      'office/temp is outside the approved scope',
+    );
     assert.equal(body.entries[0].leaf.signer, dev.did);
     assert.equal(body.checkpoint?.origin, OWNER);
 

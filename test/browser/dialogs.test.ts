@@ -24,19 +24,80 @@ function flows(userDir: string): object[] {
   return [
     { id: 'tab', type: 'tab', label: 'Dialogs test' },
     { id: 'key', type: 'bot-identity', name: 'device' },
-    { id: 'led', type: 'bot-ledger', name: 'plant', origin: 'example.com/plant-1', identity: 'key', dir: path.join(userDir, 'ledger-plant'), checkpointMs: 1000, checkpointEntries: 0, maxEntryBytes: 65536 },
+    {
+      id: 'led',
+      type: 'bot-ledger',
+      name: 'plant',
+      origin: 'example.com/plant-1',
+      identity: 'key',
+      dir: path.join(userDir, 'ledger-plant'),
+      checkpointMs: 1000,
+      checkpointEntries: 0,
+      maxEntryBytes: 65536,
+    },
     // A bot-sign saved before the typed inputs existed (no property/topic/kind fields).
-    { id: 'inj', type: 'inject', z: 'tab', name: 'reading', props: [{ p: 'payload' }, { p: 'plant', v: '{"topic":"plant/1/temp"}', vt: 'json' }], repeat: '', once: false, payload: '{"celsius":21.5}', payloadType: 'json', x: 80, y: 40, wires: [['sign']] },
+    {
+      id: 'inj',
+      type: 'inject',
+      z: 'tab',
+      name: 'reading',
+      props: [{ p: 'payload' }, { p: 'plant', v: '{"topic":"plant/1/temp"}', vt: 'json' }],
+      repeat: '',
+      once: false,
+      payload: '{"celsius":21.5}',
+      payloadType: 'json',
+      x: 80,
+      y: 40,
+      wires: [['sign']],
+    },
     { id: 'sign', type: 'bot-sign', z: 'tab', name: '', identity: 'key', x: 200, y: 80, wires: [['app']] },
     { id: 'app', type: 'bot-append', z: 'tab', name: '', ledger: 'led', x: 380, y: 80, wires: [[]] },
     { id: 'ver', type: 'bot-verify', z: 'tab', name: '', trusted: '', ledger: '', maxSkewMs: 300000, x: 200, y: 280, wires: [[], []] },
     { id: 'cons', type: 'bot-consensus', z: 'tab', name: '', ledger: 'led', mode: 'status', timeoutMs: 30000, outputs: 1, x: 200, y: 180, wires: [[]] },
     // For the sidebar's live list: readings into a ledger of their own, injected through the admin API.
-    { id: 'led2', type: 'bot-ledger', name: 'live', origin: 'example.com/live', identity: 'key', dir: path.join(userDir, 'ledger-live'), checkpointMs: 500, checkpointEntries: 0, maxEntryBytes: 65536 },
-    { id: 'inj2', type: 'inject', z: 'tab', name: 'live reading', props: [{ p: 'payload' }, { p: 'topic', vt: 'str' }], repeat: '', once: false, topic: 'plant/2/temp', payload: '{"celsius":20}', payloadType: 'json', x: 80, y: 360, wires: [['sign2']] },
+    {
+      id: 'led2',
+      type: 'bot-ledger',
+      name: 'live',
+      origin: 'example.com/live',
+      identity: 'key',
+      dir: path.join(userDir, 'ledger-live'),
+      checkpointMs: 500,
+      checkpointEntries: 0,
+      maxEntryBytes: 65536,
+    },
+    {
+      id: 'inj2',
+      type: 'inject',
+      z: 'tab',
+      name: 'live reading',
+      props: [{ p: 'payload' }, { p: 'topic', vt: 'str' }],
+      repeat: '',
+      once: false,
+      topic: 'plant/2/temp',
+      payload: '{"celsius":20}',
+      payloadType: 'json',
+      x: 80,
+      y: 360,
+      wires: [['sign2']],
+    },
     { id: 'sign2', type: 'bot-sign', z: 'tab', name: '', identity: 'key', x: 240, y: 360, wires: [['app2']] },
     { id: 'app2', type: 'bot-append', z: 'tab', name: '', ledger: 'led2', x: 400, y: 360, wires: [[]] },
-    { id: 'grant', type: 'bot-grant', z: 'tab', name: '', ledger: 'led2', subject: '', actions: 'read', signers: '', topics: '', validDays: 30, x: 240, y: 440, wires: [[]] },
+    {
+      id: 'grant',
+      type: 'bot-grant',
+      z: 'tab',
+      name: '',
+      ledger: 'led2',
+      subject: '',
+      actions: 'read',
+      signers: '',
+      topics: '',
+      validDays: 30,
+      x: 240,
+      y: 440,
+      wires: [[]],
+    },
   ];
 }
 
@@ -48,7 +109,9 @@ const typedBox = (page: Page, id: string): Locator => page.locator(`#${id} + .re
 async function reasonOnHover(page: Page, target: Locator): Promise<string> {
   await page.mouse.move(0, 0);
   // The previous field's tooltip first goes away.
-  await page.waitForFunction(() => [...document.querySelectorAll('.red-ui-popover')].every((e) => (e as HTMLElement).offsetParent === null), undefined, { timeout: 5000 });
+  await page.waitForFunction(() => [...document.querySelectorAll('.red-ui-popover')].every((e) => (e as HTMLElement).offsetParent === null), undefined, {
+    timeout: 5000,
+  });
   await target.hover();
   const tip = page.locator('.red-ui-popover:visible .red-ui-popover-content').last();
   await tip.waitFor({ state: 'visible', timeout: 5000 });
@@ -110,16 +173,23 @@ describe('editor dialogs in a real browser (Chromium, Node-RED 4)', function () 
     const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
     const expected = Object.keys(pkg['node-red'].nodes).sort();
     const r = await fetch(`${red!.url}/nodes`, { headers: { accept: 'application/json' } });
-    const sets = ((await r.json()) as { module: string; name: string; types: string[]; enabled: boolean; loaded?: boolean; err?: string }[])
-      .filter((s) => s.module === PKG);
+    const sets = ((await r.json()) as { module: string; name: string; types: string[]; enabled: boolean; loaded?: boolean; err?: string }[]).filter(
+      (s) => s.module === PKG,
+    );
     assert.deepEqual(sets.map((s) => s.name).sort(), expected, 'one node set per package.json entry');
     for (const s of sets) assert.ok(s.enabled && !s.err, `${s.name} loaded: ${s.err ?? ''}`);
     const types = sets.flatMap((s) => s.types);
-    const seen = await page.evaluate((ts) => ts.map((t) => {
-      const def = (window as unknown as { RED: { nodes: { getType(t: string): { category: string; paletteLabel?: unknown } | undefined } } }).RED.nodes.getType(t);
-      const el = document.querySelector(`.red-ui-palette-node[data-palette-type="${t}"]`);
-      return { t, registered: !!def, config: def?.category === 'config', inPalette: !!el, label: el?.textContent?.trim() ?? '' };
-    }), types);
+    const seen = await page.evaluate(
+      (ts) =>
+        ts.map((t) => {
+          const def = (
+            window as unknown as { RED: { nodes: { getType(t: string): { category: string; paletteLabel?: unknown } | undefined } } }
+          ).RED.nodes.getType(t);
+          const el = document.querySelector(`.red-ui-palette-node[data-palette-type="${t}"]`);
+          return { t, registered: !!def, config: def?.category === 'config', inPalette: !!el, label: el?.textContent?.trim() ?? '' };
+        }),
+      types,
+    );
     for (const s of seen) {
       assert.ok(s.registered, `${s.t} is registered in the editor`);
       if (s.config) continue; // config nodes live in the configuration nodes sidebar, not the palette
@@ -152,17 +222,23 @@ describe('editor dialogs in a real browser (Chromium, Node-RED 4)', function () 
     await page.click('#node-dialog-ok');
     await page.waitForSelector('#node-input-kind', { state: 'detached', timeout: 10000 });
     const saved = await nodeProps(page, 'sign');
-    assert.deepEqual([saved.property, saved.topic, saved.topicType, saved.kind, saved.kindType, saved.valid], ['payload', 'plant.topic', 'msg', 'alarm', 'str', true]);
+    assert.deepEqual(
+      [saved.property, saved.topic, saved.topicType, saved.kind, saved.kindType, saved.valid],
+      ['payload', 'plant.topic', 'msg', 'alarm', 'str', true],
+    );
   });
 
-  it('bot-identity: the deployed key\'s did:key shown, a bad secret key marked with its reason, Generate gives a valid one', async () => {
+  it("bot-identity: the deployed key's did:key shown, a bad secret key marked with its reason, Generate gives a valid one", async () => {
     await page.dblclick('[id="sign"] .red-ui-flow-node');
     await page.click('#node-input-btn-identity-edit');
     const did = page.locator('#bot-identity-did');
     await did.waitFor({ state: 'visible', timeout: 10000 });
-    await page.waitForFunction((want) => document.querySelector('#bot-identity-did')?.textContent === want, DEVICE.did, { timeout: 10000 })
+    await page
+      .waitForFunction((want) => document.querySelector('#bot-identity-did')?.textContent === want, DEVICE.did, { timeout: 10000 })
       .catch(async (err: Error) => {
-        throw new Error(`${err.message}: did:key field ${JSON.stringify(await did.textContent())}, message ${JSON.stringify(await page.locator('#bot-identity-did-msg').textContent())}`);
+        throw new Error(
+          `${err.message}: did:key field ${JSON.stringify(await did.textContent())}, message ${JSON.stringify(await page.locator('#bot-identity-did-msg').textContent())}`,
+        );
       });
     const key = page.locator('#node-config-input-secretKey');
     await fill(key, 'not-a-key');
@@ -173,8 +249,13 @@ describe('editor dialogs in a real browser (Chromium, Node-RED 4)', function () 
     const ask = page.locator('.red-ui-notification').filter({ hasText: 'Replace the current secret key' });
     await ask.waitFor({ state: 'visible', timeout: 5000 });
     await ask.locator('button', { hasText: 'Replace' }).click();
-    await page.waitForFunction((old) => /^did:key:z6Mk/.test(document.querySelector('#bot-identity-did')?.textContent ?? '')
-      && document.querySelector('#bot-identity-did')?.textContent !== old, DEVICE.did, { timeout: 10000 });
+    await page.waitForFunction(
+      (old) =>
+        /^did:key:z6Mk/.test(document.querySelector('#bot-identity-did')?.textContent ?? '') &&
+        document.querySelector('#bot-identity-did')?.textContent !== old,
+      DEVICE.did,
+      { timeout: 10000 },
+    );
     assert.ok(!(await hasClass(key, 'input-error')), 'a generated key is accepted');
     // Keep the deployed key: cancel both dialogs.
     await page.click('#node-config-dialog-cancel');
@@ -261,7 +342,11 @@ describe('editor dialogs in a real browser (Chromium, Node-RED 4)', function () 
 
   it('deploys what the dialogs saved, and the runtime signs with it', async () => {
     await page.click('#red-ui-header-button-deploy');
-    await page.locator('.red-ui-notification').filter({ hasText: /deployed/i }).first().waitFor({ timeout: 15000 });
+    await page
+      .locator('.red-ui-notification')
+      .filter({ hasText: /deployed/i })
+      .first()
+      .waitFor({ timeout: 15000 });
     const r = await fetch(`${red!.url}/flows`, { headers: { 'Node-RED-API-Version': 'v2' } });
     const deployed = ((await r.json()) as { flows: Record<string, unknown>[] }).flows;
     const sign = deployed.find((n) => n.id === 'sign');
@@ -283,8 +368,15 @@ describe('editor dialogs in a real browser (Chromium, Node-RED 4)', function () 
       if (entries.length === 0) await new Promise((res) => setTimeout(res, 100));
     }
     assert.equal(entries.length, 1, 'the injected reading was signed and appended');
-    assert.deepEqual([entries[0]!.leaf.kind, entries[0]!.leaf.topic, entries[0]!.leaf.payload, entries[0]!.leaf.signer], ['alarm', 'plant/1/temp', { celsius: 21.5 }, DEVICE.did]);
-    assert.deepEqual(ed!.errors.filter((e) => !/favicon|Failed to load resource/.test(e)), [], 'no errors in the page');
+    assert.deepEqual(
+      [entries[0]!.leaf.kind, entries[0]!.leaf.topic, entries[0]!.leaf.payload, entries[0]!.leaf.signer],
+      ['alarm', 'plant/1/temp', { celsius: 21.5 }, DEVICE.did],
+    );
+    assert.deepEqual(
+      ed!.errors.filter((e) => !/favicon|Failed to load resource/.test(e)),
+      [],
+      'no errors in the page',
+    );
   });
 
   // ---------------------------------------------------------------- issue 11 defect 11
@@ -294,16 +386,25 @@ describe('editor dialogs in a real browser (Chromium, Node-RED 4)', function () 
     for (let i = 0; i < n; i++) assert.equal((await fetch(`${red!.url}/inject/inj2`, { method: 'POST' })).status, 200);
   }
   /** The index of the first (newest) row of the live ledger's entry list, or -1. */
-  const topIndex = (): Promise<number> => page.evaluate(() => Number(document.querySelector('.bot-ledger-section[data-id="led2"] .bot-entry')?.getAttribute('data-index') ?? -1));
+  const topIndex = (): Promise<number> =>
+    page.evaluate(() => Number(document.querySelector('.bot-ledger-section[data-id="led2"] .bot-entry')?.getAttribute('data-index') ?? -1));
 
-  it('the Ledger tab has its own icon (not Help\'s book) and opens from the sidebar\'s ▼ menu', async () => {
-    const icon = (id: string): Promise<string> => page.locator(`#red-ui-tab-${id}-link-button i`).first().getAttribute('class').then((c) => c ?? '');
+  it("the Ledger tab has its own icon (not Help's book) and opens from the sidebar's ▼ menu", async () => {
+    const icon = (id: string): Promise<string> =>
+      page
+        .locator(`#red-ui-tab-${id}-link-button i`)
+        .first()
+        .getAttribute('class')
+        .then((c) => c ?? '');
     assert.match(await icon('bot-ledger'), /\bfa-chain\b/);
     assert.match(await icon('help'), /\bfa-book\b/);
     await page.click('#red-ui-sidebar .red-ui-tab-link-button-menu');
     await page.click('#red-ui-tabs-menu-option-bot-ledger');
     await page.locator('.bot-ledger-section[data-id="led2"]').waitFor({ state: 'visible', timeout: 10000 });
-    assert.ok(await page.locator('#red-ui-tab-bot-ledger-link-button').evaluate((el) => el.classList.contains('selected')), 'the Ledger tab is the selected one');
+    assert.ok(
+      await page.locator('#red-ui-tab-bot-ledger-link-button').evaluate((el) => el.classList.contains('selected')),
+      'the Ledger tab is the selected one',
+    );
   });
 
   it('the live entry list holds still while the pointer is over it, and catches up when it leaves', async () => {
@@ -313,15 +414,21 @@ describe('editor dialogs in a real browser (Chromium, Node-RED 4)', function () 
     const held = await topIndex();
     await injectLive(2);
     const paused = page.locator('.bot-ledger-section[data-id="led2"] .bot-paused');
-    await page.waitForFunction(() => /· 2 new$/.test(document.querySelector('.bot-ledger-section[data-id="led2"] .bot-paused')?.textContent ?? ''), undefined, { timeout: 5000 });
+    await page.waitForFunction(() => /· 2 new$/.test(document.querySelector('.bot-ledger-section[data-id="led2"] .bot-paused')?.textContent ?? ''), undefined, {
+      timeout: 5000,
+    });
     assert.ok(await paused.isVisible());
     assert.equal(await topIndex(), held, 'the list did not move under the pointer');
     await page.mouse.move(5, 5);
-    await page.waitForFunction((h) => Number(document.querySelector('.bot-ledger-section[data-id="led2"] .bot-entry')?.getAttribute('data-index')) === h + 2, held, { timeout: 5000 });
+    await page.waitForFunction(
+      (h) => Number(document.querySelector('.bot-ledger-section[data-id="led2"] .bot-entry')?.getAttribute('data-index')) === h + 2,
+      held,
+      { timeout: 5000 },
+    );
     assert.ok(!(await paused.isVisible()), 'the pause line is gone');
   });
 
-  it('bot-identity: the did:key is text with a copy button that copies it; a bad secret key\'s reason is written under the field', async () => {
+  it("bot-identity: the did:key is text with a copy button that copies it; a bad secret key's reason is written under the field", async () => {
     await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: red!.url });
     await page.dblclick('[id="sign"] .red-ui-flow-node');
     await page.click('#node-input-btn-identity-edit');
@@ -358,6 +465,10 @@ describe('editor dialogs in a real browser (Chromium, Node-RED 4)', function () 
     await fill(subject, DEVICE.did);
     await reason.waitFor({ state: 'detached', timeout: 5000 });
     await page.click('#node-dialog-cancel');
-    assert.deepEqual(ed!.errors.filter((e) => !/favicon|Failed to load resource/.test(e)), [], 'no errors in the page');
+    assert.deepEqual(
+      ed!.errors.filter((e) => !/favicon|Failed to load resource/.test(e)),
+      [],
+      'no errors in the page',
+    );
   });
 });

@@ -17,8 +17,16 @@ import { freePort, tmpDir } from '../helpers';
 const root = path.resolve(__dirname, '../../..');
 
 /** Chromium switches for a quiet, headless, offline-friendly run (no GPU, no sandbox, no updates). */
-export const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const chromiumArgs = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /** System Chromium binaries looked for, in order (Debian's package first). */
 const SYSTEM_CHROMIUMS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
@@ -65,7 +73,9 @@ export async function packagedChromium(): Promise<ChromiumChoice> {
   try {
     mod = await import('@sparticuz/chromium');
   } catch (err) {
-    throw new Error(`no Chromium: none installed (apt-get install chromium, or set CHROMIUM_PATH) and the packaged one is missing (npm install): ${(err as Error).message}`);
+    throw new Error(
+      `no Chromium: none installed (apt-get install chromium, or set CHROMIUM_PATH) and the packaged one is missing (npm install): ${(err as Error).message}`,
+    );
   }
   const executablePath = await mod.default.executablePath();
   return { executablePath, args: [...mod.default.args, ...chromiumArgs.filter((a) => a !== '--headless' && a !== '--disable-gpu')], source: 'packaged' };
@@ -114,7 +124,11 @@ async function waitForRed(port: number, ms: number, child: ChildProcess, output:
   while (Date.now() < end) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`Node-RED exited (${child.exitCode ?? child.signalCode}):\n${output()}`);
     if (output().includes(`Server now running at http://127.0.0.1:${port}/`)) {
-      try { if ((await fetch(`http://127.0.0.1:${port}/settings`)).status < 500) return; } catch { /* not up yet */ }   // 401 under adminAuth: up
+      try {
+        if ((await fetch(`http://127.0.0.1:${port}/settings`)).status < 500) return;
+      } catch {
+        /* not up yet */
+      } // 401 under adminAuth: up
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -127,9 +141,17 @@ async function stopChild(child: ChildProcess | undefined, ms = 8000): Promise<vo
   let timer: NodeJS.Timeout | undefined;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGINT');
-  await Promise.race([exited, new Promise((r) => { timer = setTimeout(r, ms); })]);
+  await Promise.race([
+    exited,
+    new Promise((r) => {
+      timer = setTimeout(r, ms);
+    }),
+  ]);
   clearTimeout(timer);
-  if (child.exitCode === null && child.signalCode === null) { child.kill('SIGKILL'); await exited; }
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGKILL');
+    await exited;
+  }
 }
 
 /** Merge credentials (by node id) into a copy of the flows, the way the editor sends them. */
@@ -160,7 +182,10 @@ export async function startRed(opts: StartRedOptions = {}): Promise<RedRuntime> 
     port = await freePort();
     url = `http://127.0.0.1:${port}`;
     const settings = {
-      uiHost: '127.0.0.1', uiPort: port, flowFile: 'flows.json', credentialSecret: 'browser-test-only-secret',
+      uiHost: '127.0.0.1',
+      uiPort: port,
+      flowFile: 'flows.json',
+      credentialSecret: 'browser-test-only-secret',
       editorTheme: { projects: { enabled: false }, tours: false },
       telemetry: { enabled: false, updateNotification: false },
       logging: { console: { level: 'info', metrics: false, audit: false } },
@@ -174,9 +199,15 @@ export async function startRed(opts: StartRedOptions = {}): Promise<RedRuntime> 
   const output = (): string => out;
   const launch = async (): Promise<void> => {
     const mark = out.length;
-    child = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+    child = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     await waitForRed(port, opts.startTimeout ?? 60000, child, () => out.slice(mark));
   };
   const started = (): number => out.split('[info] Started flows').length - 1;
@@ -215,7 +246,11 @@ export async function startRed(opts: StartRedOptions = {}): Promise<RedRuntime> 
     throw err;
   }
   return {
-    url, port, userDir, output, deploy,   // restart() keeps them
+    url,
+    port,
+    userDir,
+    output,
+    deploy, // restart() keeps them
     async restart(between) {
       await stopChild(child);
       if (between) await between();
@@ -242,17 +277,22 @@ export interface EditorSession {
  * resolved once the editor has loaded its palette and flows. Fails with an explanation when
  * no Chromium is installed (the tests never download a browser).
  */
-export async function openEditor(url: string, opts: {
-  viewport?: { width: number; height: number };
-  colorScheme?: 'light' | 'dark';
-  /** A Chromium binary other than findChromium's. */
-  executablePath?: string;
-  /** Log in through the editor's login dialog (a runtime with adminAuth). */
-  login?: { username: string; password: string };
-} = {}): Promise<EditorSession> {
+export async function openEditor(
+  url: string,
+  opts: {
+    viewport?: { width: number; height: number };
+    colorScheme?: 'light' | 'dark';
+    /** A Chromium binary other than findChromium's. */
+    executablePath?: string;
+    /** Log in through the editor's login dialog (a runtime with adminAuth). */
+    login?: { username: string; password: string };
+  } = {},
+): Promise<EditorSession> {
   const found = opts.executablePath === undefined ? await findChromium() : { executablePath: opts.executablePath, args: chromiumArgs };
   if (!fs.existsSync(found.executablePath)) {
-    throw new Error(`no Chromium at ${found.executablePath}: the browser tests need CHROMIUM_PATH set to a Chromium binary, Debian's chromium package (apt-get install chromium), or the packaged one (npm install)`);
+    throw new Error(
+      `no Chromium at ${found.executablePath}: the browser tests need CHROMIUM_PATH set to a Chromium binary, Debian's chromium package (apt-get install chromium), or the packaged one (npm install)`,
+    );
   }
   const browser = await chromium.launch({ executablePath: found.executablePath, args: found.args });
   try {

@@ -19,12 +19,16 @@ describe('the packaged Chromium (@sparticuz/chromium), for machines without one'
   it('starts headless and runs JavaScript modules from a local page', async () => {
     const c = await packagedChromium();
     assert.ok(fs.existsSync(c.executablePath), c.executablePath);
-    const page = '<!doctype html><script type="module">'
-      + 'const b = new TextEncoder().encode("hello");'
-      + 'const d = await crypto.subtle.digest("SHA-256", b);'
-      + 'document.title = [...new Uint8Array(d)].map((x) => x.toString(16).padStart(2, "0")).join("");'
-      + '</script>';
-    const server = http.createServer((_req, res) => { res.setHeader('content-type', 'text/html'); res.end(page); });
+    const page =
+      '<!doctype html><script type="module">' +
+      'const b = new TextEncoder().encode("hello");' +
+      'const d = await crypto.subtle.digest("SHA-256", b);' +
+      'document.title = [...new Uint8Array(d)].map((x) => x.toString(16).padStart(2, "0")).join("");' +
+      '</script>';
+    const server = http.createServer((_req, res) => {
+      res.setHeader('content-type', 'text/html');
+      res.end(page);
+    });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const browser = await chromium.launch({ executablePath: c.executablePath, args: c.args });
     try {

@@ -29,10 +29,33 @@ const S = 'example.com/S';
 /** A flow with a standalone ledger S and two ledgers A and B witnessing each other over broker. */
 function sidebarFlow(userDir: string, broker: string, a: Identity, b: Identity, partner: Identity): object[] {
   const ledger = (id: string, name: string, origin: string, key: string, extra: object = {}): object => ({
-    id, type: 'bot-ledger', name, origin, identity: key, dir: path.join(userDir, `ledger-${name}`), checkpointMs: 300, checkpointEntries: 0, maxEntryBytes: 65536, ...extra,
+    id,
+    type: 'bot-ledger',
+    name,
+    origin,
+    identity: key,
+    dir: path.join(userDir, `ledger-${name}`),
+    checkpointMs: 300,
+    checkpointEntries: 0,
+    maxEntryBytes: 65536,
+    ...extra,
   });
   const chain = (id: string, y: number, topic: string, key: string, led: string): object[] => [
-    { id: `inj-${id}`, type: 'inject', z: 'tab', name: `${id} reading`, x: 140, y, repeat: '', once: false, topic, payload: '{"celsius":21.5}', payloadType: 'json', props: [{ p: 'payload' }, { p: 'topic', vt: 'str' }], wires: [[`sign-${id}`]] },
+    {
+      id: `inj-${id}`,
+      type: 'inject',
+      z: 'tab',
+      name: `${id} reading`,
+      x: 140,
+      y,
+      repeat: '',
+      once: false,
+      topic,
+      payload: '{"celsius":21.5}',
+      payloadType: 'json',
+      props: [{ p: 'payload' }, { p: 'topic', vt: 'str' }],
+      wires: [[`sign-${id}`]],
+    },
     { id: `sign-${id}`, type: 'bot-sign', z: 'tab', x: 340, y, identity: key, wires: [[`app-${id}`]] },
     { id: `app-${id}`, type: 'bot-append', z: 'tab', x: 520, y, ledger: led, wires: [[]] },
   ];
@@ -48,13 +71,40 @@ function sidebarFlow(userDir: string, broker: string, a: Identity, b: Identity, 
     ...chain('a', 240, 'plant/a/temp', 'key-a', 'led-a'),
     // Grants of ledger B to a partner: active, expired, and one revoked.
     { id: 'grant-b', type: 'bot-grant', z: 'tab', name: 'grants of B', x: 340, y: 320, ledger: 'led-b', wires: [[]] },
-    ...([
-      ['active', { op: 'grant', id: 'g-active', subject: partner.did, actions: ['read'], scope: { signers: '*', topics: ['plant/#'] }, expires: Date.now() + 86_400_000 }],
-      ['expired', { op: 'grant', id: 'g-expired', subject: partner.did, actions: ['read'], scope: { signers: [a.did] }, notBefore: 1, expires: 2 }],
-      ['revoked', { op: 'grant', id: 'g-revoked', subject: partner.did, actions: ['read', 'append'], scope: { signers: '*' }, expires: Date.now() + 86_400_000 }],
-      ['revoke', { op: 'revoke', grant: 'g-revoked' }],
-    ] as const).map(([name, payload], i) => ({
-      id: `inj-grant-${name}`, type: 'inject', z: 'tab', name, x: 140, y: 320 + 40 * i, repeat: '', once: false, topic: '', payload: JSON.stringify(payload), payloadType: 'json', props: [{ p: 'payload' }], wires: [['grant-b']],
+    ...(
+      [
+        [
+          'active',
+          {
+            op: 'grant',
+            id: 'g-active',
+            subject: partner.did,
+            actions: ['read'],
+            scope: { signers: '*', topics: ['plant/#'] },
+            expires: Date.now() + 86_400_000,
+          },
+        ],
+        ['expired', { op: 'grant', id: 'g-expired', subject: partner.did, actions: ['read'], scope: { signers: [a.did] }, notBefore: 1, expires: 2 }],
+        [
+          'revoked',
+          { op: 'grant', id: 'g-revoked', subject: partner.did, actions: ['read', 'append'], scope: { signers: '*' }, expires: Date.now() + 86_400_000 },
+        ],
+        ['revoke', { op: 'revoke', grant: 'g-revoked' }],
+      ] as const
+    ).map(([name, payload], i) => ({
+      id: `inj-grant-${name}`,
+      type: 'inject',
+      z: 'tab',
+      name,
+      x: 140,
+      y: 320 + 40 * i,
+      repeat: '',
+      once: false,
+      topic: '',
+      payload: JSON.stringify(payload),
+      payloadType: 'json',
+      props: [{ p: 'payload' }],
+      wires: [['grant-b']],
     })),
   ];
 }
@@ -78,7 +128,11 @@ async function inject(red: RedRuntime, id: string, n = 1): Promise<void> {
   }
 }
 
-interface SummaryJson { id: string; treeSize: number; checkpoint: { size: number; note: string } | null }
+interface SummaryJson {
+  id: string;
+  treeSize: number;
+  checkpoint: { size: number; note: string } | null;
+}
 async function summaries(red: RedRuntime): Promise<SummaryJson[]> {
   return (await (await fetch(`${red.url}/bot-ledger/view/ledgers`)).json()) as SummaryJson[];
 }
@@ -125,14 +179,17 @@ describe('the Ledger sidebar in a real browser', function () {
     assert.match((await s.locator('.bot-standalone').textContent()) ?? '', /standalone/);
     await page.waitForFunction(() => /^size 5, /.test(document.querySelector('.bot-ledger-section[data-id="led-s"] .bot-checkpoint')?.textContent ?? ''));
     assert.equal(await section(page, 'led-b').locator('.bot-operator').getAttribute('title'), b.did);
-    await page.waitForFunction(() => document.querySelector('.bot-ledger-section[data-id="led-a"] .bot-mqtt')?.textContent === 'connected', undefined, { timeout: 15000 });
+    await page.waitForFunction(() => document.querySelector('.bot-ledger-section[data-id="led-a"] .bot-mqtt')?.textContent === 'connected', undefined, {
+      timeout: 15000,
+    });
     // The copy button copies the did:key (and nothing in the sidebar is a secret key).
     await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: red.url });
     await s.locator('.bot-copy').click();
     await page.locator('.red-ui-notification', { hasText: 'Copied' }).first().waitFor();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), a.did);
     const html = await page.locator('.bot-ledger-sidebar').innerHTML();
-    for (const id of [a, b]) assert.ok(!html.includes(id.exportSeed().toString('hex')) && !html.includes(id.exportSeed().toString('base64')), 'a secret key is shown');
+    for (const id of [a, b])
+      assert.ok(!html.includes(id.exportSeed().toString('hex')) && !html.includes(id.exportSeed().toString('base64')), 'a secret key is shown');
     assert.deepEqual(ed.errors, []);
   });
 
@@ -141,7 +198,9 @@ describe('the Ledger sidebar in a real browser', function () {
     const s = section(page, 'led-s');
     await page.waitForFunction(() => document.querySelectorAll('.bot-ledger-section[data-id="led-s"] .bot-entry').length === 5);
     const requests: string[] = [];
-    const onRequest = (r: { url(): string }): void => { if (r.url().includes('/bot-ledger/view/')) requests.push(r.url()); };
+    const onRequest = (r: { url(): string }): void => {
+      if (r.url().includes('/bot-ledger/view/')) requests.push(r.url());
+    };
     page.on('request', onRequest);
     try {
       await inject(red, 'inj-s', 2);
@@ -155,14 +214,18 @@ describe('the Ledger sidebar in a real browser', function () {
     // Filters: by signer (B's key signed entries 3 and 4), and by MQTT topic filter.
     await s.locator('.bot-f-signer').fill(b.did);
     await s.locator('.bot-f-signer').dispatchEvent('change');
-    await page.waitForFunction(() => [...document.querySelectorAll('.bot-ledger-section[data-id="led-s"] .bot-entry')].map((e) => e.getAttribute('data-index')).join() === '4,3');
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('.bot-ledger-section[data-id="led-s"] .bot-entry')].map((e) => e.getAttribute('data-index')).join() === '4,3',
+    );
     await s.locator('.bot-f-signer').fill('');
     await s.locator('.bot-f-topic').fill('plant/+/temp');
     await s.locator('.bot-f-topic').dispatchEvent('change');
     await page.waitForFunction(() => document.querySelectorAll('.bot-ledger-section[data-id="led-s"] .bot-entry').length === 7);
     await s.locator('.bot-f-topic').fill('plant/2/#');
     await s.locator('.bot-f-topic').dispatchEvent('change');
-    await page.waitForFunction(() => [...document.querySelectorAll('.bot-ledger-section[data-id="led-s"] .bot-entry')].map((e) => e.getAttribute('data-index')).join() === '4,3');
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('.bot-ledger-section[data-id="led-s"] .bot-entry')].map((e) => e.getAttribute('data-index')).join() === '4,3',
+    );
     await s.locator('.bot-f-topic').fill('');
     await s.locator('.bot-f-topic').dispatchEvent('change');
     await page.waitForFunction(() => document.querySelectorAll('.bot-ledger-section[data-id="led-s"] .bot-entry').length === 7);
@@ -198,54 +261,84 @@ describe('the Ledger sidebar in a real browser', function () {
     };
     const okOf = async (c: string): Promise<string | null> => detail.locator(`.bot-check[data-check="${c}"]`).getAttribute('data-ok');
 
-    await tamper((d) => { const p = Buffer.from(d.proof[0], 'base64'); p[0] ^= 1; d.proof[0] = p.toString('base64'); });
+    await tamper((d) => {
+      const p = Buffer.from(d.proof[0], 'base64');
+      p[0] ^= 1;
+      d.proof[0] = p.toString('base64');
+    });
     assert.equal(await detail.getAttribute('data-verified'), 'false');
     assert.deepEqual([await okOf('signature'), await okOf('checkpoint'), await okOf('inclusion-proof')], ['true', 'true', 'false']);
 
-    await tamper((d) => { d.leaf = Buffer.from(Buffer.from(d.leaf, 'base64').toString('utf8').replace('21.5', '99.9')).toString('base64'); });
+    await tamper((d) => {
+      d.leaf = Buffer.from(Buffer.from(d.leaf, 'base64').toString('utf8').replace('21.5', '99.9')).toString('base64');
+    });
     assert.deepEqual([await okOf('signature'), await okOf('leaf-hash'), await okOf('inclusion-proof')], ['false', 'false', 'false']);
 
-    await tamper((d) => { d.checkpoint.note = d.checkpoint.note.replace(/\n7\n/, '\n8\n'); });
+    await tamper((d) => {
+      d.checkpoint.note = d.checkpoint.note.replace(/\n7\n/, '\n8\n');
+    });
     assert.deepEqual([await okOf('signature'), await okOf('checkpoint'), await okOf('inclusion-proof')], ['true', 'false', 'false']);
   });
 
   it('the browser verifier passes the published RFC 6962, RFC 8785, RFC 8032 and C2SP vectors', async () => {
-    const rfc6962 = vector<{ hasher_kat: Record<string, string>; leaves_hex: string[]; leaf_hashes: string[]; inclusion_proofs: { leafIdx: number; treeSize: number; leafHash: string; root: string; proof: string[] }[] }>('rfc6962-vectors.json');
+    const rfc6962 = vector<{
+      hasher_kat: Record<string, string>;
+      leaves_hex: string[];
+      leaf_hashes: string[];
+      inclusion_proofs: { leafIdx: number; treeSize: number; leafHash: string; root: string; proof: string[] }[];
+    }>('rfc6962-vectors.json');
     const jcs = vector<{ cases: Record<string, { input: string; output: string }> }>('jcs-vectors.json');
     const ed25519 = vector<{ vectors: { public_key: string; message: string; signature: string }[] }>('ed25519-vectors.json');
     const notes = vector<Record<string, { vkey?: string; note?: string }>>('note-vectors.json');
-    const failures = await ed.page.evaluate(async (v) => {
-      const m = await import(new URL('bot-ledger/view/client/bot-ledger-verify.js', document.baseURI).href) as Record<string, (...a: unknown[]) => unknown>;
-      const hex = (s: string): Uint8Array => Uint8Array.from(s.match(/../g) ?? [], (b) => parseInt(b, 16));
-      const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-      const bad: string[] = [];
-      const ok = (what: string, cond: boolean): void => { if (!cond) bad.push(what); };
-      ok('HashLeaf KAT', toHex(m.leafHash(new TextEncoder().encode('L123456')) as Uint8Array) === v.rfc6962.hasher_kat['HashLeaf("L123456")']);
-      ok('HashChildren KAT', toHex(m.nodeHash(new TextEncoder().encode('N123'), new TextEncoder().encode('N456')) as Uint8Array) === v.rfc6962.hasher_kat['HashChildren("N123","N456")']);
-      v.rfc6962.leaves_hex.forEach((l, i) => ok(`leaf hash ${i}`, toHex(m.leafHash(hex(l)) as Uint8Array) === v.rfc6962.leaf_hashes[i]));
-      for (const p of v.rfc6962.inclusion_proofs) {
-        const args = [p.leafIdx, p.treeSize, hex(p.leafHash)];
-        ok(`inclusion ${p.leafIdx}/${p.treeSize}`, m.verifyInclusion(...args, p.proof.map(hex), hex(p.root)) === true);
-        for (let k = 0; k < p.proof.length; k++) {
-          const proof = p.proof.map(hex); proof[k][0] ^= 1;
-          ok(`tampered inclusion ${p.leafIdx}/${p.treeSize} #${k}`, m.verifyInclusion(...args, proof, hex(p.root)) === false);
+    const failures = await ed.page.evaluate(
+      async (v) => {
+        const m = (await import(new URL('bot-ledger/view/client/bot-ledger-verify.js', document.baseURI).href)) as Record<string, (...a: unknown[]) => unknown>;
+        const hex = (s: string): Uint8Array => Uint8Array.from(s.match(/../g) ?? [], (b) => parseInt(b, 16));
+        const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+        const bad: string[] = [];
+        const ok = (what: string, cond: boolean): void => {
+          if (!cond) bad.push(what);
+        };
+        ok('HashLeaf KAT', toHex(m.leafHash(new TextEncoder().encode('L123456')) as Uint8Array) === v.rfc6962.hasher_kat['HashLeaf("L123456")']);
+        ok(
+          'HashChildren KAT',
+          toHex(m.nodeHash(new TextEncoder().encode('N123'), new TextEncoder().encode('N456')) as Uint8Array) ===
+            v.rfc6962.hasher_kat['HashChildren("N123","N456")'],
+        );
+        v.rfc6962.leaves_hex.forEach((l, i) => ok(`leaf hash ${i}`, toHex(m.leafHash(hex(l)) as Uint8Array) === v.rfc6962.leaf_hashes[i]));
+        for (const p of v.rfc6962.inclusion_proofs) {
+          const args = [p.leafIdx, p.treeSize, hex(p.leafHash)];
+          ok(`inclusion ${p.leafIdx}/${p.treeSize}`, m.verifyInclusion(...args, p.proof.map(hex), hex(p.root)) === true);
+          for (let k = 0; k < p.proof.length; k++) {
+            const proof = p.proof.map(hex);
+            proof[k][0] ^= 1;
+            ok(`tampered inclusion ${p.leafIdx}/${p.treeSize} #${k}`, m.verifyInclusion(...args, proof, hex(p.root)) === false);
+          }
+          if (p.proof.length > 0)
+            ok(`short inclusion ${p.leafIdx}/${p.treeSize}`, m.verifyInclusion(...args, p.proof.slice(1).map(hex), hex(p.root)) === false);
         }
-        if (p.proof.length > 0) ok(`short inclusion ${p.leafIdx}/${p.treeSize}`, m.verifyInclusion(...args, p.proof.slice(1).map(hex), hex(p.root)) === false);
-      }
-      for (const [name, c] of Object.entries(v.jcs.cases)) ok(`JCS ${name}`, m.canonicalize(JSON.parse(c.input)) === c.output);
-      for (const t of v.ed25519.vectors) {
-        ok(`Ed25519 ${t.message.length / 2}-byte message`, m.verifyEd25519(hex(t.signature), hex(t.message), hex(t.public_key)) === true);
-        const sig = hex(t.signature); sig[5] ^= 1;
-        ok(`Ed25519 altered signature ${t.message.length / 2}`, m.verifyEd25519(sig, hex(t.message), hex(t.public_key)) === false);
-      }
-      const ex = v.notes.signed_note_c2sp_example;
-      const [name, id, key] = (ex.vkey ?? '').split('+');
-      const pub = (m.fromBase64(key) as Uint8Array).slice(1);
-      ok('C2SP key ID', toHex(m.noteKeyId(name, pub) as Uint8Array) === id);
-      ok('C2SP note', m.verifyNoteSignature(ex.note, name, pub) === 'This is an example message.\n');
-      try { m.verifyNoteSignature((ex.note ?? '').replace('example message', 'exemplary message'), name, pub); bad.push('altered C2SP note verified'); } catch { /* refused */ }
-      return bad;
-    }, { rfc6962, jcs, ed25519, notes });
+        for (const [name, c] of Object.entries(v.jcs.cases)) ok(`JCS ${name}`, m.canonicalize(JSON.parse(c.input)) === c.output);
+        for (const t of v.ed25519.vectors) {
+          ok(`Ed25519 ${t.message.length / 2}-byte message`, m.verifyEd25519(hex(t.signature), hex(t.message), hex(t.public_key)) === true);
+          const sig = hex(t.signature);
+          sig[5] ^= 1;
+          ok(`Ed25519 altered signature ${t.message.length / 2}`, m.verifyEd25519(sig, hex(t.message), hex(t.public_key)) === false);
+        }
+        const ex = v.notes.signed_note_c2sp_example;
+        const [name, id, key] = (ex.vkey ?? '').split('+');
+        const pub = (m.fromBase64(key) as Uint8Array).slice(1);
+        ok('C2SP key ID', toHex(m.noteKeyId(name, pub) as Uint8Array) === id);
+        ok('C2SP note', m.verifyNoteSignature(ex.note, name, pub) === 'This is an example message.\n');
+        try {
+          m.verifyNoteSignature((ex.note ?? '').replace('example message', 'exemplary message'), name, pub);
+          bad.push('altered C2SP note verified');
+        } catch {
+          /* refused */
+        }
+        return bad;
+      },
+      { rfc6962, jcs, ed25519, notes },
+    );
     assert.deepEqual(failures, []);
   });
 
@@ -262,11 +355,13 @@ describe('the Ledger sidebar in a real browser', function () {
     assert.equal(await w.count(), 1);
     assert.equal(await w.locator('span').first().textContent(), B);
     assert.equal(await w.locator('.bot-mono').getAttribute('title'), b.did);
-    await page.waitForFunction(() => /cosigned \d+ s ago/.test(document.querySelector('.bot-ledger-section[data-id="led-a"] .bot-witness .bot-time')?.textContent ?? ''));
+    await page.waitForFunction(() =>
+      /cosigned \d+ s ago/.test(document.querySelector('.bot-ledger-section[data-id="led-a"] .bot-witness .bot-time')?.textContent ?? ''),
+    );
     assert.equal(await sa.locator('.bot-conflict-alert').isVisible(), false);
   });
 
-  it('lists the grants of a ledger (active, expired, revoked) with the partner\'s did:key, live', async () => {
+  it("lists the grants of a ledger (active, expired, revoked) with the partner's did:key, live", async () => {
     const page = ed.page;
     const grants = section(page, 'led-b').locator('.bot-grants');
     assert.equal(await grants.isVisible(), false, 'no grants yet');
@@ -277,9 +372,15 @@ describe('the Ledger sidebar in a real browser', function () {
     }
     assert.equal(await grants.locator('.bot-grant[data-id="g-revoked"]').getAttribute('data-status'), 'active');
     await inject(red, 'inj-grant-revoke');
-    await page.waitForFunction(() => document.querySelector('.bot-ledger-section[data-id="led-b"] .bot-grant[data-id="g-revoked"]')?.getAttribute('data-status') === 'revoked');
+    await page.waitForFunction(
+      () => document.querySelector('.bot-ledger-section[data-id="led-b"] .bot-grant[data-id="g-revoked"]')?.getAttribute('data-status') === 'revoked',
+    );
     const rows = grants.locator('.bot-grant');
-    assert.deepEqual(await rows.evaluateAll((els) => els.map((e) => `${e.getAttribute('data-id')}:${e.getAttribute('data-status')}`)), ['g-revoked:revoked', 'g-expired:expired', 'g-active:active']);
+    assert.deepEqual(await rows.evaluateAll((els) => els.map((e) => `${e.getAttribute('data-id')}:${e.getAttribute('data-status')}`)), [
+      'g-revoked:revoked',
+      'g-expired:expired',
+      'g-active:active',
+    ]);
     for (const id of ['g-active', 'g-expired', 'g-revoked']) {
       assert.equal(await grants.locator(`.bot-grant[data-id="${id}"] .bot-subject`).getAttribute('title'), partner.did);
     }
@@ -318,10 +419,11 @@ describe('the Ledger sidebar in a real browser', function () {
 
   it('takes its colours from the editor theme (light and dark)', async () => {
     const page = ed.page;
-    const colours = (): Promise<string[]> => page.evaluate(() => {
-      const el = document.querySelector('.bot-ledger-section[data-id="led-s"]')!;
-      return [getComputedStyle(el).backgroundColor, getComputedStyle(el.querySelector('.bot-size')!).color];
-    });
+    const colours = (): Promise<string[]> =>
+      page.evaluate(() => {
+        const el = document.querySelector('.bot-ledger-section[data-id="led-s"]')!;
+        return [getComputedStyle(el).backgroundColor, getComputedStyle(el.querySelector('.bot-size')!).color];
+      });
     const light = await colours();
     await page.addStyleTag({ content: ':root { --red-ui-primary-background: rgb(31, 31, 31); --red-ui-primary-text-color: rgb(221, 221, 221); }' });
     const dark = await colours();
@@ -336,7 +438,12 @@ describe('the Ledger sidebar in a real browser', function () {
     await result.waitFor({ timeout: 20000 });
     assert.equal(await result.getAttribute('data-ok'), 'true', await result.innerText());
     assert.match(await result.innerText(), /^Sound: 7 entries/);
-    assert.equal(await section(page, 'led-s').locator('.bot-progress > div').evaluate((e) => (e as HTMLElement).style.width), '100%');
+    assert.equal(
+      await section(page, 'led-s')
+        .locator('.bot-progress > div')
+        .evaluate((e) => (e as HTMLElement).style.width),
+      '100%',
+    );
 
     // Stop the runtime, change one byte of entry 1's payload in its LevelDB, start again.
     await ed.close();
@@ -379,8 +486,31 @@ describe('the Ledger sidebar entry browser, paging back', function () {
       flows: [
         { id: 'tab', type: 'tab', label: 'paging' },
         { id: 'key', type: 'bot-identity', name: 'op' },
-        { id: 'led', type: 'bot-ledger', name: 'p', origin: 'example.com/paging', identity: 'key', dir: path.join(t.dir, 'ledger-p'), checkpointMs: 300, checkpointEntries: 0, maxEntryBytes: 65536 },
-        { id: 'inj', type: 'inject', z: 'tab', x: 140, y: 80, repeat: '', once: false, topic: 'plant/1/temp', payload: '1', payloadType: 'num', props: [{ p: 'payload' }, { p: 'topic', vt: 'str' }], wires: [['sign']] },
+        {
+          id: 'led',
+          type: 'bot-ledger',
+          name: 'p',
+          origin: 'example.com/paging',
+          identity: 'key',
+          dir: path.join(t.dir, 'ledger-p'),
+          checkpointMs: 300,
+          checkpointEntries: 0,
+          maxEntryBytes: 65536,
+        },
+        {
+          id: 'inj',
+          type: 'inject',
+          z: 'tab',
+          x: 140,
+          y: 80,
+          repeat: '',
+          once: false,
+          topic: 'plant/1/temp',
+          payload: '1',
+          payloadType: 'num',
+          props: [{ p: 'payload' }, { p: 'topic', vt: 'str' }],
+          wires: [['sign']],
+        },
         { id: 'sign', type: 'bot-sign', z: 'tab', x: 340, y: 80, identity: 'key', wires: [['app']] },
         { id: 'app', type: 'bot-append', z: 'tab', x: 520, y: 80, ledger: 'led', wires: [[]] },
       ],
@@ -390,11 +520,16 @@ describe('the Ledger sidebar entry browser, paging back', function () {
     ed = await openEditor(red.url);
     await ed.page.evaluate(() => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show('bot-ledger'));
   });
-  after(async () => { await ed?.close(); await red?.stop(); t.cleanup(); });
+  after(async () => {
+    await ed?.close();
+    await red?.stop();
+    t.cleanup();
+  });
 
   it('shows the newest 50 entries, then older pages back to entry 0, and Latest again', async () => {
     const page = ed.page;
-    const indexes = (): Promise<string> => page.evaluate(() => [...document.querySelectorAll('.bot-ledger-section[data-id="led"] .bot-entry')].map((e) => e.getAttribute('data-index')).join());
+    const indexes = (): Promise<string> =>
+      page.evaluate(() => [...document.querySelectorAll('.bot-ledger-section[data-id="led"] .bot-entry')].map((e) => e.getAttribute('data-index')).join());
     const range = (from: number, to: number): string => Array.from({ length: from - to + 1 }, (_, i) => from - i).join();
     await page.waitForFunction(() => document.querySelector('.bot-ledger-section[data-id="led"] .bot-size')?.textContent === '120');
     await page.waitForFunction(() => document.querySelector('.bot-ledger-section[data-id="led"] .bot-entry')?.getAttribute('data-index') === '119');
@@ -424,7 +559,7 @@ describe('the Ledger sidebar entry browser, paging back', function () {
 });
 
 describe('the browser tests without Chromium', () => {
-  it('fail with a message saying to install Debian\'s chromium package (no skip, no download)', async () => {
+  it("fail with a message saying to install Debian's chromium package (no skip, no download)", async () => {
     await assert.rejects(openEditor('http://127.0.0.1:9', { executablePath: '/nonexistent/chromium' }), /apt-get install chromium/);
   });
 });
@@ -435,28 +570,52 @@ describe('the Ledger sidebar endpoints under adminAuth', function () {
 
   before(async () => {
     // Node-RED's own bcrypt (a dependency of node-red) hashes the test password.
-    const bcrypt = require(require.resolve('bcryptjs', { paths: [path.dirname(require.resolve('node-red/package.json'))] })) as { hashSync(p: string, r: number): string };
+    const bcrypt = require(require.resolve('bcryptjs', { paths: [path.dirname(require.resolve('node-red/package.json'))] })) as {
+      hashSync(p: string, r: number): string;
+    };
     const hash = bcrypt.hashSync('viewer-pass', 4);
     const admin = bcrypt.hashSync('admin-pass', 4);
     red = await startRed({
-      settings: { adminAuth: { type: 'credentials', users: [{ username: 'viewer', password: hash, permissions: 'read' }, { username: 'admin', password: admin, permissions: '*' }] } },
+      settings: {
+        adminAuth: {
+          type: 'credentials',
+          users: [
+            { username: 'viewer', password: hash, permissions: 'read' },
+            { username: 'admin', password: admin, permissions: '*' },
+          ],
+        },
+      },
     });
     const flows = [
       { id: 'key', type: 'bot-identity', name: 'op' },
-      { id: 'led', type: 'bot-ledger', name: 'p', origin: 'example.com/P', identity: 'key', dir: '', checkpointMs: 0, checkpointEntries: 0, maxEntryBytes: 65536 },
+      {
+        id: 'led',
+        type: 'bot-ledger',
+        name: 'p',
+        origin: 'example.com/P',
+        identity: 'key',
+        dir: '',
+        checkpointMs: 0,
+        checkpointEntries: 0,
+        maxEntryBytes: 65536,
+      },
     ];
     const token = await login('admin', 'admin-pass');
     const r = await fetch(`${red.url}/flows`, {
-      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' },
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' },
       body: JSON.stringify({ flows }),
     });
     assert.equal(r.status, 200, await r.text());
   });
-  after(async () => { await red?.stop(); });
+  after(async () => {
+    await red?.stop();
+  });
 
   async function login(username: string, password: string, scope = '*'): Promise<string> {
     const r = await fetch(`${red.url}/auth/token`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ client_id: 'node-red-editor', grant_type: 'password', scope, username, password }),
     });
     const body = await r.text();
@@ -473,7 +632,11 @@ describe('the Ledger sidebar endpoints under adminAuth', function () {
     const ids = ((await got.json()) as { id: string }[]).map((x) => x.id);
     assert.deepEqual(ids, ['led']);
     assert.equal((await fetch(`${red.url}/bot-ledger/view/ledgers/led/entries`, { headers: { authorization: `Bearer ${viewer}` } })).status, 200);
-    assert.equal((await fetch(`${red.url}/bot-ledger/view/ledgers/led/audit`, { method: 'POST', headers: { authorization: `Bearer ${viewer}` } })).status, 401, 'an audit started by a reader');
+    assert.equal(
+      (await fetch(`${red.url}/bot-ledger/view/ledgers/led/audit`, { method: 'POST', headers: { authorization: `Bearer ${viewer}` } })).status,
+      401,
+      'an audit started by a reader',
+    );
     assert.equal((await fetch(`${red.url}/bot-ledger/view/ledgers/led/audit`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } })).status, 202);
     // The browser code is public (it holds no data): the editor loads it with import(), which sends no token.
     const js = await fetch(`${red.url}/bot-ledger/view/client/bot-ledger-verify.js`);
@@ -488,7 +651,9 @@ describe('the Ledger sidebar endpoints under adminAuth', function () {
     const ed = await openEditor(red.url, { login: { username: 'viewer', password: 'viewer-pass' } });
     const errorsAtLogin = ed.errors.length;
     const unauthorized: string[] = [];
-    ed.page.on('response', (r) => { if (r.status() === 401) unauthorized.push(r.url()); });
+    ed.page.on('response', (r) => {
+      if (r.status() === 401) unauthorized.push(r.url());
+    });
     try {
       await ed.page.evaluate(() => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show('bot-ledger'));
       await ed.page.waitForSelector('.bot-ledger-section[data-id="led"] .bot-operator:not(:empty)');
@@ -499,7 +664,7 @@ describe('the Ledger sidebar endpoints under adminAuth', function () {
       assert.equal(await ed.page.locator('.bot-ledger-section[data-id="led"] .bot-entries').innerText(), 'no entries');
       // The editor's own first request before the login is refused; after it, nothing is.
       assert.deepEqual(ed.errors.slice(errorsAtLogin), []);
-      assert.deepEqual(unauthorized, [], 'the sidebar\'s requests carry the editor\'s token');
+      assert.deepEqual(unauthorized, [], "the sidebar's requests carry the editor's token");
     } finally {
       await ed.close();
     }

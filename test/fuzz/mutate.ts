@@ -26,27 +26,97 @@ export function deepObject(depth: number, k = 'a'): Value {
 
 /** Numbers a strict parser must refuse or handle exactly: -0, NaN, infinities, beyond 2^53, fractions. */
 export const specialNumber: fc.Arbitrary<number> = fc.constantFrom(
-  -0, NaN, Infinity, -Infinity, 2 ** 53, 2 ** 53 + 2, -(2 ** 53), Number.MAX_SAFE_INTEGER, Number.MAX_VALUE, Number.MIN_VALUE,
-  0.5, -1, -0.5, 2 ** 31, 2 ** 32, 2 ** 64, 1e21, 1e-7,
+  -0,
+  NaN,
+  Infinity,
+  -Infinity,
+  2 ** 53,
+  2 ** 53 + 2,
+  -(2 ** 53),
+  Number.MAX_SAFE_INTEGER,
+  Number.MAX_VALUE,
+  Number.MIN_VALUE,
+  0.5,
+  -1,
+  -0.5,
+  2 ** 31,
+  2 ** 32,
+  2 ** 64,
+  1e21,
+  1e-7,
 );
 
 /** Strings a strict parser must refuse or handle exactly. */
 export const specialString: fc.Arbitrary<string> = fc.constantFrom(
-  '', ' ', 'NaN', '-0', 'Infinity', '1e999', '0x10', ' 1', '01', '1.0', '-1', '9007199254740993',
-  '\u0000', 'a\u0000b', '\uD800', '\uDFFF', 'a\uD800b', '\uDC00\uD800', '\u2028', '\u2029', '\uFEFF', '\u202E', '\r', '\r\n', '\t',
-  '\n', '\n\n', '— ', '+', '#', '/', 'a/#', '+/+', '#/a', 'did:key:', 'did:key:z', 'did:key:z6Mk', '__proto__', 'constructor',
-  'toString', 'old 0', 'old -1', 'old 01', '=', '==', '====', 'AAAA', 'AAE=', 'AA==', '====AAAA',
+  '',
+  ' ',
+  'NaN',
+  '-0',
+  'Infinity',
+  '1e999',
+  '0x10',
+  ' 1',
+  '01',
+  '1.0',
+  '-1',
+  '9007199254740993',
+  '\u0000',
+  'a\u0000b',
+  '\uD800',
+  '\uDFFF',
+  'a\uD800b',
+  '\uDC00\uD800',
+  '\u2028',
+  '\u2029',
+  '\uFEFF',
+  '\u202E',
+  '\r',
+  '\r\n',
+  '\t',
+  '\n',
+  '\n\n',
+  '— ',
+  '+',
+  '#',
+  '/',
+  'a/#',
+  '+/+',
+  '#/a',
+  'did:key:',
+  'did:key:z',
+  'did:key:z6Mk',
+  '__proto__',
+  'constructor',
+  'toString',
+  'old 0',
+  'old -1',
+  'old 01',
+  '=',
+  '==',
+  '====',
+  'AAAA',
+  'AAE=',
+  'AA==',
+  '====AAAA',
 );
 
 /** Very long strings (peers decide the length). */
 export const longString: fc.Arbitrary<string> = fc.constantFrom(
-  'a'.repeat(70_000), 'x'.repeat(1_100_000), '\u0000'.repeat(5000), '\uD800'.repeat(5000), '['.repeat(20_000), '1'.repeat(400), 'z'.repeat(100),
-  '\n'.repeat(20_000), '— a AAAA\n'.repeat(200),
+  'a'.repeat(70_000),
+  'x'.repeat(1_100_000),
+  '\u0000'.repeat(5000),
+  '\uD800'.repeat(5000),
+  '['.repeat(20_000),
+  '1'.repeat(400),
+  'z'.repeat(100),
+  '\n'.repeat(20_000),
+  '— a AAAA\n'.repeat(200),
 );
 
 /** JSON text nested deeper than any stack-recursive code could follow (balanced, so it parses). */
-export const deepJsonText: fc.Arbitrary<string> = fc.tuple(fc.integer({ min: 65, max: 20_000 }), fc.boolean()).map(([n, arr]) =>
-  (arr ? '['.repeat(n) + ']'.repeat(n) : '{"a":'.repeat(n) + '1' + '}'.repeat(n)));
+export const deepJsonText: fc.Arbitrary<string> = fc
+  .tuple(fc.integer({ min: 65, max: 20_000 }), fc.boolean())
+  .map(([n, arr]) => (arr ? '['.repeat(n) + ']'.repeat(n) : '{"a":'.repeat(n) + '1' + '}'.repeat(n)));
 
 /** Any string, including lone surrogates and controls. */
 export const anyString: fc.Arbitrary<string> = fc.oneof(
@@ -106,7 +176,12 @@ export function deepSplices(valid: Value): fc.Arbitrary<string> {
 }
 
 /** One structured mutation: where (an index into the value's paths), what to do, and the value or key used. */
-export interface Mutation { at: number; op: 'replace' | 'delete' | 'add' | 'wrap-array' | 'wrap-object' | 'to-string' | 'to-number'; value: Value; key: string }
+export interface Mutation {
+  at: number;
+  op: 'replace' | 'delete' | 'add' | 'wrap-array' | 'wrap-object' | 'to-string' | 'to-number';
+  value: Value;
+  key: string;
+}
 
 /** Mutations to apply to a valid value, 1 to 3 of them. */
 export const mutations: fc.Arbitrary<Mutation[]> = fc.array(
@@ -131,19 +206,40 @@ export function mutate(valid: Value, ms: readonly Mutation[]): Value {
     const cur = get();
     let next: Value | typeof DELETE;
     switch (m.op) {
-      case 'replace': next = value; break;
-      case 'delete': next = DELETE; break;
-      case 'add':
-        if (Array.isArray(cur)) { cur.push(value); continue; }
-        if (cur !== null && typeof cur === 'object') { cur[m.key] = value; continue; }
+      case 'replace':
         next = value;
         break;
-      case 'wrap-array': next = [cur]; break;
-      case 'wrap-object': next = { [m.key]: cur }; break;
-      case 'to-string': next = typeof cur === 'string' ? cur + cur : JSON.stringify(cur) ?? 'undefined'; break;
-      case 'to-number': next = typeof cur === 'number' ? -cur - 0.5 : typeof cur === 'string' ? Number(cur) : cur === null ? 0 : NaN; break;
+      case 'delete':
+        next = DELETE;
+        break;
+      case 'add':
+        if (Array.isArray(cur)) {
+          cur.push(value);
+          continue;
+        }
+        if (cur !== null && typeof cur === 'object') {
+          cur[m.key] = value;
+          continue;
+        }
+        next = value;
+        break;
+      case 'wrap-array':
+        next = [cur];
+        break;
+      case 'wrap-object':
+        next = { [m.key]: cur };
+        break;
+      case 'to-string':
+        next = typeof cur === 'string' ? cur + cur : (JSON.stringify(cur) ?? 'undefined');
+        break;
+      case 'to-number':
+        next = typeof cur === 'number' ? -cur - 0.5 : typeof cur === 'string' ? Number(cur) : cur === null ? 0 : NaN;
+        break;
     }
-    if (p.length === 0) { root = next === DELETE ? undefined : next; continue; }
+    if (p.length === 0) {
+      root = next === DELETE ? undefined : next;
+      continue;
+    }
     const parent = p.slice(0, -1).reduce<Value>((v, k) => (v as Record<string | number, Value>)[k], root) as Record<string | number, Value> | Value[];
     const last = p[p.length - 1];
     if (next === DELETE) {
@@ -156,13 +252,28 @@ export function mutate(valid: Value, ms: readonly Mutation[]): Value {
 const DELETE = Symbol('delete');
 
 /** One mutation of a text format, line- or character-wise. */
-export interface TextMutation { at: number; op: 'replace-line' | 'delete-line' | 'dup-line' | 'insert-line' | 'flip-char' | 'insert' | 'truncate' | 'append' | 'swap-lines'; text: string }
+export interface TextMutation {
+  at: number;
+  op: 'replace-line' | 'delete-line' | 'dup-line' | 'insert-line' | 'flip-char' | 'insert' | 'truncate' | 'append' | 'swap-lines';
+  text: string;
+}
 
 /** 1 to 3 text mutations. */
 export const textMutations: fc.Arbitrary<TextMutation[]> = fc.array(
   fc.record({
     at: fc.nat(),
-    op: fc.constantFrom<TextMutation['op']>('replace-line', 'delete-line', 'dup-line', 'insert-line', 'flip-char', 'flip-char', 'insert', 'truncate', 'append', 'swap-lines'),
+    op: fc.constantFrom<TextMutation['op']>(
+      'replace-line',
+      'delete-line',
+      'dup-line',
+      'insert-line',
+      'flip-char',
+      'flip-char',
+      'insert',
+      'truncate',
+      'append',
+      'swap-lines',
+    ),
     text: anyString,
   }),
   { minLength: 1, maxLength: 3 },
@@ -176,15 +287,40 @@ export function mutateText(valid: string, ms: readonly TextMutation[]): string {
     const li = m.at % lines.length;
     const ci = s.length === 0 ? 0 : m.at % s.length;
     switch (m.op) {
-      case 'replace-line': lines[li] = m.text; s = lines.join('\n'); break;
-      case 'delete-line': lines.splice(li, 1); s = lines.join('\n'); break;
-      case 'dup-line': lines.splice(li, 0, lines[li]); s = lines.join('\n'); break;
-      case 'insert-line': lines.splice(li, 0, m.text); s = lines.join('\n'); break;
-      case 'swap-lines': { const j = (li + 1) % lines.length; [lines[li], lines[j]] = [lines[j], lines[li]]; s = lines.join('\n'); break; }
-      case 'flip-char': s = s.slice(0, ci) + String.fromCharCode(s.charCodeAt(ci) ^ (1 << (m.at % 7))) + s.slice(ci + 1); break;
-      case 'insert': s = s.slice(0, ci) + m.text + s.slice(ci); break;
-      case 'truncate': s = s.slice(0, ci); break;
-      case 'append': s += m.text; break;
+      case 'replace-line':
+        lines[li] = m.text;
+        s = lines.join('\n');
+        break;
+      case 'delete-line':
+        lines.splice(li, 1);
+        s = lines.join('\n');
+        break;
+      case 'dup-line':
+        lines.splice(li, 0, lines[li]);
+        s = lines.join('\n');
+        break;
+      case 'insert-line':
+        lines.splice(li, 0, m.text);
+        s = lines.join('\n');
+        break;
+      case 'swap-lines': {
+        const j = (li + 1) % lines.length;
+        [lines[li], lines[j]] = [lines[j], lines[li]];
+        s = lines.join('\n');
+        break;
+      }
+      case 'flip-char':
+        s = s.slice(0, ci) + String.fromCharCode(s.charCodeAt(ci) ^ (1 << (m.at % 7))) + s.slice(ci + 1);
+        break;
+      case 'insert':
+        s = s.slice(0, ci) + m.text + s.slice(ci);
+        break;
+      case 'truncate':
+        s = s.slice(0, ci);
+        break;
+      case 'append':
+        s += m.text;
+        break;
     }
   }
   return s;

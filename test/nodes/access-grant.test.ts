@@ -31,7 +31,10 @@ const seed = (id: Identity): string => id.exportSeed().toString('hex');
 const CREDS = { op: { secretKey: seed(OPERATOR) }, me: { secretKey: seed(PARTNER) } };
 
 let httpNode: ((req: http.IncomingMessage, res: http.ServerResponse) => void) | undefined;
-const exposeHttp = (RED: { nodes: { createNode(n: unknown, d: unknown): void; registerType(t: string, f: unknown): void }; httpNode: typeof httpNode }): void => {
+const exposeHttp = (RED: {
+  nodes: { createNode(n: unknown, d: unknown): void; registerType(t: string, f: unknown): void };
+  httpNode: typeof httpNode;
+}): void => {
   RED.nodes.registerType('expose-http', function (this: unknown, def: unknown) {
     RED.nodes.createNode(this, def);
     httpNode = RED.httpNode;
@@ -48,7 +51,20 @@ function flow(dir: string, extra: FlowNode[] = []): FlowNode[] {
     { id: 'x', type: 'expose-http', z: 't1' },
     { id: 'a1', type: 'bot-append', z: 't1', ledger: 'L1', name: '', wires: [['aout']] },
     { id: 'aout', type: 'helper', z: 't1' },
-    { id: 'g1', type: 'bot-grant', z: 't1', ledger: 'L1', name: '', subject: '', actions: 'read', signers: '', topics: '', validDays: 30, announce: true, wires: [['gout']] },
+    {
+      id: 'g1',
+      type: 'bot-grant',
+      z: 't1',
+      ledger: 'L1',
+      name: '',
+      subject: '',
+      actions: 'read',
+      signers: '',
+      topics: '',
+      validDays: 30,
+      announce: true,
+      wires: [['gout']],
+    },
     { id: 'gout', type: 'helper', z: 't1' },
     { id: 'hin', type: 'http in', z: 't1', url: '/bot/request', method: 'post', upload: false, wires: [['qh']] },
     { id: 'qh', type: 'bot-query', z: 't1', ledger: 'L1', mode: 'serve', name: '', wires: [['hres']] },
@@ -75,20 +91,31 @@ describe('access requests in Node-RED: bot-grant ops, announcements, the partner
   before(async () => {
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    server = http.createServer((req, res) => { if (httpNode) httpNode(req, res); else res.writeHead(503).end(); });
+    server = http.createServer((req, res) => {
+      if (httpNode) httpNode(req, res);
+      else res.writeHead(503).end();
+    });
     await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
   });
   after(async () => {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
   });
-  beforeEach(() => { userDir = freshUserDir(); httpNode = undefined; });
+  beforeEach(() => {
+    userDir = freshUserDir();
+    httpNode = undefined;
+  });
   afterEach(async () => {
     await helper.unload();
     fs.rmSync(userDir, { recursive: true, force: true });
   });
 
-  const client = () => ({ owner: { origin: ORIGIN, operator: OPERATOR.did }, identity: PARTNER, nextSeq: () => seq++, transport: httpTransport(`${base}/bot/request`, 5000) });
+  const client = () => ({
+    owner: { origin: ORIGIN, operator: OPERATOR.did },
+    identity: PARTNER,
+    nextSeq: () => seq++,
+    transport: httpTransport(`${base}/bot/request`, 5000),
+  });
 
   it('a request over HTTP is announced by bot-grant, listed, approved narrowed; the partner sees the grant and reads', async () => {
     await helper.load(NODES, flow(path.join(userDir, 'ledger')), CREDS);
@@ -104,7 +131,10 @@ describe('access requests in Node-RED: bot-grant ops, announcements, the partner
     assert.deepEqual((a.payload as AccessView).id, v.id);
     assert.equal((a.payload as AccessView).requester, PARTNER.did);
     const list = (await call('g1', { op: 'requests' })).payload as AccessView[];
-    assert.deepEqual(list.map((r) => r.id), [v.id]);
+    assert.deepEqual(
+      list.map((r) => r.id),
+      [v.id],
+    );
     // Wider than asked: refused to Catch, nothing written.
     const caught = nextMessage(helper.getNode('caught'), 5000);
     helper.getNode('g1').receive({ payload: { op: 'approve', request: v.id, actions: ['read', 'append'] } });
@@ -116,7 +146,10 @@ describe('access requests in Node-RED: bot-grant ops, announcements, the partner
     assert.equal(s.status, 'approved');
     assert.deepEqual(s.grant?.scope, { signers: '*', topics: ['plant/1/#'] });
     const read = await new PartnerClient({ ...client(), grant: v.id }).read({});
-    assert.deepEqual(read.entries.map((e) => e.leaf.topic), ['plant/1/temp']);
+    assert.deepEqual(
+      read.entries.map((e) => e.leaf.topic),
+      ['plant/1/temp'],
+    );
   });
 
   it('decline; refusals answered over HTTP with their status; the partner admin endpoint asks and checks', async () => {
@@ -126,20 +159,40 @@ describe('access requests in Node-RED: bot-grant ops, announcements, the partner
     const d = await call('g1', { op: 'decline', request: v.id });
     assert.equal((d.payload as { status: string }).status, 'declined');
     assert.equal((await accessStatus(other, v.id)).status, 'declined');
-    const res = await fetch(`${base}/bot/request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'request', payload: { op: 'access' } }) });
+    const res = await fetch(`${base}/bot/request`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'request', payload: { op: 'access' } }),
+    });
     assert.equal(res.status, 400);
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'E_ENVELOPE');
 
     // The bot-partner dialog's endpoint: signs with the deployed identity "me", sends over HTTP.
-    const body = { origin: ORIGIN, operator: OPERATOR.did, identity: 'me', via: 'http', url: `${base}/bot/request`, actions: ['read'], scope: { signers: '*', topics: ['plant/+/temp'] }, days: 7, note: 'from the dialog' };
+    const body = {
+      origin: ORIGIN,
+      operator: OPERATOR.did,
+      identity: 'me',
+      via: 'http',
+      url: `${base}/bot/request`,
+      actions: ['read'],
+      scope: { signers: '*', topics: ['plant/+/temp'] },
+      days: 7,
+      note: 'from the dialog',
+    };
     const r = await helper.request().post('/bot-ledger/partner/access').send(body);
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const access = (r.body as { access: AccessView }).access;
     assert.equal(access.requester, PARTNER.did);
     assert.equal(access.days, 7);
-    const st = await helper.request().post('/bot-ledger/partner/access-status').send({ ...body, id: access.id });
+    const st = await helper
+      .request()
+      .post('/bot-ledger/partner/access-status')
+      .send({ ...body, id: access.id });
     assert.deepEqual((st.body as { access: unknown }).access, { id: access.id, status: 'pending' });
-    const bad = await helper.request().post('/bot-ledger/partner/access').send({ ...body, identity: 'nobody' });
+    const bad = await helper
+      .request()
+      .post('/bot-ledger/partner/access')
+      .send({ ...body, identity: 'nobody' });
     assert.equal(bad.status, 400);
     assert.match(JSON.stringify(bad.body), /E_KEY/);
     await noMessage(helper.getNode('caught'), 50);
@@ -148,12 +201,28 @@ describe('access requests in Node-RED: bot-grant ops, announcements, the partner
   it('a bot-partner whose settings no longer match its invitation is refused at deploy (E_INVITATION), a matching one is not', async () => {
     const inv = createInvitation(OPERATOR, 1, { origin: ORIGIN, url: 'https://owner.example/bot/request' });
     const partner = (id: string, over: Record<string, unknown>): FlowNode => ({
-      id, type: 'bot-partner', origin: ORIGIN, operator: OPERATOR.did, grant: 'g-1', identity: 'me', via: 'http', url: 'https://owner.example/bot/request', invitation: inv, ...over,
+      id,
+      type: 'bot-partner',
+      origin: ORIGIN,
+      operator: OPERATOR.did,
+      grant: 'g-1',
+      identity: 'me',
+      via: 'http',
+      url: 'https://owner.example/bot/request',
+      invitation: inv,
+      ...over,
     });
-    await helper.load(NODES, flow(path.join(userDir, 'ledger'), [
-      partner('P-ok', {}), partner('P-url', { url: 'https://elsewhere.example/bot' }), partner('P-tampered', { invitation: inv.slice(0, -3) + (inv.endsWith('A') ? 'BBB' : 'AAA') }),
-    ]), CREDS);
-    const err = (id: string): { code?: string; message?: string } | undefined => (helper.getNode(id) as unknown as { configError?: { code: string; message: string } }).configError;
+    await helper.load(
+      NODES,
+      flow(path.join(userDir, 'ledger'), [
+        partner('P-ok', {}),
+        partner('P-url', { url: 'https://elsewhere.example/bot' }),
+        partner('P-tampered', { invitation: inv.slice(0, -3) + (inv.endsWith('A') ? 'BBB' : 'AAA') }),
+      ]),
+      CREDS,
+    );
+    const err = (id: string): { code?: string; message?: string } | undefined =>
+      (helper.getNode(id) as unknown as { configError?: { code: string; message: string } }).configError;
     assert.equal(err('P-ok'), undefined);
     assert.equal(err('P-url')?.code, 'E_INVITATION');
     assert.match(err('P-url')?.message ?? '', /endpoint/);

@@ -10,9 +10,7 @@ import { Ledger, type Receipt } from '../../lib/ledger';
 import { leafHash, verifyInclusion } from '../../lib/merkle';
 import { NoteVerifier, openNote, parseCheckpoint } from '../../lib/note';
 import { openLedgers } from '../../lib/registry';
-import {
-  ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, noMessage, statuses, until,
-} from './util';
+import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, noMessage, statuses, until } from './util';
 
 const DEVICE = Identity.generate();
 const OPERATOR = Identity.generate();
@@ -22,9 +20,17 @@ const CREDS = { dev: { secretKey: seed(DEVICE) }, op: { secretKey: seed(OPERATOR
 
 let seqNo = 1;
 function envelope(over: { seq?: number; payload?: unknown; topic?: string } = {}): Envelope {
-  const e = signEnvelope(DEVICE, {
-    kind: 'reading', seq: over.seq ?? seqNo++, ts: Date.now(), payload: (over.payload ?? { t: 1 }) as never, topic: over.topic,
-  }, { maxBytes: 1 << 20 });
+  const e = signEnvelope(
+    DEVICE,
+    {
+      kind: 'reading',
+      seq: over.seq ?? seqNo++,
+      ts: Date.now(),
+      payload: (over.payload ?? { t: 1 }) as never,
+      topic: over.topic,
+    },
+    { maxBytes: 1 << 20 },
+  );
   return JSON.parse(e.bytes.toString()) as Envelope;
 }
 
@@ -37,7 +43,21 @@ function flow(dir: string, ledger: Record<string, unknown> = {}, extra: FlowNode
     { id: 's1', type: 'bot-sign', z: 't1', identity: 'dev', name: '', wires: [['a1']] },
     { id: 'a1', type: 'bot-append', z: 't1', ledger: 'L1', name: '', wires: [['out']] },
     { id: 'out', type: 'helper', z: 't1' },
-    { id: 'q1', type: 'bot-query', z: 't1', ledger: 'L1', name: '', from: '', to: '', signer: '', topic: '', since: '', until: '', limit: 100, wires: [['qout']] },
+    {
+      id: 'q1',
+      type: 'bot-query',
+      z: 't1',
+      ledger: 'L1',
+      name: '',
+      from: '',
+      to: '',
+      signer: '',
+      topic: '',
+      since: '',
+      until: '',
+      limit: 100,
+      wires: [['qout']],
+    },
     { id: 'qout', type: 'helper', z: 't1' },
     { id: 'c1', type: 'catch', z: 't1', scope: null, uncaught: false, wires: [['caught']] },
     { id: 'caught', type: 'helper', z: 't1' },
@@ -58,7 +78,10 @@ describe('bot-append and bot-query (Node-RED)', function () {
   this.timeout(20000);
   let userDir: string;
   let dir: string;
-  beforeEach(() => { userDir = freshUserDir(); dir = path.join(userDir, 'ledger'); });
+  beforeEach(() => {
+    userDir = freshUserDir();
+    dir = path.join(userDir, 'ledger');
+  });
   afterEach(async () => {
     await helper.unload();
     fs.rmSync(userDir, { recursive: true, force: true });
@@ -84,7 +107,10 @@ describe('bot-append and bot-query (Node-RED)', function () {
     const n = 400;
     const msgs = await pump(n);
     const l = await ledgerOf();
-    assert.deepEqual(msgs.map((m) => (m.ledger as Receipt).index), [...Array(n).keys()]);
+    assert.deepEqual(
+      msgs.map((m) => (m.ledger as Receipt).index),
+      [...Array(n).keys()],
+    );
     assert.ok(l.stats.commits < n / 4, `${l.stats.commits} commits for ${n} appends`);
     await until(() => st.some((s) => /^#\d+ · \d+ msg\/s$/.test(s.text ?? '')), 2000, 'a rate status');
     const texts = st.map((s) => s.text ?? '').filter((t) => t.startsWith('#'));
@@ -114,7 +140,10 @@ describe('bot-append and bot-query (Node-RED)', function () {
     a1.receive({ payload: dup });
     const got = await errs;
     await ok;
-    assert.deepEqual(got.map((e) => e.error?.code), [...cases.map(([, c]) => c), 'E_REPLAY']);
+    assert.deepEqual(
+      got.map((e) => e.error?.code),
+      [...cases.map(([, c]) => c), 'E_REPLAY'],
+    );
     for (const e of got) assert.equal(e.error?.source?.id, 'a1');
     const l = await ledgerOf();
     assert.equal(l.size, 3, 'only the two pumped and one dup were written');
@@ -127,7 +156,7 @@ describe('bot-append and bot-query (Node-RED)', function () {
     const variants: FlowNode[][] = [
       flow(d(0)).map((n) => (n.id === 'a1' ? { ...n, ledger: '' } : n)),
       flow(d(1)).map((n) => (n.id === 'a1' ? { ...n, ledger: 'gone' } : n)),
-      flow(d(2), { identity: '' }),            // a new ledger needs its operator key
+      flow(d(2), { identity: '' }), // a new ledger needs its operator key
       flow(d(3), { origin: 'bad origin' }),
       flow(d(4), { maxEntryBytes: 10 }),
       flow(d(5), { checkpointMs: 'soon' }),
@@ -182,12 +211,30 @@ describe('bot-append and bot-query (Node-RED)', function () {
     assert.equal(cp.origin, ORIGIN);
     assert.equal(all.entries.length, 9);
     for (const e of all.entries) {
-      verifyInclusion(e.index, cp.size, leafHash(canonicalBytes(e.leaf)), e.proof.map((p) => fromBase64(p)), cp.root);
+      verifyInclusion(
+        e.index,
+        cp.size,
+        leafHash(canonicalBytes(e.leaf)),
+        e.proof.map((p) => fromBase64(p)),
+        cp.root,
+      );
     }
-    assert.deepEqual((await q({ topic: 'plant/+/temp' })).entries.map((e) => e.index), [1, 3, 5, 7]);
-    assert.deepEqual((await q({ topic: 'plant/1/#' })).entries.map((e) => e.index), [1, 4, 7]);
-    assert.deepEqual((await q({ from: 2, to: 5 })).entries.map((e) => e.index), [2, 3, 4]);
-    assert.deepEqual((await q({ from: 2, limit: 2 })).entries.map((e) => e.index), [2, 3]);
+    assert.deepEqual(
+      (await q({ topic: 'plant/+/temp' })).entries.map((e) => e.index),
+      [1, 3, 5, 7],
+    );
+    assert.deepEqual(
+      (await q({ topic: 'plant/1/#' })).entries.map((e) => e.index),
+      [1, 4, 7],
+    );
+    assert.deepEqual(
+      (await q({ from: 2, to: 5 })).entries.map((e) => e.index),
+      [2, 3, 4],
+    );
+    assert.deepEqual(
+      (await q({ from: 2, limit: 2 })).entries.map((e) => e.index),
+      [2, 3],
+    );
     assert.equal((await q({ signer: OPERATOR.did })).entries.length, 0);
     assert.equal((await q({ signer: DEVICE.did, since: 0, until: Date.now() + 1000 })).entries.length, 9);
     assert.equal((await q('inject timestamp')).entries.length, 9, 'a non-object payload runs the settings');
@@ -195,7 +242,10 @@ describe('bot-append and bot-query (Node-RED)', function () {
     await pump(2);
     const more = await q({ from: 9 });
     assert.equal(more.treeSize, 11);
-    assert.deepEqual(more.entries.map((e) => e.index), [9, 10]);
+    assert.deepEqual(
+      more.entries.map((e) => e.index),
+      [9, 10],
+    );
   });
 
   it('without the operator key, leaves out entries beyond the latest checkpoint', async () => {
@@ -236,7 +286,10 @@ describe('bot-append and bot-query (Node-RED)', function () {
     assert.equal(r.ok, true);
     assert.equal(r.size, 20);
     await until(() => st.some((s) => /^audit ok/.test(s.text ?? '')), 2000, 'the audit status');
-    assert.ok(st.some((s) => /^audit \d+\/20$/.test(s.text ?? '')), 'progress was shown');
+    assert.ok(
+      st.some((s) => /^audit \d+\/20$/.test(s.text ?? '')),
+      'progress was shown',
+    );
   });
 
   it('sends bad queries to Catch with E_QUERY', async () => {
@@ -254,9 +307,15 @@ describe('bot-append and bot-query (Node-RED)', function () {
   it('releases every ledger when the flows stop', async () => {
     await helper.load(ALL_NODES, flow(dir), CREDS);
     await pump(1);
-    assert.deepEqual(openLedgers().filter((o) => o.dir === dir), [{ dir, users: 3 }]);
+    assert.deepEqual(
+      openLedgers().filter((o) => o.dir === dir),
+      [{ dir, users: 3 }],
+    );
     await helper.unload();
-    assert.equal(openLedgers().some((o) => o.dir === dir), false);
+    assert.equal(
+      openLedgers().some((o) => o.dir === dir),
+      false,
+    );
     const l = await Ledger.open({ dir });
     assert.equal(l.size, 1);
     await l.close();

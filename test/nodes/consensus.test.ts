@@ -13,9 +13,7 @@ import { Ledger } from '../../lib/ledger';
 import { MqttLink } from '../../lib/mqtt-link';
 import { QuorumPolicy } from '../../lib/quorum';
 import { Mosquitto } from '../mosquitto';
-import {
-  ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, sleep, statuses, type TestNode, until,
-} from './util';
+import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, sleep, statuses, type TestNode, until } from './util';
 import { editorDefinitions, editorVerdict } from './editor';
 
 const botConsensus = require('../../nodes/bot-consensus') as unknown;
@@ -27,9 +25,22 @@ const DEV = Identity.generate();
 const seed = (id: Identity): string => id.exportSeed().toString('hex');
 const CREDS = { op: { secretKey: seed(OP) }, dev: { secretKey: seed(DEV) } };
 
-interface Partner { name: string; id: Identity; ledger?: Ledger; link?: MqttLink; cons?: Consortium }
+interface Partner {
+  name: string;
+  id: Identity;
+  ledger?: Ledger;
+  link?: MqttLink;
+  cons?: Consortium;
+}
 
-interface Status { status: string; index: number; treeSize: number; confirmations: number; quorum: number; witnesses: { did: string }[] }
+interface Status {
+  status: string;
+  index: number;
+  treeSize: number;
+  confirmations: number;
+  quorum: number;
+  witnesses: { did: string }[];
+}
 
 async function startPartner(p: Partner, others: { name: string; did: string }[], url: string, dir: string): Promise<void> {
   p.ledger = await Ledger.open({ dir, origin: origin(p.name), identity: p.id });
@@ -37,7 +48,12 @@ async function startPartner(p: Partner, others: { name: string; did: string }[],
   p.link.on('error', () => undefined);
   const policy = QuorumPolicy.create({ origin: origin(p.name), operator: p.id.did, witnesses: others.map((o) => ({ name: origin(o.name), key: o.did })) });
   p.cons = new Consortium({
-    ledger: p.ledger, identity: p.id, link: p.link, policy, retryMs: 300, rpcTimeoutMs: 2000,
+    ledger: p.ledger,
+    identity: p.id,
+    link: p.link,
+    policy,
+    retryMs: 300,
+    rpcTimeoutMs: 2000,
     witnessed: others.map((o) => ({ origin: origin(o.name), did: o.did })),
   });
   await p.cons.start();
@@ -47,7 +63,9 @@ async function stopPartner(p: Partner): Promise<void> {
   await p.cons?.stop();
   await p.link?.close();
   await p.ledger?.close();
-  p.cons = undefined; p.link = undefined; p.ledger = undefined;
+  p.cons = undefined;
+  p.link = undefined;
+  p.ledger = undefined;
 }
 
 describe('bot-ledger over MQTT and bot-consensus (real Mosquitto, kernel partners)', function () {
@@ -63,8 +81,17 @@ describe('bot-ledger over MQTT and bot-consensus (real Mosquitto, kernel partner
     { id: 'op', type: 'bot-identity', name: 'operator' },
     { id: 'dev', type: 'bot-identity', name: 'device' },
     {
-      id: 'L1', type: 'bot-ledger', name: 'A', origin: origin('A'), identity: 'op', dir: path.join(userDir, 'A'),
-      checkpointMs: 0, checkpointEntries: 0, maxEntryBytes: 65536, broker: broker.url, clientId: '',
+      id: 'L1',
+      type: 'bot-ledger',
+      name: 'A',
+      origin: origin('A'),
+      identity: 'op',
+      dir: path.join(userDir, 'A'),
+      checkpointMs: 0,
+      checkpointEntries: 0,
+      maxEntryBytes: 65536,
+      broker: broker.url,
+      clientId: '',
       // B by did and name; C by did only: its name is taken from the witnessed list.
       witnesses: `${B.id.did} ${origin('B')}\n${C.id.did}\n`,
       quorum: '',
@@ -196,7 +223,10 @@ describe('bot-ledger over MQTT and bot-consensus (real Mosquitto, kernel partner
     };
     const end = Date.now() + 15000;
     let m = await mirrorOf();
-    while (Date.now() < end && !(m && m.checkpointSize === cp!.size)) { await new Promise((r) => setTimeout(r, 200)); m = await mirrorOf(); }
+    while (Date.now() < end && !(m && m.checkpointSize === cp!.size)) {
+      await new Promise((r) => setTimeout(r, 200));
+      m = await mirrorOf();
+    }
     assert.equal(m?.origin, origin('B'));
     assert.equal(m?.checkpointSize, cp!.size);
     assert.equal(m?.size, cp!.size);
@@ -232,14 +262,19 @@ describe('bot-ledger over MQTT and bot-consensus (real Mosquitto, kernel partner
     await sleep(100);
     await helper.unload();
     await until(() => got.length === 2, 2000, 'two E_CLOSED messages');
-    assert.deepEqual(got.map((g) => g.error?.code), ['E_CLOSED', 'E_CLOSED']);
+    assert.deepEqual(
+      got.map((g) => g.error?.code),
+      ['E_CLOSED', 'E_CLOSED'],
+    );
   });
 });
 
 describe('bot-consensus on a standalone bot-ledger (no broker)', function () {
   this.timeout(20000);
   let userDir: string;
-  beforeEach(() => { userDir = freshUserDir(); });
+  beforeEach(() => {
+    userDir = freshUserDir();
+  });
   afterEach(async () => {
     await helper.unload();
     fs.rmSync(userDir, { recursive: true, force: true });
@@ -249,7 +284,18 @@ describe('bot-consensus on a standalone bot-ledger (no broker)', function () {
     { id: 't1', type: 'tab', label: 'standalone' },
     { id: 'op', type: 'bot-identity', name: 'operator' },
     { id: 'dev', type: 'bot-identity', name: 'device' },
-    { id: 'L1', type: 'bot-ledger', name: 'S', origin: origin('S'), identity: 'op', dir: path.join(userDir, 'S'), checkpointMs: 0, checkpointEntries: 0, maxEntryBytes: 65536, ...ledger },
+    {
+      id: 'L1',
+      type: 'bot-ledger',
+      name: 'S',
+      origin: origin('S'),
+      identity: 'op',
+      dir: path.join(userDir, 'S'),
+      checkpointMs: 0,
+      checkpointEntries: 0,
+      maxEntryBytes: 65536,
+      ...ledger,
+    },
     { id: 's1', type: 'bot-sign', z: 't1', identity: 'dev', name: '', wires: [['a1']] },
     { id: 'a1', type: 'bot-append', z: 't1', ledger: 'L1', name: '', wires: [['appended']] },
     { id: 'appended', type: 'helper', z: 't1' },
@@ -298,7 +344,9 @@ describe('bot-consensus on a standalone bot-ledger (no broker)', function () {
 describe('bot-consensus editor typed inputs (index and timeout; standalone ledger)', function () {
   this.timeout(20000);
   let userDir: string;
-  beforeEach(() => { userDir = freshUserDir(); });
+  beforeEach(() => {
+    userDir = freshUserDir();
+  });
   afterEach(async () => {
     await helper.unload();
     fs.rmSync(userDir, { recursive: true, force: true });
@@ -308,7 +356,18 @@ describe('bot-consensus editor typed inputs (index and timeout; standalone ledge
     { id: 't1', type: 'tab', label: 'typed' },
     { id: 'op', type: 'bot-identity', name: 'operator' },
     { id: 'dev', type: 'bot-identity', name: 'device' },
-    { id: 'L1', type: 'bot-ledger', name: 'T', origin: origin('T'), identity: 'op', dir: path.join(userDir, 'T'), checkpointMs: 0, checkpointEntries: 0, maxEntryBytes: 65536, ...ledger },
+    {
+      id: 'L1',
+      type: 'bot-ledger',
+      name: 'T',
+      origin: origin('T'),
+      identity: 'op',
+      dir: path.join(userDir, 'T'),
+      checkpointMs: 0,
+      checkpointEntries: 0,
+      maxEntryBytes: 65536,
+      ...ledger,
+    },
     { id: 's1', type: 'bot-sign', z: 't1', identity: 'dev', name: '', wires: [['a1']] },
     { id: 'a1', type: 'bot-append', z: 't1', ledger: 'L1', name: '', wires: [['appended']] },
     { id: 'appended', type: 'helper', z: 't1' },
@@ -329,12 +388,16 @@ describe('bot-consensus editor typed inputs (index and timeout; standalone ledge
   }
 
   it('takes the index from a msg property, flow context or a fixed number; a flow without indexType reads the receipt', async () => {
-    await helper.load(NODES, flow([
-      { id: 'byMsg', type: 'bot-consensus', mode: 'status', index: 'entry.n', indexType: 'msg', wires: [['sout']] },
-      { id: 'byFlow', type: 'bot-consensus', mode: 'status', index: 'lastIndex', indexType: 'flow', wires: [['sout']] },
-      { id: 'byNum', type: 'bot-consensus', mode: 'status', index: '0', indexType: 'num', wires: [['sout']] },
-      { id: 'old', type: 'bot-consensus', mode: 'status', wires: [['sout']] },
-    ]), CREDS);
+    await helper.load(
+      NODES,
+      flow([
+        { id: 'byMsg', type: 'bot-consensus', mode: 'status', index: 'entry.n', indexType: 'msg', wires: [['sout']] },
+        { id: 'byFlow', type: 'bot-consensus', mode: 'status', index: 'lastIndex', indexType: 'flow', wires: [['sout']] },
+        { id: 'byNum', type: 'bot-consensus', mode: 'status', index: '0', indexType: 'num', wires: [['sout']] },
+        { id: 'old', type: 'bot-consensus', mode: 'status', wires: [['sout']] },
+      ]),
+      CREDS,
+    );
     await appendTwo();
     const ask = async (id: string, msg: Msg): Promise<Status> => {
       const got = nextMessage(helper.getNode('sout'));
@@ -354,17 +417,27 @@ describe('bot-consensus editor typed inputs (index and timeout; standalone ledge
     helper.getNode('byMsg').receive({ payload: { index: 1 } });
     helper.getNode('byMsg').receive({ entry: { n: 9 } });
     const e = await errs;
-    assert.deepEqual(e.map((m) => m.error?.code), ['E_RANGE', 'E_RANGE', 'E_RANGE']);
+    assert.deepEqual(
+      e.map((m) => m.error?.code),
+      ['E_RANGE', 'E_RANGE', 'E_RANGE'],
+    );
     assert.match(String(e[0]?.error?.message), /entry index \(msg\.entry\.n\) must be a non-negative integer/);
     assert.match(String(e[2]?.error?.message), /no entry 9/);
   });
 
   it('takes the wait timeout from a msg property; an invalid one goes to Catch; a fixed timeout still applies', async () => {
     const witnesses = `${Identity.generate().did} example.com/X`; // no broker: never confirmed
-    await helper.load(NODES, flow([
-      { id: 'wMsg', type: 'bot-consensus', mode: 'wait', timeoutMs: 'timeout', timeoutType: 'msg', wires: [['ok'], ['fail']] },
-      { id: 'wOld', type: 'bot-consensus', mode: 'wait', timeoutMs: 200, wires: [['ok'], ['fail']] },
-    ], { witnesses }), CREDS);
+    await helper.load(
+      NODES,
+      flow(
+        [
+          { id: 'wMsg', type: 'bot-consensus', mode: 'wait', timeoutMs: 'timeout', timeoutType: 'msg', wires: [['ok'], ['fail']] },
+          { id: 'wOld', type: 'bot-consensus', mode: 'wait', timeoutMs: 200, wires: [['ok'], ['fail']] },
+        ],
+        { witnesses },
+      ),
+      CREDS,
+    );
     await appendTwo();
     const t0 = Date.now();
     const failed = nextMessages(helper.getNode('fail'), 2, 5000);
@@ -380,7 +453,10 @@ describe('bot-consensus editor typed inputs (index and timeout; standalone ledge
     helper.getNode('wMsg').receive({ ledger: { index: 0 } });
     helper.getNode('wMsg').receive({ ledger: { index: 0 }, timeout: 86400001 });
     const e = await errs;
-    assert.deepEqual(e.map((m) => m.error?.code), ['E_RANGE', 'E_RANGE']);
+    assert.deepEqual(
+      e.map((m) => m.error?.code),
+      ['E_RANGE', 'E_RANGE'],
+    );
     assert.match(String(e[0]?.error?.message), /timeout \(msg\.timeout\) must be a whole number of milliseconds/);
   });
 
@@ -388,10 +464,14 @@ describe('bot-consensus editor typed inputs (index and timeout; standalone ledge
     const def = editorDefinitions('bot-consensus')['bot-consensus']!;
     const timeouts: unknown[] = ['1', 30000, '86400000', '', '0', '86400001', '1.5', 'soon', '-5'];
     const indexes = ['0', '42', ' 7 ', '-1', '1.5', 'x'];
-    await helper.load(NODES, flow([
-      ...timeouts.map((t, i) => ({ id: `tm${i}`, type: 'bot-consensus', mode: 'wait', timeoutMs: t, timeoutType: 'num', wires: [['ok'], ['fail']] })),
-      ...indexes.map((x, i) => ({ id: `x${i}`, type: 'bot-consensus', mode: 'status', index: x, indexType: 'num', wires: [['sout']] })),
-    ]), CREDS);
+    await helper.load(
+      NODES,
+      flow([
+        ...timeouts.map((t, i) => ({ id: `tm${i}`, type: 'bot-consensus', mode: 'wait', timeoutMs: t, timeoutType: 'num', wires: [['ok'], ['fail']] })),
+        ...indexes.map((x, i) => ({ id: `x${i}`, type: 'bot-consensus', mode: 'status', index: x, indexType: 'num', wires: [['sout']] })),
+      ]),
+      CREDS,
+    );
     const outcome = async (id: string): Promise<string> => {
       const got = Promise.race([
         nextMessage(helper.getNode('caught')).then((m) => String(m.error?.message)),
@@ -422,7 +502,9 @@ describe('bot-consensus editor typed inputs (index and timeout; standalone ledge
 describe('bot-ledger TLS settings', function () {
   this.timeout(20000);
   let userDir: string;
-  beforeEach(() => { userDir = freshUserDir(); });
+  beforeEach(() => {
+    userDir = freshUserDir();
+  });
   afterEach(async () => {
     await helper.unload();
     fs.rmSync(userDir, { recursive: true, force: true });
@@ -432,12 +514,31 @@ describe('bot-ledger TLS settings', function () {
     const keyFile = path.join(userDir, 'client.key');
     fs.writeFileSync(keyFile, 'not-a-real-key-but-secret-looking', { mode: 0o644 });
     fs.chmodSync(keyFile, 0o644);
-    await helper.load(NODES, [
-      { id: 't1', type: 'tab', label: 'tls' },
-      { id: 'op', type: 'bot-identity', name: 'operator' },
-      { id: 'L1', type: 'bot-ledger', name: 'T', origin: origin('T'), identity: 'op', dir: path.join(userDir, 'T'), checkpointMs: 0, checkpointEntries: 0, maxEntryBytes: 65536, broker: 'mqtts://127.0.0.1:1', tlsKey: keyFile },
-    ], CREDS);
+    await helper.load(
+      NODES,
+      [
+        { id: 't1', type: 'tab', label: 'tls' },
+        { id: 'op', type: 'bot-identity', name: 'operator' },
+        {
+          id: 'L1',
+          type: 'bot-ledger',
+          name: 'T',
+          origin: origin('T'),
+          identity: 'op',
+          dir: path.join(userDir, 'T'),
+          checkpointMs: 0,
+          checkpointEntries: 0,
+          maxEntryBytes: 65536,
+          broker: 'mqtts://127.0.0.1:1',
+          tlsKey: keyFile,
+        },
+      ],
+      CREDS,
+    );
     const ledgerNode = helper.getNode('L1') as unknown as { consensus: Promise<unknown> };
-    await assert.rejects(ledgerNode.consensus, (err: Error & { code: string }) => err.code === 'E_KEY' && err.message.includes(keyFile) && !err.message.includes('secret-looking'));
+    await assert.rejects(
+      ledgerNode.consensus,
+      (err: Error & { code: string }) => err.code === 'E_KEY' && err.message.includes(keyFile) && !err.message.includes('secret-looking'),
+    );
   });
 });

@@ -19,7 +19,13 @@ function section(html: string, attr: 'data-template-name' | 'data-help-name', ty
   return m[1] as string;
 }
 
-const text = (s: string): string => s.replace(/<[^>]+>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/\s+/g, ' ').trim();
+const text = (s: string): string =>
+  s
+    .replace(/<[^>]+>/g, '')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/\s+/g, ' ')
+    .trim();
 
 describe('editor dialogs: Node-RED conventions', () => {
   for (const type of DIALOGS) {
@@ -30,7 +36,7 @@ describe('editor dialogs: Node-RED conventions', () => {
       const template = section(html, 'data-template-name', type);
       const isConfig = def.category === 'config';
 
-      it('help in Node-RED\'s layout: a summary, then Inputs/Outputs (flow nodes), Details and References', () => {
+      it("help in Node-RED's layout: a summary, then Inputs/Outputs (flow nodes), Details and References", () => {
         assert.match(help, /^\s*<p>[^<]{20,}/, 'starts with a one-paragraph summary (the palette tooltip)');
         const heads = [...help.matchAll(/<h3>([^<]+)<\/h3>/g)].map((m) => m[1]);
         const want = isConfig ? ['Properties', 'Details', 'References'] : ['Properties', 'Inputs', 'Outputs', 'Details', 'References'];
@@ -47,8 +53,10 @@ describe('editor dialogs: Node-RED conventions', () => {
           .map((m) => ({ prop: m[1] as string, label: (m[2] as string).trim() }))
           .filter((l) => l.prop !== 'name' && /^[A-Z]/.test(l.label));
         assert.ok(labels.length >= 2, `${type} has fields`);
-        const entries = [...help.matchAll(/<dt[^>]*>([\s\S]*?)<\/dt>\s*<dd>([\s\S]*?)<\/dd>/g)]
-          .map((m) => ({ names: text((m[1] as string).replace(/<span class="property-type">[\s\S]*?<\/span>/, '')).split(/,\s*/), dd: m[2] as string }));
+        const entries = [...help.matchAll(/<dt[^>]*>([\s\S]*?)<\/dt>\s*<dd>([\s\S]*?)<\/dd>/g)].map((m) => ({
+          names: text((m[1] as string).replace(/<span class="property-type">[\s\S]*?<\/span>/, '')).split(/,\s*/),
+          dd: m[2] as string,
+        }));
         for (const l of labels) {
           const e = entries.find((x) => x.names.includes(l.label));
           assert.ok(e, `help explains the field "${l.label}" (${l.prop})`);
@@ -66,7 +74,8 @@ describe('editor dialogs: Node-RED conventions', () => {
         assert.equal(typeof def.label, 'function');
         assert.ok((def.label as () => string).call({ ...Object.fromEntries(Object.entries(def.defaults).map(([k, v]) => [k, v.value])) }).length > 0);
         for (const [k, p] of Object.entries(def.defaults)) {
-          if (p.validate && !p.required && !(CONDITIONAL[type] ?? []).includes(k)) assert.equal(editorVerdict(def, k, p.value), true, `the default of ${k} is valid`);
+          if (p.validate && !p.required && !(CONDITIONAL[type] ?? []).includes(k))
+            assert.equal(editorVerdict(def, k, p.value), true, `the default of ${k} is valid`);
           if (p.validate && p.validate.length < 2) assert.fail(`${k}: validators take (value, opt) so Node-RED 4 shows their reason`);
         }
         for (const m of template.matchAll(/<input type="text" id="node-(?:config-)?input-(\w+)"([^>]*)>/g)) {

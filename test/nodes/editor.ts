@@ -40,13 +40,18 @@ const RESOURCES_DIR = path.resolve(__dirname, '../../../resources');
 export function editorDefinitions(file: string): Record<string, EditorDefinition> {
   const html = fs.readFileSync(path.join(NODES_DIR, `${file}.html`), 'utf8');
   // Inline scripts, and the package's shared editor scripts the .html loads from resources/ (in order).
-  const scripts = [...html.matchAll(/<script type="text\/javascript"(?: src="resources\/@blockchain-of-things\/node-red\/([\w.-]+)")?>([\s\S]*?)<\/script>/g)]
-    .map((m) => (m[1] ? fs.readFileSync(path.join(RESOURCES_DIR, m[1]), 'utf8') : m[2] as string));
+  const scripts = [
+    ...html.matchAll(/<script type="text\/javascript"(?: src="resources\/@blockchain-of-things\/node-red\/([\w.-]+)")?>([\s\S]*?)<\/script>/g),
+  ].map((m) => (m[1] ? fs.readFileSync(path.join(RESOURCES_DIR, m[1]), 'utf8') : (m[2] as string)));
   const defs: Record<string, EditorDefinition> = {};
   // A jQuery stand-in matching nothing: validators fall back to the node's own settings.
   const $ = (): unknown => ({ length: 0, val: () => undefined });
   const RED = {
-    nodes: { registerType: (type: string, def: EditorDefinition) => { defs[type] = def; } },
+    nodes: {
+      registerType: (type: string, def: EditorDefinition) => {
+        defs[type] = def;
+      },
+    },
     validators: {
       // Node-RED's own typedInput validator is exercised in the browser test; here it accepts.
       typedInput: () => (_v: unknown, _opt?: unknown) => true,

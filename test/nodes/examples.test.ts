@@ -25,32 +25,52 @@ const catchNode = require('@node-red/nodes/core/common/25-catch.js') as unknown;
 const NODES = [...ALL_NODES, botConsensus, botGrant, botPartner, inject, debug, comment, catchNode];
 
 const TITLES = [
-  'Consortium partner A', 'Consortium partner B', 'Consortium partner C', 'Partner access - owner', 'Partner access - reader',
-  'Query with proofs', 'Sign and append sensor readings', 'Verify device messages',
+  'Consortium partner A',
+  'Consortium partner B',
+  'Consortium partner C',
+  'Partner access - owner',
+  'Partner access - reader',
+  'Query with proofs',
+  'Sign and append sensor readings',
+  'Verify device messages',
 ];
 /** Node-RED's editor treats a whole-field `${NAME}` as valid, whatever the validator (editor-client red.js validateNodeProperty). */
 const ENV_REF = /^\$\{([a-zA-Z_][a-zA-Z0-9_]*)\}$/;
 /** What the user must fill in before deploying: empty, so the editor marks it. */
-const MUST_FILL = ['Partner access - reader: owner over MQTT.operator', 'Partner access - reader: owner over MQTT.grant',
-  'Partner access - reader: owner over HTTP.operator', 'Partner access - reader: owner over HTTP.grant'];
+const MUST_FILL = [
+  'Partner access - reader: owner over MQTT.operator',
+  'Partner access - reader: owner over MQTT.grant',
+  'Partner access - reader: owner over HTTP.operator',
+  'Partner access - reader: owner over HTTP.grant',
+];
 
 /** Every string-valued field of a node (not its wires, position or info text). */
 function fields(n: FlowNode): [string, string][] {
-  return Object.entries(n).filter((e): e is [string, string] => typeof e[1] === 'string' && !['id', 'type', 'z', 'info', 'name', 'label', 'func'].includes(e[0]));
+  return Object.entries(n).filter(
+    (e): e is [string, string] => typeof e[1] === 'string' && !['id', 'type', 'z', 'info', 'name', 'label', 'func'].includes(e[0]),
+  );
 }
 
 describe('example flows', function () {
   this.timeout(20000);
 
   it('are named as the README titles them, and the README links each file', () => {
-    assert.deepEqual(fs.readdirSync(EXAMPLES_DIR).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort(), TITLES);
+    assert.deepEqual(
+      fs
+        .readdirSync(EXAMPLES_DIR)
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => f.slice(0, -5))
+        .sort(),
+      TITLES,
+    );
     const readme = fs.readFileSync(path.resolve(EXAMPLES_DIR, '../README.md'), 'utf8');
     for (const t of TITLES) assert.ok(readme.includes(`examples/${t}.json`), `README names examples/${t}.json`);
   });
 
   it('ship no placeholder that passes as valid: what must be filled is empty and marked by the editor', () => {
     const defs: Record<string, EditorDefinition> = {};
-    for (const f of ['bot-identity', 'bot-ledger', 'bot-sign', 'bot-verify', 'bot-append', 'bot-query', 'bot-consensus', 'bot-grant', 'bot-partner']) Object.assign(defs, editorDefinitions(f));
+    for (const f of ['bot-identity', 'bot-ledger', 'bot-sign', 'bot-verify', 'bot-append', 'bot-query', 'bot-consensus', 'bot-grant', 'bot-partner'])
+      Object.assign(defs, editorDefinitions(f));
     const invalid: string[] = [];
     for (const title of TITLES) {
       const flow = readExample(title);
@@ -92,7 +112,9 @@ describe('example flows', function () {
   describe('in a real Node-RED runtime', () => {
     let userDir: string;
     let broker: Mosquitto | undefined;
-    beforeEach(() => { userDir = freshUserDir(); });
+    beforeEach(() => {
+      userDir = freshUserDir();
+    });
     afterEach(async () => {
       delete process.env.BOT_MQTT_URL;
       delete process.env.BOT_OWNER_URL;
@@ -103,14 +125,17 @@ describe('example flows', function () {
     });
 
     /** The flows of an example with its timers off and ledgers in this test's user directory. */
-    const prepared = (title: string): FlowNode[] => readExample(title).map((n) => (n.type === 'inject' ? { ...n, repeat: '', once: false }
-      : n.type === 'bot-ledger' ? { ...n, dir: path.join(userDir, n.id) } : n));
+    const prepared = (title: string): FlowNode[] =>
+      readExample(title).map((n) =>
+        n.type === 'inject' ? { ...n, repeat: '', once: false } : n.type === 'bot-ledger' ? { ...n, dir: path.join(userDir, n.id) } : n,
+      );
 
     it('without the environment variables, the flow environment gives the defaults', async () => {
       // The example's flows (their environments) with a probe node instead of nodes that would connect.
       const flows = ['Consortium partner A', 'Partner access - reader'].flatMap((t) => readExample(t).filter((n) => n.type === 'tab'));
       await helper.load(NODES, [...flows, ...flows.map((t) => ({ id: `probe-${t.id}`, type: 'helper', z: t.id }))]);
-      const setting = (tab: string, name: string): unknown => (helper.getNode(`probe-${tab}`) as TestNode & { _flow: { getSetting(n: string): unknown } })._flow.getSetting(name);
+      const setting = (tab: string, name: string): unknown =>
+        (helper.getNode(`probe-${tab}`) as TestNode & { _flow: { getSetting(n: string): unknown } })._flow.getSetting(name);
       assert.equal(setting('a-tab', 'BOT_MQTT_URL'), 'mqtt://127.0.0.1:1883');
       assert.equal(setting('pr-tab', 'BOT_MQTT_URL'), 'mqtt://127.0.0.1:1883');
       assert.equal(setting('pr-tab', 'BOT_OWNER_URL'), 'http://127.0.0.1:1880/bot/request');

@@ -14,9 +14,7 @@ import type { GrantView } from '../../lib/grants';
 import { Identity } from '../../lib/identity';
 import { type Ledger, type Receipt } from '../../lib/ledger';
 import { freePort } from '../helpers';
-import {
-  ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, noMessage, statuses, type TestNode,
-} from './util';
+import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, noMessage, statuses, type TestNode } from './util';
 
 const botGrant = require('../../nodes/bot-grant') as unknown;
 const botPartner = require('../../nodes/bot-partner') as unknown;
@@ -36,7 +34,10 @@ const SECRETS = [OPERATOR, PARTNER].flatMap((id) => {
 
 /* The HTTP server of the test: serves the runtime's httpNode app (the helper does not listen for it). */
 let httpNode: ((req: http.IncomingMessage, res: http.ServerResponse) => void) | undefined;
-const exposeHttp = (RED: { nodes: { createNode(n: unknown, d: unknown): void; registerType(t: string, f: unknown): void }; httpNode: typeof httpNode }): void => {
+const exposeHttp = (RED: {
+  nodes: { createNode(n: unknown, d: unknown): void; registerType(t: string, f: unknown): void };
+  httpNode: typeof httpNode;
+}): void => {
   RED.nodes.registerType('expose-http', function (this: unknown, def: unknown) {
     RED.nodes.createNode(this, def);
     httpNode = RED.httpNode;
@@ -50,8 +51,31 @@ function flow(dir: string, base: string, opts: { ledger?: Record<string, unknown
     { id: 'op', type: 'bot-identity', name: 'operator' },
     { id: 'dev', type: 'bot-identity', name: 'device' },
     { id: 'me', type: 'bot-identity', name: 'partner' },
-    { id: 'L1', type: 'bot-ledger', name: 'owner', origin: ORIGIN, identity: 'op', dir, checkpointMs: 0, checkpointEntries: 0, maxEntryBytes: 65536, ...opts.ledger },
-    { id: 'P1', type: 'bot-partner', name: 'owner over http', origin: ORIGIN, operator: OPERATOR.did, grant: opts.grant ?? 'g-1', identity: 'me', via: 'http', url: `${base}/bot/request`, timeoutMs: 5000, ...opts.partner },
+    {
+      id: 'L1',
+      type: 'bot-ledger',
+      name: 'owner',
+      origin: ORIGIN,
+      identity: 'op',
+      dir,
+      checkpointMs: 0,
+      checkpointEntries: 0,
+      maxEntryBytes: 65536,
+      ...opts.ledger,
+    },
+    {
+      id: 'P1',
+      type: 'bot-partner',
+      name: 'owner over http',
+      origin: ORIGIN,
+      operator: OPERATOR.did,
+      grant: opts.grant ?? 'g-1',
+      identity: 'me',
+      via: 'http',
+      url: `${base}/bot/request`,
+      timeoutMs: 5000,
+      ...opts.partner,
+    },
     { id: 'x', type: 'expose-http', z: 't1' },
     // owner: readings and grants
     { id: 's1', type: 'bot-sign', z: 't1', identity: 'dev', name: '', wires: [['a1']] },
@@ -104,7 +128,10 @@ function watch(ids: string[]): unknown[] {
 }
 
 function assertNoSecret(where: string, value: unknown): void {
-  const text = typeof value === 'string' ? value : JSON.stringify(value, (k, v: unknown) => (k === 'req' || k === 'res' ? undefined : v instanceof Error ? { message: v.message, stack: v.stack } : v));
+  const text =
+    typeof value === 'string'
+      ? value
+      : JSON.stringify(value, (k, v: unknown) => (k === 'req' || k === 'res' ? undefined : v instanceof Error ? { message: v.message, stack: v.stack } : v));
   for (const s of SECRETS) assert.ok(!(text ?? '').includes(s), `a secret leaked into ${where}`);
 }
 
@@ -128,7 +155,11 @@ describe('bot-grant, bot-query serve/partner, bot-append partner (Node-RED)', fu
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
   });
-  beforeEach(() => { userDir = freshUserDir(); dir = path.join(userDir, 'ledger'); httpNode = undefined; });
+  beforeEach(() => {
+    userDir = freshUserDir();
+    dir = path.join(userDir, 'ledger');
+    httpNode = undefined;
+  });
   afterEach(async () => {
     await helper.unload();
     fs.rmSync(userDir, { recursive: true, force: true });
@@ -139,14 +170,25 @@ describe('bot-grant, bot-query serve/partner, bot-append partner (Node-RED)', fu
     const seen = watch(['g1', 'gout', 'caught']);
     const st = statuses(helper.getNode('g1'));
     const until = Date.now() + 86_400_000;
-    const g = await call('g1', { op: 'grant', subject: PARTNER.did, actions: ['read'], scope: { signers: [DEVICE.did], topics: ['plant/+/temp'] }, expires: until }, 'gout');
+    const g = await call(
+      'g1',
+      { op: 'grant', subject: PARTNER.did, actions: ['read'], scope: { signers: [DEVICE.did], topics: ['plant/+/temp'] }, expires: until },
+      'gout',
+    );
     const env = g.payload as { kind: string; signer: string; payload: { id: string; subject: string; ledger: string } };
     assert.equal(env.kind, 'grant');
     assert.equal(env.signer, OPERATOR.did);
     const terms = g.grant as { id: string; subject: string; ledger: string; actions: string[]; scope: unknown; expires: number };
     assert.match(terms.id, /^[A-Za-z0-9_-]{22}$/, 'a fresh id: 128 random bits, base64url');
     assert.equal(env.payload.id, terms.id);
-    assert.deepEqual(terms, { id: terms.id, subject: PARTNER.did, ledger: ORIGIN, actions: ['read'], scope: { signers: [DEVICE.did], topics: ['plant/+/temp'] }, expires: until });
+    assert.deepEqual(terms, {
+      id: terms.id,
+      subject: PARTNER.did,
+      ledger: ORIGIN,
+      actions: ['read'],
+      scope: { signers: [DEVICE.did], topics: ['plant/+/temp'] },
+      expires: until,
+    });
     const receipt = g.ledger as Receipt;
     assert.equal(receipt.origin, ORIGIN);
     assert.equal(receipt.index, 0);
@@ -163,7 +205,13 @@ describe('bot-grant, bot-query serve/partner, bot-append partner (Node-RED)', fu
     assert.ok(days > 29.9 && days <= 30, `valid for ${days} days`);
 
     let list = (await call('g1', { op: 'list' }, 'gout')).payload as GrantView[];
-    assert.deepEqual(list.map((v) => [v.id, v.status, v.index]), [['second.grant', 'active', 1], [terms.id, 'active', 0]]);
+    assert.deepEqual(
+      list.map((v) => [v.id, v.status, v.index]),
+      [
+        ['second.grant', 'active', 1],
+        [terms.id, 'active', 0],
+      ],
+    );
 
     const r = await call('g1', { op: 'revoke', grant: terms.id }, 'gout');
     assert.equal((r.payload as { kind: string }).kind, 'revoke');
@@ -174,8 +222,14 @@ describe('bot-grant, bot-query serve/partner, bot-append partner (Node-RED)', fu
     assert.equal(revoked?.status, 'revoked');
     assert.equal(revoked?.revokedIndex, 2);
     assert.equal(list.find((v) => v.id === 'second.grant')?.status, 'active');
-    assert.ok(st.some((s) => /^granted read · #0$/.test(s.text ?? '')), JSON.stringify(st));
-    assert.ok(st.some((s) => /^revoked /.test(s.text ?? '')), JSON.stringify(st));
+    assert.ok(
+      st.some((s) => /^granted read · #0$/.test(s.text ?? '')),
+      JSON.stringify(st),
+    );
+    assert.ok(
+      st.some((s) => /^revoked /.test(s.text ?? '')),
+      JSON.stringify(st),
+    );
     assertNoSecret('messages and statuses', seen);
     assertNoSecret('the flows', helper._redNodes.getFlows());
     for (const c of helper.log().args) assertNoSecret('the log', c);
@@ -185,13 +239,13 @@ describe('bot-grant, bot-query serve/partner, bot-append partner (Node-RED)', fu
     await helper.load(NODES, flow(dir, base), CREDS);
     await call('g1', { subject: PARTNER.did, id: 'taken' }, 'gout');
     const cases: [unknown, string][] = [
-      [{ op: 'grant' }, 'E_GRANT'],                                               // no subject
-      [{ subject: PARTNER.did, id: 'taken' }, 'E_GRANT'],                         // duplicate id
+      [{ op: 'grant' }, 'E_GRANT'], // no subject
+      [{ subject: PARTNER.did, id: 'taken' }, 'E_GRANT'], // duplicate id
       [{ subject: PARTNER.did, actions: ['delete'] }, 'E_GRANT'],
       [{ subject: PARTNER.did, scope: { signers: '*', topics: ['a/#/b'] } }, 'E_GRANT'],
       [{ subject: PARTNER.did, id: 'has space' }, 'E_GRANT'],
       [{ subject: PARTNER.did, expires: 'never' }, 'E_GRANT'],
-      [{ subject: 'did:key:zNope' }, 'E_DID'],                                    // the kernel's code for a malformed did:key
+      [{ subject: 'did:key:zNope' }, 'E_DID'], // the kernel's code for a malformed did:key
       [{ op: 'revoke', grant: 'unknown' }, 'E_NO_GRANT'],
       [{ op: 'revoke' }, 'E_NO_GRANT'],
       [{ op: 'drop' }, 'E_QUERY'],
@@ -205,7 +259,10 @@ describe('bot-grant, bot-query serve/partner, bot-append partner (Node-RED)', fu
       helper.getNode('caught').removeAllListeners('input');
     }
     await none;
-    assert.deepEqual(got.map((e) => e.error?.code), cases.map(([, c]) => c));
+    assert.deepEqual(
+      got.map((e) => e.error?.code),
+      cases.map(([, c]) => c),
+    );
     for (const e of got) assert.equal(e.error?.source?.id, 'g1');
     assert.equal((await ledgerOf()).size, 1, 'only the first grant was written');
   });
@@ -233,7 +290,13 @@ describe('bot-grant, bot-query serve/partner, bot-append partner (Node-RED)', fu
     const ok = await call('qs', read.toJSON(), 'qsout');
     assert.equal(ok.statusCode, 200);
     const v = verifyReadAnswer(ok.payload, { origin: ORIGIN, operator: OPERATOR.did });
-    assert.deepEqual(v.entries.map((e) => [e.index, e.leaf.topic]), [[0, 'plant/1/temp'], [2, 'plant/2/temp']]);
+    assert.deepEqual(
+      v.entries.map((e) => [e.index, e.leaf.topic]),
+      [
+        [0, 'plant/1/temp'],
+        [2, 'plant/2/temp'],
+      ],
+    );
 
     const replay = await call('qs', read.toJSON(), 'qsout');
     assert.equal(replay.statusCode, 409);
@@ -270,7 +333,10 @@ describe('bot-grant, bot-query serve/partner, bot-append partner (Node-RED)', fu
     const req = makeRequest(PARTNER, 1, { op: 'read', grant: id });
     const ok = await post(req.toJSON());
     assert.equal(ok.status, 200);
-    assert.deepEqual(verifyReadAnswer(ok.body, { origin: ORIGIN, operator: OPERATOR.did }).entries.map((e) => e.index), [0]);
+    assert.deepEqual(
+      verifyReadAnswer(ok.body, { origin: ORIGIN, operator: OPERATOR.did }).entries.map((e) => e.index),
+      [0],
+    );
     const again = await post(req.toJSON());
     assert.equal(again.status, 409);
     assert.equal((again.body as { error: { code: string } }).error.code, 'E_REPLAY');
@@ -285,12 +351,25 @@ describe('bot-grant, bot-query serve/partner, bot-append partner (Node-RED)', fu
     helper.getNode('pq').receive({ payload: {} });
     assert.equal((await err).error?.code, 'E_NO_GRANT');
 
-    await call('g1', { subject: PARTNER.did, id: 'g-1', actions: ['read', 'append'], scope: { signers: [DEVICE.did, PARTNER.did], topics: ['plant/+/temp', 'partner/#'] } }, 'gout');
+    await call(
+      'g1',
+      { subject: PARTNER.did, id: 'g-1', actions: ['read', 'append'], scope: { signers: [DEVICE.did, PARTNER.did], topics: ['plant/+/temp', 'partner/#'] } },
+      'gout',
+    );
     const r = await call('pq', {}, 'pqout');
-    const v = r.payload as { checkpoint: { origin: string; size: number }; entries: { index: number; leaf: { topic: string; signer: string }; leafHash: string }[] };
+    const v = r.payload as {
+      checkpoint: { origin: string; size: number };
+      entries: { index: number; leaf: { topic: string; signer: string }; leafHash: string }[];
+    };
     assert.equal(v.checkpoint.origin, ORIGIN);
     assert.equal(v.checkpoint.size, 4);
-    assert.deepEqual(v.entries.map((e) => [e.index, e.leaf.topic]), [[0, 'plant/1/temp'], [2, 'plant/2/temp']]);
+    assert.deepEqual(
+      v.entries.map((e) => [e.index, e.leaf.topic]),
+      [
+        [0, 'plant/1/temp'],
+        [2, 'plant/2/temp'],
+      ],
+    );
 
     // Supply: the partner signs with its own key; the owner appends and returns the receipt.
     const s = await call('ps', { level: 3 }, 'paout', { topic: 'partner/tank' });
@@ -306,7 +385,10 @@ describe('bot-grant, bot-query serve/partner, bot-append partner (Node-RED)', fu
     // A list of envelopes goes in one request, with a list of receipts.
     const two = [1, 2].map((i) => signEnvelope(PARTNER, { kind: 'reading', seq: 1000 + i, ts: Date.now(), topic: 'partner/tank', payload: { i } }).toJSON());
     const list = await call('pa', two, 'paout');
-    assert.deepEqual((list.ledger as Receipt[]).map((x) => x.index), [5, 6]);
+    assert.deepEqual(
+      (list.ledger as Receipt[]).map((x) => x.index),
+      [5, 6],
+    );
 
     // Out of scope supply: refused, nothing appended.
     err = nextMessage(helper.getNode('caught'), 10000);
@@ -318,7 +400,10 @@ describe('bot-grant, bot-query serve/partner, bot-append partner (Node-RED)', fu
 
     // The partner now reads its own supplied entries too (in scope: partner/#).
     const r2 = await call('pq', { topic: 'partner/#' }, 'pqout');
-    assert.deepEqual((r2.payload as { entries: { index: number }[] }).entries.map((e) => e.index), [4, 5, 6]);
+    assert.deepEqual(
+      (r2.payload as { entries: { index: number }[] }).entries.map((e) => e.index),
+      [4, 5, 6],
+    );
 
     // After revocation: E_REVOKED to Catch, nothing out.
     await call('g1', { op: 'revoke', grant: 'g-1' }, 'gout');
@@ -333,7 +418,7 @@ describe('bot-grant, bot-query serve/partner, bot-append partner (Node-RED)', fu
     for (const c of helper.log().args) assertNoSecret('the log', c);
   });
 
-  it('partner mode with the owner\'s witnesses listed refuses a checkpoint without the quorum (E_CHECKPOINT)', async () => {
+  it("partner mode with the owner's witnesses listed refuses a checkpoint without the quorum (E_CHECKPOINT)", async () => {
     const witness = Identity.generate();
     await helper.load(NODES, flow(dir, base, { grant: 'g-1', partner: { witnesses: `${witness.did} w.example/witness`, quorum: 2 } }), CREDS);
     await pump(['plant/1/temp']);

@@ -19,7 +19,10 @@ const debug = require('@node-red/nodes/core/common/21-debug.js') as unknown;
 
 /* The HTTP server of the test serves the runtime's httpNode app (the helper does not listen for it). */
 let httpNode: ((req: http.IncomingMessage, res: http.ServerResponse) => void) | undefined;
-const exposeHttp = (RED: { nodes: { createNode(n: unknown, d: unknown): void; registerType(t: string, f: unknown): void }; httpNode: typeof httpNode }): void => {
+const exposeHttp = (RED: {
+  nodes: { createNode(n: unknown, d: unknown): void; registerType(t: string, f: unknown): void };
+  httpNode: typeof httpNode;
+}): void => {
   RED.nodes.registerType('expose-http', function (this: unknown, def: unknown) {
     RED.nodes.createNode(this, def);
     httpNode = RED.httpNode;
@@ -27,7 +30,10 @@ const exposeHttp = (RED: { nodes: { createNode(n: unknown, d: unknown): void; re
 };
 const NODES = [...ALL_NODES, httpIn, change, inject, debug, exposeHttp];
 
-interface Answer { status: number; body: { error?: { code: string; message: string }; entries?: unknown[]; checkpoint?: string | null } }
+interface Answer {
+  status: number;
+  body: { error?: { code: string; message: string }; entries?: unknown[]; checkpoint?: string | null };
+}
 
 describe('bot-query behind http in always answers (Node-RED, real HTTP)', function () {
   this.timeout(20000);
@@ -38,14 +44,20 @@ describe('bot-query behind http in always answers (Node-RED, real HTTP)', functi
   before(async () => {
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    server = http.createServer((req, res) => { if (httpNode) httpNode(req, res); else res.writeHead(503).end(); });
+    server = http.createServer((req, res) => {
+      if (httpNode) httpNode(req, res);
+      else res.writeHead(503).end();
+    });
     await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
   });
   after(async () => {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
   });
-  beforeEach(() => { userDir = freshUserDir(); httpNode = undefined; });
+  beforeEach(() => {
+    userDir = freshUserDir();
+    httpNode = undefined;
+  });
   afterEach(async () => {
     await helper.unload();
     fs.rmSync(userDir, { recursive: true, force: true });
@@ -60,7 +72,9 @@ describe('bot-query behind http in always answers (Node-RED, real HTTP)', functi
   it('the query-with-proofs example answers ?limit=abc with 400 and the reason, and good queries with 200', async () => {
     const example = readExample('Query with proofs');
     const tab = example.find((n) => n.type === 'tab')?.id as string;
-    const f: FlowNode[] = example.map((n) => (n.type === 'inject' ? { ...n, repeat: '', once: false } : n.type === 'bot-ledger' ? { ...n, dir: path.join(userDir, 'ex3') } : n));
+    const f: FlowNode[] = example.map((n) =>
+      n.type === 'inject' ? { ...n, repeat: '', once: false } : n.type === 'bot-ledger' ? { ...n, dir: path.join(userDir, 'ex3') } : n,
+    );
     f.push({ id: 'x', type: 'expose-http', z: tab });
     // A second endpoint whose bot-query has no ledger: a node that is not configured answers 500.
     f.push({ id: 'hin2', type: 'http in', z: tab, url: '/broken', method: 'get', upload: false, wires: [['q2']] });

@@ -47,22 +47,39 @@ describe('bot-ledger over MQTT closes within a bounded time (real Mosquitto)', f
         };
         await grow(1);
         const asked = new Set<string>();
-        watch.subscribe(bTopics.rpc, (_t, p) => { asked.add((JSON.parse(p.toString()) as { method: string }).method); });
+        watch.subscribe(bTopics.rpc, (_t, p) => {
+          asked.add((JSON.parse(p.toString()) as { method: string }).method);
+        });
         let cosigned = false;
-        watch.subscribe(bTopics.cosignatures, () => { cosigned = true; });
+        watch.subscribe(bTopics.cosignatures, () => {
+          cosigned = true;
+        });
 
         const flow: FlowNode[] = [
           { id: 't1', type: 'tab', label: 'close' },
           { id: 'op', type: 'bot-identity', name: 'A operator' },
           {
-            id: 'L1', type: 'bot-ledger', name: 'A', origin: A_ORIGIN, identity: 'op', dir: path.join(userDir, 'a'), checkpointMs: 200, checkpointEntries: 0, maxEntryBytes: 65536,
-            broker: b.url, clientId: '', witnesses: `${B_OP.did} ${B_ORIGIN}`, quorum: '', witnessed: `${B_ORIGIN} ${B_OP.did}`, mirrored: `${B_ORIGIN} ${B_OP.did}`,
+            id: 'L1',
+            type: 'bot-ledger',
+            name: 'A',
+            origin: A_ORIGIN,
+            identity: 'op',
+            dir: path.join(userDir, 'a'),
+            checkpointMs: 200,
+            checkpointEntries: 0,
+            maxEntryBytes: 65536,
+            broker: b.url,
+            clientId: '',
+            witnesses: `${B_OP.did} ${B_ORIGIN}`,
+            quorum: '',
+            witnessed: `${B_ORIGIN} ${B_OP.did}`,
+            mirrored: `${B_ORIGIN} ${B_OP.did}`,
           },
         ];
         await helper.load(ALL_NODES, flow, { op: { secretKey: A_OP.exportSeed().toString('hex') } });
         // A cosigns B's first checkpoint (no proof needed from size 0), then B grows: A asks B for a
         // consistency proof, and A's mirror asks for entries; B never answers.
-        await until(() => cosigned, 10000, 'A\'s cosignature of B');
+        await until(() => cosigned, 10000, "A's cosignature of B");
         await grow(2);
         await until(() => asked.has('consistency') && asked.has('entries'), 10000, `A's requests to B (seen: ${[...asked].join(', ')})`);
         if (broker === 'frozen') b.signal('SIGSTOP');
@@ -70,7 +87,10 @@ describe('bot-ledger over MQTT closes within a bounded time (real Mosquitto)', f
         await helper.unload();
         const took = Date.now() - t0;
         assert.ok(took < 3000, `closing took ${took} ms`);
-        const log = helper.log().args.map((a) => JSON.stringify(a)).join('\n');
+        const log = helper
+          .log()
+          .args.map((a) => JSON.stringify(a))
+          .join('\n');
         assert.ok(!/Close timed out/i.test(log), log);
       } finally {
         b.signal('SIGCONT');

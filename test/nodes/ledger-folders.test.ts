@@ -14,13 +14,18 @@ import { ALL_NODES, type FlowNode, freshUserDir, helper, nextMessages } from './
 
 const OP = Identity.generate();
 const CREDS = { op: { secretKey: OP.exportSeed().toString('hex') } };
-interface LedgerConfig { lease: { ledger: Promise<Ledger> }; origin: string }
+interface LedgerConfig {
+  lease: { ledger: Promise<Ledger> };
+  origin: string;
+}
 const config = (id: string): LedgerConfig => helper.getNode(id) as unknown as LedgerConfig;
 
 describe('bot-ledger folders and origins that cannot work (Node-RED)', function () {
   this.timeout(20000);
   let userDir: string;
-  beforeEach(() => { userDir = freshUserDir(); });
+  beforeEach(() => {
+    userDir = freshUserDir();
+  });
   afterEach(async () => {
     await helper.unload();
     fs.rmSync(userDir, { recursive: true, force: true });
@@ -69,7 +74,10 @@ describe('bot-ledger folders and origins that cannot work (Node-RED)', function 
     const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
     assert.equal(failed.length, 1, 'exactly one of the two opens the folder');
     assert.ok(isBotError(failed[0].reason, 'E_LOCKED'));
-    assert.match(String((failed[0].reason as Error).message), /bot-ledger "Plant" \(L1\) and bot-ledger "Plant" \(L2\)|bot-ledger "Plant" \(L2\) and bot-ledger "Plant" \(L1\)/);
+    assert.match(
+      String((failed[0].reason as Error).message),
+      /bot-ledger "Plant" \(L1\) and bot-ledger "Plant" \(L2\)|bot-ledger "Plant" \(L2\) and bot-ledger "Plant" \(L1\)/,
+    );
   });
 
   it('the same flow imported into two installations gets two default origins', async () => {
@@ -96,4 +104,3 @@ describe('bot-ledger folders and origins that cannot work (Node-RED)', function 
     }
   });
 });
-

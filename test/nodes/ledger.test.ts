@@ -24,7 +24,18 @@ function flow(ledger: Record<string, unknown> = {}, extra: FlowNode[] = []): Flo
     { id: 't1', type: 'tab', label: 'ledger' },
     { id: 'dev', type: 'bot-identity', name: 'device' },
     { id: 'op', type: 'bot-identity', name: 'operator' },
-    { id: 'L1', type: 'bot-ledger', name: 'Plant 1', origin: '', identity: 'op', dir: '', checkpointMs: 0, checkpointEntries: 0, maxEntryBytes: 65536, ...ledger },
+    {
+      id: 'L1',
+      type: 'bot-ledger',
+      name: 'Plant 1',
+      origin: '',
+      identity: 'op',
+      dir: '',
+      checkpointMs: 0,
+      checkpointEntries: 0,
+      maxEntryBytes: 65536,
+      ...ledger,
+    },
     { id: 's1', type: 'bot-sign', z: 't1', identity: 'dev', name: '', wires: [['v1']] },
     { id: 'v1', type: 'bot-verify', z: 't1', name: '', trusted: DEVICE.did, ledger: 'L1', maxSkewMs: 300000, wires: [['a1'], ['rej']] },
     { id: 'a1', type: 'bot-append', z: 't1', ledger: 'L1', name: '', wires: [['out']] },
@@ -36,7 +47,11 @@ function flow(ledger: Record<string, unknown> = {}, extra: FlowNode[] = []): Flo
   ];
 }
 
-interface LedgerConfig { lease: { ledger: Promise<Ledger> }; dir: string; origin: string }
+interface LedgerConfig {
+  lease: { ledger: Promise<Ledger> };
+  dir: string;
+  origin: string;
+}
 const config = (id = 'L1'): LedgerConfig => helper.getNode(id) as unknown as LedgerConfig;
 
 async function pump(n: number): Promise<Msg[]> {
@@ -48,7 +63,9 @@ async function pump(n: number): Promise<Msg[]> {
 describe('bot-ledger config node (Node-RED)', function () {
   this.timeout(20000);
   let userDir: string;
-  beforeEach(() => { userDir = freshUserDir(); });
+  beforeEach(() => {
+    userDir = freshUserDir();
+  });
   afterEach(async () => {
     await helper.unload();
     fs.rmSync(userDir, { recursive: true, force: true });
@@ -108,9 +125,14 @@ describe('bot-ledger config node (Node-RED)', function () {
     const f = flow({ dir, origin: 'example.com/redeploy', checkpointMs: 30 });
     await helper.load(ALL_NODES, f, CREDS);
     const receipts: Receipt[] = [];
-    const keep = (ms: Msg[]): void => { for (const m of ms) receipts.push(m.ledger as Receipt); };
+    const keep = (ms: Msg[]): void => {
+      for (const m of ms) receipts.push(m.ledger as Receipt);
+    };
     /** Receipts that arrive at the current 'out' node at any time (also after a redeploy began). */
-    const watch = (): void => helper.getNode('out').on('input', (m: Msg) => { if (m.inFlight) receipts.push(m.ledger as Receipt); });
+    const watch = (): void =>
+      helper.getNode('out').on('input', (m: Msg) => {
+        if (m.inFlight) receipts.push(m.ledger as Receipt);
+      });
     watch();
     keep(await pump(20));
     for (let i = 0; i < 3; i++) {
@@ -122,7 +144,11 @@ describe('bot-ledger config node (Node-RED)', function () {
       watch();
       keep(await pump(5));
     }
-    await helper.setFlows(f.map((n) => (n.id === 'a1' ? { ...n, name: 'renamed' } : n)), 'nodes', CREDS);
+    await helper.setFlows(
+      f.map((n) => (n.id === 'a1' ? { ...n, name: 'renamed' } : n)),
+      'nodes',
+      CREDS,
+    );
     watch();
     keep(await pump(5));
     await helper.unload();
@@ -157,19 +183,26 @@ describe('bot-ledger config node (Node-RED)', function () {
 
   it('shares one open ledger among its users and closes it with the last', async () => {
     const dir = path.join(userDir, 'shared');
-    const f = flow({ dir, origin: 'example.com/shared' }, [
-      { id: 'a2', type: 'bot-append', z: 't1', ledger: 'L1', name: 'second', wires: [['out']] },
-    ]);
+    const f = flow({ dir, origin: 'example.com/shared' }, [{ id: 'a2', type: 'bot-append', z: 't1', ledger: 'L1', name: 'second', wires: [['out']] }]);
     await helper.load(ALL_NODES, f, CREDS);
-    assert.deepEqual(openLedgers().filter((o) => o.dir === dir), [{ dir, users: 4 }]); // config, verify, two appends
+    assert.deepEqual(
+      openLedgers().filter((o) => o.dir === dir),
+      [{ dir, users: 4 }],
+    ); // config, verify, two appends
     const l = await config().lease.ledger;
     // Remove a2 only (modified-nodes deploy): the ledger stays open for the others.
     await helper.setFlows(flow({ dir, origin: 'example.com/shared' }), 'nodes', CREDS);
     assert.equal(l.closed, false);
-    assert.deepEqual(openLedgers().filter((o) => o.dir === dir), [{ dir, users: 3 }]);
+    assert.deepEqual(
+      openLedgers().filter((o) => o.dir === dir),
+      [{ dir, users: 3 }],
+    );
     await helper.unload();
     assert.equal(l.closed, true);
-    assert.equal(openLedgers().some((o) => o.dir === dir), false);
+    assert.equal(
+      openLedgers().some((o) => o.dir === dir),
+      false,
+    );
     await helper.load(ALL_NODES, f, CREDS);
   });
 
@@ -185,9 +218,23 @@ describe('bot-ledger config node (Node-RED)', function () {
   describe('admin endpoints', () => {
     it('GET /bot-ledger/ledgers lists the deployed ledgers', async () => {
       const dir = path.join(userDir, 'admin');
-      await helper.load(ALL_NODES, flow({ dir, origin: 'example.com/admin' }, [
-        { id: 'L2', type: 'bot-ledger', name: 'broken', origin: 'bad origin', identity: 'op', dir: '', checkpointMs: 0, checkpointEntries: 0, maxEntryBytes: 65536 },
-      ]), CREDS);
+      await helper.load(
+        ALL_NODES,
+        flow({ dir, origin: 'example.com/admin' }, [
+          {
+            id: 'L2',
+            type: 'bot-ledger',
+            name: 'broken',
+            origin: 'bad origin',
+            identity: 'op',
+            dir: '',
+            checkpointMs: 0,
+            checkpointEntries: 0,
+            maxEntryBytes: 65536,
+          },
+        ]),
+        CREDS,
+      );
       await pump(3);
       await (helper.getNode('L1') as unknown as { checkpointNow(): Promise<unknown> }).checkpointNow();
       const r = await helper.request().get('/bot-ledger/ledgers');
@@ -214,7 +261,10 @@ describe('bot-ledger config node (Node-RED)', function () {
       assert.equal(r.status, 200);
       const body = r.body as { treeSize: number; entries: { index: number; leafHash: string; leaf: Envelope }[] };
       assert.equal(body.treeSize, 5);
-      assert.deepEqual(body.entries.map((e) => e.index), [1, 2, 3]);
+      assert.deepEqual(
+        body.entries.map((e) => e.index),
+        [1, 2, 3],
+      );
       for (const e of body.entries) {
         verifyEnvelope(e.leaf);
         assert.equal(e.leafHash, leafHash(canonicalBytes(e.leaf)).toString('base64'));
@@ -235,7 +285,9 @@ describe('bot-ledger config node (Node-RED)', function () {
 describe('bot-ledger editor dialog: its validators agree with the runtime', function () {
   this.timeout(30000);
   let userDir: string;
-  before(() => { userDir = freshUserDir(); });
+  before(() => {
+    userDir = freshUserDir();
+  });
   after(() => fs.rmSync(userDir, { recursive: true, force: true }));
   const def = editorDefinitions('bot-ledger')['bot-ledger']!;
   const B = Identity.generate().did;
@@ -243,35 +295,83 @@ describe('bot-ledger editor dialog: its validators agree with the runtime', func
   const NOT_ED25519 = 'did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme'; // secp256k1
   type Case = [prop: string, value: unknown, others?: Record<string, unknown>];
   const cases: Case[] = [
-    ['origin', 'example.com/plant-1'], ['origin', ''], ['origin', 'é.example/ü'], ['origin', 'x'.repeat(255)],
-    ['origin', 'example.com/plant 1'], ['origin', 'a+b'], ['origin', 'x'.repeat(256)], ['origin', 'a\u00a0b'],
-    ['origin', 'a\u3000b'], ['origin', 'tab\tx'], ['origin', 'nul\u0001x'],
-    ['checkpointMs', '0'], ['checkpointMs', 1000], ['checkpointMs', ''], ['checkpointMs', ' 250 '], ['checkpointMs', '1e3'],
-    ['checkpointMs', '-1'], ['checkpointMs', '1.5'], ['checkpointMs', 'soon'], ['checkpointMs', '9007199254740992'],
-    ['checkpointEntries', '100'], ['checkpointEntries', '-5'], ['checkpointEntries', 'x'],
-    ['maxEntryBytes', '256'], ['maxEntryBytes', '16777216'], ['maxEntryBytes', ''], ['maxEntryBytes', '255'],
-    ['maxEntryBytes', '16777217'], ['maxEntryBytes', '64k'],
-    ['broker', 'mqtt://broker.example.com:1883'], ['broker', 'mqtts://b'], ['broker', 'ws://b/mqtt'], ['broker', 'wss://b'],
-    ['broker', ''], ['broker', 'http://b'], ['broker', 'broker.example.com:1883'], ['broker', 'mqtt:/b'],
-    ['witnessed', `example.com/b ${B}`], ['witnessed', `${B} example.com/b`], ['witnessed', `# partners\n\nexample.com/b ${B}\n  example.com/c ${C}  `],
-    ['witnessed', 'example.com/b'], ['witnessed', `example.com/b ${B}\nexample.com/b ${C}`], ['witnessed', `bad+origin ${B}`],
-    ['witnessed', 'example.com/b did:key:zBad0'], ['witnessed', `example.com/b ${B} extra`], ['witnessed', `example.com/b ${NOT_ED25519}`],
+    ['origin', 'example.com/plant-1'],
+    ['origin', ''],
+    ['origin', 'é.example/ü'],
+    ['origin', 'x'.repeat(255)],
+    ['origin', 'example.com/plant 1'],
+    ['origin', 'a+b'],
+    ['origin', 'x'.repeat(256)],
+    ['origin', 'a\u00a0b'],
+    ['origin', 'a\u3000b'],
+    ['origin', 'tab\tx'],
+    ['origin', 'nul\u0001x'],
+    ['checkpointMs', '0'],
+    ['checkpointMs', 1000],
+    ['checkpointMs', ''],
+    ['checkpointMs', ' 250 '],
+    ['checkpointMs', '1e3'],
+    ['checkpointMs', '-1'],
+    ['checkpointMs', '1.5'],
+    ['checkpointMs', 'soon'],
+    ['checkpointMs', '9007199254740992'],
+    ['checkpointEntries', '100'],
+    ['checkpointEntries', '-5'],
+    ['checkpointEntries', 'x'],
+    ['maxEntryBytes', '256'],
+    ['maxEntryBytes', '16777216'],
+    ['maxEntryBytes', ''],
+    ['maxEntryBytes', '255'],
+    ['maxEntryBytes', '16777217'],
+    ['maxEntryBytes', '64k'],
+    ['broker', 'mqtt://broker.example.com:1883'],
+    ['broker', 'mqtts://b'],
+    ['broker', 'ws://b/mqtt'],
+    ['broker', 'wss://b'],
+    ['broker', ''],
+    ['broker', 'http://b'],
+    ['broker', 'broker.example.com:1883'],
+    ['broker', 'mqtt:/b'],
+    ['witnessed', `example.com/b ${B}`],
+    ['witnessed', `${B} example.com/b`],
+    ['witnessed', `# partners\n\nexample.com/b ${B}\n  example.com/c ${C}  `],
+    ['witnessed', 'example.com/b'],
+    ['witnessed', `example.com/b ${B}\nexample.com/b ${C}`],
+    ['witnessed', `bad+origin ${B}`],
+    ['witnessed', 'example.com/b did:key:zBad0'],
+    ['witnessed', `example.com/b ${B} extra`],
+    ['witnessed', `example.com/b ${NOT_ED25519}`],
     ['witnessed', `example.com/b ${B.slice(0, -1)}`],
-    ['mirrored', `example.com/b ${B}`], ['mirrored', `example.com/b ${B} x`], ['mirrored', `example.com/b ${NOT_ED25519}`],
-    ['witnesses', `${B} example.com/b`], ['witnesses', B, { witnessed: `example.com/b ${B}` }], ['witnesses', B],
-    ['witnesses', `${B} example.com/b extra`], ['witnesses', 'did:key:z6MkBAD example.com/b'], ['witnesses', `# none\n`],
-    ['quorum', '2', { witnesses: `${B} example.com/b` }], ['quorum', '0'], ['quorum', ''], ['quorum', '3', { witnesses: `${B} example.com/b` }],
-    ['quorum', '2'], ['quorum', '-1'], ['quorum', 'two'],
+    ['mirrored', `example.com/b ${B}`],
+    ['mirrored', `example.com/b ${B} x`],
+    ['mirrored', `example.com/b ${NOT_ED25519}`],
+    ['witnesses', `${B} example.com/b`],
+    ['witnesses', B, { witnessed: `example.com/b ${B}` }],
+    ['witnesses', B],
+    ['witnesses', `${B} example.com/b extra`],
+    ['witnesses', 'did:key:z6MkBAD example.com/b'],
+    ['witnesses', `# none\n`],
+    ['quorum', '2', { witnesses: `${B} example.com/b` }],
+    ['quorum', '0'],
+    ['quorum', ''],
+    ['quorum', '3', { witnesses: `${B} example.com/b` }],
+    ['quorum', '2'],
+    ['quorum', '-1'],
+    ['quorum', 'two'],
   ];
 
   it(`gives the runtime's verdict on ${cases.length} values (origins, numbers, broker URLs, did:key lines), with a reason for each refusal`, async () => {
     for (const [prop, value, others] of cases) {
       const settings = { ...others, [prop]: value };
       const editor = editorVerdict(def, prop, value, settings);
-      await helper.load(ALL_NODES, [
-        { id: 'op', type: 'bot-identity', name: 'operator' },
-        { id: 'L1', type: 'bot-ledger', name: 'V', identity: 'op', dir: path.join(userDir, 'v'), checkpointMs: 0, ...settings },
-      ], CREDS);
+      await helper.load(
+        ALL_NODES,
+        [
+          { id: 'op', type: 'bot-identity', name: 'operator' },
+          { id: 'L1', type: 'bot-ledger', name: 'V', identity: 'op', dir: path.join(userDir, 'v'), checkpointMs: 0, ...settings },
+        ],
+        CREDS,
+      );
       const runtime = (helper.getNode('L1') as unknown as { configError?: Error }).configError;
       await helper.unload();
       const what = `${prop} = ${JSON.stringify(value)}`;

@@ -28,17 +28,40 @@ describe('bot-ledger MQTT: credentials never in URLs or logs, peer text logged p
   const def = editorDefinitions('bot-ledger')['bot-ledger']!;
   const logText = (): string => JSON.stringify(helper.log().args);
   const load = async (url: string): Promise<{ configError?: { code?: string; message: string }; consensus: Promise<unknown> }> => {
-    await helper.load(ALL_NODES, [
-      { id: 'op', type: 'bot-identity', name: 'operator' },
-      { id: 'L1', type: 'bot-ledger', name: 'H2', origin: ORIGIN, identity: 'op', dir: path.join(userDir, 'l'), checkpointMs: 0, broker: url, clientId: 'h2-owner' },
-    ], { ...CREDS, L1: { username: 'partner-a', password: 'cred-pw-77' } });
+    await helper.load(
+      ALL_NODES,
+      [
+        { id: 'op', type: 'bot-identity', name: 'operator' },
+        {
+          id: 'L1',
+          type: 'bot-ledger',
+          name: 'H2',
+          origin: ORIGIN,
+          identity: 'op',
+          dir: path.join(userDir, 'l'),
+          checkpointMs: 0,
+          broker: url,
+          clientId: 'h2-owner',
+        },
+      ],
+      { ...CREDS, L1: { username: 'partner-a', password: 'cred-pw-77' } },
+    );
     return helper.getNode('L1') as unknown as { configError?: { code?: string; message: string }; consensus: Promise<unknown> };
   };
 
-  before(async () => { broker = await Mosquitto.start(); });
-  beforeEach(() => { userDir = freshUserDir(); });
-  afterEach(async () => { await helper.unload(); fs.rmSync(userDir, { recursive: true, force: true }); });
-  after(async () => { await broker.close(); });
+  before(async () => {
+    broker = await Mosquitto.start();
+  });
+  beforeEach(() => {
+    userDir = freshUserDir();
+  });
+  afterEach(async () => {
+    await helper.unload();
+    fs.rmSync(userDir, { recursive: true, force: true });
+  });
+  after(async () => {
+    await broker.close();
+  });
 
   it('refuses a broker URL with a password (runtime and editor agree) and never logs it', async () => {
     const url = broker.url.replace('mqtt://', 'mqtt://alice:s3cret-pw@');
@@ -54,7 +77,7 @@ describe('bot-ledger MQTT: credentials never in URLs or logs, peer text logged p
     for (const ok of ['mqtt://alice@broker.example.com:1883', 'mqtts://b:8883', '']) assert.equal(editorVerdict(def, 'broker', ok), true, ok);
   });
 
-  it('logs the URL without a password, and a peer\'s bad reply topic printable, once a minute', async () => {
+  it("logs the URL without a password, and a peer's bad reply topic printable, once a minute", async () => {
     const url = broker.url.replace('mqtt://', 'mqtt://alice@');
     const n = await load(url);
     assert.equal(n.configError, undefined);

@@ -22,7 +22,18 @@ function flow(dir: string, ledger: Record<string, unknown>): FlowNode[] {
   return [
     { id: 't1', type: 'tab', label: 'limits' },
     { id: 'op', type: 'bot-identity', name: 'operator' },
-    { id: 'L1', type: 'bot-ledger', name: 'owner', origin: ORIGIN, identity: 'op', dir, checkpointMs: 0, checkpointEntries: 0, maxEntryBytes: 65536, ...ledger },
+    {
+      id: 'L1',
+      type: 'bot-ledger',
+      name: 'owner',
+      origin: ORIGIN,
+      identity: 'op',
+      dir,
+      checkpointMs: 0,
+      checkpointEntries: 0,
+      maxEntryBytes: 65536,
+      ...ledger,
+    },
     { id: 'qs', type: 'bot-query', z: 't1', ledger: 'L1', mode: 'serve', name: '', wires: [['qsout']] },
     { id: 'qsout', type: 'helper', z: 't1' },
   ];
@@ -31,7 +42,9 @@ function flow(dir: string, ledger: Record<string, unknown>): FlowNode[] {
 describe('bot-ledger rate limits for partner requests (Node-RED)', function () {
   this.timeout(20000);
   let userDir: string;
-  beforeEach(() => { userDir = freshUserDir(); });
+  beforeEach(() => {
+    userDir = freshUserDir();
+  });
   afterEach(async () => {
     await helper.unload();
     fs.rmSync(userDir, { recursive: true, force: true });
@@ -40,7 +53,16 @@ describe('bot-ledger rate limits for partner requests (Node-RED)', function () {
   it('answers at most "per partner" requests a second: the next is refused E_RATE with HTTP 429 and Retry-After', async () => {
     await helper.load(ALL_NODES, flow(path.join(userDir, 'ledger'), { rateSigner: '2', rateTotal: '100' }), CREDS);
     const l = await (helper.getNode('L1') as unknown as { lease: { ledger: Promise<Ledger> } }).lease.ledger;
-    await l.append(signEnvelope(OPERATOR, grantInput({ id: 'g-1', subject: PARTNER.did, ledger: ORIGIN, actions: ['read'], scope: { signers: '*' }, expires: Date.now() + 3_600_000 }, 1, Date.now())));
+    await l.append(
+      signEnvelope(
+        OPERATOR,
+        grantInput(
+          { id: 'g-1', subject: PARTNER.did, ledger: ORIGIN, actions: ['read'], scope: { signers: '*' }, expires: Date.now() + 3_600_000 },
+          1,
+          Date.now(),
+        ),
+      ),
+    );
     const call = async (seq: number): Promise<Msg> => {
       const m = nextMessage(helper.getNode('qsout'), 10000);
       helper.getNode('qs').receive({ payload: makeRequest(PARTNER, seq, { op: 'read', grant: 'g-1' }).toJSON() });
@@ -66,7 +88,16 @@ describe('bot-ledger rate limits for partner requests (Node-RED)', function () {
     await helper.unload();
     await helper.load(ALL_NODES, flow(path.join(userDir, 'ledger2'), { rateSigner: '0', rateTotal: '0' }), CREDS);
     const l2 = await (helper.getNode('L1') as unknown as { lease: { ledger: Promise<Ledger> } }).lease.ledger;
-    await l2.append(signEnvelope(OPERATOR, grantInput({ id: 'g-1', subject: PARTNER.did, ledger: ORIGIN, actions: ['read'], scope: { signers: '*' }, expires: Date.now() + 3_600_000 }, 1, Date.now())));
+    await l2.append(
+      signEnvelope(
+        OPERATOR,
+        grantInput(
+          { id: 'g-1', subject: PARTNER.did, ledger: ORIGIN, actions: ['read'], scope: { signers: '*' }, expires: Date.now() + 3_600_000 },
+          1,
+          Date.now(),
+        ),
+      ),
+    );
     for (let seq = 1; seq <= 30; seq++) {
       const m2 = nextMessage(helper.getNode('qsout'), 10000);
       helper.getNode('qs').receive({ payload: makeRequest(PARTNER, seq, { op: 'read', grant: 'g-1' }).toJSON() });

@@ -22,7 +22,7 @@ const botPartner = require('../../nodes/bot-partner') as unknown;
 const NODES = [...ALL_NODES, botPartner];
 
 const OWNER = Identity.generate();
-const QUIET = Identity.generate();   // an owner whose ledger has signed no checkpoint yet
+const QUIET = Identity.generate(); // an owner whose ledger has signed no checkpoint yet
 const ME = Identity.generate();
 const WRONG = Identity.generate();
 const ORIGIN = 'owner.example/checked';
@@ -31,7 +31,7 @@ const seed = (id: Identity): string => id.exportSeed().toString('hex');
 const NO_LEDGER = 'no ledger with this origin and key on the broker';
 const TIMEOUT_MS = 5000;
 
-describe('bot-partner over MQTT: the owner\'s ledger is checked on the broker first (real Mosquitto)', function () {
+describe("bot-partner over MQTT: the owner's ledger is checked on the broker first (real Mosquitto)", function () {
   this.timeout(30000);
   let broker: Mosquitto;
   let userDir: string;
@@ -40,10 +40,32 @@ describe('bot-partner over MQTT: the owner\'s ledger is checked on the broker fi
 
   const flow = (): FlowNode[] => {
     const ledger = (id: string, name: string, origin: string, identity: string, checkpointMs: number): FlowNode => ({
-      id, type: 'bot-ledger', name, origin, identity, dir: path.join(userDir, name), checkpointMs, checkpointEntries: 0, maxEntryBytes: 65536, broker: broker.url, clientId: '', witnesses: '', quorum: '', witnessed: '',
+      id,
+      type: 'bot-ledger',
+      name,
+      origin,
+      identity,
+      dir: path.join(userDir, name),
+      checkpointMs,
+      checkpointEntries: 0,
+      maxEntryBytes: 65536,
+      broker: broker.url,
+      clientId: '',
+      witnesses: '',
+      quorum: '',
+      witnessed: '',
     });
     const partner = (id: string, origin: string, operator: string): FlowNode => ({
-      id, type: 'bot-partner', name: `partner ${id}`, origin, operator, grant: 'g-1', identity: 'me', via: 'mqtt', ledger: 'L-mine', timeoutMs: TIMEOUT_MS,
+      id,
+      type: 'bot-partner',
+      name: `partner ${id}`,
+      origin,
+      operator,
+      grant: 'g-1',
+      identity: 'me',
+      via: 'mqtt',
+      ledger: 'L-mine',
+      timeoutMs: TIMEOUT_MS,
     });
     const query = (id: string, p: string): FlowNode[] => [
       { id: `q-${id}`, type: 'bot-query', z: 't1', mode: 'partner', partner: p, name: '', wires: [[`out-${id}`]] },
@@ -62,7 +84,10 @@ describe('bot-partner over MQTT: the owner\'s ledger is checked on the broker fi
       partner('p-key', ORIGIN, WRONG.did),
       partner('p-origin', 'owner.example/typo', OWNER.did),
       partner('p-quiet', QUIET_ORIGIN, QUIET.did),
-      ...query('good', 'p-good'), ...query('key', 'p-key'), ...query('origin', 'p-origin'), ...query('quiet', 'p-quiet'),
+      ...query('good', 'p-good'),
+      ...query('key', 'p-key'),
+      ...query('origin', 'p-origin'),
+      ...query('quiet', 'p-quiet'),
       // One catch node (the test helper registers the catch type once per catch node in a flow).
       { id: 'c1', type: 'catch', z: 't1', scope: null, uncaught: false, wires: [['caught']] },
       { id: 'caught', type: 'helper', z: 't1' },
@@ -93,7 +118,9 @@ describe('bot-partner over MQTT: the owner\'s ledger is checked on the broker fi
     junk = new MqttLink({ url: broker.url });
     junk.start();
     await junk.connected(5000);
-    await junk.publish(ledgerTopics(ledgerId(ORIGIN, WRONG.did)).checkpoint, signCheckpoint(ORIGIN, 0, Buffer.alloc(32), Identity.generate()), { retain: true });
+    await junk.publish(ledgerTopics(ledgerId(ORIGIN, WRONG.did)).checkpoint, signCheckpoint(ORIGIN, 0, Buffer.alloc(32), Identity.generate()), {
+      retain: true,
+    });
     await helper.load(NODES, flow(), { op: { secretKey: seed(OWNER) }, qop: { secretKey: seed(QUIET) }, me: { secretKey: seed(ME) } });
     for (const id of ['good', 'key', 'origin', 'quiet']) seen[id] = statuses(node(`q-${id}`));
     await (node('L-owner') as unknown as { consensus: Promise<unknown> }).consensus;
@@ -106,7 +133,10 @@ describe('bot-partner over MQTT: the owner\'s ledger is checked on the broker fi
     if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
   });
 
-  for (const [id, what] of [['key', 'a wrong operator did:key'], ['origin', 'a wrong origin']] as const) {
+  for (const [id, what] of [
+    ['key', 'a wrong operator did:key'],
+    ['origin', 'a wrong origin'],
+  ] as const) {
     it(`${what}: E_NOT_FOUND "${NO_LEDGER}" within the 2 s check, not E_TIMEOUT after ${TIMEOUT_MS} ms; the status says so`, async () => {
       const r = await read(id);
       assert.ok(r.failed, `an error, not an output: ${JSON.stringify(r.msg.payload)}`);
@@ -139,7 +169,9 @@ describe('bot-partner over MQTT: the owner\'s ledger is checked on the broker fi
       await probe.connected(5000);
       // A witness or mirror of that ledger on the same link holds the exact subscription already.
       let seen = 0;
-      probe.subscribe(topic, () => { seen++; });
+      probe.subscribe(topic, () => {
+        seen++;
+      });
       await until(() => seen > 0, 3000, 'the retained checkpoint on the exact subscription');
       const t0 = Date.now();
       const check = new OwnerCheck(probe, { origin, operator: offline.did });
@@ -147,7 +179,10 @@ describe('bot-partner over MQTT: the owner\'s ledger is checked on the broker fi
       assert.ok(check.found);
       assert.ok(Date.now() - t0 < 1000, `found after ${Date.now() - t0} ms`);
       // The same key under another origin (or another key) is not found, whatever is retained.
-      await assert.rejects(new OwnerCheck(probe, { origin: 'owner.example/other', operator: offline.did }, 300).check(), (err: Error & { code?: string }) => err.code === 'E_NOT_FOUND');
+      await assert.rejects(
+        new OwnerCheck(probe, { origin: 'owner.example/other', operator: offline.did }, 300).check(),
+        (err: Error & { code?: string }) => err.code === 'E_NOT_FOUND',
+      );
     } finally {
       await probe.close();
     }

@@ -27,17 +27,47 @@ const OPERATOR = Identity.generate();
 const seed = (id: Identity): string => id.exportSeed().toString('hex');
 const CREDS = { dev: { secretKey: seed(DEVICE) }, op: { secretKey: seed(OPERATOR) } };
 
-const func = (id: string, body: string, wires: string[]): FlowNode => ({ id, type: 'function', z: 't1', name: `function ${id}`, func: body, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], wires: [wires] });
+const func = (id: string, body: string, wires: string[]): FlowNode => ({
+  id,
+  type: 'function',
+  z: 't1',
+  name: `function ${id}`,
+  func: body,
+  outputs: 1,
+  timeout: 0,
+  noerr: 0,
+  initialize: '',
+  finalize: '',
+  libs: [],
+  wires: [wires],
+});
 
 function flow(dir: string): FlowNode[] {
   return [
     { id: 't1', type: 'tab', label: 'realms' },
     { id: 'dev', type: 'bot-identity', name: 'device' },
     { id: 'op', type: 'bot-identity', name: 'operator' },
-    { id: 'L1', type: 'bot-ledger', name: 'main', origin: 'test.example/realm', identity: 'op', dir, checkpointMs: 0, checkpointEntries: 0, maxEntryBytes: 65536 },
+    {
+      id: 'L1',
+      type: 'bot-ledger',
+      name: 'main',
+      origin: 'test.example/realm',
+      identity: 'op',
+      dir,
+      checkpointMs: 0,
+      checkpointEntries: 0,
+      maxEntryBytes: 65536,
+    },
     // Producers of the payload: a function node, a change node with JSONata, the json node.
     func('build', 'msg.payload = { celsius: 21.5, tags: ["a", { b: [1, null] }], at: { unit: "C" } }; msg.topic = "plant/1/temp"; return msg;', ['s1']),
-    { id: 'jsonata', type: 'change', z: 't1', name: '', rules: [{ t: 'set', p: 'payload', pt: 'msg', to: '$merge([{"a": 1}, {"list": [1, 2, {"x": true}]}])', tot: 'jsonata' }], wires: [['s1']] },
+    {
+      id: 'jsonata',
+      type: 'change',
+      z: 't1',
+      name: '',
+      rules: [{ t: 'set', p: 'payload', pt: 'msg', to: '$merge([{"a": 1}, {"list": [1, 2, {"x": true}]}])', tot: 'jsonata' }],
+      wires: [['s1']],
+    },
     { id: 'parse', type: 'json', z: 't1', name: '', property: 'payload', action: 'obj', pretty: false, wires: [['s1']] },
     // Through a context store: a function node stores its object, a change node reads it back (a deep clone keeps the realm).
     func('store', 'flow.set("reading", { level: { cm: 12 }, ok: [true] }); msg.topic = "plant/1/context"; return msg;', ['fromContext']),
@@ -52,7 +82,11 @@ function flow(dir: string): FlowNode[] {
     { id: 'out', type: 'helper', z: 't1' },
     { id: 'rej', type: 'helper', z: 't1' },
     // Non-JSON values made in a function node, straight into bot-sign.
-    func('bad', 'const a = { x: { y: {} } }; a.x.y.back = a; const v = { map: { a: { b: new Map() } }, date: { when: new Date(0) }, cycle: a, fn: { f() {} } }; msg.payload = v[msg.topic]; return msg;', ['s2']),
+    func(
+      'bad',
+      'const a = { x: { y: {} } }; a.x.y.back = a; const v = { map: { a: { b: new Map() } }, date: { when: new Date(0) }, cycle: a, fn: { f() {} } }; msg.payload = v[msg.topic]; return msg;',
+      ['s2'],
+    ),
     { id: 's2', type: 'bot-sign', z: 't1', identity: 'dev', name: '', wires: [[]] },
     { id: 'c1', type: 'catch', z: 't1', scope: ['s2', 's1', 'a1'], uncaught: false, wires: [['caught']] },
     { id: 'caught', type: 'helper', z: 't1' },
@@ -62,7 +96,9 @@ function flow(dir: string): FlowNode[] {
 describe('values from function nodes and other realms (Node-RED)', function () {
   this.timeout(20000);
   let userDir: string;
-  beforeEach(() => { userDir = freshUserDir(); });
+  beforeEach(() => {
+    userDir = freshUserDir();
+  });
   afterEach(async () => {
     await helper.unload();
     fs.rmSync(userDir, { recursive: true, force: true });
@@ -81,10 +117,15 @@ describe('values from function nodes and other realms (Node-RED)', function () {
     await rejected;
     await caught;
     const payloads = msgs.map((m) => verifyEnvelope(m.payload).envelope.payload);
-    assert.deepEqual(new Set(payloads.map((p) => canonicalize(p))), new Set([
-      '{"at":{"unit":"C"},"celsius":21.5,"tags":["a",{"b":[1,null]}]}', '{"a":1,"list":[1,2,{"x":true}]}', '{"level":3,"ok":[true]}',
-      '{"level":{"cm":12},"ok":[true]}',
-    ]));
+    assert.deepEqual(
+      new Set(payloads.map((p) => canonicalize(p))),
+      new Set([
+        '{"at":{"unit":"C"},"celsius":21.5,"tags":["a",{"b":[1,null]}]}',
+        '{"a":1,"list":[1,2,{"x":true}]}',
+        '{"level":3,"ok":[true]}',
+        '{"level":{"cm":12},"ok":[true]}',
+      ]),
+    );
     assert.deepEqual(msgs.map((m) => (m.ledger as { index: number }).index).sort(), [0, 1, 2, 3]);
     assert.equal((msgs.find((m) => (m.payload as Envelope).topic === 'plant/1/temp')?.unsigned as { celsius: number }).celsius, 21.5);
   });
@@ -117,8 +158,15 @@ describe('values from function nodes and other realms (Node-RED)', function () {
   it('the shipped verify-device-messages example shows tampering as bad-signature and a replay as replay', async () => {
     const example = readExample('Verify device messages');
     // No timer: the test drives the device's bot-sign itself; output 2 of bot-verify also goes to a helper.
-    const f = example.map((n) => (n.type === 'inject' ? { ...n, repeat: '', once: false }
-      : n.type === 'bot-verify' ? { ...n, wires: [n.wires?.[0] ?? [], [...(n.wires?.[1] ?? []), 'rej']] } : n.type === 'bot-ledger' ? { ...n, dir: path.join(userDir, 'ex2') } : n));
+    const f = example.map((n) =>
+      n.type === 'inject'
+        ? { ...n, repeat: '', once: false }
+        : n.type === 'bot-verify'
+          ? { ...n, wires: [n.wires?.[0] ?? [], [...(n.wires?.[1] ?? []), 'rej']] }
+          : n.type === 'bot-ledger'
+            ? { ...n, dir: path.join(userDir, 'ex2') }
+            : n,
+    );
     const tab = example.find((n) => n.type === 'tab')?.id as string;
     f.push({ id: 'rej', type: 'helper', z: tab });
     await helper.load(NODES, f);

@@ -12,8 +12,13 @@ describe('lib/registry: shared ledgers', () => {
   const dev = Identity.generate();
   let seq = 0;
   const env = () => signEnvelope(dev, { kind: 'reading', seq: seq++, ts: Date.now(), payload: { n: seq } });
-  beforeEach(() => { t = tmpDir('bot-reg-'); });
-  afterEach(async () => { await settledLedgers(); t.cleanup(); });
+  beforeEach(() => {
+    t = tmpDir('bot-reg-');
+  });
+  afterEach(async () => {
+    await settledLedgers();
+    t.cleanup();
+  });
 
   it('shares one open ledger between users and closes it after the last release', async () => {
     const dir = path.join(t.dir, 'l');
@@ -22,7 +27,10 @@ describe('lib/registry: shared ledgers', () => {
     const [la, lb] = await Promise.all([a.ledger, b.ledger]);
     assert.equal(la, lb);
     assert.equal(a.current, la);
-    assert.deepEqual(openLedgers().filter((o) => o.dir === path.resolve(dir)), [{ dir: path.resolve(dir), users: 2 }]);
+    assert.deepEqual(
+      openLedgers().filter((o) => o.dir === path.resolve(dir)),
+      [{ dir: path.resolve(dir), users: 2 }],
+    );
     await la.append(env());
     await a.release();
     await a.release(); // idempotent: does not count twice
@@ -30,7 +38,10 @@ describe('lib/registry: shared ledgers', () => {
     assert.equal(a.current, undefined);
     await b.release();
     assert.equal(la.closed, true);
-    assert.equal(openLedgers().some((o) => o.dir === path.resolve(dir)), false);
+    assert.equal(
+      openLedgers().some((o) => o.dir === path.resolve(dir)),
+      false,
+    );
   });
 
   it('opens a directory again only after its close has finished (redeploy)', async () => {
@@ -74,7 +85,10 @@ describe('lib/registry: shared ledgers', () => {
     const d = acquireLedger({ dir, identity: dev });
     await assert.rejects(d.ledger, (e: Error & { code?: string }) => e.code === 'E_KEY');
     await Promise.all([b.release(), c.release(), d.release()]);
-    assert.equal(openLedgers().some((o) => o.dir === path.resolve(dir)), false);
+    assert.equal(
+      openLedgers().some((o) => o.dir === path.resolve(dir)),
+      false,
+    );
   });
 
   it('replaces a shared ledger that was closed behind its back', async () => {

@@ -8,8 +8,13 @@ import { tmpDir } from '../helpers';
 describe('lib/sequence: persistent seq counters', () => {
   let t: { dir: string; cleanup: () => void };
   const did = Identity.generate().did;
-  beforeEach(() => { t = tmpDir('bot-seq-'); });
-  afterEach(() => { forgetSharedSequences(); t.cleanup(); });
+  beforeEach(() => {
+    t = tmpDir('bot-seq-');
+  });
+  afterEach(() => {
+    forgetSharedSequences();
+    t.cleanup();
+  });
 
   it('starts at 0, reserves a block durably before handing out seqs, files are 0600 in a 0700 dir', () => {
     const dir = path.join(t.dir, 'bot-seq');
@@ -49,18 +54,30 @@ describe('lib/sequence: persistent seq counters', () => {
   it('refuses a corrupt or foreign counter file instead of starting again from 0', () => {
     const file = sequenceFile(t.dir, did);
     fs.writeFileSync(file, '{"v":1,');
-    assert.throws(() => new SequenceCounter(t.dir, did), (e: Error & { code?: string }) => e.code === 'E_CORRUPT');
+    assert.throws(
+      () => new SequenceCounter(t.dir, did),
+      (e: Error & { code?: string }) => e.code === 'E_CORRUPT',
+    );
     fs.writeFileSync(file, JSON.stringify({ v: 1, did: Identity.generate().did, next: 5 }));
-    assert.throws(() => new SequenceCounter(t.dir, did), (e: Error & { code?: string }) => e.code === 'E_CORRUPT');
+    assert.throws(
+      () => new SequenceCounter(t.dir, did),
+      (e: Error & { code?: string }) => e.code === 'E_CORRUPT',
+    );
     fs.writeFileSync(file, JSON.stringify({ v: 1, did, next: -1 }));
-    assert.throws(() => new SequenceCounter(t.dir, did), (e: Error & { code?: string }) => e.code === 'E_CORRUPT');
+    assert.throws(
+      () => new SequenceCounter(t.dir, did),
+      (e: Error & { code?: string }) => e.code === 'E_CORRUPT',
+    );
   });
 
   it('reports a write failure as E_STORE and succeeds once the directory is writable again', () => {
     const dir = path.join(t.dir, 'blocked');
     const c = new SequenceCounter(dir, did, { reserve: 3 });
     fs.writeFileSync(dir, 'a file where the directory should be');
-    assert.throws(() => c.next(), (e: Error & { code?: string }) => e.code === 'E_STORE');
+    assert.throws(
+      () => c.next(),
+      (e: Error & { code?: string }) => e.code === 'E_STORE',
+    );
     fs.rmSync(dir);
     assert.equal(c.next(), 0, 'a failed reservation hands out nothing');
     assert.equal(c.reserved, 3);

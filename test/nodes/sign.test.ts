@@ -5,17 +5,21 @@ import * as path from 'node:path';
 import { verifyEnvelope } from '../../lib/envelope';
 import { Identity } from '../../lib/identity';
 import { forgetSharedSequences } from '../../lib/sequence';
-import {
-  ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, noMessage, statuses, until,
-} from './util';
+import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, noMessage, statuses, until } from './util';
 import { editorDefinitions, editorVerdict } from './editor';
 
 const SECRET = crypto.randomBytes(32);
 const SECRET_HEX = SECRET.toString('hex');
 const DEVICE = Identity.import(SECRET_HEX);
 /** Every text form of the secret a leak could take. */
-const SECRET_FORMS = [SECRET_HEX, SECRET_HEX.toUpperCase(), SECRET.toString('base64'), SECRET.toString('base64url'),
-  SECRET.toString('base64').slice(0, 20), SECRET_HEX.slice(0, 24)];
+const SECRET_FORMS = [
+  SECRET_HEX,
+  SECRET_HEX.toUpperCase(),
+  SECRET.toString('base64'),
+  SECRET.toString('base64url'),
+  SECRET.toString('base64').slice(0, 20),
+  SECRET_HEX.slice(0, 24),
+];
 
 function flow(extra: FlowNode[] = [], identity = 'id1'): FlowNode[] {
   return [
@@ -38,7 +42,9 @@ function assertNoSecret(where: string, value: unknown): void {
 describe('bot-identity and bot-sign (Node-RED)', function () {
   this.timeout(15000);
   let userDir: string;
-  beforeEach(() => { userDir = freshUserDir(); });
+  beforeEach(() => {
+    userDir = freshUserDir();
+  });
   afterEach(async () => {
     await helper.unload();
     fs.rmSync(userDir, { recursive: true, force: true });
@@ -123,9 +129,9 @@ describe('bot-identity and bot-sign (Node-RED)', function () {
     fs.writeFileSync(loose, Identity.generate().exportPkcs8Pem(), { mode: 0o644 });
     fs.chmodSync(loose, 0o644);
     for (const [f, creds] of [
-      [flow([], ''), CREDS],                     // no identity selected
-      [flow([], 'nope'), CREDS],                 // identity node missing
-      [flow(), { id1: { secretKey: bad } }],     // unreadable secret key
+      [flow([], ''), CREDS], // no identity selected
+      [flow([], 'nope'), CREDS], // identity node missing
+      [flow(), { id1: { secretKey: bad } }], // unreadable secret key
       [flow().map((n) => (n.id === 'id1' ? { ...n, keyFile: loose } : n)), {}], // a key file others can read
     ] as [FlowNode[], Record<string, Record<string, string>>][]) {
       await helper.load(ALL_NODES, f, creds);
@@ -168,12 +174,16 @@ describe('bot-identity and bot-sign (Node-RED)', function () {
       for (const m of await got) seqs.push(verifyEnvelope(m.payload).envelope.seq);
     };
     await round(10);
-    await helper.setFlows(f, 'full', CREDS);          // redeploy: same process, counter continues
+    await helper.setFlows(f, 'full', CREDS); // redeploy: same process, counter continues
     await round(6);
-    await helper.setFlows(f.map((n) => (n.id === 's2' ? { ...n, name: 'renamed' } : n)), 'nodes', CREDS);
+    await helper.setFlows(
+      f.map((n) => (n.id === 's2' ? { ...n, name: 'renamed' } : n)),
+      'nodes',
+      CREDS,
+    );
     await round(6);
     await helper.unload();
-    forgetSharedSequences();                           // a restart: the counter is read back from its file
+    forgetSharedSequences(); // a restart: the counter is read back from its file
     await helper.load(ALL_NODES, f, CREDS);
     await round(6);
     const sorted = [...seqs].sort((a, b) => a - b);
@@ -206,9 +216,8 @@ describe('bot-identity and bot-sign (Node-RED)', function () {
   });
 
   describe('editor typed inputs (property, topic, kind)', () => {
-    const typed = (opts: Record<string, unknown>): FlowNode[] => flow([
-      { id: 's2', type: 'bot-sign', z: 't1', identity: 'id1', name: '', ...opts, wires: [['out']] },
-    ]);
+    const typed = (opts: Record<string, unknown>): FlowNode[] =>
+      flow([{ id: 's2', type: 'bot-sign', z: 't1', identity: 'id1', name: '', ...opts, wires: [['out']] }]);
 
     it('a flow saved before the options signs msg.payload with msg.topic as kind reading', async () => {
       await helper.load(ALL_NODES, typed({}), CREDS);
@@ -259,7 +268,10 @@ describe('bot-identity and bot-sign (Node-RED)', function () {
       helper.getNode('s2').receive({ payload: 5, kind: 'reading' });
       const e = await errs;
       await none;
-      assert.deepEqual(e.map((m) => m.error?.code), ['E_ENVELOPE', 'E_ENVELOPE', 'E_JSON']);
+      assert.deepEqual(
+        e.map((m) => m.error?.code),
+        ['E_ENVELOPE', 'E_ENVELOPE', 'E_JSON'],
+      );
       assert.match(String(e[2]?.error?.message), /msg\.data is missing/);
     });
   });
@@ -267,13 +279,39 @@ describe('bot-identity and bot-sign (Node-RED)', function () {
   it('the editor marks exactly the fixed kinds and topics the runtime refuses, with the reason', async () => {
     const def = editorDefinitions('bot-sign')['bot-sign']!;
     const cases: [prop: 'kind' | 'topic', value: string][] = [
-      ['kind', 'reading'], ['kind', 'a'], ['kind', 'alarm-2'], ['kind', 'a_b'], ['kind', 'a'.repeat(32)],
-      ['kind', 'a'.repeat(33)], ['kind', 'Reading'], ['kind', '1a'], ['kind', 'a b'], ['kind', ''],
-      ['topic', 'plant/1/temp'], ['topic', ''], ['topic', 'x'.repeat(4096)], ['topic', 'a/+/b'], ['topic', 'a/#'], ['topic', 'x'.repeat(4097)],
+      ['kind', 'reading'],
+      ['kind', 'a'],
+      ['kind', 'alarm-2'],
+      ['kind', 'a_b'],
+      ['kind', 'a'.repeat(32)],
+      ['kind', 'a'.repeat(33)],
+      ['kind', 'Reading'],
+      ['kind', '1a'],
+      ['kind', 'a b'],
+      ['kind', ''],
+      ['topic', 'plant/1/temp'],
+      ['topic', ''],
+      ['topic', 'x'.repeat(4096)],
+      ['topic', 'a/+/b'],
+      ['topic', 'a/#'],
+      ['topic', 'x'.repeat(4097)],
     ];
-    await helper.load(ALL_NODES, flow(cases.map(([prop, value], i) => ({
-      id: `k${i}`, type: 'bot-sign', z: 't1', identity: 'id1', name: '', [prop]: value, [`${prop}Type`]: 'str', wires: [['out']],
-    }))), CREDS);
+    await helper.load(
+      ALL_NODES,
+      flow(
+        cases.map(([prop, value], i) => ({
+          id: `k${i}`,
+          type: 'bot-sign',
+          z: 't1',
+          identity: 'id1',
+          name: '',
+          [prop]: value,
+          [`${prop}Type`]: 'str',
+          wires: [['out']],
+        })),
+      ),
+      CREDS,
+    );
     for (const [i, [prop, value]] of cases.entries()) {
       const editor = editorVerdict(def, prop, value, { [`${prop}Type`]: 'str' });
       const outcome = Promise.race([
@@ -286,10 +324,19 @@ describe('bot-identity and bot-sign (Node-RED)', function () {
       helper.getNode('caught').removeAllListeners('input');
       const what = `${prop} ${JSON.stringify(value.slice(0, 40))}`;
       if (runtime === 'signed') assert.equal(editor, true, `${what}: signed, but the editor says ${editor}`);
-      else assert.match(String(editor), prop === 'kind' ? /^The kind must be 1-32 characters.*e\.g\. reading$/ : /^A fixed topic must have no MQTT wildcards/, `${what}: ${runtime}`);
+      else
+        assert.match(
+          String(editor),
+          prop === 'kind' ? /^The kind must be 1-32 characters.*e\.g\. reading$/ : /^A fixed topic must have no MQTT wildcards/,
+          `${what}: ${runtime}`,
+        );
     }
     const d = Object.fromEntries(Object.entries(def.defaults).map(([k, v]) => [k, v.value]));
-    assert.deepEqual([d.property, d.topic, d.topicType, d.kind, d.kindType], ['payload', 'topic', 'msg', 'reading', 'str'], 'the defaults are the old behaviour');
+    assert.deepEqual(
+      [d.property, d.topic, d.topicType, d.kind, d.kindType],
+      ['payload', 'topic', 'msg', 'reading', 'str'],
+      'the defaults are the old behaviour',
+    );
   });
 
   describe('admin endpoint POST /bot-identity/did', () => {
@@ -298,7 +345,10 @@ describe('bot-identity and bot-sign (Node-RED)', function () {
       const r1 = await helper.request().post('/bot-identity/did').send({ secretKey: SECRET_HEX });
       assert.equal(r1.status, 200);
       assert.deepEqual(r1.body, { did: DEVICE.did });
-      const r2 = await helper.request().post('/bot-identity/did').send({ secretKey: SECRET.toString('base64url') });
+      const r2 = await helper
+        .request()
+        .post('/bot-identity/did')
+        .send({ secretKey: SECRET.toString('base64url') });
       assert.deepEqual(r2.body, { did: DEVICE.did });
       const r3 = await helper.request().post('/bot-identity/did').send({ id: 'id1' });
       assert.deepEqual(r3.body, { did: DEVICE.did });

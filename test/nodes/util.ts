@@ -22,7 +22,10 @@ export interface TestNode {
   [key: string]: unknown;
 }
 
-export interface HttpReply { status: number; body: unknown }
+export interface HttpReply {
+  status: number;
+  body: unknown;
+}
 export interface HttpRequest extends PromiseLike<HttpReply> {
   send(body: unknown): HttpRequest;
   set(name: string, value: string): HttpRequest;
@@ -66,7 +69,10 @@ export function nextMessages(node: TestNode, n: number, ms = 5000): Promise<Msg[
     const timer = setTimeout(() => reject(new Error(`timed out waiting for ${n} messages at ${node.id} (got ${got.length})`)), ms);
     node.on('input', (msg: Msg) => {
       got.push(msg);
-      if (got.length === n) { clearTimeout(timer); resolve(got); }
+      if (got.length === n) {
+        clearTimeout(timer);
+        resolve(got);
+      }
     });
   });
 }
@@ -80,7 +86,10 @@ export async function nextMessage(node: TestNode, ms = 5000): Promise<Msg> {
 export function noMessage(node: TestNode, ms = 150): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, ms);
-    node.on('input', (msg: Msg) => { clearTimeout(timer); reject(new Error(`unexpected message at ${node.id}: ${JSON.stringify(msg.error ?? msg.payload)}`)); });
+    node.on('input', (msg: Msg) => {
+      clearTimeout(timer);
+      reject(new Error(`unexpected message at ${node.id}: ${JSON.stringify(msg.error ?? msg.payload)}`));
+    });
   });
 }
 

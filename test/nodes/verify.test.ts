@@ -4,9 +4,7 @@ import * as path from 'node:path';
 import { type Envelope, signEnvelope } from '../../lib/envelope';
 import { Identity } from '../../lib/identity';
 import { type Ledger } from '../../lib/ledger';
-import {
-  ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, noMessage, statuses, until,
-} from './util';
+import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, noMessage, statuses, until } from './util';
 import { editorDefinitions, editorVerdict } from './editor';
 
 const DEVICE = Identity.generate();
@@ -17,7 +15,10 @@ const seed = (id: Identity): string => id.exportSeed().toString('hex');
 let seqNo = 100;
 function envelope(id: Identity, over: { seq?: number; ts?: number; payload?: unknown } = {}): Envelope {
   const e = signEnvelope(id, {
-    kind: 'reading', seq: over.seq ?? seqNo++, ts: over.ts ?? Date.now(), payload: (over.payload ?? { t: 21.5 }) as never,
+    kind: 'reading',
+    seq: over.seq ?? seqNo++,
+    ts: over.ts ?? Date.now(),
+    payload: (over.payload ?? { t: 21.5 }) as never,
   });
   return JSON.parse(e.bytes.toString()) as Envelope;
 }
@@ -37,7 +38,9 @@ function flow(verify: Record<string, unknown>, extra: FlowNode[] = []): FlowNode
 describe('bot-verify (Node-RED)', function () {
   this.timeout(15000);
   let userDir: string;
-  beforeEach(() => { userDir = freshUserDir(); });
+  beforeEach(() => {
+    userDir = freshUserDir();
+  });
   afterEach(async () => {
     await helper.unload();
     fs.rmSync(userDir, { recursive: true, force: true });
@@ -47,14 +50,19 @@ describe('bot-verify (Node-RED)', function () {
     await helper.load(ALL_NODES, flow({}));
     const got = nextMessages(helper.getNode('ok'), 3);
     const none = noMessage(helper.getNode('rej'), 300);
-    const e1 = envelope(DEVICE), e2 = envelope(DEVICE), e3 = envelope(DEVICE);
+    const e1 = envelope(DEVICE),
+      e2 = envelope(DEVICE),
+      e3 = envelope(DEVICE);
     const v1 = helper.getNode('v1');
     v1.receive({ payload: e1 });
     v1.receive({ payload: JSON.stringify(e2) });
     v1.receive({ payload: Buffer.from(JSON.stringify(e3)) });
     const msgs = await got;
     await none;
-    assert.deepEqual(msgs.map((m) => m.payload), [e1, e2, e3]);
+    assert.deepEqual(
+      msgs.map((m) => m.payload),
+      [e1, e2, e3],
+    );
     for (const m of msgs) assert.equal(m.signer, DEVICE.did);
   });
 
@@ -67,7 +75,10 @@ describe('bot-verify (Node-RED)', function () {
     const got = nextMessages(helper.getNode('ok'), 3);
     for (let i = 0; i < 3; i++) helper.getNode('s1').receive({ payload: i, topic: 'a/b' });
     const msgs = await got;
-    assert.deepEqual(msgs.map((m) => (m.payload as Envelope).payload), [0, 1, 2]);
+    assert.deepEqual(
+      msgs.map((m) => (m.payload as Envelope).payload),
+      [0, 1, 2],
+    );
   });
 
   it('also trusts the did:key of a configured bot-identity (Also trust)', async () => {
@@ -86,7 +97,16 @@ describe('bot-verify (Node-RED)', function () {
 
   it('routes each kind of rejection to output 2 with its code, without a node error', async () => {
     const f = flow({}, [
-      { id: 'v2', type: 'bot-verify', z: 't1', name: '', trusted: `${DEVICE.did}\n# comment\n${OTHER.did}`, ledger: '', maxSkewMs: 0, wires: [['ok'], ['rej']] },
+      {
+        id: 'v2',
+        type: 'bot-verify',
+        z: 't1',
+        name: '',
+        trusted: `${DEVICE.did}\n# comment\n${OTHER.did}`,
+        ledger: '',
+        maxSkewMs: 0,
+        wires: [['ok'], ['rej']],
+      },
     ]);
     await helper.load(ALL_NODES, f);
     const v1 = helper.getNode('v1');
@@ -94,7 +114,7 @@ describe('bot-verify (Node-RED)', function () {
     const noErr = noMessage(helper.getNode('caught'), 500);
     const tampered = envelope(DEVICE);
     (tampered.payload as { t: number }).t = 99;
-    const older = envelope(DEVICE);          // a lower seq than `replayed`, sent after it
+    const older = envelope(DEVICE); // a lower seq than `replayed`, sent after it
     const replayed = envelope(DEVICE);
     const cases: [unknown, string][] = [
       ['not json', 'malformed'],
@@ -119,7 +139,10 @@ describe('bot-verify (Node-RED)', function () {
     v1.receive({ payload: older });
     const msgs = await rej;
     await ok;
-    assert.deepEqual(msgs.map((m) => m.error?.code), [...cases.map(([, c]) => c), 'replay', 'replay']);
+    assert.deepEqual(
+      msgs.map((m) => m.error?.code),
+      [...cases.map(([, c]) => c), 'replay', 'replay'],
+    );
     for (const m of msgs) assert.equal(typeof m.error?.message, 'string');
     assert.equal(msgs[9]?.signer, OTHER.did);
     assert.equal(msgs[0]?.payload, 'not json', 'a rejected payload is passed on unchanged');
@@ -132,11 +155,21 @@ describe('bot-verify (Node-RED)', function () {
     assert.equal((await v2ok).length, 2);
   });
 
-  it('with a ledger: trusts its earlier signers and refuses seqs at or below the ledger\'s, across redeploys', async () => {
+  it("with a ledger: trusts its earlier signers and refuses seqs at or below the ledger's, across redeploys", async () => {
     const ledgerDir = path.join(userDir, 'ledger');
     const f = flow({ trusted: '', ledger: 'L1' }, [
       { id: 'op', type: 'bot-identity', name: 'operator' },
-      { id: 'L1', type: 'bot-ledger', name: 'main', origin: 'test.example/verify', identity: 'op', dir: ledgerDir, checkpointMs: 0, checkpointEntries: 0, maxEntryBytes: 65536 },
+      {
+        id: 'L1',
+        type: 'bot-ledger',
+        name: 'main',
+        origin: 'test.example/verify',
+        identity: 'op',
+        dir: ledgerDir,
+        checkpointMs: 0,
+        checkpointEntries: 0,
+        maxEntryBytes: 65536,
+      },
       { id: 'a1', type: 'bot-append', z: 't1', name: '', ledger: 'L1', wires: [['appended']] },
       { id: 'appended', type: 'helper', z: 't1' },
     ]);
@@ -197,7 +230,10 @@ describe('bot-verify (Node-RED)', function () {
     helper.getNode('v1').receive({ payload: 1, mqtt: { body: 'not json' } });
     const r = await rej;
     await none;
-    assert.deepEqual(r.map((x) => x.error?.code), ['malformed', 'malformed']);
+    assert.deepEqual(
+      r.map((x) => x.error?.code),
+      ['malformed', 'malformed'],
+    );
     assert.match(String(r[0]?.error?.message), /msg\.mqtt\.body is missing/);
     assert.equal((r[1]?.mqtt as { body: unknown }).body, 'not json');
   });
@@ -206,9 +242,19 @@ describe('bot-verify (Node-RED)', function () {
     const def = editorDefinitions('bot-verify')['bot-verify']!;
     const NOT_ED25519 = 'did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme';
     const cases: [prop: string, value: unknown][] = [
-      ['trusted', ''], ['trusted', DEVICE.did], ['trusted', `${DEVICE.did}, ${OTHER.did}  # two\n# none\n\n${OPERATOR.did}`],
-      ['trusted', `${DEVICE.did}\ndid:key:zBad0`], ['trusted', NOT_ED25519], ['trusted', DEVICE.did.slice(0, -2)], ['trusted', 'sensor-1'],
-      ['maxSkewMs', '0'], ['maxSkewMs', 300000], ['maxSkewMs', ''], ['maxSkewMs', '-1'], ['maxSkewMs', '5s'], ['maxSkewMs', '1.5'],
+      ['trusted', ''],
+      ['trusted', DEVICE.did],
+      ['trusted', `${DEVICE.did}, ${OTHER.did}  # two\n# none\n\n${OPERATOR.did}`],
+      ['trusted', `${DEVICE.did}\ndid:key:zBad0`],
+      ['trusted', NOT_ED25519],
+      ['trusted', DEVICE.did.slice(0, -2)],
+      ['trusted', 'sensor-1'],
+      ['maxSkewMs', '0'],
+      ['maxSkewMs', 300000],
+      ['maxSkewMs', ''],
+      ['maxSkewMs', '-1'],
+      ['maxSkewMs', '5s'],
+      ['maxSkewMs', '1.5'],
     ];
     for (const [prop, value] of cases) {
       const editor = editorVerdict(def, prop, value);
@@ -233,7 +279,17 @@ describe('bot-verify (Node-RED)', function () {
     const ledgerDir = path.join(userDir, 'ledger');
     const f = flow({ trusted: DEVICE.did, ledger: 'L1' }, [
       { id: 'op', type: 'bot-identity', name: 'operator' },
-      { id: 'L1', type: 'bot-ledger', name: 'main', origin: 'test.example/v', identity: 'op', dir: ledgerDir, checkpointMs: 0, checkpointEntries: 0, maxEntryBytes: 65536 },
+      {
+        id: 'L1',
+        type: 'bot-ledger',
+        name: 'main',
+        origin: 'test.example/v',
+        identity: 'op',
+        dir: ledgerDir,
+        checkpointMs: 0,
+        checkpointEntries: 0,
+        maxEntryBytes: 65536,
+      },
     ]);
     await helper.load(ALL_NODES, f, { op: { secretKey: seed(OPERATOR) } });
     const l = await (helper.getNode('L1') as unknown as { lease: { ledger: Promise<Ledger> } }).lease.ledger;
