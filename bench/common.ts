@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Identity, Ledger, type SignedEnvelope, signEnvelope } from '../lib/index';
+import { MqttLink } from '../lib/mqtt-link';
 
 /** Checkpoint origin of every benchmark ledger. */
 export const ORIGIN = 'bench.example/ledger';
@@ -234,4 +235,13 @@ export async function stopChild(c: Child): Promise<void> {
     p.kill('SIGKILL');
     await exited;
   }
+}
+
+/** A started MqttLink to url, resolved once connected (rejects after 10 s); link errors are ignored by the bench. */
+export async function connectLink(url: string, tag: string): Promise<MqttLink> {
+  const link = new MqttLink({ url, reconnectMs: 100, maxReconnectMs: 500, clientId: `bench-${tag}-${process.pid}` });
+  link.on('error', () => undefined);
+  link.start();
+  await link.connected(10000);
+  return link;
 }

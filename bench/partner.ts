@@ -45,12 +45,13 @@ import { signEnvelope } from '../lib/envelope';
 import { grantInput } from '../lib/grants';
 import { Identity } from '../lib/identity';
 import { Ledger } from '../lib/ledger';
-import { MqttLink } from '../lib/mqtt-link';
+import { type MqttLink } from '../lib/mqtt-link';
 import { ledgerId } from '../lib/quorum';
 import { LedgerPublisher, ledgerTopics } from '../lib/sync';
 import {
   appendCallers,
   type Child,
+  connectLink,
   type Figure,
   forkChild,
   log,
@@ -62,7 +63,6 @@ import {
   rmDir,
   round,
   signSpread,
-  sleep,
   stopChild,
   tmpDir,
 } from './common';
@@ -94,25 +94,6 @@ interface Partner {
   link: MqttLink;
   setup: PartnerSetup;
   seq: { next: number };
-}
-
-async function connect(url: string, tag: string): Promise<MqttLink> {
-  const link = new MqttLink({ url, reconnectMs: 100, maxReconnectMs: 500, clientId: `bench-${tag}-${process.pid}` });
-  link.on('error', () => undefined);
-  const up = new Promise<void>((resolve) => {
-    const off = link.onConnect(() => {
-      off();
-      resolve();
-    });
-  });
-  link.start();
-  await Promise.race([
-    up,
-    sleep(10000).then(() => {
-      throw new Error(`${tag}: could not connect to ${url}`);
-    }),
-  ]);
-  return link;
 }
 
 /** Run `offsets.length` reads, `concurrency` in flight; returns seconds. */
@@ -154,7 +135,7 @@ function runChild(): void {
     const work = async (): Promise<unknown> => {
       if (msg.cmd === 'init') {
         const setup = msg as unknown as PartnerSetup;
-        p = { id: Identity.fromSeed(fromHex(setup.seed)), link: await connect(setup.url, 'partner-child'), setup, seq: { next: msg.seq ?? 1 } };
+        p = { id: Identity.fromSeed(fromHex(setup.seed)), link: await connectLink(setup.url, 'partner-child'), setup, seq: { next: msg.seq ?? 1 } };
         return true;
       }
       if (msg.cmd === 'run') {
@@ -223,7 +204,7 @@ export async function benchPartner(short: boolean): Promise<Figure> {
     const cp = (await L.checkpoint()) ?? L.latestCheckpoint();
     if (!cp || cp.size !== L.size) throw new Error('partner: no checkpoint over the whole ledger');
     const id = ledgerId(ORIGIN, op.did);
-    ownerLink = await connect(broker.url, 'owner');
+    ownerLink = await connectLink(broker.url, 'owner');
     publisher = new LedgerPublisher(L, ownerLink, id, { requests: (p) => answerRequest({ ledger: L, checkpoint: async () => L.latestCheckpoint() }, p) });
     publisher.start();
     const setup: PartnerSetup = {
@@ -247,7 +228,7 @@ export async function benchPartner(short: boolean): Promise<Figure> {
     child = forkChild(__filename, '--partner-child', 'partner child', 120000);
     const seq = { next: 1 };
     await child.call('init', { ...setup, seq: 1 });
-    local = { id: partnerId, link: await connect(broker.url, 'partner-local'), setup, seq };
+    local = { id: partnerId, link: await connectLink(broker.url, 'partner-local'), setup, seq };
     const C = child;
     type Ms = { partnerCpu: number; verify: number; ownerCpu: number };
     const cpuV: Ms[] = [],

@@ -26,11 +26,11 @@ import { signEnvelope } from '../lib/envelope';
 import { grantInput } from '../lib/grants';
 import { Identity } from '../lib/identity';
 import { Ledger } from '../lib/ledger';
-import { MqttLink } from '../lib/mqtt-link';
+import { type MqttLink } from '../lib/mqtt-link';
 import { ledgerId } from '../lib/quorum';
 import { RateLimiter } from '../lib/rate-limit';
 import { LedgerPublisher, ledgerTopics } from '../lib/sync';
-import { type Child, forkChild, log, now, ORIGIN, rmDir, round, sleep, stopChild, tmpDir } from './common';
+import { type Child, connectLink, forkChild, log, now, ORIGIN, rmDir, round, stopChild, tmpDir } from './common';
 import { startBroker } from './consensus';
 
 const WINDOW = 64;
@@ -43,25 +43,6 @@ interface Setup {
   rpc: string;
   grant: string;
   seed: string;
-}
-
-async function connect(url: string, tag: string): Promise<MqttLink> {
-  const link = new MqttLink({ url, reconnectMs: 100, maxReconnectMs: 500, clientId: `flood-${tag}-${process.pid}` });
-  link.on('error', () => undefined);
-  const up = new Promise<void>((resolve) => {
-    const off = link.onConnect(() => {
-      off();
-      resolve();
-    });
-  });
-  link.start();
-  await Promise.race([
-    up,
-    sleep(10000).then(() => {
-      throw new Error(`${tag}: could not connect to ${url}`);
-    }),
-  ]);
-  return link;
 }
 
 // ------------------------------------------------------------------------------ flooder child
@@ -95,7 +76,7 @@ function runChild(): void {
       if (msg.cmd === 'init') {
         setup = msg as unknown as Setup;
         partner = Identity.fromSeed(fromHex(setup.seed));
-        link = await connect(setup.url, 'flooder');
+        link = await connectLink(setup.url, 'flooder');
         const t = now();
         throwaway = Array.from({ length: THROWAWAY }, () => makeRequest(Identity.generate(), 1, { op: 'read', grant: (setup as Setup).grant }).toJSON());
         return { keygenSeconds: now() - t };
@@ -171,7 +152,7 @@ export async function benchRequestFlood(seconds: number): Promise<Record<string,
     );
     await L.checkpoint();
     const id = ledgerId(ORIGIN, op.did);
-    ownerLink = await connect(broker.url, 'owner');
+    ownerLink = await connectLink(broker.url, 'owner');
     let limiter: RateLimiter | undefined;
     publisher = new LedgerPublisher(L, ownerLink, id, {
       requests: (p) => answerRequest({ ledger: L, checkpoint: async () => L.latestCheckpoint(), rateLimiter: limiter }, p),
