@@ -5,7 +5,7 @@
  * msg.payload {from,to,signer,topic,since,until,limit} (each overriding the node's setting) →
  * msg.payload = {checkpoint: <note text>, entries: [{index, leaf: <envelope>, proof: [base64…]}],
  * treeSize: <checkpoint size>}; with `order: "desc"` the newest matching entries, newest first
- * (nodes/query-order.ts). Behind `http in` (msg.res), a failure is answered with msg.statusCode
+ * (lib/answer.ts provenQueryLatest). Behind `http in` (msg.res), a failure is answered with msg.statusCode
  * and {error:{code,message}} on the output instead of going to Catch (nodes/http-answer.ts). Entries beyond the checkpoint are first sealed by signing a
  * new checkpoint when this ledger holds the operator key; otherwise they are left out.
  *
@@ -24,12 +24,12 @@
  */
 import { auditLedger } from '../lib/audit';
 import { refusal, refusalStatus } from '../lib/access';
-import { provenQuery, queryFrom } from '../lib/answer';
+import { provenQuery, provenQueryLatest, queryFrom, queryOrder } from '../lib/answer';
 import { BotError, FormatError } from '../lib/errors';
 import { type Ledger } from '../lib/ledger';
 import { type LedgerLease } from '../lib/registry';
 import { answeringDone } from './http-answer';
-import { provenQueryLatest, queryOrder } from './query-order';
+
 import {
   type BotPartnerNode,
   closeAfterJobs,
@@ -120,7 +120,7 @@ export = function (RED: NodeAPI): void {
         status.now({ fill: 'yellow', shape: 'ring', text: 'no checkpoint yet' });
         return;
       }
-      // order "desc": the newest matching entries first (nodes/query-order.ts).
+      // order "desc": the newest matching entries first (lib/answer.ts provenQueryLatest).
       const answer = queryOrder(msg.payload) === 'desc' ? await provenQueryLatest(l, q, cp) : await provenQuery(l, q, cp);
       msg.payload = answer;
       status.now({ fill: 'green', shape: 'dot', text: `${answer.entries.length} entries @ ${cp.size}` });

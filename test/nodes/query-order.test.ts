@@ -14,7 +14,7 @@ import { canonicalBytes } from '../../lib/jcs';
 import { Ledger } from '../../lib/ledger';
 import { leafHash, verifyInclusion } from '../../lib/merkle';
 import { NoteVerifier, openNote, parseCheckpoint } from '../../lib/note';
-import { provenQueryLatest, queryOrder } from '../../nodes/query-order';
+import { provenQueryLatest, queryOrder } from '../../lib/answer';
 import { tmpDir } from '../helpers';
 import { ALL_NODES, type FlowNode, freshUserDir, helper, nextMessage, nextMessages } from './util';
 
