@@ -46,6 +46,7 @@ import {
   type NodeMessage,
   type RedNode,
   type SendFn,
+  showStoreHealth,
   StatusThrottle,
 } from './red';
 
@@ -77,6 +78,7 @@ export = function (RED: NodeAPI): void {
       } else {
         ledgerNode = ledgerNodeOf(RED, def.ledger);
         lease = ledgerNode.acquire();
+        showStoreHealth(lease, status, () => status.now({}));
       }
     } catch (err) {
       setupError = setupFailed(node, status, err);

@@ -29,6 +29,7 @@ import {
   type RedNode,
   type SendFn,
   shortMessage,
+  showStoreHealth,
   StatusThrottle,
 } from './red';
 import { messageProperty, setMessageProperty } from './typed-input';
@@ -81,7 +82,10 @@ export = function (RED: NodeAPI): void {
       if (def.trustIdentity) trusted.add(identityOf(RED, def.trustIdentity, 'trusted identity').did);
       maxSkewMs = intSetting(def.maxSkewMs, 300000);
       if (Number.isNaN(maxSkewMs)) throw configError('E_RANGE', 'max clock skew must be a whole number of milliseconds (0 = no check)');
-      if (def.ledger) lease = ledgerNodeOf(RED, def.ledger).acquire();
+      if (def.ledger) {
+        lease = ledgerNodeOf(RED, def.ledger).acquire();
+        showStoreHealth(lease, status, () => status.now({}));
+      }
     } catch (err) {
       setupError = err as Error;
       node.error(err);
