@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Identity, Ledger, type SignedEnvelope, signEnvelope } from '../lib/index';
-import { MqttLink } from '../lib/mqtt-link';
+import { MqttLink } from '../lib/consortium/mqtt-link';
 
 /** Checkpoint origin of every benchmark ledger. */
 export const ORIGIN = 'bench.example/ledger';

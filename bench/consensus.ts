@@ -33,12 +33,12 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Consortium } from '../lib/consensus';
-import { fromHex } from '../lib/bytes';
-import { Identity } from '../lib/identity';
-import { Ledger } from '../lib/ledger';
-import { MqttLink } from '../lib/mqtt-link';
-import { QuorumPolicy } from '../lib/quorum';
+import { Consortium } from '../lib/consortium/consortium';
+import { fromHex } from '../lib/format/bytes';
+import { Identity } from '../lib/format/identity';
+import { Ledger } from '../lib/store/ledger';
+import { MqttLink } from '../lib/consortium/mqtt-link';
+import { QuorumPolicy } from '../lib/consortium/quorum';
 import {
   appendCallers,
   CALLERS,

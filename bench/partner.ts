@@ -24,7 +24,7 @@
  * Mosquitto with `set_tcp_nodelay true` (as the README advises for partner access: a request
  * and its answer are single small packets, which Nagle's algorithm would hold back) when
  * installed, else aedes. The partner verifies the checkpoint's signature once per distinct
- * checkpoint (lib/access.ts caches checked checkpoints) and every leaf signature every time.
+ * checkpoint (lib/access/access.ts caches checked checkpoints) and every leaf signature every time.
  *
  * Peer (this process): the same filters, the same CONCURRENCY, what a local bot-query does
  * per message: queryFrom({}, filter) then provenQuery(ledger, q, latestCheckpoint) (LIMIT
@@ -38,16 +38,16 @@
  * `direct` answerRequest + verifyReadAnswer called in this process, no MQTT at all.
  * Rounds alternate partner, local, unverified, sameProcess, direct (3 short, 5 full); medians.
  */
-import { fromHex } from '../lib/bytes';
-import { answerRequest, makeRequest, verifyReadAnswer } from '../lib/access';
-import { provenQuery, queryFrom } from '../lib/answer';
-import { signEnvelope } from '../lib/envelope';
-import { grantInput } from '../lib/grants';
-import { Identity } from '../lib/identity';
-import { Ledger } from '../lib/ledger';
-import { type MqttLink } from '../lib/mqtt-link';
-import { ledgerId } from '../lib/quorum';
-import { LedgerPublisher, ledgerTopics } from '../lib/sync';
+import { fromHex } from '../lib/format/bytes';
+import { answerRequest, makeRequest, verifyReadAnswer } from '../lib/access/access';
+import { provenQuery, queryFrom } from '../lib/access/answer';
+import { signEnvelope } from '../lib/format/envelope';
+import { grantInput } from '../lib/access/grants';
+import { Identity } from '../lib/format/identity';
+import { Ledger } from '../lib/store/ledger';
+import { type MqttLink } from '../lib/consortium/mqtt-link';
+import { ledgerId } from '../lib/consortium/quorum';
+import { LedgerPublisher, ledgerTopics } from '../lib/consortium/publisher';
 import {
   appendCallers,
   type Child,

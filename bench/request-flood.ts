@@ -20,16 +20,16 @@
  *   limited     bad-sig again under the default limits (20/s per partner, 200/s in total): E_RATE
  * The owner's CPU time per answer is given beside each.
  */
-import { fromHex } from '../lib/bytes';
-import { answerRequest, makeRequest } from '../lib/access';
-import { signEnvelope } from '../lib/envelope';
-import { grantInput } from '../lib/grants';
-import { Identity } from '../lib/identity';
-import { Ledger } from '../lib/ledger';
-import { type MqttLink } from '../lib/mqtt-link';
-import { ledgerId } from '../lib/quorum';
-import { RateLimiter } from '../lib/rate-limit';
-import { LedgerPublisher, ledgerTopics } from '../lib/sync';
+import { fromHex } from '../lib/format/bytes';
+import { answerRequest, makeRequest } from '../lib/access/access';
+import { signEnvelope } from '../lib/format/envelope';
+import { grantInput } from '../lib/access/grants';
+import { Identity } from '../lib/format/identity';
+import { Ledger } from '../lib/store/ledger';
+import { type MqttLink } from '../lib/consortium/mqtt-link';
+import { ledgerId } from '../lib/consortium/quorum';
+import { RateLimiter } from '../lib/access/rate-limit';
+import { LedgerPublisher, ledgerTopics } from '../lib/consortium/publisher';
 import { type Child, connectLink, forkChild, log, now, ORIGIN, rmDir, round, stopChild, tmpDir } from './common';
 import { startBroker } from './consensus';
 

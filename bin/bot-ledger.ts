@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 /**
  * bot-ledger: append to, prove from and audit a Blockchain-of-Things ledger. The logic is in
- * lib/cli.ts; this wrapper wires the process: streams, signals and the exit status.
+ * bin/cli.ts; this wrapper wires the process: streams, signals and the exit status.
  */
-import { main } from '../lib/cli';
+import { main } from './cli';
 
 const argv = process.argv.slice(2);
 const controller = new AbortController();

@@ -11,17 +11,17 @@
  *                                         → {access: {id, status, grant?: <verified grant terms>}}
  *
  * Both need `bot-ledger.write` (they sign with this runtime's key and reach out). Refusals are
- * {error: {code, message}} with the status of lib/access.ts refusalStatus (else 400, 504 for
+ * {error: {code, message}} with the status of lib/access/access.ts refusalStatus (else 400, 504 for
  * E_TIMEOUT, 502 for an answer that did not verify).
  */
-import { refusal, refusalStatus } from '../lib/access';
-import { accessStatus, type AccessClientOptions, requestAccess } from '../lib/access-client';
+import { refusal, refusalStatus } from '../lib/access/access';
+import { accessStatus, type AccessClientOptions, requestAccess } from '../lib/access/access-client';
 import { BotError, FormatError } from '../lib/errors';
-import { PublicKey } from '../lib/identity';
-import type { JsonValue } from '../lib/jcs';
-import { checkOrigin } from '../lib/ledger';
-import { httpTransport, mqttTransport, OwnerCheck, type PartnerTransport } from '../lib/partner';
-import { sharedSequence } from '../lib/sequence';
+import { PublicKey } from '../lib/format/identity';
+import type { JsonValue } from '../lib/format/jcs';
+import { checkOrigin } from '../lib/store/ledger';
+import { httpTransport, mqttTransport, OwnerCheck, type PartnerTransport } from '../lib/access/partner';
+import { sharedSequence } from '../lib/store/sequence';
 import { type AdminHandler, type AdminRequest, type AdminResponse, configError, identityOf, ledgerNodeOf, type NodeAPI, userPath } from './red';
 
 const registered = new WeakSet<object>();
@@ -62,7 +62,7 @@ async function clientOf(RED: NodeAPI, b: Record<string, unknown>): Promise<Acces
     if (!ledgerNode.synced) throw configError('E_CLOSED', 'reaching the owner over MQTT needs a ledger with a broker (or choose HTTP)');
     const cons = await ledgerNode.consensus;
     if (!cons) throw new BotError('E_CLOSED', "the ledger's MQTT connection is not running");
-    // Is the owner's ledger on this broker at all? Said at once (lib/partner.ts OwnerCheck) rather than after the timeout.
+    // Is the owner's ledger on this broker at all? Said at once (lib/access/partner.ts OwnerCheck) rather than after the timeout.
     const check = new OwnerCheck(cons.link, { origin, operator });
     dispose = () => check.stop();
     transport = mqttTransport(cons.link, { origin, operator }, timeoutMs, check);

@@ -9,13 +9,13 @@
  * in one signed request (appended all or none) and msg.ledger = the owner's receipt (a list
  * for a list): {origin, index, leafHash, treeSize, proof, checkpoint: {origin, size, root,
  * note}}, output only once the checkpoint's signature by the owner's operator and the entry's
- * inclusion proof in it verified (lib/access.ts verifyAppendAnswer) — evidence to keep. A
+ * inclusion proof in it verified (lib/access/access.ts verifyAppendAnswer) — evidence to keep. A
  * refusal is an error naming its code.
  */
 import { types } from 'node:util';
 import { BotError } from '../lib/errors';
-import { type Receipt } from '../lib/ledger';
-import { type LedgerLease } from '../lib/registry';
+import { type Receipt } from '../lib/store/ledger';
+import { type LedgerLease } from '../lib/store/registry';
 import {
   type BotPartnerNode,
   closeAfterJobs,

@@ -15,13 +15,13 @@
  * synced bot-ledger the Consortium answers; a standalone ledger has only the operator's
  * signature: an entry is `pending` until a checkpoint covers it, then `sealed` with 1
  * confirmation, never `confirmed`: that needs at least one witness's cosignature
- * (lib/quorum.ts isConfirmed). With no witnesses, the status says so and a wait ends at once
+ * (lib/consortium/quorum.ts isConfirmed). With no witnesses, the status says so and a wait ends at once
  * on output 2 with E_NO_WITNESS, rather than acting on the operator's word alone.
  */
-import { ConsensusError, type Consortium, type EntryStatus } from '../lib/consensus';
+import { ConsensusError, type Consortium, type EntryStatus } from '../lib/consortium/consortium';
 import { BotError } from '../lib/errors';
-import { type Ledger } from '../lib/ledger';
-import { type LedgerLease } from '../lib/registry';
+import { type Ledger } from '../lib/store/ledger';
+import { type LedgerLease } from '../lib/store/registry';
 import {
   setupFailed,
   type BotLedgerNode,

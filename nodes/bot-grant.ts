@@ -9,7 +9,7 @@
  *         msg.ledger = its receipt
  *   {op:"revoke", grant:<id>} → msg.payload = the revoke envelope, msg.ledger = its receipt
  *   {op:"list"}               → msg.payload = [{id, subject, actions, scope, expires, status…}]
- *   {op:"requests"}           → msg.payload = the pending access requests (lib/access-requests.ts), newest first
+ *   {op:"requests"}           → msg.payload = the pending access requests (lib/access/access-requests.ts), newest first
  *   {op:"approve", request:<id>, actions?, scope?, days?} → issues the request's grant (narrowed,
  *         never widened): msg.payload = the grant envelope, msg.grant, msg.ledger as for "grant"
  *   {op:"decline", request:<id>} → msg.payload = the declined request
@@ -19,13 +19,13 @@
  * Anything else (e.g. an inject timestamp) issues a grant with the node's settings.
  */
 import { types } from 'node:util';
-import { AccessRequests } from '../lib/access-requests';
+import { AccessRequests } from '../lib/access/access-requests';
 import { BotError, FormatError } from '../lib/errors';
-import { GrantIndex, type GrantTerms, issueGrant, newGrantId, parseGrantTerms, revokeGrant } from '../lib/grants';
-import { type Identity } from '../lib/identity';
-import { type Ledger } from '../lib/ledger';
-import { type LedgerLease } from '../lib/registry';
-import { type SequenceCounter, sharedSequence } from '../lib/sequence';
+import { GrantIndex, type GrantTerms, issueGrant, newGrantId, parseGrantTerms, revokeGrant } from '../lib/access/grants';
+import { type Identity } from '../lib/format/identity';
+import { type Ledger } from '../lib/store/ledger';
+import { type LedgerLease } from '../lib/store/registry';
+import { type SequenceCounter, sharedSequence } from '../lib/store/sequence';
 import {
   type BotLedgerNode,
   closeAfterJobs,

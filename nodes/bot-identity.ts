@@ -9,8 +9,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BotError } from '../lib/errors';
-import { createFolder } from '../lib/folders';
-import { Identity } from '../lib/identity';
+import { createFolder } from '../lib/store/folders';
+import { Identity } from '../lib/format/identity';
 import { type AdminRequest, type AdminResponse, type BotIdentityNode, type NodeAPI, type NodeDef, userPath } from './red';
 
 interface BotIdentityDef extends NodeDef {

@@ -1,11 +1,11 @@
 /**
  * bot-ledger (config node): one local ledger (LevelDB directory, origin, operator identity,
- * checkpoint policy). The open Ledger is shared through lib/registry.ts by every node that
+ * checkpoint policy). The open Ledger is shared through lib/store/registry.ts by every node that
  * uses it; this node holds one lease for its checkpoint timer and the admin endpoints, and
  * releases it (after stopping the timer) when it closes.
  *
  * Sync (docs/design.md "Sync over MQTT"): with a broker URL and the operator identity, the node
- * runs one Consortium (lib/consensus.ts) for the ledger over one MqttLink once the ledger is
+ * runs one Consortium (lib/consortium/consortium.ts) for the ledger over one MqttLink once the ledger is
  * open: it publishes the ledger, collects the witnesses' cosignatures and witnesses the
  * partners' ledgers listed under "witnessed". It is stopped, and the link closed, before the
  * lease is released. Without a broker the ledger is standalone.
@@ -13,18 +13,18 @@
  * Its admin endpoints are in ./ledger-admin.ts.
  */
 import * as fs from 'node:fs';
-import { Consortium, type WitnessedLedger } from '../lib/consensus';
-import { Mirror } from '../lib/mirror';
-import { answerRequest, type RequestAnswer } from '../lib/access';
-import { DEFAULT_RATE_LIMITS, RateLimiter } from '../lib/rate-limit';
+import { Consortium, type WitnessedLedger } from '../lib/consortium/consortium';
+import { Mirror } from '../lib/consortium/mirror';
+import { answerRequest, type RequestAnswer } from '../lib/access/access';
+import { DEFAULT_RATE_LIMITS, RateLimiter } from '../lib/access/rate-limit';
 import { BotError } from '../lib/errors';
-import { type Identity } from '../lib/identity';
-import { installationId } from '../lib/installation';
-import { type LinkDrop, type LinkOptions, MqttLink, redactUrl, urlHasPassword } from '../lib/mqtt-link';
-import { escapeUnprintable } from '../lib/topic';
-import { ledgerId, QuorumPolicy, type WitnessInit } from '../lib/quorum';
-import { checkOrigin, type Ledger, type Receipt, type StoredCheckpoint } from '../lib/ledger';
-import { type AcquireOptions, acquireLedger, failedLease, type LedgerLease } from '../lib/registry';
+import { type Identity } from '../lib/format/identity';
+import { installationId } from '../lib/store/installation';
+import { type LinkDrop, type LinkOptions, MqttLink, redactUrl, urlHasPassword } from '../lib/consortium/mqtt-link';
+import { escapeUnprintable } from '../lib/format/topic';
+import { ledgerId, QuorumPolicy, type WitnessInit } from '../lib/consortium/quorum';
+import { checkOrigin, type Ledger, type Receipt, type StoredCheckpoint } from '../lib/store/ledger';
+import { type AcquireOptions, acquireLedger, failedLease, type LedgerLease } from '../lib/store/registry';
 import { type BotLedgerNode, openOrThrow, type MirrorInfo, configError, identityOf, intSetting, type NodeAPI, type NodeDef, userPath } from './red';
 import { liveLedgers, registerLedgerAdmin } from './ledger-admin';
 import { parseWitnessed, parseWitnesses } from './settings';
@@ -49,7 +49,7 @@ interface BotLedgerDef extends NodeDef {
   tlsInsecure?: boolean;
   /** Publish every entry for mirrors (default true); false: entries leave only through granted requests. */
   shareEntries?: boolean;
-  /** Partner requests answered per second per partner (default 20; 0 = no limit), lib/rate-limit.ts. */
+  /** Partner requests answered per second per partner (default 20; 0 = no limit), lib/access/rate-limit.ts. */
   rateSigner?: number | string;
   /** Partner requests answered per second in total, MQTT and HTTP together (default 200; 0 = no limit). */
   rateTotal?: number | string;
@@ -219,7 +219,7 @@ export = function (RED: NodeAPI): void {
           password: creds.password || undefined,
           tls: readTls(def),
         });
-        // Log lines show the URL without its password, and a peer's text only escaped (lib/topic.ts).
+        // Log lines show the URL without its password, and a peer's text only escaped (lib/format/topic.ts).
         const shown = redactUrl(broker);
         const say = (text: string): void => node.log(`MQTT ${shown}: ${escapeUnprintable(text).slice(0, 500)}`);
         let lastError = '';

@@ -4,22 +4,22 @@
  * subject, which signs every request), and the way to the owner: the owner's MQTT rpc topic
  * through this partner's own bot-ledger connection, or an HTTP endpoint where the owner wired
  * `http in → bot-query (answer partner requests) → http response`. Used by bot-query
- * (partner mode) and bot-append (partner mode); every answer is verified (lib/partner.ts):
+ * (partner mode) and bot-append (partner mode); every answer is verified (lib/access/partner.ts):
  * over MQTT an answer that does not verify (anyone who can publish on the reply topic can
  * answer) is ignored and the owner's awaited until the timeout, and a supply's receipts count
  * only when proven against a checkpoint signed by the owner's operator. With the owner's
  * witnesses listed, a read answer counts only if its checkpoint carries the quorum of
  * cosignatures (docs/design.md "Witness set and quorum").
  */
-import { type OwnerRef } from '../lib/access';
+import { type OwnerRef } from '../lib/access/access';
 import { BotError } from '../lib/errors';
-import { PublicKey } from '../lib/identity';
-import { checkOrigin } from '../lib/ledger';
-import { isGrantId } from '../lib/grants';
-import { checkPartnerInvitation } from '../lib/invitation';
-import { httpTransport, mqttTransport, NO_OWNER_LEDGER, OwnerCheck, PartnerClient, type PartnerTransport } from '../lib/partner';
-import { QuorumPolicy } from '../lib/quorum';
-import { sharedSequence } from '../lib/sequence';
+import { PublicKey } from '../lib/format/identity';
+import { checkOrigin } from '../lib/store/ledger';
+import { isGrantId } from '../lib/access/grants';
+import { checkPartnerInvitation } from '../lib/access/invitation';
+import { httpTransport, mqttTransport, NO_OWNER_LEDGER, OwnerCheck, PartnerClient, type PartnerTransport } from '../lib/access/partner';
+import { QuorumPolicy } from '../lib/consortium/quorum';
+import { sharedSequence } from '../lib/store/sequence';
 import { type BotPartnerNode, configError, identityOf, intSetting, ledgerNodeOf, type NodeAPI, type NodeDef, userPath } from './red';
 import { parseWitnesses } from './settings';
 
@@ -36,7 +36,7 @@ interface BotPartnerDef extends NodeDef {
   /** The owner's witnesses, `did:key name` per line: when set, answers must be confirmed by the quorum. */
   witnesses?: string;
   quorum?: number | string;
-  /** The owner's invitation this node was filled from (lib/invitation.ts): verified again at deploy. */
+  /** The owner's invitation this node was filled from (lib/access/invitation.ts): verified again at deploy. */
   invitation?: string;
 }
 
@@ -61,7 +61,7 @@ export = function (RED: NodeAPI): void {
         // Only a checkpoint cosigned by the quorum is believed: the owner alone cannot show a forked view.
         owner.policy = QuorumPolicy.create({ origin, operator: owner.operator, witnesses, quorum: quorum > 0 ? quorum : undefined });
       }
-      // A pasted invitation is verified again here and must still say what this node does (lib/invitation.ts).
+      // A pasted invitation is verified again here and must still say what this node does (lib/access/invitation.ts).
       if ((def.invitation ?? '').trim() !== '')
         checkPartnerInvitation(def.invitation as string, {
           origin,
@@ -84,7 +84,7 @@ export = function (RED: NodeAPI): void {
       } else {
         const ledgerNode = ledgerNodeOf(RED, def.ledger);
         if (!ledgerNode.synced) throw configError('E_CLOSED', 'reaching the owner over MQTT needs a ledger with a broker (or choose HTTP)');
-        // Before anything is sent, and for the status: is the owner's ledger on this broker? (lib/partner.ts OwnerCheck)
+        // Before anything is sent, and for the status: is the owner's ledger on this broker? (lib/access/partner.ts OwnerCheck)
         const ready = ledgerNode.consensus.then((cons) => {
           if (!cons) throw new BotError('E_CLOSED', "the ledger's MQTT connection is not running");
           const check = new OwnerCheck(cons.link, owner);

@@ -5,7 +5,7 @@
  * msg.payload {from,to,signer,topic,since,until,limit} (each overriding the node's setting) →
  * msg.payload = {checkpoint: <note text>, entries: [{index, leaf: <envelope>, proof: [base64…]}],
  * treeSize: <checkpoint size>}; with `order: "desc"` the newest matching entries, newest first
- * (lib/answer.ts provenQueryLatest). Behind `http in` (msg.res), a failure is answered with msg.statusCode
+ * (lib/access/answer.ts provenQueryLatest). Behind `http in` (msg.res), a failure is answered with msg.statusCode
  * and {error:{code,message}} on the output instead of going to Catch (nodes/http-answer.ts). Entries beyond the checkpoint are first sealed by signing a
  * new checkpoint when this ledger holds the operator key; otherwise they are left out.
  *
@@ -22,12 +22,12 @@
  * size,root,note}, entries:[{index, leaf, leafHash}], next?} after every signature and
  * inclusion proof verified; a refusal or a failed check is an error (Catch nodes) naming it.
  */
-import { auditLedger } from '../lib/audit';
-import { refusal, refusalStatus } from '../lib/access';
-import { provenQuery, provenQueryLatest, queryFrom, queryOrder } from '../lib/answer';
+import { auditLedger } from '../lib/store/audit';
+import { refusal, refusalStatus } from '../lib/access/access';
+import { provenQuery, provenQueryLatest, queryFrom, queryOrder } from '../lib/access/answer';
 import { BotError, FormatError } from '../lib/errors';
-import { type Ledger } from '../lib/ledger';
-import { type LedgerLease } from '../lib/registry';
+import { type Ledger } from '../lib/store/ledger';
+import { type LedgerLease } from '../lib/store/registry';
 import { answeringDone } from './http-answer';
 
 import {
@@ -122,7 +122,7 @@ export = function (RED: NodeAPI): void {
         status.now({ fill: 'yellow', shape: 'ring', text: 'no checkpoint yet' });
         return;
       }
-      // order "desc": the newest matching entries first (lib/answer.ts provenQueryLatest).
+      // order "desc": the newest matching entries first (lib/access/answer.ts provenQueryLatest).
       const answer = queryOrder(msg.payload) === 'desc' ? await provenQueryLatest(l, q, cp) : await provenQuery(l, q, cp);
       msg.payload = answer;
       status.now({ fill: 'green', shape: 'dot', text: `${answer.entries.length} entries @ ${cp.size}` });

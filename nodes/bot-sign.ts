@@ -7,14 +7,14 @@
  * keep the behaviour above): `property` (the msg property signed and replaced, default
  * payload), `topic`/`topicType` (default msg.topic; also flow, global, env or a fixed
  * string) and `kind`/`kindType` (default the string "reading"). `seq` comes from the
- * signer's persistent counter (lib/sequence.ts), so it keeps increasing across redeploys and
+ * signer's persistent counter (lib/store/sequence.ts), so it keeps increasing across redeploys and
  * restarts and is never reused by one signer.
  */
-import { signEnvelope } from '../lib/envelope';
+import { signEnvelope } from '../lib/format/envelope';
 import { BotError, isBotError } from '../lib/errors';
-import { type Identity } from '../lib/identity';
-import { jsonProblem, type JsonValue } from '../lib/jcs';
-import { type SequenceCounter, sharedSequence } from '../lib/sequence';
+import { type Identity } from '../lib/format/identity';
+import { jsonProblem, type JsonValue } from '../lib/format/jcs';
+import { type SequenceCounter, sharedSequence } from '../lib/store/sequence';
 import { describeSetting, evaluate, messageProperty, setMessageProperty, typedSetting, type TypedSetting } from './typed-input';
 import {
   type DoneFn,

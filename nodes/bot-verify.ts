@@ -10,11 +10,11 @@
  * `property` (editor typed input, msg only; absent in older flows = payload) names the msg
  * property holding the envelope; on output 1 it holds the envelope object.
  */
-import { DEFAULT_MAX_ENTRY_BYTES, type SignedEnvelope, verifyEnvelope } from '../lib/envelope';
+import { DEFAULT_MAX_ENTRY_BYTES, type SignedEnvelope, verifyEnvelope } from '../lib/format/envelope';
 import { BotError, isBotError } from '../lib/errors';
-import { isPlainObject, jsonProblem } from '../lib/jcs';
-import { PublicKey } from '../lib/identity';
-import { type LedgerLease } from '../lib/registry';
+import { isPlainObject, jsonProblem } from '../lib/format/jcs';
+import { PublicKey } from '../lib/format/identity';
+import { type LedgerLease } from '../lib/store/registry';
 import {
   configError,
   type DoneFn,

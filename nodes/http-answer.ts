@@ -8,7 +8,7 @@
  * upstream's), and the failure shows on the node's status. Without `msg.res`, errors go to
  * Catch nodes as before. Not a node: no .html, not in node-red.nodes.
  */
-import { refusal, refusalStatus } from '../lib/access';
+import { refusal, refusalStatus } from '../lib/access/access';
 import { BotError } from '../lib/errors';
 import type { DoneFn, NodeMessage, SendFn } from './red';
 
@@ -22,7 +22,7 @@ export function fromHttpIn(msg: NodeMessage): boolean {
 const UPSTREAM_CODES: readonly string[] = ['E_SIGNATURE', 'E_PROOF', 'E_CHECKPOINT', 'E_NOTE', 'E_CONFLICT', 'E_ENVELOPE'];
 
 /**
- * The HTTP status of a failure (RFC 9110 §15): the partner-access statuses of lib/access.ts
+ * The HTTP status of a failure (RFC 9110 §15): the partner-access statuses of lib/access/access.ts
  * (403 access, 409 replay, 503 unavailable, else 400), 504 for a timeout, 502 for an owner's
  * answer that did not verify (`upstream`), 500 for a node that is not configured or an error
  * that is not the kernel's.

@@ -9,11 +9,11 @@
  * Every endpoint needs the `bot-ledger.read` permission. The partner-side access endpoints
  * (nodes/access-admin.ts, `bot-ledger.write`) are registered with them.
  */
-import { toBase64 } from '../lib/bytes';
-import type { Consortium } from '../lib/consensus';
+import { toBase64 } from '../lib/format/bytes';
+import type { Consortium } from '../lib/consortium/consortium';
 import { BotError } from '../lib/errors';
-import type { Ledger } from '../lib/ledger';
-import type { QuorumPolicy } from '../lib/quorum';
+import type { Ledger } from '../lib/store/ledger';
+import type { QuorumPolicy } from '../lib/consortium/quorum';
 import { registerAccessAdmin } from './access-admin';
 import { type AdminRequest, type AdminResponse, type BotLedgerNode, type NodeAPI, openOrThrow } from './red';
 

@@ -4,14 +4,14 @@
  */
 import * as path from 'node:path';
 import { BotError, type BotErrorCode } from '../lib/errors';
-import { type Identity } from '../lib/identity';
-import type { Ledger, Receipt, StoredCheckpoint } from '../lib/ledger';
-import type { LedgerLease, StoreHealth } from '../lib/registry';
-import type { Consortium } from '../lib/consensus';
-import type { QuorumPolicy } from '../lib/quorum';
-export { RateMeter } from '../lib/rate';
-import type { RequestAnswer } from '../lib/access';
-import type { PartnerClient } from '../lib/partner';
+import { type Identity } from '../lib/format/identity';
+import type { Ledger, Receipt, StoredCheckpoint } from '../lib/store/ledger';
+import type { LedgerLease, StoreHealth } from '../lib/store/registry';
+import type { Consortium } from '../lib/consortium/consortium';
+import type { QuorumPolicy } from '../lib/consortium/quorum';
+export { RateMeter } from '../lib/view/rate';
+import type { RequestAnswer } from '../lib/access/access';
+import type { PartnerClient } from '../lib/access/partner';
 
 /** A message as Node-RED passes it between nodes. */
 export interface NodeMessage {
@@ -241,7 +241,7 @@ export interface BotLedgerNode extends RedNode {
   policy(): Promise<QuorumPolicy>;
   /** The checkpoint partners' answers are proven against: quorum-confirmed when there are witnesses. */
   answerCheckpoint(): Promise<StoredCheckpoint | undefined>;
-  /** Answer a partner's signed request (lib/access.ts); rejects with the typed refusal. */
+  /** Answer a partner's signed request (lib/access/access.ts); rejects with the typed refusal. */
   answerRequest(input: unknown): Promise<RequestAnswer>;
 }
 

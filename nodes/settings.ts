@@ -2,10 +2,10 @@
  * The editor's text formats of node settings (textarea lines), parsed for the runtime with
  * typed errors. They are the dialogs' formats, not wire formats.
  */
-import type { WitnessedLedger } from '../lib/consensus';
-import { PublicKey } from '../lib/identity';
-import { checkOrigin } from '../lib/ledger';
-import type { WitnessInit } from '../lib/quorum';
+import type { WitnessedLedger } from '../lib/consortium/consortium';
+import { PublicKey } from '../lib/format/identity';
+import { checkOrigin } from '../lib/store/ledger';
+import type { WitnessInit } from '../lib/consortium/quorum';
 import { configError } from './red';
 
 /** Non-empty, non-comment lines of a textarea setting (also comma-separated items when commas). */

@@ -4,7 +4,7 @@
 // libraries it imports (pure ESM, the package's own dependencies):
 //   - RFC 8785 (JCS) canonical JSON of the envelope without `sig`;
 //   - Ed25519 (RFC 8032) of "bot-envelope-v1\n" ‖ JCS(envelope without sig), under the runtime's strict rule
-//     (lib/identity.ts): cofactorless, S < L, canonical A and R, neither of small order;
+//     (lib/format/identity.ts): cofactorless, S < L, canonical A and R, neither of small order;
 //   - RFC 6962 leaf hash SHA-256(0x00 ‖ leaf) and node hash SHA-256(0x01 ‖ l ‖ r);
 //   - RFC 9162 §2.1.3.2 inclusion proof verification against the checkpoint's root;
 //   - C2SP signed-note: the operator's Ed25519 signature (key ID = SHA-256(origin ‖ "\n" ‖ 0x01 ‖ key)[:4])
@@ -170,7 +170,7 @@ export function parseCheckpoint(text) {
 export function noteKeyId(name, pub) { return sha256(concat(enc.encode(name), Uint8Array.of(0x0a, 0x01), pub)).slice(0, 4); }
 
 /**
- * Ed25519 verification under the runtime's strict rule (lib/identity.ts): RFC 8032 §5.1.7 with S < L,
+ * Ed25519 verification under the runtime's strict rule (lib/format/identity.ts): RFC 8032 §5.1.7 with S < L,
  * canonical A and R, neither of small order, and the cofactorless equation: the encoding of [S]B - [k]A
  * must be R's bytes. (noble's own `zip215: false` is cofactored and would accept what OpenSSL refuses.)
  */

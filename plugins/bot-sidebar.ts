@@ -7,12 +7,12 @@
  *   GET  /bot-ledger/view/ledgers                      → [{id, name, …LedgerSummary} | {id, name, error}]
  *   GET  /bot-ledger/view/ledgers/:id/entries?before=&limit=&signer=&topic=&since=&until= → EntryPage
  *   GET  /bot-ledger/view/ledgers/:id/entries/:index   → EntryDetail (+ consensus status when synced)
- *   GET  /bot-ledger/view/ledgers/:id/grants           → [GrantView] (lib/grants.ts), newest first
+ *   GET  /bot-ledger/view/ledgers/:id/grants           → [GrantView] (lib/access/grants.ts), newest first
  *   POST /bot-ledger/view/ledgers/:id/audit            → 202; progress and result on comms
  *   GET  /bot-ledger/view/ledgers/:id/access           → [AccessView] pending access requests, newest first
- *   POST /bot-ledger/view/ledgers/:id/access/:rid/approve {actions?, scope?, days?} → {grant, index} (lib/access-requests.ts)
+ *   POST /bot-ledger/view/ledgers/:id/access/:rid/approve {actions?, scope?, days?} → {grant, index} (lib/access/access-requests.ts)
  *   POST /bot-ledger/view/ledgers/:id/access/:rid/decline → {declined}
- *   POST /bot-ledger/view/ledgers/:id/invitation {broker?, url?, grant?} → {invitation, terms} (lib/invitation.ts)
+ *   POST /bot-ledger/view/ledgers/:id/invitation {broker?, url?, grant?} → {invitation, terms} (lib/access/invitation.ts)
  *   GET  /bot-ledger/view/client/:file, /vendor/:pkg/:file → public browser code (no data)
  *
  * Comms topics (retained where it says so): `bot-ledger/ledgers` (retained: [{id, name}]),
@@ -27,14 +27,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { AccessRequests } from '../lib/access-requests';
-import { auditLedger, type AuditResult } from '../lib/audit';
+import { AccessRequests } from '../lib/access/access-requests';
+import { auditLedger, type AuditResult } from '../lib/store/audit';
 import { BotError } from '../lib/errors';
-import { GrantIndex } from '../lib/grants';
-import { createInvitation, type InvitationTerms } from '../lib/invitation';
-import { sharedSequence } from '../lib/sequence';
-import type { Ledger } from '../lib/ledger';
-import { entryDetail, entryPage, type EntryFilter, LedgerWatch, Throttle } from '../lib/ledger-view';
+import { GrantIndex } from '../lib/access/grants';
+import { createInvitation, type InvitationTerms } from '../lib/access/invitation';
+import { sharedSequence } from '../lib/store/sequence';
+import type { Ledger } from '../lib/store/ledger';
+import { entryDetail, entryPage, type EntryFilter, LedgerWatch, Throttle } from '../lib/view/ledger-view';
 import { liveLedgers, queryInt } from '../nodes/ledger-admin';
 import { userPath } from '../nodes/red';
 import type { AdminHandler, AdminRequest, BotLedgerNode, NodeAPI } from '../nodes/red';

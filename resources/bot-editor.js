@@ -1,7 +1,7 @@
 /*
  * Editor-side checks shared by the nodes' dialogs (each node's .html loads this file from
  * `resources/@blockchain-of-things/node-red/bot-editor.js`). They follow the runtime's rules
- * (lib/identity.ts, lib/note.ts, lib/topic.ts, nodes/settings.ts, nodes/red.ts); each check
+ * (lib/format/identity.ts, lib/format/note.ts, lib/format/topic.ts, nodes/settings.ts, nodes/red.ts); each check
  * returns null or the reason. Node-RED 4 marks an invalid field with a red border and shows the
  * reason only in a tooltip on hover; in this package's dialogs (bot-* nodes) the reason is also
  * written in a small red line under the field (showReasons), kept up to date as it is checked.
@@ -12,7 +12,7 @@
     var KEY_NAME;
     try { KEY_NAME = new RegExp('^[^\\p{White_Space}+\\x00-\\x1F]+$', 'u'); } catch (e) { KEY_NAME = /^[^\s+\x00-\x1F]+$/; }
 
-    /** A did:key's problem (lib/identity.ts PublicKey.fromDid, without the curve point check), or null. */
+    /** A did:key's problem (lib/format/identity.ts PublicKey.fromDid, without the curve point check), or null. */
     function didKeyError(did) {
         did = String(did);
         if (did.indexOf('did:key:z') !== 0 || did.length > 80) { return '"' + did.slice(0, 40) + '" is not an Ed25519 did:key (did:key:z6Mk…)'; }
@@ -29,7 +29,7 @@
         return null;
     }
 
-    /** A C2SP key name's problem (lib/note.ts isValidKeyName; origins also at most 255 characters), or null. */
+    /** A C2SP key name's problem (lib/format/note.ts isValidKeyName; origins also at most 255 characters), or null. */
     function keyNameError(name, what) {
         if (!KEY_NAME.test(String(name)) || String(name).length > 255) {
             return what + ' must be 1-255 characters without spaces or "+" (a C2SP key name, e.g. example.com/plant-1)';
@@ -37,7 +37,7 @@
         return null;
     }
 
-    /** An MQTT topic filter's problem (MQTT 3.1.1 §4.7, lib/topic.ts checkTopicFilter), or null. */
+    /** An MQTT topic filter's problem (MQTT 3.1.1 §4.7, lib/format/topic.ts checkTopicFilter), or null. */
     function topicFilterError(t) {
         t = String(t);
         var levels = t.split('/');
@@ -109,7 +109,7 @@
     }
 
     /**
-     * Witness lines "<did:key> [name]" (nodes/settings.ts parseWitnesses, lib/quorum.ts): their
+     * Witness lines "<did:key> [name]" (nodes/settings.ts parseWitnesses, lib/consortium/quorum.ts): their
      * problem or null. Without a name, the origin of the `witnessed` line with that did:key is taken.
      */
     function witnessesError(v, witnessed) {

@@ -17,7 +17,7 @@ const port = Number(process.env.PORT || 1880);
 const mqttPort = Number(process.env.MQTT_PORT || 1883);
 
 const { Identity, signEnvelope } = require(path.join(root, 'dist/lib/index.js'));
-const { SequenceCounter } = require(path.join(root, 'dist/lib/sequence.js'));
+const { SequenceCounter } = require(path.join(root, 'dist/lib/index.js'));
 const { demoFlow } = require('./demo-flow.js');
 
 const log = (...a) => console.log('[demo]', ...a);

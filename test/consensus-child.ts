@@ -15,14 +15,14 @@
  * Answers are {id, result} or {id, error:{code, message}}. Checkpoints are signed every 200 ms.
  */
 import * as crypto from 'node:crypto';
-import { Consortium } from '../lib/consensus';
-import { fromHex } from '../lib/bytes';
-import { Identity } from '../lib/identity';
-import { Ledger } from '../lib/ledger';
-import { MqttLink } from '../lib/mqtt-link';
-import { signCheckpoint } from '../lib/note';
-import { signEnvelope } from '../lib/envelope';
-import { QuorumPolicy } from '../lib/quorum';
+import { Consortium } from '../lib/consortium/consortium';
+import { fromHex } from '../lib/format/bytes';
+import { Identity } from '../lib/format/identity';
+import { Ledger } from '../lib/store/ledger';
+import { MqttLink } from '../lib/consortium/mqtt-link';
+import { signCheckpoint } from '../lib/format/note';
+import { signEnvelope } from '../lib/format/envelope';
+import { QuorumPolicy } from '../lib/consortium/quorum';
 
 interface Init {
   seed: string;

@@ -10,9 +10,9 @@
  *
  * argv: ledger dir, origin, operator seed (hex), device seed (hex), first seq.
  */
-import { signEnvelope } from '../lib/envelope';
-import { Identity } from '../lib/identity';
-import { Ledger } from '../lib/ledger';
+import { signEnvelope } from '../lib/format/envelope';
+import { Identity } from '../lib/format/identity';
+import { Ledger } from '../lib/store/ledger';
 
 async function main(): Promise<void> {
   const [dir, origin, opHex, devHex, first] = process.argv.slice(2);

@@ -13,11 +13,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Level } from 'level';
-import { auditLedger } from '../lib/audit';
-import { toBase64 } from '../lib/bytes';
+import { auditLedger } from '../lib/store/audit';
+import { toBase64 } from '../lib/format/bytes';
 import { isBotError, StoreError } from '../lib/errors';
-import { type Ledger, type Receipt, type StoredCheckpoint } from '../lib/ledger';
-import { parseCheckpoint, parseNote } from '../lib/note';
+import { type Ledger, type Receipt, type StoredCheckpoint } from '../lib/store/ledger';
+import { parseCheckpoint, parseNote } from '../lib/format/note';
 
 // ------------------------------------------------------------------ tmpfs
 
@@ -82,7 +82,7 @@ export function mountTmpfs(sizeKiB: number): Tmpfs | string {
 
 // ------------------------------------------------------------------ injected write failures
 
-/** Which write of a ledger: told apart by the keys it writes (lib/layout.ts). */
+/** Which write of a ledger: told apart by the keys it writes (lib/store/layout.ts). */
 export type WriteKind = 'create' | 'append' | 'checkpoint' | 'aux';
 /** Fail before the write reaches LevelDB, or after it was done. */
 export type Phase = 'before' | 'after';

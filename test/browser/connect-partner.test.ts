@@ -11,8 +11,8 @@
 import { strict as assert } from 'node:assert';
 import type { Page } from 'playwright-core';
 import { decodeQR } from '@paulmillr/qr/decode.js';
-import { Identity } from '../../lib/identity';
-import { INVITATION_PREFIX, parseInvitation } from '../../lib/invitation';
+import { Identity } from '../../lib/format/identity';
+import { INVITATION_PREFIX, parseInvitation } from '../../lib/access/invitation';
 import { Mosquitto } from '../mosquitto';
 import { type EditorSession, openEditor, type RedRuntime, startRed } from './harness';
 

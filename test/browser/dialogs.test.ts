@@ -13,7 +13,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
-import { Identity } from '../../lib/identity';
+import { Identity } from '../../lib/format/identity';
 import { type EditorSession, findChromium, openEditor, type RedRuntime, startRed } from './harness';
 
 const root = path.resolve(__dirname, '../../..');

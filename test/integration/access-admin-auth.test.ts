@@ -6,7 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
-import { parseInvitation } from '../../lib/invitation';
+import { parseInvitation } from '../../lib/access/invitation';
 import { type RedRuntime, startRed } from '../browser/harness';
 
 describe('access request and invitation endpoints under adminAuth', function () {

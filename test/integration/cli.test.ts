@@ -18,7 +18,7 @@ import {
   verifyEnvelope,
   verifyInclusion,
 } from '../../lib';
-import { main } from '../../lib/cli';
+import { main } from '../../bin/cli';
 import { tmpDir } from '../helpers';
 
 const CLI = path.resolve(__dirname, '../../bin/bot-ledger.js');

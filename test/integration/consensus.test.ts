@@ -9,9 +9,9 @@ import { strict as assert } from 'node:assert';
 import { type ChildProcess, fork } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as path from 'node:path';
-import { Identity } from '../../lib/identity';
-import { MqttLink } from '../../lib/mqtt-link';
-import { ledgerTopics } from '../../lib/sync';
+import { Identity } from '../../lib/format/identity';
+import { MqttLink } from '../../lib/consortium/mqtt-link';
+import { ledgerTopics } from '../../lib/consortium/publisher';
 import { Mosquitto } from '../mosquitto';
 import { tmpDir } from '../helpers';
 

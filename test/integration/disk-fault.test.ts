@@ -14,11 +14,11 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fromTrustedLeaf, signEnvelope, type SignedEnvelope } from '../../lib/envelope';
+import { fromTrustedLeaf, signEnvelope, type SignedEnvelope } from '../../lib/format/envelope';
 import { isBotError, type StoreError } from '../../lib/errors';
-import { Identity } from '../../lib/identity';
-import { Ledger } from '../../lib/ledger';
-import { acquireLedger, settledLedgers, type StoreHealth } from '../../lib/registry';
+import { Identity } from '../../lib/format/identity';
+import { Ledger } from '../../lib/store/ledger';
+import { acquireLedger, settledLedgers, type StoreHealth } from '../../lib/store/registry';
 import { Acks, assertStoreFailure, type Errno, injectFaults, type Injector, mountTmpfs, type Phase, type Tmpfs } from '../faults';
 import { tmpDir, until } from '../helpers';
 import { ALL_NODES, helper, type Msg, statuses } from '../nodes/util';

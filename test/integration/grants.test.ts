@@ -1,4 +1,4 @@
-/** Grants (lib/grants.ts) and partner requests (lib/access.ts) over a real LevelDB. */
+/** Grants (lib/access/grants.ts) and partner requests (lib/access/access.ts) over a real LevelDB. */
 import { strict as assert } from 'node:assert';
 import {
   answerRequest,
@@ -25,8 +25,8 @@ import {
   type BotError,
   readInScope,
 } from '../../lib';
-import { MqttLink } from '../../lib/mqtt-link';
-import { LedgerPublisher, ledgerTopics } from '../../lib/sync';
+import { MqttLink } from '../../lib/consortium/mqtt-link';
+import { LedgerPublisher, ledgerTopics } from '../../lib/consortium/publisher';
 import { cosignLine, formatNote, ledgerId, mqttTransport, parseNote, PartnerClient, QuorumPolicy } from '../../lib';
 import { Mosquitto } from '../mosquitto';
 import { tmpDir, until } from '../helpers';

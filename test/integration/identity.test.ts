@@ -4,7 +4,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as util from 'node:util';
-import { base58Decode, base58Encode } from '../../lib/base58';
+import { base58Decode, base58Encode } from '../../lib/format/base58';
 import { spawn } from 'node:child_process';
 import {
   canonicalize,

@@ -2,9 +2,9 @@
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
 import { auditLedger, Identity, Ledger, ledgerId, signCheckpoint, signEnvelope } from '../../lib';
-import { MqttLink } from '../../lib/mqtt-link';
-import { answerLedgerRpc, LedgerPublisher, ledgerTopics } from '../../lib/sync';
-import { Mirror } from '../../lib/mirror';
+import { MqttLink } from '../../lib/consortium/mqtt-link';
+import { answerLedgerRpc, LedgerPublisher, ledgerTopics } from '../../lib/consortium/publisher';
+import { Mirror } from '../../lib/consortium/mirror';
 import { Mosquitto } from '../mosquitto';
 import { tmpDir, until } from '../helpers';
 

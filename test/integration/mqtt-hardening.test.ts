@@ -9,10 +9,10 @@ import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { fromTrustedLeaf, Identity, Ledger, ledgerId, parseEnvelope, signEnvelope, verifyEnvelope } from '../../lib';
-import { type LinkDrop, type LinkState, MAX_ANSWER_BYTES, MAX_MESSAGE_BYTES, MqttLink, redactUrl, urlHasPassword } from '../../lib/mqtt-link';
-import { answerLedgerRpc, LedgerPublisher, ledgerTopics, MAX_ENTRIES_PER_MESSAGE, pageBySize } from '../../lib/sync';
-import { Mirror } from '../../lib/mirror';
-import { checkTopicName, MAX_TOPIC_BYTES, printable, topicNameProblem } from '../../lib/topic';
+import { type LinkDrop, type LinkState, MAX_ANSWER_BYTES, MAX_MESSAGE_BYTES, MqttLink, redactUrl, urlHasPassword } from '../../lib/consortium/mqtt-link';
+import { answerLedgerRpc, LedgerPublisher, ledgerTopics, MAX_ENTRIES_PER_MESSAGE, pageBySize } from '../../lib/consortium/publisher';
+import { Mirror } from '../../lib/consortium/mirror';
+import { checkTopicName, MAX_TOPIC_BYTES, printable, topicNameProblem } from '../../lib/format/topic';
 import { Mosquitto } from '../mosquitto';
 import { tmpDir, until } from '../helpers';
 

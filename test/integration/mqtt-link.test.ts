@@ -1,7 +1,7 @@
 /** The shared MQTT connection against a real Mosquitto: subscriptions, retained state, RPC, broker restarts. */
 import { strict as assert } from 'node:assert';
 import { LedgerError } from '../../lib/errors';
-import { MqttLink } from '../../lib/mqtt-link';
+import { MqttLink } from '../../lib/consortium/mqtt-link';
 import { Mosquitto } from '../mosquitto';
 import { until } from '../helpers';
 

@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MqttLink } from '../../lib/mqtt-link';
+import { MqttLink } from '../../lib/consortium/mqtt-link';
 import { Mosquitto } from '../mosquitto';
 import { tmpDir, until } from '../helpers';
 

@@ -36,9 +36,9 @@ import {
   leafHash,
   ledgerId,
 } from '../../lib';
-import { MqttLink } from '../../lib/mqtt-link';
-import { RateLimiter } from '../../lib/rate-limit';
-import { LedgerPublisher, ledgerTopics } from '../../lib/sync';
+import { MqttLink } from '../../lib/consortium/mqtt-link';
+import { RateLimiter } from '../../lib/access/rate-limit';
+import { LedgerPublisher, ledgerTopics } from '../../lib/consortium/publisher';
 import { Mosquitto } from '../mosquitto';
 import { tmpDir, until } from '../helpers';
 

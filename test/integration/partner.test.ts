@@ -22,7 +22,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { canonicalBytes, fromBase64, Identity, leafHash, NoteVerifier, openNote, parseCheckpoint, verifyInclusion } from '../../lib';
-import { makeRequest } from '../../lib/access';
+import { makeRequest } from '../../lib/access/access';
 import { freePort, stopChild, tmpDir } from '../helpers';
 import { Mosquitto } from '../mosquitto';
 

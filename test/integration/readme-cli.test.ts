@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Identity, Ledger } from '../../lib';
-import { LOCKED_ADVICE } from '../../lib/cli';
+import { LOCKED_ADVICE } from '../../bin/cli';
 import { tmpDir } from '../helpers';
 
 const ROOT = path.resolve(__dirname, '../../..');

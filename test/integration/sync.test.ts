@@ -14,8 +14,8 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '../../lib';
-import { MqttLink } from '../../lib/mqtt-link';
-import { answerLedgerRpc, LedgerPublisher, ledgerTopics } from '../../lib/sync';
+import { MqttLink } from '../../lib/consortium/mqtt-link';
+import { answerLedgerRpc, LedgerPublisher, ledgerTopics } from '../../lib/consortium/publisher';
 import { Mosquitto } from '../mosquitto';
 import { tmpDir, until } from '../helpers';
 

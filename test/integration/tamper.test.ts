@@ -21,7 +21,7 @@ import {
   toBase64,
   verifyEnvelope,
 } from '../../lib';
-import { checkpointKey, chunkNodeStart, CHUNK, decodeLeaves, encodeLeaves, entryKey, hashKey, KEY_HEAD } from '../../lib/layout';
+import { checkpointKey, chunkNodeStart, CHUNK, decodeLeaves, encodeLeaves, entryKey, hashKey, KEY_HEAD } from '../../lib/store/layout';
 import { tmpDir } from '../helpers';
 
 const CLI = path.resolve(__dirname, '../../bin/bot-ledger.js');

@@ -1,15 +1,15 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { auditLedger } from '../../lib/audit';
-import { fromBase64, toBase64 } from '../../lib/bytes';
-import { type Envelope, signEnvelope } from '../../lib/envelope';
-import { Identity } from '../../lib/identity';
-import { canonicalBytes } from '../../lib/jcs';
-import { Ledger, type Receipt } from '../../lib/ledger';
-import { leafHash, verifyInclusion } from '../../lib/merkle';
-import { NoteVerifier, openNote, parseCheckpoint } from '../../lib/note';
-import { openLedgers } from '../../lib/registry';
+import { auditLedger } from '../../lib/store/audit';
+import { fromBase64, toBase64 } from '../../lib/format/bytes';
+import { type Envelope, signEnvelope } from '../../lib/format/envelope';
+import { Identity } from '../../lib/format/identity';
+import { canonicalBytes } from '../../lib/format/jcs';
+import { Ledger, type Receipt } from '../../lib/store/ledger';
+import { leafHash, verifyInclusion } from '../../lib/format/merkle';
+import { NoteVerifier, openNote, parseCheckpoint } from '../../lib/format/note';
+import { openLedgers } from '../../lib/store/registry';
 import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, noMessage, statuses, until } from './util';
 
 const DEVICE = Identity.generate();

@@ -6,12 +6,12 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Consortium } from '../../lib/consensus';
-import { signEnvelope } from '../../lib/envelope';
-import { Identity } from '../../lib/identity';
-import { Ledger } from '../../lib/ledger';
-import { MqttLink } from '../../lib/mqtt-link';
-import { QuorumPolicy } from '../../lib/quorum';
+import { Consortium } from '../../lib/consortium/consortium';
+import { signEnvelope } from '../../lib/format/envelope';
+import { Identity } from '../../lib/format/identity';
+import { Ledger } from '../../lib/store/ledger';
+import { MqttLink } from '../../lib/consortium/mqtt-link';
+import { QuorumPolicy } from '../../lib/consortium/quorum';
 import { Mosquitto } from '../mosquitto';
 import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, sleep, statuses, type TestNode, until } from './util';
 import { editorDefinitions, editorVerdict } from './editor';

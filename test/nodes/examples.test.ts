@@ -9,7 +9,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import mqtt from 'mqtt';
-import { Identity } from '../../lib/identity';
+import { Identity } from '../../lib/format/identity';
 import { Mosquitto } from '../mosquitto';
 import { editorDefinitions, editorVerdict, type EditorDefinition } from './editor';
 import { EXAMPLES_DIR, readExample } from './examples';

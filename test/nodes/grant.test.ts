@@ -8,11 +8,11 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { makeRequest, verifyReadAnswer } from '../../lib/access';
-import { signEnvelope } from '../../lib/envelope';
-import type { GrantView } from '../../lib/grants';
-import { Identity } from '../../lib/identity';
-import { type Ledger, type Receipt } from '../../lib/ledger';
+import { makeRequest, verifyReadAnswer } from '../../lib/access/access';
+import { signEnvelope } from '../../lib/format/envelope';
+import type { GrantView } from '../../lib/access/grants';
+import { Identity } from '../../lib/format/identity';
+import { type Ledger, type Receipt } from '../../lib/store/ledger';
 import { freePort } from '../helpers';
 import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, noMessage, statuses, type TestNode } from './util';
 

@@ -10,12 +10,12 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { signEnvelope } from '../../lib/envelope';
-import { Identity } from '../../lib/identity';
-import { Ledger } from '../../lib/ledger';
-import { MqttLink } from '../../lib/mqtt-link';
-import { ledgerId } from '../../lib/quorum';
-import { ledgerTopics } from '../../lib/sync';
+import { signEnvelope } from '../../lib/format/envelope';
+import { Identity } from '../../lib/format/identity';
+import { Ledger } from '../../lib/store/ledger';
+import { MqttLink } from '../../lib/consortium/mqtt-link';
+import { ledgerId } from '../../lib/consortium/quorum';
+import { ledgerTopics } from '../../lib/consortium/publisher';
 import { Mosquitto } from '../mosquitto';
 import { ALL_NODES, type FlowNode, freshUserDir, helper, until } from './util';
 

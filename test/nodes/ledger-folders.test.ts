@@ -7,9 +7,9 @@
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { Identity } from '../../lib/identity';
+import { Identity } from '../../lib/format/identity';
 import { isBotError } from '../../lib/errors';
-import type { Ledger } from '../../lib/ledger';
+import type { Ledger } from '../../lib/store/ledger';
 import { ALL_NODES, type FlowNode, freshUserDir, helper, nextMessages } from './util';
 
 const OP = Identity.generate();

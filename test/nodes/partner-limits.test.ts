@@ -6,11 +6,11 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeRequest } from '../../lib/access';
-import { signEnvelope } from '../../lib/envelope';
-import { grantInput } from '../../lib/grants';
-import { Identity } from '../../lib/identity';
-import { type Ledger } from '../../lib/ledger';
+import { makeRequest } from '../../lib/access/access';
+import { signEnvelope } from '../../lib/format/envelope';
+import { grantInput } from '../../lib/access/grants';
+import { Identity } from '../../lib/format/identity';
+import { type Ledger } from '../../lib/store/ledger';
 import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage } from './util';
 
 const OPERATOR = Identity.generate();

@@ -1,6 +1,6 @@
 /**
  * Issue 11 defect 6: a partner over MQTT checks that the owner's ledger is on the broker
- * before it sends a request (lib/partner.ts OwnerCheck): a wrong operator did:key or origin is
+ * before it sends a request (lib/access/partner.ts OwnerCheck): a wrong operator did:key or origin is
  * E_NOT_FOUND "no ledger with this origin and key on the broker" within the check's bound
  * (2 s), shown in the status, instead of E_TIMEOUT after the request timeout while the status
  * said "owner reachable over MQTT". Real Mosquitto, one Node-RED runtime with the owner's and
@@ -9,12 +9,12 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Identity } from '../../lib/identity';
-import { MqttLink } from '../../lib/mqtt-link';
-import { OwnerCheck } from '../../lib/partner';
-import { signCheckpoint } from '../../lib/note';
-import { ledgerId } from '../../lib/quorum';
-import { ledgerTopics } from '../../lib/sync';
+import { Identity } from '../../lib/format/identity';
+import { MqttLink } from '../../lib/consortium/mqtt-link';
+import { OwnerCheck } from '../../lib/access/partner';
+import { signCheckpoint } from '../../lib/format/note';
+import { ledgerId } from '../../lib/consortium/quorum';
+import { ledgerTopics } from '../../lib/consortium/publisher';
 import { Mosquitto } from '../mosquitto';
 import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, statuses, type TestNode, until } from './util';
 

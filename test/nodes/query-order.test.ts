@@ -7,14 +7,14 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type ProvenAnswer } from '../../lib/answer';
-import { signEnvelope } from '../../lib/envelope';
-import { Identity } from '../../lib/identity';
-import { canonicalBytes } from '../../lib/jcs';
-import { Ledger } from '../../lib/ledger';
-import { leafHash, verifyInclusion } from '../../lib/merkle';
-import { NoteVerifier, openNote, parseCheckpoint } from '../../lib/note';
-import { provenQueryLatest, queryOrder } from '../../lib/answer';
+import { type ProvenAnswer } from '../../lib/access/answer';
+import { signEnvelope } from '../../lib/format/envelope';
+import { Identity } from '../../lib/format/identity';
+import { canonicalBytes } from '../../lib/format/jcs';
+import { Ledger } from '../../lib/store/ledger';
+import { leafHash, verifyInclusion } from '../../lib/format/merkle';
+import { NoteVerifier, openNote, parseCheckpoint } from '../../lib/format/note';
+import { provenQueryLatest, queryOrder } from '../../lib/access/answer';
 import { tmpDir } from '../helpers';
 import { ALL_NODES, type FlowNode, freshUserDir, helper, nextMessage, nextMessages } from './util';
 

@@ -8,9 +8,9 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type Envelope, verifyEnvelope } from '../../lib/envelope';
-import { Identity } from '../../lib/identity';
-import { canonicalize } from '../../lib/jcs';
+import { type Envelope, verifyEnvelope } from '../../lib/format/envelope';
+import { Identity } from '../../lib/format/identity';
+import { canonicalize } from '../../lib/format/jcs';
 import { readExample } from './examples';
 import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, noMessage } from './util';
 

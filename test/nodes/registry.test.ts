@@ -1,9 +1,9 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { signEnvelope } from '../../lib/envelope';
-import { Identity } from '../../lib/identity';
-import { Ledger } from '../../lib/ledger';
-import { acquireLedger, failedLease, openLedgers, settledLedgers } from '../../lib/registry';
+import { signEnvelope } from '../../lib/format/envelope';
+import { Identity } from '../../lib/format/identity';
+import { Ledger } from '../../lib/store/ledger';
+import { acquireLedger, failedLease, openLedgers, settledLedgers } from '../../lib/store/registry';
 import { tmpDir } from '../helpers';
 
 describe('lib/registry: shared ledgers', () => {

@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Identity } from '../../lib/identity';
-import { forgetSharedSequences, SequenceCounter, sequenceFile, sharedSequence } from '../../lib/sequence';
+import { Identity } from '../../lib/format/identity';
+import { forgetSharedSequences, SequenceCounter, sequenceFile, sharedSequence } from '../../lib/store/sequence';
 import { tmpDir } from '../helpers';
 
 describe('lib/sequence: persistent seq counters', () => {

@@ -2,9 +2,9 @@ import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { verifyEnvelope } from '../../lib/envelope';
-import { Identity } from '../../lib/identity';
-import { forgetSharedSequences } from '../../lib/sequence';
+import { verifyEnvelope } from '../../lib/format/envelope';
+import { Identity } from '../../lib/format/identity';
+import { forgetSharedSequences } from '../../lib/store/sequence';
 import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, noMessage, statuses, until } from './util';
 import { editorDefinitions, editorVerdict } from './editor';
 

@@ -9,7 +9,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { types } from 'node:util';
-import { Identity } from '../../lib/identity';
+import { Identity } from '../../lib/format/identity';
 import { ALL_NODES, type FlowNode, freshUserDir, helper, nextMessage } from './util';
 
 const fn = require('@node-red/nodes/core/function/10-function.js') as unknown;

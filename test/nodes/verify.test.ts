@@ -1,9 +1,9 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type Envelope, signEnvelope } from '../../lib/envelope';
-import { Identity } from '../../lib/identity';
-import { type Ledger } from '../../lib/ledger';
+import { type Envelope, signEnvelope } from '../../lib/format/envelope';
+import { Identity } from '../../lib/format/identity';
+import { type Ledger } from '../../lib/store/ledger';
 import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, nextMessages, noMessage, statuses, until } from './util';
 import { editorDefinitions, editorVerdict } from './editor';
 

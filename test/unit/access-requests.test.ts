@@ -1,21 +1,21 @@
 /**
- * Access requests (lib/access-requests.ts, lib/access.ts ops "access" and "access-status",
- * lib/access-client.ts) over a real LevelDB ledger: the pending store's bounds, duplicates and
+ * Access requests (lib/access/access-requests.ts, lib/access/access.ts ops "access" and "access-status",
+ * lib/access/access-client.ts) over a real LevelDB ledger: the pending store's bounds, duplicates and
  * replays, refusals that change nothing, approval (narrowed, never widened) issuing a grant the
  * partner then reads with, declines, and the partner's checks of an approval.
  */
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
-import { answerRequest, type AccessAnswer, makeRequest, type ReadAnswer } from '../../lib/access';
-import { AccessRequests, type AccessView, accessRequestId, filterCovers, MAX_PENDING, narrowAsk, scopeWithin } from '../../lib/access-requests';
-import { accessStatus, requestAccess } from '../../lib/access-client';
-import { signEnvelope } from '../../lib/envelope';
+import { answerRequest, type AccessAnswer, makeRequest, type ReadAnswer } from '../../lib/access/access';
+import { AccessRequests, type AccessView, accessRequestId, filterCovers, MAX_PENDING, narrowAsk, scopeWithin } from '../../lib/access/access-requests';
+import { accessStatus, requestAccess } from '../../lib/access/access-client';
+import { signEnvelope } from '../../lib/format/envelope';
 import { type BotError, isBotError } from '../../lib/errors';
-import { GrantIndex, grantInput } from '../../lib/grants';
-import { Identity } from '../../lib/identity';
-import { Ledger, type StoredCheckpoint } from '../../lib/ledger';
-import type { PartnerTransport } from '../../lib/partner';
-import { RateLimiter } from '../../lib/rate-limit';
+import { GrantIndex, grantInput } from '../../lib/access/grants';
+import { Identity } from '../../lib/format/identity';
+import { Ledger, type StoredCheckpoint } from '../../lib/store/ledger';
+import type { PartnerTransport } from '../../lib/access/partner';
+import { RateLimiter } from '../../lib/access/rate-limit';
 import { tmpDir } from '../helpers';
 
 const ORIGIN = 'example.com/owner';
@@ -249,7 +249,7 @@ describe("access requests: the owner's pending store", function () {
   });
 });
 
-describe('access requests: the partner side (lib/access-client.ts)', function () {
+describe('access requests: the partner side (lib/access/access-client.ts)', function () {
   this.timeout(20000);
   const t = tmpDir('bot-access-client-');
   let led: Ledger;

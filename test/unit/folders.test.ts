@@ -1,5 +1,5 @@
 /**
- * Folders the package creates (lib/folders.ts): a path on a kernel pseudo-filesystem or
+ * Folders the package creates (lib/store/folders.ts): a path on a kernel pseudo-filesystem or
  * through a file is refused at once with E_STORE — never Node's recursive mkdir, which spins
  * forever under /proc — and a normal nested path is created level by level.
  */
@@ -7,12 +7,12 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isBotError } from '../../lib/errors';
-import { checkFolder, createFolder } from '../../lib/folders';
-import { Identity } from '../../lib/identity';
-import { Ledger } from '../../lib/ledger';
+import { checkFolder, createFolder } from '../../lib/store/folders';
+import { Identity } from '../../lib/format/identity';
+import { Ledger } from '../../lib/store/ledger';
 import { tmpDir } from '../helpers';
 
-describe('folders the package creates (lib/folders.ts)', () => {
+describe('folders the package creates (lib/store/folders.ts)', () => {
   let t: ReturnType<typeof tmpDir>;
   beforeEach(() => {
     t = tmpDir('bot-folders-');

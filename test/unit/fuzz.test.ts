@@ -62,8 +62,8 @@ import {
   verifyEnvelope,
   canonicalize,
 } from '../../lib';
-import { base58Decode, base58Encode } from '../../lib/base58';
-import { signerId } from '../../lib/layout';
+import { base58Decode, base58Encode } from '../../lib/format/base58';
+import { signerId } from '../../lib/store/layout';
 import { tmpDir } from '../helpers';
 import { anyString, bytesAround, deepArray, deepSplices, mutate, mutateText, mutations, textMutations, type Value, weirdValue } from '../fuzz/mutate';
 
@@ -324,7 +324,7 @@ describe('fuzz: every parser a peer reaches refuses with a typed error or answer
           if (r !== REFUSED) return;
           const after = await snapshot();
           assert.equal(after.size, before.size, 'a refused request appended entries');
-          // The one record a refusal may advance, by design (lib/access.ts ReplayGuard): the request seq of an
+          // The one record a refusal may advance, by design (lib/access/access.ts ReplayGuard): the request seq of an
           // authentic request (valid signature, fresh, naming a grant of its signer) is consumed even if refused later.
           let consumed: string | undefined;
           try {
@@ -399,7 +399,7 @@ describe('fuzz: every parser a peer reaches refuses with a typed error or answer
     );
   });
 
-  // Found by this fuzz layer (fixed in lib/envelope.ts checkFields): the refusal message was built with
+  // Found by this fuzz layer (fixed in lib/format/envelope.ts checkFields): the refusal message was built with
   // JSON.stringify(e.v); for a "v" nested about 4 200 levels deep (8.3 KB of JSON, far under the 64 KiB entry
   // and 4 MiB request limits) that throws RangeError (Maximum call stack size exceeded) instead of E_ENVELOPE;
   // for a cyclic or BigInt "v" from an in-process caller, TypeError. Reached by verifyEnvelope, fromTrustedLeaf,
@@ -422,7 +422,7 @@ describe('fuzz: every parser a peer reaches refuses with a typed error or answer
     typed('verifyEnvelope(BigInt v)', () => verifyEnvelope({ ...(validEnvelope as Record<string, Value>), v: 1n }));
   });
 
-  // Found by this fuzz layer (fixed in lib/grants.ts parseGrantTerms): an unknown action was quoted with
+  // Found by this fuzz layer (fixed in lib/access/grants.ts parseGrantTerms): an unknown action was quoted with
   // JSON.stringify(a): an action that is a BigInt or a cyclic value throws TypeError, one nested about 4 200
   // levels deep RangeError, instead of E_GRANT. Grants read back from a ledger cannot hold these (JCS caps depth
   // at 64 and refuses BigInt and cycles), but bot-grant hands msg.payload (e.g. an http-in JSON body) to it.
@@ -434,7 +434,7 @@ describe('fuzz: every parser a peer reaches refuses with a typed error or answer
     }
   });
 
-  // Found by this fuzz layer (fixed in lib/witness.ts): parseAddCheckpointResponse(status, body) called
+  // Found by this fuzz layer (fixed in lib/consortium/witness.ts): parseAddCheckpointResponse(status, body) called
   // Buffer.from(body) for any body that is not a string, so a body that is neither text nor bytes (null, a number,
   // an object: what a caller's HTTP client may hand over) throws TypeError instead of E_NOTE, unlike
   // parseAddCheckpointRequest, which refuses it with E_NOTE.

@@ -1,14 +1,14 @@
 /**
- * Invitations (lib/invitation.ts): created and signed by the operator, read back, refused when
+ * Invitations (lib/access/invitation.ts): created and signed by the operator, read back, refused when
  * tampered with (every byte of the signed envelope, and the text itself), when their terms are
  * not valid (credentials in a URL, unknown fields, an impossible quorum) and when a bot-partner's
  * settings no longer match the invitation it came with.
  */
 import { strict as assert } from 'node:assert';
-import { signEnvelope } from '../../lib/envelope';
+import { signEnvelope } from '../../lib/format/envelope';
 import { isBotError } from '../../lib/errors';
-import { Identity } from '../../lib/identity';
-import { checkPartnerInvitation, createInvitation, INVITATION_PREFIX, MAX_INVITATION_BYTES, parseInvitation } from '../../lib/invitation';
+import { Identity } from '../../lib/format/identity';
+import { checkPartnerInvitation, createInvitation, INVITATION_PREFIX, MAX_INVITATION_BYTES, parseInvitation } from '../../lib/access/invitation';
 
 const op = Identity.generate();
 const w1 = Identity.generate();

@@ -1,16 +1,16 @@
 /**
- * lib/ledger-view.ts over a real LevelDB ledger: pages of entries newest first with filters
+ * lib/view/ledger-view.ts over a real LevelDB ledger: pages of entries newest first with filters
  * and cursors, entry details whose proofs verify against the signed checkpoint, the watch's
  * summaries, live rows, grant detection and its bounded change rate.
  */
 import { strict as assert } from 'node:assert';
-import { fromBase64 } from '../../lib/bytes';
-import { signEnvelope } from '../../lib/envelope';
-import { Identity } from '../../lib/identity';
-import { Ledger } from '../../lib/ledger';
-import { entryDetail, entryPage, LedgerWatch, MAX_PAGE, Throttle } from '../../lib/ledger-view';
-import { leafHash, verifyInclusion } from '../../lib/merkle';
-import { NoteVerifier, openNote, parseCheckpoint } from '../../lib/note';
+import { fromBase64 } from '../../lib/format/bytes';
+import { signEnvelope } from '../../lib/format/envelope';
+import { Identity } from '../../lib/format/identity';
+import { Ledger } from '../../lib/store/ledger';
+import { entryDetail, entryPage, LedgerWatch, MAX_PAGE, Throttle } from '../../lib/view/ledger-view';
+import { leafHash, verifyInclusion } from '../../lib/format/merkle';
+import { NoteVerifier, openNote, parseCheckpoint } from '../../lib/format/note';
 import { tmpDir } from '../helpers';
 
 const ORIGIN = 'example.com/view-test';

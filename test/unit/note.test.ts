@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fromBase64, toBase64 } from '../../lib/bytes';
+import { fromBase64, toBase64 } from '../../lib/format/bytes';
 import { isBotError } from '../../lib/errors';
-import { Identity } from '../../lib/identity';
+import { Identity } from '../../lib/format/identity';
 import {
   NoteVerifier,
   cosignLine,
@@ -18,7 +18,7 @@ import {
   parseSignerKey,
   signCheckpoint,
   signNoteLine,
-} from '../../lib/note';
+} from '../../lib/format/note';
 
 const VEC_DIR = path.resolve(__dirname, '../../../test/vectors');
 interface NoteVectors {

@@ -1,8 +1,8 @@
 /** c2sp.org/tlog-policy import and export of the witness set and quorum. */
 import { strict as assert } from 'node:assert';
 import { Identity, NoteVerifier } from '../../lib';
-import { exportPolicy, formatPolicy, importPolicy, parsePolicy, policySatisfied } from '../../lib/policy';
-import { QuorumPolicy } from '../../lib/quorum';
+import { exportPolicy, formatPolicy, importPolicy, parsePolicy, policySatisfied } from '../../lib/format/tlog-policy';
+import { QuorumPolicy } from '../../lib/consortium/quorum';
 
 const ORIGIN = 'example.com/plant-1';
 const op = Identity.generate();

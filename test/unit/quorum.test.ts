@@ -6,10 +6,10 @@
 import { strict as assert } from 'node:assert';
 import * as crypto from 'node:crypto';
 import { cosignLine, Identity, Ledger, NoteVerifier, openNote, parseNote, signCheckpoint, signEnvelope } from '../../lib';
-import { CosignatureCollector, countConfirmations, defaultQuorum, ledgerId, QuorumPolicy, type WitnessInit } from '../../lib/quorum';
-import { checkEvidence, EquivocationError } from '../../lib/equivocation';
-import { formatAddCheckpointRequest, parseAddCheckpointResponse, formatAddCheckpointResponse, Witness } from '../../lib/witness';
-import { ledgerTopics } from '../../lib/sync';
+import { CosignatureCollector, countConfirmations, defaultQuorum, ledgerId, QuorumPolicy, type WitnessInit } from '../../lib/consortium/quorum';
+import { checkEvidence, EquivocationError } from '../../lib/format/equivocation';
+import { formatAddCheckpointRequest, parseAddCheckpointResponse, formatAddCheckpointResponse, Witness } from '../../lib/consortium/witness';
+import { ledgerTopics } from '../../lib/consortium/publisher';
 import { tmpDir } from '../helpers';
 
 const ORIGIN = 'example.com/plant-1';

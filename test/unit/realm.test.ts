@@ -7,8 +7,8 @@
 import { strict as assert } from 'node:assert';
 import * as vm from 'node:vm';
 import { canonicalize, Identity, signEnvelope, verifyEnvelope } from '../../lib';
-import { isPlainObject } from '../../lib/jcs';
-import { Ledger } from '../../lib/ledger';
+import { isPlainObject } from '../../lib/format/jcs';
+import { Ledger } from '../../lib/store/ledger';
 import { tmpDir } from '../helpers';
 
 const id = Identity.generate();

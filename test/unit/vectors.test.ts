@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as ed from '@noble/ed25519';
-import { base58Encode } from '../../lib/base58';
+import { base58Encode } from '../../lib/format/base58';
 import {
   canonicalize,
   consistencyProof,

@@ -25,8 +25,8 @@ import {
   parseAddCheckpointRequest,
   parseAddCheckpointResponse,
   Witness,
-} from '../../lib/witness';
-import { checkEvidence, consistencyRoots, evidenceToJson, explainEvidence, parseEvidence } from '../../lib/equivocation';
+} from '../../lib/consortium/witness';
+import { checkEvidence, consistencyRoots, evidenceToJson, explainEvidence, parseEvidence } from '../../lib/format/equivocation';
 import { tmpDir } from '../helpers';
 
 const ORIGIN = 'example.com/plant-1';
