@@ -44,7 +44,7 @@ import {
   StatusThrottle,
   userPath,
 } from './red';
-import { lines } from './settings';
+import { lines } from './setting-lines';
 
 interface BotGrantDef extends NodeDef {
   name?: string;

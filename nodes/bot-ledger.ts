@@ -27,7 +27,7 @@ import { checkOrigin, type Ledger, type Receipt, type StoredCheckpoint } from '.
 import { type AcquireOptions, acquireLedger, failedLease, type LedgerLease } from '../lib/store/registry';
 import { type BotLedgerNode, openOrThrow, type MirrorInfo, configError, identityOf, intSetting, type NodeAPI, type NodeDef, userPath } from './red';
 import { liveLedgers, registerLedgerAdmin } from './ledger-admin';
-import { parseWitnessed, parseWitnesses } from './settings';
+import { parseWitnessed, parseWitnesses } from './setting-lines';
 
 interface BotLedgerDef extends NodeDef {
   name?: string;

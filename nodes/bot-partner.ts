@@ -21,7 +21,7 @@ import { httpTransport, mqttTransport, NO_OWNER_LEDGER, OwnerCheck, PartnerClien
 import { QuorumPolicy } from '../lib/consortium/quorum';
 import { sharedSequence } from '../lib/store/sequence';
 import { type BotPartnerNode, configError, identityOf, intSetting, ledgerNodeOf, type NodeAPI, type NodeDef, userPath } from './red';
-import { parseWitnesses } from './settings';
+import { parseWitnesses } from './setting-lines';
 
 interface BotPartnerDef extends NodeDef {
   name?: string;
