@@ -80,7 +80,7 @@ async function auditView(ledger: Ledger, view: RawView, opts: AuditOptions): Pro
   const frontier = new Frontier();
   let checkpoints = 0;
 
-  const cpIter = view.iterator('C')[Symbol.asyncIterator]();
+  const cpIter = view.iterator(L.CHECKPOINT_PREFIX)[Symbol.asyncIterator]();
   let cp = await cpIter.next();
   const cpSize = (): number => (cp.done ? Infinity : L.sizeOfCheckpointKey(cp.value[0]));
   /** Check the stored checkpoint at the current tree size; a failure names the last covered entry. */
@@ -103,10 +103,10 @@ async function auditView(ledger: Ledger, view: RawView, opts: AuditOptions): Pro
       fail(0, 'E_CORRUPT', 'the head record is missing or unreadable');
     } else {
       if (cpSize() === 0) await checkCheckpoint();
-      const hIter = view.iterator('H')[Symbol.asyncIterator]();
+      const hIter = view.iterator(L.HASH_PREFIX)[Symbol.asyncIterator]();
       let expected = 0;
       const nodes: NewNode[] = [];
-      for await (const [ek, ebuf] of view.iterator('E')) {
+      for await (const [ek, ebuf] of view.iterator(L.ENTRY_PREFIX)) {
         if (failures.length > 0 || pool.failure) break;
         const chunk = L.chunkOfKey(ek);
         const start = chunk * L.CHUNK;

@@ -1,5 +1,6 @@
 /**
- * The LevelDB layout of a ledger. Entries and tree hashes are append-only arrays stored in
+ * The LevelDB layout of a ledger: the one module that spells its keys and prefixes (the
+ * ledger, its query index and the audit use only what is exported here). Entries and tree hashes are append-only arrays stored in
  * chunks of CHUNK leaves, so that one group commit writes a handful of keys however many
  * entries it holds (the layout, not LevelDB, decides the throughput):
  *
@@ -39,12 +40,32 @@ export const KEY_HEAD = 'head';
 
 const hex = (n: number, width: number): string => n.toString(16).padStart(width, '0');
 
-export const entryKey = (chunk: number): string => 'E' + hex(chunk, 12);
-export const hashKey = (chunk: number): string => 'H' + hex(chunk, 12);
+/** Prefixes of the entry chunks and of the tree-hash chunks. */
+export const ENTRY_PREFIX = 'E';
+export const HASH_PREFIX = 'H';
+export const entryKey = (chunk: number): string => ENTRY_PREFIX + hex(chunk, 12);
+export const hashKey = (chunk: number): string => HASH_PREFIX + hex(chunk, 12);
 export const checkpointKey = (size: number): string => 'C' + hex(size, 14);
 export const signerPostingKey = (sid: string, segment: number): string => `s${sid}!${hex(segment, 12)}`;
 export const topicPostingKey = (topic: string, segment: number): string => `t${topic}\u0000${hex(segment, 12)}`;
 export const timePostingKey = (minute: number, segment: number): string => `m${hex(minute, 10)}!${hex(segment, 12)}`;
+/** Prefix of every checkpoint key, and the key range holding exactly them (`C…` below `D`). */
+export const CHECKPOINT_PREFIX = 'C';
+export const CHECKPOINT_RANGE: Readonly<{ gte: string; lt: string }> = Object.freeze({ gte: 'C', lt: 'D' });
+/** Prefix of a signer's postings (all segments); `signerPostingEnd` is the first key after them. */
+export const signerPostingPrefix = (sid: string): string => `s${sid}!`;
+export const signerPostingEnd = (sid: string): string => `s${sid}"`;
+/** Prefix of an exact topic's postings (all segments). */
+export const topicPostingPrefix = (topic: string): string => `t${topic}\u0000`;
+/** The range of minute-posting keys for minutes lo..hi (all segments). */
+export const timePostingRange = (lo: number, hi: number): [string, string] => ['m' + hex(lo, 10) + '!', 'm' + hex(hi, 10) + '!\uffff'];
+/** Whether a posting key is a signer's (its postings start with the signer's last seq). */
+export const isSignerPostingKey = (key: string): boolean => key[0] === 's';
+/** The signer id of a signer posting key. */
+export const signerIdOfPostingKey = (key: string): string => key.slice(1, 17);
+/** Prefix of the auxiliary records (Ledger.aux), and the LevelDB key of one. */
+export const AUX_PREFIX = 'X';
+export const auxKey = (key: string): string => AUX_PREFIX + key;
 /** The fixed-width hex of a segment number, as it ends posting keys. */
 export const segmentHex = (segment: number): string => hex(segment, 12);
 

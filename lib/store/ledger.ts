@@ -487,7 +487,8 @@ export class Ledger implements NodeReader {
         inSegment !== undefined
           ? Promise.resolve(inSegment)
           : (async () => {
-              for await (const v of this.#db.values({ gte: `s${sid}!`, lt: `s${sid}"`, reverse: true, limit: 1 })) return L.postingSeq(v);
+              for await (const v of this.#db.values({ gte: L.signerPostingPrefix(sid), lt: L.signerPostingEnd(sid), reverse: true, limit: 1 }))
+                return L.postingSeq(v);
               return -1;
             })()
       )
@@ -602,7 +603,7 @@ export class Ledger implements NodeReader {
     };
     const flushSegment = (): void => {
       for (const [k, offsets] of next.segPostings) {
-        ops.push({ type: 'put', key: k, value: L.encodePostings(offsets, k[0] === 's' ? next.segSeq.get(k.slice(1, 17)) : undefined) });
+        ops.push({ type: 'put', key: k, value: L.encodePostings(offsets, L.isSignerPostingKey(k) ? next.segSeq.get(L.signerIdOfPostingKey(k)) : undefined) });
       }
       next.segPostings = new Map();
       next.segSeq = new Map();
@@ -764,8 +765,8 @@ export class Ledger implements NodeReader {
       );
     };
     let candidates: AsyncIterable<number> | undefined;
-    if (q.signer !== undefined) candidates = this.#postings(`s${L.signerId(q.signer)}!`, from, to);
-    else if (q.topic !== undefined && isExactTopic(q.topic)) candidates = this.#postings(`t${q.topic}\u0000`, from, to);
+    if (q.signer !== undefined) candidates = this.#postings(L.signerPostingPrefix(L.signerId(q.signer)), from, to);
+    else if (q.topic !== undefined && isExactTopic(q.topic)) candidates = this.#postings(L.topicPostingPrefix(q.topic), from, to);
     else if (q.since !== undefined || q.until !== undefined) candidates = this.#timePostings(q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER, from, to);
 
     const out: (Entry & { envelope: SignedEnvelope })[] = [];
@@ -802,7 +803,7 @@ export class Ledger implements NodeReader {
     if (from >= to) return;
     const first = Math.floor(from / L.SEGMENT),
       last = Math.floor((to - 1) / L.SEGMENT);
-    const withSeq = prefix[0] === 's';
+    const withSeq = L.isSignerPostingKey(prefix);
     const open = Math.floor(this.size / L.SEGMENT);
     const openList = this.#state.segPostings.get(prefix + L.segmentHex(open));
     for await (const [k, v] of this.#db.iterator({ gte: prefix + L.segmentHex(first), lte: prefix + L.segmentHex(Math.min(last, open - 1)) })) {
@@ -818,10 +819,9 @@ export class Ledger implements NodeReader {
 
   /** Indices of entries whose minute bucket lies in [since, until], sorted. Bounded scan. */
   async *#timePostings(since: number, until: number, from: number, to: number): AsyncGenerator<number> {
-    const hex = (n: number, w: number): string => n.toString(16).padStart(w, '0');
     const lo = Math.floor(Math.max(0, since) / 60000),
       hi = Math.floor(Math.min(until, 2 ** 52) / 60000);
-    const [loKey, hiKey] = ['m' + hex(lo, 10) + '!', 'm' + hex(hi, 10) + '!\uffff'];
+    const [loKey, hiKey] = L.timePostingRange(lo, hi);
     const found: number[] = [];
     const add = (i: number): void => {
       if (i >= from && i < to) found.push(i);
@@ -948,7 +948,7 @@ export class Ledger implements NodeReader {
   /** All stored checkpoints, oldest first. */
   async *checkpoints(): AsyncGenerator<StoredCheckpoint> {
     this.#checkOpen();
-    for await (const [k, v] of this.#db.iterator({ gte: 'C', lt: 'D' })) yield { size: L.sizeOfCheckpointKey(k), note: v.toString('utf8') };
+    for await (const [k, v] of this.#db.iterator({ ...L.CHECKPOINT_RANGE })) yield { size: L.sizeOfCheckpointKey(k), note: v.toString('utf8') };
   }
 
   /**
@@ -987,21 +987,21 @@ export class Ledger implements NodeReader {
     return {
       get: async (key) => {
         check();
-        return this.#db.get('X' + key);
+        return this.#db.get(L.auxKey(key));
       },
       batch: async (ops, opts) => {
         this.#checkWritable();
         const batch = ops.map((o) =>
-          o.value === undefined ? { type: 'del' as const, key: 'X' + o.key } : { type: 'put' as const, key: 'X' + o.key, value: o.value },
+          o.value === undefined ? { type: 'del' as const, key: L.auxKey(o.key) } : { type: 'put' as const, key: L.auxKey(o.key), value: o.value },
         );
         await this.#write('auxiliary records', (db) => db.batch(batch, { sync: opts?.sync ?? true }));
       },
       iterator: (prefix) => {
         check();
         const db = this.#db;
-        const p = 'X' + prefix;
+        const p = L.auxKey(prefix);
         return (async function* () {
-          for await (const [k, v] of db.iterator({ gte: p, lt: p + '\uffff' })) yield [k.slice(1), v] as [string, Buffer];
+          for await (const [k, v] of db.iterator({ gte: p, lt: p + '\uffff' })) yield [k.slice(L.AUX_PREFIX.length), v] as [string, Buffer];
         })();
       },
     };
@@ -1106,7 +1106,7 @@ async function firstKey(db: Level<string, Buffer>): Promise<string | undefined> 
 
 /** The latest stored checkpoint (checkpoint keys sort by size). */
 async function readLatest(db: Level<string, Buffer>): Promise<StoredCheckpoint | undefined> {
-  for await (const [k, v] of db.iterator({ gte: 'C', lt: 'D', reverse: true, limit: 1 })) {
+  for await (const [k, v] of db.iterator({ ...L.CHECKPOINT_RANGE, reverse: true, limit: 1 })) {
     return { size: L.sizeOfCheckpointKey(k), note: v.toString('utf8') };
   }
   return undefined;
