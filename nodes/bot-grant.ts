@@ -1,6 +1,6 @@
 /**
- * bot-grant: the owner issues, revokes and lists grants to partners (docs/design.md "Partner
- * access"). Grants and revocations are envelopes signed with the ledger's operator key and
+ * bot-grant: the owner issues, revokes and lists grants to partners
+ * (docs/design.md "Partner access"). Grants and revocations are envelopes signed with the ledger's operator key and
  * appended to the ledger, so they replicate to mirrors and are audited like every entry.
  *
  * msg.payload (each field overrides the node's setting):

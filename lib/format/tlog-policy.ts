@@ -199,8 +199,8 @@ export function policySatisfied(p: TlogPolicy, cosigned: Iterable<string>): bool
 }
 
 /**
- * Convert policy text to the ledger's flat QuorumPolicy (docs/design.md "Witness set and
- * quorum"): the log named origin (or the only log), all witnesses as the set, and the quorum
+ * Convert policy text to the ledger's flat QuorumPolicy
+ * (docs/design.md "Witness set and quorum"): the log named origin (or the only log), all witnesses as the set, and the quorum
  * `none` (→ 1), one witness that is the whole set (→ 2), or a group of exactly all witnesses
  * with threshold k (→ 1 + k). Anything else is refused as not flat.
  */
