@@ -35,7 +35,7 @@ export type { MirrorOptions, MirrorState } from './consortium/mirror';
 export * from './access/grants';
 export * from './access/access';
 export * from './access/partner';
-export { RateMeter } from './view/rate';
+export { LineThrottle, RateMeter } from './view/rate';
 export { RateLimiter, DEFAULT_RATE_LIMITS } from './access/rate-limit';
 export type { RateLimits } from './access/rate-limit';
 export { checkFolder, createFolder } from './store/folders';

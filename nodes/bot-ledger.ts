@@ -20,6 +20,7 @@ import { DEFAULT_RATE_LIMITS, RateLimiter } from '../lib/access/rate-limit';
 import { BotError } from '../lib/errors';
 import { type Identity } from '../lib/format/identity';
 import { installationId } from '../lib/store/installation';
+import { LineThrottle } from '../lib/view/rate';
 import { type LinkDrop, type LinkOptions, MqttLink, redactUrl, urlHasPassword } from '../lib/consortium/mqtt-link';
 import { escapeUnprintable } from '../lib/format/topic';
 import { ledgerId, QuorumPolicy, type WitnessInit } from '../lib/consortium/quorum';
@@ -235,16 +236,10 @@ export = function (RED: NodeAPI): void {
           lastError = m;
         });
         // What the link drops or refuses, at most one line per reason a minute (a peer may send many).
-        const drops = new Map<string, { at: number; more: number }>();
+        const drops = new LineThrottle(60000);
         link.on('drop', (d: LinkDrop) => {
-          const now = Date.now();
-          const last = drops.get(d.reason);
-          if (last && now - last.at < 60000) {
-            last.more++;
-            return;
-          }
-          drops.set(d.reason, { at: now, more: 0 });
-          say(`${d.message}${last && last.more > 0 ? ` (and ${last.more} more like it since the last such line)` : ''}`);
+          const line = drops.line(d.reason, d.message);
+          if (line !== undefined) say(line);
         });
         const cons = new Consortium({
           ledger: l,

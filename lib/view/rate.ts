@@ -39,3 +39,23 @@ export class RateMeter {
     if (b > this.#head) this.#head = b;
   }
 }
+
+/**
+ * At most one log line per key (e.g. a drop reason) per interval: a peer may cause many of
+ * the same event, and the log must stay readable. Keys are few and fixed by the caller.
+ */
+export class LineThrottle {
+  #last = new Map<string, { at: number; more: number }>();
+  constructor(private readonly intervalMs = 60000) {}
+
+  /** The line to write for this event now (with how many were held back since the last one), or undefined to hold it back. */
+  line(key: string, text: string, now = Date.now()): string | undefined {
+    const last = this.#last.get(key);
+    if (last && now - last.at < this.intervalMs) {
+      last.more++;
+      return undefined;
+    }
+    this.#last.set(key, { at: now, more: 0 });
+    return last && last.more > 0 ? `${text} (and ${last.more} more like it since the last such line)` : text;
+  }
+}
