@@ -33,6 +33,8 @@ export const BOT_ERROR_CODES = [
   'E_NO_WITNESS', // confirmation asked of a ledger with no witnesses: the operator alone never confirms
   'E_RATE', // too many requests from one signer, or in total: try again later
   'E_INVITATION', // not an invitation, a damaged one, or one that does not match the settings it came with
+  'E_DECRYPT', // a sealed payload or wrapped key that does not open (wrong key, tampered, or moved to another entry, scope or ledger)
+  'E_NO_KEY', // no key held for a sealed entry's scope and epoch (not granted, or sealed after a revocation)
 ] as const;
 
 /** An error code of the kernel. */
