@@ -16,26 +16,11 @@ import { types } from 'node:util';
 import { BotError } from '../lib/errors';
 import { type Receipt } from '../lib/store/ledger';
 import { type LedgerLease } from '../lib/store/registry';
-import {
-  type BotPartnerNode,
-  closeAfterJobs,
-  partnerNodeOf,
-  runJob,
-  setupFailed,
-  showOwnerLink,
-  showStoreHealth,
-  type BotLedgerNode,
-  type DoneFn,
-  ledgerNodeOf,
-  type NodeAPI,
-  type NodeDef,
-  type NodeMessage,
-  RateMeter,
-  type RedNode,
-  type SendFn,
-  shortMessage,
-  StatusThrottle,
-} from './red';
+import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
+import { type BotPartnerNode, partnerNodeOf, type BotLedgerNode, ledgerNodeOf } from './config-nodes';
+import { setupFailed, shortMessage, StatusThrottle } from './node-status';
+import { closeAfterJobs, runJob, showOwnerLink, showStoreHealth } from './jobs';
+import { RateMeter } from '../lib/view/rate';
 
 interface BotAppendDef extends NodeDef {
   name?: string;

@@ -22,20 +22,10 @@ import { ConsensusError, type Consortium, type EntryStatus } from '../lib/consor
 import { BotError } from '../lib/errors';
 import { type Ledger } from '../lib/store/ledger';
 import { type LedgerLease } from '../lib/store/registry';
-import {
-  setupFailed,
-  type BotLedgerNode,
-  type DoneFn,
-  ledgerNodeOf,
-  type NodeAPI,
-  type NodeDef,
-  type NodeMessage,
-  openOrThrow,
-  type RedNode,
-  type SendFn,
-  showStoreHealth,
-  StatusThrottle,
-} from './red';
+import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
+import { type BotLedgerNode, ledgerNodeOf } from './config-nodes';
+import { setupFailed, StatusThrottle } from './node-status';
+import { openOrThrow, showStoreHealth } from './jobs';
 import { describeSetting, evaluate, typedSetting } from './typed-input';
 
 interface BotConsensusDef extends NodeDef {

@@ -26,24 +26,10 @@ import { type Identity } from '../lib/format/identity';
 import { type Ledger } from '../lib/store/ledger';
 import { type LedgerLease } from '../lib/store/registry';
 import { type SequenceCounter, sharedSequence } from '../lib/store/sequence';
-import {
-  type BotLedgerNode,
-  closeAfterJobs,
-  type DoneFn,
-  ledgerNodeOf,
-  runJob,
-  type NodeAPI,
-  type NodeDef,
-  type NodeMessage,
-  openOrThrow,
-  type RedNode,
-  type SendFn,
-  setupFailed,
-  shortMessage,
-  showStoreHealth,
-  StatusThrottle,
-  userPath,
-} from './red';
+import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
+import { type BotLedgerNode, ledgerNodeOf, userPath } from './config-nodes';
+import { setupFailed, shortMessage, StatusThrottle } from './node-status';
+import { closeAfterJobs, runJob, openOrThrow, showStoreHealth } from './jobs';
 import { lines } from './setting-lines';
 
 interface BotGrantDef extends NodeDef {

@@ -3,15 +3,17 @@
  * credentials (type password) or, when those hold none, in a key file on the server (PEM,
  * mode 0600, generated on first use): never in flow JSON, a msg, the log, a status or an error.
  *
- * Admin endpoint: POST /bot-identity/did {secretKey} | {id} → {did}, so the editor can show
- * the did:key of a key typed or generated in the browser, or of a deployed node.
+ * Admin endpoint (nodes/admin-routes.ts): POST /bot-identity/did {secretKey} | {id} → {did}, so the
+ * editor can show the did:key of a key typed or generated in the browser, or of a deployed node.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BotError } from '../lib/errors';
 import { createFolder } from '../lib/store/folders';
 import { Identity } from '../lib/format/identity';
-import { type AdminRequest, type AdminResponse, type BotIdentityNode, type NodeAPI, type NodeDef, userPath } from './red';
+import { registerAdminRoutes } from './admin-routes';
+import type { NodeAPI, NodeDef } from './red-api';
+import { type BotIdentityNode, userPath } from './config-nodes';
 
 interface BotIdentityDef extends NodeDef {
   name?: string;
@@ -33,8 +35,6 @@ function loadOrCreateKeyFile(file: string): { identity: Identity; created: boole
   }
   return { identity: Identity.fromFile(file), created: false };
 }
-
-const registered = new WeakSet<object>();
 
 export = function (RED: NodeAPI): void {
   function BotIdentity(this: BotIdentityNode, def: BotIdentityDef): void {
@@ -61,32 +61,5 @@ export = function (RED: NodeAPI): void {
 
   RED.nodes.registerType('bot-identity', BotIdentity, { credentials: { secretKey: { type: 'password' } } });
 
-  const http = RED.httpAdmin;
-  if (http && !registered.has(http)) {
-    registered.add(http);
-    const perm = RED.auth?.needsPermission('bot-identity.read') ?? ((_q, _s, next) => next());
-    http.post('/bot-identity/did', perm, (req: AdminRequest, res: AdminResponse) => {
-      const body = (req.body ?? {}) as { secretKey?: unknown; id?: unknown };
-      try {
-        if (typeof body.secretKey === 'string' && body.secretKey !== '' && body.secretKey !== '__PWRD__') {
-          res.json({ did: Identity.import(body.secretKey).did });
-        } else if (typeof body.id === 'string' && body.id !== '') {
-          const n = RED.nodes.getNode(body.id) as Partial<BotIdentityNode> | null;
-          if (!n || n.type !== 'bot-identity') {
-            res.status(404).json({ error: 'no deployed bot-identity with that id' });
-            return;
-          }
-          if (!n.identity) {
-            res.status(409).json({ error: n.configError?.message ?? 'the deployed identity has no usable key' });
-            return;
-          }
-          res.json({ did: n.identity.did });
-        } else {
-          res.status(400).json({ error: 'send {secretKey} or {id}' });
-        }
-      } catch (err) {
-        res.status(400).json({ error: err instanceof BotError ? err.message : 'the secret key cannot be read' });
-      }
-    });
-  }
+  registerAdminRoutes(RED);
 };

@@ -10,7 +10,7 @@
  * partners' ledgers listed under "witnessed". It is stopped, and the link closed, before the
  * lease is released. Without a broker the ledger is standalone.
  *
- * Its admin endpoints are in ./ledger-admin.ts.
+ * Its admin endpoints are in ./admin-routes.ts.
  */
 import * as fs from 'node:fs';
 import { Consortium, type WitnessedLedger } from '../lib/consortium/consortium';
@@ -26,8 +26,10 @@ import { escapeUnprintable } from '../lib/format/topic';
 import { ledgerId, QuorumPolicy, type WitnessInit } from '../lib/consortium/quorum';
 import { checkOrigin, type Ledger, type Receipt, type StoredCheckpoint } from '../lib/store/ledger';
 import { type AcquireOptions, acquireLedger, failedLease, type LedgerLease } from '../lib/store/registry';
-import { type BotLedgerNode, openOrThrow, type MirrorInfo, configError, identityOf, intSetting, type NodeAPI, type NodeDef, userPath } from './red';
-import { liveLedgers, registerLedgerAdmin } from './ledger-admin';
+import type { NodeAPI, NodeDef } from './red-api';
+import { type BotLedgerNode, type MirrorInfo, configError, identityOf, intSetting, userPath } from './config-nodes';
+import { openOrThrow } from './jobs';
+import { liveLedgers, registerAdminRoutes } from './admin-routes';
 import { parseWitnessed, parseWitnesses } from './setting-lines';
 
 interface BotLedgerDef extends NodeDef {
@@ -393,5 +395,5 @@ export = function (RED: NodeAPI): void {
   RED.nodes.registerType('bot-ledger', BotLedgerConfig, {
     credentials: { username: { type: 'text' }, password: { type: 'password' } },
   });
-  registerLedgerAdmin(RED);
+  registerAdminRoutes(RED);
 };

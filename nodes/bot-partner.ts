@@ -20,7 +20,8 @@ import { checkPartnerInvitation } from '../lib/access/invitation';
 import { httpTransport, mqttTransport, NO_OWNER_LEDGER, OwnerCheck, PartnerClient, type PartnerTransport } from '../lib/access/partner';
 import { QuorumPolicy } from '../lib/consortium/quorum';
 import { sharedSequence } from '../lib/store/sequence';
-import { type BotPartnerNode, configError, identityOf, intSetting, ledgerNodeOf, type NodeAPI, type NodeDef, userPath } from './red';
+import type { NodeAPI, NodeDef } from './red-api';
+import { type BotPartnerNode, configError, identityOf, intSetting, ledgerNodeOf, userPath } from './config-nodes';
 import { parseWitnesses } from './setting-lines';
 
 interface BotPartnerDef extends NodeDef {

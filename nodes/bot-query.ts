@@ -30,25 +30,10 @@ import { type Ledger } from '../lib/store/ledger';
 import { type LedgerLease } from '../lib/store/registry';
 import { answeringDone } from './http-answer';
 
-import {
-  type BotPartnerNode,
-  closeAfterJobs,
-  partnerNodeOf,
-  runJob,
-  setupFailed,
-  showOwnerLink,
-  type BotLedgerNode,
-  type DoneFn,
-  ledgerNodeOf,
-  type NodeAPI,
-  openOrThrow,
-  type NodeDef,
-  type NodeMessage,
-  type RedNode,
-  type SendFn,
-  showStoreHealth,
-  StatusThrottle,
-} from './red';
+import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
+import { type BotPartnerNode, partnerNodeOf, type BotLedgerNode, ledgerNodeOf } from './config-nodes';
+import { setupFailed, StatusThrottle } from './node-status';
+import { closeAfterJobs, runJob, showOwnerLink, openOrThrow, showStoreHealth } from './jobs';
 
 type QueryField = 'from' | 'to' | 'signer' | 'topic' | 'since' | 'until' | 'limit';
 const FIELDS: QueryField[] = ['from', 'to', 'signer', 'topic', 'since', 'until', 'limit'];

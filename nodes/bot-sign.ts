@@ -16,18 +16,9 @@ import { type Identity } from '../lib/format/identity';
 import { jsonProblem, type JsonValue } from '../lib/format/jcs';
 import { type SequenceCounter, sharedSequence } from '../lib/store/sequence';
 import { describeSetting, evaluate, messageProperty, setMessageProperty, typedSetting, type TypedSetting } from './typed-input';
-import {
-  type DoneFn,
-  identityOf,
-  type NodeAPI,
-  type NodeDef,
-  type NodeMessage,
-  type RedNode,
-  type SendFn,
-  shortMessage,
-  StatusThrottle,
-  userPath,
-} from './red';
+import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
+import { identityOf, userPath } from './config-nodes';
+import { shortMessage, StatusThrottle } from './node-status';
 
 interface BotSignDef extends NodeDef {
   name?: string;

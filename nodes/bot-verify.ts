@@ -15,23 +15,10 @@ import { BotError, isBotError } from '../lib/errors';
 import { isPlainObject, jsonProblem } from '../lib/format/jcs';
 import { PublicKey } from '../lib/format/identity';
 import { type LedgerLease } from '../lib/store/registry';
-import {
-  configError,
-  type DoneFn,
-  failMessage,
-  identityOf,
-  intSetting,
-  ledgerNodeOf,
-  openOrThrow,
-  type NodeAPI,
-  type NodeDef,
-  type NodeMessage,
-  type RedNode,
-  type SendFn,
-  shortMessage,
-  showStoreHealth,
-  StatusThrottle,
-} from './red';
+import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
+import { configError, identityOf, intSetting, ledgerNodeOf } from './config-nodes';
+import { failMessage, shortMessage, StatusThrottle } from './node-status';
+import { openOrThrow, showStoreHealth } from './jobs';
 import { messageProperty, setMessageProperty } from './typed-input';
 
 interface BotVerifyDef extends NodeDef {

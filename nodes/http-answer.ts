@@ -10,7 +10,7 @@
  */
 import { refusal, refusalStatus } from '../lib/access/access';
 import { BotError } from '../lib/errors';
-import type { DoneFn, NodeMessage, SendFn } from './red';
+import type { DoneFn, NodeMessage, SendFn } from './red-api';
 
 /** True when msg came from `http in` and still holds the response to answer (msg.res). */
 export function fromHttpIn(msg: NodeMessage): boolean {

@@ -6,7 +6,7 @@ import type { WitnessedLedger } from '../lib/consortium/consortium';
 import { PublicKey } from '../lib/format/identity';
 import { checkOrigin } from '../lib/store/ledger';
 import type { WitnessInit } from '../lib/consortium/quorum';
-import { configError } from './red';
+import { configError } from './config-nodes';
 
 /** Non-empty, non-comment lines of a textarea setting (also comma-separated items when commas). */
 export function lines(v: string | undefined, commas = false): string[] {

@@ -4,7 +4,7 @@
  * node-red.nodes. Evaluation is Node-RED's own (RED.util.evaluateNodeProperty); `flow` and
  * `global` go through its callback form so persistent context stores work too.
  */
-import type { NodeAPI, NodeMessage, RedNode } from './red';
+import type { NodeAPI, NodeMessage, RedNode } from './red-api';
 
 /** The part of RED.util the typed inputs use. */
 export interface RedUtil {

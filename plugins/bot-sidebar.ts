@@ -35,9 +35,9 @@ import { createInvitation, type InvitationTerms } from '../lib/access/invitation
 import { sharedSequence } from '../lib/store/sequence';
 import type { Ledger } from '../lib/store/ledger';
 import { entryDetail, entryPage, type EntryFilter, LedgerWatch, Throttle } from '../lib/view/ledger-view';
-import { liveLedgers, queryInt } from '../nodes/ledger-admin';
-import { userPath } from '../nodes/red';
-import type { AdminHandler, AdminRequest, BotLedgerNode, NodeAPI } from '../nodes/red';
+import { liveLedgers, queryInt } from '../nodes/admin-routes';
+import type { AdminHandler, AdminRequest, NodeAPI } from '../nodes/red-api';
+import { userPath, type BotLedgerNode } from '../nodes/config-nodes';
 
 /** The parts of the plugin API (RED) this plugin uses beyond a node's. */
 interface PluginAPI extends NodeAPI {

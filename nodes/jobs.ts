@@ -1,0 +1,71 @@
+/**
+ * A node's work on shared things: one message's job tracked until it settles, a close that
+ * lets the jobs in flight finish before giving the ledger back, the open-ledger check, and
+ * following a shared ledger's store health or a partner's way to its owner on the status.
+ */
+import { BotError } from '../lib/errors';
+import type { Ledger } from '../lib/store/ledger';
+import type { LedgerLease, StoreHealth } from '../lib/store/registry';
+import type { BotPartnerNode } from './config-nodes';
+import { failMessage, type StatusThrottle, storeFailedText } from './node-status';
+import type { DoneFn, RedNode } from './red-api';
+
+/**
+ * A close handler's work for nodes that use a ledger: let the jobs in flight finish (accepted
+ * appends are durable or failed), stop the status, then give the ledger back.
+ */
+export function closeAfterJobs(node: RedNode, status: StatusThrottle, inflight: Set<Promise<void>>, lease: LedgerLease | undefined, done: () => void): void {
+  Promise.allSettled([...inflight])
+    .then(() => {
+      status.stop();
+      return lease?.release();
+    })
+    .catch((err: unknown) => node.error(err))
+    .finally(() => done());
+}
+
+/**
+ * Run one message's work: `ok` with its result (it sends and calls done), or failMessage;
+ * tracked in `inflight` until settled, so closeAfterJobs lets it finish.
+ */
+export function runJob<T>(inflight: Set<Promise<void>>, work: Promise<T>, status: StatusThrottle, done: DoneFn, ok: (v: T) => void): void {
+  const job: Promise<void> = work
+    .then(ok, (err: unknown) => failMessage(status, done, err))
+    .finally(() => {
+      inflight.delete(job);
+    });
+  inflight.add(job);
+}
+
+/** Show the MQTT state of the way to a partner's owner on a node's status; returns the unsubscribe. */
+export function showOwnerLink(partner: BotPartnerNode, status: StatusThrottle): () => void {
+  return partner.onLinkState((st, problem) =>
+    status.now(
+      problem !== undefined
+        ? { fill: 'red', shape: 'ring', text: problem }
+        : st === 'connected'
+          ? { fill: 'green', shape: 'ring', text: 'owner reachable over MQTT' }
+          : { fill: 'yellow', shape: 'ring', text: `MQTT ${st}` },
+    ),
+  );
+}
+
+/**
+ * Show a shared ledger's store failure on a node's status (a red ring, storeFailedText) while
+ * the registry reopens it, and call `recovered` (to show the normal status) once it works
+ * again; returns the unsubscribe. A node whose messages fail meanwhile shows their error.
+ */
+export function showStoreHealth(lease: LedgerLease, status: StatusThrottle, recovered: (l: Ledger | undefined) => void): () => void {
+  const show = (h: StoreHealth): void => {
+    if (h.failure) status.now({ fill: 'red', shape: 'ring', text: storeFailedText(h) });
+    else recovered(lease.current);
+  };
+  if (lease.health.failure) show(lease.health);
+  return lease.onHealth(show);
+}
+
+/** The ledger, or E_CLOSED when it has been closed (some kernel reads do not check that themselves). */
+export function openOrThrow<L extends { closed: boolean }>(l: L): L {
+  if (l.closed) throw new BotError('E_CLOSED', 'the ledger is closed');
+  return l;
+}
