@@ -1,8 +1,9 @@
 /**
  * The LevelDB layout of a ledger: the one module that spells its keys and prefixes (the
- * ledger, its query index and the audit use only what is exported here). Entries and tree hashes are append-only arrays stored in
- * chunks of CHUNK leaves, so that one group commit writes a handful of keys however many
- * entries it holds (the layout, not LevelDB, decides the throughput):
+ * ledger, its query index and the audit use only what is exported here). Entries and tree
+ * hashes are append-only arrays stored in chunks of CHUNK leaves, so that one group commit
+ * writes a handful of keys however many entries it holds (the layout, not LevelDB, decides
+ * the throughput):
  *
  *   meta                        JSON {format, origin, operator}
  *   head                        JSON {size, frontier: [base64 …]}  — the only state read at open
@@ -16,10 +17,10 @@
  *   m<minute>!<segment>         postings by entry time (ts / 60000)
  *   X<key>                      auxiliary records (Ledger.aux): witness state, cosignatures
  *
- * Index postings are written once per SEGMENT of entries, when the segment is complete, so
- * that an index key costs one write per signer, topic or minute per segment rather than per
- * commit; the open segment's postings live in memory and are rebuilt at open from its at most
- * SEGMENT − 1 entries. Numbers in keys are fixed-width lower-case hex so that key order is
+ * Index postings (the query index, query-index.ts) are written once per SEGMENT of entries,
+ * when the segment is complete, so that an index key costs one write per signer, topic or
+ * minute per segment rather than per commit; the open segment's postings live in memory and
+ * are rebuilt at open from its at most SEGMENT − 1 entries. Numbers in keys are fixed-width lower-case hex so that key order is
  * numeric order.
  */
 import * as crypto from 'node:crypto';

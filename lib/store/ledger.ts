@@ -3,11 +3,13 @@
  * own LevelDB (docs/design.md "Storage and durability").
  *
  * - An append resolves only after the atomic batch holding the entry, its tree nodes, the
- *   postings of any index segment it completes, and the new head has been written with `sync`.
+ *   postings of any index segment it completes (the query index, lib/store/query-index.ts),
+ *   and the new head has been written with `sync`.
  * - Appends that arrive while a batch is being written go into the next batch (group
  *   commit), so callers that each await one append still get batch throughput.
  * - Opening reads `head`, the unfinished tail chunk and the entries of the open index segment
- *   (at most SEGMENT − 1, to rebuild its postings): bounded, never a replay of the log.
+ *   (at most SEGMENT − 1, for the query index to rebuild its postings): bounded, never a
+ *   replay of the log.
  *   Caches are bounded, so memory does not grow with the ledger.
  * - Fail-stop: every LevelDB write (group commit, checkpoint, stored checkpoint, aux batch)
  *   goes through one queue, one at a time, and the first one that fails puts the ledger in a
@@ -28,7 +30,8 @@ import { type DidKey, type Identity, PublicKey } from '../format/identity';
 import * as L from './layout';
 import { asHash, consistencyProof, Frontier, type Hash, inclusionProof, leafHash, type NewNode, type NodeReader, nodePosition, rootAt } from '../format/merkle';
 import { isValidKeyName, NoteVerifier, openNote, parseCheckpoint, signCheckpoint } from '../format/note';
-import { checkTopicFilter, isExactTopic, topicMatches } from '../format/topic';
+import { checkTopicFilter, topicMatches } from '../format/topic';
+import { type IndexBatch, type PutOp, QueryIndex } from './query-index';
 
 /** What an append returns once the entry is durable. */
 export interface Receipt {
@@ -140,19 +143,16 @@ interface State {
   tailLeaves: Buffer[];
   /** Hash stream of the tail chunk. */
   tailHashes: Buffer;
-  /** Postings of the open index segment, keyed by their full LevelDB key (layout.ts). */
-  segPostings: Map<string, number[]>;
-  /** Last seq of each signer (by signer id) in the open segment. */
-  segSeq: Map<string, number>;
 }
 
 /** What a write of the ledger stores, for the E_STORE message of a failed one. */
 type WriteKind = 'entries' | 'a checkpoint' | 'a stored checkpoint' | 'auxiliary records';
 
-/** A group commit ready to be written: its ops, the state it leads to, its receipts. */
+/** A group commit ready to be written: its ops, the state and index it leads to, its receipts. */
 interface Prepared {
-  ops: { type: 'put'; key: string; value: Buffer }[];
+  ops: PutOp[];
   next: State;
+  index: IndexBatch;
   receipts: Receipt[];
 }
 
@@ -187,6 +187,8 @@ export class Ledger implements NodeReader {
   #db: Level<string, Buffer>;
   #identity: Identity | undefined;
   #state: State;
+  /** The query index (postings by signer, topic, minute): committed together with #state. */
+  #index: QueryIndex;
   #queue: Pending[] = [];
   #admitting: Pending[] = [];
   #admission: Promise<void> | undefined;
@@ -219,6 +221,7 @@ export class Ledger implements NodeReader {
     origin: string,
     operator: PublicKey,
     state: State,
+    index: QueryIndex,
     latest: StoredCheckpoint | undefined,
     opts: LedgerOptions,
   ) {
@@ -228,6 +231,7 @@ export class Ledger implements NodeReader {
     this.operator = operator;
     this.#identity = opts.identity;
     this.#state = state;
+    this.#index = index;
     this.#latest = latest;
     this.maxEntryBytes = opts.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES;
     this.#maxBatch = opts.maxBatch ?? 4096;
@@ -297,9 +301,9 @@ export class Ledger implements NodeReader {
       if (opts.operator !== undefined && opts.operator !== operator.did) {
         throw new FormatError('E_KEY', `the ledger in ${dir} is operated by ${operator.did}, not ${opts.operator}`);
       }
-      const state = await readState(db);
+      const { state, index } = await readState(db);
       const latest = await readLatest(db);
-      return new Ledger(db, dir, meta.origin, operator, state, latest, opts);
+      return new Ledger(db, dir, meta.origin, operator, state, index, latest, opts);
     } catch (err) {
       await db.close().catch(() => undefined);
       if (err instanceof BotError) throw err;
@@ -478,20 +482,12 @@ export class Ledger implements NodeReader {
     return this.#seqCache.get(sid) ?? this.#loadSeq(sid);
   }
 
-  /** A signer's last seq: from the open segment, else from its latest stored postings. */
+  /** A signer's last seq, read from the query index's signer postings (cached). */
   #loadSeq(sid: string): Promise<number> {
     let p = this.#seqLoads.get(sid);
     if (!p) {
-      const inSegment = this.#state.segSeq.get(sid);
-      p = (
-        inSegment !== undefined
-          ? Promise.resolve(inSegment)
-          : (async () => {
-              for await (const v of this.#db.values({ gte: L.signerPostingPrefix(sid), lt: L.signerPostingEnd(sid), reverse: true, limit: 1 }))
-                return L.postingSeq(v);
-              return -1;
-            })()
-      )
+      p = this.#index
+        .lastSeq(sid)
         .then((seq) => {
           if (!this.#seqCache.has(sid)) this.#seqCache.set(sid, seq);
           return this.#seqCache.get(sid) as number;
@@ -530,8 +526,8 @@ export class Ledger implements NodeReader {
           this.#resetPendingSeq();
           continue;
         }
-        const { next, receipts } = prepared;
-        this.#commit(batch, next);
+        const { next, index, receipts } = prepared;
+        this.#commit(batch, next, index);
         this.#stats.commits++;
         this.#stats.appended += batch.length;
         this.#emit(this.#commitListeners, { from: next.frontier.size - batch.length, leaves: batch.map((p) => p.env.bytes), size: next.frontier.size });
@@ -582,74 +578,51 @@ export class Ledger implements NodeReader {
     if (this.#failure) throw this.#failure;
   }
 
-  /** Build the write batch and the state it leads to, from a copy of the committed state. */
+  /** Build the write batch and the state and index it lead to, from a copy of the committed ones. */
   #prepare(batch: Pending[]): Prepared {
     const cur = this.#state;
     const next: State = {
       frontier: cur.frontier.clone(),
       tailLeaves: cur.tailLeaves.slice(),
       tailHashes: cur.tailHashes,
-      segPostings: new Map(cur.segPostings),
-      segSeq: new Map(cur.segSeq),
     };
-    const ops: { type: 'put'; key: string; value: Buffer }[] = [];
+    const index = this.#index.batch();
+    const ops: PutOp[] = [];
     const receipts: Receipt[] = [];
-    const copied = new Set<string>(); // posting lists already copied from the committed state
     const nodes: NewNode[] = [];
     const newHashes: Buffer[] = [next.tailHashes];
     const flushChunk = (chunk: number): void => {
       ops.push({ type: 'put', key: L.entryKey(chunk), value: L.encodeLeaves(next.tailLeaves) });
       ops.push({ type: 'put', key: L.hashKey(chunk), value: Buffer.concat(newHashes) });
     };
-    const flushSegment = (): void => {
-      for (const [k, offsets] of next.segPostings) {
-        ops.push({ type: 'put', key: k, value: L.encodePostings(offsets, L.isSignerPostingKey(k) ? next.segSeq.get(L.signerIdOfPostingKey(k)) : undefined) });
-      }
-      next.segPostings = new Map();
-      next.segSeq = new Map();
-      copied.clear();
-    };
-    const addPosting = (key: string, offset: number): void => {
-      const list = next.segPostings.get(key);
-      if (!list) next.segPostings.set(key, [offset]);
-      else if (copied.has(key)) list.push(offset);
-      else next.segPostings.set(key, list.concat(offset));
-      copied.add(key);
-    };
     for (const p of batch) {
-      const index = next.frontier.size;
-      const offset = index % L.CHUNK;
-      const segment = Math.floor(index / L.SEGMENT);
-      const inSegment = index % L.SEGMENT;
+      const i = next.frontier.size;
+      const offset = i % L.CHUNK;
       const lh = leafHash(p.env.bytes);
       nodes.length = 0;
       next.frontier.append(lh, nodes);
       for (const n of nodes) newHashes.push(n.hash);
       next.tailLeaves.push(p.env.bytes);
-      const e = p.env.envelope;
-      addPosting(L.signerPostingKey(p.sid, segment), inSegment);
-      if (e.topic !== undefined) addPosting(L.topicPostingKey(e.topic, segment), inSegment);
-      addPosting(L.timePostingKey(Math.floor(e.ts / 60000), segment), inSegment);
-      next.segSeq.set(p.sid, e.seq);
-      receipts.push({ origin: this.origin, index, leafHash: toBase64(lh), treeSize: 0 });
+      receipts.push({ origin: this.origin, index: i, leafHash: toBase64(lh), treeSize: 0 });
       if (offset === L.CHUNK - 1) {
-        flushChunk(Math.floor(index / L.CHUNK));
+        flushChunk(Math.floor(i / L.CHUNK));
         next.tailLeaves = [];
         newHashes.length = 0;
       }
-      if (inSegment === L.SEGMENT - 1) flushSegment();
+      index.add(p.sid, p.env.envelope, ops);
     }
     const size = next.frontier.size;
     if (size % L.CHUNK !== 0) flushChunk(Math.floor(size / L.CHUNK));
     next.tailHashes = size % L.CHUNK !== 0 ? Buffer.concat(newHashes) : Buffer.alloc(0);
     ops.push({ type: 'put', key: L.KEY_HEAD, value: encodeHead(next.frontier) });
     for (const r of receipts) r.treeSize = size;
-    return { ops, next, receipts };
+    return { ops, next, index, receipts };
   }
 
-  #commit(batch: Pending[], next: State): void {
+  #commit(batch: Pending[], next: State, index: IndexBatch): void {
     const oldChunk = Math.floor(this.#state.frontier.size / L.CHUNK);
     this.#state = next;
+    this.#index.commit(index);
     // Chunks that were the tail may be cached with fewer hashes than they now hold.
     for (let c = oldChunk; c <= Math.floor(next.frontier.size / L.CHUNK); c++) this.#hashCache.delete(c);
     for (const p of batch) {
@@ -739,7 +712,8 @@ export class Ledger implements NodeReader {
 
   /**
    * Entries matching a query, in index order. Signer and exact-topic criteria read their
-   * index postings; time ranges read the minute postings; wildcard topics filter a scan.
+   * index postings; time ranges read the minute postings; wildcard topics filter a scan
+   * (QueryIndex.candidates plans it).
    */
   async query(q: Query): Promise<(Entry & { envelope: SignedEnvelope })[]> {
     this.#checkOpen();
@@ -764,10 +738,7 @@ export class Ledger implements NodeReader {
         (q.until === undefined || e.ts <= q.until)
       );
     };
-    let candidates: AsyncIterable<number> | undefined;
-    if (q.signer !== undefined) candidates = this.#postings(L.signerPostingPrefix(L.signerId(q.signer)), from, to);
-    else if (q.topic !== undefined && isExactTopic(q.topic)) candidates = this.#postings(L.topicPostingPrefix(q.topic), from, to);
-    else if (q.since !== undefined || q.until !== undefined) candidates = this.#timePostings(q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER, from, to);
+    const candidates = this.#index.candidates(q, from, to);
 
     const out: (Entry & { envelope: SignedEnvelope })[] = [];
     if (candidates) {
@@ -793,45 +764,6 @@ export class Ledger implements NodeReader {
       }
     }
     return out;
-  }
-
-  /**
-   * Indices from the postings under a key prefix for [from, to), in order: the stored
-   * segments, then the open segment's postings held in memory.
-   */
-  async *#postings(prefix: string, from: number, to: number): AsyncGenerator<number> {
-    if (from >= to) return;
-    const first = Math.floor(from / L.SEGMENT),
-      last = Math.floor((to - 1) / L.SEGMENT);
-    const withSeq = L.isSignerPostingKey(prefix);
-    const open = Math.floor(this.size / L.SEGMENT);
-    const openList = this.#state.segPostings.get(prefix + L.segmentHex(open));
-    for await (const [k, v] of this.#db.iterator({ gte: prefix + L.segmentHex(first), lte: prefix + L.segmentHex(Math.min(last, open - 1)) })) {
-      for (const i of L.decodePostings(v, L.chunkOfKey(k), withSeq)) if (i >= from && i < to) yield i;
-    }
-    if (openList && open >= first && open <= last) {
-      for (const o of openList) {
-        const i = open * L.SEGMENT + o;
-        if (i >= from && i < to) yield i;
-      }
-    }
-  }
-
-  /** Indices of entries whose minute bucket lies in [since, until], sorted. Bounded scan. */
-  async *#timePostings(since: number, until: number, from: number, to: number): AsyncGenerator<number> {
-    const lo = Math.floor(Math.max(0, since) / 60000),
-      hi = Math.floor(Math.min(until, 2 ** 52) / 60000);
-    const [loKey, hiKey] = L.timePostingRange(lo, hi);
-    const found: number[] = [];
-    const add = (i: number): void => {
-      if (i >= from && i < to) found.push(i);
-      if (found.length > 1_000_000) throw new FormatError('E_QUERY', 'time range too wide: narrow it or add an index range');
-    };
-    const open = Math.floor(this.size / L.SEGMENT);
-    for (const [k, offsets] of this.#state.segPostings) if (k >= loKey && k <= hiKey) for (const o of offsets) add(open * L.SEGMENT + o);
-    for await (const [k, v] of this.#db.iterator({ gte: loKey, lte: hiKey })) for (const i of L.decodePostings(v, L.chunkOfKey(k), false)) add(i);
-    found.sort((a, b) => a - b);
-    yield* found;
   }
 
   /** Root hash at a past size. */
@@ -1046,9 +978,10 @@ export class Ledger implements NodeReader {
       throw openError(err, this.dir);
     }
     let state: State;
+    let index: QueryIndex;
     let latest: StoredCheckpoint | undefined;
     try {
-      state = await readState(db);
+      ({ state, index } = await readState(db));
       latest = await readLatest(db);
     } catch (err) {
       await db.close().catch(() => undefined);
@@ -1057,6 +990,7 @@ export class Ledger implements NodeReader {
     }
     this.#db = db;
     this.#state = state;
+    this.#index = index;
     this.#latest = latest;
     this.#pendingSeq.clear();
     this.#seqCache.clear();
@@ -1118,9 +1052,10 @@ function encodeHead(f: Frontier): Buffer {
 
 /**
  * Read head, the unfinished tail chunk, and the entries of the open index segment (at most
- * SEGMENT − 1, to rebuild its postings): all that opening needs, bounded whatever the size.
+ * SEGMENT − 1, for the query index to rebuild its postings): all that opening needs, bounded
+ * whatever the size.
  */
-async function readState(db: Level<string, Buffer>): Promise<State> {
+async function readState(db: Level<string, Buffer>): Promise<{ state: State; index: QueryIndex }> {
   const headBuf = await db.get(L.KEY_HEAD);
   if (!headBuf) throw new StoreError('E_CORRUPT', 'the ledger has no head record');
   const head = JSON.parse(headBuf.toString()) as { size: number; frontier: string[] };
@@ -1128,7 +1063,7 @@ async function readState(db: Level<string, Buffer>): Promise<State> {
     head.size,
     head.frontier.map((h) => asHash(fromBase64(h, 'frontier hash'))),
   );
-  const state: State = { frontier, tailLeaves: [], tailHashes: Buffer.alloc(0), segPostings: new Map(), segSeq: new Map() };
+  const state: State = { frontier, tailLeaves: [], tailHashes: Buffer.alloc(0) };
   const chunk = Math.floor(head.size / L.CHUNK);
   const inTail = head.size % L.CHUNK;
   if (inTail !== 0) {
@@ -1142,36 +1077,16 @@ async function readState(db: Level<string, Buffer>): Promise<State> {
       });
   }
   const segment = Math.floor(head.size / L.SEGMENT);
-  const add = (k: string, o: number): void => {
-    const l = state.segPostings.get(k);
-    if (l) l.push(o);
-    else state.segPostings.set(k, [o]);
-  };
+  const chunks: Buffer[][] = [];
   for (let c = (segment * L.SEGMENT) / L.CHUNK; c <= chunk; c++) {
-    let leaves: Buffer[];
-    if (c === chunk) leaves = state.tailLeaves;
+    if (c === chunk) chunks.push(state.tailLeaves);
     else {
       const e = await db.get(L.entryKey(c));
       if (!e) throw new StoreError('E_CORRUPT', `entries of chunk ${c} are missing`, { cause: { index: c * L.CHUNK } });
-      leaves = L.decodeLeaves(e, c);
+      chunks.push(L.decodeLeaves(e, c));
     }
-    leaves.forEach((leaf, offset) => {
-      const index = c * L.CHUNK + offset;
-      let env: SignedEnvelope['envelope'];
-      try {
-        env = fromTrustedLeaf(leaf).envelope;
-      } catch (err) {
-        throw new StoreError('E_CORRUPT', `entry ${index} is unreadable: ${(err as Error).message}`, { cause: { index } });
-      }
-      const sid = L.signerId(env.signer);
-      const o = index % L.SEGMENT;
-      add(L.signerPostingKey(sid, segment), o);
-      if (env.topic !== undefined) add(L.topicPostingKey(env.topic, segment), o);
-      add(L.timePostingKey(Math.floor(env.ts / 60000), segment), o);
-      state.segSeq.set(sid, env.seq);
-    });
   }
-  return state;
+  return { state, index: QueryIndex.rebuild(db, head.size, chunks) };
 }
 
 function openError(err: unknown, dir: string): BotError {
