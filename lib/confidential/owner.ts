@@ -1,0 +1,277 @@
+/**
+ * The owner's side of confidential scopes (docs/design.md "Confidential entries"): declare a
+ * scope (epoch 0), wrap its keys to readers, rotate on revocation, seal entries of its topics
+ * and open them again. Every key decision is a signed entry of the owner's own ledger
+ * (lib/confidential/keys.ts); the owner wraps every epoch to its own X25519 key as well, so its
+ * ledger and that one secret restore every scope key after a restart.
+ */
+import { AccessError, GrantIndex, type GrantTerms, revokeGrant, type Issued } from '../access/grants';
+import { type SignedEnvelope, signEnvelope } from '../format/envelope';
+import type { DidKey, Identity } from '../format/identity';
+import { type Ledger } from '../store/ledger';
+import { serialized } from '../store/mutex';
+import { type EncryptionKey } from './hpke';
+import {
+  ENCKEY_KIND,
+  encryptionKeyInput,
+  EPOCH_KIND,
+  epochInput,
+  KEYWRAP_KIND,
+  KeyEpochs,
+  Keyring,
+  keywrapInput,
+  newScopeKey,
+  type ReaderKey,
+  readerKey,
+  scopeKeyId,
+} from './keys';
+import { isScopeId, openSealed, sealedScope, sealEnvelope } from './seal';
+import { checkTopicFilter } from '../format/topic';
+import { FormatError } from '../errors';
+
+const SCAN_PAGE = 10000;
+/** Per open Ledger: its key epochs and the size scanned so far (in memory: rebuilt by one scan of the operator's entries after a restart). */
+const indexes = new WeakMap<Ledger, { epochs: KeyEpochs; scanned: number }>();
+
+/**
+ * The key epochs of a ledger (the owner's or a mirror's copy), caught up with its entries:
+ * the operator's entries since the last call are applied in order (one index per open Ledger).
+ */
+export async function keyEpochsOf(ledger: Ledger): Promise<KeyEpochs> {
+  let k = indexes.get(ledger);
+  if (!k) {
+    k = { epochs: new KeyEpochs(ledger.origin, ledger.operator.did), scanned: 0 };
+    indexes.set(ledger, k);
+  }
+  const idx = k;
+  const epochs = idx.epochs;
+  if (idx.scanned >= ledger.size) return epochs;
+  return serialized(epochs, 'sync', async () => {
+    const size = ledger.size;
+    let from = idx.scanned;
+    while (from < size) {
+      const rows = await ledger.query({ signer: ledger.operator.did, from, to: size, limit: SCAN_PAGE });
+      for (const r of rows) {
+        const kind = r.envelope.envelope.kind;
+        if (kind === EPOCH_KIND || kind === KEYWRAP_KIND) epochs.apply(r.envelope, r.index);
+      }
+      if (rows.length < SCAN_PAGE) break;
+      from = rows[rows.length - 1].index + 1;
+    }
+    idx.scanned = Math.max(idx.scanned, size);
+    return epochs;
+  });
+}
+
+/** Whether two MQTT topic filters (MQTT 3.1.1 §4.7) match at least one topic name in common. */
+export function filtersOverlap(a: string, b: string): boolean {
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; ; i++) {
+    if (x[i] === '#' || y[i] === '#') return true; // '#' also matches the parent level (§4.7.1.2)
+    if (i >= x.length || i >= y.length) return x.length === y.length;
+    if (x[i] !== '+' && y[i] !== '+' && x[i] !== y[i]) return false;
+  }
+}
+
+/** What an owner needs for its confidential scopes. */
+export interface ConfidentialOwnerOptions {
+  ledger: Ledger;
+  /** The operator's identity (signs epoch and keywrap entries). */
+  operator: Identity;
+  /** The operator's persistent seq counter (lib/store/sequence.ts). */
+  nextSeq: () => number;
+  /** The operator's own X25519 key: every epoch is wrapped to it too. */
+  encryptionKey: EncryptionKey;
+  /** The clock (tests). */
+  now?: () => number;
+}
+
+/** Declares, grants, rotates, seals and opens the confidential scopes of the owner's ledger. */
+export class ConfidentialOwner {
+  readonly ledger: Ledger;
+  #opts: ConfidentialOwnerOptions;
+  #self: ReaderKey | undefined;
+  #ring: Keyring | undefined;
+
+  constructor(opts: ConfidentialOwnerOptions) {
+    if (opts.operator.did !== opts.ledger.operator.did)
+      throw new FormatError('E_KEY', `the ledger is operated by ${opts.ledger.operator.did}, not ${opts.operator.did}`);
+    this.ledger = opts.ledger;
+    this.#opts = opts;
+  }
+
+  #now(): number {
+    return (this.#opts.now ?? Date.now)();
+  }
+
+  /** The operator's own encryption-key envelope (signed once per process; it travels in its keywraps). */
+  ownKey(): ReaderKey {
+    this.#self ??= readerKey(signEnvelope(this.#opts.operator, encryptionKeyInput(this.#opts.encryptionKey, this.#opts.nextSeq(), this.#now())));
+    return this.#self;
+  }
+
+  /** The owner's keyring over the ledger's key epochs, caught up. */
+  async keyring(): Promise<Keyring> {
+    const epochs = await keyEpochsOf(this.ledger);
+    this.#ring ??= new Keyring(epochs, this.#opts.operator.did, this.#opts.encryptionKey);
+    return this.#ring;
+  }
+
+  async #append(input: Parameters<typeof signEnvelope>[1]): Promise<void> {
+    await this.ledger.append(signEnvelope(this.#opts.operator, input, { maxBytes: this.ledger.maxEntryBytes }));
+  }
+
+  /** A new epoch of a scope with a fresh key, wrapped to the owner and to each reader (an epoch entry, then one keywrap per reader). */
+  async #newEpoch(scope: string, topics: string[], readers: ReaderKey[], revoked: string[]): Promise<number> {
+    const epochs = await keyEpochsOf(this.ledger);
+    const epoch = epochs.epochs(scope).length;
+    const key = newScopeKey();
+    const all = [this.ownKey(), ...readers.filter((r) => r.reader !== this.#opts.operator.did)];
+    const ts = this.#now();
+    await this.#append(
+      epochInput(
+        {
+          ledger: this.ledger.origin,
+          scope,
+          epoch,
+          topics,
+          kid: scopeKeyId(key),
+          readers: all.map((r) => r.reader),
+          ...(revoked.length ? { revoked: revoked as DidKey[] } : {}),
+        },
+        this.#opts.nextSeq(),
+        ts,
+      ),
+    );
+    for (const r of all) await this.#append(await keywrapInput(this.ledger.origin, scope, epoch, key, r, this.#opts.nextSeq(), ts));
+    (await this.keyring()).remember(scope, epoch, key);
+    await keyEpochsOf(this.ledger);
+    return epoch;
+  }
+
+  /** Mark topics (MQTT filters) confidential as a scope: its epoch 0, readable by the owner and the given readers' enckey envelopes. */
+  async declareScope(scope: string, topics: string[], readers: unknown[] = []): Promise<number> {
+    if (!isScopeId(scope)) throw new FormatError('E_KEY', 'a scope id is 1-64 characters of A-Z a-z 0-9 . _ -');
+    for (const t of topics) checkTopicFilter(t);
+    const keys = readers.map((r) => readerKey(r));
+    return serialized(this, 'keys', async () => {
+      if ((await keyEpochsOf(this.ledger)).current(scope)) throw new FormatError('E_KEY', `scope ${scope} is already declared`);
+      return this.#newEpoch(scope, topics, keys, []);
+    });
+  }
+
+  /**
+   * Give a reader the keys a read grant covers: for each scope whose topics overlap the grant's
+   * (all when it names none), every epoch whose time span meets the grant's from–until, wrapped
+   * to the reader's enckey envelope (which must be the grant subject's). Returns how many keys were wrapped.
+   */
+  async addReader(grant: GrantTerms, enckey: unknown): Promise<number> {
+    const rk = readerKey(enckey);
+    if (rk.reader !== grant.subject)
+      throw new AccessError('E_GRANT', `the encryption key is signed by ${rk.reader}, not by the grant's subject ${grant.subject}`);
+    if (!grant.actions.includes('read')) throw new AccessError('E_SCOPE', `grant ${grant.id} does not allow read`);
+    return serialized(this, 'keys', async () => {
+      const epochs = await keyEpochsOf(this.ledger);
+      const ring = await this.keyring();
+      let n = 0;
+      for (const s of epochs.view()) {
+        if (grant.scope.topics && !grant.scope.topics.some((g) => s.topics.some((t) => filtersOverlap(g, t)))) continue;
+        for (const [i, ep] of s.epochs.entries()) {
+          const end = s.epochs[i + 1]?.ts ?? Number.MAX_SAFE_INTEGER;
+          if ((grant.scope.from !== undefined && end < grant.scope.from) || (grant.scope.until !== undefined && ep.ts > grant.scope.until)) continue;
+          if (ep.revoked.includes(rk.reader) || epochs.wrap(s.scope, ep.epoch, rk.reader)) continue;
+          const key = await ring.keyOf(s.scope, ep.epoch);
+          await this.#append(await keywrapInput(this.ledger.origin, s.scope, ep.epoch, key, rk, this.#opts.nextSeq(), this.#now()));
+          n++;
+        }
+      }
+      await keyEpochsOf(this.ledger);
+      return n;
+    });
+  }
+
+  /**
+   * Rotate a scope's key: a new epoch wrapped to the holders of the current one, less `revoke`
+   * (each keeps its encryption key of the current keywrap). Entries sealed from then on use it.
+   */
+  async rotate(scope: string, revoke: string[] = []): Promise<number> {
+    return serialized(this, 'keys', () => this.#rotate(scope, revoke));
+  }
+
+  async #rotate(scope: string, revoke: string[]): Promise<number> {
+    const epochs = await keyEpochsOf(this.ledger);
+    const cur = epochs.current(scope);
+    if (!cur) throw new FormatError('E_KEY', `scope ${scope} is not declared`);
+    const view = epochs.view().find((s) => s.scope === scope);
+    const holders = view?.epochs[cur.epoch].holders ?? [];
+    const keep = holders.filter((d) => !revoke.includes(d) && d !== this.#opts.operator.did);
+    const keys = keep.map((d) => epochs.wrap(scope, cur.epoch, d)?.recipient).filter((r): r is ReaderKey => r !== undefined);
+    return this.#newEpoch(
+      scope,
+      cur.topics,
+      keys,
+      revoke.filter((d) => holders.includes(d as never)),
+    );
+  }
+
+  /** Revoke a reader everywhere: every scope whose current epoch it holds rotates without it. Returns the scopes rotated. */
+  async revokeReader(reader: string): Promise<string[]> {
+    return serialized(this, 'keys', async () => {
+      const epochs = await keyEpochsOf(this.ledger);
+      const out: string[] = [];
+      for (const s of epochs.view()) {
+        const cur = s.epochs[s.epochs.length - 1];
+        if (cur.holders.includes(reader as never)) {
+          await this.#rotate(s.scope, [reader]);
+          out.push(s.scope);
+        }
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Revoke a grant (lib/access/grants.ts revokeGrant) and, unless its subject still holds
+   * another read grant that is active, rotate every scope it holds (revocation rotates).
+   */
+  async revokeGrant(grantId: string): Promise<Issued & { rotated: string[] }> {
+    const issued = await revokeGrant(this.ledger, this.#opts.operator, this.#opts.nextSeq, grantId, this.#now());
+    const rec = await GrantIndex.of(this.ledger).get(grantId);
+    const subject = rec?.terms.subject;
+    if (!subject) return { ...issued, rotated: [] };
+    const still = (await GrantIndex.of(this.ledger).list(this.#now())).some(
+      (g) => g.subject === subject && g.status === 'active' && g.actions.includes('read'),
+    );
+    return { ...issued, rotated: still ? [] : await this.revokeReader(subject) };
+  }
+
+  /**
+   * Seal a verified envelope when its topic is in a confidential scope (its current epoch),
+   * signed by `sealer` with seq from its counter; undefined when the topic is not confidential
+   * (the caller appends the envelope as it is).
+   */
+  async seal(inner: SignedEnvelope, sealer: Identity, nextSeq: () => number, ts = this.#now()): Promise<SignedEnvelope | undefined> {
+    const ring = await this.keyring();
+    const scope = ring.epochs.scopeOf(inner.envelope.topic);
+    if (scope === undefined) return undefined;
+    const cur = ring.epochs.current(scope) as NonNullable<ReturnType<KeyEpochs['current']>>;
+    const key = await ring.keyOf(scope, cur.epoch);
+    return sealEnvelope(sealer, inner, { origin: this.ledger.origin, scope, epoch: cur.epoch, key }, nextSeq(), ts, { maxBytes: this.ledger.maxEntryBytes });
+  }
+
+  /** Open a sealed entry of this ledger with the owner's keys (E_NO_KEY, E_DECRYPT, E_SIGNATURE). */
+  async open(outer: SignedEnvelope): Promise<SignedEnvelope> {
+    return openWith(await this.keyring(), outer);
+  }
+}
+
+/** Open a sealed entry with a keyring (its ledger's origin): E_NO_KEY without its epoch's key, else openSealed's checks. */
+export async function openWith(ring: Keyring, outer: SignedEnvelope): Promise<SignedEnvelope> {
+  const { scope, epoch } = sealedScope(outer);
+  const key = await ring.keyOf(scope, epoch);
+  return openSealed(outer, ring.epochs.origin, key);
+}
+
+/** Kinds of the confidential scopes' own entries (never sealed themselves). */
+export const KEY_ENTRY_KINDS: readonly string[] = [ENCKEY_KIND, EPOCH_KIND, KEYWRAP_KIND];

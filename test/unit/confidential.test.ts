@@ -1,0 +1,192 @@
+/** Confidential entries (issue 13): sealing, associated data, key epochs, revocation rotation (real LevelDB, no broker). */
+import { strict as assert } from 'node:assert';
+import * as path from 'node:path';
+import { isBotError } from '../../lib/errors';
+import { type Envelope, type SignedEnvelope, signEnvelope, verifyEnvelope } from '../../lib/format/envelope';
+import { Identity } from '../../lib/format/identity';
+import { Ledger } from '../../lib/store/ledger';
+import { auditLedger } from '../../lib/store/audit';
+import { type GrantTerms, issueGrant, newGrantId } from '../../lib/access/grants';
+import { EncryptionKey } from '../../lib/confidential/hpke';
+import { encryptionKeyInput, KeyEpochs, Keyring, newScopeKey, readerKey } from '../../lib/confidential/keys';
+import { openSealed, sealEnvelope } from '../../lib/confidential/seal';
+import { ConfidentialOwner, filtersOverlap, keyEpochsOf, openWith } from '../../lib/confidential/owner';
+import { tmpDir } from '../helpers';
+
+const ORIGIN = 'example.com/confidential';
+const refused =
+  (code: string) =>
+  (e: unknown): boolean =>
+    isBotError(e) && e.code === code;
+
+describe('confidential entries: sealed payloads', () => {
+  const dev = Identity.generate();
+  const gw = Identity.generate();
+  const inner = signEnvelope(dev, { kind: 'reading', seq: 7, ts: 1000, topic: 'plant/a/temp', payload: { c: 21.5, secret: 'MARK-42' } });
+  const key = newScopeKey();
+  const k = { origin: ORIGIN, scope: 'plant', epoch: 0, key };
+
+  it('round trip: the outer leaf is a signed envelope without the plaintext; the inner envelope comes back verified', () => {
+    const outer = sealEnvelope(gw, inner, k, 1, 2000);
+    assert.equal(outer.envelope.kind, 'sealed');
+    assert.equal(outer.envelope.topic, 'plant/a/temp');
+    assert.ok(!outer.bytes.toString().includes('MARK-42'));
+    verifyEnvelope(outer.toJSON(), { fresh: true }); // anyone verifies the outer signature
+    const back = openSealed(outer, ORIGIN, key);
+    assert.ok(back.bytes.equals(inner.bytes));
+    assert.equal(back.signer.did, dev.did);
+  });
+
+  it('tampering with any bound field, the ciphertext or moving the payload fails with E_DECRYPT', () => {
+    const outer = sealEnvelope(gw, inner, k, 1, 2000);
+    const e = outer.toJSON();
+    const pl = e.payload as Record<string, unknown>;
+    // Re-sign a changed outer envelope (as a malicious sealer or a forger with its own key would).
+    const resign = (id: Identity, change: Partial<Envelope>, payload: Record<string, unknown> = pl): SignedEnvelope =>
+      signEnvelope(id, {
+        kind: change.kind ?? e.kind,
+        seq: change.seq ?? e.seq,
+        ts: change.ts ?? e.ts,
+        topic: 'topic' in change ? change.topic : e.topic,
+        payload: payload as never,
+      });
+    const cases: [string, SignedEnvelope, string][] = [
+      ['another seq (another entry)', resign(gw, { seq: 2 }), ORIGIN],
+      ['another ts', resign(gw, { ts: 2001 }), ORIGIN],
+      ['another topic', resign(gw, { topic: 'plant/b/temp' }), ORIGIN],
+      ['no topic', resign(gw, { topic: undefined }), ORIGIN],
+      ['another signer (moved by someone else)', resign(Identity.generate(), {}), ORIGIN],
+      ['another scope', resign(gw, {}, { ...pl, scope: 'other' }), ORIGIN],
+      ['another epoch', resign(gw, {}, { ...pl, epoch: 1 }), ORIGIN],
+      ['another ledger', outer, 'example.com/other'],
+    ];
+    const ct = Buffer.from(pl.ct as string, 'base64');
+    for (const i of [0, ct.length - 1]) {
+      const t = Buffer.from(ct);
+      t[i] ^= 0x80;
+      cases.push([`ct byte ${i}`, resign(gw, {}, { ...pl, ct: t.toString('base64') }), ORIGIN]);
+    }
+    const n = Buffer.from(pl.nonce as string, 'base64');
+    n[0] ^= 1;
+    cases.push(['nonce', resign(gw, {}, { ...pl, nonce: n.toString('base64') }), ORIGIN]);
+    for (const [what, env, origin] of cases) assert.throws(() => openSealed(env, origin, key), refused('E_DECRYPT'), what);
+    assert.throws(() => openSealed(outer, ORIGIN, newScopeKey()), refused('E_DECRYPT'), 'a wrong key');
+  });
+
+  it('the inner envelope is verified: a sealer cannot make up a device entry', () => {
+    const forged = { ...(inner.toJSON() as Envelope), payload: { c: 99 } };
+    const fake = { bytes: Buffer.from(JSON.stringify(forged)), envelope: forged } as unknown as SignedEnvelope;
+    const outer = sealEnvelope(gw, fake, k, 3, 2000);
+    assert.throws(() => openSealed(outer, ORIGIN, key), refused('E_SIGNATURE'));
+  });
+
+  it('MQTT filter overlap', () => {
+    assert.ok(filtersOverlap('plant/#', 'plant/+/temp'));
+    assert.ok(filtersOverlap('plant/#', 'plant'));
+    assert.ok(filtersOverlap('+/a', 'x/+'));
+    assert.ok(!filtersOverlap('plant/#', 'office/#'));
+    assert.ok(!filtersOverlap('a/b', 'a/b/c'));
+  });
+});
+
+describe('confidential entries: key epochs and revocation (real LevelDB)', function () {
+  this.timeout(20000);
+  let t: ReturnType<typeof tmpDir>;
+  before(() => {
+    t = tmpDir('bot-conf-');
+  });
+  after(() => t.cleanup());
+
+  it('grant, seal, revoke: the revoked reader opens what came before and not after; others get the new epoch; a copy rebuilds the same state', async () => {
+    const op = Identity.generate();
+    const dev = Identity.generate();
+    let seq = 0;
+    const nextSeq = (): number => seq++;
+    let devSeq = 0;
+    const ledger = await Ledger.open({ dir: path.join(t.dir, 'owner'), origin: ORIGIN, identity: op });
+    const owner = new ConfidentialOwner({ ledger, operator: op, nextSeq, encryptionKey: await EncryptionKey.generate() });
+    const partners = await Promise.all(
+      [0, 1].map(async () => {
+        const id = Identity.generate();
+        const ek = await EncryptionKey.generate();
+        return { id, ek, enckey: signEnvelope(id, encryptionKeyInput(ek, 0, Date.now())) };
+      }),
+    );
+    const [a, b] = partners;
+    assert.equal(await owner.declareScope('plant', ['plant/#']), 0);
+    const grants: GrantTerms[] = [];
+    for (const p of partners) {
+      const terms: GrantTerms = {
+        id: newGrantId(),
+        subject: p.id.did,
+        ledger: ORIGIN,
+        actions: ['read'],
+        scope: { signers: '*', topics: ['plant/#'] },
+        expires: Date.now() + 3600e3,
+      };
+      await issueGrant(ledger, op, nextSeq, terms);
+      grants.push(terms);
+      assert.equal(await owner.addReader(terms, p.enckey.toJSON()), 1);
+    }
+    // A key envelope signed by someone else than the subject is refused.
+    await assert.rejects(owner.addReader(grants[0], partners[1].enckey.toJSON()), refused('E_GRANT'));
+
+    const reading = (topic: string, v: string): SignedEnvelope => signEnvelope(dev, { kind: 'reading', seq: devSeq++, ts: Date.now(), topic, payload: { v } });
+    const before = (await owner.seal(reading('plant/1', 'BEFORE'), op, nextSeq)) as SignedEnvelope;
+    assert.equal(await owner.seal(reading('office/1', 'plain'), op, nextSeq), undefined, 'a topic outside every scope is not sealed');
+    await ledger.append(before);
+
+    const rot = await owner.revokeGrant(grants[0].id);
+    assert.deepEqual(rot.rotated, ['plant']);
+    const after = (await owner.seal(reading('plant/1', 'AFTER'), op, nextSeq)) as SignedEnvelope;
+    assert.equal((after.envelope.payload as { epoch: number }).epoch, 1);
+    await ledger.append(after);
+
+    // Each partner rebuilds the epochs from the owner's entries alone.
+    const rings = async (): Promise<Keyring[]> => {
+      const epochs = new KeyEpochs(ORIGIN, op.did);
+      for (const r of await ledger.query({ limit: 10000 })) epochs.apply(r.envelope, r.index);
+      return partners.map((p) => new Keyring(epochs, p.id.did, p.ek));
+    };
+    const [ra, rb] = await rings();
+    assert.equal(((await openWith(ra, before)).envelope.payload as { v: string }).v, 'BEFORE');
+    await assert.rejects(openWith(ra, after), refused('E_NO_KEY'));
+    assert.equal(((await openWith(rb, before)).envelope.payload as { v: string }).v, 'BEFORE');
+    assert.equal(((await openWith(rb, after)).envelope.payload as { v: string }).v, 'AFTER');
+    // a's key, even with the new epoch's wrap of b at hand, does not open it.
+    const bWrap = rb.epochs.wrap('plant', 1, b.id.did);
+    assert.ok(bWrap);
+    const stolen = new Keyring(rb.epochs, b.id.did, a.ek);
+    await assert.rejects(stolen.keyOf('plant', 1), refused('E_NO_KEY'));
+
+    const view = ra.epochs.view();
+    assert.equal(view.length, 1);
+    assert.deepEqual(view[0].epochs[0].holders.sort(), [op.did, a.id.did, b.id.did].sort());
+    assert.deepEqual(view[0].epochs[1].holders.sort(), [op.did, b.id.did].sort());
+    assert.deepEqual(view[0].epochs[1].revoked, [a.id.did]);
+
+    // A later partner with a grant covering everything reads every epoch.
+    const c = Identity.generate();
+    const cek = await EncryptionKey.generate();
+    const cTerms: GrantTerms = { id: newGrantId(), subject: c.did, ledger: ORIGIN, actions: ['read'], scope: { signers: '*' }, expires: Date.now() + 3600e3 };
+    await issueGrant(ledger, op, nextSeq, cTerms);
+    assert.equal(await owner.addReader(cTerms, signEnvelope(c, encryptionKeyInput(cek, 0, Date.now())).toJSON()), 2);
+    const ce = new KeyEpochs(ORIGIN, op.did);
+    for (const r of await ledger.query({ limit: 10000 })) ce.apply(r.envelope, r.index);
+    const rc = new Keyring(ce, c.did, cek);
+    assert.equal(((await openWith(rc, before)).envelope.payload as { v: string }).v, 'BEFORE');
+    assert.equal(((await openWith(rc, after)).envelope.payload as { v: string }).v, 'AFTER');
+
+    // The ledger audits clean without any key, and a reopened owner restores its keys from the ledger and its one X25519 secret.
+    const audit = await auditLedger(ledger, { workers: 0 });
+    assert.ok(audit.ok, JSON.stringify(audit));
+    const secret = (await owner.keyring()).key.secret();
+    await ledger.close();
+    const again = await Ledger.open({ dir: path.join(t.dir, 'owner') });
+    const owner2 = new ConfidentialOwner({ ledger: again, operator: op, nextSeq, encryptionKey: await EncryptionKey.fromSecret(secret) });
+    assert.equal(((await owner2.open(after)).envelope.payload as { v: string }).v, 'AFTER');
+    assert.equal((await keyEpochsOf(again)).current('plant')?.epoch, 1);
+    assert.equal(readerKey(a.enckey.toJSON()).reader, a.id.did);
+    await again.close();
+  });
+});
