@@ -9,42 +9,45 @@
 (function (root) {
     'use strict';
     var B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
+
+    /** A shared editor text (the "bot-editor" part of nodes/locales/<lang>/bot-ledger.json). */
+    function t(key, opts) { return RED._('@blockchain-of-things/node-red/bot-ledger:bot-editor.' + key, opts); }
     var KEY_NAME;
     try { KEY_NAME = new RegExp('^[^\\p{White_Space}+\\x00-\\x1F]+$', 'u'); } catch (e) { KEY_NAME = /^[^\s+\x00-\x1F]+$/; }
 
     /** A did:key's problem (lib/format/identity.ts PublicKey.fromDid, without the curve point check), or null. */
     function didKeyError(did) {
         did = String(did);
-        if (did.indexOf('did:key:z') !== 0 || did.length > 80) { return '"' + did.slice(0, 40) + '" is not an Ed25519 did:key (did:key:z6Mk…)'; }
+        if (did.indexOf('did:key:z') !== 0 || did.length > 80) { return t('notDidKey', { did: did.slice(0, 40) }); }
         var s = did.slice(9), bytes = [], i, j, c;
         for (i = 0; i < s.length; i++) {
             c = B58.indexOf(s.charAt(i));
-            if (c < 0) { return 'did:key is not valid base58btc'; }
+            if (c < 0) { return t('notBase58'); }
             for (j = 0; j < bytes.length; j++) { c += bytes[j] * 58; bytes[j] = c & 0xff; c >>= 8; }
             while (c > 0) { bytes.push(c & 0xff); c >>= 8; }
         }
         for (i = 0; i < s.length && s.charAt(i) === '1'; i++) { bytes.push(0); }
         bytes.reverse();
-        if (bytes.length !== 34 || bytes[0] !== 0xed || bytes[1] !== 0x01) { return 'did:key is not an Ed25519 key (multicodec 0xed01, 32 bytes)'; }
+        if (bytes.length !== 34 || bytes[0] !== 0xed || bytes[1] !== 0x01) { return t('notEd25519'); }
         return null;
     }
 
     /** A C2SP key name's problem (lib/format/note.ts isValidKeyName; origins also at most 255 characters), or null. */
     function keyNameError(name, what) {
         if (!KEY_NAME.test(String(name)) || String(name).length > 255) {
-            return what + ' must be 1-255 characters without spaces or "+" (a C2SP key name, e.g. example.com/plant-1)';
+            return t('keyName', { what: what });
         }
         return null;
     }
 
     /** An MQTT topic filter's problem (MQTT 3.1.1 §4.7, lib/format/topic.ts checkTopicFilter), or null. */
-    function topicFilterError(t) {
-        t = String(t);
-        var levels = t.split('/');
-        var ok = t.length > 0 && t.length <= 4096 && levels.every(function (l, i) {
+    function topicFilterError(filter) {
+        var f = String(filter);
+        var levels = f.split('/');
+        var ok = f.length > 0 && f.length <= 4096 && levels.every(function (l, i) {
             return (l.indexOf('#') < 0 || (l === '#' && i === levels.length - 1)) && (l.indexOf('+') < 0 || l === '+');
         });
-        return ok ? null : 'an MQTT topic filter: "+" is a whole level, "#" only the last level, e.g. plant/+/temp';
+        return ok ? null : t('topicFilter');
     }
 
     /** A whole-number setting's problem (nodes/red.ts intSetting, then the node's range), or null; empty is the default. */
@@ -82,11 +85,14 @@
         return ($f.length && $f.val()) || node[field] || fallback;
     }
 
-    /** A validator of a config-node field that is needed only while `when(current value of field)` holds. */
+    /**
+     * A validator of a config-node field that is needed only while `when(current value of field)` holds;
+     * `reason` is the text or a function giving it (translated when asked).
+     */
     function neededWhen(field, fallback, when, reason) {
         return function (v, opt) {
             if (!when(current(this, field, fallback))) { return true; }
-            return (v !== undefined && v !== '' && v !== '_ADD_') || (opt ? reason : false);
+            return (v !== undefined && v !== '' && v !== '_ADD_') || (opt ? (typeof reason === 'function' ? reason() : reason) : false);
         };
     }
 
@@ -95,14 +101,14 @@
         var seen = {}, lines = settingLines(v), i, parts, origin, did, err;
         for (i = 0; i < lines.length; i++) {
             parts = lines[i].text.split(/\s+/);
-            if (parts.length !== 2) { return 'line ' + lines[i].n + ' must be "<origin> <did:key>", e.g. example.com/partner-b did:key:z6Mk…'; }
+            if (parts.length !== 2) { return t('originDidLine', { n: lines[i].n }); }
             origin = parts[0]; did = parts[1];
             if (origin.indexOf('did:key:') === 0 && did.indexOf('did:key:') !== 0) { origin = parts[1]; did = parts[0]; }
-            err = keyNameError(origin, 'line ' + lines[i].n + ': the origin');
+            err = keyNameError(origin, t('lineOrigin', { n: lines[i].n }));
             if (err) { return err; }
             err = didKeyError(did);
-            if (err) { return 'line ' + lines[i].n + ': ' + err; }
-            if (seen[origin]) { return 'line ' + lines[i].n + ': ledger ' + origin + ' is listed twice'; }
+            if (err) { return t('line', { n: lines[i].n, reason: err }); }
+            if (seen[origin]) { return t('ledgerTwice', { n: lines[i].n, origin: origin }); }
             seen[origin] = true;
         }
         return null;
@@ -122,15 +128,15 @@
         });
         for (i = 0; i < lines.length; i++) {
             parts = lines[i].text.split(/\s+/);
-            if (parts.length > 2) { return 'line ' + lines[i].n + ' must be "<did:key> [name]", e.g. did:key:z6Mk… example.com/partner-b'; }
+            if (parts.length > 2) { return t('witnessLine', { n: lines[i].n }); }
             err = didKeyError(parts[0]);
-            if (err) { return 'line ' + lines[i].n + ': ' + err; }
+            if (err) { return t('line', { n: lines[i].n, reason: err }); }
             name = parts[1] !== undefined ? parts[1] : byDid[parts[0]];
-            if (name === undefined) { return 'line ' + lines[i].n + ': the witness needs its key name (its ledger origin): "<did:key> <name>", or list its ledger under Witnessed'; }
-            err = keyNameError(name, 'line ' + lines[i].n + ': the witness name');
+            if (name === undefined) { return t('witnessNoName', { n: lines[i].n }); }
+            err = keyNameError(name, t('lineWitnessName', { n: lines[i].n }));
             if (err) { return err; }
-            if (names[name]) { return 'line ' + lines[i].n + ': witness ' + name + ' is listed twice'; }
-            if (dids[parts[0]]) { return 'line ' + lines[i].n + ': this did:key is already a witness (each witness needs its own key)'; }
+            if (names[name]) { return t('witnessTwice', { n: lines[i].n, name: name }); }
+            if (dids[parts[0]]) { return t('witnessSameKey', { n: lines[i].n }); }
             names[name] = true;
             dids[parts[0]] = true;
         }
@@ -153,7 +159,7 @@
     function reasonOf(node, name, def, $f) {
         var value = $f.attr('type') === 'checkbox' ? $f.prop('checked') : $f.val();
         var label = typeof def.label === 'string' ? def.label : name;
-        if (def.required && value === '') { return label + ' is required'; }
+        if (def.required && value === '') { return t('required', { label: label }); }
         if (typeof def.validate === 'function') {
             try {
                 var r = def.validate.call(node, value, { label: label });
@@ -161,8 +167,8 @@
                 if (Array.isArray(r)) { return r.join('; '); }
             } catch (e) { /* as Node-RED: marked, no reason */ }
         }
-        if (def.type && (value === '' || value === '_ADD_' || value === null)) { return 'choose a ' + def.type; }
-        return label + ' is not valid';
+        if (def.type && (value === '' || value === '_ADD_' || value === null)) { return t('chooseType', { type: def.type }); }
+        return t('notValid', { label: label });
     }
 
     /** Write (or remove) the reason line of every marked field of the open bot-* dialogs. */
@@ -219,6 +225,7 @@
     }
 
     root.BotEditor = {
+        t: t,
         didKeyError: didKeyError,
         keyNameError: keyNameError,
         topicFilterError: topicFilterError,

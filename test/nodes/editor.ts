@@ -36,8 +36,36 @@ const NODES_DIR = path.resolve(__dirname, '../../../nodes');
 /** The package's editor resources (served by Node-RED at resources/<module>/). */
 const RESOURCES_DIR = path.resolve(__dirname, '../../../resources');
 
-/** The definitions registered by nodes/<file>.html, by node type. */
-export function editorDefinitions(file: string): Record<string, EditorDefinition> {
+/** The package's message catalogs (nodes/locales/<lang>/<node>.json), as Node-RED serves them to the editor. */
+const LOCALES_DIR = path.join(NODES_DIR, 'locales');
+
+/** One catalog: nodes/locales/<lang>/<file>.json, parsed ({} when the file is missing). */
+export function catalog(lang: string, file: string): Record<string, unknown> {
+  const p = path.join(LOCALES_DIR, lang, `${file}.json`);
+  return fs.existsSync(p) ? (JSON.parse(fs.readFileSync(p, 'utf8')) as Record<string, unknown>) : {};
+}
+
+/**
+ * The editor's RED._ for this package's keys ("@blockchain-of-things/node-red/<file>:<key>" or
+ * "node-red:<key>"), as Node-RED's i18next does it: the language's text, else en-US's, else the
+ * key; `__name__` replaced by opts.name.
+ */
+export function translator(lang: string): (key: string, opts?: Record<string, unknown>) => string {
+  return (key, opts) => {
+    const m = /^@blockchain-of-things\/node-red\/([\w-]+):(.+)$/.exec(key);
+    if (!m) return key;
+    const find = (l: string): unknown =>
+      (m[2] as string)
+        .split('.')
+        .reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), catalog(l, m[1] as string));
+    const text = find(lang) ?? find('en-US');
+    if (typeof text !== 'string') return key;
+    return text.replace(/__(.+?)__/g, (all, name: string) => (opts && name in opts ? String(opts[name]) : all));
+  };
+}
+
+/** The definitions registered by nodes/<file>.html, by node type, with the editor texts of `lang` (en-US by default). */
+export function editorDefinitions(file: string, lang = 'en-US'): Record<string, EditorDefinition> {
   const html = fs.readFileSync(path.join(NODES_DIR, `${file}.html`), 'utf8');
   // Inline scripts, and the package's shared editor scripts the .html loads from resources/ (in order).
   const scripts = [
@@ -58,7 +86,7 @@ export function editorDefinitions(file: string): Record<string, EditorDefinition
       number: () => (_v: unknown, _opt?: unknown) => true,
       regex: (re: RegExp) => (v: string) => re.test(v),
     },
-    _: (k: string) => k,
+    _: translator(lang),
   };
   const ctx = vm.createContext({ RED, $, jQuery: $, window: {}, console });
   for (const s of scripts) vm.runInContext(s, ctx, { filename: `${file}.html` });
