@@ -18,7 +18,7 @@ import { type Receipt } from '../lib/store/ledger';
 import { type LedgerLease } from '../lib/store/registry';
 import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
 import { type BotPartnerNode, partnerNodeOf, type BotLedgerNode, ledgerNodeOf } from './config-nodes';
-import { setupFailed, shortMessage, StatusThrottle } from './node-status';
+import { setupFailed, StatusThrottle } from './node-status';
 import { closeAfterJobs, runJob, showOwnerLink, showStoreHealth } from './jobs';
 import { RateMeter } from '../lib/view/rate';
 
@@ -78,7 +78,7 @@ export = function (RED: NodeAPI): void {
         (l) => {
           if (lastIndex < 0) status.now({ fill: 'grey', shape: 'dot', text: `size ${l.size}` });
         },
-        (err: unknown) => status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) }),
+        (err: unknown) => status.fail(err),
       );
     }
 

@@ -28,7 +28,7 @@ import { type LedgerLease } from '../lib/store/registry';
 import { type SequenceCounter, sharedSequence } from '../lib/store/sequence';
 import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
 import { type BotLedgerNode, ledgerNodeOf, userPath } from './config-nodes';
-import { setupFailed, shortMessage, StatusThrottle } from './node-status';
+import { setupFailed, StatusThrottle } from './node-status';
 import { closeAfterJobs, runJob, openOrThrow, showStoreHealth } from './jobs';
 import { lines } from './setting-lines';
 
@@ -126,7 +126,7 @@ export = function (RED: NodeAPI): void {
         .catch(() => undefined);
     }
     if (lease) {
-      lease.ledger.then(show, (err: unknown) => status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) }));
+      lease.ledger.then(show, (err: unknown) => status.fail(err));
       showStoreHealth(lease, status, (l) => {
         if (l) show(l);
       });

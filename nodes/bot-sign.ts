@@ -18,7 +18,7 @@ import { type SequenceCounter, sharedSequence } from '../lib/store/sequence';
 import { describeSetting, evaluate, messageProperty, setMessageProperty, typedSetting, type TypedSetting } from './typed-input';
 import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
 import { identityOf, userPath } from './config-nodes';
-import { shortMessage, StatusThrottle } from './node-status';
+import { StatusThrottle } from './node-status';
 
 interface BotSignDef extends NodeDef {
   name?: string;
@@ -58,7 +58,7 @@ export = function (RED: NodeAPI): void {
       status.now({ fill: 'grey', shape: 'dot', text: `next seq ${counter.peek()}` });
     } catch (err) {
       setupError = err as Error;
-      status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
+      status.fail(err);
       node.error(err);
     }
     let signed = 0;
@@ -89,12 +89,12 @@ export = function (RED: NodeAPI): void {
       } catch (err) {
         // A value that is not JSON: name it where the flow has it (msg.payload.a.b is a Map).
         const e = isBotError(err, 'E_JSON') ? (jsonProblem(payload, `msg.${property}`) ?? err) : err;
-        status.now({ fill: 'red', shape: 'ring', text: shortMessage(e) });
+        status.fail(e);
         done(e as Error);
       }
     };
     const failed = (err: unknown): Error => {
-      status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) });
+      status.fail(err);
       return err instanceof Error ? err : new BotError('E_JSON', String(err));
     };
 

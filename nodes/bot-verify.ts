@@ -17,7 +17,7 @@ import { PublicKey } from '../lib/format/identity';
 import { type LedgerLease } from '../lib/store/registry';
 import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
 import { configError, identityOf, intSetting, ledgerNodeOf } from './config-nodes';
-import { failMessage, shortMessage, StatusThrottle } from './node-status';
+import { failMessage, StatusThrottle } from './node-status';
 import { openOrThrow, showStoreHealth } from './jobs';
 import { messageProperty, setMessageProperty } from './typed-input';
 
@@ -88,9 +88,9 @@ export = function (RED: NodeAPI): void {
         shape: 'dot',
         text: `✓ ${accepted} ✗ ${rejected}${lastReason ? ` (${lastReason})` : ''}`,
       }));
-    if (setupError) status.now({ fill: 'red', shape: 'ring', text: shortMessage(setupError) });
+    if (setupError) status.fail(setupError);
     else status.now({ fill: 'grey', shape: 'ring', text: `${trusted.size} trusted${lease ? ' + ledger' : ''}` });
-    lease?.ledger.catch((err: unknown) => status.now({ fill: 'red', shape: 'ring', text: shortMessage(err) }));
+    lease?.ledger.catch((err: unknown) => status.fail(err));
 
     const reject = (msg: NodeMessage, send: SendFn, done: DoneFn, code: RejectCode, message: string, signer?: string): void => {
       rejected++;
