@@ -30,6 +30,8 @@ export { provenQuery, proveEntries, queryFrom } from './access/answer';
 export type { ProvenAnswer, ProvenEntry } from './access/answer';
 export { Consortium, ConsensusError, MAX_CONSENSUS_NOTE_BYTES } from './consortium/consortium';
 export type { ConsortiumOptions, WitnessedLedger, EntryStatus, ConsensusState, ConsortiumInfo } from './consortium/consortium';
+export { entryState, checkpointState } from './consortium/entry-state';
+export type { EntryFacts, EntryState } from './consortium/entry-state';
 export { Mirror } from './consortium/mirror';
 export type { MirrorOptions, MirrorState } from './consortium/mirror';
 export * from './access/grants';

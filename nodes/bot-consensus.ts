@@ -19,6 +19,7 @@
  * on output 2 with E_NO_WITNESS, rather than acting on the operator's word alone.
  */
 import { ConsensusError, type Consortium, type EntryStatus } from '../lib/consortium/consortium';
+import { entryState } from '../lib/consortium/entry-state';
 import { BotError } from '../lib/errors';
 import { type Ledger } from '../lib/store/ledger';
 import { type LedgerLease } from '../lib/store/registry';
@@ -82,23 +83,14 @@ function then<T, U>(v: T | Promise<T>, f: (x: T) => U): U | Promise<U> {
   return v instanceof Promise ? v.then(f) : f(v);
 }
 
-/** Standalone status: only the operator signs, so an entry is at most sealed. */
+/** Standalone status: only the operator signs, so an entry is at most sealed (entryState with nothing confirmed). */
 function standaloneStatus(l: Ledger, index: number, quorum: number): EntryStatus {
   openOrThrow(l);
   if (index >= l.size) throw new BotError('E_RANGE', `no entry ${index} (size ${l.size})`);
   const latest = l.latestCheckpoint();
-  if (!latest || latest.size <= index) {
-    return { status: 'pending', index, treeSize: l.size, confirmations: 0, quorum, witnesses: [], checkpoint: null };
-  }
-  return {
-    status: 'sealed',
-    index,
-    treeSize: latest.size,
-    confirmations: 1,
-    quorum,
-    witnesses: [],
-    checkpoint: latest.note,
-  };
+  const { status, treeSize } = entryState({ index, size: l.size, sealedSize: latest?.size, confirmedSize: 0, conflict: false });
+  if (status === 'pending') return { status, index, treeSize, confirmations: 0, quorum, witnesses: [], checkpoint: null };
+  return { status, index, treeSize, confirmations: 1, quorum, witnesses: [], checkpoint: latest?.note ?? null };
 }
 
 export = function (RED: NodeAPI): void {

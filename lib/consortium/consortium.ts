@@ -25,6 +25,7 @@ import { type Ledger, type StoredCheckpoint } from '../store/ledger';
 import { type MqttLink } from './mqtt-link';
 import { type NoteVerifier, parseCheckpoint, parseNote } from '../format/note';
 import { type Confirmations, CosignatureCollector, ledgerId, logVerifier, QuorumPolicy } from './quorum';
+import { type ConsensusState, entryState } from './entry-state';
 import { LedgerPublisher, ledgerTopics, type LedgerTopics } from './publisher';
 import { formatAddCheckpointRequest, MAX_PROOF_LINES, Witness, type WitnessLogState } from './witness';
 
@@ -63,8 +64,7 @@ export interface ConsortiumOptions {
   shareEntries?: boolean;
 }
 
-/** Consensus status of an entry (docs/design.md "Nodes": bot-consensus). */
-export type ConsensusState = 'pending' | 'sealed' | 'confirmed' | 'conflict';
+export type { ConsensusState } from './entry-state';
 
 /** The status of one entry. */
 export interface EntryStatus {
@@ -396,32 +396,18 @@ export class Consortium {
       witnesses: (c?.witnesses ?? []).map((w) => ({ did: w.did, time: w.time })),
     });
     const latest = this.ledger.latestCheckpoint();
-    if (this.#ownEvidence) {
-      const size = latest?.size ?? this.ledger.size;
-      return {
-        status: 'conflict',
-        index,
-        treeSize: size,
-        ...fromConf(latest ? await collector.confirmations(latest.size) : undefined),
-        quorum,
-        checkpoint: latest?.note ?? null,
-      };
-    }
-    const confirmed = collector.confirmedSize;
-    if (confirmed > index) {
-      return {
-        status: 'confirmed',
-        index,
-        treeSize: confirmed,
-        ...fromConf(await collector.confirmations(confirmed)),
-        quorum,
-        checkpoint: (await collector.confirmedCheckpoint(confirmed)) ?? null,
-      };
-    }
-    if (latest && latest.size > index) {
-      return { status: 'sealed', index, treeSize: latest.size, ...fromConf(await collector.confirmations(latest.size)), quorum, checkpoint: latest.note };
-    }
-    return { status: 'pending', index, treeSize: this.ledger.size, confirmations: 0, quorum, witnesses: [], checkpoint: null };
+    const { status, treeSize } = entryState({
+      index,
+      size: this.ledger.size,
+      sealedSize: latest?.size,
+      confirmedSize: collector.confirmedSize,
+      conflict: this.#ownEvidence !== undefined,
+    });
+    if (status === 'pending') return { status, index, treeSize, confirmations: 0, quorum, witnesses: [], checkpoint: null };
+    // The checkpoint the status refers to: the confirmed one, else the latest (none: a conflict proven before any was signed here).
+    const held = latest || status === 'confirmed' ? await collector.confirmations(treeSize) : undefined;
+    const checkpoint = status === 'confirmed' ? ((await collector.confirmedCheckpoint(treeSize)) ?? null) : (latest?.note ?? null);
+    return { status, index, treeSize, ...fromConf(held), quorum, checkpoint };
   }
 
   /** Resolve with the status once the entry is confirmed; reject with ConsensusError E_TIMEOUT or E_CONFLICT. */

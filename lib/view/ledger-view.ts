@@ -9,7 +9,8 @@
  * notes and leaves, which are public by design.
  */
 import { toBase64 } from '../format/bytes';
-import type { Consortium, ConsensusState } from '../consortium/consortium';
+import type { Consortium } from '../consortium/consortium';
+import { checkpointState, type ConsensusState } from '../consortium/entry-state';
 import type { Evidence } from '../format/equivocation';
 import { LedgerError } from '../errors';
 import type { Ledger, StoredCheckpoint } from '../store/ledger';
@@ -297,7 +298,7 @@ export class LedgerWatch {
       }
       for (const w of conf?.witnesses ?? []) last.set(w.did, Math.max(last.get(w.did) ?? 0, w.time));
       const count = conf?.count ?? 1;
-      const status: StripItem['status'] = conflictSizes.has(s.size) ? 'conflict' : conf?.confirmed ? 'confirmed' : 'sealed';
+      const status = checkpointState({ conflict: conflictSizes.has(s.size), confirmed: conf?.confirmed ?? false });
       strip.push({ size: s.size, status, confirmations: count, quorum: info.quorum });
     }
     return {
