@@ -1,7 +1,7 @@
 /*
  * Editor-side checks shared by the nodes' dialogs (each node's .html loads this file from
  * `resources/@blockchain-of-things/node-red/bot-editor.js`). They follow the runtime's rules
- * (lib/format/identity.ts, lib/format/note.ts, lib/format/topic.ts, nodes/settings.ts, nodes/red.ts); each check
+ * (lib/format/identity.ts, lib/format/note.ts, lib/format/topic.ts, nodes/settings.ts, nodes/config-nodes.ts); each check
  * returns null or the reason. Node-RED 4 marks an invalid field with a red border and shows the
  * reason only in a tooltip on hover; in this package's dialogs (bot-* nodes) the reason is also
  * written in a small red line under the field (showReasons), kept up to date as it is checked.
@@ -50,7 +50,7 @@
         return ok ? null : t('topicFilter');
     }
 
-    /** A whole-number setting's problem (nodes/red.ts intSetting, then the node's range), or null; empty is the default. */
+    /** A whole-number setting's problem (nodes/config-nodes.ts intSetting, then the node's range), or null; empty is the default. */
     function intError(v, min, max, reason) {
         if (v === undefined || v === null || v === '') { return null; }
         var n = typeof v === 'number' ? v : Number(String(v).trim());
