@@ -87,7 +87,8 @@ for (const [lang, L] of Object.entries(LANGS))
         it('every field of the dialog has a help entry with an example or a value', () => {
           const labels = [...template.matchAll(/<label for="node-(?:config-)?input-(\w+)"[^>]*>(?:\s*<i [^>]*><\/i>)?\s*([^<]+)<\/label>/g)]
             .map((m) => ({ prop: m[1] as string, label: (m[2] as string).trim() }))
-            .filter((l) => l.prop !== 'name' && (lang !== 'en-US' || /^[A-Z]/.test(l.label)));
+            // the field's own label (the first), not the text beside a checkbox
+            .filter((l, i, all) => l.prop !== 'name' && all.findIndex((x) => x.prop === l.prop) === i && (lang !== 'en-US' || /^[A-Z]/.test(l.label)));
           assert.ok(labels.length >= 2, `${type} has fields`);
           const entries = [...help.matchAll(/<dt[^>]*>([\s\S]*?)<\/dt>\s*<dd>([\s\S]*?)<\/dd>/g)].map((m) => ({
             names: text((m[1] as string).replace(/<span class="property-type">[\s\S]*?<\/span>/, '')).split(/[,，、]\s*/),
