@@ -5,6 +5,9 @@
  *   payload {"op":"read","grant":<id>,"filter":{from,to,signer,topic,since,until,limit}}
  *   payload {"op":"append","grant":<id>,"entries":[<signed envelope>…]}
  *
+ *   payload {"op":"keys","grant":<id>,"from"?:<index>}  (confidential scopes: the epoch entries and the
+ *           keywraps to the requester, docs/design.md "Confidential entries"; answered like a read)
+ *
  * or, with no grant yet, asks for one (lib/access/access-requests.ts, README "One paste to connect a
  * partner"): {"op":"access",actions,scope,days,note} → {"access":<pending request>} and
  * {"op":"access-status","id"} → {"access":{id,status,grant?}}, through the same rate limits,
@@ -51,6 +54,7 @@ import { checkTopicFilter, escapeUnprintable, isExactTopic, printable, topicMatc
 import { signerId } from '../store/layout';
 import { AccessRequests, ACCESS_OPS, MAX_ACCESS_REQUEST_BYTES } from './access-requests';
 import type { AccessStatus, AccessView } from './access-requests';
+import { keyEpochsOf } from '../confidential/owner';
 
 /** Largest request envelope accepted (an append of many entries). */
 export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
@@ -72,6 +76,7 @@ const REPLAY_CACHE = 4096;
 export type RequestPayload =
   | { op: 'read'; grant: string; filter?: Partial<Record<keyof Query, string | number>> }
   | { op: 'append'; grant: string; entries: JsonValue[] }
+  | { op: 'keys'; grant: string; from?: number }
   | { op: 'access'; actions: string[]; scope?: JsonValue; days?: number; note?: string }
   | { op: 'access-status'; id: string };
 
@@ -124,8 +129,9 @@ export function makeRequest(id: Identity, seq: number, payload: RequestPayload, 
 /** A parsed, signature-checked request. */
 export interface ParsedRequest {
   env: SignedEnvelope;
-  op: 'read' | 'append';
+  op: 'read' | 'append' | 'keys';
   grant: string;
+  /** For read: the filter; for keys: `from` only. */
   filter: Query;
   entries: JsonValue[];
 }
@@ -137,15 +143,18 @@ export function parseRequest(input: unknown): ParsedRequest {
   if (e.kind !== 'request') throw new FormatError('E_ENVELOPE', `a partner request is an envelope of kind "request", not ${printable(e.kind, 40)}`);
   const p = e.payload;
   if (!isObject(p)) throw new FormatError('E_QUERY', 'request payload must be an object {op, grant, …}');
-  if (p.op !== 'read' && p.op !== 'append') throw new FormatError('E_QUERY', 'request op must be "read", "append", "access" or "access-status"');
+  if (p.op !== 'read' && p.op !== 'append' && p.op !== 'keys')
+    throw new FormatError('E_QUERY', 'request op must be "read", "append", "keys", "access" or "access-status"');
   if (typeof p.grant !== 'string') throw new AccessError('E_NO_GRANT', 'the request names no grant id');
   for (const k of Object.keys(p)) {
-    if (!['op', 'grant', p.op === 'read' ? 'filter' : 'entries'].includes(k))
+    if (!['op', 'grant', p.op === 'read' ? 'filter' : p.op === 'keys' ? 'from' : 'entries'].includes(k))
       throw new FormatError('E_QUERY', `unknown request field ${printable(k, 40)} for op ${p.op}`);
   }
   let filter: Query = {};
   let entries: JsonValue[] = [];
-  if (p.op === 'read') {
+  if (p.op === 'keys') {
+    filter = queryFrom({}, { from: p.from });
+  } else if (p.op === 'read') {
     if (p.filter !== undefined && !isObject(p.filter)) throw new FormatError('E_QUERY', 'request filter must be an object');
     filter = queryFrom({}, p.filter);
     if (filter.limit !== undefined && (filter.limit < 1 || filter.limit > MAX_PARTNER_ENTRIES)) {
@@ -290,6 +299,10 @@ export async function answerRequest(opts: AccessServerOptions, input: unknown): 
   if (req.op === 'read') {
     const rec = await grants.check(req.grant, requester, 'read', now);
     return readInScope(ledger, req.filter, rec.terms.scope, await opts.checkpoint());
+  }
+  if (req.op === 'keys') {
+    await grants.check(req.grant, requester, 'read', now);
+    return readKeys(ledger, requester, req.filter.from ?? 0, await opts.checkpoint());
   }
   const envs = req.entries.map((e, i) => {
     try {
@@ -456,6 +469,26 @@ export async function readInScope(ledger: Ledger, q: Query, scope: GrantScope, c
   }
   const answer: ReadAnswer = { checkpoint: cp.note, entries: await proveEntries(ledger, picked, cp.size), treeSize: cp.size };
   if (next !== undefined) answer.next = next;
+  return answer;
+}
+
+/** Most key entries in one `keys` answer (each about 1.5 KB: an epoch, or a keywrap with its enckey envelope). */
+const MAX_KEY_ENTRIES = 200;
+
+/**
+ * The key entries of confidential scopes a reader needs (docs/design.md "Confidential entries"):
+ * every epoch entry and every keywrap to the requester, from index `from`, below the
+ * checkpoint, each proven against it like a read's entries; paged (`next`). Whatever the
+ * grant's topics: the keys are useless without the sealed entries the grant lets it read, and
+ * a keywrap opens only with the reader's own X25519 key.
+ */
+export async function readKeys(ledger: Ledger, reader: string, from: number, cp: StoredCheckpoint | undefined): Promise<ReadAnswer> {
+  if (!cp) return { checkpoint: null, entries: [], treeSize: 0 };
+  const all = (await keyEpochsOf(ledger)).entriesFor(reader).filter((i) => i >= from && i < cp.size);
+  const picked = all.slice(0, MAX_KEY_ENTRIES);
+  const rows = await Promise.all(picked.map((i) => ledger.get(i)));
+  const answer: ReadAnswer = { checkpoint: cp.note, entries: await proveEntries(ledger, rows, cp.size), treeSize: cp.size };
+  if (all.length > picked.length) answer.next = all[picked.length];
   return answer;
 }
 

@@ -20,6 +20,7 @@ import {
   peerWords,
   type RequestPayload,
   verifyAppendAnswer,
+  type VerifiedEntry,
   type VerifiedRead,
   type VerifiedReceipt,
   verifyReadAnswer,
@@ -29,6 +30,11 @@ import type { MqttLink } from '../consortium/mqtt-link';
 import { openNote, parseCheckpoint } from '../format/note';
 import { ledgerId, logVerifier } from '../consortium/quorum';
 import { ledgerTopics } from '../consortium/publisher';
+import { mirrorRpcTopic } from '../consortium/mirror';
+import type { EncryptionKey } from '../confidential/hpke';
+import { KeyEpochs, Keyring } from '../confidential/keys';
+import { openWith } from '../confidential/owner';
+import { SEALED_KIND, sealedScope } from '../confidential/seal';
 
 /**
  * Sends one signed request envelope and resolves with the owner's answer body. A transport
@@ -248,6 +254,50 @@ export function mqttTransport(
   };
 }
 
+/**
+ * A transport to a mirror of the owner's ledger (lib/consortium/mirror.ts serveAs): requests go
+ * to the mirror's rpc topic `<prefix>/<ledgerId>/mirror/<name>/rpc`. Nothing of the mirror is
+ * trusted: its answers are proven against the owner's checkpoint and verified with the owner's
+ * key like the owner's own (reads and keys; a mirror refuses supply requests).
+ */
+export function mirrorTransport(link: MqttLink, owner: Pick<OwnerRef, 'origin' | 'operator'>, name: string, timeoutMs = 10000): PartnerTransport {
+  const topic = mirrorRpcTopic(ledgerId(owner.origin, owner.operator), name, link.prefix);
+  return async (request, accept) => {
+    await link.connected(timeoutMs);
+    try {
+      return await link.request(topic, 'request', request, timeoutMs, accept ? (res) => res.error !== undefined || accept(res.result) : undefined);
+    } catch (err) {
+      if (err instanceof BotError && err.code !== 'E_TIMEOUT' && err.code !== 'E_CLOSED') return { error: { code: err.code, message: err.message } };
+      throw err;
+    }
+  };
+}
+
+/** Codes after which the next place to read from is tried: nobody answered there. */
+const UNREACHABLE: readonly string[] = ['E_TIMEOUT', 'E_CLOSED', 'E_NOT_FOUND'];
+
+/**
+ * Where to read, in order (e.g. the owner, then its mirrors): each request goes to the first
+ * place that answers; when one does not (E_TIMEOUT, E_CLOSED, E_NOT_FOUND), the next is tried
+ * with the same signed request. A refusal or a verified answer ends the round. Each place's
+ * answers are verified as the owner's (they carry the owner's checkpoint).
+ */
+export function fallbackTransport(places: readonly PartnerTransport[]): PartnerTransport {
+  if (places.length === 0) throw new FormatError('E_QUERY', 'no place to read from');
+  return async (request, accept) => {
+    let last: unknown;
+    for (const t of places) {
+      try {
+        return await t(request, accept);
+      } catch (err) {
+        if (!(err instanceof BotError) || !UNREACHABLE.includes(err.code)) throw err;
+        last = err;
+      }
+    }
+    throw last;
+  };
+}
+
 /** A transport that POSTs the request envelope as JSON to an owner's URL; `signal` aborts requests in flight (E_CLOSED), e.g. when the node closes. */
 export function httpTransport(url: string, timeoutMs = 10000, headers: Record<string, string> = {}, signal?: AbortSignal): PartnerTransport {
   let u: URL;
@@ -293,12 +343,29 @@ export interface PartnerClientOptions {
   /** The partner's persistent seq counter for its identity (lib/store/sequence.ts). */
   nextSeq: () => number;
   transport: PartnerTransport;
+  /** The partner's own X25519 key (lib/confidential/hpke.ts), to open sealed entries of confidential scopes. */
+  encryptionKey?: EncryptionKey;
+}
+
+/** A verified entry after an attempt to open it: a sealed one carries its scope and epoch, and the device's envelope when opened. */
+export interface OpenedEntry extends VerifiedEntry {
+  sealed?: { scope: string; epoch: number };
+  /** The inner envelope, its signature verified (the sealer's was verified with the leaf). */
+  opened?: Envelope;
+  /** Why a sealed entry stays closed: E_NO_KEY (not granted, or sealed after a revocation), E_DECRYPT, E_SIGNATURE. */
+  error?: { code: string; message: string };
+}
+
+/** A read whose sealed entries were opened where this partner holds the key. */
+export interface OpenedRead extends Omit<VerifiedRead, 'entries'> {
+  entries: OpenedEntry[];
 }
 
 /** Reads from and supplies entries to an owner's ledger under a grant, verifying every answer. */
 export class PartnerClient {
   readonly owner: OwnerRef;
   #opts: PartnerClientOptions;
+  #ring: Keyring | undefined;
 
   constructor(opts: PartnerClientOptions) {
     this.owner = opts.owner;
@@ -344,6 +411,61 @@ export class PartnerClient {
   async read(filter: Query = {}): Promise<VerifiedRead> {
     const q = queryFrom({}, filter);
     return this.#request({ op: 'read', grant: this.#opts.grant, filter: q as Record<keyof Query, string | number> }, (a) => verifyReadAnswer(a, this.owner, q));
+  }
+
+  /**
+   * Fetch the key entries of confidential scopes this partner needs (op "keys": epoch entries
+   * and the keywraps to it, each proven against the owner's checkpoint), from where the last
+   * call ended; returns the keyring they build (lib/confidential/keys.ts). E_KEY without an
+   * encryption key.
+   */
+  async keys(): Promise<Keyring> {
+    const ek = this.#opts.encryptionKey;
+    if (!ek) throw new FormatError('E_KEY', 'this partner has no encryption key to open confidential entries with');
+    this.#ring ??= new Keyring(new KeyEpochs(this.owner.origin, this.owner.operator), this.#opts.identity.did, ek);
+    const ring = this.#ring;
+    let from = ring.epochs.lastIndex + 1;
+    for (let page = 0; page < 1000; page++) {
+      const q: Query = { from };
+      const got = await this.#request({ op: 'keys', grant: this.#opts.grant, from }, (a) => verifyReadAnswer(a, this.owner, q));
+      for (const e of got.entries) ring.epochs.apply(verifyEnvelope(e.leaf), e.index);
+      if (got.next === undefined || got.next <= from) break;
+      from = got.next;
+    }
+    return ring;
+  }
+
+  /**
+   * Read (as read()) and open the sealed entries this partner holds keys for: each opened
+   * entry's inner envelope is verified too (both signatures, end to end from the device). An
+   * epoch not seen yet fetches the keys once. Entries it cannot open stay verified but sealed.
+   */
+  async readOpen(filter: Query = {}): Promise<OpenedRead> {
+    const read = await this.read(filter);
+    const out: OpenedEntry[] = [];
+    let refreshed = false;
+    for (const e of read.entries) {
+      if (e.leaf.kind !== SEALED_KIND) {
+        out.push(e);
+        continue;
+      }
+      const outer = verifyEnvelope(e.leaf);
+      const o: OpenedEntry = { ...e };
+      try {
+        o.sealed = sealedScope(outer);
+        let ring = this.#ring ?? (await this.keys());
+        if (!ring.holds(o.sealed.scope, o.sealed.epoch) && !refreshed) {
+          refreshed = true;
+          ring = await this.keys();
+        }
+        o.opened = (await openWith(ring, outer)).envelope as Envelope;
+      } catch (err) {
+        if (!(err instanceof BotError)) throw err;
+        o.error = { code: err.code, message: err.message };
+      }
+      out.push(o);
+    }
+    return { ...read, entries: out };
   }
 
   /**

@@ -23,6 +23,12 @@
  *   or a remote checkpoint smaller than / inconsistent with what is held (E_CONFLICT) are
  *   recorded in state().error; nothing of the offending page is appended. While behind, the
  *   sync is retried on a timer.
+ * - With `serveAs`, the mirror answers partners' signed requests from its copy on its own rpc
+ *   topic (mirrorRpcTopic): reads and the keys of confidential scopes (lib/access/access.ts
+ *   answerRequest, op read / keys, under the owner's grants and revocations it holds), proven
+ *   against the owner's checkpoint it stored, so a partner verifies them with the owner's key
+ *   alone and reads while the owner is offline (docs/design.md "Confidential entries"). It
+ *   cannot sign receipts or grants: supply and access requests are refused (E_KEY).
  */
 import { fromBase64 } from '../format/bytes';
 import { type BotError, type BotErrorCode, FormatError, LedgerError, VerificationError } from '../errors';
@@ -34,6 +40,8 @@ import { type Checkpoint, NoteVerifier, openNote, parseCheckpoint } from '../for
 import { ledgerId } from './quorum';
 import { type NewNode, leafHash, verifyConsistency } from '../format/merkle';
 import { PublicKey } from '../format/identity';
+import { answerRequest, type RequestAnswer } from '../access/access';
+import type { RateLimiter } from '../access/rate-limit';
 
 /** Options of a Mirror. */
 export interface MirrorOptions {
@@ -49,6 +57,18 @@ export interface MirrorOptions {
   retryMs?: number;
   /** RPC timeout (ms, default 10000). */
   timeoutMs?: number;
+  /** Serve partners' reads from this copy on mirrorRpcTopic(ledgerId, serveAs) (e.g. the mirroring node's own ledger id). */
+  serveAs?: string;
+  /** Rate limits of the requests served (lib/access/rate-limit.ts). */
+  rateLimiter?: RateLimiter;
+}
+
+const MIRROR_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The rpc topic on which a mirror named `name` serves partners' requests about the ledger `ledgerId`: `<prefix>/<ledgerId>/mirror/<name>/rpc`. */
+export function mirrorRpcTopic(ledgerIdHex: string, name: string, prefix = 'bot/v1'): string {
+  if (!MIRROR_NAME.test(name)) throw new FormatError('E_QUERY', 'a mirror name is 1-64 characters of A-Z a-z 0-9 _ -');
+  return `${ledgerTopics(ledgerIdHex, prefix).rpc.slice(0, -'/rpc'.length)}/mirror/${name}/rpc`;
 }
 
 /** What a mirror reports. */
@@ -103,6 +123,17 @@ export class Mirror {
     this.#verifier = NoteVerifier.ed25519(origin, pk);
     this.#retryMs = opts.retryMs ?? 2000;
     this.#timeoutMs = opts.timeoutMs ?? 10000;
+    if (opts.serveAs !== undefined) this.serveTopic = mirrorRpcTopic(this.ledgerId, opts.serveAs, link.prefix);
+    this.#rateLimiter = opts.rateLimiter;
+  }
+
+  /** The topic partners' requests are served on (serveAs), if any. */
+  readonly serveTopic: string | undefined;
+  #rateLimiter: RateLimiter | undefined;
+
+  /** Answer a partner's request from the copy (reads and keys; proven against the owner's checkpoint held here). */
+  answer(input: unknown): Promise<RequestAnswer> {
+    return answerRequest({ ledger: this.ledger, checkpoint: async () => this.ledger.latestCheckpoint(), rateLimiter: this.#rateLimiter }, input);
   }
 
   /** Start following the remote (idempotent). */
@@ -110,6 +141,15 @@ export class Mirror {
     if (!this.#stopped) return;
     this.#stopped = false;
     this.#stops.push(this.link.subscribe(this.topics.checkpoint, (_t, payload) => this.#onNote(payload)));
+    if (this.serveTopic) {
+      this.#stops.push(
+        this.link.serve(this.serveTopic, async (method, p) => {
+          if (method === 'request') return this.answer(p);
+          if (method === 'checkpoint') return { note: this.ledger.latestCheckpoint()?.note ?? null };
+          throw new FormatError('E_QUERY', 'a mirror answers the methods request and checkpoint');
+        }),
+      );
+    }
     this.#timer = setInterval(() => {
       if (this.#behind()) this.#kick();
     }, this.#retryMs);

@@ -1,0 +1,131 @@
+/**
+ * Confidential entries over a real Mosquitto (issue 13): the owner seals a scope, a mirror
+ * replicates it, the owner goes offline, and a partner reads the scope from the mirror (after
+ * its read from the owner times out), decrypts and verifies both signatures; the mirror's
+ * LevelDB holds no plaintext of a marked reading; the audit passes without any key.
+ */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { auditLedger, Identity, Ledger, ledgerId, signEnvelope } from '../../lib';
+import { MqttLink } from '../../lib/consortium/mqtt-link';
+import { LedgerPublisher } from '../../lib/consortium/publisher';
+import { Mirror } from '../../lib/consortium/mirror';
+import { type GrantTerms, issueGrant, newGrantId } from '../../lib/access/grants';
+import { fallbackTransport, mirrorTransport, mqttTransport, PartnerClient } from '../../lib/access/partner';
+import { EncryptionKey } from '../../lib/confidential/hpke';
+import { encryptionKeyInput } from '../../lib/confidential/keys';
+import { ConfidentialOwner } from '../../lib/confidential/owner';
+import { Mosquitto } from '../mosquitto';
+import { tmpDir, until } from '../helpers';
+
+/** Whether any file under dir contains the bytes (LevelDB's log and table files; values are stored raw, uncompressed or Snappy-compressed short strings stay readable). */
+function grep(dir: string, needle: string): boolean {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile() && fs.readFileSync(path.join(e.parentPath ?? e.path, e.name)).includes(needle)) return true;
+  }
+  return false;
+}
+
+describe('confidential entries (real LevelDB, real Mosquitto)', function () {
+  this.timeout(40000);
+  let broker: Mosquitto;
+  let t: ReturnType<typeof tmpDir>;
+  const links: MqttLink[] = [];
+  const link = (): MqttLink => {
+    const l = new MqttLink({ url: broker.url, reconnectMs: 100 });
+    l.on('error', () => undefined);
+    links.push(l);
+    l.start();
+    return l;
+  };
+  before(async () => {
+    broker = await Mosquitto.start();
+    t = tmpDir('bot-confidential-');
+  });
+  after(async () => {
+    await Promise.all(links.map((l) => l.close()));
+    await broker.close();
+    t.cleanup();
+  });
+
+  it('a partner reads a sealed scope from a mirror while the owner is offline; the mirror holds no plaintext', async () => {
+    const op = Identity.generate();
+    const dev = Identity.generate();
+    const origin = 'example.com/plant-owner';
+    let seq = 0;
+    const nextSeq = (): number => seq++;
+    const ownerLedger = await Ledger.open({ dir: path.join(t.dir, 'owner'), origin, identity: op });
+    const owner = new ConfidentialOwner({ ledger: ownerLedger, operator: op, nextSeq, encryptionKey: await EncryptionKey.generate() });
+    await owner.declareScope('plant', ['plant/#']);
+
+    const partner = Identity.generate();
+    const pek = await EncryptionKey.generate();
+    const grant: GrantTerms = {
+      id: newGrantId(),
+      subject: partner.did,
+      ledger: origin,
+      actions: ['read'],
+      scope: { signers: '*', topics: ['plant/#'] },
+      expires: Date.now() + 3600e3,
+    };
+    await issueGrant(ownerLedger, op, nextSeq, grant);
+    await owner.addReader(grant, signEnvelope(partner, encryptionKeyInput(pek, 0, Date.now())).toJSON());
+    const MARK = 'MARKED-READING-7f3a9c';
+    for (let i = 0; i < 5; i++) {
+      const reading = signEnvelope(dev, { kind: 'reading', seq: i, ts: Date.now(), topic: `plant/line${i}/temp`, payload: { c: 20 + i, tag: MARK } });
+      await ownerLedger.append((await owner.seal(reading, op, nextSeq))!);
+    }
+    await ownerLedger.checkpoint();
+    const size = ownerLedger.size;
+
+    const ownerLink = link();
+    const publisher = new LedgerPublisher(ownerLedger, ownerLink, ledgerId(origin, op.did));
+    publisher.start();
+
+    const copy = await Ledger.open({ dir: path.join(t.dir, 'mirror'), origin, operator: op.did });
+    const mirror = new Mirror({ ledger: copy, link: link(), origin, did: op.did, serveAs: 'm1', retryMs: 200 });
+    mirror.start();
+    await until('mirror caught up', () => mirror.state().checkpointSize === size || mirror.state().error);
+    assert.equal(mirror.state().checkpointSize, size);
+
+    // The owner goes offline (its retained checkpoint stays on the broker).
+    publisher.stop();
+    await ownerLink.close();
+    await ownerLedger.close();
+
+    const pLink = link();
+    const owned = { origin, operator: op.did };
+    let pseq = 0;
+    const client = new PartnerClient({
+      owner: owned,
+      grant: grant.id,
+      identity: partner,
+      nextSeq: () => pseq++,
+      encryptionKey: pek,
+      transport: fallbackTransport([mqttTransport(pLink, owned, 1000), mirrorTransport(pLink, owned, 'm1', 5000)]),
+    });
+    const read = await client.readOpen({ topic: 'plant/#' });
+    assert.equal(read.entries.length, 5);
+    for (const [i, e] of read.entries.entries()) {
+      assert.equal(e.leaf.kind, 'sealed');
+      assert.equal(e.error, undefined, JSON.stringify(e.error));
+      assert.equal(e.opened?.signer, dev.did);
+      assert.deepEqual(e.opened?.payload, { c: 20 + i, tag: MARK });
+    }
+    assert.equal(read.checkpoint.size, size);
+
+    // The mirror learned nothing of the content: its files do not hold the marked text; the owner's do not either.
+    await mirror.stop();
+    assert.equal(grep(path.join(t.dir, 'mirror'), MARK), false);
+    assert.equal(grep(path.join(t.dir, 'owner'), MARK), false);
+    const audit = await auditLedger(copy, { workers: 0 });
+    assert.ok(audit.ok && audit.size === size, JSON.stringify(audit));
+    await copy.close();
+    // Control: the same check finds the text in a ledger holding it unsealed.
+    const control = await Ledger.open({ dir: path.join(t.dir, 'control'), origin, identity: op });
+    await control.append(signEnvelope(dev, { kind: 'reading', seq: 0, ts: Date.now(), topic: 'plant/x', payload: { tag: MARK } }));
+    await control.close();
+    assert.equal(grep(path.join(t.dir, 'control'), MARK), true);
+  });
+});
