@@ -52,7 +52,6 @@ export function identityOf(RED: NodeAPI, id: unknown, what = 'identity'): Identi
   return n.identity;
 }
 
-
 /** A mirrored partner ledger as the admin endpoint shows it. */
 export interface MirrorInfo {
   origin: string;
