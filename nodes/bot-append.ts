@@ -122,7 +122,6 @@ export = function (RED: NodeAPI): void {
           msg.ledger = receipt;
           lastIndex = Math.max(lastIndex, receipt.index);
           meter.tick();
-          ledgerNode?.appended(receipt);
           show();
           touch();
           send(msg);

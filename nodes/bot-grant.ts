@@ -189,7 +189,6 @@ export = function (RED: NodeAPI): void {
           { actions: p.actions, scope: p.scope, days: p.days },
           now,
         );
-        ledgerNode?.appended(receipt);
         msg.payload = envelope.toJSON();
         msg.grant = terms;
         msg.ledger = receipt;
@@ -199,7 +198,6 @@ export = function (RED: NodeAPI): void {
       if (op === 'grant') {
         const terms = termsOf(l, p, now);
         const { envelope, receipt } = await issueGrant(l, identity, nextSeq, terms, now);
-        ledgerNode?.appended(receipt);
         msg.payload = envelope.toJSON();
         msg.grant = terms;
         msg.ledger = receipt;
@@ -209,7 +207,6 @@ export = function (RED: NodeAPI): void {
       if (op === 'revoke') {
         const id = p.grant ?? p.id;
         const { envelope, receipt } = await revokeGrant(l, identity, nextSeq, id as string, now);
-        ledgerNode?.appended(receipt);
         msg.payload = envelope.toJSON();
         msg.ledger = receipt;
         status.now({ fill: 'yellow', shape: 'dot', text: `revoked ${String(id).slice(0, 12)} · #${receipt.index}` });

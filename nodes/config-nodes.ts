@@ -10,8 +10,9 @@ import type { RequestAnswer } from '../lib/access/access';
 import type { PartnerClient } from '../lib/access/partner';
 import { BotError, type BotErrorCode } from '../lib/errors';
 import { type Identity } from '../lib/format/identity';
-import type { Receipt, StoredCheckpoint } from '../lib/store/ledger';
+import type { StoredCheckpoint } from '../lib/store/ledger';
 import type { LedgerLease } from '../lib/store/registry';
+import type { MirrorInfo } from '../lib/service/ledger-service';
 import type { NodeAPI, RedNode } from './red-api';
 
 /** An error a node reports for its own configuration, with a kernel error code. */
@@ -52,16 +53,6 @@ export function identityOf(RED: NodeAPI, id: unknown, what = 'identity'): Identi
   return n.identity;
 }
 
-/** A mirrored partner ledger as the admin endpoint shows it. */
-export interface MirrorInfo {
-  origin: string;
-  did: string;
-  size: number;
-  checkpointSize: number;
-  behind: boolean;
-  error?: { code: string; message: string };
-}
-
 /** What other nodes see of a bot-ledger config node. */
 export interface BotLedgerNode extends RedNode {
   /** The configured origin (the ledger's own once open). */
@@ -80,8 +71,6 @@ export interface BotLedgerNode extends RedNode {
   acquire(): LedgerLease;
   /** Sign a checkpoint now if the tree grew and the operator key is here; the latest checkpoint. */
   checkpointNow(): Promise<StoredCheckpoint | undefined>;
-  /** Told by bot-append after each durable append (checkpoint-every-N policy). */
-  appended(r: Receipt): void;
   /** Whether an MQTT broker is configured (false = standalone). */
   synced: boolean;
   /** The started Consortium of the ledger when synced over MQTT, else undefined. */

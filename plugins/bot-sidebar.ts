@@ -344,7 +344,6 @@ export = function (RED: PluginAPI): void {
       const { identity, nextSeq } = operatorOf(n);
       const b = body(req);
       const issued = await AccessRequests.of(l).approve(req.params.rid ?? '', identity, nextSeq, { actions: b.actions, scope: b.scope, days: b.days });
-      n.appended(issued.receipt);
       return { grant: issued.terms, index: issued.receipt.index };
     })().then(
       (r) => res.json(r),
