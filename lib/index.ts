@@ -51,8 +51,3 @@ export * from './confidential/seal';
 export * from './confidential/keys';
 export * from './confidential/owner';
 export { mirrorRpcTopic } from './consortium/mirror';
-export * from './confidential/hpke';
-export * from './confidential/seal';
-export * from './confidential/keys';
-export * from './confidential/owner';
-export { mirrorRpcTopic } from './consortium/mirror';
