@@ -138,9 +138,6 @@ export function cDriverLines(c: CaseInput): string {
   return lines.join('\n') + '\n';
 }
 
-/** The name a case has in the C driver's output. */
-export const cName = (c: CaseInput): string => c.name.replace(/[^A-Za-z0-9_.-]/g, '_');
-
 // ---- the profile's rules, transcribed literally (docs/device-profile.md) -------------------
 
 /** A refusal by the profile, with its code. */
