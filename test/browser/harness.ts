@@ -286,6 +286,8 @@ export async function openEditor(
     executablePath?: string;
     /** Log in through the editor's login dialog (a runtime with adminAuth). */
     login?: { username: string; password: string };
+    /** The browser's language (navigator.language, Accept-Language), e.g. 'zh-CN': the editor's language. */
+    locale?: string;
   } = {},
 ): Promise<EditorSession> {
   const found = opts.executablePath === undefined ? await findChromium() : { executablePath: opts.executablePath, args: chromiumArgs };
@@ -296,7 +298,7 @@ export async function openEditor(
   }
   const browser = await chromium.launch({ executablePath: found.executablePath, args: found.args });
   try {
-    const page = await browser.newPage({ viewport: opts.viewport ?? { width: 1400, height: 800 }, colorScheme: opts.colorScheme });
+    const page = await browser.newPage({ viewport: opts.viewport ?? { width: 1400, height: 800 }, colorScheme: opts.colorScheme, locale: opts.locale });
     const errors: string[] = [];
     page.on('pageerror', (err) => errors.push(err.message));
     page.on('console', (m) => {
