@@ -180,7 +180,15 @@ export class ConfidentialOwner {
         for (const [i, ep] of s.epochs.entries()) {
           const end = s.epochs[i + 1]?.ts ?? Number.MAX_SAFE_INTEGER;
           if ((grant.scope.from !== undefined && end < grant.scope.from) || (grant.scope.until !== undefined && ep.ts > grant.scope.until)) continue;
-          if (ep.revoked.includes(rk.reader) || epochs.wrap(s.scope, ep.epoch, rk.reader)) continue;
+          if (epochs.wrap(s.scope, ep.epoch, rk.reader)) continue;
+          if (ep.revoked.includes(rk.reader)) {
+            // Granted again after a revocation: the epoch that revoked it cannot be wrapped to it; a new one is.
+            if (i === s.epochs.length - 1) {
+              await this.#rotate(s.scope, [], [rk]);
+              n++;
+            }
+            continue;
+          }
           const key = await ring.keyOf(s.scope, ep.epoch);
           await this.#append(await keywrapInput(this.ledger.origin, s.scope, ep.epoch, key, rk, this.#opts.nextSeq(), this.#now()));
           n++;
@@ -192,21 +200,25 @@ export class ConfidentialOwner {
   }
 
   /**
-   * Rotate a scope's key: a new epoch wrapped to the holders of the current one, less `revoke`
-   * (each keeps its encryption key of the current keywrap). Entries sealed from then on use it.
+   * Rotate a scope's key: a new epoch wrapped to the holders of the current one that still have
+   * an active read grant, less `revoke` (each keeps its encryption key of the current keywrap).
+   * Entries sealed from then on use it.
    */
   async rotate(scope: string, revoke: string[] = []): Promise<number> {
     return serialized(this, 'keys', () => this.#rotate(scope, revoke));
   }
 
-  async #rotate(scope: string, revoke: string[]): Promise<number> {
+  async #rotate(scope: string, revoke: string[], add: ReaderKey[] = []): Promise<number> {
     const epochs = await keyEpochsOf(this.ledger);
     const cur = epochs.current(scope);
     if (!cur) throw new FormatError('E_KEY', `scope ${scope} is not declared`);
     const view = epochs.view().find((s) => s.scope === scope);
     const holders = view?.epochs[cur.epoch].holders ?? [];
-    const keep = holders.filter((d) => !revoke.includes(d) && d !== this.#opts.operator.did);
+    const grants = await GrantIndex.of(this.ledger).list(this.#now());
+    const active = new Set(grants.filter((g) => g.status === 'active' && g.actions.includes('read')).map((g) => g.subject as string));
+    const keep = holders.filter((d) => !revoke.includes(d) && d !== this.#opts.operator.did && active.has(d));
     const keys = keep.map((d) => epochs.wrap(scope, cur.epoch, d)?.recipient).filter((r): r is ReaderKey => r !== undefined);
+    for (const r of add) if (!keep.includes(r.reader)) keys.push(r);
     return this.#newEpoch(
       scope,
       cur.topics,

@@ -11,6 +11,8 @@ import { EncryptionKey } from '../../lib/confidential/hpke';
 import { encryptionKeyInput, KeyEpochs, Keyring, newScopeKey, readerKey } from '../../lib/confidential/keys';
 import { openSealed, sealEnvelope } from '../../lib/confidential/seal';
 import { ConfidentialOwner, filtersOverlap, keyEpochsOf, openWith } from '../../lib/confidential/owner';
+import { answerRequest, refusal } from '../../lib/access/access';
+import { PartnerClient } from '../../lib/access/partner';
 import { tmpDir } from '../helpers';
 
 const ORIGIN = 'example.com/confidential';
@@ -177,6 +179,20 @@ describe('confidential entries: key epochs and revocation (real LevelDB)', funct
     assert.equal(((await openWith(rc, before)).envelope.payload as { v: string }).v, 'BEFORE');
     assert.equal(((await openWith(rc, after)).envelope.payload as { v: string }).v, 'AFTER');
 
+    // Granted again, a gets a new epoch (the one that revoked it cannot be wrapped to it): it opens what is sealed from then on, not epoch 1.
+    const again1: GrantTerms = { ...grants[0], id: newGrantId() };
+    await issueGrant(ledger, op, nextSeq, again1);
+    assert.equal(await owner.addReader(again1, a.enckey.toJSON()), 1);
+    const later = (await owner.seal(reading('plant/1', 'AGAIN'), op, nextSeq)) as SignedEnvelope;
+    assert.equal((later.envelope.payload as { epoch: number }).epoch, 2);
+    await ledger.append(later);
+    const ae = new KeyEpochs(ORIGIN, op.did);
+    for (const r of await ledger.query({ limit: 10000 })) ae.apply(r.envelope, r.index);
+    const ra2 = new Keyring(ae, a.id.did, a.ek);
+    assert.equal(((await openWith(ra2, later)).envelope.payload as { v: string }).v, 'AGAIN');
+    await assert.rejects(openWith(ra2, after), refused('E_NO_KEY'));
+    assert.equal(((await openWith(new Keyring(ae, b.id.did, b.ek), later)).envelope.payload as { v: string }).v, 'AGAIN');
+
     // The ledger audits clean without any key, and a reopened owner restores its keys from the ledger and its one X25519 secret.
     const audit = await auditLedger(ledger, { workers: 0 });
     assert.ok(audit.ok, JSON.stringify(audit));
@@ -185,8 +201,96 @@ describe('confidential entries: key epochs and revocation (real LevelDB)', funct
     const again = await Ledger.open({ dir: path.join(t.dir, 'owner') });
     const owner2 = new ConfidentialOwner({ ledger: again, operator: op, nextSeq, encryptionKey: await EncryptionKey.fromSecret(secret) });
     assert.equal(((await owner2.open(after)).envelope.payload as { v: string }).v, 'AFTER');
-    assert.equal((await keyEpochsOf(again)).current('plant')?.epoch, 1);
+    assert.equal((await keyEpochsOf(again)).current('plant')?.epoch, 2);
     assert.equal(readerKey(a.enckey.toJSON()).reader, a.id.did);
     await again.close();
+  });
+});
+
+describe('confidential entries: partner reads through answerRequest (real LevelDB, no broker)', function () {
+  this.timeout(20000);
+  let t: ReturnType<typeof tmpDir>;
+  before(() => {
+    t = tmpDir('bot-conf-read-');
+  });
+  after(() => t.cleanup());
+
+  it('keys op, readOpen across a rotation (keys fetched again for the new epoch), a grant of a later time range holds only its epochs', async () => {
+    const op = Identity.generate();
+    const dev = Identity.generate();
+    let seq = 0;
+    const nextSeq = (): number => seq++;
+    const ledger = await Ledger.open({ dir: path.join(t.dir, 'owner'), origin: ORIGIN, identity: op });
+    const owner = new ConfidentialOwner({ ledger, operator: op, nextSeq, encryptionKey: await EncryptionKey.generate() });
+    await owner.declareScope('plant', ['plant/#']);
+    const server = { ledger, checkpoint: async () => (await ledger.checkpoint()) ?? ledger.latestCheckpoint() };
+    const transport = async (req: unknown): Promise<unknown> => answerRequest(server, req).catch((e: unknown) => refusal(e));
+    const partner = async (from?: number): Promise<{ client: PartnerClient; id: Identity; terms: GrantTerms }> => {
+      const id = Identity.generate();
+      const ek = await EncryptionKey.generate();
+      const terms: GrantTerms = {
+        id: newGrantId(),
+        subject: id.did,
+        ledger: ORIGIN,
+        actions: ['read'],
+        scope: { signers: '*', topics: ['plant/#'], ...(from !== undefined ? { from } : {}) },
+        expires: Date.now() + 3600e3,
+      };
+      await issueGrant(ledger, op, nextSeq, terms);
+      await owner.addReader(terms, signEnvelope(id, encryptionKeyInput(ek, 0, Date.now())).toJSON());
+      let s = 0;
+      const client = new PartnerClient({
+        owner: { origin: ORIGIN, operator: op.did },
+        grant: terms.id,
+        identity: id,
+        nextSeq: () => s++,
+        encryptionKey: ek,
+        transport,
+      });
+      return { client, id, terms };
+    };
+    const a = await partner();
+    const b = await partner();
+    let devSeq = 0;
+    const put = async (v: string): Promise<void> => {
+      await ledger.append(
+        (await owner.seal(signEnvelope(dev, { kind: 'reading', seq: devSeq++, ts: Date.now(), topic: 'plant/1', payload: { v } }), op, nextSeq))!,
+      );
+    };
+    await put('e0');
+    const r0 = await b.client.readOpen({ topic: 'plant/#' });
+    assert.deepEqual(
+      r0.entries.map((e) => (e.opened?.payload as { v: string }).v),
+      ['e0'],
+    );
+    await new Promise((r) => setTimeout(r, 5));
+    await owner.revokeGrant(a.terms.id);
+    await new Promise((r) => setTimeout(r, 5));
+    const late = await partner(Date.now());
+    await put('e1');
+    // b's keyring knew epoch 0 only: readOpen fetches the keys again and opens epoch 1.
+    const r1 = await b.client.readOpen({ topic: 'plant/#' });
+    assert.deepEqual(
+      r1.entries.map((e) => [e.sealed?.epoch, (e.opened?.payload as { v: string }).v]),
+      [
+        [0, 'e0'],
+        [1, 'e1'],
+      ],
+    );
+    // The revoked partner is refused by the owner altogether.
+    await assert.rejects(a.client.readOpen({ topic: 'plant/#' }), refused('E_REVOKED'));
+    // A grant from after epoch 0 ended reads (and holds the key of) epoch 1 only.
+    const r2 = await late.client.readOpen({ topic: 'plant/#' });
+    assert.deepEqual(
+      r2.entries.map((e) => [e.sealed?.epoch, (e.opened?.payload as { v: string }).v]),
+      [[1, 'e1']],
+    );
+    // Keys are entries of the ledger: the keys answer is proven like a read, and holds the epochs and this reader's keywraps only.
+    const ring = await late.client.keys();
+    assert.deepEqual(
+      ring.epochs.view()[0].epochs.map((e) => e.holders.includes(late.id.did)),
+      [false, true],
+    );
+    await ledger.close();
   });
 });
