@@ -4,12 +4,17 @@
  * so the logic here can be tested without spawning a process.
  *
  * Output is one JSON object per line (hashes in standard base64, as in C2SP notes), except
- * `checkpoint` (the signed note text) and `export` (the leaves' exact bytes). Errors are one
+ * `checkpoint` (the signed note text) and `export` (the leaves' exact bytes). `export-tiles` and
+ * `serve` publish the ledger as a C2SP tlog-tiles log (docs/design.md "The tiles view"). Errors are one
  * line `bot-ledger: <message> (<code>)` on stderr; stacks only with BOT_DEBUG=1. Secret key
  * material is never printed.
  */
 import { once } from 'node:events';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { auditLedger } from '../lib/store/audit';
 import { toBase64 } from '../lib/format/bytes';
@@ -19,6 +24,8 @@ import { Identity, PublicKey } from '../lib/format/identity';
 import { type JsonValue } from '../lib/format/jcs';
 import { checkOrigin, Ledger, type Receipt } from '../lib/store/ledger';
 import { NoteVerifier } from '../lib/format/note';
+import { CHECKPOINT_PATH, refPath } from '../lib/format/tlog-tiles';
+import { TileReader, tileResponse } from '../lib/store/tile-reader';
 
 /** The usage text printed by --help. */
 export const USAGE = `Usage: bot-ledger <command> [arguments] [options]
@@ -48,6 +55,14 @@ Commands (output: one JSON object per line unless noted; hashes are standard bas
       Prints the result; exit 0 if sound, else 1 and the first bad entry "index".
       --operator and --origin pin the checkpoint key and origin you expect (without
       them the audit trusts the ones recorded in the ledger itself).
+  export-tiles DIR OUT
+      Write what the latest checkpoint covers as a C2SP tlog-tiles log: static files in
+      folder OUT for any web server, object store or CDN (tile/<L>/<N>[.p/<W>] hash tiles,
+      tile/entries/<N>[.p/<W>] entry bundles, then checkpoint). Re-running updates OUT.
+      Prints {"origin","size","tiles","bundles","written"}.
+  serve DIR --port P [--host H]
+      Serve the same tlog-tiles files over HTTP (GET, read-only) on H (default 127.0.0.1)
+      port P; prints {"url","origin","size"} once listening and runs until stopped.
 
 A ledger folder is open in one process at a time: one that Node-RED holds (a deployed
 bot-ledger) is refused with E_LOCKED. Stop that flow first, or run the read-only commands
@@ -106,6 +121,8 @@ const COMMANDS: Record<string, CommandSpec> = {
   consistency: { positionals: ['DIR', 'OLD', 'NEW'], options: {}, run: consistency },
   export: { positionals: ['DIR'], options: { from: str(), to: str() }, run: exportLeaves },
   verify: { positionals: ['DIR'], options: { workers: str(), operator: str(), origin: str() }, run: verify },
+  'export-tiles': { positionals: ['DIR', 'OUT'], options: {}, run: exportTiles },
+  serve: { positionals: ['DIR'], options: { port: str(), host: str() }, run: serve },
 };
 
 /** Run the command line argv (without node and script); resolves with the exit status. */
@@ -383,6 +400,117 @@ async function verify(ctx: Ctx): Promise<number> {
     if (result.ok) return 0;
     ctx.io.stderr.write(`bot-ledger: verification failed at entry ${result.index}: ${firstLine(result.reason)} (${result.code})\n`);
     return 1;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// export-tiles, serve: the ledger as a C2SP tlog-tiles log
+
+/** A TileReader over a ledger that has a signed checkpoint (the tiles publish what it covers). */
+function tilesOf(ledger: Ledger): TileReader {
+  const reader = new TileReader(ledger);
+  if (!reader.checkpoint())
+    throw new LedgerError('E_CHECKPOINT', 'the ledger has no signed checkpoint yet: sign one first (bot-ledger checkpoint DIR --key FILE)');
+  return reader;
+}
+
+/**
+ * Write one static file under root, atomically (temporary file, rename), so a web server
+ * serving root never serves half a file. A tile or bundle already there must hold the same
+ * bytes (their content is fixed by the tree): true when written, false when already there.
+ */
+async function writeStatic(root: string, rel: string, body: Buffer, mutable = false): Promise<boolean> {
+  const file = path.join(root, ...rel.split('/'));
+  const existing = await fs.promises.readFile(file).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (existing && !mutable) {
+    if (existing.equals(body)) return false;
+    throw new LedgerError('E_CONFLICT', `${rel} in ${root} differs from this ledger's: that folder holds another log (or a forked one)`);
+  }
+  await fs.promises.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  await fs.promises.writeFile(tmp, body);
+  await fs.promises.rename(tmp, file);
+  return true;
+}
+
+async function exportTiles(ctx: Ctx): Promise<number> {
+  const out = ctx.pos[1];
+  return withLedger(openReader(ctx.pos[0]), async (ledger) => {
+    const reader = tilesOf(ledger);
+    const checkpointNote = reader.checkpoint() as Buffer;
+    let tiles = 0,
+      bundles = 0,
+      written = 0;
+    const tooLarge: string[] = [];
+    for await (const ref of reader.refs()) {
+      let body: Buffer | undefined;
+      try {
+        body = await reader.tile(ref);
+      } catch (err) {
+        // An entry above 65,535 bytes does not fit a bundle; the hash tiles (proofs) still do.
+        if (err instanceof BotError && err.code === 'E_TOO_LARGE') {
+          tooLarge.push(refPath(ref));
+          continue;
+        }
+        throw err;
+      }
+      if (!body) throw new LedgerError('E_CORRUPT', `${refPath(ref)} is missing below the checkpoint's size`);
+      if (await writeStatic(out, refPath(ref), body)) written++;
+      if (ref.entries) bundles++;
+      else tiles++;
+    }
+    // The checkpoint last: a reader of OUT never sees a checkpoint whose tiles are not there yet.
+    await writeStatic(out, CHECKPOINT_PATH, checkpointNote, true);
+    await ctx.out.line({ origin: ledger.origin, size: reader.size, tiles, bundles, written });
+    if (tooLarge.length > 0) {
+      throw new LedgerError(
+        'E_TOO_LARGE',
+        `${tooLarge.length} entry bundle(s) not written, the first ${tooLarge[0]}: an entry bundle carries entries of at most 65535 bytes`,
+      );
+    }
+    return 0;
+  });
+}
+
+async function serve(ctx: Ctx): Promise<number> {
+  const port = optCount(ctx, 'port');
+  if (port === undefined) throw new UsageError('serve needs --port P');
+  if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+  const host = optString(ctx, 'host') ?? '127.0.0.1';
+  return withLedger(openReader(ctx.pos[0]), async (ledger) => {
+    const reader = tilesOf(ledger);
+    const server = http.createServer((req, res) => {
+      tileResponse(reader, { method: req.method, url: req.url, acceptEncoding: req.headers['accept-encoding'] }).then(
+        (r) => {
+          res.writeHead(r.status, r.headers);
+          res.end(r.body);
+        },
+        () => res.destroy(),
+      );
+    });
+    server.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+    const stopped = new Promise<void>((resolve) => {
+      if (ctx.io.signal?.aborted) resolve();
+      ctx.io.signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+    server.listen(port, host);
+    await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
+    try {
+      const addr = server.address() as AddressInfo;
+      const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      await ctx.out.line({ url: `http://${shown}:${addr.port}/`, origin: ledger.origin, size: reader.size });
+      await stopped;
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    return 0;
   });
 }
 

@@ -51,3 +51,6 @@ export * from './confidential/seal';
 export * from './confidential/keys';
 export * from './confidential/owner';
 export { mirrorRpcTopic } from './consortium/mirror';
+export * from './format/tlog-tiles';
+export { TileReader, tileResponse, CHECKPOINT_CACHE, FULL_TILE_CACHE, PARTIAL_TILE_CACHE } from './store/tile-reader';
+export type { TileSource, TileResponse } from './store/tile-reader';
