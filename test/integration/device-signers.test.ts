@@ -167,6 +167,20 @@ describe('device signers outside Node-RED (issue 14)', function () {
     });
   }
 
+  it('the npm package ships none of devices/ (package.json "files" is a whitelist)', () => {
+    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+    const packed = JSON.parse(run(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT })) as { files: { path: string }[] }[];
+    const files = packed[0].files.map((f) => f.path);
+    assert.ok(
+      files.some((f) => f.startsWith('dist/lib/')),
+      'the listing is the package',
+    );
+    assert.deepEqual(
+      files.filter((f) => f.startsWith('devices/') || f.includes('bot_device')),
+      [],
+    );
+  });
+
   describe('end to end over MQTT', () => {
     let broker: Mosquitto | undefined;
     let userDir: string | undefined;
