@@ -83,7 +83,7 @@ static int file_load(void *ctx, uint64_t *bound) {
   return BOT_OK;
 }
 
-/* Write SEQFILE.tmp, fsync it, rename it over SEQFILE: the bound is durable when this returns 0. */
+/* Write SEQFILE.tmp, fsync it, rename it over SEQFILE, fsync the folder: the bound is durable when this returns 0. */
 static int file_save(void *ctx, uint64_t bound) {
   const char *file = (const char *)ctx;
   char tmp[4096], text[32];
@@ -95,7 +95,18 @@ static int file_save(void *ctx, uint64_t bound) {
   ok = write(fd, text, (size_t)len) == len && fsync(fd) == 0;
   ok = close(fd) == 0 && ok;
   if (!ok || rename(tmp, file) != 0) return BOT_E_STORE;
-  return BOT_OK;
+  /* And the folder, so that the rename itself survives a power cut. */
+  {
+    char *slash = strrchr(tmp, '/');
+    if (slash == NULL) strcpy(tmp, ".");
+    else if (slash == tmp) tmp[1] = '\0';
+    else *slash = '\0';
+    fd = open(tmp, O_RDONLY);
+    if (fd < 0) return BOT_E_STORE;
+    ok = fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+  }
+  return ok ? BOT_OK : BOT_E_STORE;
 }
 
 static int keygen(const char *file) {

@@ -76,7 +76,8 @@ describe('device signers outside Node-RED (issue 14)', function () {
   const cases: (ValidCase | InvalidCase)[] = [...vectors.valid, ...vectors.invalid];
   const work = tmpDir('bot-devices-');
   let cBuilt: string | undefined; // the build folder, once built
-  let cWhy: string | undefined;
+  let cWhy: string | undefined; // why the C tests cannot run here (tools missing)
+  let cBuildError: Error | undefined; // the build failed: a defect, never a skip
   const py = findPython();
 
   before(function () {
@@ -85,12 +86,19 @@ describe('device signers outside Node-RED (issue 14)', function () {
     if (cWhy !== undefined) return;
     const out = path.join(work.dir, 'c');
     // The Makefile's flags: -std=c99 -Wall -Wextra -Werror -pedantic; SANITIZE=1 adds ASan and UBSan.
-    run('make', ['-s', '-C', C_DIR, `OUT=${out}`, 'SANITIZE=1', 'CFLAGS=-O1']);
-    cBuilt = out;
+    try {
+      run('make', ['-s', '-C', C_DIR, `OUT=${out}`, 'SANITIZE=1', 'CFLAGS=-O1']);
+      cBuilt = out;
+    } catch (err) {
+      cBuildError = err as Error;
+    }
   });
   after(() => work.cleanup());
 
-  const needC = (ctx: Mocha.Context): string => (cBuilt !== undefined ? cBuilt : unavailable(ctx, cWhy ?? 'the C signer did not build'));
+  const needC = (ctx: Mocha.Context): string => {
+    if (cBuildError !== undefined) throw cBuildError;
+    return cBuilt !== undefined ? cBuilt : unavailable(ctx, cWhy ?? 'the C signer was not built');
+  };
   const needPy = (ctx: Mocha.Context): string => ('python' in py ? py.python : unavailable(ctx, py.why));
 
   it('C: builds with -std=c99 -Wall -Wextra -Werror -pedantic, and its self-test (seq store, buffer bounds) passes under ASan and UBSan', function () {
