@@ -26,7 +26,7 @@ import { type EnvelopeInput, SignedEnvelope, verifyEnvelope } from '../format/en
 import { type DidKey, PublicKey } from '../format/identity';
 import { canonicalize, isPlainObject, type JsonValue } from '../format/jcs';
 import { checkTopicFilter, topicMatches } from '../format/topic';
-import { checkSuite, type EncryptionKey, type HpkeSuiteName, openBase, sealBase, X25519_KEY_BYTES } from './hpke';
+import { checkSuite, type EncryptionKey, HPKE_SUITES, type HpkeSuiteName, openBase, sealBase } from './hpke';
 import { isScopeId, SCOPE_KEY_BYTES } from './seal';
 
 /** Kind of a reader's encryption-key envelope. */
@@ -125,7 +125,8 @@ export function readerKey(input: unknown): ReaderKey {
   const suite = checkSuite(p.suite);
   if (typeof p.key !== 'string') throw bad('encryption key: key must be base64');
   const key = fromBase64(p.key, 'encryption key');
-  if (key.length !== X25519_KEY_BYTES) throw bad(`encryption key: an X25519 key is ${X25519_KEY_BYTES} bytes`);
+  const n = HPKE_SUITES[suite].publicKeyBytes;
+  if (key.length !== n) throw bad(`encryption key: a key of ${suite} is ${n} bytes`);
   return { reader: e.signer, suite, key, envelope: env };
 }
 

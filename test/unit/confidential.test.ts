@@ -7,7 +7,7 @@ import { Identity } from '../../lib/format/identity';
 import { Ledger } from '../../lib/store/ledger';
 import { auditLedger } from '../../lib/store/audit';
 import { type GrantTerms, issueGrant, newGrantId } from '../../lib/access/grants';
-import { EncryptionKey } from '../../lib/confidential/hpke';
+import { EncryptionKey, HPKE_X25519_SUITE, HPKE_XWING_SUITE } from '../../lib/confidential/hpke';
 import { encryptionKeyInput, KeyEpochs, Keyring, newScopeKey, readerKey } from '../../lib/confidential/keys';
 import { openSealed, sealEnvelope } from '../../lib/confidential/seal';
 import { ConfidentialOwner, filtersOverlap, keyEpochsOf, openWith } from '../../lib/confidential/owner';
@@ -107,10 +107,11 @@ describe('confidential entries: key epochs and revocation (real LevelDB)', funct
     let devSeq = 0;
     const ledger = await Ledger.open({ dir: path.join(t.dir, 'owner'), origin: ORIGIN, identity: op });
     const owner = new ConfidentialOwner({ ledger, operator: op, nextSeq, encryptionKey: await EncryptionKey.generate() });
+    // b's encryption key is of the post-quantum hybrid suite (X-Wing): the suite travels with each key and wrap.
     const partners = await Promise.all(
-      [0, 1].map(async () => {
+      ([HPKE_X25519_SUITE, HPKE_XWING_SUITE] as const).map(async (suite) => {
         const id = Identity.generate();
-        const ek = await EncryptionKey.generate();
+        const ek = await EncryptionKey.generate(suite);
         return { id, ek, enckey: signEnvelope(id, encryptionKeyInput(ek, 0, Date.now())) };
       }),
     );

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { isBotError } from '../../lib/errors';
-import { EncryptionKey, HPKE_SUITES, HPKE_X25519_SUITE, openBase, sealBase, setupBaseR, setupBaseS } from '../../lib/confidential/hpke';
+import { EncryptionKey, HPKE_SUITES, HPKE_X25519_SUITE, HPKE_XWING_SUITE, openBase, sealBase, setupBaseR, setupBaseS } from '../../lib/confidential/hpke';
 import { vector } from '../helpers';
 
 interface A1 {
@@ -24,7 +24,8 @@ const h = (s: string): Buffer => Buffer.from(s, 'hex');
 
 describe('HPKE (RFC 9180) base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM', () => {
   it('names the suite by its RFC 9180 §7 identifiers', () => {
-    assert.deepEqual(HPKE_SUITES[HPKE_X25519_SUITE], { kem: V.kem_id, kdf: V.kdf_id, aead: V.aead_id });
+    const { kem, kdf, aead } = HPKE_SUITES[HPKE_X25519_SUITE];
+    assert.deepEqual({ kem, kdf, aead }, { kem: V.kem_id, kdf: V.kdf_id, aead: V.aead_id });
   });
 
   it('DeriveKeyPair (§7.1.3) gives the Appendix A.1.1 key pairs', async () => {
@@ -91,5 +92,43 @@ describe('HPKE (RFC 9180) base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AE
     const shown = JSON.stringify(k);
     assert.ok(!shown.includes(k.secret().toString('base64')));
     assert.ok(shown.includes(k.publicKey.toString('base64')));
+  });
+});
+
+interface XW {
+  kem_id: number;
+  sk: string;
+  pk: string;
+  eseed: string;
+  ct: string;
+}
+
+describe('HPKE with X-Wing (ML-KEM-768 + X25519), the post-quantum hybrid suite', () => {
+  const X = vector<XW>('hpke-xwing-kem.json');
+
+  it('the key pair of the draft vector, and its encapsulation from eseed', async () => {
+    assert.equal(HPKE_SUITES[HPKE_XWING_SUITE].kem, X.kem_id);
+    const k = await EncryptionKey.fromSecret(h(X.sk), HPKE_XWING_SUITE);
+    assert.equal(k.publicKey.toString('hex'), X.pk);
+    const s = await setupBaseS(HPKE_XWING_SUITE, k.publicKey, Buffer.from('info'), h(X.eseed));
+    assert.equal(s.enc.toString('hex'), X.ct);
+    const r = await setupBaseR(HPKE_XWING_SUITE, k, s.enc, Buffer.from('info'));
+    const ct = await s.seal(Buffer.from('aad'), Buffer.from('scope key'));
+    assert.equal((await r.open(Buffer.from('aad'), ct)).toString(), 'scope key');
+  });
+
+  it('round trip; another X-Wing key or an X25519 key is refused', async () => {
+    const k = await EncryptionKey.generate(HPKE_XWING_SUITE);
+    assert.equal(k.publicKey.length, 1216);
+    const { enc, ct } = await sealBase(HPKE_XWING_SUITE, k.publicKey, Buffer.from('i'), Buffer.alloc(0), Buffer.from('pt'));
+    assert.equal(enc.length, 1120);
+    assert.equal((await openBase(HPKE_XWING_SUITE, k, enc, Buffer.from('i'), Buffer.alloc(0), ct)).toString(), 'pt');
+    const other = await EncryptionKey.generate(HPKE_XWING_SUITE);
+    await assert.rejects(openBase(HPKE_XWING_SUITE, other, enc, Buffer.from('i'), Buffer.alloc(0), ct), (e: unknown) => isBotError(e, 'E_DECRYPT'));
+    await assert.rejects(openBase(HPKE_XWING_SUITE, await EncryptionKey.generate(), enc, Buffer.from('i'), Buffer.alloc(0), ct), (e: unknown) =>
+      isBotError(e, 'E_KEY'),
+    );
+    const again = await EncryptionKey.fromSecret(k.secret(), HPKE_XWING_SUITE);
+    assert.ok(again.publicKey.equals(k.publicKey));
   });
 });
