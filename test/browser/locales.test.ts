@@ -2,7 +2,8 @@
  * The editor in Chinese (issue 12 §5): a real Node-RED 4 runtime loading this package (its catalogs found in
  * dist/nodes/locales/, beside the node files) and Chromium with its language set to zh-CN — Node-RED 4's editor has no
  * `?lang=` parameter; it takes the browser's language (navigator.language) or the user's choice in its settings. The
- * palette label, the help in the Help sidebar, a dialog's labels and a validation reason are in Chinese.
+ * palette label, the help in the Help sidebar, a dialog's labels and a validation reason, and the Ledger sidebar (a
+ * plugin: its catalog is plugins/locales/) are in Chinese.
  */
 import { strict as assert } from 'node:assert';
 import type { Page } from 'playwright-core';
@@ -14,6 +15,16 @@ const FLOWS = [
   { id: 'tab', type: 'tab', label: 'zh-CN' },
   { id: 'key', type: 'bot-identity', name: 'device' },
   { id: 'sign', type: 'bot-sign', z: 'tab', name: '', identity: 'key', x: 200, y: 80, wires: [[]] },
+  {
+    id: 'led',
+    type: 'bot-ledger',
+    name: 'plant',
+    origin: 'example.com/plant-1',
+    identity: 'key',
+    checkpointMs: 1000,
+    checkpointEntries: 0,
+    maxEntryBytes: 65536,
+  },
 ];
 
 /** The text of the first visible element matching selector, once it contains `want`. */
@@ -79,6 +90,14 @@ describe('the editor in zh-CN (Chromium, Node-RED 4)', function () {
     const reason = await textWith(page, '.red-ui-tray .bot-reason', '类型 (kind) 必须为 1-32 个字符');
     assert.match(reason, /例如 reading/);
     await page.evaluate(() => (window as unknown as { RED: { tray: { close(): void } } }).RED.tray.close());
+
+    // The Ledger sidebar (the plugin's own catalog).
+    await page.evaluate(() => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show('bot-ledger'));
+    const section = page.locator('.bot-ledger-section[data-id="led"]');
+    assert.match(await textWith(page, '.bot-ledger-section[data-id="led"] .bot-standalone', '独立运行'), /无 MQTT 代理/);
+    assert.equal((await section.locator('.bot-consensus > .bot-title').innerText()).trim(), '共识');
+    assert.match(await section.locator('.bot-kv').innerText(), /运营方[\s\S]*树大小[\s\S]*检查点/);
+    assert.match(await section.locator('.bot-verify-btn').innerText(), /验证账本/);
     assert.deepEqual(
       ed!.errors.filter((e) => !/favicon/.test(e)),
       [],
