@@ -5,6 +5,7 @@
  * returns null or the reason. Node-RED 4 marks an invalid field with a red border and shows the
  * reason only in a tooltip on hover; in this package's dialogs (bot-* nodes) the reason is also
  * written in a small red line under the field (showReasons), kept up to date as it is checked.
+ * The reasons are texts of the message catalogs ("bot-editor" in nodes/locales/<lang>/bot-ledger.json).
  */
 (function (root) {
     'use strict';
