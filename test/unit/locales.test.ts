@@ -7,6 +7,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { tr } from '../../nodes/i18n';
 
 const root = path.resolve(__dirname, '../../..');
 const NODES = path.join(root, 'nodes');
@@ -135,5 +136,22 @@ describe('message catalogs (nodes/locales, plugins/locales)', () => {
         for (const [k, v] of en) assert.deepEqual(placeholders(mine.get(k)!), placeholders(v), `plugins ${lang}/${f} ${k}`);
       }
     }
+  });
+
+  describe('the runtime texts (nodes/i18n.ts tr)', () => {
+    const KEY = 'bot-consensus.errors.timeout';
+    it("takes Node-RED's text in the runtime's language, in the key's node set namespace", () => {
+      const asked: string[] = [];
+      const RED = { _: (k: string, v?: Record<string, unknown>) => (asked.push(k), `超时 ${String(v?.max)}`) };
+      assert.equal(tr(RED, KEY, { max: 5 }), '超时 5');
+      assert.deepEqual(asked, [`@blockchain-of-things/node-red/bot-consensus:${KEY}`]);
+    });
+    it('falls back to the en-US text, placeholders filled, when Node-RED has none (a missing key, the test helper, no RED._)', () => {
+      const want = 'The timeout must be a whole number of milliseconds from 1 to 86400000 (24 h), e.g. 30000';
+      assert.equal(tr({ _: (k: string) => k }, KEY, { max: 86400000 }), want);
+      assert.equal(tr({ _: (k: string) => k.split(':')[1] as string }, KEY, { max: 86400000 }), want);
+      assert.equal(tr({}, KEY, { max: 86400000 }), want);
+      assert.equal(tr({}, 'bot-consensus.no.such.key'), 'bot-consensus.no.such.key');
+    });
   });
 });
