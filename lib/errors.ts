@@ -35,6 +35,7 @@ export const BOT_ERROR_CODES = [
   'E_INVITATION', // not an invitation, a damaged one, or one that does not match the settings it came with
   'E_DECRYPT', // a sealed payload or wrapped key that does not open (wrong key, tampered, or moved to another entry, scope or ledger)
   'E_NO_KEY', // no key held for a sealed entry's scope and epoch (not granted, or sealed after a revocation)
+  'E_DEVICE', // a device enrolment, retirement or rotation that is not valid for this ledger, or a device the ledger does not hold
 ] as const;
 
 /** An error code of the kernel. */
