@@ -6,7 +6,7 @@
  * ledger and that one secret restore every scope key after a restart.
  */
 import { AccessError, GrantIndex, type GrantTerms, revokeGrant, type Issued } from '../access/grants';
-import { type SignedEnvelope, signEnvelope } from '../format/envelope';
+import { fromTrustedLeaf, type SignedEnvelope, signEnvelope } from '../format/envelope';
 import type { DidKey, Identity } from '../format/identity';
 import { type Ledger } from '../store/ledger';
 import { serialized } from '../store/mutex';
@@ -30,35 +30,54 @@ import { checkTopicFilter } from '../format/topic';
 import { FormatError } from '../errors';
 
 const SCAN_PAGE = 10000;
-/** Per open Ledger: its key epochs and the size scanned so far (in memory: rebuilt by one scan of the operator's entries after a restart). */
-const indexes = new WeakMap<Ledger, { epochs: KeyEpochs; scanned: number }>();
+/** Per open Ledger: its key epochs, the size applied so far, and whether a scan is running (in memory: one scan of the operator's entries after a restart). */
+interface LedgerKeys {
+  epochs: KeyEpochs;
+  scanned: number;
+  scanning: boolean;
+}
+const indexes = new WeakMap<Ledger, LedgerKeys>();
+const KEY_KINDS = [EPOCH_KIND, KEYWRAP_KIND].map((k) => Buffer.from(`"kind":"${k}"`));
 
 /**
  * The key epochs of a ledger (the owner's or a mirror's copy), caught up with its entries:
- * the operator's entries since the last call are applied in order (one index per open Ledger).
+ * once scanned (the operator's entries, in order), it follows the ledger's commits (each
+ * committed leaf that may be a key entry is applied), so sealing needs no store read; a gap
+ * (commits while a scan ran) is closed by the next call's scan.
  */
 export async function keyEpochsOf(ledger: Ledger): Promise<KeyEpochs> {
   let k = indexes.get(ledger);
   if (!k) {
-    k = { epochs: new KeyEpochs(ledger.origin, ledger.operator.did), scanned: 0 };
-    indexes.set(ledger, k);
+    const idx: LedgerKeys = { epochs: new KeyEpochs(ledger.origin, ledger.operator.did), scanned: 0, scanning: false };
+    ledger.onCommit((c) => {
+      if (idx.scanning || c.from !== idx.scanned) return;
+      for (const [i, leaf] of c.leaves.entries()) if (KEY_KINDS.some((kk) => leaf.includes(kk))) idx.epochs.apply(fromTrustedLeaf(leaf), c.from + i);
+      idx.scanned = c.size;
+    });
+    indexes.set(ledger, idx);
+    k = idx;
   }
   const idx = k;
   const epochs = idx.epochs;
   if (idx.scanned >= ledger.size) return epochs;
   return serialized(epochs, 'sync', async () => {
-    const size = ledger.size;
-    let from = idx.scanned;
-    while (from < size) {
-      const rows = await ledger.query({ signer: ledger.operator.did, from, to: size, limit: SCAN_PAGE });
-      for (const r of rows) {
-        const kind = r.envelope.envelope.kind;
-        if (kind === EPOCH_KIND || kind === KEYWRAP_KIND) epochs.apply(r.envelope, r.index);
+    idx.scanning = true;
+    try {
+      const size = ledger.size;
+      let from = idx.scanned;
+      while (from < size) {
+        const rows = await ledger.query({ signer: ledger.operator.did, from, to: size, limit: SCAN_PAGE });
+        for (const r of rows) {
+          const kind = r.envelope.envelope.kind;
+          if (kind === EPOCH_KIND || kind === KEYWRAP_KIND) epochs.apply(r.envelope, r.index);
+        }
+        if (rows.length < SCAN_PAGE) break;
+        from = rows[rows.length - 1].index + 1;
       }
-      if (rows.length < SCAN_PAGE) break;
-      from = rows[rows.length - 1].index + 1;
+      idx.scanned = Math.max(idx.scanned, size);
+    } finally {
+      idx.scanning = false;
     }
-    idx.scanned = Math.max(idx.scanned, size);
     return epochs;
   });
 }
