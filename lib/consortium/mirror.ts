@@ -28,15 +28,19 @@
  *   answerRequest, op read / keys, under the owner's grants and revocations it holds), proven
  *   against the owner's checkpoint it stored, so a partner verifies them with the owner's key
  *   alone and reads while the owner is offline (docs/design.md "Confidential entries"). It
- *   cannot sign receipts or grants: supply and access requests are refused (E_KEY).
+ *   cannot sign receipts or grants: supply and access requests are refused (E_KEY). It also
+ *   follows the witnesses' retained cosigned checkpoints (`cosignature/+`) of the ledger and,
+ *   when it holds some whose tree it holds too, answers against the largest of them with every
+ *   cosignature line it saw merged in (tlog-cosignature), so a partner that requires the
+ *   owner's quorum can count it; cosignature lines are only carried, the partner checks them.
  */
 import { fromBase64 } from '../format/bytes';
 import { type BotError, type BotErrorCode, FormatError, LedgerError, VerificationError } from '../errors';
 import { type SignedEnvelope, verifyEnvelope } from '../format/envelope';
-import { type Ledger } from '../store/ledger';
+import { type Ledger, type StoredCheckpoint } from '../store/ledger';
 import { MAX_ENTRIES_PER_MESSAGE, ledgerTopics, type LedgerTopics } from './publisher';
 import { type MqttLink } from './mqtt-link';
-import { type Checkpoint, NoteVerifier, openNote, parseCheckpoint } from '../format/note';
+import { type Checkpoint, formatNote, NoteVerifier, openNote, parseCheckpoint, parseNote } from '../format/note';
 import { ledgerId } from './quorum';
 import { type NewNode, leafHash, verifyConsistency } from '../format/merkle';
 import { PublicKey } from '../format/identity';
@@ -130,10 +134,56 @@ export class Mirror {
   /** The topic partners' requests are served on (serveAs), if any. */
   readonly serveTopic: string | undefined;
   #rateLimiter: RateLimiter | undefined;
+  /** Cosigned checkpoints seen, by checkpoint text: the operator's line and the other lines (bounded). */
+  #cosigned = new Map<string, { size: number; root: Buffer; operatorLine: string; lines: Set<string> }>();
 
-  /** Answer a partner's request from the copy (reads and keys; proven against the owner's checkpoint held here). */
+  /** Answer a partner's request from the copy (reads and keys; proven against the owner's checkpoint held here, cosigned when it can be). */
   answer(input: unknown): Promise<RequestAnswer> {
-    return answerRequest({ ledger: this.ledger, checkpoint: async () => this.ledger.latestCheckpoint(), rateLimiter: this.#rateLimiter }, input);
+    return answerRequest({ ledger: this.ledger, checkpoint: () => this.answerCheckpoint(), rateLimiter: this.#rateLimiter }, input);
+  }
+
+  /**
+   * The checkpoint answers are proven against: the largest cosigned one whose tree the copy
+   * holds (its root recomputed from the copy), with every cosignature line seen; else the
+   * owner's checkpoint stored last.
+   */
+  async answerCheckpoint(): Promise<StoredCheckpoint | undefined> {
+    const held = this.ledger.latestCheckpoint();
+    const best = [...this.#cosigned.entries()].filter(([, c]) => c.size <= this.ledger.size).sort((a, b) => b[1].size - a[1].size)[0];
+    if (!best) return held;
+    const [text, c] = best;
+    if (!(await this.ledger.rootAt(c.size)).equals(c.root)) {
+      this.#cosigned.delete(text);
+      return held;
+    }
+    return { size: c.size, note: formatNote(text, [c.operatorLine, ...c.lines]) };
+  }
+
+  /** Keep the cosignature lines of a cosigned checkpoint of this ledger (operator signature verified; at most 16 checkpoints, 64 lines each). */
+  #onCosigned(payload: Buffer): void {
+    if (payload.length === 0 || payload.length > 64 * 1024) return;
+    try {
+      const note = payload.toString('utf8');
+      const opened = openNote(note, [this.#verifier]);
+      const cp = parseCheckpoint(opened.text);
+      if (cp.origin !== this.origin) return;
+      const parsed = parseNote(note);
+      const op = parsed.signatures.find((x) => x.name === this.#verifier.name && x.keyId.equals(this.#verifier.keyId))?.line;
+      if (op === undefined) return;
+      let c = this.#cosigned.get(opened.text);
+      if (!c) {
+        if (this.#cosigned.size >= 16) {
+          const smallest = [...this.#cosigned.entries()].sort((a, b) => a[1].size - b[1].size)[0];
+          if (smallest[1].size >= cp.size) return;
+          this.#cosigned.delete(smallest[0]);
+        }
+        c = { size: cp.size, root: cp.root, operatorLine: op, lines: new Set() };
+        this.#cosigned.set(opened.text, c);
+      }
+      for (const sig of parsed.signatures) if (sig.line !== op && c.lines.size < 64) c.lines.add(sig.line);
+    } catch {
+      // not a cosigned checkpoint of this ledger: nothing to carry
+    }
   }
 
   /** Start following the remote (idempotent). */
@@ -142,6 +192,7 @@ export class Mirror {
     this.#stopped = false;
     this.#stops.push(this.link.subscribe(this.topics.checkpoint, (_t, payload) => this.#onNote(payload)));
     if (this.serveTopic) {
+      this.#stops.push(this.link.subscribe(this.topics.cosignatures, (_t, payload) => this.#onCosigned(payload)));
       this.#stops.push(
         this.link.serve(this.serveTopic, async (method, p) => {
           if (method === 'request') return this.answer(p);

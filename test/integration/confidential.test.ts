@@ -7,9 +7,9 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { auditLedger, Identity, Ledger, ledgerId, signEnvelope } from '../../lib';
+import { auditLedger, cosignLine, formatNote, Identity, Ledger, ledgerId, parseNote, QuorumPolicy, signEnvelope } from '../../lib';
 import { MqttLink } from '../../lib/consortium/mqtt-link';
-import { LedgerPublisher } from '../../lib/consortium/publisher';
+import { LedgerPublisher, ledgerTopics } from '../../lib/consortium/publisher';
 import { Mirror } from '../../lib/consortium/mirror';
 import { type GrantTerms, issueGrant, newGrantId } from '../../lib/access/grants';
 import { fallbackTransport, mirrorTransport, mqttTransport, PartnerClient } from '../../lib/access/partner';
@@ -78,6 +78,7 @@ describe('confidential entries (real LevelDB, real Mosquitto)', function () {
     }
     await ownerLedger.checkpoint();
     const size = ownerLedger.size;
+    const ownerNote = ownerLedger.latestCheckpoint()!.note;
 
     const ownerLink = link();
     const publisher = new LedgerPublisher(ownerLedger, ownerLink, ledgerId(origin, op.did));
@@ -114,6 +115,42 @@ describe('confidential entries (real LevelDB, real Mosquitto)', function () {
       assert.deepEqual(e.opened?.payload, { c: 20 + i, tag: MARK });
     }
     assert.equal(read.checkpoint.size, size);
+
+    // With witnesses: a partner that requires the owner's quorum reads from the mirror, which
+    // carries the witness's retained cosignature on the checkpoint it answers with.
+    const w = Identity.generate();
+    const policy = QuorumPolicy.create({ origin, operator: op.did, witnesses: [{ name: 'w.example/wit', key: w.did }], quorum: 2 });
+    const strict = { origin, operator: op.did, policy };
+    const quorumClient = new PartnerClient({
+      owner: strict,
+      grant: grant.id,
+      identity: partner,
+      nextSeq: () => pseq++,
+      encryptionKey: pek,
+      transport: mirrorTransport(pLink, strict, 'm1', 1000),
+    });
+    // No cosignature yet: the mirror's answer does not verify under the quorum and is ignored.
+    await assert.rejects(
+      quorumClient.readOpen({ topic: 'plant/#' }),
+      (e: Error & { code?: string }) => e.code === 'E_TIMEOUT' && /E_CHECKPOINT/.test(e.message),
+    );
+    const parsed = parseNote(ownerNote);
+    const cosigned = formatNote(parsed.text, [
+      ...parsed.signatures.map((x) => x.line),
+      cosignLine(parsed.text, 'w.example/wit', w, Math.floor(Date.now() / 1000)),
+    ]);
+    await pLink.publish(ledgerTopics(ledgerId(origin, op.did)).cosignature('00000000000000aa'), cosigned, { retain: true });
+    let confirmed: Awaited<ReturnType<PartnerClient['readOpen']>> | undefined;
+    for (let i = 0; i < 50 && !confirmed; i++) {
+      confirmed = await quorumClient.readOpen({ topic: 'plant/#' }).catch(() => undefined);
+      if (!confirmed) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(confirmed, 'a cosigned answer from the mirror');
+    assert.equal(confirmed.confirmations?.confirmed, true);
+    assert.deepEqual(
+      confirmed.entries.map((e) => (e.opened?.payload as { c: number }).c),
+      [20, 21, 22, 23, 24],
+    );
 
     // The mirror learned nothing of the content: its files do not hold the marked text; the owner's do not either.
     await mirror.stop();
