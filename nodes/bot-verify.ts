@@ -1,11 +1,15 @@
 /**
  * bot-verify: checks an envelope's signature, its signer (trusted list, or a signer the
- * configured ledger has accepted before), freshness (`ts` within maxSkewMs of now) and replay
- * (`seq` above the last one seen from that signer here and in the ledger).
+ * configured ledger has accepted before, or a device enrolled in the `devices` ledger for the
+ * envelope's topic: docs/design.md "Devices"), freshness (`ts` within maxSkewMs of now) and
+ * replay (`seq` above the last one seen from that signer here and in the ledgers).
  *
  * Output 1: valid — msg.payload = the envelope object, msg.signer = its did:key.
  * Output 2: rejected — msg.error = {code, message}, code one of malformed | bad-signature |
- * unknown-signer | replay | stale. A rejection is a routed outcome, not a node error.
+ * unknown-signer | replay | stale, and with a device registry revoked | retired | rotated |
+ * expired | topic-not-allowed. A rejection is a routed outcome, not a node error. A key the
+ * registry knows (enrolled once) is judged by the registry alone, whatever the trusted list says;
+ * the registry follows its ledger's commits, so a revocation applies to the next message.
  *
  * `property` (editor typed input, msg only; absent in older flows = payload) names the msg
  * property holding the envelope; on output 1 it holds the envelope object.
@@ -15,6 +19,7 @@ import { BotError, isBotError } from '../lib/errors';
 import { isPlainObject, jsonProblem } from '../lib/format/jcs';
 import { PublicKey } from '../lib/format/identity';
 import { type LedgerLease } from '../lib/store/registry';
+import { type DeviceRejection, DeviceRegistry } from '../lib/devices/device-registry';
 import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
 import { configError, identityOf, intSetting, ledgerNodeOf } from './config-nodes';
 import { failMessage, StatusThrottle } from './node-status';
@@ -26,13 +31,15 @@ interface BotVerifyDef extends NodeDef {
   trusted?: string;
   trustIdentity?: string;
   ledger?: string;
+  /** A bot-ledger whose enrolled devices are trusted, each for its topics (docs/design.md "Devices"). */
+  devices?: string;
   maxSkewMs?: number | string;
   /** The msg property holding the envelope (default payload). */
   property?: string;
 }
 
 /** Why an envelope was rejected. */
-type RejectCode = 'malformed' | 'bad-signature' | 'unknown-signer' | 'replay' | 'stale';
+type RejectCode = 'malformed' | 'bad-signature' | 'unknown-signer' | 'replay' | 'stale' | DeviceRejection;
 
 const MAX_SIGNERS = 10000;
 
@@ -61,6 +68,7 @@ export = function (RED: NodeAPI): void {
     const status = new StatusThrottle(node, 500);
     let trusted = new Set<string>();
     let lease: LedgerLease | undefined;
+    let devices: LedgerLease | undefined;
     let maxSkewMs = 300000;
     let setupError: Error | undefined;
     const property = typeof def.property === 'string' && def.property.trim() !== '' ? def.property.trim() : 'payload';
@@ -72,6 +80,11 @@ export = function (RED: NodeAPI): void {
       if (def.ledger) {
         lease = ledgerNodeOf(RED, def.ledger).acquire();
         showStoreHealth(lease, status, () => status.now({}));
+      }
+      if (def.devices) {
+        devices = ledgerNodeOf(RED, def.devices).acquire();
+        // Build the registry as soon as the ledger is open, so the first message does not wait for it.
+        devices.ledger.then((l) => DeviceRegistry.of(l).sync()).catch(() => undefined);
       }
     } catch (err) {
       setupError = err as Error;
@@ -89,8 +102,9 @@ export = function (RED: NodeAPI): void {
         text: `✓ ${accepted} ✗ ${rejected}${lastReason ? ` (${lastReason})` : ''}`,
       }));
     if (setupError) status.fail(setupError);
-    else status.now({ fill: 'grey', shape: 'ring', text: `${trusted.size} trusted${lease ? ' + ledger' : ''}` });
+    else status.now({ fill: 'grey', shape: 'ring', text: `${trusted.size} trusted${lease ? ' + ledger' : ''}${devices ? ' + devices' : ''}` });
     lease?.ledger.catch((err: unknown) => status.fail(err));
+    devices?.ledger.catch((err: unknown) => status.fail(err));
 
     const reject = (msg: NodeMessage, send: SendFn, done: DoneFn, code: RejectCode, message: string, signer?: string): void => {
       rejected++;
@@ -119,15 +133,28 @@ export = function (RED: NodeAPI): void {
         reject(msg, send, done, isBotError(e, 'E_SIGNATURE') ? 'bad-signature' : 'malformed', (e as Error).message);
         return;
       }
-      const { signer, seq, ts } = env.envelope;
+      const { signer, seq, ts, topic } = env.envelope;
       let ledgerSeq = -1;
       if (lease) {
         const l = openOrThrow(await lease.ledger);
         ledgerSeq = await l.lastSeq(signer);
       }
+      let registry: DeviceRegistry | undefined;
+      if (devices) {
+        const l = openOrThrow(await devices.ledger);
+        registry = DeviceRegistry.of(l);
+        await registry.sync();
+        if (devices !== lease && registry.state.knows(signer)) ledgerSeq = Math.max(ledgerSeq, await l.lastSeq(signer));
+      }
       // From here on, everything is synchronous: concurrent messages cannot interleave.
-      if (!trusted.has(signer) && ledgerSeq < 0) {
-        reject(msg, send, done, 'unknown-signer', `signer ${signer} is not trusted`, signer);
+      if (registry?.state.knows(signer)) {
+        const c = registry.state.check(signer, topic, { index: registry.ledger.size, ts: Math.max(ts, Date.now()) });
+        if (!c.ok) {
+          reject(msg, send, done, c.code, c.message, signer);
+          return;
+        }
+      } else if (!trusted.has(signer) && ledgerSeq < 0) {
+        reject(msg, send, done, 'unknown-signer', `signer ${signer} is not ${registry ? 'an enrolled device nor ' : ''}trusted`, signer);
         return;
       }
       if (maxSkewMs > 0 && Math.abs(Date.now() - ts) > maxSkewMs) {
@@ -161,7 +188,9 @@ export = function (RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       status.stop();
-      (lease ? lease.release() : Promise.resolve()).catch((err: unknown) => node.error(err)).finally(() => done());
+      Promise.all([lease?.release(), devices?.release()])
+        .catch((err: unknown) => node.error(err))
+        .finally(() => done());
     });
   }
 

@@ -12,7 +12,10 @@ import { tr } from '../../nodes/i18n';
 const root = path.resolve(__dirname, '../../..');
 const NODES = path.join(root, 'nodes');
 const PLUGINS = path.join(root, 'plugins');
-const TYPES = ['bot-identity', 'bot-ledger', 'bot-sign', 'bot-verify', 'bot-consensus', 'bot-append', 'bot-query', 'bot-grant', 'bot-partner'];
+/** Every node type of the package (package.json node-red.nodes; each one's editor file is nodes/<type>.html). */
+const TYPES = Object.keys(
+  (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } })['node-red'].nodes,
+);
 
 /** The languages shipped under a locales/ folder (en-US first). */
 function langs(dir: string): string[] {

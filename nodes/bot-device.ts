@@ -1,0 +1,189 @@
+/**
+ * bot-device: the operator enrols, retires and revokes devices, and records their key
+ * rotations, as entries of the ledger (docs/design.md "Devices"); `bot-verify` with "Devices
+ * of" that ledger then trusts each enrolled device for its topics only.
+ *
+ * msg.payload (each field overrides the node's setting):
+ *   {op:"enrol", device:<did:key>, name, topics:[filters], expires?, meta?}
+ *       → msg.payload = the enrolment envelope, msg.device = the device, msg.ledger = its receipt
+ *   {op:"retire" | "revoke", device:<id or key>, reason?} → the retirement or revocation, the same way
+ *   {op:"rotate", envelope:<device-rotate envelope>}, or the rotation envelope itself (kind
+ *       "device-rotate", signed by the device's current key) → recorded, the same way
+ *   {op:"list"} → msg.payload = the devices with their status, newest enrolment first
+ * Enrolments, retirements and revocations are signed with the ledger's operator key.
+ */
+import { types } from 'node:util';
+import { BotError } from '../lib/errors';
+import { DEVICE_KINDS, DeviceError } from '../lib/devices/device-terms';
+import { type DeviceIssued, DeviceRegistry, endDevice, enrolDevice, rotateDevice } from '../lib/devices/device-registry';
+import { type Identity } from '../lib/format/identity';
+import { isPlainObject } from '../lib/format/jcs';
+import { type Ledger } from '../lib/store/ledger';
+import { type LedgerLease } from '../lib/store/registry';
+import { type SequenceCounter, sharedSequence } from '../lib/store/sequence';
+import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
+import { type BotLedgerNode, ledgerNodeOf, userPath } from './config-nodes';
+import { setupFailed, StatusThrottle } from './node-status';
+import { closeAfterJobs, openOrThrow, runJob, showStoreHealth } from './jobs';
+import { lines } from './setting-lines';
+
+interface BotDeviceDef extends NodeDef {
+  name?: string;
+  ledger?: string;
+  /** Default topic filters of an enrolment, one per line. */
+  topics?: string;
+  /** Default validity of an enrolment in days; empty or 0 = no expiry. */
+  validDays?: number | string;
+}
+
+const DAY = 86_400_000;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  // util.types, not instanceof: bytes made in a function node are of another realm.
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !types.isUint8Array(v);
+}
+
+/** A time given as ms, numeric text or a date. */
+function timeOf(v: unknown, what: string): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && /^\d+$/.test(v.trim())) return Number(v);
+  if (typeof v === 'string' && !Number.isNaN(Date.parse(v))) return Date.parse(v);
+  throw new DeviceError('E_DEVICE', `${what} must be ms since the epoch or a date`);
+}
+
+/** A rotation envelope as a flow may carry it: an object, JSON text or bytes. */
+function envelopeOf(v: unknown): unknown {
+  try {
+    if (typeof v === 'string') return JSON.parse(v) as unknown;
+    if (types.isUint8Array(v)) return JSON.parse(Buffer.from(v).toString('utf8')) as unknown;
+  } catch {
+    throw new DeviceError('E_JSON', 'the rotation envelope is not JSON');
+  }
+  return isPlainObject(v) ? { ...v } : v;
+}
+
+export = function (RED: NodeAPI): void {
+  function BotDevice(this: RedNode, def: BotDeviceDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const status = new StatusThrottle(node, 500);
+    let ledgerNode: BotLedgerNode | undefined;
+    let lease: LedgerLease | undefined;
+    let setupError: Error | undefined;
+    let validDays = 0;
+    const topics = lines(def.topics ?? '', true);
+    try {
+      validDays = def.validDays === undefined || def.validDays === '' ? 0 : Number(def.validDays);
+      if (!(validDays >= 0 && validDays <= 36500)) throw new DeviceError('E_RANGE', 'valid for must be 0 (no expiry) to 36500 days');
+      ledgerNode = ledgerNodeOf(RED, def.ledger);
+      lease = ledgerNode.acquire();
+    } catch (err) {
+      setupError = setupFailed(node, status, err);
+    }
+    const inflight = new Set<Promise<void>>();
+    let operator: { identity: Identity; counter: SequenceCounter } | undefined;
+    /** The operator key and its persistent seq counter (shared with bot-sign and bot-grant on the same identity). */
+    const signer = (): { identity: Identity; counter: SequenceCounter } => {
+      if (!operator) {
+        const identity = ledgerNode?.canSign ? ledgerNode.operatorIdentity : undefined;
+        if (!identity) throw new BotError('E_KEY', "enrolments are signed with the ledger's operator key: give the ledger its operator identity");
+        operator = { identity, counter: sharedSequence(userPath(RED, 'bot-seq'), identity.did) };
+      }
+      return operator;
+    };
+
+    const show = (l: Ledger): void => {
+      DeviceRegistry.of(l)
+        .list()
+        .then(
+          (list) => {
+            const active = list.filter((d) => d.status === 'active').length;
+            status.now({ fill: 'green', shape: 'dot', text: `${active} active device${active === 1 ? '' : 's'}` });
+          },
+          () => undefined,
+        );
+    };
+    if (lease) {
+      lease.ledger.then(show, (err: unknown) => status.fail(err));
+      showStoreHealth(lease, status, (l) => {
+        if (l) show(l);
+      });
+    }
+
+    const issued = (msg: NodeMessage, r: DeviceIssued, text: string): void => {
+      msg.payload = r.envelope.toJSON();
+      msg.device = r.device;
+      msg.ledger = r.receipt;
+      status.now({
+        fill: text === 'enrolled' || text === 'rotated' ? 'green' : 'yellow',
+        shape: 'dot',
+        text: `${text} ${r.device.name.slice(0, 20)} · #${r.receipt.index}`,
+      });
+    };
+
+    async function handle(l: Ledger, msg: NodeMessage): Promise<void> {
+      const p = isObject(msg.payload) ? msg.payload : {};
+      if (p.kind === DEVICE_KINDS.rotate) {
+        issued(msg, await rotateDevice(l, envelopeOf(msg.payload)), 'rotated');
+        return;
+      }
+      const op = p.op ?? 'list';
+      const now = Date.now();
+      if (op === 'list') {
+        msg.payload = await DeviceRegistry.of(l).list(now);
+        return;
+      }
+      if (op === 'rotate') {
+        issued(msg, await rotateDevice(l, envelopeOf(p.envelope)), 'rotated');
+        return;
+      }
+      const { identity, counter } = signer();
+      const nextSeq = (): number => counter.next();
+      if (op === 'enrol' || op === 'enroll') {
+        const t: Record<string, unknown> = {
+          ledger: l.origin,
+          device: p.device ?? p.key,
+          name: p.name ?? (typeof p.device === 'string' ? `device ${p.device.slice(8, 16)}` : undefined),
+          topics: p.topics !== undefined ? (Array.isArray(p.topics) ? p.topics : lines(String(p.topics), true)) : topics,
+        };
+        const expires = timeOf(p.expires, 'expires') ?? (validDays > 0 ? now + validDays * DAY : undefined);
+        if (expires !== undefined) t.expires = expires;
+        if (p.meta !== undefined) t.meta = p.meta;
+        issued(msg, await enrolDevice(l, identity, nextSeq, t as never, now), 'enrolled');
+        show(l);
+        return;
+      }
+      if (op === 'retire' || op === 'revoke') {
+        const reason = typeof p.reason === 'string' ? p.reason : undefined;
+        issued(msg, await endDevice(l, identity, nextSeq, op, String(p.device ?? p.key ?? ''), reason, now), op === 'retire' ? 'retired' : 'revoked');
+        show(l);
+        return;
+      }
+      throw new DeviceError('E_QUERY', `unknown op ${JSON.stringify(String(op)).slice(0, 40)} (use "enrol", "retire", "revoke", "rotate" or "list")`);
+    }
+
+    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+      if (setupError || !lease) {
+        done(setupError ?? new BotError('E_NOT_FOUND', 'no ledger configured'));
+        return;
+      }
+      runJob(
+        inflight,
+        lease.ledger.then((l) => handle(openOrThrow(l), msg)),
+        status,
+        done,
+        () => {
+          send(msg);
+          done();
+        },
+      );
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      closeAfterJobs(node, status, inflight, lease, done);
+    });
+  }
+
+  RED.nodes.registerType('bot-device', BotDevice);
+};
