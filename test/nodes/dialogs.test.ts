@@ -12,14 +12,23 @@ import { editorDefinitions, editorVerdict, translator } from './editor';
 const NODES_DIR = path.resolve(__dirname, '../../../nodes');
 /** Fields required only in some modes: their empty default is invalid in the default mode, on purpose. */
 const CONDITIONAL: Record<string, string[]> = { 'bot-query': ['ledger'], 'bot-append': ['ledger'], 'bot-partner': ['ledger'] };
-const DIALOGS = ['bot-identity', 'bot-ledger', 'bot-sign', 'bot-verify', 'bot-consensus', 'bot-append', 'bot-query', 'bot-grant', 'bot-partner'];
+/** Every node of the package (package.json node-red.nodes). */
+const DIALOGS = Object.keys(
+  (JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } })['node-red']
+    .nodes,
+);
 /** Per language: the help's section headings (as Node-RED's own help in that language) and how an example is introduced. */
 const LANGS: Record<string, { heads: Record<string, string>; example: RegExp }> = {
   'en-US': { heads: { Properties: 'Properties', Inputs: 'Inputs', Outputs: 'Outputs', Details: 'Details', References: 'References' }, example: /\be\.g\./ },
   'zh-CN': { heads: { Properties: '属性', Inputs: '输入', Outputs: '输出', Details: '详细', References: '参考' }, example: /例如/ },
+  ja: { heads: { Properties: 'プロパティ', Inputs: '入力', Outputs: '出力', Details: '詳細', References: '参考資料' }, example: /例[:：]|例えば/ },
 };
 /** Node-RED's own texts the templates use (node-red:common.label.name). */
-const CORE: Record<string, Record<string, string>> = { 'en-US': { 'common.label.name': 'Name' }, 'zh-CN': { 'common.label.name': '名称' } };
+const CORE: Record<string, Record<string, string>> = {
+  'en-US': { 'common.label.name': 'Name' },
+  'zh-CN': { 'common.label.name': '名称' },
+  ja: { 'common.label.name': '名前' },
+};
 
 /** The template as the editor shows it in `lang`: data-i18n keys (text, [placeholder], [title], [html]) resolved. */
 function localize(template: string, type: string, lang: string): string {
@@ -185,7 +194,7 @@ describe('editor dialogs: validators in every language (the same verdicts, reaso
     ['bot-partner', 'quorum', 'x'],
     ['bot-partner', 'timeoutMs', '5'],
   ];
-  const CJK = /[\u3400-\u9fff]/;
+  const CJK = /[\u3040-\u30ff\u3400-\u9fff]/;
   for (const lang of Object.keys(LANGS)) {
     it(`${lang}: each of ${BAD.length} bad values is refused with a reason in ${lang}, no untranslated key`, () => {
       for (const [type, prop, value, node] of BAD) {
