@@ -12,6 +12,7 @@
  *   each entry's canonical signed envelope bytes (docs/design.md "Leaf").
  * - tileResponse never throws: a path that is not a resource is a 404, whatever it holds.
  */
+import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { BotError, FormatError } from '../errors';
 import { type Hash } from '../format/merkle';
@@ -79,7 +80,10 @@ export class TileReader {
       }
     }
     const level = ref.level * TILE_HEIGHT;
-    const hashes = await Promise.all(Array.from({ length: ref.width }, (_, i) => this.#source.node(level, first + i)));
+    // One after another: the first read of a stored chunk caches it for the hashes after it
+    // (concurrent reads would each miss the cache and read the same chunk again).
+    const hashes: Buffer[] = [];
+    for (let i = 0; i < ref.width; i++) hashes.push(await this.#source.node(level, first + i));
     return Buffer.concat(hashes);
   }
 
@@ -111,6 +115,8 @@ export class TileReader {
     }
   }
 }
+
+const gzipAsync = promisify(zlib.gzip);
 
 /** One HTTP answer of the tiles view. */
 export interface TileResponse {
@@ -190,7 +196,7 @@ async function resource(reader: TileReader, path: string, gzip: boolean): Promis
     if (ref.entries) {
       headers.Vary = 'Accept-Encoding';
       if (gzip) {
-        out = zlib.gzipSync(body);
+        out = await gzipAsync(body); // on libuv's thread pool, not the event loop
         headers['Content-Encoding'] = 'gzip';
       }
     }

@@ -20,7 +20,11 @@ import { stopChild, tmpDir, until } from '../helpers';
 const CLI = path.resolve(__dirname, '../../bin/bot-ledger.js');
 const ORIGIN = 'example.com/tiles-test';
 const OLD_SIZE = 1000;
-const SIZE = 2777; // 10 full level-0 tiles + a partial one of 217; a partial level-1 tile of 10
+/**
+ * 2777: 10 full level-0 tiles, a partial one of 217, a partial level-1 tile of 10. BOT_TILES_SIZE=70000
+ * (the spec's example: full and partial tiles at levels 0–2) runs the same checks at scale.
+ */
+const SIZE = Number(process.env.BOT_TILES_SIZE) || 2777;
 
 const sha256 = (...parts: Uint8Array[]): Buffer => crypto.createHash('sha256').update(Buffer.concat(parts)).digest();
 /** RFC 9162 §2.1.1: leaf and interior node hashes. */
@@ -142,6 +146,21 @@ class SpecClient {
   }
 }
 
+/** The partial tiles of a tree size, from the spec's formula: width ⌊s / 256^l⌋ mod 256 at level l (tlog-tiles §"Partial Tiles"). */
+function partials(size: number): { path: string; full: string; level: number; index: number }[] {
+  const out: { path: string; full: string; level: number; index: number }[] = [];
+  for (let l = 0; 256 ** l <= size; l++) {
+    const w = Math.floor(size / 256 ** l) % 256;
+    const index = Math.floor(size / 256 ** (l + 1));
+    const full = `tile/${l}/${SpecClient.index(index)}`;
+    if (w > 0) out.push({ path: `${full}.p/${w}`, full, level: l, index });
+  }
+  return out;
+}
+
+/** Full tiles at level l of a tree size. */
+const fullTiles = (size: number, l: number): number => Math.floor(size / 256 ** (l + 1));
+
 /** GET over HTTP with the given headers: status, headers and body (decompressed by fetch). */
 async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: Buffer }> {
   const r = await fetch(url, { headers });
@@ -161,7 +180,7 @@ function raw(port: number, data: string): Promise<string> {
 }
 
 describe('tlog-tiles: a spec-only client reads `bot-ledger serve` and `export-tiles`', function () {
-  this.timeout(60000);
+  this.timeout(60000 + SIZE);
   let t: ReturnType<typeof tmpDir>;
   let dir: string;
   let oldNote: string;
@@ -186,7 +205,7 @@ describe('tlog-tiles: a spec-only client reads `bot-ledger serve` and `export-ti
     const led = await Ledger.open({ dir, origin: ORIGIN, identity: op });
     await led.appendAll(envs.slice(0, OLD_SIZE));
     oldNote = (await led.checkpoint())?.note ?? assert.fail('no checkpoint at the old size');
-    await led.appendAll(envs.slice(OLD_SIZE));
+    for (let i = OLD_SIZE; i < SIZE; i += 4096) await led.appendAll(envs.slice(i, Math.min(SIZE, i + 4096)));
     await led.checkpoint();
     await led.close();
   });
@@ -202,7 +221,7 @@ describe('tlog-tiles: a spec-only client reads `bot-ledger serve` and `export-ti
     assert.equal(cp.origin, ORIGIN);
     assert.equal(cp.size, SIZE);
     const c = new SpecClient(fetchPath, cp.size);
-    for (const index of [0, 1, 255, 256, 999, 1000, 2559, 2560, SIZE - 1]) {
+    for (const index of [0, 1, 255, 256, 999, 1000, 2559, 2560, Math.floor(SIZE / 2), SIZE - 1]) {
       const leaves = await c.entries(Math.floor(index / 256));
       const leaf = leaves[index % 256];
       assert.ok(JSON.parse(leaf.toString('utf8')).sig, 'an entry is a signed envelope');
@@ -214,7 +233,7 @@ describe('tlog-tiles: a spec-only client reads `bot-ledger serve` and `export-ti
     // The old checkpoint (as a witness kept it): consistent with the new one, from tiles alone.
     const old = parseCheckpoint(openNote(oldNote, [vkey]).text);
     verifyConsistency(old.size, cp.size, await c.consistency(old.size), old.root, cp.root);
-    for (const m of [1, 256, 257, 512, 2048, 2700]) {
+    for (const m of [1, 256, 257, 512, 2048, 2700, SIZE - 1]) {
       verifyConsistency(m, cp.size, await c.consistency(m), await c.mth(0, m), cp.root);
     }
     assert.ok((await c.mth(0, cp.size)).equals(cp.root), 'the root from the tiles is the checkpoint root');
@@ -222,7 +241,9 @@ describe('tlog-tiles: a spec-only client reads `bot-ledger serve` and `export-ti
     const oldClient = new SpecClient(fetchPath, old.size);
     assert.ok((await oldClient.mth(0, old.size)).equals(old.root), 'the tiles of the old size give the old root');
     assert.ok(oldClient.fetched.has('tile/1/000.p/3'), "the old checkpoint's partial level-1 tile");
-    assert.ok(c.fetched.has('tile/0/010.p/217') && c.fetched.has('tile/1/000.p/10') && c.fetched.has('tile/entries/010.p/217'), [...c.fetched].join(' '));
+    // Every partial tile of the tree is needed for its root; the last entry's bundle is partial too.
+    for (const p of partials(SIZE)) assert.ok(c.fetched.has(p.path), `${p.path} fetched`);
+    if (SIZE % 256) assert.ok(c.fetched.has(partials(SIZE)[0].path.replace('tile/0/', 'tile/entries/')));
     return [...c.fallbacks, ...oldClient.fallbacks];
   }
 
@@ -256,24 +277,21 @@ describe('tlog-tiles: a spec-only client reads `bot-ledger serve` and `export-ti
     assert.equal(full.headers.get('content-type'), 'application/octet-stream');
     assert.match(full.headers.get('cache-control') ?? '', /\bimmutable\b/);
     assert.equal(full.body.length, 8192);
-    const partial = await get(base + 'tile/0/010.p/217');
-    assert.equal(partial.body.length, 217 * 32);
+    const last = partials(SIZE)[0];
+    const partial = await get(base + last.path);
+    assert.equal(partial.body.length, (SIZE % 256) * 32);
     assert.doesNotMatch(partial.headers.get('cache-control') ?? '', /immutable/);
     const bundle = await get(base + 'tile/entries/000', { 'Accept-Encoding': 'gzip' });
     assert.equal(bundle.headers.get('content-encoding'), 'gzip');
-    for (const p of [
-      'tile/0/011',
-      'tile/0/010.p/218',
-      'tile/0/010',
-      'tile/1/000',
-      'tile/2/000.p/1',
-      'tile/entries/011',
-      'tile/0/x000/000',
-      'tile/0/000/',
-      'tile',
-      '',
-      'index.html',
-    ]) {
+    const beyond = [
+      `tile/0/${SpecClient.index(fullTiles(SIZE, 0) + 1)}`, // after the partial one
+      `${last.full}.p/${(SIZE % 256) + 1}`, // wider than the tree
+      last.full, // the partial one as if full
+      `tile/1/${SpecClient.index(fullTiles(SIZE, 1))}`,
+      `tile/${partials(SIZE).length + 1}/000.p/1`, // above the tree's top level
+      `tile/entries/${SpecClient.index(fullTiles(SIZE, 0) + 1)}`,
+    ];
+    for (const p of [...beyond, 'tile/0/x000/000', 'tile/0/000/', 'tile', '', 'index.html']) {
       assert.equal((await get(base + p)).status, 404, p);
     }
     assert.equal((await fetch(base + 'checkpoint', { method: 'POST', body: 'x' })).status, 405);
@@ -313,12 +331,21 @@ describe('tlog-tiles: a spec-only client reads `bot-ledger serve` and `export-ti
     assert.equal(first.status, 0, first.stderr);
     const summary = JSON.parse(first.stdout) as { size: number; tiles: number; bundles: number; written: number };
     assert.equal(summary.size, SIZE);
-    // level 0: 10 full + 010.p/217 + the old 003.p/232 is not needed (tile 3 is full at 2777) → 11; level 1: 000.p/10 and 000.p/3 → 13
-    assert.equal(summary.tiles, 13);
-    assert.equal(summary.bundles, 11);
-    assert.equal(summary.written, 24);
-    // The old checkpoint's partial tile/0/003.p/232 is not exported (tile 3 is full): the client reads the full one.
-    assert.deepEqual(await checkLog(async (p) => fs.promises.readFile(path.join(out, ...p.split('/')))), ['tile/0/003.p/232']);
+    // Every full tile, the partial tiles of the latest checkpoint, and those of the old one whose
+    // full tile is not there yet (at 2777: 13 tiles — 10 + 010.p/217 + 1/000.p/10 + 1/000.p/3 — and 11 bundles).
+    const oldPartials = partials(OLD_SIZE).filter((p) => !partials(SIZE).some((q) => q.path === p.path));
+    const superseded = oldPartials.filter((p) => (p.index + 1) * 256 ** (p.level + 1) <= SIZE);
+    const kept = oldPartials.filter((p) => !superseded.includes(p));
+    let fullCount = 0;
+    for (let l = 0; 256 ** l <= SIZE; l++) fullCount += fullTiles(SIZE, l);
+    assert.equal(summary.tiles, fullCount + partials(SIZE).length + kept.length);
+    assert.equal(summary.bundles, fullTiles(SIZE, 0) + (SIZE % 256 ? 1 : 0) + kept.filter((p) => p.level === 0).length);
+    assert.equal(summary.written, summary.tiles + summary.bundles);
+    if (SIZE === 2777) assert.deepEqual([summary.tiles, summary.bundles], [13, 11]);
+    // The old checkpoint's partial tiles whose full tile exists are not exported: the client reads the full one.
+    const fallbacks = await checkLog(async (p) => fs.promises.readFile(path.join(out, ...p.split('/'))));
+    assert.deepEqual(fallbacks.sort(), superseded.map((p) => p.path).sort());
+    assert.ok(fallbacks.length > 0, 'the fallback to a full tile was exercised');
     const again = await run();
     assert.equal(again.status, 0, again.stderr);
     assert.equal((JSON.parse(again.stdout) as { written: number }).written, 0);
