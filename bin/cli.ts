@@ -26,6 +26,7 @@ import { checkOrigin, Ledger, type Receipt } from '../lib/store/ledger';
 import { NoteVerifier } from '../lib/format/note';
 import { CHECKPOINT_PATH, refPath } from '../lib/format/tlog-tiles';
 import { TileReader, tileResponse } from '../lib/store/tile-reader';
+import { checkDeviceReadings, DeviceRegistry } from '../lib/devices/device-registry';
 
 /** The usage text printed by --help. */
 export const USAGE = `Usage: bot-ledger <command> [arguments] [options]
@@ -50,11 +51,17 @@ Commands (output: one JSON object per line unless noted; hashes are standard bas
   export DIR [--from I] [--to J]
       The exact leaf bytes (canonical JSON envelopes) of entries I (default 0) to J
       (exclusive, default the tree size), one per line; stops at the end of the tree.
-  verify DIR [--operator DID] [--origin O] [--workers N]
+  verify DIR [--operator DID] [--origin O] [--workers N] [--devices]
       Full audit: every leaf, tree node, envelope signature, seq order and checkpoint.
       Prints the result; exit 0 if sound, else 1 and the first bad entry "index".
       --operator and --origin pin the checkpoint key and origin you expect (without
-      them the audit trusts the ones recorded in the ledger itself).
+      them the audit trusts the ones recorded in the ledger itself). --devices also
+      checks that each reading not signed by the operator came from a device enrolled
+      in the ledger for its topic at its index; prints {"devices":{ok, readings,
+      failed, failures: [{index, signer, topic, code}] (the first 100)}}.
+  devices DIR
+      The devices enrolled in the ledger, one per line: {id, name, key, keys, topics,
+      expires, meta, enrolled, ended, status}, newest enrolment first.
   export-tiles DIR OUT
       Write what the latest checkpoint covers as a C2SP tlog-tiles log: static files in
       folder OUT for any web server, object store or CDN (tile/<L>/<N>[.p/<W>] hash tiles,
@@ -120,7 +127,8 @@ const COMMANDS: Record<string, CommandSpec> = {
   proof: { positionals: ['DIR', 'INDEX'], options: { size: str() }, run: proof },
   consistency: { positionals: ['DIR', 'OLD', 'NEW'], options: {}, run: consistency },
   export: { positionals: ['DIR'], options: { from: str(), to: str() }, run: exportLeaves },
-  verify: { positionals: ['DIR'], options: { workers: str(), operator: str(), origin: str() }, run: verify },
+  verify: { positionals: ['DIR'], options: { workers: str(), operator: str(), origin: str(), devices: { type: 'boolean' } }, run: verify },
+  devices: { positionals: ['DIR'], options: {}, run: listDevices },
   'export-tiles': { positionals: ['DIR', 'OUT'], options: {}, run: exportTiles },
   serve: { positionals: ['DIR'], options: { port: str(), host: str() }, run: serve },
 };
@@ -397,9 +405,27 @@ async function verify(ctx: Ctx): Promise<number> {
     }
     const result = await auditLedger(l, workers === undefined ? {} : { workers });
     await ctx.out.line(result);
-    if (result.ok) return 0;
-    ctx.io.stderr.write(`bot-ledger: verification failed at entry ${result.index}: ${firstLine(result.reason)} (${result.code})\n`);
+    if (!result.ok) {
+      ctx.io.stderr.write(`bot-ledger: verification failed at entry ${result.index}: ${firstLine(result.reason)} (${result.code})\n`);
+      return 1;
+    }
+    if (ctx.opt.devices !== true) return 0;
+    const devices = await checkDeviceReadings(l);
+    await ctx.out.line({ devices });
+    if (devices.ok) return 0;
+    const f = devices.failures[0];
+    ctx.io.stderr.write(
+      `bot-ledger: ${devices.failed} reading(s) not from a device enrolled for its topic, first at entry ${f.index}: ${firstLine(f.message)} (${f.code})\n`,
+    );
     return 1;
+  });
+}
+
+/** The devices of a ledger, from its entries alone (docs/design.md "Devices"). */
+async function listDevices(ctx: Ctx): Promise<number> {
+  return withLedger(openReader(ctx.pos[0]), async (l) => {
+    for (const d of await DeviceRegistry.of(l).list()) await ctx.out.line(d);
+    return 0;
   });
 }
 

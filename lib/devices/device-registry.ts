@@ -431,3 +431,54 @@ export async function rotateDevice(ledger: Ledger, rotation: unknown): Promise<D
     return { envelope: env, receipt, device: reg.state.device(d.id) as DeviceRecord };
   });
 }
+
+/** One reading `checkDeviceReadings` refused. */
+export interface DeviceReadingFailure {
+  index: number;
+  signer: string;
+  topic?: string;
+  code: DeviceRejection;
+  message: string;
+}
+
+/** The result of `checkDeviceReadings`. */
+export interface DeviceReadingsResult {
+  ok: boolean;
+  /** Readings checked (kind `reading`, not signed by the operator). */
+  readings: number;
+  /** Devices the ledger has enrolled. */
+  devices: number;
+  failed: number;
+  /** The first MAX_REPORTED failures, in index order. */
+  failures: DeviceReadingFailure[];
+}
+
+/** Most failures `checkDeviceReadings` lists (it counts them all). */
+export const MAX_REPORTED = 100;
+
+/**
+ * A partner's or auditor's check, from the ledger alone (docs/design.md "Devices"): each entry
+ * of kind `reading` not signed by the operator was signed by a key enrolled, at its index and
+ * its `ts`, for its topic. Reads every entry once.
+ */
+export async function checkDeviceReadings(ledger: Ledger): Promise<DeviceReadingsResult> {
+  const reg = DeviceRegistry.of(ledger);
+  await reg.sync();
+  const out: DeviceReadingsResult = { ok: true, readings: 0, devices: reg.state.size, failed: 0, failures: [] };
+  const size = ledger.size;
+  for await (const entry of ledger.entries(0, size)) {
+    const e = fromTrustedLeaf(entry.leaf).envelope;
+    if (e.kind !== 'reading' || e.signer === reg.state.operator) continue;
+    out.readings++;
+    const c = reg.state.check(e.signer, e.topic, { index: entry.index, ts: e.ts });
+    if (c.ok) continue;
+    out.ok = false;
+    out.failed++;
+    if (out.failures.length < MAX_REPORTED) {
+      const f: DeviceReadingFailure = { index: entry.index, signer: e.signer, code: c.code, message: c.message };
+      if (e.topic !== undefined) f.topic = e.topic;
+      out.failures.push(f);
+    }
+  }
+  return out;
+}
