@@ -32,6 +32,8 @@ export interface AccessAskInput {
   scope?: JsonValue;
   days?: number;
   note?: string;
+  /** The partner's encryption-key envelope (lib/confidential/keys.ts encryptionKeyInput, signed with its identity), for confidential scopes. */
+  enckey?: JsonValue;
 }
 
 /** A status after its checks: an approval carries the grant's verified terms. */
@@ -92,6 +94,7 @@ export async function requestAccess(opts: AccessClientOptions, ask: AccessAskInp
   if (ask.scope !== undefined) payload.scope = ask.scope;
   if (ask.days !== undefined) payload.days = ask.days;
   if (ask.note !== undefined && ask.note !== '') payload.note = ask.note;
+  if (ask.enckey !== undefined) payload.enckey = ask.enckey;
   parseAccessAsk(payload);
   return send(opts, payload, (a, id) => {
     throwIfRefused(a);

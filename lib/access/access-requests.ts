@@ -31,6 +31,7 @@ import type { Ledger } from '../store/ledger';
 import { serialized } from '../store/mutex';
 import { escapeUnprintable, printable } from '../format/topic';
 import { signerId } from '../store/layout';
+import { readerKey } from '../confidential/keys';
 
 /** Largest access request envelope accepted (its scope lists included). */
 export const MAX_ACCESS_REQUEST_BYTES = 8 * 1024;
@@ -59,6 +60,12 @@ export interface AccessAsk {
   /** Days of access asked, from the approval. */
   days: number;
   note?: string;
+  /**
+   * The requester's encryption-key envelope (kind `enckey`, signed by the requester,
+   * lib/confidential/keys.ts), so that an approval can wrap confidential scopes' keys to it
+   * (docs/design.md "Confidential entries").
+   */
+  enckey?: JsonValue;
 }
 
 /** A pending request as the owner shows it (sidebar, bot-grant, the partner's answer). */
@@ -142,12 +149,20 @@ function scopeOf(v: unknown, what: string): GrantScope {
  */
 export function parseAccessAsk(p: unknown): AccessAsk {
   if (!isObject(p) || p.op !== 'access') throw query('an access request payload is {op:"access", actions, scope, days, note}');
-  for (const k of Object.keys(p)) if (!['op', 'actions', 'scope', 'days', 'note'].includes(k)) throw query(`unknown access request field ${printable(k, 40)}`);
+  for (const k of Object.keys(p))
+    if (!['op', 'actions', 'scope', 'days', 'note', 'enckey'].includes(k)) throw query(`unknown access request field ${printable(k, 40)}`);
   const ask: AccessAsk = { actions: parseActions(p.actions, 'actions'), scope: scopeOf(p.scope, 'scope'), days: parseDays(p.days, 'days') };
   if (p.note !== undefined && p.note !== '') {
     if (typeof p.note !== 'string' || p.note.length > MAX_NOTE) throw query(`note must be text of at most ${MAX_NOTE} characters`);
     if (escapeUnprintable(p.note) !== p.note) throw query('note must be one line of printable text (no control or invisible characters)');
     ask.note = p.note;
+  }
+  if (p.enckey !== undefined) {
+    try {
+      ask.enckey = readerKey(p.enckey).envelope.toJSON() as unknown as JsonValue;
+    } catch (err) {
+      throw query(`enckey is not an encryption-key envelope: ${err instanceof Error ? printable(err.message, 200) : 'unreadable'}`);
+    }
   }
   return ask;
 }
@@ -371,7 +386,13 @@ export class AccessRequests {
    * remove the request. E_NOT_FOUND when no such request is pending; E_SCOPE when the terms are
    * wider than asked.
    */
-  async approve(id: string, operator: Identity, nextSeq: () => number, narrowing: Narrowing = {}, now = Date.now()): Promise<Issued & { terms: GrantTerms }> {
+  async approve(
+    id: string,
+    operator: Identity,
+    nextSeq: () => number,
+    narrowing: Narrowing = {},
+    now = Date.now(),
+  ): Promise<Issued & { terms: GrantTerms; enckey?: JsonValue }> {
     await this.#load();
     return serialized(this, 'change', async () => {
       const p = this.#pendingById(id);
@@ -389,7 +410,8 @@ export class AccessRequests {
       this.#remove(p.view.requester);
       this.#decide(p.view, 'approved');
       this.#emit({ type: 'removed', request: p.view, why: 'approved' });
-      return { ...issued, terms };
+      // The requester's encryption key, when it sent one: the caller wraps confidential scopes' keys to it (ConfidentialOwner.addReader).
+      return { ...issued, terms, ...(p.view.enckey !== undefined ? { enckey: p.view.enckey } : {}) };
     });
   }
 
@@ -436,5 +458,6 @@ function viewOf(env: SignedEnvelope, received: number): AccessView {
   const e = env.envelope;
   if (e.kind !== 'request') throw new FormatError('E_ENVELOPE', `an access request is an envelope of kind "request", not ${printable(e.kind, 40)}`);
   const ask = parseAccessAsk(e.payload);
+  if (ask.enckey !== undefined && readerKey(ask.enckey).reader !== e.signer) throw query('the enckey envelope is not signed by the requester');
   return { id: accessRequestId(env), status: 'pending', requester: e.signer, ...ask, ts: e.ts, received };
 }

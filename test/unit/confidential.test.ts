@@ -13,6 +13,10 @@ import { openSealed, sealEnvelope } from '../../lib/confidential/seal';
 import { ConfidentialOwner, filtersOverlap, keyEpochsOf, openWith } from '../../lib/confidential/owner';
 import { answerRequest, refusal } from '../../lib/access/access';
 import { PartnerClient } from '../../lib/access/partner';
+import { requestAccess } from '../../lib/access/access-client';
+import { AccessRequests } from '../../lib/access/access-requests';
+import type { StoredCheckpoint } from '../../lib/store/ledger';
+import type { JsonValue } from '../../lib/format/jcs';
 import { tmpDir } from '../helpers';
 
 const ORIGIN = 'example.com/confidential';
@@ -291,6 +295,59 @@ describe('confidential entries: partner reads through answerRequest (real LevelD
     assert.deepEqual(
       ring.epochs.view()[0].epochs.map((e) => e.holders.includes(late.id.did)),
       [false, true],
+    );
+    await ledger.close();
+  });
+});
+
+describe('confidential entries: an access request carries the encryption key (real LevelDB, no broker)', function () {
+  this.timeout(20000);
+  let t: ReturnType<typeof tmpDir>;
+  before(() => {
+    t = tmpDir('bot-conf-ask-');
+  });
+  after(() => t.cleanup());
+
+  it('ask with an enckey, approve, wrap, read; an enckey of another signer is refused', async () => {
+    const op = Identity.generate();
+    let seq = 0;
+    const nextSeq = (): number => seq++;
+    const ledger = await Ledger.open({ dir: path.join(t.dir, 'owner'), origin: ORIGIN, identity: op });
+    const owner = new ConfidentialOwner({ ledger, operator: op, nextSeq, encryptionKey: await EncryptionKey.generate() });
+    await owner.declareScope('plant', ['plant/#']);
+    const latest = async (): Promise<StoredCheckpoint | undefined> => (await ledger.checkpoint()) ?? ledger.latestCheckpoint();
+    const server = { ledger, checkpoint: latest, receiptCheckpoint: latest };
+    const transport = async (req: unknown): Promise<unknown> => answerRequest(server, req).catch((e: unknown) => refusal(e));
+    const me = Identity.generate();
+    const ek = await EncryptionKey.generate();
+    let s = 0;
+    const opts = { owner: { origin: ORIGIN, operator: op.did }, identity: me, nextSeq: () => s++, transport };
+    const stranger = Identity.generate();
+    await assert.rejects(
+      requestAccess(opts, {
+        actions: ['read'],
+        scope: { signers: '*', topics: ['plant/#'] },
+        enckey: signEnvelope(stranger, encryptionKeyInput(ek, 0, Date.now())).toJSON() as unknown as JsonValue,
+      }),
+      refused('E_QUERY'),
+    );
+    const asked = await requestAccess(opts, {
+      actions: ['read'],
+      scope: { signers: '*', topics: ['plant/#'] },
+      enckey: signEnvelope(me, encryptionKeyInput(ek, 0, Date.now())).toJSON() as unknown as JsonValue,
+    });
+    const approved = await AccessRequests.of(ledger).approve(asked.id, op, nextSeq);
+    assert.ok(approved.enckey);
+    assert.equal(await owner.addReader(approved.terms, approved.enckey), 1);
+    const dev = Identity.generate();
+    await ledger.append(
+      (await owner.seal(signEnvelope(dev, { kind: 'reading', seq: 0, ts: Date.now(), topic: 'plant/9', payload: { v: 'ok' } }), op, nextSeq))!,
+    );
+    const client = new PartnerClient({ owner: opts.owner, grant: asked.id, identity: me, nextSeq: () => s++, encryptionKey: ek, transport });
+    const r = await client.readOpen({ topic: 'plant/#' });
+    assert.deepEqual(
+      r.entries.map((e) => e.opened?.payload),
+      [{ v: 'ok' }],
     );
     await ledger.close();
   });
