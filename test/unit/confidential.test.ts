@@ -8,7 +8,7 @@ import { Ledger } from '../../lib/store/ledger';
 import { auditLedger } from '../../lib/store/audit';
 import { type GrantTerms, issueGrant, newGrantId } from '../../lib/access/grants';
 import { EncryptionKey, HPKE_X25519_SUITE, HPKE_XWING_SUITE } from '../../lib/confidential/hpke';
-import { encryptionKeyInput, KeyEpochs, Keyring, newScopeKey, readerKey } from '../../lib/confidential/keys';
+import { encryptionKeyInput, epochInput, KeyEpochs, Keyring, keywrapInput, newScopeKey, readerKey, scopeKeyId } from '../../lib/confidential/keys';
 import { openSealed, sealEnvelope } from '../../lib/confidential/seal';
 import { ConfidentialOwner, filtersOverlap, keyEpochsOf, openWith } from '../../lib/confidential/owner';
 import { answerRequest, refusal } from '../../lib/access/access';
@@ -350,5 +350,50 @@ describe('confidential entries: an access request carries the encryption key (re
       [{ v: 'ok' }],
     );
     await ledger.close();
+  });
+});
+
+describe('confidential entries: the KeyEpochs rules', () => {
+  it('counts only the operator’s well-formed entries, epochs without a gap, keywraps with the reader’s own enckey, first one each', async () => {
+    const op = Identity.generate();
+    const other = Identity.generate();
+    const reader = Identity.generate();
+    const ek = await EncryptionKey.generate();
+    const enckey = readerKey(signEnvelope(reader, encryptionKeyInput(ek, 0, 1)));
+    const forged = readerKey(signEnvelope(other, encryptionKeyInput(ek, 0, 1)));
+    const key = newScopeKey();
+    const e = new KeyEpochs(ORIGIN, op.did);
+    let i = 0;
+    const put = (id: Identity, input: Parameters<typeof signEnvelope>[1]): boolean => e.apply(signEnvelope(id, input), i++);
+    const epoch = (n: number, ledger = ORIGIN): Parameters<typeof signEnvelope>[1] =>
+      epochInput({ ledger, scope: 'plant', epoch: n, topics: ['plant/#'], kid: scopeKeyId(key), readers: [reader.did as never] }, i, 1);
+    assert.equal(put(other, epoch(0)), false, 'not the operator');
+    assert.equal(put(op, epoch(1)), false, 'a gap');
+    assert.equal(put(op, epoch(0, 'example.com/other')), false, 'another ledger');
+    assert.equal(put(op, epoch(0)), true);
+    assert.equal(put(op, epoch(0)), false, 'epoch 0 again');
+    assert.equal(put(op, await keywrapInput(ORIGIN, 'plant', 5, key, enckey, i, 1)), false, 'an epoch not declared');
+    const w = await keywrapInput(ORIGIN, 'plant', 0, key, enckey, i, 1);
+    assert.equal(
+      put(op, { ...w, payload: { ...(w.payload as Record<string, JsonValue>), reader: other.did } }),
+      false,
+      'an enckey of someone else than the reader',
+    );
+    assert.equal(
+      put(op, await keywrapInput(ORIGIN, 'plant', 0, key, { ...forged, reader: reader.did as never }, i, 1)),
+      false,
+      'an enckey the reader did not sign',
+    );
+    assert.equal(put(op, { kind: 'keywrap', seq: i, ts: 1, payload: { junk: true } }), false, 'malformed');
+    assert.equal(put(op, w), true);
+    assert.equal(put(op, await keywrapInput(ORIGIN, 'plant', 0, newScopeKey(), enckey, i, 1)), false, 'a second wrap for the same reader and epoch');
+    assert.equal(e.apply(signEnvelope(op, w), 3), false, 'an index already passed');
+    const ring = new Keyring(e, reader.did, ek);
+    assert.ok((await ring.keyOf('plant', 0)).equals(key));
+    // A wrap of another key than the epoch's kid is refused once unwrapped.
+    const e2 = new KeyEpochs(ORIGIN, op.did);
+    e2.apply(signEnvelope(op, epoch(0)), 0);
+    e2.apply(signEnvelope(op, await keywrapInput(ORIGIN, 'plant', 0, newScopeKey(), enckey, 1, 1)), 1);
+    await assert.rejects(new Keyring(e2, reader.did, ek).keyOf('plant', 0), refused('E_DECRYPT'));
   });
 });
