@@ -8,6 +8,7 @@
  *   GET  /bot-ledger/view/ledgers/:id/entries?before=&limit=&signer=&topic=&since=&until= → EntryPage
  *   GET  /bot-ledger/view/ledgers/:id/entries/:index   → EntryDetail (+ consensus status when synced)
  *   GET  /bot-ledger/view/ledgers/:id/grants           → [GrantView] (lib/access/grants.ts), newest first
+ *   GET  /bot-ledger/view/ledgers/:id/devices?silentMs= → [DeviceRow] (lib/devices/device-activity.ts), newest enrolment first
  *   POST /bot-ledger/view/ledgers/:id/audit            → 202; progress and result on comms
  *   GET  /bot-ledger/view/ledgers/:id/access           → [AccessView] pending access requests, newest first
  *   POST /bot-ledger/view/ledgers/:id/access/:rid/approve {actions?, scope?, days?} → {grant, index} (lib/access/access-requests.ts)
@@ -19,7 +20,8 @@
  * `bot-ledger/ledger/<id>` (retained: summary, ≤ 4/s), `bot-ledger/entries/<id>` (new
  * entries, newest first, with the summary), `bot-ledger/grants/<id>` (retained: the grants,
  * when grants or revocations were appended), `bot-ledger/audit/<id>` (retained: progress and result),
- * `bot-ledger/access/<id>` (retained: the pending access requests, on every change).
+ * `bot-ledger/access/<id>` (retained: the pending access requests, on every change),
+ * `bot-ledger/devices/<id>` (retained: the devices with their activity, with the summary, when the ledger has any).
  *
  * Data endpoints need `bot-ledger.read`; starting an audit, approving or declining an access
  * request and creating an invitation need `bot-ledger.write`.
@@ -34,7 +36,8 @@ import { GrantIndex } from '../lib/access/grants';
 import { createInvitation, type InvitationTerms } from '../lib/access/invitation';
 import { sharedSequence } from '../lib/store/sequence';
 import type { Ledger } from '../lib/store/ledger';
-import { entryDetail, entryPage, type EntryFilter, LedgerWatch, Throttle } from '../lib/view/ledger-view';
+import { deviceRows, entryDetail, entryPage, type EntryFilter, LedgerWatch, Throttle } from '../lib/view/ledger-view';
+import { DeviceRegistry } from '../lib/devices/device-registry';
 import { liveLedgers, queryInt } from '../nodes/admin-routes';
 import type { AdminHandler, AdminRequest, NodeAPI } from '../nodes/red-api';
 import { userPath, type BotLedgerNode } from '../nodes/config-nodes';
@@ -125,6 +128,15 @@ export = function (RED: PluginAPI): void {
           () => undefined,
         );
     }
+    const reg = DeviceRegistry.of(w.watch.ledger);
+    if (reg.state.size > 0 || !reg.current) {
+      deviceRows(w.watch.ledger).then(
+        (devices) => {
+          if (!w.closed && devices.length > 0) publish(`bot-ledger/devices/${id}`, { id, devices }, true);
+        },
+        () => undefined,
+      );
+    }
     w.watch.summary().then(
       (s) => {
         if (w.closed) return;
@@ -188,6 +200,7 @@ export = function (RED: PluginAPI): void {
     publish(`bot-ledger/grants/${id}`, { id, removed: true }, false);
     publish(`bot-ledger/audit/${id}`, { id, removed: true }, false);
     publish(`bot-ledger/access/${id}`, { id, removed: true }, false);
+    publish(`bot-ledger/devices/${id}`, { id, removed: true }, false);
   };
 
   /** After a deployment: follow the new ledger nodes, drop the removed ones, publish the list. */
@@ -278,6 +291,20 @@ export = function (RED: PluginAPI): void {
       .then(({ l }) => GrantIndex.of(l).list(Date.now()))
       .then(
         (g) => res.json(g),
+        (err: unknown) => fail(res, err),
+      );
+  });
+
+  http.get(`${BASE}/ledgers/:id/devices`, read, (req, res) => {
+    const silentMs = queryInt(req.query.silentMs, undefined);
+    if (silentMs !== undefined && Number.isNaN(silentMs)) {
+      res.status(400).json({ error: 'silentMs must be a non-negative integer (ms)', code: 'E_RANGE' });
+      return;
+    }
+    ledgerOf(req.params.id ?? '')
+      .then(({ l }) => deviceRows(l, Date.now(), silentMs))
+      .then(
+        (d) => res.json(d),
         (err: unknown) => fail(res, err),
       );
   });

@@ -3,7 +3,8 @@
  * summary (size, rate, checkpoint, MQTT state, consensus strip of recent checkpoints with
  * their cosignature counts, witnesses' last cosignature times, conflict evidence), pages of
  * entries newest first with filters, and one entry with everything a browser needs to check
- * it alone (exact leaf bytes, inclusion proof, the signed checkpoint it is proven against).
+ * it alone (exact leaf bytes, inclusion proof, the signed checkpoint it is proven against), and
+ * the enrolled devices with their state and activity (docs/design.md "Devices").
  *
  * Nothing here holds or returns secret key material: only public keys (did:key), signed
  * notes and leaves, which are public by design.
@@ -19,6 +20,7 @@ import { parseCheckpoint, parseNote } from '../format/note';
 import { type Confirmations, ledgerId } from '../consortium/quorum';
 import { RateMeter } from './rate';
 import { checkTopicFilter } from '../format/topic';
+import { DEFAULT_SILENT_MS, DeviceActivity, type DeviceRow } from '../devices/device-activity';
 
 /** Most checkpoints kept in a view's consensus strip. */
 export const STRIP_LENGTH = 24;
@@ -171,6 +173,7 @@ export class LedgerWatch {
     this.#throttle = new Throttle(onChange, Math.ceil(1000 / (opts.maxPerSecond ?? 4)));
     const latest = opts.ledger.latestCheckpoint();
     if (latest) this.#strip.push({ size: latest.size, time: null });
+    DeviceActivity.of(opts.ledger); // count device messages from now on, for the device list's rates
     this.#stops.push(
       opts.ledger.onCommit((c) => {
         this.#rate.tick(c.leaves.length);
@@ -317,6 +320,15 @@ export class LedgerWatch {
     if (this.#idle) clearTimeout(this.#idle);
     for (const s of this.#stops.splice(0)) s();
   }
+}
+
+/**
+ * The devices enrolled in a ledger with their state, last seq, last seen, message rate and a
+ * `silent` flag (nothing for silentMs), newest enrolment first (docs/design.md "Devices").
+ */
+export function deviceRows(ledger: Ledger, now = Date.now(), silentMs = DEFAULT_SILENT_MS): Promise<DeviceRow[]> {
+  if (ledger.closed) throw new LedgerError('E_CLOSED', 'the ledger is closed');
+  return DeviceActivity.of(ledger).rows(now, silentMs);
 }
 
 /** Filters of an entry page; every given one must hold. */
