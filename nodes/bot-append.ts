@@ -19,6 +19,7 @@ import { type LedgerLease } from '../lib/store/registry';
 import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
 import { type BotPartnerNode, partnerNodeOf, type BotLedgerNode, ledgerNodeOf } from './config-nodes';
 import { setupFailed, StatusThrottle } from './node-status';
+import { tr, useI18n } from './i18n';
 import { closeAfterJobs, runJob, showOwnerLink, showStoreHealth } from './jobs';
 import { RateMeter } from '../lib/view/rate';
 
@@ -30,6 +31,7 @@ interface BotAppendDef extends NodeDef {
 }
 
 export = function (RED: NodeAPI): void {
+  useI18n(RED);
   function BotAppend(this: RedNode, def: BotAppendDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -47,7 +49,9 @@ export = function (RED: NodeAPI): void {
       } else {
         ledgerNode = ledgerNodeOf(RED, def.ledger);
         lease = ledgerNode.acquire();
-        unsubscribe = showStoreHealth(lease, status, (l) => status.now({ fill: 'grey', shape: 'dot', text: `size ${l?.size ?? 0}` }));
+        unsubscribe = showStoreHealth(lease, status, (l) =>
+          status.now({ fill: 'grey', shape: 'dot', text: tr('bot-append.status.size', { size: l?.size ?? 0 }) }),
+        );
       }
     } catch (err) {
       setupError = setupFailed(node, status, err);
@@ -58,7 +62,7 @@ export = function (RED: NodeAPI): void {
       status.update(() => ({
         fill: 'green',
         shape: 'dot',
-        text: `#${lastIndex} · ${meter.rate()} msg/s`,
+        text: tr('bot-append.status.appended', { index: lastIndex, rate: meter.rate() }),
       }));
     // Refresh once traffic stops, so the rate falls back to 0 (a fired timer re-arms on refresh()).
     let idle: NodeJS.Timeout | undefined;
@@ -76,7 +80,7 @@ export = function (RED: NodeAPI): void {
     if (lease) {
       lease.ledger.then(
         (l) => {
-          if (lastIndex < 0) status.now({ fill: 'grey', shape: 'dot', text: `size ${l.size}` });
+          if (lastIndex < 0) status.now({ fill: 'grey', shape: 'dot', text: tr('bot-append.status.size', { size: l.size }) });
         },
         (err: unknown) => status.fail(err),
       );
@@ -98,7 +102,7 @@ export = function (RED: NodeAPI): void {
             msg.ledger = list ? receipts : receipts[0];
             meter.tick(receipts.length);
             lastIndex = Math.max(lastIndex, ...receipts.map((r) => r.index));
-            status.now({ fill: 'green', shape: 'dot', text: `supplied · owner #${lastIndex}` });
+            status.now({ fill: 'green', shape: 'dot', text: tr('bot-append.status.supplied', { index: lastIndex }) });
             send(msg);
             done();
           },

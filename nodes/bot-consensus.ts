@@ -26,6 +26,7 @@ import { type LedgerLease } from '../lib/store/registry';
 import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
 import { type BotLedgerNode, ledgerNodeOf } from './config-nodes';
 import { setupFailed, StatusThrottle } from './node-status';
+import { tr, useI18n } from './i18n';
 import { openOrThrow, showStoreHealth } from './jobs';
 import { describeSetting, evaluate, typedSetting } from './typed-input';
 
@@ -94,6 +95,7 @@ function standaloneStatus(l: Ledger, index: number, quorum: number): EntryStatus
 }
 
 export = function (RED: NodeAPI): void {
+  useI18n(RED);
   function BotConsensus(this: RedNode, def: BotConsensusDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -141,7 +143,9 @@ export = function (RED: NodeAPI): void {
     const offLink = ledgerNode?.onLinkState((st) => {
       if (closing) return;
       status.now(
-        st === 'connected' ? { fill: 'green', shape: 'ring', text: 'partners: connected' } : { fill: 'yellow', shape: 'ring', text: `partners: ${st}` },
+        st === 'connected'
+          ? { fill: 'green', shape: 'ring', text: tr('bot-consensus.status.partnersConnected') }
+          : { fill: 'yellow', shape: 'ring', text: tr('bot-consensus.status.partners', { state: st }) },
       );
     });
     /** Waits in flight: each ends exactly once (confirmed, failed or closed). */
@@ -150,8 +154,19 @@ export = function (RED: NodeAPI): void {
     const total = (c: Consortium | undefined, s: EntryStatus): number => c?.policy.total ?? s.quorum;
     const show = (s: EntryStatus, c: Consortium | undefined): void => {
       const fill = s.status === 'confirmed' ? 'green' : s.status === 'conflict' ? 'red' : s.status === 'sealed' ? 'blue' : 'yellow';
-      const quorum = s.witnesses.length === 0 && !(c && c.policy.witnesses.length > 0) ? 'no witnesses' : `${s.confirmations}/${total(c, s)}`;
-      status.update(() => ({ fill, shape: 'dot', text: `${s.status} ${quorum} · #${s.index}` }));
+      const quorum =
+        s.witnesses.length === 0 && !(c && c.policy.witnesses.length > 0) ? tr('bot-consensus.status.noWitnesses') : `${s.confirmations}/${total(c, s)}`;
+      const word =
+        s.status === 'confirmed'
+          ? tr('bot-consensus.status.confirmed')
+          : s.status === 'sealed'
+            ? tr('bot-consensus.status.sealed')
+            : s.status === 'conflict'
+              ? tr('bot-consensus.status.conflictWord')
+              : s.status === 'pending'
+                ? tr('bot-consensus.status.pending')
+                : String(s.status);
+      status.update(() => ({ fill, shape: 'dot', text: tr('bot-consensus.status.entry', { status: word, quorum, index: s.index }) }));
     };
 
     /** The status now, from the Consortium when synced, else from the ledger alone. */
@@ -252,7 +267,7 @@ export = function (RED: NodeAPI): void {
         );
         return;
       }
-      status.update(() => ({ fill: 'yellow', shape: 'ring', text: `waiting · #${index} (${waits.size} in flight)` }));
+      status.update(() => ({ fill: 'yellow', shape: 'ring', text: tr('bot-consensus.status.waiting', { index, n: waits.size }) }));
       waitFor(index, timeout).then(
         (s) => {
           msg.consensus = s;
@@ -284,7 +299,7 @@ export = function (RED: NodeAPI): void {
             status.now({
               fill: code === 'E_CONFLICT' ? 'red' : 'yellow',
               shape: 'ring',
-              text: `${code === 'E_CONFLICT' ? 'conflict' : 'timeout'} · #${index}`,
+              text: code === 'E_CONFLICT' ? tr('bot-consensus.status.conflict', { index }) : tr('bot-consensus.status.timeout', { index }),
             });
           send([null, msg]);
           done();

@@ -24,6 +24,7 @@ import { type SequenceCounter, sharedSequence } from '../lib/store/sequence';
 import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
 import { type BotLedgerNode, ledgerNodeOf, userPath } from './config-nodes';
 import { setupFailed, StatusThrottle } from './node-status';
+import { tr, useI18n } from './i18n';
 import { closeAfterJobs, openOrThrow, runJob, showStoreHealth } from './jobs';
 import { lines } from './setting-lines';
 
@@ -64,6 +65,7 @@ function envelopeOf(v: unknown): unknown {
 }
 
 export = function (RED: NodeAPI): void {
+  useI18n(RED);
   function BotDevice(this: RedNode, def: BotDeviceDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -99,7 +101,7 @@ export = function (RED: NodeAPI): void {
         .then(
           (list) => {
             const active = list.filter((d) => d.status === 'active').length;
-            status.now({ fill: 'green', shape: 'dot', text: `${active} active device${active === 1 ? '' : 's'}` });
+            status.now({ fill: 'green', shape: 'dot', text: active === 1 ? tr('bot-device.status.activeOne') : tr('bot-device.status.active', { n: active }) });
           },
           () => undefined,
         );
@@ -118,7 +120,18 @@ export = function (RED: NodeAPI): void {
       status.now({
         fill: text === 'enrolled' || text === 'rotated' ? 'green' : 'yellow',
         shape: 'dot',
-        text: `${text} ${r.device.name.slice(0, 20)} · #${r.receipt.index}`,
+        text: tr('bot-device.status.issued', {
+          what:
+            text === 'enrolled'
+              ? tr('bot-device.status.enrolled')
+              : text === 'rotated'
+                ? tr('bot-device.status.rotated')
+                : text === 'retired'
+                  ? tr('bot-device.status.retired')
+                  : tr('bot-device.status.revoked'),
+          name: r.device.name.slice(0, 20),
+          index: r.receipt.index,
+        }),
       });
     };
 

@@ -29,6 +29,7 @@ import { type SequenceCounter, sharedSequence } from '../lib/store/sequence';
 import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
 import { type BotLedgerNode, ledgerNodeOf, userPath } from './config-nodes';
 import { setupFailed, StatusThrottle } from './node-status';
+import { tr, useI18n } from './i18n';
 import { closeAfterJobs, runJob, openOrThrow, showStoreHealth } from './jobs';
 import { lines } from './setting-lines';
 
@@ -67,6 +68,7 @@ function timeOf(v: unknown, what: string): number | undefined {
 }
 
 export = function (RED: NodeAPI): void {
+  useI18n(RED);
   function BotGrant(this: RedNode, def: BotGrantDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -102,7 +104,7 @@ export = function (RED: NodeAPI): void {
         .then(
           (list) => {
             const active = list.filter((g) => g.status === 'active').length;
-            status.now({ fill: 'green', shape: 'dot', text: `${active} active grant${active === 1 ? '' : 's'}` });
+            status.now({ fill: 'green', shape: 'dot', text: active === 1 ? tr('bot-grant.status.activeOne') : tr('bot-grant.status.active', { n: active }) });
           },
           () => undefined,
         );
@@ -176,7 +178,7 @@ export = function (RED: NodeAPI): void {
       }
       if (op === 'decline') {
         msg.payload = { ...(await AccessRequests.of(l).decline(String(p.request ?? p.id))), status: 'declined' };
-        status.now({ fill: 'yellow', shape: 'dot', text: 'declined an access request' });
+        status.now({ fill: 'yellow', shape: 'dot', text: tr('bot-grant.status.declined') });
         return;
       }
       const { identity, counter } = signer();
@@ -192,7 +194,7 @@ export = function (RED: NodeAPI): void {
         msg.payload = envelope.toJSON();
         msg.grant = terms;
         msg.ledger = receipt;
-        status.now({ fill: 'green', shape: 'dot', text: `approved ${terms.actions.join('+')} · #${receipt.index}` });
+        status.now({ fill: 'green', shape: 'dot', text: tr('bot-grant.status.approved', { actions: terms.actions.join('+'), index: receipt.index }) });
         return;
       }
       if (op === 'grant') {
@@ -201,7 +203,7 @@ export = function (RED: NodeAPI): void {
         msg.payload = envelope.toJSON();
         msg.grant = terms;
         msg.ledger = receipt;
-        status.now({ fill: 'green', shape: 'dot', text: `granted ${terms.actions.join('+')} · #${receipt.index}` });
+        status.now({ fill: 'green', shape: 'dot', text: tr('bot-grant.status.granted', { actions: terms.actions.join('+'), index: receipt.index }) });
         return;
       }
       if (op === 'revoke') {
@@ -209,7 +211,7 @@ export = function (RED: NodeAPI): void {
         const { envelope, receipt } = await revokeGrant(l, identity, nextSeq, id as string, now);
         msg.payload = envelope.toJSON();
         msg.ledger = receipt;
-        status.now({ fill: 'yellow', shape: 'dot', text: `revoked ${String(id).slice(0, 12)} · #${receipt.index}` });
+        status.now({ fill: 'yellow', shape: 'dot', text: tr('bot-grant.status.revoked', { id: String(id).slice(0, 12), index: receipt.index }) });
         return;
       }
       throw new FormatError(

@@ -33,6 +33,7 @@ import { answeringDone } from './http-answer';
 import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
 import { type BotPartnerNode, partnerNodeOf, type BotLedgerNode, ledgerNodeOf } from './config-nodes';
 import { setupFailed, StatusThrottle } from './node-status';
+import { tr, useI18n } from './i18n';
 import { closeAfterJobs, runJob, showOwnerLink, openOrThrow, showStoreHealth } from './jobs';
 
 type QueryField = 'from' | 'to' | 'signer' | 'topic' | 'since' | 'until' | 'limit';
@@ -43,6 +44,7 @@ type BotQueryDef = NodeDef & { name?: string; ledger?: string; mode?: 'local' | 
   >;
 
 export = function (RED: NodeAPI): void {
+  useI18n(RED);
   function BotQuery(this: RedNode, def: BotQueryDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -84,10 +86,10 @@ export = function (RED: NodeAPI): void {
         msg.statusCode = refusalStatus(body.error.code);
         if (msg.statusCode === 429) msg.headers = { ...(msg.headers as Record<string, string> | undefined), 'Retry-After': '1' };
         refused++;
-        status.now({ fill: 'yellow', shape: 'dot', text: `refused ${body.error.code} · ${served} ok / ${refused} refused` });
+        status.now({ fill: 'yellow', shape: 'dot', text: tr('bot-query.status.refused', { code: body.error.code, served, refused }) });
         return;
       }
-      status.update(() => ({ fill: 'green', shape: 'dot', text: `${served} answered / ${refused} refused` }));
+      status.update(() => ({ fill: 'green', shape: 'dot', text: tr('bot-query.status.answered', { served, refused }) }));
     }
 
     /** Read the owner's ledger under the grant and keep only what verified. */
@@ -96,7 +98,7 @@ export = function (RED: NodeAPI): void {
       const q = queryFrom(defaults, msg.payload);
       const v = await client.read(q);
       msg.payload = v;
-      status.now({ fill: 'green', shape: 'dot', text: `${v.entries.length} verified @ ${v.checkpoint.size}` });
+      status.now({ fill: 'green', shape: 'dot', text: tr('bot-query.status.verified', { n: v.entries.length, size: v.checkpoint.size }) });
     }
 
     async function query(l: Ledger, msg: NodeMessage): Promise<void> {
@@ -104,25 +106,25 @@ export = function (RED: NodeAPI): void {
       const cp = ledgerNode?.canSign ? await ledgerNode.checkpointNow() : l.latestCheckpoint();
       if (!cp) {
         msg.payload = { checkpoint: null, entries: [], treeSize: 0 };
-        status.now({ fill: 'yellow', shape: 'ring', text: 'no checkpoint yet' });
+        status.now({ fill: 'yellow', shape: 'ring', text: tr('bot-query.status.noCheckpoint') });
         return;
       }
       // order "desc": the newest matching entries first (lib/access/answer.ts provenQueryLatest).
       const answer = queryOrder(msg.payload) === 'desc' ? await provenQueryLatest(l, q, cp) : await provenQuery(l, q, cp);
       msg.payload = answer;
-      status.now({ fill: 'green', shape: 'dot', text: `${answer.entries.length} entries @ ${cp.size}` });
+      status.now({ fill: 'green', shape: 'dot', text: tr('bot-query.status.entries', { n: answer.entries.length, size: cp.size }) });
     }
 
     async function audit(l: Ledger, msg: NodeMessage): Promise<void> {
-      status.now({ fill: 'blue', shape: 'ring', text: `audit 0/${l.size}` });
+      status.now({ fill: 'blue', shape: 'ring', text: tr('bot-query.status.audit', { checked: 0, size: l.size }) });
       const result = await auditLedger(l, {
-        onProgress: (p) => status.update(() => ({ fill: 'blue', shape: 'ring', text: `audit ${p.checked}/${p.size}` })),
+        onProgress: (p) => status.update(() => ({ fill: 'blue', shape: 'ring', text: tr('bot-query.status.audit', { checked: p.checked, size: p.size }) })),
       });
       msg.payload = result;
       status.now(
         result.ok
-          ? { fill: 'green', shape: 'dot', text: `audit ok · ${result.size} entries` }
-          : { fill: 'red', shape: 'dot', text: `audit failed at #${result.index}: ${result.code}` },
+          ? { fill: 'green', shape: 'dot', text: tr('bot-query.status.auditOk', { size: result.size }) }
+          : { fill: 'red', shape: 'dot', text: tr('bot-query.status.auditFailed', { index: result.index, code: result.code }) },
       );
     }
 

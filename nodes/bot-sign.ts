@@ -19,6 +19,7 @@ import { describeSetting, evaluate, messageProperty, setMessageProperty, typedSe
 import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
 import { identityOf, userPath } from './config-nodes';
 import { StatusThrottle } from './node-status';
+import { tr, useI18n } from './i18n';
 
 interface BotSignDef extends NodeDef {
   name?: string;
@@ -40,6 +41,7 @@ function topicValue(v: unknown): string | undefined {
 }
 
 export = function (RED: NodeAPI): void {
+  useI18n(RED);
   function BotSign(this: RedNode, def: BotSignDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -55,7 +57,7 @@ export = function (RED: NodeAPI): void {
     try {
       identity = identityOf(RED, def.identity, 'identity');
       counter = sharedSequence(userPath(RED, 'bot-seq'), identity.did);
-      status.now({ fill: 'grey', shape: 'dot', text: `next seq ${counter.peek()}` });
+      status.now({ fill: 'grey', shape: 'dot', text: tr('bot-sign.status.next', { seq: counter.peek() }) });
     } catch (err) {
       setupError = err as Error;
       status.fail(err);
@@ -83,7 +85,7 @@ export = function (RED: NodeAPI): void {
         // A fresh plain object, sharing nothing with the original payload.
         setMessageProperty(RED, msg, property, JSON.parse(env.bytes.toString('utf8')) as unknown);
         signed++;
-        status.update(() => ({ fill: 'green', shape: 'dot', text: `seq ${seq} · ${signed} signed` }));
+        status.update(() => ({ fill: 'green', shape: 'dot', text: tr('bot-sign.status.signed', { seq, n: signed }) }));
         send(msg);
         done();
       } catch (err) {

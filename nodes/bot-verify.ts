@@ -23,6 +23,7 @@ import { type DeviceRejection, DeviceRegistry } from '../lib/devices/device-regi
 import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
 import { configError, identityOf, intSetting, ledgerNodeOf } from './config-nodes';
 import { failMessage, StatusThrottle } from './node-status';
+import { tr, useI18n } from './i18n';
 import { openOrThrow, showStoreHealth } from './jobs';
 import { messageProperty, setMessageProperty } from './typed-input';
 
@@ -62,6 +63,7 @@ function parseTrusted(text: string | undefined): Set<string> {
 }
 
 export = function (RED: NodeAPI): void {
+  useI18n(RED);
   function BotVerify(this: RedNode, def: BotVerifyDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -99,10 +101,20 @@ export = function (RED: NodeAPI): void {
       status.update(() => ({
         fill: rejected > 0 && lastReason !== '' ? 'yellow' : 'green',
         shape: 'dot',
-        text: `✓ ${accepted} ✗ ${rejected}${lastReason ? ` (${lastReason})` : ''}`,
+        text: lastReason
+          ? tr('bot-verify.status.countsReason', { accepted, rejected, reason: lastReason })
+          : tr('bot-verify.status.counts', { accepted, rejected }),
       }));
     if (setupError) status.fail(setupError);
-    else status.now({ fill: 'grey', shape: 'ring', text: `${trusted.size} trusted${lease ? ' + ledger' : ''}${devices ? ' + devices' : ''}` });
+    else
+      status.now({
+        fill: 'grey',
+        shape: 'ring',
+        text:
+          tr('bot-verify.status.trusted', { n: trusted.size }) +
+          (lease ? tr('bot-verify.status.plusLedger') : '') +
+          (devices ? tr('bot-verify.status.plusDevices') : ''),
+      });
     lease?.ledger.catch((err: unknown) => status.fail(err));
     devices?.ledger.catch((err: unknown) => status.fail(err));
 

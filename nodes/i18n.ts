@@ -34,16 +34,27 @@ function fill(text: string, vars?: TextVars): string {
   return text.replace(/__(.+?)__/g, (all, name: string) => (vars && name in vars ? String(vars[name]) : all));
 }
 
+let translate: Translating['_'];
+
+/**
+ * Take Node-RED's i18n from the RED object a node module is given (each node module calls this once): any node set's
+ * RED._ serves, since tr's keys name their namespace.
+ */
+export function useI18n(RED: Translating): void {
+  if (typeof RED._ === 'function') translate = RED._.bind(RED);
+}
+
 /**
  * A node's text in the runtime's language: `key` is "<node type>.<path>" (e.g. "bot-append.status.appended"), looked
- * up in that node set's catalog whichever node asks; English from en-US when Node-RED has no text for it.
+ * up in that node set's catalog whichever node asks; English from en-US when Node-RED has no text for it (or useI18n
+ * was not called).
  */
-export function tr(RED: Translating, key: string, vars?: TextVars): string {
+export function tr(key: string, vars?: TextVars): string {
   const file = key.slice(0, key.indexOf('.'));
   const full = `${MODULE}/${file}:${key}`;
   let out: unknown;
   try {
-    out = RED._?.(full, vars);
+    out = translate?.(full, vars);
   } catch {
     out = undefined;
   }

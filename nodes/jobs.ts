@@ -8,6 +8,7 @@ import type { Ledger } from '../lib/store/ledger';
 import type { LedgerLease, StoreHealth } from '../lib/store/registry';
 import type { BotPartnerNode } from './config-nodes';
 import { failMessage, type StatusThrottle, storeFailedText } from './node-status';
+import { tr } from './i18n';
 import type { DoneFn, RedNode } from './red-api';
 
 /**
@@ -44,8 +45,8 @@ export function showOwnerLink(partner: BotPartnerNode, status: StatusThrottle): 
       problem !== undefined
         ? { fill: 'red', shape: 'ring', text: problem }
         : st === 'connected'
-          ? { fill: 'green', shape: 'ring', text: 'owner reachable over MQTT' }
-          : { fill: 'yellow', shape: 'ring', text: `MQTT ${st}` },
+          ? { fill: 'green', shape: 'ring', text: tr('bot-partner.status.reachable') }
+          : { fill: 'yellow', shape: 'ring', text: tr('bot-partner.status.mqtt', { state: st }) },
     ),
   );
 }

@@ -6,6 +6,7 @@
 import { BotError } from '../lib/errors';
 import type { StoreHealth } from '../lib/store/registry';
 import type { DoneFn, NodeStatus, RedNode } from './red-api';
+import { tr } from './i18n';
 
 /** The message of an error, without stack, for status texts (never holds secrets: kernel messages do not). */
 export function shortMessage(err: unknown, max = 40): string {
@@ -94,5 +95,7 @@ export function failMessage(status: StatusThrottle, done: DoneFn, err: unknown):
 
 /** The status text of a failed store: "store failed: <reason> — reopening" (attempts, when there were some). */
 export function storeFailedText(h: StoreHealth): string {
-  return `store failed: ${h.reason} — reopening${h.attempts > 0 ? ` (try ${h.attempts + 1})` : ''}`;
+  return h.attempts > 0
+    ? tr('bot-ledger.status.storeFailedTry', { reason: h.reason, n: h.attempts + 1 })
+    : tr('bot-ledger.status.storeFailed', { reason: h.reason });
 }

@@ -80,6 +80,8 @@ export interface NodeAPI {
     registerType(type: string, ctor: NodeConstructor, opts?: { credentials?: CredentialsDef }): void;
   };
   settings: { userDir?: string; [key: string]: unknown };
+  /** Node-RED's i18n: the text of a catalog key in the runtime's language (nodes/i18n.ts tr uses it). */
+  _?: (key: string, vars?: Record<string, unknown>) => unknown;
   httpAdmin?: HttpAdmin;
   auth?: { needsPermission(permission: string): AdminHandler };
 }

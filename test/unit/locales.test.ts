@@ -7,7 +7,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tr } from '../../nodes/i18n';
+import { tr, useI18n } from '../../nodes/i18n';
 
 const root = path.resolve(__dirname, '../../..');
 const NODES = path.join(root, 'nodes');
@@ -57,8 +57,8 @@ function usedKeys(): Map<string, Map<string, string>> {
       use(`nodes/${type}`, key, `${type}.html`);
     }
     for (const f of fs.readdirSync(NODES).filter((n) => n.endsWith('.ts'))) {
-      // the runtime's texts: tr(RED, '<type>.<key>', …) (nodes/i18n.ts)
-      for (const m of read(path.join(NODES, f)).matchAll(/\btr\([^,()]+,\s*'([\w-]+)\.([\w.]+)'/g)) use(`nodes/${m[1]}`, `${m[1]}.${m[2]}`, f);
+      // the runtime's texts: tr('<type>.<key>', …) (nodes/i18n.ts)
+      for (const m of read(path.join(NODES, f)).matchAll(/\btr\(\s*'([\w-]+)\.([\w.]+)'/g)) use(`nodes/${m[1]}`, `${m[1]}.${m[2]}`, f);
     }
   }
   for (const m of read(path.join(root, 'resources/bot-editor.js')).matchAll(/\bt\('([\w.]+)'/g))
@@ -143,18 +143,24 @@ describe('message catalogs (nodes/locales, plugins/locales)', () => {
 
   describe('the runtime texts (nodes/i18n.ts tr)', () => {
     const KEY = 'bot-consensus.errors.timeout';
+    const want = 'The timeout must be a whole number of milliseconds from 1 to 86400000 (24 h), e.g. 30000';
+    after(() => useI18n({}));
+    it('falls back to the en-US text, placeholders filled, without Node-RED', () => {
+      useI18n({});
+      assert.equal(tr(KEY, { max: 86400000 }), want);
+      assert.equal(tr('bot-consensus.no.such.key'), 'bot-consensus.no.such.key');
+    });
     it("takes Node-RED's text in the runtime's language, in the key's node set namespace", () => {
       const asked: string[] = [];
-      const RED = { _: (k: string, v?: Record<string, unknown>) => (asked.push(k), `超时 ${String(v?.max)}`) };
-      assert.equal(tr(RED, KEY, { max: 5 }), '超时 5');
+      useI18n({ _: (k: string, v?: Record<string, unknown>) => (asked.push(k), `超时 ${String(v?.max)}`) });
+      assert.equal(tr(KEY, { max: 5 }), '超时 5');
       assert.deepEqual(asked, [`@blockchain-of-things/node-red/bot-consensus:${KEY}`]);
     });
-    it('falls back to the en-US text, placeholders filled, when Node-RED has none (a missing key, the test helper, no RED._)', () => {
-      const want = 'The timeout must be a whole number of milliseconds from 1 to 86400000 (24 h), e.g. 30000';
-      assert.equal(tr({ _: (k: string) => k }, KEY, { max: 86400000 }), want);
-      assert.equal(tr({ _: (k: string) => k.split(':')[1] as string }, KEY, { max: 86400000 }), want);
-      assert.equal(tr({}, KEY, { max: 86400000 }), want);
-      assert.equal(tr({}, 'bot-consensus.no.such.key'), 'bot-consensus.no.such.key');
+    it('falls back to en-US when Node-RED has no text (it answers the key, as i18next and the test helper do)', () => {
+      useI18n({ _: (k: string) => k });
+      assert.equal(tr(KEY, { max: 86400000 }), want);
+      useI18n({ _: (k: string) => k.split(':')[1] as string });
+      assert.equal(tr(KEY, { max: 86400000 }), want);
     });
   });
 });
