@@ -55,6 +55,7 @@ import { signerId } from '../store/layout';
 import { AccessRequests, ACCESS_OPS, MAX_ACCESS_REQUEST_BYTES } from './access-requests';
 import type { AccessStatus, AccessView } from './access-requests';
 import { keyEpochsOf } from '../confidential/owner';
+import { SEALED_KIND } from '../confidential/seal';
 
 /** Largest request envelope accepted (an append of many entries). */
 export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
@@ -320,6 +321,19 @@ export async function answerRequest(opts: AccessServerOptions, input: unknown): 
       await grants.check(req.grant, requester, 'append', now, { signer, topic, ts });
     }
     checkReceiptsFit(ledger, envs.length);
+    // Confidential scopes are stored sealed (docs/design.md "Confidential entries"): a supplied
+    // entry on one of their topics would be stored in plaintext, and its receipt could not
+    // prove a sealed leaf to its supplier, so it is refused.
+    const keys = await keyEpochsOf(ledger);
+    for (const [i, env] of envs.entries()) {
+      const scope = env.envelope.kind === SEALED_KIND ? undefined : keys.scopeOf(env.envelope.topic);
+      if (scope !== undefined) {
+        throw new AccessError(
+          'E_SCOPE',
+          `entries[${i}]: topic ${printable(env.envelope.topic ?? '', 80)} is in confidential scope ${scope}: it cannot be supplied in plaintext`,
+        );
+      }
+    }
     // appendAll refuses the whole list (E_REPLAY, naming entries[i]) when a seq is not above
     // its signer's last in the ledger or earlier in the list: not checked twice here.
     return ledger.appendAll(envs);

@@ -397,3 +397,38 @@ describe('confidential entries: the KeyEpochs rules', () => {
     await assert.rejects(new Keyring(e2, reader.did, ek).keyOf('plant', 0), refused('E_DECRYPT'));
   });
 });
+
+describe('confidential entries: supplied entries', function () {
+  this.timeout(20000);
+  let t: ReturnType<typeof tmpDir>;
+  before(() => {
+    t = tmpDir('bot-conf-supply-');
+  });
+  after(() => t.cleanup());
+
+  it('a supplied entry on a confidential topic is refused (E_SCOPE: it would be stored in plaintext); others are appended', async () => {
+    const op = Identity.generate();
+    let seq = 0;
+    const nextSeq = (): number => seq++;
+    const ledger = await Ledger.open({ dir: path.join(t.dir, 'owner'), origin: ORIGIN, identity: op });
+    const owner = new ConfidentialOwner({ ledger, operator: op, nextSeq, encryptionKey: await EncryptionKey.generate() });
+    await owner.declareScope('plant', ['plant/#']);
+    const latest = async (): Promise<StoredCheckpoint | undefined> => (await ledger.checkpoint()) ?? ledger.latestCheckpoint();
+    const server = { ledger, checkpoint: latest, receiptCheckpoint: latest };
+    const transport = async (req: unknown): Promise<unknown> => answerRequest(server, req).catch((e: unknown) => refusal(e));
+    const p = Identity.generate();
+    const terms: GrantTerms = { id: newGrantId(), subject: p.did, ledger: ORIGIN, actions: ['append'], scope: { signers: '*' }, expires: Date.now() + 3600e3 };
+    await issueGrant(ledger, op, nextSeq, terms);
+    let s = 0;
+    const client = new PartnerClient({ owner: { origin: ORIGIN, operator: op.did }, grant: terms.id, identity: p, nextSeq: () => s++, transport });
+    const size = ledger.size;
+    await assert.rejects(
+      client.append([signEnvelope(p, { kind: 'reading', seq: 100, ts: Date.now(), topic: 'plant/7', payload: { secret: 1 } })]),
+      refused('E_SCOPE'),
+    );
+    assert.equal(ledger.size, size);
+    const ok = await client.append([signEnvelope(p, { kind: 'reading', seq: 101, ts: Date.now(), topic: 'office/7', payload: { open: 1 } })]);
+    assert.equal(ok.length, 1);
+    await ledger.close();
+  });
+});
