@@ -12,6 +12,7 @@
  *       (+ {witnesses,quorum,confirmedSize,confirmedCheckpoint,mirrors} when a broker is configured)
  *   GET  /bot-ledger/ledgers/:id/entries?from=&limit= → {treeSize, entries:[{index,leafHash,leaf}]}
  *                                                                              (bot-ledger.read)
+ *   GET  /bot-ledger/ledgers/:id/tiles/<C2SP tlog-tiles path>  (nodes/tiles-route.ts) (bot-ledger.read)
  *   POST /bot-ledger/partner/access        {origin, operator, identity, via, ledger|url, timeoutMs?,
  *                                           actions, scope?, days?, note?} → {access: <pending request>}
  *   POST /bot-ledger/partner/access-status {origin, operator, identity, via, ledger|url, timeoutMs?, id}
@@ -39,6 +40,7 @@ import { checkOrigin, type Ledger } from '../lib/store/ledger';
 import { sharedSequence } from '../lib/store/sequence';
 import { type BotIdentityNode, type BotLedgerNode, configError, identityOf, ledgerNodeOf, userPath } from './config-nodes';
 import { openOrThrow } from './jobs';
+import { registerTilesRoute } from './tiles-route';
 import type { AdminHandler, AdminRequest, AdminResponse, HttpAdmin, NodeAPI } from './red-api';
 
 const MAX_LIST = 1000;
@@ -284,4 +286,5 @@ export function registerAdminRoutes(RED: NodeAPI): void {
   if (!http || registered.has(http)) return;
   registered.add(http);
   for (const route of routes(RED)) serve(RED, http, route);
+  registerTilesRoute(RED, http, (id) => liveLedgers.get(id));
 }

@@ -125,6 +125,10 @@ describe('admin endpoints of the nodes: permissions and answers', function () {
     assert.deepEqual({ ...l, did: typeof l.did }, { id: 'led', name: 'p', origin: 'example.com/P', did: 'string', treeSize: 0, checkpoint: null });
     assert.deepEqual(await call('/bot-ledger/ledgers/led/entries', tokens.ledger), { status: 200, body: { treeSize: 0, entries: [] } });
     assert.deepEqual(await call('/bot-ledger/ledgers/nope/entries', tokens.ledger), { status: 404, body: { error: 'no deployed bot-ledger with that id' } });
+    // The tiles view (nodes/tiles-route.ts) needs the same permission; no checkpoint yet: 404.
+    assert.equal((await call('/bot-ledger/ledgers/led/tiles/checkpoint', undefined)).status, 401, 'tiles: no token');
+    assert.equal((await call('/bot-ledger/ledgers/led/tiles/checkpoint', tokens.identity)).status, 401, 'tiles: bot-identity.read only');
+    assert.deepEqual(await call('/bot-ledger/ledgers/led/tiles/checkpoint', tokens.ledger), { status: 404, body: 'no signed checkpoint yet\n' });
     assert.deepEqual(await call('/bot-ledger/ledgers/led/entries?limit=0', tokens.ledger), {
       status: 400,
       body: { error: 'from must be a non-negative integer and limit an integer from 1 to 1000' },
