@@ -11,9 +11,14 @@ import * as path from 'node:path';
 import { type Envelope, signEnvelope } from '../../lib/format/envelope';
 import { Identity } from '../../lib/format/identity';
 import { rotateInput } from '../../lib/devices/device-terms';
+import { readExample } from './examples';
 import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage } from './util';
 
 const botDevice = require('../../nodes/bot-device') as unknown;
+const inject = require('@node-red/nodes/core/common/20-inject.js') as unknown;
+const debug = require('@node-red/nodes/core/common/21-debug.js') as unknown;
+const comment = require('@node-red/nodes/core/common/90-comment.js') as unknown;
+const fn = require('@node-red/nodes/core/function/10-function.js') as unknown;
 const NODES = [...ALL_NODES, botDevice];
 const OPERATOR = Identity.generate();
 const ORIGIN = 'test.example/devices';
@@ -116,5 +121,30 @@ describe('bot-device and bot-verify with a device registry (Node-RED)', function
         ['sensor 1', 'revoked'],
       ],
     );
+  });
+
+  it('the example "Device registry - enrol, verify, revoke" enrols, appends, refuses a foreign topic and, once revoked, the next reading', async () => {
+    const flow = readExample('Device registry - enrol, verify, revoke').map((n) =>
+      n.type === 'inject' ? { ...n, repeat: '', once: false } : n.type === 'bot-ledger' ? { ...n, dir: path.join(userDir, n.id) } : n,
+    );
+    const keys = { 'dr-op-key': OPERATOR, 'dr-s1-key': Identity.generate(), 'dr-s2-key': Identity.generate() };
+    const creds = Object.fromEntries(Object.entries(keys).map(([k, id]) => [k, { secretKey: seed(id) }]));
+    await helper.load([...NODES, inject, debug, comment, fn], flow, creds);
+    const click = async <T>(injectId: string, at: string, pick: (m: Msg) => T): Promise<T> => {
+      const got = nextMessage(helper.getNode(at));
+      helper.getNode(injectId).receive({});
+      return pick(await got);
+    };
+    const device = (m: Msg): string => `${String((m.device as { name: string }).name)} ${String((m.payload as Envelope).kind)}`;
+    assert.equal(await click('dr-enrol-1', 'dr-device-out', device), 'sensor 1 device-enrol');
+    assert.equal(await click('dr-enrol-2', 'dr-device-out', device), 'sensor 2 device-enrol');
+    const appended = (m: Msg): number => (m.ledger as { index: number }).index;
+    assert.equal(await click('dr-read-1', 'dr-receipt', appended), 2);
+    assert.equal(await click('dr-read-2', 'dr-receipt', appended), 3);
+    const code = (m: Msg): string => String(m.error?.code);
+    assert.equal(await click('dr-wrong-topic', 'dr-rejected', code), 'topic-not-allowed');
+    assert.equal(await click('dr-revoke', 'dr-device-out', device), 'sensor 1 device-revoke');
+    assert.equal(await click('dr-read-1', 'dr-rejected', code), 'revoked');
+    assert.equal(await click('dr-read-2', 'dr-receipt', appended), 5);
   });
 });

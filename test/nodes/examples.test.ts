@@ -18,16 +18,18 @@ import { ALL_NODES, type FlowNode, freshUserDir, helper, type TestNode, until } 
 const botConsensus = require('../../nodes/bot-consensus') as unknown;
 const botGrant = require('../../nodes/bot-grant') as unknown;
 const botPartner = require('../../nodes/bot-partner') as unknown;
+const botDevice = require('../../nodes/bot-device') as unknown;
 const inject = require('@node-red/nodes/core/common/20-inject.js') as unknown;
 const debug = require('@node-red/nodes/core/common/21-debug.js') as unknown;
 const comment = require('@node-red/nodes/core/common/90-comment.js') as unknown;
 const catchNode = require('@node-red/nodes/core/common/25-catch.js') as unknown;
-const NODES = [...ALL_NODES, botConsensus, botGrant, botPartner, inject, debug, comment, catchNode];
+const NODES = [...ALL_NODES, botConsensus, botGrant, botPartner, botDevice, inject, debug, comment, catchNode];
 
 const TITLES = [
   'Consortium partner A',
   'Consortium partner B',
   'Consortium partner C',
+  'Device registry - enrol, verify, revoke',
   'Partner access - owner',
   'Partner access - reader',
   'Query with proofs',
@@ -69,7 +71,18 @@ describe('example flows', function () {
 
   it('ship no placeholder that passes as valid: what must be filled is empty and marked by the editor', () => {
     const defs: Record<string, EditorDefinition> = {};
-    for (const f of ['bot-identity', 'bot-ledger', 'bot-sign', 'bot-verify', 'bot-append', 'bot-query', 'bot-consensus', 'bot-grant', 'bot-partner'])
+    for (const f of [
+      'bot-identity',
+      'bot-ledger',
+      'bot-sign',
+      'bot-verify',
+      'bot-append',
+      'bot-query',
+      'bot-consensus',
+      'bot-grant',
+      'bot-partner',
+      'bot-device',
+    ])
       Object.assign(defs, editorDefinitions(f));
     const invalid: string[] = [];
     for (const title of TITLES) {
