@@ -141,29 +141,38 @@ export class ConfidentialOwner {
     await this.ledger.append(signEnvelope(this.#opts.operator, input, { maxBytes: this.ledger.maxEntryBytes }));
   }
 
-  /** A new epoch of a scope with a fresh key, wrapped to the owner and to each reader (an epoch entry, then one keywrap per reader). */
+  /**
+   * A new epoch of a scope with a fresh key, wrapped to the owner and to each reader: the epoch
+   * entry and one keywrap per reader, appended all or nothing (Ledger.appendAll), so a crash
+   * never leaves an epoch that some of its readers cannot open.
+   */
   async #newEpoch(scope: string, topics: string[], readers: ReaderKey[], revoked: string[]): Promise<number> {
     const epochs = await keyEpochsOf(this.ledger);
     const epoch = epochs.epochs(scope).length;
     const key = newScopeKey();
     const all = [this.ownKey(), ...readers.filter((r) => r.reader !== this.#opts.operator.did)];
     const ts = this.#now();
-    await this.#append(
-      epochInput(
-        {
-          ledger: this.ledger.origin,
-          scope,
-          epoch,
-          topics,
-          kid: scopeKeyId(key),
-          readers: all.map((r) => r.reader),
-          ...(revoked.length ? { revoked: revoked as DidKey[] } : {}),
-        },
-        this.#opts.nextSeq(),
-        ts,
+    const sign = (input: Parameters<typeof signEnvelope>[1]): SignedEnvelope =>
+      signEnvelope(this.#opts.operator, input, { maxBytes: this.ledger.maxEntryBytes });
+    const envs = [
+      sign(
+        epochInput(
+          {
+            ledger: this.ledger.origin,
+            scope,
+            epoch,
+            topics,
+            kid: scopeKeyId(key),
+            readers: all.map((r) => r.reader),
+            ...(revoked.length ? { revoked: revoked as DidKey[] } : {}),
+          },
+          this.#opts.nextSeq(),
+          ts,
+        ),
       ),
-    );
-    for (const r of all) await this.#append(await keywrapInput(this.ledger.origin, scope, epoch, key, r, this.#opts.nextSeq(), ts));
+    ];
+    for (const r of all) envs.push(sign(await keywrapInput(this.ledger.origin, scope, epoch, key, r, this.#opts.nextSeq(), ts)));
+    await this.ledger.appendAll(envs);
     (await this.keyring()).remember(scope, epoch, key);
     await keyEpochsOf(this.ledger);
     return epoch;
