@@ -509,7 +509,8 @@ async function serve(ctx: Ctx): Promise<number> {
   return withLedger(openReader(ctx.pos[0]), async (ledger) => {
     const reader = tilesOf(ledger);
     const server = http.createServer((req, res) => {
-      tileResponse(reader, { method: req.method, url: req.url, acceptEncoding: req.headers['accept-encoding'] }).then(
+      // The tiles are public data: any web page may read them (CORS).
+      tileResponse(reader, { method: req.method, url: req.url, acceptEncoding: req.headers['accept-encoding'] }, { cors: true }).then(
         (r) => {
           res.writeHead(r.status, r.headers);
           res.end(r.body);

@@ -53,7 +53,7 @@ export * from './confidential/owner';
 export { mirrorRpcTopic } from './consortium/mirror';
 export * from './format/tlog-tiles';
 export { TileReader, tileResponse, CHECKPOINT_CACHE, FULL_TILE_CACHE, PARTIAL_TILE_CACHE } from './store/tile-reader';
-export type { TileSource, TileResponse } from './store/tile-reader';
+export type { TileSource, TileResponse, TileResponseOptions } from './store/tile-reader';
 export * from './devices/device-terms';
 export * from './devices/device-registry';
 export * from './devices/device-activity';

@@ -152,12 +152,29 @@ function text(status: number, message: string, extra: Record<string, string> = {
   };
 }
 
+/** Where and how tileResponse answers. */
+export interface TileResponseOptions {
+  /** The log's path prefix on the server (default `/`). */
+  prefix?: string;
+  /**
+   * Send `Access-Control-Allow-Origin: *` so web pages anywhere can read the tiles (default
+   * false). Only for a server of public tiles: never on an admin API, where it would let any
+   * page a Node-RED user visits read the ledger if adminAuth is off.
+   */
+  cors?: boolean;
+}
+
 /**
- * The HTTP answer to a request for a tlog-tiles resource under `prefix` (C2SP tlog-tiles
+ * The HTTP answer to a request for a tlog-tiles resource under the prefix (C2SP tlog-tiles
  * §"APIs"): GET and HEAD only (405 otherwise), 404 for any path that is not a published
  * resource, entry bundles gzipped when the client accepts it (§"Log entries"). Never throws.
  */
-export async function tileResponse(reader: TileReader, req: { method?: string; url?: string; acceptEncoding?: string }, prefix = '/'): Promise<TileResponse> {
+export async function tileResponse(
+  reader: TileReader,
+  req: { method?: string; url?: string; acceptEncoding?: string },
+  opts: TileResponseOptions = {},
+): Promise<TileResponse> {
+  const prefix = opts.prefix ?? '/';
   const method = req.method ?? 'GET';
   if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed: the tiles are read-only (GET, HEAD)', { Allow: 'GET, HEAD' });
   const url = typeof req.url === 'string' ? req.url : '';
@@ -166,14 +183,14 @@ export async function tileResponse(reader: TileReader, req: { method?: string; u
   if (!pathname.startsWith(prefix)) {
     res = text(404, 'not found');
   } else {
-    res = await resource(reader, pathname.slice(prefix.length), acceptsGzip(req.acceptEncoding));
+    res = await resource(reader, pathname.slice(prefix.length), acceptsGzip(req.acceptEncoding), opts.cors === true);
   }
   if (method === 'HEAD') res = { ...res, body: Buffer.alloc(0) };
   return res;
 }
 
-async function resource(reader: TileReader, path: string, gzip: boolean): Promise<TileResponse> {
-  const common = { 'X-Content-Type-Options': 'nosniff', 'Access-Control-Allow-Origin': '*' };
+async function resource(reader: TileReader, path: string, gzip: boolean, cors: boolean): Promise<TileResponse> {
+  const common: Record<string, string> = { 'X-Content-Type-Options': 'nosniff', ...(cors ? { 'Access-Control-Allow-Origin': '*' } : {}) };
   try {
     if (path === CHECKPOINT_PATH) {
       const cp = reader.checkpoint();

@@ -276,6 +276,7 @@ describe('tlog-tiles: a spec-only client reads `bot-ledger serve` and `export-ti
     const full = await get(base + 'tile/0/000');
     assert.equal(full.headers.get('content-type'), 'application/octet-stream');
     assert.match(full.headers.get('cache-control') ?? '', /\bimmutable\b/);
+    assert.equal(full.headers.get('access-control-allow-origin'), '*', 'public tiles: readable from any web page');
     assert.equal(full.body.length, 8192);
     const last = partials(SIZE)[0];
     const partial = await get(base + last.path);

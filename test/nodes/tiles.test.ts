@@ -80,6 +80,7 @@ describe('bot-ledger tiles on the admin API (Node-RED)', function () {
     const tile0 = await get(prefix + 'tile/0/000');
     assert.equal(tile0.status, 200);
     assert.match(tile0.headers.get('cache-control') ?? '', /immutable/);
+    assert.equal(tile0.headers.get('access-control-allow-origin'), null, 'no CORS on the admin API');
     const tail = await get(prefix + 'tile/0/001.p/44');
     assert.equal(tail.body.length, 44 * 32);
     const top = await get(prefix + 'tile/1/000.p/1');

@@ -160,6 +160,10 @@ describe('tlog-tiles view of a ledger', function () {
     assert.equal(ok.headers['Content-Type'], 'application/octet-stream');
     assert.match(ok.headers['Cache-Control'], /immutable/);
     assert.equal(ok.body.length, 8192);
+    assert.equal(ok.headers['Access-Control-Allow-Origin'], undefined, 'no CORS unless asked');
+    assert.equal((await tileResponse(reader, { url: '/tile/0/000' }, { cors: true })).headers['Access-Control-Allow-Origin'], '*');
+    assert.equal((await tileResponse(reader, { url: '/log/tile/0/000' }, { prefix: '/log/' })).status, 200);
+    assert.equal((await tileResponse(reader, { url: '/tile/0/000' }, { prefix: '/log/' })).status, 404);
     const first = await led.get(0);
     assert.ok(ok.body.subarray(0, 32).equals(first.leafHash));
     const partial = await tileResponse(reader, { url: '/tile/0/001.p/255?x=1' });
