@@ -123,7 +123,8 @@ async function waitForRed(port: number, ms: number, child: ChildProcess, output:
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`Node-RED exited (${child.exitCode ?? child.signalCode}):\n${output()}`);
-    if (output().includes(`Server now running at http://127.0.0.1:${port}/`)) {
+    // "Server now running at <url>" in the runtime's language: the URL is the same in every language.
+    if (output().includes(`http://127.0.0.1:${port}/`)) {
       try {
         if ((await fetch(`http://127.0.0.1:${port}/settings`)).status < 500) return;
       } catch {
@@ -133,6 +134,19 @@ async function waitForRed(port: number, ms: number, child: ChildProcess, output:
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`Node-RED did not answer on port ${port} within ${ms} ms:\n${output()}`);
+}
+
+/** A text of Node-RED's runtime catalog (node_modules/@node-red/runtime/locales/<lang>/runtime.json), or undefined. */
+function runtimeText(lang: string, key: string): string | undefined {
+  try {
+    const file = path.join(path.dirname(require.resolve('@node-red/runtime/package.json')), 'locales', lang, 'runtime.json');
+    const v = key
+      .split('.')
+      .reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), JSON.parse(fs.readFileSync(file, 'utf8')));
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Stop a child process: SIGINT, then SIGKILL after ms; leaves no timer behind (so mocha exits promptly). */
@@ -210,7 +224,9 @@ export async function startRed(opts: StartRedOptions = {}): Promise<RedRuntime> 
     });
     await waitForRed(port, opts.startTimeout ?? 60000, child, () => out.slice(mark));
   };
-  const started = (): number => out.split('[info] Started flows').length - 1;
+  // "Started flows" in the runtime's language (settings.js `lang`), from Node-RED's own catalog.
+  const startedText = runtimeText(typeof opts.settings?.lang === 'string' ? opts.settings.lang : 'en-US', 'nodes.flows.started-flows') ?? 'Started flows';
+  const started = (): number => out.split(`[info] ${startedText}`).length - 1;
   const deploy = async (flows: object[], credentials?: Record<string, Record<string, string>>): Promise<void> => {
     const before = started();
     const r = await fetch(`${url}/flows`, {

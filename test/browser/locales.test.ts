@@ -3,7 +3,7 @@
  * dist/nodes/locales/, beside the node files) and Chromium with its language set to zh-CN — Node-RED 4's editor has no
  * `?lang=` parameter; it takes the browser's language (navigator.language) or the user's choice in its settings. The
  * palette label, the help in the Help sidebar, a dialog's labels and a validation reason, and the Ledger sidebar (a
- * plugin: its catalog is plugins/locales/) are in Chinese.
+ * plugin: its catalog is plugins/locales/) are in Chinese; with the runtime's `lang` set to zh-CN, so is a node's status.
  */
 import { strict as assert } from 'node:assert';
 import type { Page } from 'playwright-core';
@@ -46,7 +46,8 @@ describe('the editor in zh-CN (Chromium, Node-RED 4)', function () {
 
   before(async function () {
     await findChromium(); // fails (never skips) when no browser can be found
-    red = await startRed({ flows: FLOWS, credentials: { key: { secretKey: KEY.exportSeed().toString('hex') } } });
+    // The runtime in Chinese too (settings.js `lang`): node statuses come from its zh-CN catalogs.
+    red = await startRed({ flows: FLOWS, credentials: { key: { secretKey: KEY.exportSeed().toString('hex') } }, settings: { lang: 'zh-CN' } });
     ed = await openEditor(red.url, { locale: 'zh-CN' });
     page = ed.page;
     await page.waitForSelector('[id="sign"] .red-ui-flow-node', { timeout: 20000 });
@@ -62,6 +63,14 @@ describe('the editor in zh-CN (Chromium, Node-RED 4)', function () {
     const all = (await r.json()) as Record<string, Record<string, { paletteLabel?: string }>>;
     assert.equal(all['@blockchain-of-things/node-red/bot-sign']?.['bot-sign']?.paletteLabel, '签名');
     assert.equal(all['@blockchain-of-things/node-red/bot-ledger']?.['bot-ledger']?.paletteLabel, 'bot 账本');
+  });
+
+  it("shows a node's status in the runtime's language", async () => {
+    const label = page.locator('[id="sign"] .red-ui-flow-node-status-label'); // SVG text
+    await page.waitForFunction(() => /下一个 seq/.test(document.querySelector('[id="sign"] .red-ui-flow-node-status-label')?.textContent ?? ''), undefined, {
+      timeout: 15000,
+    });
+    assert.match((await label.textContent()) ?? '', /^下一个 seq \d+$/);
   });
 
   it('shows the node in the palette, its help in the Help sidebar and its dialog in Chinese', async () => {
