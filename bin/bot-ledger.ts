@@ -7,8 +7,8 @@ import { main } from './cli';
 
 const argv = process.argv.slice(2);
 const controller = new AbortController();
-/** Only `append` stops gracefully; other commands end at once on a signal. */
-const graceful = argv[0] === 'append';
+/** `append` and `serve` stop gracefully; other commands end at once on a signal. */
+const graceful = argv[0] === 'append' || argv[0] === 'serve';
 let signalled = false;
 
 for (const [sig, num] of [
@@ -17,7 +17,8 @@ for (const [sig, num] of [
 ] as const) {
   process.on(sig, () => {
     // First signal during append: stop reading, print the receipts of the entries already
-    // accepted once they are durable, close the ledger, exit 128+n. Second signal: exit now.
+    // accepted once they are durable, close the ledger, exit 128+n. During serve: stop
+    // listening, close the ledger, exit 0. Second signal: exit now.
     if (signalled || !graceful) process.exit(128 + num);
     signalled = true;
     controller.abort(sig);

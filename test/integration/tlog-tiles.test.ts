@@ -313,8 +313,13 @@ describe('tlog-tiles: a spec-only client reads `bot-ledger serve` and `export-ti
     // Still serving, same bytes.
     assert.ok((await get(base + 'tile/0/000')).body.equals(full.body));
     assert.equal(child?.exitCode, null);
+    // SIGINT: it stops listening, closes the ledger and exits 0.
+    const stopped = child;
     await stopChild(child);
     child = undefined;
+    assert.equal(stopped?.exitCode, 0);
+    const reopened = await Ledger.open({ dir, create: false });
+    await reopened.close();
   });
 
   it('export-tiles: the same client checks the static files; a re-run writes nothing new', async () => {
