@@ -155,7 +155,7 @@ export = function (RED: NodeAPI): void {
       if (devices) {
         const l = openOrThrow(await devices.ledger);
         registry = DeviceRegistry.of(l);
-        await registry.sync();
+        if (!registry.current) await registry.sync(); // current whenever its commits were applied as they came
         if (devices !== lease && registry.state.knows(signer)) ledgerSeq = Math.max(ledgerSeq, await l.lastSeq(signer));
       }
       // From here on, everything is synchronous: concurrent messages cannot interleave.
