@@ -100,7 +100,18 @@ describe('package installed into a fresh Node-RED user directory', function () {
     const sets = (await (await fetch(`${base}/nodes`, { headers: { accept: 'application/json' } })).json()) as NodeSet[];
     const ours = sets.filter((s) => s.module === '@blockchain-of-things/node-red');
     const types = ours.flatMap((s) => s.types).sort();
-    assert.deepEqual(types, ['bot-append', 'bot-consensus', 'bot-grant', 'bot-identity', 'bot-ledger', 'bot-partner', 'bot-query', 'bot-sign', 'bot-verify']);
+    assert.deepEqual(types, [
+      'bot-append',
+      'bot-consensus',
+      'bot-device',
+      'bot-grant',
+      'bot-identity',
+      'bot-ledger',
+      'bot-partner',
+      'bot-query',
+      'bot-sign',
+      'bot-verify',
+    ]);
     for (const s of ours) assert.ok(s.enabled && !s.err, JSON.stringify(s));
     assert.ok(!/\[error\]/.test(output), output);
   });
@@ -113,6 +124,7 @@ describe('package installed into a fresh Node-RED user directory', function () {
       'Consortium partner A',
       'Consortium partner B',
       'Consortium partner C',
+      'Device registry - enrol, verify, revoke',
       'Partner access - owner',
       'Partner access - reader',
       'Query with proofs',
