@@ -1,6 +1,6 @@
 /**
- * The tiles view of a deployed bot-ledger on Node-RED's admin API (docs/design.md "The tiles
- * view"): the running ledger as a C2SP tlog-tiles log, read-only, under
+ * A deployed bot-ledger's running ledger as a C2SP tlog-tiles log on Node-RED's admin API,
+ * read-only (docs/design.md "The tiles view"), under
  *
  *   GET <httpAdminRoot>/bot-ledger/ledgers/:id/tiles/checkpoint                  (bot-ledger.read)
  *   GET <httpAdminRoot>/bot-ledger/ledgers/:id/tiles/tile/<L>/<N>[.p/<W>]
