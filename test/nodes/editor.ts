@@ -42,8 +42,11 @@ const LOCALES_DIR = path.join(NODES_DIR, 'locales');
 /** One catalog: nodes/locales/<lang>/<file>.json, parsed ({} when the file is missing). */
 export function catalog(lang: string, file: string): Record<string, unknown> {
   const p = path.join(LOCALES_DIR, lang, `${file}.json`);
-  return fs.existsSync(p) ? (JSON.parse(fs.readFileSync(p, 'utf8')) as Record<string, unknown>) : {};
+  let c = catalogs.get(p);
+  if (!c) catalogs.set(p, (c = fs.existsSync(p) ? (JSON.parse(fs.readFileSync(p, 'utf8')) as Record<string, unknown>) : {}));
+  return c;
 }
+const catalogs = new Map<string, Record<string, unknown>>();
 
 /**
  * The editor's RED._ for this package's keys ("@blockchain-of-things/node-red/<file>:<key>" or
