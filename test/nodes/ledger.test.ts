@@ -290,6 +290,8 @@ describe('bot-ledger editor dialog: its validators agree with the runtime', func
   });
   after(() => fs.rmSync(userDir, { recursive: true, force: true }));
   const def = editorDefinitions('bot-ledger')['bot-ledger']!;
+  /** The same dialog in the other languages the package ships: the same verdicts, reasons in that language. */
+  const translated = ['zh-CN', 'ja'].map((lang) => ({ lang, def: editorDefinitions('bot-ledger', lang)['bot-ledger']! }));
   const B = Identity.generate().did;
   const C = Identity.generate().did;
   const NOT_ED25519 = 'did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme'; // secp256k1
@@ -380,6 +382,11 @@ describe('bot-ledger editor dialog: its validators agree with the runtime', func
         assert.ok((editor as string).length > 15, `${what}: a reason, not just "invalid": ${editor}`);
       } else {
         assert.equal(editor, true, `${what}: the runtime accepts it but the editor says: ${editor}`);
+      }
+      for (const t of translated) {
+        const v = editorVerdict(t.def, prop, value, settings);
+        if (editor === true) assert.equal(v, true, `${t.lang} ${what}: accepted as in en-US, but: ${v}`);
+        else assert.match(String(v), /[\u3040-\u30ff\u3400-\u9fff]/, `${t.lang} ${what}: refused with a reason in ${t.lang}: ${v}`);
       }
     }
   });
