@@ -85,17 +85,22 @@ async function freePort(): Promise<number> {
 export interface Broker {
   kind: string;
   url: string;
+  /** The broker's process id when it runs in its own process (Mosquitto), for its CPU time. */
+  pid?: number;
   close(): Promise<void>;
 }
 
 const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto'];
 
 /** Mosquitto on a free loopback port, no persistence (the minimal logic of test/mosquitto.ts). */
-async function startMosquitto(bin: string, nodelay: boolean): Promise<Broker> {
+async function startMosquitto(bin: string, nodelay: boolean, sysInterval?: number): Promise<Broker> {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-bench-mosquitto-'));
   const conf = path.join(dir, 'mosquitto.conf');
-  fs.writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n${nodelay ? 'set_tcp_nodelay true\n' : ''}`);
+  fs.writeFileSync(
+    conf,
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n${nodelay ? 'set_tcp_nodelay true\n' : ''}${sysInterval ? `sys_interval ${sysInterval}\n` : ''}`,
+  );
   let text = '';
   const proc = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   proc.stderr?.on('data', (d: Buffer) => {
@@ -123,7 +128,13 @@ async function startMosquitto(bin: string, nodelay: boolean): Promise<Broker> {
       });
       s.on('error', () => resolve(false));
     });
-    if (ok) return { kind: `mosquitto (${bin}, loopback, no persistence${nodelay ? ', set_tcp_nodelay' : ''})`, url: `mqtt://127.0.0.1:${port}`, close };
+    if (ok)
+      return {
+        kind: `mosquitto (${bin}, loopback, no persistence${nodelay ? ', set_tcp_nodelay' : ''})`,
+        url: `mqtt://127.0.0.1:${port}`,
+        pid: proc.pid,
+        close,
+      };
     await sleep(100);
   }
   await close();
@@ -159,12 +170,12 @@ async function startAedes(): Promise<Broker> {
 }
 
 /** The loopback broker of the MQTT figures (also used by bench/partner.ts). */
-export async function startBroker(opts: { nodelay?: boolean } = {}): Promise<Broker> {
+export async function startBroker(opts: { nodelay?: boolean; sysInterval?: number } = {}): Promise<Broker> {
   // BOT_BENCH_BROKER=aedes forces the embedded broker (to compare, or to check the fallback).
   const bin = process.env.BOT_BENCH_BROKER === 'aedes' ? undefined : MOSQUITTO.find((p) => fs.existsSync(p));
   if (bin) {
     try {
-      return await startMosquitto(bin, opts.nodelay === true);
+      return await startMosquitto(bin, opts.nodelay === true, opts.sysInterval);
     } catch (err) {
       log(`consensus: ${(err as Error).message}; falling back to aedes`);
     }

@@ -8,6 +8,9 @@
  * - BOT_TEST_BROKER=mosquitto requires Mosquitto (CI sets it, so CI proves the Mosquitto
  *   path); BOT_TEST_BROKER=aedes forces aedes.
  *
+ * Options that only Mosquitto has (users, ACL, bridge sections: aedes cannot bridge) start
+ * Mosquitto whatever BOT_TEST_BROKER says, and fail when it is not installed.
+ *
  * The first broker a test run starts prints which one it is. Nothing is installed here: a
  * test never runs apt-get behind the user's back.
  */
@@ -59,6 +62,10 @@ export interface BrokerOptions {
   acl?: string;
   /** A TLS listener (mqtts://) with this server certificate and key (PEM files). */
   tls?: { cert: string; key: string };
+  /** Bridge sections (`connection …` blocks, mosquitto/bridge.conf.example), appended after the listener settings (Mosquitto only). */
+  bridge?: string;
+  /** A fixed port (default: a free one), e.g. so that a bridge pointing at it can be written first. */
+  port?: number;
 }
 
 let announced = false;
@@ -77,7 +84,7 @@ export class Mosquitto {
     this.port = port;
     this.#tls = opts.tls;
     this.url = `${opts.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`;
-    const needsMosquitto = opts.users !== undefined || opts.acl !== undefined;
+    const needsMosquitto = opts.users !== undefined || opts.acl !== undefined || opts.bridge !== undefined;
     this.kind = needsMosquitto ? 'mosquitto' : brokerKind();
     this.#dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-mosquitto-'));
     if (this.kind === 'aedes') return;
@@ -99,12 +106,13 @@ export class Mosquitto {
       fs.writeFileSync(acl, opts.acl, { mode: 0o644 });
       conf += `acl_file ${acl}\n`;
     }
+    if (opts.bridge !== undefined) conf += `${opts.bridge.trimEnd()}\n`;
     fs.writeFileSync(path.join(this.#dir, 'mosquitto.conf'), conf, { mode: 0o644 });
   }
 
   /** Start a broker on a free port and wait until it accepts connections. */
   static async start(opts: BrokerOptions = {}): Promise<Mosquitto> {
-    const m = new Mosquitto(await freePort(), opts);
+    const m = new Mosquitto(opts.port ?? (await freePort()), opts);
     await m.startProcess();
     if (!announced) {
       announced = true;

@@ -8,10 +8,13 @@
  *   CosignatureCollector kept in ledger.aux, and answers the status of an entry: `pending`,
  *   `sealed`, `confirmed` (a checkpoint covering it reached the quorum) or `conflict`.
  * - Witness side (witness pull): for each partner ledger it witnesses it follows the retained
- *   `checkpoint` topic, fetches a consistency proof from the log over RPC, runs the C2SP
- *   tlog-witness add-checkpoint request through its Witness, and publishes the cosigned
- *   checkpoint retained on the log's `cosignature/<its own ledger id>` topic, or the
- *   equivocation evidence retained on the log's `conflict` topic.
+ *   `add-checkpoint` and `checkpoint` topics, takes the consistency proof from the log's
+ *   add-checkpoint body when it starts from the size the witness holds (else fetches one from
+ *   the log over RPC), runs the C2SP tlog-witness add-checkpoint request through its Witness,
+ *   and publishes the cosigned checkpoint retained on the log's `cosignature/<its own ledger
+ *   id>` topic, or the equivocation evidence retained on the log's `conflict` topic. Each log's
+ *   checkpoints are handled one at a time, latest wins: at most one cosignature per log per
+ *   checkpoint, however many arrive while one is being cosigned.
  *
  * Everything received is untrusted: size-limited, parsed strictly and signature-checked
  * before it changes state. Retained state is republished on every (re)connect, since a
@@ -27,7 +30,15 @@ import { type NoteVerifier, parseCheckpoint, parseNote } from '../format/note';
 import { type Confirmations, CosignatureCollector, ledgerId, logVerifier, QuorumPolicy } from './quorum';
 import { type ConsensusState, entryState } from './entry-state';
 import { LedgerPublisher, ledgerTopics, type LedgerTopics } from './publisher';
-import { formatAddCheckpointRequest, MAX_PROOF_LINES, Witness, type WitnessLogState } from './witness';
+import {
+  type AddCheckpointRequest,
+  DEFAULT_MAX_REQUEST_BYTES,
+  formatAddCheckpointRequest,
+  MAX_PROOF_LINES,
+  parseAddCheckpointRequest,
+  Witness,
+  type WitnessLogState,
+} from './witness';
 
 /** Largest checkpoint or cosigned note accepted from MQTT (bytes). */
 export const MAX_CONSENSUS_NOTE_BYTES = 64 * 1024;
@@ -104,6 +115,8 @@ interface LogFollow {
   latest?: string;
   /** The note last handled to completion (cosigned, ignored or refused). */
   done?: string;
+  /** The log's latest add-checkpoint request body received (its shared consistency proof). */
+  offer?: AddCheckpointRequest;
   busy: boolean;
   /** The latest cosigned note this member published for the log. */
   cosigned?: string;
@@ -178,7 +191,11 @@ export class Consortium {
         busy: false,
       });
     }
-    this.#publisher = new LedgerPublisher(opts.ledger, opts.link, this.ledgerId, { requests: opts.requests, shareEntries: opts.shareEntries });
+    this.#publisher = new LedgerPublisher(opts.ledger, opts.link, this.ledgerId, {
+      requests: opts.requests,
+      shareEntries: opts.shareEntries,
+      witnessRequests: opts.policy.witnesses.length > 0,
+    });
   }
 
   /** Start both roles (idempotent); starts the link too. */
@@ -206,6 +223,7 @@ export class Consortium {
     // 2. Witness side.
     for (const log of this.#logs.values()) {
       this.#stops.push(
+        this.link.subscribe(log.topics.addCheckpoint, (_t, p) => this.#onOffer(log, p)),
         this.link.subscribe(log.topics.checkpoint, (_t, p) => this.#onCheckpoint(log, p)),
         this.link.subscribe(log.topics.conflict, (_t, p) => this.#onLogConflict(log, p)),
       );
@@ -269,43 +287,39 @@ export class Consortium {
     this.#serial(() => this.#flushPending());
   }
 
-  /** Add the received cosigned notes whose checkpoints are held; keep the others for later. */
+  /**
+   * Add the received cosigned notes whose checkpoints are held. The lines of one checkpoint
+   * size are added together (one verification each, one synced write for all of them), so a
+   * round of n witnesses costs one write, not n.
+   */
   async #flushPending(): Promise<void> {
     if (!this.#running || this.ledger.closed) return;
     const before = this.#collector!.confirmedSize;
     let accepted = 0;
+    const bySize = new Map<number, string[]>();
     for (const [topic, note] of [...this.#pendingCosigs]) {
+      this.#pendingCosigs.delete(topic);
       let size: number;
       let lines: string[];
       try {
         const n = parseNote(note);
         const cp = parseCheckpoint(n.text);
-        if (cp.origin !== this.policy.origin) {
-          this.#pendingCosigs.delete(topic);
-          continue;
-        }
+        if (cp.origin !== this.policy.origin) continue;
         size = cp.size;
         lines = n.signatures.filter((s) => this.policy.member(s)).map((s) => s.line);
       } catch {
-        this.#pendingCosigs.delete(topic); // junk
-        continue;
+        continue; // junk
       }
-      if (lines.length === 0) {
-        this.#pendingCosigs.delete(topic);
-        continue;
-      }
-      if (size > this.ledger.size) {
-        this.#pendingCosigs.delete(topic);
-        continue;
-      }
+      if (lines.length === 0 || size > this.ledger.size) continue;
+      bySize.set(size, [...(bySize.get(size) ?? []), ...lines]);
+    }
+    for (const [size, lines] of bySize) {
       try {
         accepted += (await this.#collector!.addCosignatures(size, lines)).accepted.length;
-        this.#pendingCosigs.delete(topic);
       } catch (err) {
         if (err instanceof BotError && err.code === 'E_NOT_FOUND') {
           // The checkpoint is not (yet) held: a stored one of the ledger may exist.
           const held = await this.ledger.checkpointAt(size);
-          this.#pendingCosigs.delete(topic);
           if (held) {
             try {
               await this.#collector!.addCheckpoint(held.note);
@@ -314,9 +328,7 @@ export class Consortium {
               /* a conflict is handled on own checkpoints; bad lines are dropped */
             }
           }
-          continue;
         }
-        this.#pendingCosigs.delete(topic);
       }
     }
     if (this.#collector!.confirmedSize !== before) this.#settle();
@@ -473,6 +485,21 @@ export class Consortium {
     return s;
   }
 
+  /** A log's add-checkpoint request body: kept for its proof, and its checkpoint handled like one from the checkpoint topic. */
+  #onOffer(log: LogFollow, payload: Buffer): void {
+    if (payload.length === 0 || payload.length > DEFAULT_MAX_REQUEST_BYTES) return;
+    let req: AddCheckpointRequest;
+    try {
+      req = parseAddCheckpointRequest(payload);
+      if (parseCheckpoint(parseNote(req.checkpoint).text).origin !== log.origin) return;
+    } catch {
+      return;
+    }
+    log.offer = req;
+    log.latest = req.checkpoint;
+    this.#kick(log);
+  }
+
   #onCheckpoint(log: LogFollow, payload: Buffer): void {
     if (payload.length === 0 || payload.length > MAX_CONSENSUS_NOTE_BYTES) return;
     const note = payload.toString('utf8');
@@ -518,7 +545,11 @@ export class Consortium {
     if (cp.size < state.size) return true; // older than what was cosigned
     if (cp.size === state.size && state.note !== undefined && log.cosigned !== undefined && parseNote(state.note).text === parseNote(note).text) return true; // already cosigned
     let proof: Buffer[] = [];
-    if (state.size > 0 && cp.size > state.size) {
+    // The log's shared proof when it starts from what this witness holds; else ask the log.
+    const offer = log.offer;
+    const offered = offer !== undefined && offer.checkpoint === note && offer.oldSize === state.size;
+    if (offered) proof = offer.proof;
+    else if (state.size > 0 && cp.size > state.size) {
       let res: unknown;
       try {
         res = await this.link.request(log.topics.rpc, 'consistency', { from: state.size, to: cp.size }, this.#rpcTimeoutMs);
@@ -545,7 +576,8 @@ export class Consortium {
       case 'ok': {
         const held = await this.witness.state(log.origin);
         const cosigned = (held.note ?? note) + r.cosignatures.join('');
-        await this.ledger.aux.batch([{ key: `${AUX}cosigned/${log.id}`, value: Buffer.from(cosigned, 'utf8') }]);
+        // Not synced: the witness state above is, and a record lost in a crash only means cosigning that checkpoint again.
+        await this.ledger.aux.batch([{ key: `${AUX}cosigned/${log.id}`, value: Buffer.from(cosigned, 'utf8') }], { sync: false });
         log.cosigned = cosigned;
         this.link.publish(log.topics.cosignature(this.ledgerId), cosigned, { retain: true }).catch(() => undefined);
         return true;
@@ -555,6 +587,10 @@ export class Consortium {
         if (r.equivocation) {
           await this.#takeOwnEvidence(log);
           return true;
+        }
+        if (offered && log.offer === offer) {
+          log.offer = undefined; // a shared proof that does not fit: ask the log itself, now
+          return this.#witnessOne(log, note);
         }
         return false; // a race on the old size or a bad proof from the network: retry
       default:

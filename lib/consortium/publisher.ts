@@ -8,13 +8,17 @@
  *                          messages of at most MAX_ENTRIES_PER_MESSAGE entries and MAX_ANSWER_BYTES
  *   rpc                    request/response (lib/consortium/mqtt-link.ts): partners' signed requests, checkpoint, entries,
  *                          inclusion, consistency
+ *   add-checkpoint         retained (with `witnessRequests`): the C2SP tlog-witness add-checkpoint request
+ *                          body from the previous checkpoint to the latest, published just before it, so
+ *                          that every witness holding the previous one cosigns without a consistency RPC
  *   cosignature/<witness>  retained: a witness's latest cosigned checkpoint (lib/consortium/consortium.ts)
  *   conflict               retained: equivocation evidence (lib/consortium/consortium.ts)
  */
 import { toBase64 } from '../format/bytes';
 import { FormatError, LedgerError } from '../errors';
-import { type Ledger } from '../store/ledger';
+import { type Ledger, type StoredCheckpoint } from '../store/ledger';
 import { MAX_ANSWER_BYTES, type MqttLink } from './mqtt-link';
+import { formatAddCheckpointRequest } from './witness';
 
 /** Most entries answered by one `entries` RPC call or carried by one `entries` message (fewer when MAX_ANSWER_BYTES is reached first). */
 export const MAX_ENTRIES_PER_MESSAGE = 1000;
@@ -49,6 +53,8 @@ export interface LedgerTopics {
   checkpoint: string;
   entries: string;
   rpc: string;
+  /** Retained tlog-witness add-checkpoint request bodies (docs/design.md "Witness exchange"). */
+  addCheckpoint: string;
   cosignature: (witnessId: string) => string;
   cosignatures: string;
   conflict: string;
@@ -62,6 +68,7 @@ export function ledgerTopics(ledgerId: string, prefix = 'bot/v1'): LedgerTopics 
     checkpoint: `${base}/checkpoint`,
     entries: `${base}/entries`,
     rpc: `${base}/rpc`,
+    addCheckpoint: `${base}/add-checkpoint`,
     cosignature: (w) => `${base}/cosignature/${w}`,
     cosignatures: `${base}/cosignature/+`,
     conflict: `${base}/conflict`,
@@ -132,6 +139,14 @@ export interface PublisherOptions {
    * still get checkpoints and consistency proofs, which reveal hashes, not entries.
    */
   shareEntries?: boolean;
+  /**
+   * Before each new checkpoint, publish retained on `add-checkpoint` the C2SP tlog-witness
+   * add-checkpoint request body (`old <previous size>`, the consistency proof, the checkpoint):
+   * one proof shared by every witness that holds the previous checkpoint, instead of one
+   * consistency RPC (request and answer) per witness (default false; the Consortium sets it
+   * when the ledger has witnesses).
+   */
+  witnessRequests?: boolean;
 }
 
 /**
@@ -166,13 +181,40 @@ export class LedgerPublisher {
   /** Start publishing (idempotent). */
   start(): void {
     if (this.#stops.length > 0) return;
+    // The add-checkpoint body of the latest checkpoint (witnessRequests), and the checkpoint its proof starts from.
+    let offer: { note: string; body: string } | undefined;
+    let from: StoredCheckpoint | undefined = this.ledger.latestCheckpoint();
+    let chain: Promise<void> = Promise.resolve();
     const publishCheckpoint = (): void => {
       const cp = this.ledger.latestCheckpoint();
-      if (cp) this.link.publish(this.topics.checkpoint, cp.note, { retain: true }).catch(() => undefined);
+      if (!cp) return;
+      // The body first: a witness that gets it before the checkpoint needs no RPC for it.
+      if (offer && offer.note === cp.note) this.link.publish(this.topics.addCheckpoint, offer.body, { retain: true }).catch(() => undefined);
+      this.link.publish(this.topics.checkpoint, cp.note, { retain: true }).catch(() => undefined);
+    };
+    const onCheckpoint = (c: StoredCheckpoint): void => {
+      if (this.#opts.witnessRequests !== true) {
+        publishCheckpoint();
+        return;
+      }
+      // In checkpoint order: each body proves the step from the checkpoint before it.
+      chain = chain.then(async () => {
+        const prev = from;
+        from = c;
+        if (prev && prev.size < c.size && !this.ledger.closed) {
+          try {
+            const proof = prev.size === 0 ? [] : await this.ledger.consistencyProof(prev.size, c.size);
+            offer = { note: c.note, body: formatAddCheckpointRequest(prev.size, proof, c.note) };
+          } catch {
+            offer = undefined; // closed meanwhile, or a proof above 63 lines: witnesses ask over RPC
+          }
+        }
+        if (this.#stops.length > 0) publishCheckpoint();
+      });
     };
     this.#stops.push(
       this.link.onConnect(publishCheckpoint),
-      this.ledger.onCheckpoint(publishCheckpoint),
+      this.ledger.onCheckpoint(onCheckpoint),
       this.ledger.onCommit((c) => {
         if (this.#opts.shareEntries === false) return;
         if (this.link.state !== 'connected') return; // mirrors catch up through the entries RPC

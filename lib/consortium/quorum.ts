@@ -255,7 +255,7 @@ export function countConfirmations(note: string | Uint8Array, policy: QuorumPoli
 
 /** Options of a CosignatureCollector (docs/design.md "Storage and durability": state kept in the ledger's LevelDB). */
 export interface CollectorOptions {
-  /** Durable store (e.g. ledger.aux); pass the same object to every collector over one database. */
+  /** Durable store (e.g. ledger.aux); pass the same object to every collector over one database, and open one collector per ledger (it caches what it verified). */
   store: AuxStore;
   /** The ledger's witness set and quorum. */
   policy: QuorumPolicy;
@@ -279,6 +279,9 @@ export interface CollectResult {
   confirmedSize: number;
 }
 
+/** Sizes whose verified cosignatures a collector keeps in memory. */
+const CACHED_SIZES = 8;
+
 const SIZE_HEX = 14; // 2^53 fits in 14 hex digits, so key order is size order
 const sizeKey = (n: number): string => n.toString(16).padStart(SIZE_HEX, '0');
 
@@ -291,7 +294,9 @@ interface StoredCosig {
  * Collects witnesses' cosignatures of a ledger's checkpoints in an AuxStore, per checkpoint
  * size, validating each line against the witness set and the stored operator-signed note
  * (tlog-witness "add-checkpoint": "it can move the valid signatures to its own view of the
- * checkpoint"), and tracks the largest confirmed size, persisted.
+ * checkpoint"), and tracks the largest confirmed size, persisted. Each line is verified once:
+ * the verified lines of the latest sizes are kept in memory, so one collector per ledger
+ * (store and prefix) is assumed.
  */
 export class CosignatureCollector {
   /** The ledger's witness set and quorum. */
@@ -299,6 +304,14 @@ export class CosignatureCollector {
   readonly #store: AuxStore;
   readonly #prefix: string;
   #confirmedSize: number;
+  /**
+   * The verified cosignatures of the latest sizes read or written (at most CACHED_SIZES), so
+   * that adding one witness's line, or counting, does not re-verify every line already held
+   * (that made a round of n witnesses cost O(n²) signature checks). Written only after the
+   * store write succeeded; a read that raced a write does not fill it (#gen).
+   */
+  readonly #cache = new Map<number, Map<string, StoredCosig>>();
+  #gen = 0;
 
   private constructor(opts: CollectorOptions, prefix: string, confirmedSize: number) {
     this.policy = opts.policy;
@@ -421,7 +434,16 @@ export class CosignatureCollector {
     const confirmations = this.#count(size, held);
     const grows = confirmations.confirmed && size > this.#confirmedSize;
     if (grows) ops.push({ key: this.#prefix + 'confirmed', value: Buffer.from(String(size), 'utf8') });
-    if (ops.length > 0) await storeCall(() => this.#store.batch(ops));
+    if (ops.length > 0) {
+      // #gen changes before and after the write: a read overlapping it in any part does not fill the cache.
+      this.#gen++;
+      try {
+        await storeCall(() => this.#store.batch(ops));
+      } finally {
+        this.#gen++;
+      }
+      this.#remember(size, held);
+    }
     if (grows) this.#confirmedSize = size;
     return { size, accepted, ignored, rejected, confirmations, confirmedSize: this.#confirmedSize };
   }
@@ -435,8 +457,17 @@ export class CosignatureCollector {
     return { size, count: 1 + witnesses.length, quorum: this.policy.quorum, confirmed: isConfirmed(witnesses.length, this.policy.quorum), witnesses };
   }
 
-  /** Stored cosignatures of one size, re-verified on read (a corrupted record is skipped). */
+  #remember(size: number, sigs: Map<string, StoredCosig>): void {
+    this.#cache.delete(size);
+    this.#cache.set(size, new Map(sigs));
+    while (this.#cache.size > CACHED_SIZES) this.#cache.delete(this.#cache.keys().next().value as number);
+  }
+
+  /** Stored cosignatures of one size (a copy), verified once when first read (a corrupted record is skipped), then kept in #cache. */
   async #cosigs(size: number): Promise<Map<string, StoredCosig>> {
+    const cached = this.#cache.get(size);
+    if (cached) return new Map(cached);
+    const gen = this.#gen;
     const out = new Map<string, StoredCosig>();
     const note = await this.checkpointNote(size);
     if (!note) return out;
@@ -456,6 +487,7 @@ export class CosignatureCollector {
         if (r.ok && r.timestamp !== undefined) out.set(w.name, { line: s.line, time: r.timestamp });
       }
     });
+    if (gen === this.#gen) this.#remember(size, out);
     return out;
   }
 
@@ -507,9 +539,15 @@ export class CosignatureCollector {
           }
         }
       });
-      for (let i = 0; i < ops.length; i += 1000) {
-        const chunk = ops.slice(i, i + 1000);
-        await storeCall(() => this.#store.batch(chunk));
+      this.#gen++;
+      this.#cache.clear();
+      try {
+        for (let i = 0; i < ops.length; i += 1000) {
+          const chunk = ops.slice(i, i + 1000);
+          await storeCall(() => this.#store.batch(chunk));
+        }
+      } finally {
+        this.#gen++;
       }
       return ops.length;
     });
