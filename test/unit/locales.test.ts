@@ -141,6 +141,18 @@ describe('message catalogs (nodes/locales, plugins/locales)', () => {
     }
   });
 
+  it("no node status is a literal text: each comes from tr() (or is an error's own message)", () => {
+    const literal: string[] = [];
+    for (const f of fs.readdirSync(NODES).filter((n) => n.endsWith('.ts'))) {
+      read(path.join(NODES, f))
+        .split('\n')
+        .forEach((line, i) => {
+          if (/\btext:\s*[`'"]/.test(line)) literal.push(`nodes/${f}:${i + 1}: ${line.trim()}`);
+        });
+    }
+    assert.deepEqual(literal, []);
+  });
+
   describe('the runtime texts (nodes/i18n.ts tr)', () => {
     const KEY = 'bot-consensus.errors.timeout';
     const want = 'The timeout must be a whole number of milliseconds from 1 to 86400000 (24 h), e.g. 30000';
