@@ -38,7 +38,7 @@ import { Identity, PublicKey } from '../lib/format/identity';
 import type { JsonValue } from '../lib/format/jcs';
 import { checkOrigin, type Ledger } from '../lib/store/ledger';
 import { sharedSequence } from '../lib/store/sequence';
-import { type BotIdentityNode, type BotLedgerNode, configError, identityOf, ledgerNodeOf, userPath } from './config-nodes';
+import { type BotIdentityNode, type BotLedgerNode, type BotPartnerNode, configError, identityOf, ledgerNodeOf, userPath } from './config-nodes';
 import { openOrThrow } from './jobs';
 import { registerTilesRoute } from './tiles-route';
 import type { AdminHandler, AdminRequest, AdminResponse, HttpAdmin, NodeAPI } from './red-api';
@@ -255,6 +255,10 @@ function routes(RED: NodeAPI): Route[] {
         if (ask.days !== undefined && typeof ask.days !== 'number') throw new FormatError('E_QUERY', 'days must be a number');
         const c = await clientOf(RED, b);
         try {
+          // The deployed bot-partner's encryption key (signed by the same identity), so the owner can wrap confidential scopes' keys to it.
+          const pn = typeof b.partner === 'string' ? (RED.nodes.getNode(b.partner) as Partial<BotPartnerNode> | null) : null;
+          const enckey = pn?.type === 'bot-partner' && pn.enckey ? ((await pn.enckey().catch(() => undefined)) as JsonValue | undefined) : undefined;
+          if (enckey !== undefined && (enckey as { signer?: unknown }).signer === c.identity.did) (ask as { enckey?: JsonValue }).enckey = enckey;
           return { access: await requestAccess(c, ask) };
         } finally {
           c.dispose();

@@ -11,6 +11,10 @@
  * note}}, output only once the checkpoint's signature by the owner's operator and the entry's
  * inclusion proof in it verified (lib/access/access.ts verifyAppendAnswer) — evidence to keep. A
  * refusal is an error naming its code.
+ *
+ * On a ledger with confidential scopes (docs/design.md "Confidential entries"), an entry on a
+ * scope's topics is sealed by the ledger's operator before it is appended (msg.ledger is the
+ * sealed leaf's receipt): it is never stored in plaintext.
  */
 import { types } from 'node:util';
 import { BotError } from '../lib/errors';
@@ -119,7 +123,8 @@ export = function (RED: NodeAPI): void {
       const input = p !== null && typeof p === 'object' && !Array.isArray(p) && !types.isUint8Array(p) ? { ...p } : p;
       runJob(
         inflight,
-        lease.ledger.then((l) => l.append(input)),
+        // Sealed first when its topic is in a confidential scope (never stored in plaintext).
+        (ledgerNode as BotLedgerNode).append(input),
         status,
         done,
         (receipt: Receipt) => {

@@ -17,6 +17,15 @@
  * at deploy) is sent on its own as msg.topic "access-request", msg.payload = the request
  * {id, requester, actions, scope, days, note, ts, received}: a flow can approve by rule.
  * Anything else (e.g. an inject timestamp) issues a grant with the node's settings.
+ *
+ * Confidential scopes (docs/design.md "Confidential entries"), on a ledger that has some:
+ *   approve: the request's `enckey` gets the keys the grant covers (ConfidentialOwner.addReader);
+ *         msg.keys = how many were wrapped
+ *   grant with msg.payload.enckey (the partner's encryption-key envelope): the same
+ *   revoke: rotates every scope whose current key the subject holds (unless another read
+ *         grant of it stays active); msg.rotated = the scopes rotated
+ *   {op:"rotate", scope} → a new epoch of the scope for its current holders: msg.payload = {scope, epoch}
+ *   {op:"scopes"}        → msg.payload = each scope's topics and epochs with their holders
  */
 import { types } from 'node:util';
 import { AccessRequests } from '../lib/access/access-requests';
@@ -32,6 +41,8 @@ import { setupFailed, StatusThrottle } from './node-status';
 import { tr, useI18n } from './i18n';
 import { closeAfterJobs, runJob, openOrThrow, showStoreHealth } from './jobs';
 import { lines } from './setting-lines';
+import { keyEpochsOf } from '../lib/confidential/owner';
+import type { JsonValue } from '../lib/format/jcs';
 
 interface BotGrantDef extends NodeDef {
   name?: string;
@@ -164,6 +175,13 @@ export = function (RED: NodeAPI): void {
       return parseGrantTerms(t);
     };
 
+    /** Wrap the confidential scopes' keys the grant covers to the partner's encryption key, when the ledger has scopes and a key was given. */
+    async function wrapKeys(terms: GrantTerms, enckey: JsonValue | undefined, msg: NodeMessage): Promise<void> {
+      if (enckey === undefined || enckey === null || !terms.actions.includes('read')) return;
+      const owner = await (ledgerNode as BotLedgerNode).confidential();
+      if (owner) msg.keys = await owner.addReader(terms, enckey);
+    }
+
     async function handle(l: Ledger, msg: NodeMessage): Promise<void> {
       const p = isObject(msg.payload) ? msg.payload : {};
       const op = p.op ?? 'grant';
@@ -184,7 +202,7 @@ export = function (RED: NodeAPI): void {
       const { identity, counter } = signer();
       const nextSeq = (): number => counter.next();
       if (op === 'approve') {
-        const { envelope, receipt, terms } = await AccessRequests.of(l).approve(
+        const { envelope, receipt, terms, enckey } = await AccessRequests.of(l).approve(
           String(p.request ?? p.id),
           identity,
           nextSeq,
@@ -194,6 +212,7 @@ export = function (RED: NodeAPI): void {
         msg.payload = envelope.toJSON();
         msg.grant = terms;
         msg.ledger = receipt;
+        await wrapKeys(terms, enckey, msg);
         status.now({ fill: 'green', shape: 'dot', text: tr('bot-grant.status.approved', { actions: terms.actions.join('+'), index: receipt.index }) });
         return;
       }
@@ -203,20 +222,41 @@ export = function (RED: NodeAPI): void {
         msg.payload = envelope.toJSON();
         msg.grant = terms;
         msg.ledger = receipt;
+        await wrapKeys(terms, p.enckey as JsonValue | undefined, msg);
         status.now({ fill: 'green', shape: 'dot', text: tr('bot-grant.status.granted', { actions: terms.actions.join('+'), index: receipt.index }) });
         return;
       }
       if (op === 'revoke') {
         const id = p.grant ?? p.id;
-        const { envelope, receipt } = await revokeGrant(l, identity, nextSeq, id as string, now);
+        // Revocation rotates the confidential scopes the subject held (its later entries stay closed to it).
+        const owner = await (ledgerNode as BotLedgerNode).confidential();
+        const { envelope, receipt, ...rest } = owner ? await owner.revokeGrant(id as string) : await revokeGrant(l, identity, nextSeq, id as string, now);
         msg.payload = envelope.toJSON();
         msg.ledger = receipt;
+        if ('rotated' in rest) msg.rotated = rest.rotated;
         status.now({ fill: 'yellow', shape: 'dot', text: tr('bot-grant.status.revoked', { id: String(id).slice(0, 12), index: receipt.index }) });
+        return;
+      }
+      if (op === 'rotate') {
+        const owner = await (ledgerNode as BotLedgerNode).confidential();
+        if (!owner) throw new BotError('E_SCOPE', 'this ledger has no confidential scopes');
+        const scope = String(p.scope ?? '');
+        const epoch = await owner.rotate(scope);
+        msg.payload = { scope, epoch };
+        status.now({ fill: 'green', shape: 'dot', text: tr('bot-grant.status.rotated', { scope: scope.slice(0, 24), epoch }) });
+        return;
+      }
+      if (op === 'scopes') {
+        msg.payload = (await keyEpochsOf(l)).view().map((v) => ({
+          scope: v.scope,
+          topics: v.topics,
+          epochs: v.epochs.map((e) => ({ epoch: e.epoch, ts: e.ts, index: e.index, kid: e.kid, holders: e.holders, revoked: e.revoked })),
+        }));
         return;
       }
       throw new FormatError(
         'E_QUERY',
-        `unknown op ${JSON.stringify(String(op)).slice(0, 40)} (use "grant", "revoke", "list", "requests", "approve" or "decline")`,
+        `unknown op ${JSON.stringify(String(op)).slice(0, 40)} (use "grant", "revoke", "list", "requests", "approve", "decline", "rotate" or "scopes")`,
       );
     }
 

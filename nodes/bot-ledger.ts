@@ -9,6 +9,12 @@
  * (node.acquire()); the service holds the node's own lease and releases it last on close.
  * With a broker URL and the operator identity the ledger syncs (docs/design.md "Sync over MQTT");
  * without a broker it is standalone.
+ *
+ * Confidential scopes (docs/design.md "Confidential entries"): `<scope id> <topic filter>…` per
+ * line; entries on their topics are sealed before they are appended (node.append). The
+ * operator's encryption key is in the credentials (encSecret) or, when those hold none, in a key
+ * file (default <userDir>/bot-keys/<id>.enckey.json, mode 0600, generated on first use); never
+ * in the flow, a msg, the log or a status. With a mirror name, the mirrors serve partners' reads.
  */
 import { DEFAULT_RATE_LIMITS } from '../lib/access/rate-limit';
 import type { WitnessedLedger } from '../lib/consortium/consortium';
@@ -21,7 +27,9 @@ import { checkBrokerUrl, ledgerDirName, MAX_ENTRY_LIMIT } from '../lib/service/l
 import type { NodeAPI, NodeDef } from './red-api';
 import { type BotLedgerNode, configError, identityOf, intSetting, userPath } from './config-nodes';
 import { liveLedgers, registerAdminRoutes } from './admin-routes';
-import { parseWitnessed, parseWitnesses } from './setting-lines';
+import { parseConfidentialScopes, parseMirrorName, parseWitnessed, parseWitnesses } from './setting-lines';
+import { nodeEncryptionKey } from '../lib/service/encryption-key';
+import { sharedSequence } from '../lib/store/sequence';
 
 interface BotLedgerDef extends NodeDef {
   name?: string;
@@ -47,6 +55,12 @@ interface BotLedgerDef extends NodeDef {
   rateSigner?: number | string;
   /** Partner requests answered per second in total, MQTT and HTTP together (default 200; 0 = no limit). */
   rateTotal?: number | string;
+  /** Confidential scopes, `<scope id> <MQTT filter>…` per line. */
+  confidential?: string;
+  /** Key file of the operator's encryption key when the credentials hold none. */
+  encKeyFile?: string;
+  /** The name under which the mirrors answer partners ('' = they do not). */
+  mirrorName?: string;
 }
 
 export = function (RED: NodeAPI): void {
@@ -94,6 +108,22 @@ export = function (RED: NodeAPI): void {
       if (Number.isNaN(total) || total > 1_000_000)
         throw configError('E_RANGE', 'requests per second in total must be a whole number from 0 (no limit) to 1000000');
       const creds = node.credentials ?? {};
+      const scopes = parseConfidentialScopes(def.confidential);
+      if (scopes.length > 0 && !identity) throw configError('E_KEY', 'confidential scopes need the operator identity (it seals and wraps their keys)');
+      const mirrorName = parseMirrorName(def.mirrorName);
+      const keyFile = (def.encKeyFile ?? '').trim() || userPath(RED, 'bot-keys', `${node.id.replace(/[^A-Za-z0-9._-]/g, '_')}.enckey.json`);
+      const encSecret = (creds as { encSecret?: string }).encSecret;
+      const confidential = identity
+        ? {
+            scopes,
+            nextSeq: () => sharedSequence(userPath(RED, 'bot-seq'), identity.did).next(),
+            encryptionKey: async () => {
+              const { key, created } = await nodeEncryptionKey(encSecret, keyFile);
+              if (created) node.log(`generated a new encryption key in ${keyFile}`);
+              return key;
+            },
+          }
+        : undefined;
       const link: LedgerServiceLink | undefined =
         broker === ''
           ? undefined
@@ -120,6 +150,8 @@ export = function (RED: NodeAPI): void {
         mirrored,
         shareEntries: def.shareEntries !== false,
         rateLimits: { perSigner, total },
+        mirrorName,
+        confidential,
       });
     } catch (err) {
       node.configError = err instanceof BotError ? err : configError('E_STORE', (err as Error).message);
@@ -138,6 +170,8 @@ export = function (RED: NodeAPI): void {
     node.checkpointNow = () => service.checkpointNow();
     node.answerCheckpoint = () => service.answerCheckpoint();
     node.answerRequest = (input) => service.answerRequest(input);
+    node.confidential = () => service.confidential();
+    node.append = (input) => service.append(input);
     service.start();
     node.lease = service.lease;
     node.consensus = service.consensus;
@@ -151,7 +185,7 @@ export = function (RED: NodeAPI): void {
   }
 
   RED.nodes.registerType('bot-ledger', BotLedgerConfig, {
-    credentials: { username: { type: 'text' }, password: { type: 'password' } },
+    credentials: { username: { type: 'text' }, password: { type: 'password' }, encSecret: { type: 'password' } },
   });
   registerAdminRoutes(RED);
 };

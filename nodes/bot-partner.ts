@@ -10,6 +10,15 @@
  * only when proven against a checkpoint signed by the owner's operator. With the owner's
  * witnesses listed, a read answer counts only if its checkpoint carries the quorum of
  * cosignatures (docs/design.md "Witness set and quorum").
+ *
+ * Confidential entries (docs/design.md "Confidential entries"): the partner's own encryption key
+ * (X25519, never its Ed25519 key) is in the credentials (encSecret) or, when those hold none, in a
+ * key file (default <userDir>/bot-keys/<id>.enckey.json, mode 0600, generated on first use); its
+ * public half, signed by the identity (enckey()), goes with access requests so the owner wraps
+ * the scopes' keys to it. "Read from" lists where to read, `owner` or `mirror <name>` per line,
+ * tried in order when a place does not answer (lib/access/partner.ts fallbackTransport): mirrors
+ * serve the owner's ledger over MQTT while the owner is offline, and everything they answer is
+ * verified against the owner's key like the owner's own answers.
  */
 import { type OwnerRef } from '../lib/access/access';
 import { BotError } from '../lib/errors';
@@ -17,12 +26,26 @@ import { PublicKey } from '../lib/format/identity';
 import { checkOrigin } from '../lib/store/ledger';
 import { isGrantId } from '../lib/access/grants';
 import { checkPartnerInvitation } from '../lib/access/invitation';
-import { httpTransport, mqttTransport, NO_OWNER_LEDGER, OwnerCheck, PartnerClient, type PartnerTransport } from '../lib/access/partner';
+import {
+  fallbackTransport,
+  httpTransport,
+  mirrorTransport,
+  mqttTransport,
+  NO_OWNER_LEDGER,
+  OwnerCheck,
+  PartnerClient,
+  type PartnerTransport,
+} from '../lib/access/partner';
+import { signEnvelope } from '../lib/format/envelope';
+import { encryptionKeyInput } from '../lib/confidential/keys';
+import type { EncryptionKey } from '../lib/confidential/hpke';
+import { nodeEncryptionKey } from '../lib/service/encryption-key';
 import { QuorumPolicy } from '../lib/consortium/quorum';
 import { sharedSequence } from '../lib/store/sequence';
+import type { MqttLink } from '../lib/consortium/mqtt-link';
 import type { NodeAPI, NodeDef } from './red-api';
 import { type BotPartnerNode, configError, identityOf, intSetting, ledgerNodeOf, userPath } from './config-nodes';
-import { parseWitnesses } from './setting-lines';
+import { parseReadPlaces, parseWitnesses } from './setting-lines';
 
 interface BotPartnerDef extends NodeDef {
   name?: string;
@@ -39,6 +62,10 @@ interface BotPartnerDef extends NodeDef {
   quorum?: number | string;
   /** The owner's invitation this node was filled from (lib/access/invitation.ts): verified again at deploy. */
   invitation?: string;
+  /** Where to read, `owner` or `mirror <name>` per line, in order ('' = the owner). */
+  readFrom?: string;
+  /** Key file of the partner's encryption key when the credentials hold none. */
+  encKeyFile?: string;
 }
 
 export = function (RED: NodeAPI): void {
@@ -51,6 +78,7 @@ export = function (RED: NodeAPI): void {
     // Closing cancels what is in flight: HTTP requests (aborted), the owner check (stopped).
     const closing = new AbortController();
     let ownerCheck: Promise<OwnerCheck | undefined> = Promise.resolve(undefined);
+    let enckey: () => Promise<unknown> = () => Promise.resolve(undefined);
     try {
       const origin = (def.origin ?? '').trim();
       checkOrigin(origin);
@@ -78,10 +106,33 @@ export = function (RED: NodeAPI): void {
       const counter = sharedSequence(userPath(RED, 'bot-seq'), identity.did);
       const timeoutMs = intSetting(def.timeoutMs, 10000);
       if (Number.isNaN(timeoutMs) || timeoutMs < 100) throw configError('E_RANGE', 'the timeout is a whole number of ms, at least 100');
-      const make = (transport: PartnerTransport): PartnerClient => new PartnerClient({ owner, grant, identity, nextSeq: () => counter.next(), transport });
+      const places = parseReadPlaces(def.readFrom);
+      const keyFile = (def.encKeyFile ?? '').trim() || userPath(RED, 'bot-keys', `${node.id.replace(/[^A-Za-z0-9._-]/g, '_')}.enckey.json`);
+      const encSecret = (node.credentials as { encSecret?: string } | undefined)?.encSecret;
+      let encKey: Promise<EncryptionKey> | undefined;
+      const encryptionKey = (): Promise<EncryptionKey> => {
+        encKey ??= nodeEncryptionKey(encSecret, keyFile).then(({ key, created }) => {
+          if (created) node.log(`generated a new encryption key in ${keyFile}`);
+          return key;
+        });
+        return encKey;
+      };
+      let signed: Promise<unknown> | undefined;
+      // Signed once per deploy: the partner's encryption key as its identity publishes it.
+      enckey = () => (signed ??= encryptionKey().then((k) => signEnvelope(identity, encryptionKeyInput(k, counter.next(), Date.now())).toJSON()));
+      const make = async (ownerWay: PartnerTransport, link?: MqttLink): Promise<PartnerClient> => {
+        const ways = places.map((p) => {
+          if ('owner' in p) return ownerWay;
+          if (!link) throw configError('E_QUERY', 'reading from a mirror needs MQTT: choose a ledger with a broker');
+          return mirrorTransport(link, owner, p.mirror, timeoutMs);
+        });
+        const transport = ways.length === 1 ? ways[0] : fallbackTransport(ways);
+        return new PartnerClient({ owner, grant, identity, nextSeq: () => counter.next(), transport, encryptionKey: await encryptionKey() });
+      };
       if (def.via === 'http') {
         const transport = httpTransport((def.url ?? '').trim(), timeoutMs, {}, closing.signal);
-        client = Promise.resolve(make(transport));
+        const ledgerNode = places.some((p) => 'mirror' in p) ? ledgerNodeOf(RED, def.ledger) : undefined;
+        client = ledgerNode ? ledgerNode.consensus.then((cons) => make(transport, cons?.link)) : make(transport);
       } else {
         const ledgerNode = ledgerNodeOf(RED, def.ledger);
         if (!ledgerNode.synced) throw configError('E_CLOSED', 'reaching the owner over MQTT needs a ledger with a broker (or choose HTTP)');
@@ -89,7 +140,7 @@ export = function (RED: NodeAPI): void {
         const ready = ledgerNode.consensus.then((cons) => {
           if (!cons) throw new BotError('E_CLOSED', "the ledger's MQTT connection is not running");
           const check = new OwnerCheck(cons.link, owner);
-          return { check, client: make(mqttTransport(cons.link, owner, timeoutMs, check)) };
+          return { check, client: make(mqttTransport(cons.link, owner, timeoutMs, check), cons.link) };
         });
         ownerCheck = ready.then(
           (r) => r.check,
@@ -132,6 +183,7 @@ export = function (RED: NodeAPI): void {
     }
     client.catch(() => undefined); // reported by the nodes that use it
     node.client = () => client;
+    node.enckey = () => enckey();
     node.onLinkState = (fn) => onLinkState(fn);
     node.on('close', () => {
       closing.abort();
@@ -139,5 +191,5 @@ export = function (RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType('bot-partner', BotPartner);
+  RED.nodes.registerType('bot-partner', BotPartner, { credentials: { encSecret: { type: 'password' } } });
 };

@@ -21,12 +21,22 @@
  * msg.payload {from,to,signer,topic,since,until,limit} → msg.payload = {checkpoint:{origin,
  * size,root,note}, entries:[{index, leaf, leafHash}], next?} after every signature and
  * inclusion proof verified; a refusal or a failed check is an error (Catch nodes) naming it.
+ *
+ * Confidential entries (docs/design.md "Confidential entries"): in local mode, on a ledger with
+ * confidential scopes, each sealed entry gets `sealed: {scope, epoch}` and `opened: <the
+ * device's envelope>` (the owner holds every key), or `error: {code, message}` when it does
+ * not open; the leaf and its proof are those of the sealed envelope. In partner mode, sealed
+ * entries are opened with this partner's keys (PartnerClient.readOpen): `opened` when both the
+ * sealer's and the device's signatures verified, else `sealed` with the reason (`error`, e.g.
+ * E_NO_KEY for entries sealed after a revocation).
  */
 import { auditLedger } from '../lib/store/audit';
 import { refusal, refusalStatus } from '../lib/access/access';
 import { provenQuery, provenQueryLatest, queryFrom, queryOrder } from '../lib/access/answer';
-import { BotError, FormatError } from '../lib/errors';
+import { BotError, FormatError, isBotError } from '../lib/errors';
 import { type Ledger } from '../lib/store/ledger';
+import { verifyEnvelope } from '../lib/format/envelope';
+import { SEALED_KIND, sealedScope } from '../lib/confidential/seal';
 import { type LedgerLease } from '../lib/store/registry';
 import { answeringDone } from './http-answer';
 
@@ -96,9 +106,16 @@ export = function (RED: NodeAPI): void {
     async function readRemote(msg: NodeMessage): Promise<void> {
       const client = await (partner as BotPartnerNode).client();
       const q = queryFrom(defaults, msg.payload);
-      const v = await client.read(q);
+      const v = await client.readOpen(q);
       msg.payload = v;
-      status.now({ fill: 'green', shape: 'dot', text: tr('bot-query.status.verified', { n: v.entries.length, size: v.checkpoint.size }) });
+      const sealed = v.entries.filter((e) => e.sealed && !e.opened).length;
+      status.now({
+        fill: 'green',
+        shape: 'dot',
+        text: sealed
+          ? tr('bot-query.status.verifiedSealed', { n: v.entries.length, size: v.checkpoint.size, sealed })
+          : tr('bot-query.status.verified', { n: v.entries.length, size: v.checkpoint.size }),
+      });
     }
 
     async function query(l: Ledger, msg: NodeMessage): Promise<void> {
@@ -111,8 +128,27 @@ export = function (RED: NodeAPI): void {
       }
       // order "desc": the newest matching entries first (lib/access/answer.ts provenQueryLatest).
       const answer = queryOrder(msg.payload) === 'desc' ? await provenQueryLatest(l, q, cp) : await provenQuery(l, q, cp);
+      await openSealed(answer.entries);
       msg.payload = answer;
       status.now({ fill: 'green', shape: 'dot', text: tr('bot-query.status.entries', { n: answer.entries.length, size: cp.size }) });
+    }
+
+    /** The owner opens its sealed entries in place (each keeps its leaf and proof): opened, or the reason it stays sealed. */
+    async function openSealed(entries: { leaf: unknown }[]): Promise<void> {
+      if (!entries.some((e) => (e.leaf as { kind?: unknown } | null)?.kind === SEALED_KIND)) return;
+      const owner = await (ledgerNode as BotLedgerNode).confidential();
+      for (const e of entries as ({ leaf: unknown } & Record<string, unknown>)[]) {
+        if ((e.leaf as { kind?: unknown } | null)?.kind !== SEALED_KIND) continue;
+        try {
+          const outer = verifyEnvelope(e.leaf);
+          e.sealed = sealedScope(outer);
+          if (!owner) throw new BotError('E_NO_KEY', 'this ledger has no encryption key to open sealed entries with');
+          e.opened = (await owner.open(outer)).envelope;
+        } catch (err) {
+          if (!isBotError(err)) throw err;
+          e.error = { code: err.code, message: err.message };
+        }
+      }
     }
 
     async function audit(l: Ledger, msg: NodeMessage): Promise<void> {

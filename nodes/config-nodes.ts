@@ -10,9 +10,10 @@ import type { RequestAnswer } from '../lib/access/access';
 import type { PartnerClient } from '../lib/access/partner';
 import { BotError, type BotErrorCode } from '../lib/errors';
 import { type Identity } from '../lib/format/identity';
-import type { StoredCheckpoint } from '../lib/store/ledger';
+import type { Receipt, StoredCheckpoint } from '../lib/store/ledger';
 import type { LedgerLease } from '../lib/store/registry';
 import type { MirrorInfo } from '../lib/service/ledger-service';
+import type { ConfidentialOwner } from '../lib/confidential/owner';
 import type { NodeAPI, RedNode } from './red-api';
 
 /** An error a node reports for its own configuration, with a kernel error code. */
@@ -87,6 +88,10 @@ export interface BotLedgerNode extends RedNode {
   answerCheckpoint(): Promise<StoredCheckpoint | undefined>;
   /** Answer a partner's signed request (lib/access/access.ts); rejects with the typed refusal. */
   answerRequest(input: unknown): Promise<RequestAnswer>;
+  /** The owner of the ledger's confidential scopes (undefined when it has none), once the configured ones are declared. */
+  confidential(): Promise<ConfidentialOwner | undefined>;
+  /** Append an input, sealed first when its topic is confidential (lib/service/ledger-service.ts append). */
+  append(input: unknown): Promise<Receipt>;
 }
 
 /** The bot-ledger config node of an id, or the typed error saying why there is none. */
@@ -104,6 +109,8 @@ export interface BotPartnerNode extends RedNode {
   configError: BotError | undefined;
   /** Call fn with the MQTT connection state now and on changes (nothing for HTTP), and why the owner is not reachable over it when known; returns an unsubscribe. */
   onLinkState(fn: (state: string, problem?: string) => void): () => void;
+  /** The partner's encryption-key envelope (kind enckey, signed by its identity), sent with access requests; undefined when unusable. */
+  enckey?(): Promise<unknown>;
 }
 
 /** The bot-partner config node of an id, or the typed error saying why there is none. */

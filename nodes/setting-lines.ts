@@ -7,6 +7,9 @@ import { PublicKey } from '../lib/format/identity';
 import { checkOrigin } from '../lib/store/ledger';
 import type { WitnessInit } from '../lib/consortium/quorum';
 import { configError } from './config-nodes';
+import { isScopeId } from '../lib/confidential/seal';
+import { checkTopicFilter } from '../lib/format/topic';
+import type { ConfiguredScope } from '../lib/service/ledger-service';
 
 /** Non-empty, non-comment lines of a textarea setting (also comma-separated items when commas). */
 export function lines(v: string | undefined, commas = false): string[] {
@@ -59,4 +62,59 @@ export function parseWitnesses(v: string | undefined, witnessed: readonly Witnes
     out.push({ name, key: did });
   }
   return out;
+}
+
+/**
+ * `<scope id> <MQTT filter> [<filter>…]` per line: the ledger's confidential scopes
+ * (docs/design.md "Confidential entries"). A scope id is 1-64 characters of A-Z a-z 0-9 . _ -,
+ * listed once; each filter is an MQTT 3.1.1 §4.7 topic filter.
+ */
+export function parseConfidentialScopes(v: string | undefined): ConfiguredScope[] {
+  const out: ConfiguredScope[] = [];
+  for (const line of lines(v)) {
+    const parts = line.split(/\s+/);
+    if (parts.length < 2) throw configError('E_SCOPE', `confidential scope line "${line.slice(0, 80)}" must be "<scope id> <topic filter> [<topic filter>…]"`);
+    const [scope, ...topics] = parts;
+    if (!isScopeId(scope)) throw configError('E_SCOPE', `confidential scope line "${line.slice(0, 80)}": a scope id is 1-64 characters of A-Z a-z 0-9 . _ -`);
+    for (const t of topics) {
+      try {
+        checkTopicFilter(t);
+      } catch {
+        throw configError('E_SCOPE', `confidential scope ${scope}: ${JSON.stringify(t.slice(0, 80))} is not an MQTT topic filter`);
+      }
+    }
+    if (new Set(topics).size !== topics.length) throw configError('E_SCOPE', `confidential scope ${scope} lists a topic filter twice`);
+    if (out.some((s) => s.scope === scope)) throw configError('E_SCOPE', `confidential scope ${scope} is listed twice`);
+    out.push({ scope, topics });
+  }
+  return out;
+}
+
+/** A mirror name ('' = none): 1-64 characters of A-Z a-z 0-9 _ - (lib/consortium/mirror.ts mirrorRpcTopic). */
+export function parseMirrorName(v: string | undefined): string | undefined {
+  const s = (v ?? '').trim();
+  if (s === '') return undefined;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(s)) throw configError('E_QUERY', 'a mirror name is 1-64 characters of A-Z a-z 0-9 _ -');
+  return s;
+}
+
+/** A place a partner reads from: the owner, or a mirror serving under a name. */
+export type ReadPlace = { owner: true } | { mirror: string };
+
+/** `owner` or `mirror <name>` per line, in the order to try ('' = the owner alone). */
+export function parseReadPlaces(v: string | undefined): ReadPlace[] {
+  const out: ReadPlace[] = [];
+  for (const line of lines(v)) {
+    const parts = line.split(/\s+/);
+    if (parts.length === 1 && parts[0] === 'owner') {
+      if (out.some((p) => 'owner' in p)) throw configError('E_QUERY', 'the owner is listed twice in "Read from"');
+      out.push({ owner: true });
+      continue;
+    }
+    if (parts.length !== 2 || parts[0] !== 'mirror') throw configError('E_QUERY', `read-from line "${line.slice(0, 80)}" must be "owner" or "mirror <name>"`);
+    const name = parseMirrorName(parts[1]) as string;
+    if (out.some((p) => 'mirror' in p && p.mirror === name)) throw configError('E_QUERY', `mirror ${name} is listed twice in "Read from"`);
+    out.push({ mirror: name });
+  }
+  return out.length ? out : [{ owner: true }];
 }

@@ -12,7 +12,13 @@
  *   Consortium (lib/consortium/consortium.ts) publish the ledger, collect the witnesses'
  *   cosignatures (QuorumPolicy from witnesses and quorum), witness the "witnessed" ledgers and
  *   answer partners' requests (lib/access/access.ts, under one RateLimiter); read-only Mirrors
- *   (docs/design.md "Mirrors") of the "mirrored" ledgers live in `<dir>-mirrors/`;
+ *   (docs/design.md "Mirrors") of the "mirrored" ledgers live in `<dir>-mirrors/`, and with
+ *   `mirrorName` answer partners' reads and key requests from their copies (serveAs), under the
+ *   same rate limits;
+ * - confidential scopes (docs/design.md "Confidential entries"): one ConfidentialOwner, made
+ *   once the ledger is open when scopes are configured or the ledger already declares some;
+ *   it declares the configured scopes not declared yet (epoch 0), and sealForAppend() seals an
+ *   entry of their topics before it is appended, so none is stored in plaintext;
  * - close() is ordered: seal what was appended since the last checkpoint (with a checkpoint
  *   policy), stop the consortium and mirrors and close the link (bounded: see #stopSync), then
  *   release the lease. Every failure on the way is an 'error' event; close() itself resolves.
@@ -31,8 +37,12 @@ import { type LinkDrop, type LinkState, MqttLink, redactUrl } from '../consortiu
 import { ledgerId, QuorumPolicy, type WitnessInit } from '../consortium/quorum';
 import { BotError } from '../errors';
 import type { Identity } from '../format/identity';
+import { SignedEnvelope, verifyEnvelope } from '../format/envelope';
+import type { EncryptionKey } from '../confidential/hpke';
+import { ConfidentialOwner, keyEpochsOf, KEY_ENTRY_KINDS } from '../confidential/owner';
+import { isSealed } from '../confidential/seal';
 import { escapeUnprintable } from '../format/topic';
-import type { Commit, Ledger, StoredCheckpoint } from '../store/ledger';
+import type { Commit, Ledger, Receipt, StoredCheckpoint } from '../store/ledger';
 import { type AcquireOptions, acquireLedger, failedLease, type LedgerLease, type StoreHealth } from '../store/registry';
 import { LineThrottle } from '../view/rate';
 import { readTlsFiles, type TlsFiles } from './ledger-settings';
@@ -80,6 +90,26 @@ export interface LedgerServiceOptions {
   shareEntries?: boolean;
   /** Partner requests answered per second (DEFAULT_RATE_LIMITS when undefined; 0 = no limit). */
   rateLimits?: RateLimits;
+  /** The name under which this ledger's mirrors answer partners (lib/consortium/mirror.ts serveAs); undefined: they do not. */
+  mirrorName?: string;
+  /** Confidential scopes and the operator's encryption key (needs the operator identity). */
+  confidential?: ConfidentialSettings;
+}
+
+/** A confidential scope as configured: its id and MQTT topic filters. */
+export interface ConfiguredScope {
+  scope: string;
+  topics: string[];
+}
+
+/** What the service needs for confidential scopes (docs/design.md "Confidential entries"). */
+export interface ConfidentialSettings {
+  /** Scopes to declare when the ledger does not declare them yet. */
+  scopes: readonly ConfiguredScope[];
+  /** The operator's encryption key (every epoch is wrapped to it); called once, when needed. */
+  encryptionKey: () => Promise<EncryptionKey>;
+  /** The operator's persistent seq counter (shared with the other signers of that identity). */
+  nextSeq: () => number;
 }
 
 /** A mirrored partner ledger and its state (for the admin endpoints). */
@@ -144,6 +174,8 @@ export class LedgerService {
   #stopping = false;
   #closed = false;
   #closing: Promise<void> | undefined;
+  #owner: Promise<ConfidentialOwner | undefined> | undefined;
+  #sealTail: Promise<void> = Promise.resolve();
 
   /** A service for opts; with error, an unusable one (see unusable()). Nothing runs before start(). */
   constructor(opts: LedgerServiceOptions, error?: BotError) {
@@ -238,6 +270,7 @@ export class LedgerService {
     this.#offHealth = lease.onHealth((h) => this.#emit('health', h));
     this.#consensus = this.#startSync();
     this.#consensus.catch((err: unknown) => this.#emit('error', err));
+    if (!this.#error && this.#opts.confidential?.scopes.length) this.confidential().catch((err: unknown) => this.#emit('error', err));
     const ms = this.#opts.checkpointMs ?? 0;
     if (!this.#error && ms > 0) this.#timer = setInterval(() => this.#tick(), ms);
   }
@@ -333,6 +366,75 @@ export class LedgerService {
     );
   }
 
+  // ------------------------------------------------------------------ confidential scopes
+
+  /**
+   * The owner of the ledger's confidential scopes, once the configured ones are declared:
+   * undefined when none is configured and the ledger declares none (nothing is sealed).
+   * E_KEY when scopes exist but the operator identity or encryption key is missing.
+   */
+  confidential(): Promise<ConfidentialOwner | undefined> {
+    this.#owner ??= this.#makeOwner();
+    return this.#owner;
+  }
+
+  async #makeOwner(): Promise<ConfidentialOwner | undefined> {
+    const l = await this.lease.ledger;
+    const conf = this.#opts.confidential;
+    const declared = (await keyEpochsOf(l)).view();
+    if (!conf?.scopes.length && declared.length === 0) return undefined;
+    const identity = this.#opts.identity;
+    if (!identity || !conf) throw new BotError('E_KEY', 'confidential scopes need the operator identity and its encryption key');
+    const owner = new ConfidentialOwner({ ledger: l, operator: identity, nextSeq: conf.nextSeq, encryptionKey: await conf.encryptionKey() });
+    for (const s of conf.scopes) {
+      const have = declared.find((d) => d.scope === s.scope);
+      if (!have) await owner.declareScope(s.scope, s.topics);
+      else if (JSON.stringify(have.topics) !== JSON.stringify(s.topics))
+        this.#emit(
+          'error',
+          new BotError(
+            'E_SCOPE',
+            `confidential scope ${s.scope} is declared in the ledger with topics ${have.topics.join(' ')}: the ledger's topics stay in force`,
+          ),
+        );
+    }
+    return owner;
+  }
+
+  /**
+   * What to append for an input (docs/design.md "Confidential entries"): the verified envelope,
+   * sealed by the operator when its topic is in a confidential scope the ledger declares;
+   * sealed and key entries as they are. Without confidential scopes, the input unchanged.
+   */
+  async sealForAppend(input: unknown): Promise<SignedEnvelope | unknown> {
+    const owner = await this.confidential();
+    if (!owner) return input;
+    const l = owner.ledger;
+    const env = input instanceof SignedEnvelope ? input : verifyEnvelope(input, { maxBytes: l.maxEntryBytes });
+    if (isSealed(env) || KEY_ENTRY_KINDS.includes(env.envelope.kind)) return env;
+    const conf = this.#opts.confidential as ConfidentialSettings;
+    return (await owner.seal(env, this.#opts.identity as Identity, conf.nextSeq)) ?? env;
+  }
+
+  /**
+   * Append an input as a bot-append node does: sealed first when its topic is confidential
+   * (sealForAppend). Sealings run one after another, each append started in that order (the
+   * sealer's seq grows in ledger order), without waiting for the previous one to be durable,
+   * so appends still share group commits.
+   */
+  async append(input: unknown): Promise<Receipt> {
+    const l = await this.lease.ledger;
+    if ((await this.confidential()) === undefined) return l.append(input);
+    let receipt: Promise<Receipt> | undefined;
+    const turn = this.#sealTail.then(async () => {
+      const env = await this.sealForAppend(input);
+      receipt = l.append(env);
+    });
+    this.#sealTail = turn.catch(() => undefined);
+    await turn;
+    return receipt as Promise<Receipt>;
+  }
+
   /** The state of each mirrored ledger (empty when not synced, or before the mirrors opened). */
   mirrors(): MirrorInfo[] {
     const mirrored = this.#opts.mirrored ?? [];
@@ -403,7 +505,8 @@ export class LedgerService {
         await lease.release();
         throw err;
       });
-      const mirror = new Mirror({ ledger: ml, link, origin: m.origin, did: m.did });
+      // With a mirror name, partners read (and fetch keys) from this copy while the owner is offline.
+      const mirror = new Mirror({ ledger: ml, link, origin: m.origin, did: m.did, serveAs: this.#opts.mirrorName, rateLimiter: this.#rateLimiter });
       this.#mirrors.push({ lease, ledger: ml, mirror });
       if (this.#stopping) break;
       mirror.start();
