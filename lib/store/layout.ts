@@ -10,6 +10,12 @@
  *   E<chunk>                    the chunk's leaves: (u32 BE length ‖ leaf bytes)*
  *   H<chunk>                    the perfect-subtree hashes completed by the chunk's leaves,
  *                               in append order (merkle.nodePosition)
+ *   T<tile level><tile index>   an upper-tree tile (tree-tiles.ts): the hashes of one C2SP
+ *                               tlog-tiles tile of height 8 (tile level t, index n: nodes
+ *                               (8t, n·256 + i)) followed by the tile's inner rows (levels
+ *                               8t+1 … 8t+7), full or partial; at tile level 0 only the rows
+ *                               above a chunk (levels 6 and 7: the chunks hold the rest).
+ *                               Written in the same batch as the leaves; a proof reads a few.
  *   C<size>                     signed checkpoint note at that tree size (the history)
  *   s<signer id>!<segment>      postings of a segment: the signer's last seq (u64 BE, replay
  *                               protection) then the offsets of its entries (u16 BE each)
@@ -47,6 +53,14 @@ export const HASH_PREFIX = 'H';
 export const entryKey = (chunk: number): string => ENTRY_PREFIX + hex(chunk, 12);
 export const hashKey = (chunk: number): string => HASH_PREFIX + hex(chunk, 12);
 export const checkpointKey = (size: number): string => 'C' + hex(size, 14);
+/** Prefix of the upper-tree tiles (tree-tiles.ts). */
+export const TILE_PREFIX = 'T';
+/** The key of upper-tree tile (level, index): key order is (level, index) order. */
+export const tileKey = (level: number, index: number): string => TILE_PREFIX + hex(level, 2) + hex(index, 12);
+/** The key range holding exactly the tiles of one tile level. */
+export const tileLevelRange = (level: number): { gte: string; lt: string } => ({ gte: TILE_PREFIX + hex(level, 2), lt: TILE_PREFIX + hex(level + 1, 2) });
+/** The tile index of a tile key. */
+export const indexOfTileKey = (key: string): number => parseInt(key.slice(3), 16);
 export const signerPostingKey = (sid: string, segment: number): string => `s${sid}!${hex(segment, 12)}`;
 export const topicPostingKey = (topic: string, segment: number): string => `t${topic}\u0000${hex(segment, 12)}`;
 export const timePostingKey = (minute: number, segment: number): string => `m${hex(minute, 10)}!${hex(segment, 12)}`;

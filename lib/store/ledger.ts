@@ -7,10 +7,12 @@
  *   and the new head has been written with `sync`.
  * - Appends that arrive while a batch is being written go into the next batch (group
  *   commit), so callers that each await one append still get batch throughput.
- * - Opening reads `head`, the unfinished tail chunk and the entries of the open index segment
- *   (at most SEGMENT − 1, for the query index to rebuild its postings): bounded, never a
- *   replay of the log.
- *   Caches are bounded, so memory does not grow with the ledger.
+ * - Opening reads `head`, the unfinished tail chunk, the tree tiles being filled and the
+ *   entries of the open index segment (at most SEGMENT − 1, for the query index to rebuild its
+ *   postings): bounded, never a replay of the log. A ledger written before the upper tree was
+ *   stored as tiles gets them built once, at its first open (tree-tiles.ts buildTiles).
+ * - Proofs read the leaf's hash chunk and about one tile per 8 tree levels above it (fetched
+ *   together in one LevelDB getMany); caches are bounded, so memory does not grow with the ledger.
  * - Fail-stop: every LevelDB write (group commit, checkpoint, stored checkpoint, aux batch)
  *   goes through one queue, one at a time, and the first one that fails puts the ledger in a
  *   failed state: every later write is refused with StoreError E_STORE until reopen(). After
@@ -32,6 +34,7 @@ import { asHash, consistencyProof, Frontier, type Hash, inclusionProof, leafHash
 import { isValidKeyName, NoteVerifier, openNote, parseCheckpoint, signCheckpoint } from '../format/note';
 import { checkTopicFilter, topicMatches } from '../format/topic';
 import { type IndexBatch, type PutOp, QueryIndex } from './query-index';
+import { buildTiles, fullTileHash, locate, readTails, type Tile, TileBatch, tileHash } from './tree-tiles';
 
 /** What an append returns once the entry is durable. */
 export interface Receipt {
@@ -143,6 +146,8 @@ interface State {
   tailLeaves: Buffer[];
   /** Hash stream of the tail chunk. */
   tailHashes: Buffer;
+  /** The upper-tree tiles being filled, by tile level (tree-tiles.ts). */
+  tiles: Tile[];
 }
 
 /** What a write of the ledger stores, for the E_STORE message of a failed one. */
@@ -158,7 +163,10 @@ interface Prepared {
 
 const MAX_QUERY_LIMIT = 10000;
 const HASH_CACHE_CHUNKS = 256;
-const UPPER_CACHE_NODES = 1 << 16; // 2 MiB of hashes: every upper node of a 4M-entry tree
+/** Full tiles of tile level 0 cached (192 bytes each: levels 6–7 of 262,144 leaves). */
+const LOW_TILE_CACHE = 1024;
+/** Full tiles of tile levels ≥ 1 cached (16 KiB each: 2 MiB, levels 8–15 of 8M leaves). */
+const HIGH_TILE_CACHE = 128;
 const SIGNER_CACHE = 8192;
 /** Check a checkpoint origin: a C2SP note key name (signed-note: no spaces, no '+'), 255 characters at most. */
 export function checkOrigin(origin: string): void {
@@ -196,7 +204,11 @@ export class Ledger implements NodeReader {
   #seqCache = new BoundedMap<string, number>(SIGNER_CACHE);
   #seqLoads = new Map<string, Promise<number>>();
   #hashCache = new BoundedMap<number, Buffer>(HASH_CACHE_CHUNKS);
-  #upperCache = new BoundedMap<number, Hash>(UPPER_CACHE_NODES);
+  #lowTiles = new BoundedMap<number, Buffer>(LOW_TILE_CACHE);
+  #highTiles = new BoundedMap<string, Buffer>(HIGH_TILE_CACHE);
+  /** Reads requested in this tick, fetched together (one getMany: a proof's reads cost one trip to LevelDB's thread). */
+  #reads = new Map<string, Promise<Buffer | undefined>>();
+  #readBatch: { key: string; resolve: (v: Buffer | undefined) => void; reject: (e: unknown) => void }[] = [];
   #writing: Promise<void> | undefined;
   #closed = false;
   #maxBatch: number;
@@ -585,7 +597,9 @@ export class Ledger implements NodeReader {
       frontier: cur.frontier.clone(),
       tailLeaves: cur.tailLeaves.slice(),
       tailHashes: cur.tailHashes,
+      tiles: cur.tiles,
     };
+    const tiles = new TileBatch(cur.tiles);
     const index = this.#index.batch();
     const ops: PutOp[] = [];
     const receipts: Receipt[] = [];
@@ -601,7 +615,10 @@ export class Ledger implements NodeReader {
       const lh = leafHash(p.env.bytes);
       nodes.length = 0;
       next.frontier.append(lh, nodes);
-      for (const n of nodes) newHashes.push(n.hash);
+      for (const n of nodes) {
+        newHashes.push(n.hash);
+        tiles.add(n, ops);
+      }
       next.tailLeaves.push(p.env.bytes);
       receipts.push({ origin: this.origin, index: i, leafHash: toBase64(lh), treeSize: 0 });
       if (offset === L.CHUNK - 1) {
@@ -614,6 +631,7 @@ export class Ledger implements NodeReader {
     const size = next.frontier.size;
     if (size % L.CHUNK !== 0) flushChunk(Math.floor(size / L.CHUNK));
     next.tailHashes = size % L.CHUNK !== 0 ? Buffer.concat(newHashes) : Buffer.alloc(0);
+    next.tiles = tiles.finish(ops);
     ops.push({ type: 'put', key: L.KEY_HEAD, value: encodeHead(next.frontier) });
     for (const r of receipts) r.treeSize = size;
     return { ops, next, index, receipts };
@@ -638,34 +656,82 @@ export class Ledger implements NodeReader {
     for (const p of this.#queue) this.#pendingSeq.set(p.sid, Math.max(p.env.envelope.seq, this.#pendingSeq.get(p.sid) ?? -1));
   }
 
-  /** The stored perfect-subtree hash (level, index) of the committed tree (NodeReader). */
+  /**
+   * The stored perfect-subtree hash (level, index) of the committed tree (NodeReader): levels
+   * below a chunk from the chunk's hashes, the others from the upper-tree tiles
+   * (tree-tiles.ts), so a proof reads its leaf's chunk and about one tile per 8 levels.
+   */
   async node(level: number, index: number): Promise<Hash> {
     this.#checkOpen();
     const leaf = (index + 1) * 2 ** level - 1;
     if (leaf >= this.size) throw new LedgerError('E_RANGE', `node (${level}, ${index}) is beyond tree size ${this.size}`);
-    const pos = nodePosition(level, index);
-    // Nodes above a chunk are few (one per CHUNK leaves) and shared by many proofs: keep
-    // them in a bounded cache, so a proof reads about one chunk however large the tree.
-    const upper = level >= L.CHUNK_LEVELS;
-    const cached = upper ? this.#upperCache.get(pos) : undefined;
-    if (cached) return cached;
-    const chunk = Math.floor(leaf / L.CHUNK);
-    const buf = chunk === Math.floor(this.size / L.CHUNK) ? this.#state.tailHashes : await this.#hashChunk(chunk);
-    const h = L.hashAt(buf, chunk, pos);
+    let h: Buffer | undefined;
+    if (level < L.CHUNK_LEVELS) {
+      const chunk = Math.floor(leaf / L.CHUNK);
+      const buf = chunk === Math.floor(this.size / L.CHUNK) ? this.#state.tailHashes : await this.#hashChunk(chunk);
+      h = L.hashAt(buf, chunk, nodePosition(level, index));
+    } else {
+      const { t, n, k, j } = locate(level, index);
+      const tail = this.#state.tiles[t];
+      if (tail && tail.index === n) h = tileHash(tail, k, j);
+      else if (tail && n < tail.index) h = fullTileHash(t, await this.#fullTile(t, n), k, j);
+    }
     if (!h) throw new StoreError('E_CORRUPT', `tree node (${level}, ${index}) is missing from the store`, { cause: { index: leaf } });
-    const hash = asHash(Buffer.from(h));
-    if (upper) this.#upperCache.set(pos, hash);
-    return hash;
+    return asHash(Buffer.from(h));
   }
 
   async #hashChunk(chunk: number): Promise<Buffer> {
     let buf = this.#hashCache.get(chunk);
     if (!buf) {
-      buf = await this.#db.get(L.hashKey(chunk));
+      buf = await this.#read(L.hashKey(chunk));
       if (!buf) throw new StoreError('E_CORRUPT', `tree hashes of chunk ${chunk} are missing`, { cause: { index: chunk * L.CHUNK } });
       this.#hashCache.set(chunk, buf);
     }
     return buf;
+  }
+
+  /** A full upper-tree tile (immutable: cached, boundedly). */
+  async #fullTile(t: number, n: number): Promise<Buffer> {
+    const key = L.tileKey(t, n);
+    let buf = t === 0 ? this.#lowTiles.get(n) : this.#highTiles.get(key);
+    if (!buf) {
+      buf = await this.#read(key);
+      if (!buf) throw new StoreError('E_CORRUPT', `tree tile ${t}/${n} is missing`, { cause: { index: n * 256 ** (t + 1) } });
+      if (t === 0) this.#lowTiles.set(n, buf);
+      else this.#highTiles.set(key, buf);
+    }
+    return buf;
+  }
+
+  /** Read a key, together with the other reads asked for in the same tick (one getMany). */
+  #read(key: string): Promise<Buffer | undefined> {
+    let p = this.#reads.get(key);
+    if (!p) {
+      p = new Promise<Buffer | undefined>((resolve, reject) => {
+        if (this.#readBatch.length === 0) queueMicrotask(() => this.#flushReads());
+        this.#readBatch.push({ key, resolve, reject });
+      });
+      this.#reads.set(key, p);
+    }
+    return p;
+  }
+
+  #flushReads(): void {
+    const batch = this.#readBatch;
+    this.#readBatch = [];
+    const done = (): void => {
+      for (const r of batch) this.#reads.delete(r.key);
+    };
+    this.#db.getMany(batch.map((r) => r.key)).then(
+      (values) => {
+        done();
+        batch.forEach((r, i) => r.resolve(values[i]));
+      },
+      (err: unknown) => {
+        done();
+        for (const r of batch) r.reject(err);
+      },
+    );
   }
 
   /** Reads after close(), and while reopen() has the store closed, are refused with a typed error, not LevelDB's. */
@@ -995,7 +1061,8 @@ export class Ledger implements NodeReader {
     this.#pendingSeq.clear();
     this.#seqCache.clear();
     this.#hashCache.clear();
-    this.#upperCache.clear();
+    this.#lowTiles.clear();
+    this.#highTiles.clear();
     this.#offline = undefined;
     // Acknowledged means durable: the reopened tree must extend the one committed before.
     let lost = this.size < before.size;
@@ -1063,7 +1130,9 @@ async function readState(db: Level<string, Buffer>): Promise<{ state: State; ind
     head.size,
     head.frontier.map((h) => asHash(fromBase64(h, 'frontier hash'))),
   );
-  const state: State = { frontier, tailLeaves: [], tailHashes: Buffer.alloc(0) };
+  // Tiles missing (a ledger written before them, or a build a crash cut short) are built first.
+  await buildTiles(db, head.size);
+  const state: State = { frontier, tailLeaves: [], tailHashes: Buffer.alloc(0), tiles: await readTails(db, head.size) };
   const chunk = Math.floor(head.size / L.CHUNK);
   const inTail = head.size % L.CHUNK;
   if (inTail !== 0) {
