@@ -163,6 +163,12 @@ describe('editor dialogs: validators in every language (the same verdicts, reaso
     ['bot-ledger', 'witnesses', 'did:key:z6MkBAD example.com/b'],
     ['bot-ledger', 'rateSigner', '-1'],
     ['bot-ledger', 'rateTotal', 'x'],
+    ['bot-ledger', 'confidential', 'plant'],
+    ['bot-ledger', 'confidential', 'bad!id plant/#'],
+    ['bot-ledger', 'confidential', 'plant a/#/b'],
+    ['bot-ledger', 'confidential', 'plant a/# a/#'],
+    ['bot-ledger', 'confidential', 'p a/#\np b/#'],
+    ['bot-ledger', 'mirrorName', 'a/b'],
     ['bot-sign', 'kind', 'Reading', { kindType: 'str' }],
     ['bot-sign', 'topic', 'a/#', { topicType: 'str' }],
     ['bot-verify', 'trusted', 'did:key:z6MkBAD'],
@@ -193,6 +199,8 @@ describe('editor dialogs: validators in every language (the same verdicts, reaso
     ['bot-partner', 'witnesses', B],
     ['bot-partner', 'quorum', 'x'],
     ['bot-partner', 'timeoutMs', '5'],
+    ['bot-partner', 'readFrom', 'somewhere'],
+    ['bot-partner', 'readFrom', 'owner\nowner'],
   ];
   const CJK = /[\u3040-\u30ff\u3400-\u9fff]/;
   for (const lang of Object.keys(LANGS)) {
