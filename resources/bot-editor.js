@@ -1,7 +1,7 @@
 /*
  * Editor-side checks shared by the nodes' dialogs (each node's .html loads this file from
  * `resources/@blockchain-of-things/node-red/bot-editor.js`). They follow the runtime's rules
- * (lib/format/identity.ts, lib/format/note.ts, lib/format/topic.ts, nodes/settings.ts, nodes/config-nodes.ts); each check
+ * (lib/format/identity.ts, lib/format/note.ts, lib/format/topic.ts, nodes/setting-lines.ts, nodes/config-nodes.ts); each check
  * returns null or the reason. Node-RED 4 marks an invalid field with a red border and shows the
  * reason only in a tooltip on hover; in this package's dialogs (bot-* nodes) the reason is also
  * written in a small red line under the field (showReasons), kept up to date as it is checked.
@@ -97,7 +97,7 @@
         };
     }
 
-    /** "<origin> <did:key>" lines (Witnessed, Mirrored): nodes/settings.ts parseWitnessed. */
+    /** "<origin> <did:key>" lines (Witnessed, Mirrored): nodes/setting-lines.ts parseWitnessed. */
     function originDidLinesError(v) {
         var seen = {}, lines = settingLines(v), i, parts, origin, did, err;
         for (i = 0; i < lines.length; i++) {
@@ -116,7 +116,7 @@
     }
 
     /**
-     * Witness lines "<did:key> [name]" (nodes/settings.ts parseWitnesses, lib/consortium/quorum.ts): their
+     * Witness lines "<did:key> [name]" (nodes/setting-lines.ts parseWitnesses, lib/consortium/quorum.ts): their
      * problem or null. Without a name, the origin of the `witnessed` line with that did:key is taken.
      */
     function witnessesError(v, witnessed) {

@@ -177,7 +177,7 @@ export interface PartnerSettings {
   operator: string;
   via: 'mqtt' | 'http';
   url?: string;
-  /** As nodes/settings.ts parseWitnesses gives them (did:key strings). */
+  /** As nodes/setting-lines.ts parseWitnesses gives them (did:key strings). */
   witnesses: readonly WitnessInit[];
   quorum: number;
 }

@@ -2,7 +2,7 @@
  * Access requests in a Node-RED runtime (README "One paste to connect a partner"): a partner's
  * request reaches the owner over HTTP (http in → bot-query answering partners), bot-grant
  * announces it as a message, lists, approves (narrowed) and declines requests; the partner-side
- * admin endpoint (nodes/access-admin.ts) asks and checks; a bot-partner whose invitation no
+ * admin endpoint (nodes/admin-routes.ts) asks and checks; a bot-partner whose invitation no
  * longer matches its settings is refused at deploy.
  */
 import * as assert from 'node:assert/strict';
