@@ -19,7 +19,8 @@ import { parseArgs } from 'node:util';
 import { auditLedger } from '../lib/store/audit';
 import { toBase64 } from '../lib/format/bytes';
 import { BotError, LedgerError } from '../lib/errors';
-import { signEnvelope } from '../lib/format/envelope';
+import { type SignedEnvelope, signEnvelope } from '../lib/format/envelope';
+import { SignPool } from '../lib/format/sign-pool';
 import { Identity, PublicKey } from '../lib/format/identity';
 import { type JsonValue } from '../lib/format/jcs';
 import { checkOrigin, Ledger, type Receipt } from '../lib/store/ledger';
@@ -36,11 +37,12 @@ Commands (output: one JSON object per line unless noted; hashes are standard bas
       Generate an Ed25519 operator key and write it to FILE as a PKCS#8 PEM (mode 0600,
       never overwrites). Prints {"did"}, and with --origin also "vkey", the C2SP note
       verifier key of checkpoints with that origin. The secret key is never printed.
-  append DIR --key FILE [--origin O] [--topic T] [--kind K]
+  append DIR --key FILE [--origin O] [--topic T] [--kind K] [--workers N]
       Read JSON values from stdin, one per line (empty lines skipped), sign each as an
       envelope {kind: K (default "reading"), seq, ts: now, topic: T, payload} and append
       it to the ledger in DIR, created when missing (then --origin is required). Prints
       {"index","leafHash","treeSize"} per entry, in input order, once it is durable.
+      A burst of input is signed on N worker threads (default: cores - 1; 0: none).
   checkpoint DIR --key FILE
       Sign a C2SP checkpoint if the tree grew; print the latest signed note (text).
   proof DIR INDEX [--size N]
@@ -122,7 +124,7 @@ const str = (type: 'string' = 'string') => ({ type });
 
 const COMMANDS: Record<string, CommandSpec> = {
   keygen: { positionals: [], options: { out: str(), origin: str() }, run: keygen },
-  append: { positionals: ['DIR'], options: { key: str(), origin: str(), topic: str(), kind: str() }, run: append },
+  append: { positionals: ['DIR'], options: { key: str(), origin: str(), topic: str(), kind: str(), workers: str() }, run: append },
   checkpoint: { positionals: ['DIR'], options: { key: str() }, run: checkpoint },
   proof: { positionals: ['DIR', 'INDEX'], options: { size: str() }, run: proof },
   consistency: { positionals: ['DIR', 'OLD', 'NEW'], options: {}, run: consistency },
@@ -622,7 +624,13 @@ async function append(ctx: Ctx): Promise<number> {
     throw new UsageError(`append: --kind or --topic: ${(err as Error).message}`);
   }
   if (origin !== undefined) checkOrigin(origin);
+  const workersText = optString(ctx, 'workers');
+  const workers = workersText === undefined ? undefined : Number(workersText);
+  if (workers !== undefined && !(Number.isSafeInteger(workers) && workers >= 0 && workers <= 64))
+    throw new UsageError('append: --workers must be a whole number from 0 to 64');
   const ledger = await Ledger.open({ dir: ctx.pos[0], origin, identity });
+  // Signing, the bulk of an append's CPU, on worker threads while input comes in a burst.
+  const pool = workers === 0 ? undefined : new SignPool(identity, { workers });
   const { io, out } = ctx;
 
   const queue: InFlight[] = [];
@@ -703,16 +711,17 @@ async function append(ctx: Ctx): Promise<number> {
             `the integer ${unsafe.slice(0, 40)} is beyond 2^53-1 and would be changed by JSON number handling (I-JSON, RFC 7493 §2.2); send it as a string`,
           );
         }
-        let env;
+        let env: SignedEnvelope | Promise<SignedEnvelope>;
         try {
-          env = signEnvelope(identity, topic === undefined ? { kind, seq, ts: Date.now(), payload } : { kind, seq, ts: Date.now(), topic, payload }, {
-            maxBytes: ledger.maxEntryBytes,
-          });
+          const input = topic === undefined ? { kind, seq, ts: Date.now(), payload } : { kind, seq, ts: Date.now(), topic, payload };
+          const limits = { maxBytes: ledger.maxEntryBytes };
+          env = pool ? pool.sign(input, limits) : signEnvelope(identity, input, limits);
         } catch (err) {
           throw new InputError(n, err instanceof BotError ? `${err.message} (${err.code})` : (err as Error).message);
         }
         seq++;
-        const item: InFlight = { done: ledger.append(env) };
+        // The pool resolves in call order, so appends still come in seq order.
+        const item: InFlight = { done: env instanceof Promise ? env.then((e) => ledger.append(e)) : ledger.append(env) };
         item.done.then(
           (r) => {
             item.receipt = r;
@@ -736,6 +745,7 @@ async function append(ctx: Ctx): Promise<number> {
     wake();
     await printer;
     io.signal?.removeEventListener('abort', onAbort);
+    await pool?.close();
     await ledger.close();
   }
   if (failure) throw failure;

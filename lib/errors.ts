@@ -36,6 +36,7 @@ export const BOT_ERROR_CODES = [
   'E_DECRYPT', // a sealed payload or wrapped key that does not open (wrong key, tampered, or moved to another entry, scope or ledger)
   'E_NO_KEY', // no key held for a sealed entry's scope and epoch (not granted, or sealed after a revocation)
   'E_DEVICE', // a device enrolment, retirement or rotation that is not valid for this ledger, or a device the ledger does not hold
+  'E_WORKER', // a worker thread (e.g. of the signing pool) died or failed: the jobs it held are lost, the pool recovers
 ] as const;
 
 /** An error code of the kernel. */

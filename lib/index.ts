@@ -9,6 +9,8 @@ export * from './format/bytes';
 export * from './format/jcs';
 export * from './format/identity';
 export * from './format/envelope';
+export { SignPool } from './format/sign-pool';
+export type { SignPoolOptions, SignPoolStats } from './format/sign-pool';
 export * from './format/merkle';
 export * from './format/note';
 export * from './format/topic';

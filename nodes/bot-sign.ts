@@ -8,9 +8,12 @@
  * payload), `topic`/`topicType` (default msg.topic; also flow, global, env or a fixed
  * string) and `kind`/`kindType` (default the string "reading"). `seq` comes from the
  * signer's persistent counter (lib/store/sequence.ts), so it keeps increasing across redeploys and
- * restarts and is never reused by one signer.
+ * restarts and is never reused by one signer. Under a burst of messages the Ed25519 signatures are
+ * made on worker threads (lib/format/sign-pool.ts; the same envelopes, in the same order); a message
+ * at a low rate is signed inline. `botSignWorkers` in settings.js sets the threads (0: none).
  */
-import { signEnvelope } from '../lib/format/envelope';
+import { type SignedEnvelope, signEnvelope } from '../lib/format/envelope';
+import { SignPool } from '../lib/format/sign-pool';
 import { BotError, isBotError } from '../lib/errors';
 import { type Identity } from '../lib/format/identity';
 import { jsonProblem, type JsonValue } from '../lib/format/jcs';
@@ -49,6 +52,7 @@ export = function (RED: NodeAPI): void {
     let identity: Identity | undefined;
     let counter: SequenceCounter | undefined;
     let setupError: Error | undefined;
+    let pool: SignPool | undefined;
     const property = typeof def.property === 'string' && def.property.trim() !== '' ? def.property.trim() : 'payload';
     const topicSetting = typedSetting(def.topic, def.topicType, DEFAULT_TOPIC);
     const kindSetting = typedSetting(def.kind, def.kindType, DEFAULT_KIND);
@@ -57,6 +61,8 @@ export = function (RED: NodeAPI): void {
     try {
       identity = identityOf(RED, def.identity, 'identity');
       counter = sharedSequence(userPath(RED, 'bot-seq'), identity.did);
+      const workers = RED.settings.botSignWorkers;
+      if (workers !== 0) pool = new SignPool(identity, typeof workers === 'number' ? { workers } : {});
       status.now({ fill: 'grey', shape: 'dot', text: tr('bot-sign.status.next', { seq: counter.peek() }) });
     } catch (err) {
       setupError = err as Error;
@@ -74,20 +80,25 @@ export = function (RED: NodeAPI): void {
         if (typeof kind !== 'string')
           throw new BotError('E_ENVELOPE', `the kind (${describeSetting(kindSetting)}) must be a string, not ${kind === null ? 'null' : typeof kind}`);
         const seq = counter!.next(); // a seq burnt by a failed signature is only a gap
-        const env = signEnvelope(identity!, {
-          kind,
-          seq,
-          ts: Date.now(),
-          topic: topicValue(topic),
-          payload: payload as JsonValue | Uint8Array,
-        });
-        msg.unsigned = payload;
-        // A fresh plain object, sharing nothing with the original payload.
-        setMessageProperty(RED, msg, property, JSON.parse(env.bytes.toString('utf8')) as unknown);
-        signed++;
-        status.update(() => ({ fill: 'green', shape: 'dot', text: tr('bot-sign.status.signed', { seq, n: signed }) }));
-        send(msg);
-        done();
+        const input = { kind, seq, ts: Date.now(), topic: topicValue(topic), payload: payload as JsonValue | Uint8Array };
+        const deliver = (env: SignedEnvelope): void => {
+          msg.unsigned = payload;
+          // A fresh plain object, sharing nothing with the original payload.
+          setMessageProperty(RED, msg, property, JSON.parse(env.bytes.toString('utf8')) as unknown);
+          signed++;
+          status.update(() => ({ fill: 'green', shape: 'dot', text: tr('bot-sign.status.signed', { seq, n: signed }) }));
+          send(msg);
+          done();
+        };
+        if (!pool) deliver(signEnvelope(identity!, input));
+        else
+          pool
+            .sign(input)
+            .then(deliver)
+            .catch((err: unknown) => {
+              status.fail(err);
+              done(err as Error);
+            });
       } catch (err) {
         // A value that is not JSON: name it where the flow has it (msg.payload.a.b is a Map).
         const e = isBotError(err, 'E_JSON') ? (jsonProblem(payload, `msg.${property}`) ?? err) : err;
@@ -126,7 +137,16 @@ export = function (RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       status.stop();
-      done();
+      if (!pool) return done();
+      // Messages being signed get up to 2 s to go out; then the workers are terminated.
+      const p = pool;
+      let timer: NodeJS.Timeout | undefined;
+      void Promise.race([p.drain(), new Promise<void>((r) => (timer = setTimeout(r, 2000)))])
+        .then(() => p.close())
+        .finally(() => {
+          clearTimeout(timer);
+          done();
+        });
     });
   }
 

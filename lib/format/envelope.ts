@@ -122,10 +122,31 @@ function canonicalForms(env: Omit<Envelope, 'sig'>): { body: string; leaf: (sig:
 
 /** Sign a payload as an envelope with the given identity. */
 export function signEnvelope(id: Identity, input: EnvelopeInput, limits: EnvelopeLimits = {}): SignedEnvelope {
+  const p = prepareEnvelope(id.publicKey, input, limits);
+  return p.finish(id.sign(p.message));
+}
+
+/** An envelope checked and canonicalized, waiting for its Ed25519 signature (lib/format/sign-pool.ts signs elsewhere). */
+export interface PreparedEnvelope {
+  /** The exact bytes to sign: "bot-envelope-v1\n" ‖ JCS(envelope without sig) (RFC 8785, RFC 8032). */
+  readonly message: Buffer;
+  /** The SignedEnvelope from the 64-byte signature of `message` by the signer's key. */
+  finish(signature: Uint8Array): SignedEnvelope;
+}
+
+/** Length of `,"sig":"<86 base64url characters>"` in a leaf: its size is known before signing. */
+const SIG_FIELD_BYTES = 95;
+
+/**
+ * Check and canonicalize an envelope for `signer` (what signEnvelope does before and after
+ * its one signature), so the signature can be made on another thread: the same bytes, the
+ * same envelope. Throws what signEnvelope throws (E_ENVELOPE, E_JSON, E_TOO_LARGE).
+ */
+export function prepareEnvelope(signer: PublicKey, input: EnvelopeInput, limits: EnvelopeLimits = {}): PreparedEnvelope {
   const env: Omit<Envelope, 'sig'> & { sig?: string } = {
     v: 1,
     kind: input.kind,
-    signer: id.did,
+    signer: signer.did,
     seq: input.seq,
     ts: input.ts,
     // types.isUint8Array, not instanceof: a Buffer or Uint8Array from another realm (a
@@ -136,12 +157,19 @@ export function signEnvelope(id: Identity, input: EnvelopeInput, limits: Envelop
   if (types.isUint8Array(input.payload)) env.enc = 'base64';
   checkFields(env, false, true);
   const forms = canonicalForms(env);
-  const sig = toBase64Url(id.sign(Buffer.from(ENVELOPE_DOMAIN + forms.body, 'utf8')));
-  const bytes = Buffer.from(forms.leaf(sig), 'utf8');
-  checkSize(bytes.length, limits);
-  env.sig = sig;
-  remember(sig, bytes);
-  return new SignedEnvelope(env as Envelope, bytes, id.publicKey, INTERNAL);
+  const message = Buffer.from(ENVELOPE_DOMAIN + forms.body, 'utf8');
+  checkSize(message.length - ENVELOPE_DOMAIN.length + SIG_FIELD_BYTES, limits);
+  return {
+    message,
+    finish(signature: Uint8Array): SignedEnvelope {
+      const sig = toBase64Url(signature);
+      const bytes = Buffer.from(forms.leaf(sig), 'utf8');
+      checkSize(bytes.length, limits);
+      env.sig = sig;
+      remember(sig, bytes);
+      return new SignedEnvelope(env as Envelope, bytes, signer, INTERNAL);
+    },
+  };
 }
 
 /**
