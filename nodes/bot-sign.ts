@@ -63,6 +63,7 @@ export = function (RED: NodeAPI): void {
       counter = sharedSequence(userPath(RED, 'bot-seq'), identity.did);
       const workers = RED.settings.botSignWorkers;
       if (workers !== 0) pool = new SignPool(identity, typeof workers === 'number' ? { workers } : {});
+      (node as RedNode & { signPool?: SignPool }).signPool = pool; // @internal: tests read its stats
       status.now({ fill: 'grey', shape: 'dot', text: tr('bot-sign.status.next', { seq: counter.peek() }) });
     } catch (err) {
       setupError = err as Error;
