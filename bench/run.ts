@@ -62,6 +62,11 @@
  *         (answerRequest + verifyReadAnswer in this process, no MQTT), and CPU ms per read
  *         of the partner child (and its verification) and of the owner.
  *
+ * confidential  Sealed vs plain entries (GitHub issue 13; details in bench/confidential.ts): appends/s
+ *         through LedgerService.append (target ratio >= 0.8), partner reads/s with readOpen
+ *         against read (target >= 0.8), and the time of a key rotation at 100 partners.
+ *         `--confidential` runs only these.
+ *
  * Full mode: append 100k, audit 50k, scale/memory 1,000,000 vs 10,000; 5 rounds (memory 3).
  * Short mode (--short): append 20k, audit 10k, scale/memory 100,000 vs 10,000; 3 rounds.
  * Scratch ledgers live in fresh directories under os.tmpdir() and are removed at the end.
@@ -69,6 +74,7 @@
 import { benchFlow } from './flow';
 import { benchConsensus } from './consensus';
 import { benchPartner } from './partner';
+import { benchConfidential } from './confidential';
 import * as child_process from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -533,6 +539,13 @@ async function main(): Promise<void> {
   };
   log(`mode ${SHORT ? 'short' : 'full'}; ${machine.cpu} x${machine.cpus}; node ${machine.node}`);
 
+  if (process.argv.includes('--confidential')) {
+    // `npm run bench -- --confidential` (GitHub issue 13): the confidential figures alone.
+    const confidential = await benchConfidential(SHORT);
+    process.stdout.write(JSON.stringify({ bench: 'confidential', mode: SHORT ? 'short' : 'full', machine, confidential, seconds: round(now() - started, 1) }, null, 2) + '\n');
+    return;
+  }
+
   const sign = await benchSign();
 
   log(`pre-signing ${P.appendN} envelopes for ${CALLERS} callers`);
@@ -576,6 +589,9 @@ async function main(): Promise<void> {
   log(`partner: reads with proofs over loopback MQTT from a child process against local bot-query reads`);
   const partner = await benchPartner(SHORT);
 
+  log(`confidential: sealed vs plain appends and partner reads, key rotation at 100 partners (bench/confidential.ts)`);
+  const confidential = await benchConfidential(SHORT);
+
   const out = {
     bench: '@blockchain-of-things/node-red kernel vs peers',
     mode: SHORT ? 'short' : 'full',
@@ -589,6 +605,7 @@ async function main(): Promise<void> {
     flow,
     consensus,
     partner,
+    confidential,
     loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)),
     seconds: round(now() - started, 1),
   };

@@ -6,7 +6,7 @@
  * ledger and that one secret restore every scope key after a restart.
  */
 import { AccessError, GrantIndex, type GrantTerms, revokeGrant, type Issued } from '../access/grants';
-import { fromTrustedLeaf, type SignedEnvelope, signEnvelope } from '../format/envelope';
+import { type EnvelopeInput, type EnvelopeLimits, fromTrustedLeaf, type SignedEnvelope, signEnvelope } from '../format/envelope';
 import type { DidKey, Identity } from '../format/identity';
 import { type Ledger } from '../store/ledger';
 import { serialized } from '../store/mutex';
@@ -25,7 +25,7 @@ import {
   readerKey,
   scopeKeyId,
 } from './keys';
-import { isScopeId, openSealed, sealedScope, sealEnvelope } from './seal';
+import { isScopeId, openSealed, sealedInput, sealedScope, sealEnvelope } from './seal';
 import { checkTopicFilter } from '../format/topic';
 import { FormatError } from '../errors';
 
@@ -298,6 +298,27 @@ export class ConfidentialOwner {
     const cur = ring.epochs.current(scope) as NonNullable<ReturnType<KeyEpochs['current']>>;
     const key = await ring.keyOf(scope, cur.epoch);
     return sealEnvelope(sealer, inner, { origin: this.ledger.origin, scope, epoch: cur.epoch, key }, nextSeq(), ts, { maxBytes: this.ledger.maxEntryBytes });
+  }
+
+  /**
+   * Seal as seal() does, with the signature made by `sign` (e.g. a SignPool's, which keeps call
+   * order: lib/format/sign-pool.ts), so the caller can start the next sealing before this
+   * signature is made. Undefined when the topic is not confidential; else the signed envelope to come.
+   */
+  async sealWith(
+    inner: SignedEnvelope,
+    sealer: DidKey,
+    nextSeq: () => number,
+    sign: (input: EnvelopeInput, limits: EnvelopeLimits) => Promise<SignedEnvelope>,
+    ts = this.#now(),
+  ): Promise<{ signed: Promise<SignedEnvelope> } | undefined> {
+    const ring = await this.keyring();
+    const scope = ring.epochs.scopeOf(inner.envelope.topic);
+    if (scope === undefined) return undefined;
+    const cur = ring.epochs.current(scope) as NonNullable<ReturnType<KeyEpochs['current']>>;
+    const key = await ring.keyOf(scope, cur.epoch);
+    const input = sealedInput(sealer, inner, { origin: this.ledger.origin, scope, epoch: cur.epoch, key }, nextSeq(), ts);
+    return { signed: sign(input, { maxBytes: this.ledger.maxEntryBytes }) };
   }
 
   /** Open a sealed entry of this ledger with the owner's keys (E_NO_KEY, E_DECRYPT, E_SIGNATURE). */

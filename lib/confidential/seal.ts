@@ -18,7 +18,7 @@
 import * as crypto from 'node:crypto';
 import { fromBase64, toBase64 } from '../format/bytes';
 import { FormatError, VerificationError } from '../errors';
-import { type EnvelopeLimits, type SignedEnvelope, signEnvelope, verifyEnvelope } from '../format/envelope';
+import { type EnvelopeInput, type EnvelopeLimits, type SignedEnvelope, signEnvelope, verifyEnvelope } from '../format/envelope';
 import type { Identity } from '../format/identity';
 import { canonicalize, isPlainObject, type JsonValue } from '../format/jcs';
 
@@ -102,21 +102,31 @@ function checkKey(key: Uint8Array): void {
 }
 
 /**
- * Seal a verified envelope for a confidential scope: a `sealed` envelope signed by `sealer`
- * (seq from its persistent counter), carrying the inner envelope's topic, its leaf bytes
- * encrypted under the epoch's key (AES-256-GCM, random nonce, associated data sealedAad).
+ * The fields of a sealed envelope, before its signature: the inner envelope's leaf bytes
+ * encrypted under the epoch's key (AES-256-GCM, random nonce, associated data sealedAad) for
+ * the sealer `sealerDid` at `seq` and `ts`. Sign them with the sealer's key (signEnvelope, or a
+ * SignPool off the event loop): the same envelope sealEnvelope makes.
  */
-export function sealEnvelope(sealer: Identity, inner: SignedEnvelope, k: SealKey, seq: number, ts: number, limits: EnvelopeLimits = {}): SignedEnvelope {
+export function sealedInput(sealerDid: string, inner: SignedEnvelope, k: SealKey, seq: number, ts: number): EnvelopeInput {
   checkKey(k.key);
   if (!isScopeId(k.scope)) throw bad('scope must be 1-64 characters of A-Z a-z 0-9 . _ -');
   const topic = inner.envelope.topic;
-  const header: SealedHeader = { kind: SEALED_KIND, signer: sealer.did, seq, ts, ...(topic !== undefined ? { topic } : {}) };
+  const header: SealedHeader = { kind: SEALED_KIND, signer: sealerDid, seq, ts, ...(topic !== undefined ? { topic } : {}) };
   const nonce = crypto.randomBytes(NONCE_BYTES);
   const c = crypto.createCipheriv('aes-256-gcm', k.key, nonce, { authTagLength: TAG_BYTES });
   c.setAAD(sealedAad(k.origin, header, k.scope, k.epoch));
   const ct = Buffer.concat([c.update(inner.bytes), c.final(), c.getAuthTag()]);
   const payload: SealedPayload = { scope: k.scope, epoch: k.epoch, alg: CONTENT_ALG, nonce: toBase64(nonce), ct: toBase64(ct) };
-  return signEnvelope(sealer, { kind: SEALED_KIND, seq, ts, ...(topic !== undefined ? { topic } : {}), payload: payload as unknown as JsonValue }, limits);
+  return { kind: SEALED_KIND, seq, ts, ...(topic !== undefined ? { topic } : {}), payload: payload as unknown as JsonValue };
+}
+
+/**
+ * Seal a verified envelope for a confidential scope: a `sealed` envelope signed by `sealer`
+ * (seq from its persistent counter), carrying the inner envelope's topic, its leaf bytes
+ * encrypted under the epoch's key (AES-256-GCM, random nonce, associated data sealedAad).
+ */
+export function sealEnvelope(sealer: Identity, inner: SignedEnvelope, k: SealKey, seq: number, ts: number, limits: EnvelopeLimits = {}): SignedEnvelope {
+  return signEnvelope(sealer, sealedInput(sealer.did, inner, k, seq, ts), limits);
 }
 
 /** Whether an envelope is a sealed entry (by its kind; its payload is checked when opened). */

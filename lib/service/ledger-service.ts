@@ -41,6 +41,7 @@ import { SignedEnvelope, verifyEnvelope } from '../format/envelope';
 import type { EncryptionKey } from '../confidential/hpke';
 import { ConfidentialOwner, keyEpochsOf, KEY_ENTRY_KINDS } from '../confidential/owner';
 import { isSealed } from '../confidential/seal';
+import { SignPool } from '../format/sign-pool';
 import { escapeUnprintable } from '../format/topic';
 import type { Commit, Ledger, Receipt, StoredCheckpoint } from '../store/ledger';
 import { type AcquireOptions, acquireLedger, failedLease, type LedgerLease, type StoreHealth } from '../store/registry';
@@ -176,6 +177,7 @@ export class LedgerService {
   #closing: Promise<void> | undefined;
   #owner: Promise<ConfidentialOwner | undefined> | undefined;
   #sealTail: Promise<void> = Promise.resolve();
+  #signPool: SignPool | undefined;
 
   /** A service for opts; with error, an unusable one (see unusable()). Nothing runs before start(). */
   constructor(opts: LedgerServiceOptions, error?: BotError) {
@@ -418,17 +420,27 @@ export class LedgerService {
 
   /**
    * Append an input as a bot-append node does: sealed first when its topic is confidential
-   * (sealForAppend). Sealings run one after another, each append started in that order (the
-   * sealer's seq grows in ledger order), without waiting for the previous one to be durable,
-   * so appends still share group commits.
+   * (as sealForAppend). Sealings are started one after another (the sealer's seq grows in
+   * ledger order); their signatures are made by a SignPool (lib/format/sign-pool.ts: on a worker
+   * thread under load, results in call order), and each append starts once its signature is
+   * there, without waiting for the previous one to be durable, so appends share group commits.
    */
   async append(input: unknown): Promise<Receipt> {
     const l = await this.lease.ledger;
-    if ((await this.confidential()) === undefined) return l.append(input);
+    const owner = await this.confidential();
+    if (!owner) return l.append(input);
     let receipt: Promise<Receipt> | undefined;
     const turn = this.#sealTail.then(async () => {
-      const env = await this.sealForAppend(input);
-      receipt = l.append(env);
+      const env = input instanceof SignedEnvelope ? input : verifyEnvelope(input, { maxBytes: l.maxEntryBytes });
+      if (isSealed(env) || KEY_ENTRY_KINDS.includes(env.envelope.kind)) {
+        receipt = l.append(env);
+        return;
+      }
+      const identity = this.#opts.identity as Identity;
+      const pool = (this.#signPool ??= new SignPool(identity));
+      // The signature on a worker under load; the pool resolves in call order, so appends follow seq order.
+      const s = await owner.sealWith(env, identity.did, (this.#opts.confidential as ConfidentialSettings).nextSeq, (i, lim) => pool.sign(i, lim));
+      receipt = s ? s.signed.then((sealed) => l.append(sealed)) : l.append(env);
     });
     this.#sealTail = turn.catch(() => undefined);
     await turn;
@@ -557,6 +569,8 @@ export class LedgerService {
     await last.catch(report);
     if (!this.#lease) return;
     await this.#stopSync().catch(report);
+    await this.#sealTail;
+    await this.#signPool?.close().catch(report);
     this.#offHealth?.();
     await this.#lease.release().catch(report);
   }
