@@ -2,7 +2,10 @@
  * Confidential entries over a real Mosquitto (issue 13): the owner seals a scope, a mirror
  * replicates it, the owner goes offline, and a partner reads the scope from the mirror (after
  * its read from the owner times out), decrypts and verifies both signatures; the mirror's
- * LevelDB holds no plaintext of a marked reading; the audit passes without any key.
+ * LevelDB holds no plaintext of a marked reading; the audit passes without any key. Then the
+ * same with owner, mirror and partner in separate processes (test/confidential-child.ts), each
+ * running what bot-ledger runs (LedgerService: sealed appends, mirrors serving as "m1"): the
+ * owner's process is killed and the partner reads from the mirror.
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
@@ -17,6 +20,7 @@ import { EncryptionKey } from '../../lib/confidential/hpke';
 import { encryptionKeyInput } from '../../lib/confidential/keys';
 import { ConfidentialOwner } from '../../lib/confidential/owner';
 import { Mosquitto } from '../mosquitto';
+import { type ChildProcess, fork } from 'node:child_process';
 import { tmpDir, until } from '../helpers';
 
 /** Whether any file under dir contains the bytes (LevelDB's log and table files; values are stored raw, uncompressed or Snappy-compressed short strings stay readable). */
@@ -164,5 +168,81 @@ describe('confidential entries (real LevelDB, real Mosquitto)', function () {
     await control.append(signEnvelope(dev, { kind: 'reading', seq: 0, ts: Date.now(), topic: 'plant/x', payload: { tag: MARK } }));
     await control.close();
     assert.equal(grep(path.join(t.dir, 'control'), MARK), true);
+  });
+
+  it('owner, mirror and partner in separate processes: the owner is killed, the partner reads the sealed scope from the mirror', async () => {
+    const CHILD = path.resolve(__dirname, '../confidential-child.js');
+    const procs: ChildProcess[] = [];
+    const start = (): ((cmd: string, args?: Record<string, unknown>, ms?: number) => Promise<unknown>) => {
+      const proc = fork(CHILD, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      procs.push(proc);
+      let next = 1;
+      const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+      proc.on('message', (m: { id: number; result?: unknown; error?: { code?: string; message: string } }) => {
+        const c = calls.get(m.id);
+        calls.delete(m.id);
+        if (m.error) c?.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
+        else c?.resolve(m.result);
+      });
+      proc.on('exit', () => calls.forEach((c) => c.reject(new Error('child exited'))));
+      return (cmd, args = {}, ms = 15000) =>
+        new Promise((resolve, reject) => {
+          const id = next++;
+          const timer = setTimeout(() => reject(new Error(`${cmd}: no answer in ${ms} ms`)), ms);
+          calls.set(id, {
+            resolve: (v) => {
+              clearTimeout(timer);
+              resolve(v);
+            },
+            reject: (e) => {
+              clearTimeout(timer);
+              reject(e);
+            },
+          });
+          proc.send({ id, cmd, ...args });
+        });
+    };
+    const seed = (): string => Identity.generate().exportSeed().toString('hex');
+    const origin = 'example.com/plant-owner-mp';
+    const MARK = 'MP-MARKED-READING-51c2';
+    try {
+      const owner = start();
+      const mirror = start();
+      const partner = start();
+      const { did } = (await owner('owner', { seed: seed(), dir: path.join(t.dir, 'mp-owner'), url: broker.url, origin })) as { did: string };
+      await mirror('mirror', { seed: seed(), dir: path.join(t.dir, 'mp-mirror'), url: broker.url, origin, did });
+      const pseed = Identity.generate();
+      const enckey = await partner('partner', { seed: pseed.exportSeed().toString('hex'), url: broker.url, origin, did });
+      const { grant, keys } = (await owner('grant', { subject: pseed.did, enckey })) as { grant: string; keys: number };
+      assert.equal(keys, 1);
+      await owner('append', { seed: seed(), from: 0, n: 4, marker: MARK });
+      const size = (await owner('checkpoint')) as number;
+      // The partner reads from the owner first (while it is up).
+      const first = (await partner('read', { grant })) as { entries: { opened: { payload: { tag: string } } | null }[] };
+      assert.equal(first.entries.length, 4);
+      for (let i = 0; ; i++) {
+        const st = (await mirror('mirrorState')) as { checkpointSize?: number } | null;
+        if (st?.checkpointSize === size) break;
+        if (i > 100) assert.fail(`the mirror did not catch up: ${JSON.stringify(st)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+
+      procs[0].kill('SIGKILL');
+      await new Promise((r) => procs[0].once('exit', r));
+
+      const read = (await partner('read', { grant }, 20000)) as {
+        size: number;
+        entries: { kind: string; opened: { payload: { c: number; tag: string } } | null; error: unknown }[];
+      };
+      assert.equal(read.size, size);
+      assert.deepEqual(
+        read.entries.map((e) => [e.kind, e.error, e.opened?.payload.c, e.opened?.payload.tag]),
+        [0, 1, 2, 3].map((i) => ['sealed', null, 20 + i, MARK]),
+      );
+      assert.equal(grep(path.join(t.dir, 'mp-mirror-mirrors'), MARK), false);
+      assert.equal(grep(path.join(t.dir, 'mp-owner'), MARK), false);
+    } finally {
+      for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    }
   });
 });
