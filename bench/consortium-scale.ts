@@ -4,8 +4,12 @@
  * others, default quorum (a majority: 2 of 3, 4 of 7, 8 of 15), over one loopback Mosquitto
  * (bench/consensus.ts startBroker; aedes only when Mosquitto is missing), at N = 3, 7, 15.
  *
- *   node dist/bench/consortium-scale.js [--sizes 3,7,15] [--interval 1000] [--seconds 20] [--rate 4]
+ *   node dist/bench/consortium-scale.js [--sizes 3,7,15] [--interval 1000] [--seconds 20] [--rate 4] [--check]
  *   npm run bench -- --scale          (bench/run.ts runs this section with its defaults)
+ *
+ * With --check it is the 15-partner test as a script (`node dist/bench/consortium-scale.js
+ * --sizes 15 --check` after a build; about 40 s, too long for the suite's budget): it exits 1
+ * unless every entry of every partner was confirmed.
  *
  * Every partner appends RATE entries/s one at a time for SECONDS and waits for each to be
  * confirmed, while signing a checkpoint every INTERVAL ms (the bot-ledger node's default is
@@ -393,6 +397,9 @@ export async function benchConsortiumScale(o: ScaleOptions): Promise<{ points: S
   return { points, growth };
 }
 
+/** The sizes and pace of `npm run bench -- --scale` (the bot-ledger node's default checkpoint interval). */
+export const CONSORTIUM_SCALE: ScaleOptions = { sizes: [3, 7, 15], intervalMs: 1000, seconds: 20, rate: 4 };
+
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
@@ -403,14 +410,22 @@ if (require.main === module) {
     runPartner();
   } else {
     const o: ScaleOptions = {
-      sizes: (arg('--sizes') ?? '3,7,15').split(',').map(Number),
-      intervalMs: Number(arg('--interval') ?? 1000),
-      seconds: Number(arg('--seconds') ?? 20),
-      rate: Number(arg('--rate') ?? 4),
+      sizes: (arg('--sizes') ?? CONSORTIUM_SCALE.sizes.join(',')).split(',').map(Number),
+      intervalMs: Number(arg('--interval') ?? CONSORTIUM_SCALE.intervalMs),
+      seconds: Number(arg('--seconds') ?? CONSORTIUM_SCALE.seconds),
+      rate: Number(arg('--rate') ?? CONSORTIUM_SCALE.rate),
     };
     benchConsortiumScale(o).then(
       (r) => {
         process.stdout.write(JSON.stringify({ bench: 'consortium-scale', ...o, ...r }, null, 2) + '\n');
+        // --check (the 15-partner test as a script): every entry of every partner confirmed in time.
+        const failed = r.points.filter((p) => p.latency.failures > 0 || p.latency.samples < p.partners * Math.round(p.ratePerPartner * p.seconds));
+        if (process.argv.includes('--check') && failed.length > 0) {
+          process.stderr.write(
+            `check failed: entries not confirmed within 60 s at ${failed.map((p) => `${p.partners} partners (${p.latency.failures})`).join(', ')}\n`,
+          );
+          process.exit(1);
+        }
         process.exit(0);
       },
       (err: unknown) => {

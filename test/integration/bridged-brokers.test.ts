@@ -28,14 +28,16 @@ const EXAMPLE = path.resolve(__dirname, '../../../mosquitto/bridge.conf.example'
 /** How long a restored bridge may take until B's pending entry is confirmed (restart_timeout 1 15 of the example, plus a checkpoint round). */
 const RESUME_BOUND_MS = 20000;
 
-/** The example's bridge lines (comments dropped) pointing at address. */
-function bridgeSection(address: string): string {
+/** The example's bridge lines (comments dropped) pointing at address, with the organisation's own remote client id. */
+function bridgeSection(address: string, org: string): string {
   const lines = fs
     .readFileSync(EXAMPLE, 'utf8')
     .split('\n')
     .filter((l) => l.trim() !== '' && !l.startsWith('#'));
-  assert.ok(lines.some((l) => l.startsWith('address ')));
-  return lines.map((l) => (l.startsWith('address ') ? `address ${address}` : l)).join('\n');
+  assert.ok(lines.some((l) => l.startsWith('address ')) && lines.some((l) => l.startsWith('remote_clientid ')));
+  return lines
+    .map((l) => (l.startsWith('address ') ? `address ${address}` : l.startsWith('remote_clientid ') ? `remote_clientid bot-bridge-org-${org}` : l))
+    .join('\n');
 }
 
 /** A TCP relay from a local port to a target port that can be cut (every connection dropped, nothing accepted) and restored. */
@@ -171,8 +173,8 @@ describe('partners on three bridged Mosquitto brokers (one per organisation)', f
     relay = new Relay(await freePort(), hub.port);
     await relay.open();
     // B bridges through the relay (the link the test cuts), C straight to the hub.
-    brokers.push(await Mosquitto.start({ bridge: bridgeSection(`127.0.0.1:${relay.port}`) }));
-    brokers.push(await Mosquitto.start({ bridge: bridgeSection(`127.0.0.1:${hub.port}`) }));
+    brokers.push(await Mosquitto.start({ bridge: bridgeSection(`127.0.0.1:${relay.port}`, 'b') }));
+    brokers.push(await Mosquitto.start({ bridge: bridgeSection(`127.0.0.1:${hub.port}`, 'c') }));
     t = tmpDir('bot-bridged-');
     partners = ['A', 'B', 'C'].map((name) => {
       const seed = crypto.randomBytes(32).toString('hex');
