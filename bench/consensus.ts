@@ -12,7 +12,9 @@
  *
  * Measured with default TCP settings on both sides: mqtt.js opens its socket without
  * TCP_NODELAY and the Mosquitto config (like test/mosquitto.ts) has no set_tcp_nodelay, so
- * each request/answer hop of the witness exchange can wait ~40 ms on Nagle + delayed ACK.
+ * each request/answer hop can wait ~40 ms on Nagle + delayed ACK (witnesses that hold the
+ * previous checkpoint need no request: they take the log's shared add-checkpoint body).
+ * Larger consortia, each partner in its own process: bench/consortium-scale.ts.
  *
  * latency     Time from a resolved append receipt on A to Consortium.waitConfirmed resolving
  *             (a checkpoint covering the entry cosigned by at least one partner: 2 of 3),

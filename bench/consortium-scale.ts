@@ -8,7 +8,7 @@
  *   npm run bench -- --scale          (bench/run.ts runs this section with its defaults)
  *
  * With --check it is the 15-partner test as a script (`node dist/bench/consortium-scale.js
- * --sizes 15 --check` after a build; about 40 s, too long for the suite's budget): it exits 1
+ * --sizes 15 --check` after a build; about 35 s, too long for the suite's budget): it exits 1
  * unless every entry of every partner was confirmed.
  *
  * Every partner appends RATE entries/s one at a time for SECONDS and waits for each to be

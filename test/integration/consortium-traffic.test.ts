@@ -4,15 +4,19 @@
  * messages counted by an independent subscriber on `bot/v1/#`. Once the witnesses hold a
  * log's previous checkpoint, a new checkpoint is cosigned from the log's one shared
  * add-checkpoint body: no consistency RPC per witness (before: a request and an answer per
- * witness per checkpoint, 2·n·(n−1) messages an interval), one cosignature per witness.
+ * witness per checkpoint, 2·n·(n−1) messages an interval), one cosignature per witness. A
+ * body anyone may publish cannot stop a witness: a wrong proof sends it to the log's RPC.
  */
 import { strict as assert } from 'node:assert';
+import * as crypto from 'node:crypto';
 import { Consortium } from '../../lib/consortium/consortium';
 import { Identity } from '../../lib/format/identity';
 import { Ledger } from '../../lib/store/ledger';
 import { MqttLink } from '../../lib/consortium/mqtt-link';
 import { QuorumPolicy } from '../../lib/consortium/quorum';
 import { signEnvelope } from '../../lib/format/envelope';
+import { signCheckpoint } from '../../lib/format/note';
+import { formatAddCheckpointRequest } from '../../lib/consortium/witness';
 import { Mosquitto } from '../mosquitto';
 import { tmpDir } from '../helpers';
 
@@ -110,5 +114,28 @@ describe('witness traffic of four partners on one broker', function () {
     assert.equal(counts.checkpoint, rounds * N, JSON.stringify(counts));
     assert.equal(counts['add-checkpoint'], rounds * N, JSON.stringify(counts));
     assert.equal(counts.cosignature, rounds * pairs, JSON.stringify(counts));
+  });
+
+  it('a forged add-checkpoint body (the real checkpoint, a wrong proof) only costs an RPC: every witness still cosigns, none sees a conflict', async () => {
+    const log = members[0];
+    const held = log.ledger.size;
+    await log.ledger.append(signEnvelope(log.id, { kind: 'reading', seq: seq++, ts: Date.now(), topic: 't', payload: { seq } }));
+    // The note the ledger will sign (Ed25519 is deterministic), published by a stranger before the ledger publishes anything.
+    const note = signCheckpoint(log.ledger.origin, log.ledger.size, log.ledger.root(), log.id);
+    const garbage = Array.from({ length: 2 }, () => crypto.randomBytes(32));
+    await counter.publish(log.cons.topics.addCheckpoint, formatAddCheckpointRequest(held, garbage, note), { retain: true });
+    const end = Date.now() + 10000;
+    for (const w of members.slice(1)) {
+      for (;;) {
+        const st = await w.cons.witnessState(log.ledger.origin);
+        if (st.size === log.ledger.size) {
+          assert.equal(st.status, 'ok');
+          assert.ok(st.suspects >= 1, 'the failed proof is kept as a suspect record');
+          break;
+        }
+        if (Date.now() > end) throw new Error(`a witness holds ${st.size} (${st.status}), not ${log.ledger.size}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
   });
 });
