@@ -133,6 +133,15 @@ interface Waiter {
 
 const AUX = 'consensus/';
 
+/** Tree size of a checkpoint note already parsed once (-1 if it no longer parses). */
+function noteSize(note: string): number {
+  try {
+    return parseCheckpoint(parseNote(note).text).size;
+  } catch {
+    return -1;
+  }
+}
+
 /** One ledger's member of a consortium: log side and witness side over MQTT. */
 export class Consortium {
   readonly ledger: Ledger;
@@ -489,13 +498,18 @@ export class Consortium {
   #onOffer(log: LogFollow, payload: Buffer): void {
     if (payload.length === 0 || payload.length > DEFAULT_MAX_REQUEST_BYTES) return;
     let req: AddCheckpointRequest;
+    let size: number;
     try {
       req = parseAddCheckpointRequest(payload);
-      if (parseCheckpoint(parseNote(req.checkpoint).text).origin !== log.origin) return;
+      const cp = parseCheckpoint(parseNote(req.checkpoint).text);
+      if (cp.origin !== log.origin) return;
+      size = cp.size;
     } catch {
       return;
     }
     log.offer = req;
+    // A body for an older checkpoint than the one waiting (a late retained copy) does not replace it.
+    if (log.latest !== undefined && log.latest !== log.done && noteSize(log.latest) > size) return;
     log.latest = req.checkpoint;
     this.#kick(log);
   }
