@@ -6,8 +6,11 @@
  *
  *   GET  /bot-ledger/view/ledgers                      → [{id, name, …LedgerSummary} | {id, name, error}]
  *   GET  /bot-ledger/view/ledgers/:id/entries?before=&limit=&signer=&topic=&since=&until= → EntryPage
- *   GET  /bot-ledger/view/ledgers/:id/entries/:index   → EntryDetail (+ consensus status when synced)
+ *   GET  /bot-ledger/view/ledgers/:id/entries/:index   → EntryDetail (+ consensus status when synced; a sealed entry
+ *                                                        also {sealed:{scope, epoch}}, and opened: the device's envelope
+ *                                                        when this instance holds its key, docs/design.md "Confidential entries")
  *   GET  /bot-ledger/view/ledgers/:id/grants           → [GrantView] (lib/access/grants.ts), newest first
+ *   GET  /bot-ledger/view/ledgers/:id/scopes           → the confidential scopes: [{scope, topics, epochs:[{epoch, ts, index, holders, revoked}]}]
  *   GET  /bot-ledger/view/ledgers/:id/devices?silentMs= → [DeviceRow] (lib/devices/device-activity.ts), newest enrolment first
  *   POST /bot-ledger/view/ledgers/:id/audit            → 202; progress and result on comms
  *   GET  /bot-ledger/view/ledgers/:id/access           → [AccessView] pending access requests, newest first
@@ -38,9 +41,35 @@ import { sharedSequence } from '../lib/store/sequence';
 import type { Ledger } from '../lib/store/ledger';
 import { deviceRows, entryDetail, entryPage, type EntryFilter, LedgerWatch, Throttle } from '../lib/view/ledger-view';
 import { DeviceRegistry } from '../lib/devices/device-registry';
+import { keyEpochsOf } from '../lib/confidential/owner';
+import { isSealed, sealedScope } from '../lib/confidential/seal';
+import { verifyEnvelope } from '../lib/format/envelope';
 import { liveLedgers, queryInt } from '../nodes/admin-routes';
 import type { AdminHandler, AdminRequest, NodeAPI } from '../nodes/red-api';
 import { userPath, type BotLedgerNode } from '../nodes/config-nodes';
+
+/**
+ * What the sidebar shows of a sealed leaf (base64 leaf bytes): its scope and epoch, and the
+ * device's envelope when this instance holds the epoch's key (the owner); else why not.
+ */
+async function sealedView(n: BotLedgerNode, leafB64: string): Promise<{ sealed?: { scope: string; epoch: number }; opened?: unknown; closed?: string }> {
+  const bytes = Buffer.from(leafB64, 'base64');
+  if (!bytes.includes('"kind":"sealed"')) return {};
+  try {
+    const outer = verifyEnvelope(bytes);
+    if (!isSealed(outer)) return {};
+    const sealed = sealedScope(outer);
+    try {
+      const owner = await n.confidential();
+      if (!owner) return { sealed, closed: 'E_NO_KEY' };
+      return { sealed, opened: (await owner.open(outer)).envelope };
+    } catch (err) {
+      return { sealed, closed: err instanceof BotError ? err.code : 'E_NO_KEY' };
+    }
+  } catch {
+    return {};
+  }
+}
 
 /** The parts of the plugin API (RED) this plugin uses beyond a node's. */
 interface PluginAPI extends NodeAPI {
@@ -279,11 +308,26 @@ export = function (RED: PluginAPI): void {
       const detail = await entryDetail(l, index);
       const cons = n.consortium;
       const consensus = cons ? await cons.status(index).catch(() => null) : null;
-      return { ...detail, consensus };
+      return { ...detail, consensus, ...(await sealedView(n, detail.leaf)) };
     })().then(
       (d) => res.json(d),
       (err: unknown) => fail(res, err),
     );
+  });
+
+  http.get(`${BASE}/ledgers/:id/scopes`, read, (req, res) => {
+    ledgerOf(req.params.id ?? '')
+      .then(async ({ l }) =>
+        (await keyEpochsOf(l)).view().map((v) => ({
+          scope: v.scope,
+          topics: v.topics,
+          epochs: v.epochs.map((e) => ({ epoch: e.epoch, ts: e.ts, index: e.index, holders: e.holders, revoked: e.revoked })),
+        })),
+      )
+      .then(
+        (v) => res.json(v),
+        (err: unknown) => fail(res, err),
+      );
   });
 
   http.get(`${BASE}/ledgers/:id/grants`, read, (req, res) => {
@@ -371,7 +415,10 @@ export = function (RED: PluginAPI): void {
       const { identity, nextSeq } = operatorOf(n);
       const b = body(req);
       const issued = await AccessRequests.of(l).approve(req.params.rid ?? '', identity, nextSeq, { actions: b.actions, scope: b.scope, days: b.days });
-      return { grant: issued.terms, index: issued.receipt.index };
+      // The request's encryption key gets the confidential scopes' keys the grant covers (as bot-grant's approve).
+      const owner = issued.enckey !== undefined && issued.terms.actions.includes('read') ? await n.confidential() : undefined;
+      const keys = owner ? await owner.addReader(issued.terms, issued.enckey) : 0;
+      return { grant: issued.terms, index: issued.receipt.index, keys };
     })().then(
       (r) => res.json(r),
       (err: unknown) => fail(res, err),

@@ -23,6 +23,7 @@ import { freePort } from '../helpers';
 import type { FlowNode, Msg } from './util';
 import { ALL_NODES, freshUserDir, helper, nextMessage } from './util';
 import { parseConfidentialScopes, parseReadPlaces } from '../../nodes/setting-lines';
+import { readExample } from './examples';
 
 const botGrant = require('../../nodes/bot-grant') as unknown;
 const botPartner = require('../../nodes/bot-partner') as unknown;
@@ -46,7 +47,11 @@ const exposeHttp = (RED: {
     httpNode = RED.httpNode;
   });
 };
-const NODES = [...ALL_NODES, botGrant, botPartner, httpIn, exposeHttp];
+const inject = require('@node-red/nodes/core/common/20-inject.js') as unknown;
+const debug = require('@node-red/nodes/core/common/21-debug.js') as unknown;
+const comment = require('@node-red/nodes/core/common/90-comment.js') as unknown;
+const catchNode = require('@node-red/nodes/core/common/25-catch.js') as unknown;
+const NODES = [...ALL_NODES, botGrant, botPartner, httpIn, exposeHttp, inject, debug, comment, catchNode];
 
 /** Whether any file under dir holds the bytes (LevelDB's log and tables keep values as written). */
 function grep(dir: string, needle: string): boolean {
@@ -214,6 +219,33 @@ describe('confidential entries in Node-RED: sealed append, owner and partner rea
     assert.ok(scopes[0].epochs[0].holders.includes(PARTNER.did));
     assert.deepEqual(scopes[0].epochs[1].revoked, [PARTNER.did]);
     assert.ok(scopes[0].epochs[2].holders.includes(PARTNER.did) && scopes[0].epochs[2].holders.includes(PARTNER2.did));
+  });
+
+  it('the example "Confidential - owner" seals plant/# and its query opens it (no broker needed to append)', async () => {
+    await helper.unload();
+    const dir = path.join(userDir, 'example');
+    process.env.BOT_MQTT_URL = 'mqtt://127.0.0.1:9';
+    try {
+      const flow = readExample('Confidential - owner').map((n) =>
+        n.type === 'inject' ? { ...n, repeat: '', once: false } : n.type === 'bot-ledger' ? { ...n, dir } : n.type === 'debug' ? { ...n, type: 'helper' } : n,
+      );
+      await helper.load(NODES, flow, { 'co-key': { secretKey: seed(OPERATOR) }, 'co-device': { secretKey: seed(DEVICE) } });
+      const appended = new Promise<void>((resolve) => {
+        const l = helper.getNode('co-ledger') as unknown as { lease: { ledger: Promise<Ledger> } };
+        void l.lease.ledger.then((led) => led.onCommit((c) => c.size >= 3 && resolve()));
+      });
+      helper.getNode('co-feed').receive({});
+      helper.getNode('co-office').receive({});
+      await appended;
+      assert.equal(grep(dir, '21.5'), false);
+      const got = nextMessage(helper.getNode('co-query-out'), 10000);
+      helper.getNode('co-query-in').receive({});
+      const entries = ((await got).payload as { entries: Entry[] }).entries;
+      assert.equal(entries.length, 1);
+      assert.deepEqual(entries[0].opened?.payload, { celsius: 21.5 });
+    } finally {
+      delete process.env.BOT_MQTT_URL;
+    }
   });
 
   it('the settings: scope lines and read-from lines parse as the dialog checks them', () => {

@@ -26,6 +26,8 @@ const catchNode = require('@node-red/nodes/core/common/25-catch.js') as unknown;
 const NODES = [...ALL_NODES, botConsensus, botGrant, botPartner, botDevice, inject, debug, comment, catchNode];
 
 const TITLES = [
+  'Confidential - owner',
+  'Confidential - partner with a mirror',
   'Consortium partner A',
   'Consortium partner B',
   'Consortium partner C',
@@ -40,6 +42,8 @@ const TITLES = [
 const ENV_REF = /^\$\{([a-zA-Z_][a-zA-Z0-9_]*)\}$/;
 /** What the user must fill in before deploying: empty, so the editor marks it. */
 const MUST_FILL = [
+  'Confidential - partner with a mirror: plant owner.operator',
+  'Confidential - partner with a mirror: plant owner.grant',
   'Partner access - reader: owner over MQTT.operator',
   'Partner access - reader: owner over MQTT.grant',
   'Partner access - reader: owner over HTTP.operator',
