@@ -3,6 +3,8 @@
  *
  *   npm run bench            (build, then node dist/bench/run.js; about 4.5 minutes on 2 cores)
  *   npm run bench:short      (the same with --short: smaller sizes, a smoke test, < 1 min)
+ *   npm run bench -- --scale (only the scale figures at 10k / 1M / 10M entries: bench/scale.ts;
+ *                            its large ledgers are kept between runs in a cache folder)
  *
  * Prints ONE JSON object on stdout (progress goes to stderr): `mode`, `machine` (CPU model,
  * core count, Node version), `params`, and one entry per figure, each with `value` (ours),
@@ -67,14 +69,25 @@
  *         against read (target >= 0.8), and the time of a key rotation at 100 partners.
  *         `--confidential` runs only these.
  *
+ * --scale also runs consortia of 3, 7 and 15 partner processes (bench/consortium-scale.ts).
+ *
+ * bulk    `bot-ledger append` of N JSON lines from stdin with its signing pool (and `poolOff`,
+ *         --workers 0), against hypercore with the same parsing and signEnvelope on one thread
+ *         (details in bench/bulk-append.ts), in entries/s. Target ratio >= 1.5.
+ * latency p50 of one message end to end through bot-sign → bot-append at 10 msg/s, signing pool
+ *         on against pool off (bench/flow.ts benchLatency). Target ratio <= 1.1.
+ *
  * Full mode: append 100k, audit 50k, scale/memory 1,000,000 vs 10,000; 5 rounds (memory 3).
  * Short mode (--short): append 20k, audit 10k, scale/memory 100,000 vs 10,000; 3 rounds.
  * Scratch ledgers live in fresh directories under os.tmpdir() and are removed at the end.
  */
-import { benchFlow } from './flow';
+import { benchFlow, benchLatency } from './flow';
+import { benchBulkAppend } from './bulk-append';
 import { benchConsensus } from './consensus';
+import { benchConsortiumScale, CONSORTIUM_SCALE } from './consortium-scale';
 import { benchPartner } from './partner';
 import { benchConfidential } from './confidential';
+import { benchScaleMode } from './scale';
 import * as child_process from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -114,6 +127,7 @@ interface HypercoreLike {
 const Hypercore = require('hypercore') as new (dir: string) => HypercoreLike;
 
 const SHORT = process.argv.includes('--short');
+const SCALE = process.argv.includes('--scale');
 const P = SHORT
   ? {
       appendN: 20_000,
@@ -526,6 +540,7 @@ function memFigure(what: string, big: MemResult[], small: MemResult[], target: n
 // ---------------------------------------------------------------------------------- main
 
 async function main(): Promise<void> {
+  if (SCALE) return scaleMain();
   const started = now();
   const cpus = os.cpus();
   const machine = {
@@ -542,7 +557,9 @@ async function main(): Promise<void> {
   if (process.argv.includes('--confidential')) {
     // `npm run bench -- --confidential` (GitHub issue 13): the confidential figures alone.
     const confidential = await benchConfidential(SHORT);
-    process.stdout.write(JSON.stringify({ bench: 'confidential', mode: SHORT ? 'short' : 'full', machine, confidential, seconds: round(now() - started, 1) }, null, 2) + '\n');
+    process.stdout.write(
+      JSON.stringify({ bench: 'confidential', mode: SHORT ? 'short' : 'full', machine, confidential, seconds: round(now() - started, 1) }, null, 2) + '\n',
+    );
     return;
   }
 
@@ -583,6 +600,10 @@ async function main(): Promise<void> {
   log(`flow: ${SHORT ? 3 : 5} rounds of bot-sign → bot-append against change → change in Node-RED`);
   const flow = await benchFlow(SHORT ? 3000 : 20000, SHORT ? 3 : 5);
 
+  log(`bulk: bot-ledger append with its signing pool against hypercore signing and appending; latency at 10 msg/s`);
+  const bulk = await benchBulkAppend(SHORT ? 5000 : 20000, SHORT ? 3 : 5);
+  const latency = await benchLatency(SHORT ? 20 : 40, SHORT ? 2 : 3);
+
   log(`consensus: 3 partners over loopback MQTT, confirmation latency and witnessed append throughput`);
   const consensus = await benchConsensus(SHORT);
 
@@ -603,11 +624,38 @@ async function main(): Promise<void> {
     scale,
     memory,
     flow,
+    bulk,
+    latency,
     consensus,
     partner,
     confidential,
     loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)),
     seconds: round(now() - started, 1),
+  };
+  process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+}
+
+/** `--scale`: only the scale figures (bench/scale.ts), with the machine and its load. */
+async function scaleMain(): Promise<void> {
+  const cpus = os.cpus();
+  const machine = {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cpus: cpus.length,
+    node: process.version,
+    memoryGiB: round(os.totalmem() / 2 ** 30, 1),
+    loadAverage: os.loadavg().map((x) => round(x, 2)),
+  };
+  log(`mode scale; ${machine.cpu} x${machine.cpus}; node ${machine.node}; load ${machine.loadAverage.join(' ')}`);
+  const scale = await benchScaleMode();
+  log('consortium scale: 3, 7 and 15 partners, each in its own process (bench/consortium-scale.ts)');
+  const consortiumScale = await benchConsortiumScale(CONSORTIUM_SCALE);
+  const out = {
+    bench: '@blockchain-of-things/node-red kernel at scale',
+    mode: 'scale',
+    machine,
+    scale,
+    consortiumScale,
+    loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)),
   };
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 }

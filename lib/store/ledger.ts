@@ -12,7 +12,7 @@
  *   postings): bounded, never a replay of the log. A ledger written before the upper tree was
  *   stored as tiles gets them built once, at its first open (tree-tiles.ts buildTiles).
  * - Proofs read the leaf's hash chunk and about one tile per 8 tree levels above it (fetched
- *   together in one LevelDB getMany); caches are bounded, so memory does not grow with the ledger.
+ *   synchronously: no thread-pool trip); caches are bounded, so memory does not grow with the ledger.
  * - Fail-stop: every LevelDB write (group commit, checkpoint, stored checkpoint, aux batch)
  *   goes through one queue, one at a time, and the first one that fails puts the ledger in a
  *   failed state: every later write is refused with StoreError E_STORE until reopen(). After
@@ -205,10 +205,7 @@ export class Ledger implements NodeReader {
   #seqLoads = new Map<string, Promise<number>>();
   #hashCache = new BoundedMap<number, Buffer>(HASH_CACHE_CHUNKS);
   #lowTiles = new BoundedMap<number, Buffer>(LOW_TILE_CACHE);
-  #highTiles = new BoundedMap<string, Buffer>(HIGH_TILE_CACHE);
-  /** Reads requested in this tick, fetched together (one getMany: a proof's reads cost one trip to LevelDB's thread). */
-  #reads = new Map<string, Promise<Buffer | undefined>>();
-  #readBatch: { key: string; resolve: (v: Buffer | undefined) => void; reject: (e: unknown) => void }[] = [];
+  #highTiles = new BoundedMap<number, Buffer>(HIGH_TILE_CACHE);
   #writing: Promise<void> | undefined;
   #closed = false;
   #maxBatch: number;
@@ -668,22 +665,22 @@ export class Ledger implements NodeReader {
     let h: Buffer | undefined;
     if (level < L.CHUNK_LEVELS) {
       const chunk = Math.floor(leaf / L.CHUNK);
-      const buf = chunk === Math.floor(this.size / L.CHUNK) ? this.#state.tailHashes : await this.#hashChunk(chunk);
+      const buf = chunk === Math.floor(this.size / L.CHUNK) ? this.#state.tailHashes : this.#hashChunk(chunk);
       h = L.hashAt(buf, chunk, nodePosition(level, index));
     } else {
       const { t, n, k, j } = locate(level, index);
       const tail = this.#state.tiles[t];
       if (tail && tail.index === n) h = tileHash(tail, k, j);
-      else if (tail && n < tail.index) h = fullTileHash(t, await this.#fullTile(t, n), k, j);
+      else if (tail && n < tail.index) h = fullTileHash(t, this.#fullTile(t, n), k, j);
     }
     if (!h) throw new StoreError('E_CORRUPT', `tree node (${level}, ${index}) is missing from the store`, { cause: { index: leaf } });
     return asHash(Buffer.from(h));
   }
 
-  async #hashChunk(chunk: number): Promise<Buffer> {
+  #hashChunk(chunk: number): Buffer {
     let buf = this.#hashCache.get(chunk);
     if (!buf) {
-      buf = await this.#read(L.hashKey(chunk));
+      buf = this.#read(L.hashKey(chunk));
       if (!buf) throw new StoreError('E_CORRUPT', `tree hashes of chunk ${chunk} are missing`, { cause: { index: chunk * L.CHUNK } });
       this.#hashCache.set(chunk, buf);
     }
@@ -691,11 +688,11 @@ export class Ledger implements NodeReader {
   }
 
   /** A full upper-tree tile (immutable: cached, boundedly). */
-  async #fullTile(t: number, n: number): Promise<Buffer> {
-    const key = L.tileKey(t, n);
+  #fullTile(t: number, n: number): Buffer {
+    const key = n * 64 + t;
     let buf = t === 0 ? this.#lowTiles.get(n) : this.#highTiles.get(key);
     if (!buf) {
-      buf = await this.#read(key);
+      buf = this.#read(L.tileKey(t, n));
       if (!buf) throw new StoreError('E_CORRUPT', `tree tile ${t}/${n} is missing`, { cause: { index: n * 256 ** (t + 1) } });
       if (t === 0) this.#lowTiles.set(n, buf);
       else this.#highTiles.set(key, buf);
@@ -703,35 +700,12 @@ export class Ledger implements NodeReader {
     return buf;
   }
 
-  /** Read a key, together with the other reads asked for in the same tick (one getMany). */
-  #read(key: string): Promise<Buffer | undefined> {
-    let p = this.#reads.get(key);
-    if (!p) {
-      p = new Promise<Buffer | undefined>((resolve, reject) => {
-        if (this.#readBatch.length === 0) queueMicrotask(() => this.#flushReads());
-        this.#readBatch.push({ key, resolve, reject });
-      });
-      this.#reads.set(key, p);
-    }
-    return p;
-  }
-
-  #flushReads(): void {
-    const batch = this.#readBatch;
-    this.#readBatch = [];
-    const done = (): void => {
-      for (const r of batch) this.#reads.delete(r.key);
-    };
-    this.#db.getMany(batch.map((r) => r.key)).then(
-      (values) => {
-        done();
-        batch.forEach((r, i) => r.resolve(values[i]));
-      },
-      (err: unknown) => {
-        done();
-        for (const r of batch) r.reject(err);
-      },
-    );
+  /**
+   * Read a tree record (a hash chunk or a tile, at most 16 KiB) synchronously: no trip to
+   * LevelDB's thread pool, whose wait under load would dominate a proof (a few such reads).
+   */
+  #read(key: string): Buffer | undefined {
+    return this.#db.getSync(key);
   }
 
   /** Reads after close(), and while reopen() has the store closed, are refused with a typed error, not LevelDB's. */
