@@ -4,7 +4,13 @@
  * Node-RED runtime (node-red-node-test-helper, with its call-recording spies removed once
  * the flow is loaded), alternating rounds. Messages are injected
  * the way an `mqtt in` node does, without waiting for earlier ones; a round ends when the
- * last message reaches the node at the end of the flow. Target: ratio >= 0.6.
+ * last message reaches the node at the end of the flow. Target: ratio >= 0.6. `poolOff` is the
+ * same flow with bot-sign's signing pool off (settings.js `botSignWorkers: 0`, every signature
+ * inline), measured in the same alternated rounds.
+ *
+ * benchLatency: end-to-end time of one message (bot-sign receives it → bot-append's receipt
+ * reaches the end node) at a low rate (10 msg/s), pool off ("before") against pool on ("after"),
+ * alternated rounds, p50 and p99: the pool must cost a single message nothing.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -45,37 +51,48 @@ async function rate(first: string, n: number): Promise<number> {
   return n / (Number(process.hrtime.bigint() - t) / 1e9);
 }
 
-/** Measure bot-sign → bot-append against change → change, alternating rounds. */
+/** Load bot-sign → bot-append into a fresh user directory; `workers` is bot-sign's botSignWorkers setting (0: no pool). */
+async function loadOurs(userDir: string, workers?: number): Promise<void> {
+  fs.mkdirSync(userDir, { recursive: true });
+  helper.settings(workers === undefined ? { userDir } : { userDir, botSignWorkers: workers });
+  await helper.load(
+    ours,
+    [
+      { id: 'tab', type: 'tab' },
+      { id: 'key', type: 'bot-identity', name: 'bench' },
+      {
+        id: 'led',
+        type: 'bot-ledger',
+        name: 'bench',
+        origin: 'bench.example/flow',
+        identity: 'key',
+        dir: path.join(userDir, 'ledger'),
+        checkpointMs: 1000,
+      },
+      { id: 'sign', type: 'bot-sign', z: 'tab', identity: 'key', wires: [['append']] },
+      { id: 'append', type: 'bot-append', z: 'tab', ledger: 'led', wires: [['end']] },
+      { id: 'end', type: 'helper', z: 'tab' },
+    ],
+    { key: { secretKey: 'ab'.repeat(32) } },
+  );
+  helper._sandbox.restore();
+}
+
+/** Measure bot-sign → bot-append (pool on, then off) against change → change, alternating rounds. */
 export async function benchFlow(messages: number, rounds: number): Promise<Figure & { messages: number }> {
   const value: number[] = [],
+    off: number[] = [],
     peer: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-bench-flow-'));
     try {
-      helper.settings({ userDir });
-      await helper.load(
-        ours,
-        [
-          { id: 'tab', type: 'tab' },
-          { id: 'key', type: 'bot-identity', name: 'bench' },
-          {
-            id: 'led',
-            type: 'bot-ledger',
-            name: 'bench',
-            origin: 'bench.example/flow',
-            identity: 'key',
-            dir: path.join(userDir, 'ledger'),
-            checkpointMs: 1000,
-          },
-          { id: 'sign', type: 'bot-sign', z: 'tab', identity: 'key', wires: [['append']] },
-          { id: 'append', type: 'bot-append', z: 'tab', ledger: 'led', wires: [['end']] },
-          { id: 'end', type: 'helper', z: 'tab' },
-        ],
-        { key: { secretKey: 'ab'.repeat(32) } },
-      );
-      helper._sandbox.restore();
+      await loadOurs(path.join(userDir, 'on'));
       value.push(await rate('sign', messages));
       await helper.unload();
+      await loadOurs(path.join(userDir, 'off'), 0);
+      off.push(await rate('sign', messages));
+      await helper.unload();
+      helper.settings({ userDir });
       await helper.load(
         [changeNode],
         [
@@ -105,14 +122,85 @@ export async function benchFlow(messages: number, rounds: number): Promise<Figur
     meetsTarget: v / p >= 0.6,
     rounds: { value: value.map(Math.round), peer: peer.map(Math.round) },
     messages,
+    poolOff: {
+      what: 'the same flow with botSignWorkers: 0 (signatures inline)',
+      value: Math.round(median(off)),
+      ratio: Math.round((median(off) / p) * 1000) / 1000,
+      rounds: off.map(Math.round),
+    },
+  };
+}
+
+/** End-to-end ms of `messages` single messages sent every 1000/perSecond ms through bot-sign → bot-append. */
+async function lowRate(messages: number, perSecond: number): Promise<number[]> {
+  const end = helper.getNode('end');
+  const sign = helper.getNode('sign');
+  const times: number[] = [];
+  for (let i = 0; i < messages; i++) {
+    const arrived = new Promise<void>((resolve) => end.on('input', () => resolve()));
+    const t = process.hrtime.bigint();
+    sign.receive({ topic: 'plant/1/sensor-1', payload: { celsius: 20 + i / 10, seq: i } });
+    await arrived;
+    times.push(Number(process.hrtime.bigint() - t) / 1e6);
+    (end as unknown as { removeAllListeners(e: string): void }).removeAllListeners('input');
+    await new Promise((r) => setTimeout(r, Math.max(0, 1000 / perSecond - times[i])));
+  }
+  return times;
+}
+
+const pct = (xs: number[], q: number): number => {
+  const s = xs.slice().sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+};
+
+/** p50 of one message end to end at a low rate, pool on (value) against pool off (peer), alternated rounds. */
+export async function benchLatency(messages: number, rounds: number, perSecond = 10): Promise<Figure> {
+  const on: number[] = [],
+    off: number[] = [],
+    all: { on: number[]; off: number[] } = { on: [], off: [] };
+  for (let r = 0; r < rounds; r++) {
+    const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-bench-latency-'));
+    try {
+      for (const pool of [false, true]) {
+        await loadOurs(path.join(userDir, String(pool)), pool ? undefined : 0);
+        await lowRate(3, perSecond); // warm-up
+        const t = await lowRate(messages, perSecond);
+        (pool ? all.on : all.off).push(...t);
+        (pool ? on : off).push(pct(t, 0.5));
+        await helper.unload();
+      }
+    } finally {
+      fs.rmSync(userDir, { recursive: true, force: true });
+    }
+  }
+  const v = median(on),
+    p = median(off);
+  return {
+    what: `p50 ms of one message end to end through bot-sign → bot-append at ${perSecond} msg/s, signing pool on (after)`,
+    peerWhat: 'the same with the pool off (botSignWorkers: 0, before)',
+    unit: 'ms',
+    value: Math.round(v * 100) / 100,
+    peer: Math.round(p * 100) / 100,
+    ratio: Math.round((v / p) * 1000) / 1000,
+    target: 'ratio <= 1.1',
+    meetsTarget: v / p <= 1.1,
+    rounds: { value: on.map((x) => Math.round(x * 100) / 100), peer: off.map((x) => Math.round(x * 100) / 100) },
+    p99: { value: Math.round(pct(all.on, 0.99) * 100) / 100, peer: Math.round(pct(all.off, 0.99) * 100) / 100 },
+    messages,
   };
 }
 
 if (require.main === module) {
   const short = process.argv.includes('--short');
+  const started = process.hrtime.bigint();
+  const loadAverage = os.loadavg();
   benchFlow(short ? 5000 : 20000, short ? 3 : 5)
-    .then((f) => {
-      console.log(JSON.stringify({ bench: 'flow', mode: short ? 'short' : 'full', flow: f }, null, 2));
+    .then(async (f) => {
+      const latency = await benchLatency(short ? 20 : 40, short ? 2 : 3);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      console.log(
+        JSON.stringify({ bench: 'flow', mode: short ? 'short' : 'full', loadAverage, flow: f, latency, loadAverageAtEnd: os.loadavg(), seconds }, null, 2),
+      );
       process.exit(0);
     })
     .catch((err) => {

@@ -36,7 +36,7 @@ export interface SignPoolOptions {
   workers?: number;
   /** Most jobs per message to a worker (default 64). */
   batch?: number;
-  /** Most jobs waiting in the workers at once (default 1024). */
+  /** Most jobs waiting in the workers at once (default 8192: a few MiB). */
   maxQueue?: number;
   /** 'auto' (default): inline when idle, workers under load; 'always': workers whenever there is room; 'never': inline only. */
   mode?: 'auto' | 'always' | 'never';
@@ -107,7 +107,7 @@ export class SignPool {
     this.#identity = identity;
     this.#size = Math.max(1, Math.floor(opts.workers ?? os.availableParallelism() - 1));
     this.#batchSize = Math.max(1, Math.floor(opts.batch ?? 64));
-    this.#maxQueue = Math.max(1, Math.floor(opts.maxQueue ?? 1024));
+    this.#maxQueue = Math.max(1, Math.floor(opts.maxQueue ?? 8192));
     this.#mode = opts.mode ?? 'auto';
     this.#burstGapMs = opts.burstGapMs ?? 2;
     this.#burst = opts.burst ?? 4;
