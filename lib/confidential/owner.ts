@@ -171,7 +171,10 @@ export class ConfidentialOwner {
         ),
       ),
     ];
-    for (const r of all) envs.push(sign(await keywrapInput(this.ledger.origin, scope, epoch, key, r, this.#opts.nextSeq(), ts)));
+    // The HPKE wraps run concurrently (WebCrypto's X25519 works off the event loop); seqs are taken in order first.
+    const seqs = all.map(() => this.#opts.nextSeq());
+    const inputs = await Promise.all(all.map((r, i) => keywrapInput(this.ledger.origin, scope, epoch, key, r, seqs[i], ts)));
+    for (const input of inputs) envs.push(sign(input));
     await this.ledger.appendAll(envs);
     (await this.keyring()).remember(scope, epoch, key);
     await keyEpochsOf(this.ledger);
