@@ -1,6 +1,6 @@
 /**
- * Confidential entries in a real Node-RED runtime (issue 13; docs/design.md "Confidential
- * entries"): a bot-ledger marks `plant/#` confidential; bot-append seals a reading on it before
+ * Confidential entries in a real Node-RED runtime (issue 13;
+ * docs/design.md "Confidential entries"): a bot-ledger marks `plant/#` confidential; bot-append seals a reading on it before
  * it is appended (the LevelDB files hold no plaintext of it, while a plain reading's marker is
  * there); the owner's bot-query opens it; bot-grant wraps the keys to a partner's encryption
  * key (from its bot-partner node, also through the access-request endpoint and approve); the
