@@ -177,6 +177,7 @@ export class LedgerService {
   #closing: Promise<void> | undefined;
   #owner: Promise<ConfidentialOwner | undefined> | undefined;
   #sealTail: Promise<void> = Promise.resolve();
+  #noOwner = false;
   #signPool: SignPool | undefined;
 
   /** A service for opts; with error, an unusable one (see unusable()). Nothing runs before start(). */
@@ -376,7 +377,10 @@ export class LedgerService {
    * E_KEY when scopes exist but the operator identity or encryption key is missing.
    */
   confidential(): Promise<ConfidentialOwner | undefined> {
-    this.#owner ??= this.#makeOwner();
+    this.#owner ??= this.#makeOwner().then((o) => {
+      this.#noOwner = o === undefined;
+      return o;
+    });
     return this.#owner;
   }
 
@@ -427,6 +431,7 @@ export class LedgerService {
    */
   async append(input: unknown): Promise<Receipt> {
     const l = await this.lease.ledger;
+    if (this.#noOwner) return l.append(input); // no confidential scope: as before, one await less
     const owner = await this.confidential();
     if (!owner) return l.append(input);
     let receipt: Promise<Receipt> | undefined;
