@@ -34,6 +34,19 @@ function input(n: number): Buffer[] {
   return chunks;
 }
 
+/** CPU ms used so far by this process's main thread (Linux /proc; NaN elsewhere): independent of how loaded the machine is. */
+function mainThreadCpuMs(): number {
+  try {
+    const f = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, in clock ticks of 1/100 s
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU µs per entry of the last CLI runs, by variant: the main thread's and the whole process's. */
+const cpu: Record<'on' | 'off', { main: number[]; total: number[] }> = { on: { main: [], total: [] }, off: { main: [], total: [] } };
+
 /** One CLI run into a fresh ledger: entries/s. */
 async function cliRun(chunks: Buffer[], n: number, keyFile: string, workers?: number): Promise<number> {
   const dir = tmpDir('bulk-cli');
@@ -54,8 +67,14 @@ async function cliRun(chunks: Buffer[], n: number, keyFile: string, workers?: nu
   const args = ['append', path.join(dir, 'ledger'), '--key', keyFile, '--origin', ORIGIN];
   if (workers !== undefined) args.push('--workers', String(workers));
   const t = now();
+  const m0 = mainThreadCpuMs();
+  const c0 = process.cpuUsage();
   const status = await main(args, { stdin: Readable.from(chunks), stdout, stderr, env: {} });
   const sec = now() - t;
+  const c1 = process.cpuUsage(c0);
+  const v = cpu[workers === 0 ? 'off' : 'on'];
+  v.main.push(((mainThreadCpuMs() - m0) * 1000) / n);
+  v.total.push((c1.user + c1.system) / n);
   rmDir(dir);
   if (status !== 0 || receipts !== n) throw new Error(`bulk append: status ${status}, ${receipts} receipts of ${n}: ${err}`);
   return n / sec;
@@ -127,6 +146,11 @@ export async function benchBulkAppend(n: number, rounds: number): Promise<Figure
       rounds: { value: on.map((x) => round(x)), peer: peer.map((x) => round(x)) },
       entries: n,
       poolOff: { what: 'bot-ledger append --workers 0 (every signature inline)', value: round(o), ratio: round(o / p, 3), rounds: off.map((x) => round(x)) },
+      // CPU µs per entry (medians; the first of each variant is the warm-up's): what a quiet machine's throughput follows.
+      cpuMicrosPerEntry: {
+        pool: { mainThread: round(median(cpu.on.main.slice(1)), 1), allThreads: round(median(cpu.on.total.slice(1)), 1) },
+        poolOff: { mainThread: round(median(cpu.off.main), 1), allThreads: round(median(cpu.off.total), 1) },
+      },
     };
   } finally {
     fs.rmSync(keyDir, { recursive: true, force: true });

@@ -601,8 +601,8 @@ async function main(): Promise<void> {
   const flow = await benchFlow(SHORT ? 3000 : 20000, SHORT ? 3 : 5);
 
   log(`bulk: bot-ledger append with its signing pool against hypercore signing and appending; latency at 10 msg/s`);
-  const bulk = await benchBulkAppend(SHORT ? 5000 : 20000, SHORT ? 3 : 5);
-  const latency = await benchLatency(SHORT ? 20 : 40, SHORT ? 2 : 3);
+  const bulk = await benchBulkAppend(SHORT ? 2000 : 20000, SHORT ? 2 : 5);
+  const latency = await benchLatency(SHORT ? 10 : 40, SHORT ? 1 : 3);
 
   log(`consensus: 3 partners over loopback MQTT, confirmation latency and witnessed append throughput`);
   const consensus = await benchConsensus(SHORT);
