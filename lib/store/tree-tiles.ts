@@ -1,7 +1,7 @@
 /**
- * The upper levels of a ledger's Merkle tree stored as tiles (docs/design.md "Storage and
- * durability"), so that an inclusion or consistency proof reads a few records however large
- * the tree: the leaf's hash chunk, one tile per 8 levels above it.
+ * The upper levels of a ledger's Merkle tree stored as tiles, so that an inclusion or
+ * consistency proof reads a few records however large the tree: the leaf's hash chunk, one
+ * tile per 8 levels above it (docs/design.md "Storage and durability").
  *
  * - Shape: C2SP tlog-tiles (https://c2sp.org/tlog-tiles §"Merkle Tree"): tiles of height 8
  *   (TILE_HEIGHT) and width 256 (TILE_WIDTH); tile (t, n) spans leaves [n·256^(t+1),

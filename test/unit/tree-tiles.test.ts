@@ -29,8 +29,8 @@ describe('tree tiles', function () {
   afterEach(() => t.cleanup());
 
   it('tiles written commit by commit = tiles built from the chunks = a resumed build; every upper node reads back', async () => {
-    // 300k synthetic leaves: 4 full tiles and a partial one at tile level 1, a partial one at level 2.
-    const N = 300_000 + 12_345;
+    // 150k synthetic leaves: 2 full tiles and a partial one at tile level 1, a partial one at level 2.
+    const N = 150_000 + 12_345;
     const f = new Frontier();
     const nodes: NewNode[] = [];
     const upper = new Map<string, Hash>();
