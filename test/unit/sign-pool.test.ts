@@ -8,6 +8,7 @@ import { strict as assert } from 'node:assert';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as util from 'node:util';
 import { ENVELOPE_DOMAIN, type EnvelopeInput, Identity, isBotError, SignPool, type SignedEnvelope, signEnvelope, verifyPortable } from '../../lib';
 
 const VECTORS = path.join(__dirname, '..', '..', '..', 'test', 'vectors');
@@ -160,6 +161,14 @@ describe('SignPool', function () {
     await p._threads()[0].terminate();
     const got = await ps;
     assert.ok(got.some((g) => isBotError(g, 'E_WORKER')));
+    // The seed is in no error, in the pool's inspection or JSON.
+    const seed = id.exportSeed();
+    const shown = [
+      util.inspect(p, { depth: 6, showHidden: true }),
+      JSON.stringify(p),
+      ...got.map((g) => (g instanceof Error ? `${g.message} ${g.stack}` : '')),
+    ].join('\n');
+    for (const form of [seed.toString('hex'), seed.toString('base64'), seed.toString('base64url')]) assert.ok(!shown.includes(form));
     got.forEach((g, i) => {
       if (!(g instanceof Error)) assert.equal(g.bytes.toString(), signEnvelope(id, xs[i]).bytes.toString());
     });
