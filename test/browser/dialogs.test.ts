@@ -307,7 +307,7 @@ describe('editor dialogs in a real browser (Chromium, Node-RED 4)', function () 
     const origin = page.locator('#node-config-input-origin');
     await origin.waitFor({ state: 'visible', timeout: 10000 });
     assert.equal(await origin.inputValue(), 'example.com/plant-1');
-    assert.equal(await page.locator('#bot-ledger-tabs li').count(), 3, 'Ledger, Partners and TLS tabs');
+    assert.equal(await page.locator('#bot-ledger-tabs li').count(), 4, 'Ledger, Partners, TLS and Confidential tabs');
 
     await fill(origin, 'example.com/plant 1');
     assert.ok(await hasClass(origin, 'input-error'), 'the origin with a space is marked');
