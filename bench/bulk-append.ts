@@ -113,6 +113,7 @@ async function hypercoreRun(chunks: Buffer[], n: number, id: Identity): Promise<
 
 /** Bulk CLI append (pool on, pool off) against hypercore signing and appending, alternated rounds. */
 export async function benchBulkAppend(n: number, rounds: number): Promise<Figure> {
+  for (const v of Object.values(cpu)) v.main.length = v.total.length = 0;
   const keyDir = tmpDir('bulk-key');
   try {
     const id = Identity.generate();
