@@ -13,7 +13,7 @@
  * at a low rate is signed inline. `botSignWorkers` in settings.js sets the threads (0: none).
  */
 import { type SignedEnvelope, signEnvelope } from '../lib/format/envelope';
-import { SignPool } from '../lib/format/sign-pool';
+import { type SignPool, type SignPoolLease, sharedSignPool } from '../lib/format/sign-pool';
 import { BotError, isBotError } from '../lib/errors';
 import { type Identity } from '../lib/format/identity';
 import { jsonProblem, type JsonValue } from '../lib/format/jcs';
@@ -53,6 +53,7 @@ export = function (RED: NodeAPI): void {
     let counter: SequenceCounter | undefined;
     let setupError: Error | undefined;
     let pool: SignPool | undefined;
+    let poolLease: SignPoolLease | undefined;
     const property = typeof def.property === 'string' && def.property.trim() !== '' ? def.property.trim() : 'payload';
     const topicSetting = typedSetting(def.topic, def.topicType, DEFAULT_TOPIC);
     const kindSetting = typedSetting(def.kind, def.kindType, DEFAULT_KIND);
@@ -62,7 +63,11 @@ export = function (RED: NodeAPI): void {
       identity = identityOf(RED, def.identity, 'identity');
       counter = sharedSequence(userPath(RED, 'bot-seq'), identity.did);
       const workers = RED.settings.botSignWorkers;
-      if (workers !== 0) pool = new SignPool(identity, typeof workers === 'number' ? { workers } : {});
+      // One pool per identity, shared with the other sign nodes of it: their envelopes go out in seq order.
+      if (workers !== 0) {
+        poolLease = sharedSignPool(identity, typeof workers === 'number' ? { workers } : {});
+        pool = poolLease.pool;
+      }
       (node as RedNode & { signPool?: SignPool }).signPool = pool; // @internal: tests read its stats
       status.now({ fill: 'grey', shape: 'dot', text: tr('bot-sign.status.next', { seq: counter.peek() }) });
     } catch (err) {
@@ -138,16 +143,9 @@ export = function (RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       status.stop();
-      if (!pool) return done();
-      // Messages being signed get up to 2 s to go out; then the workers are terminated.
-      const p = pool;
-      let timer: NodeJS.Timeout | undefined;
-      void Promise.race([p.drain(), new Promise<void>((r) => (timer = setTimeout(r, 2000)))])
-        .then(() => p.close())
-        .finally(() => {
-          clearTimeout(timer);
-          done();
-        });
+      if (!poolLease) return done();
+      // Messages being signed get up to 2 s to go out; the last sign node of the identity then ends its workers.
+      void poolLease.release(2000).finally(() => done());
     });
   }
 

@@ -282,21 +282,28 @@ export async function answerRequest(opts: AccessServerOptions, input: unknown): 
   if ((ACCESS_OPS as readonly unknown[]).includes(claimedOp(input))) return answerAccess(opts, input);
   const grants = GrantIndex.of(ledger);
   const claim = claimOf(input);
-  if (claim) {
-    // Unverified, so only ever a reason to refuse: over its rate, or naming no grant of that signer.
-    limiter?.checkSigner(claim.signer);
-    await grants.ofRequester(claim.grant, claim.signer);
-  }
-  const now = (opts.now ?? Date.now)();
-  const req = parseRequest(input);
-  checkFresh(req.env, now, opts.skewMs);
-  const requester = req.env.envelope.signer;
-  await grants.ofRequester(req.grant, requester);
-  limiter?.admitSigner(requester);
-  if (req.op === 'append' && !opts.receiptCheckpoint) {
-    throw new FormatError('E_KEY', 'this owner cannot sign receipts (its ledger has no operator key here): it accepts no supplied entries');
-  }
-  await ReplayGuard.of(ledger).admit(req.env, now, opts.skewMs);
+  // The requests of one signer are admitted (seq above its last) in the order they arrived: the
+  // look-ups before admission may take different times, and a partner keeping several requests
+  // in flight must not see a later one admitted first and the earlier refused as a replay.
+  const admitted = async (): Promise<{ req: ParsedRequest; requester: string; now: number }> => {
+    if (claim) {
+      // Unverified, so only ever a reason to refuse: over its rate, or naming no grant of that signer.
+      limiter?.checkSigner(claim.signer);
+      await grants.ofRequester(claim.grant, claim.signer);
+    }
+    const now = (opts.now ?? Date.now)();
+    const req = parseRequest(input);
+    checkFresh(req.env, now, opts.skewMs);
+    const requester = req.env.envelope.signer;
+    await grants.ofRequester(req.grant, requester);
+    limiter?.admitSigner(requester);
+    if (req.op === 'append' && !opts.receiptCheckpoint) {
+      throw new FormatError('E_KEY', 'this owner cannot sign receipts (its ledger has no operator key here): it accepts no supplied entries');
+    }
+    await ReplayGuard.of(ledger).admit(req.env, now, opts.skewMs);
+    return { req, requester, now };
+  };
+  const { req, requester, now } = claim ? await serialized(ledger, `request-order ${claim.signer}`, admitted) : await admitted();
   if (req.op === 'read') {
     const rec = await grants.check(req.grant, requester, 'read', now);
     return readInScope(ledger, req.filter, rec.terms.scope, await opts.checkpoint());

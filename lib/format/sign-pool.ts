@@ -315,3 +315,42 @@ export class SignPool {
     this.#deliver();
   }
 }
+
+/** A share of the one SignPool of an identity (sharedSignPool); release() when done with it. */
+export interface SignPoolLease {
+  readonly pool: SignPool;
+  /** Give the share back; the last one lets pending jobs finish (up to drainMs) and closes the pool. */
+  release(drainMs?: number): Promise<void>;
+}
+
+const sharedPools = new Map<string, { pool: SignPool; refs: number }>();
+
+/**
+ * The one SignPool of an identity in this process, shared by every signer of it: results
+ * resolve in call order within one pool, so envelopes signed by several nodes of one identity
+ * (one seq counter, lib/store/sequence.ts) go out in seq order, which verifiers require
+ * (docs/design.md "Envelope"). Options apply when the pool is made by the first share.
+ */
+export function sharedSignPool(identity: Identity, opts: SignPoolOptions = {}): SignPoolLease {
+  let entry = sharedPools.get(identity.did);
+  if (!entry) {
+    entry = { pool: new SignPool(identity, opts), refs: 0 };
+    sharedPools.set(identity.did, entry);
+  }
+  entry.refs++;
+  const held = entry;
+  let released = false;
+  return {
+    pool: held.pool,
+    async release(drainMs = 2000): Promise<void> {
+      if (released) return;
+      released = true;
+      if (--held.refs > 0) return;
+      if (sharedPools.get(identity.did) === held) sharedPools.delete(identity.did);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([held.pool.drain(), new Promise<void>((r) => (timer = setTimeout(r, drainMs)))]);
+      clearTimeout(timer);
+      await held.pool.close();
+    },
+  };
+}

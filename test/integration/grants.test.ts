@@ -263,6 +263,21 @@ describe('grants: index over a real ledger, and partner requests', function () {
     await expectCode(answerRequest(server(), req), 'E_REPLAY');
   });
 
+  it('admits concurrent requests of one partner in the order they came, whatever their lookups cost (8 in flight, cold index)', async () => {
+    await issue(terms());
+    // A reopened ledger: the first request builds the grant index and reads the replay state from disk, later ones find them ready.
+    await led.close();
+    led = await Ledger.open({ dir: t.dir, identity: op });
+    const first = 5000;
+    const answers = await Promise.allSettled(
+      Array.from({ length: 8 }, (_, i) => answerRequest(server(), makeRequest(partner, first + i, { op: 'read', grant: 'g1' }, now).toJSON())),
+    );
+    assert.deepEqual(
+      answers.map((a) => (a.status === 'fulfilled' ? 'ok' : (a.reason as BotError).code)),
+      Array(8).fill('ok'),
+    );
+  });
+
   it('supplies entries under an append grant, and refuses out-of-scope entries changing nothing', async () => {
     await issue(terms({ id: 'sup', actions: ['append'], scope: { signers: [partner.did], topics: ['partner/#'] } }));
     const envs = [0, 1].map((i) => signEnvelope(partner, { kind: 'reading', seq: 1000 + i, ts: now, topic: `partner/x/${i}`, payload: { i } }));

@@ -121,6 +121,8 @@ describe('package installed into a fresh Node-RED user directory', function () {
     assert.equal(r.status, 200);
     const listed = ((await r.json()) as { fn?: string }[]).map((e) => e.fn).sort();
     assert.deepEqual(listed, [
+      'Confidential - owner',
+      'Confidential - partner with a mirror',
       'Consortium partner A',
       'Consortium partner B',
       'Consortium partner C',
