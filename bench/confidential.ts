@@ -113,7 +113,7 @@ async function appendRun(lists: unknown[][], sealed: boolean, operator: Identity
 async function benchAppend(short: boolean, rounds: number): Promise<Figure> {
   const operator = Identity.generate();
   const devices = Array.from({ length: 64 }, () => Identity.generate());
-  const n = short ? 5000 : 20000;
+  const n = short ? 1000 : 20000;
   log(`confidential append: ${rounds} rounds of ${n} readings, ${CALLERS} callers, sealed vs plain`);
   const asJson = readings(devices, n, true);
   const pre = readings(devices, n, false);
@@ -224,8 +224,8 @@ async function readRun(s: ReadSetup, sealed: boolean, reads: number, seed: numbe
 }
 
 async function benchRead(short: boolean, rounds: number): Promise<Figure> {
-  const n = short ? 2000 : 10000;
-  const reads = short ? 300 : 1000;
+  const n = short ? 500 : 10000;
+  const reads = short ? 60 : 1000;
   log(`confidential read: ${rounds} rounds of ${reads} partner reads of ${READ_LIMIT}, ${IN_FLIGHT} in flight, on ${n} readings sealed vs plain`);
   const sealed = await readSetup(true, n);
   const plain = await readSetup(false, n);
@@ -310,7 +310,7 @@ async function benchRotation(rounds: number): Promise<Record<string, unknown>> {
 
 /** The three figures of confidential entries (see the file comment). */
 export async function benchConfidential(short: boolean): Promise<Record<string, unknown>> {
-  const rounds = short ? 3 : 5;
+  const rounds = short ? 2 : 5;
   const append = await benchAppend(short, rounds);
   const read = await benchRead(short, rounds);
   const rotation = await benchRotation(rounds);

@@ -269,7 +269,7 @@ function runPartner(): void {
 
 /** Measure confirmation latency and throughput of a 3-partner consortium, side by side. */
 export async function benchConsensus(short: boolean): Promise<{ latency: Figure; throughput: Figure }> {
-  const P = short ? { latencySeconds: 3, appendN: 20_000, rounds: 3 } : { latencySeconds: 10, appendN: 50_000, rounds: 5 };
+  const P = short ? { latencySeconds: 2, appendN: 4_000, rounds: 2 } : { latencySeconds: 10, appendN: 50_000, rounds: 5 };
   const dirs: string[] = [];
   const scratch = (tag: string): string => {
     const d = tmpDir(tag);

@@ -3,7 +3,7 @@
  * grant, with every proof and signature checked, over the loopback MQTT broker, against the
  * same reads done locally, as a `bot-query` node does them.
  *
- * Owner (this process): a ledger of ENTRIES readings (2k short, 10k full) from SIGNERS (4)
+ * Owner (this process): a ledger of ENTRIES readings (500 short, 10k full) from SIGNERS (4)
  * device identities (bench/common.ts Signer: topic plant/line-<n>/device-<n>/reading), appended
  * by one caller per device (so they interleave), then one operator grant (action read, scope
  * {signers: the first 2 devices, topics: ["plant/#"]}, i.e. about half the entries) and one
@@ -12,7 +12,7 @@
  * freshness, replay guard, grant check, scoped read with inclusion proofs).
  *
  * Partner (a child process: this file forked with --partner-child, its own MqttLink and
- * client id): READS reads per round (200 short, 1000 full), CONCURRENCY (8) in flight, each
+ * client id): READS reads per round (50 short, 1000 full), CONCURRENCY (8) in flight, each
  *   makeRequest(partner, seq++, {op: 'read', grant, filter: {from, limit: LIMIT (20)}})
  *   → link.request(rpc, 'request', env.toJSON()) → verifyReadAnswer(answer, {origin, operator}, {from})
  * (operator signature of the checkpoint, each leaf's signature, each inclusion proof, each
@@ -36,7 +36,7 @@
  * `unverified` the partner in the child without verifyReadAnswer (request + answer over MQTT);
  * `sameProcess` the partner in this process (owner and partner share one event loop);
  * `direct` answerRequest + verifyReadAnswer called in this process, no MQTT at all.
- * Rounds alternate partner, local, unverified, sameProcess, direct (3 short, 5 full); medians.
+ * Rounds alternate partner, local, unverified, sameProcess, direct (2 short, 5 full); medians.
  */
 import { fromHex } from '../lib/format/bytes';
 import { answerRequest, makeRequest, verifyReadAnswer } from '../lib/access/access';
@@ -166,7 +166,7 @@ function runChild(): void {
 
 /** Partner reads/s (proofs checked, over loopback MQTT) against local bot-query reads/s. */
 export async function benchPartner(short: boolean): Promise<Figure> {
-  const P = short ? { entries: 2_000, reads: 200, rounds: 3 } : { entries: 10_000, reads: 1_000, rounds: 5 };
+  const P = short ? { entries: 500, reads: 50, rounds: 2 } : { entries: 10_000, reads: 1_000, rounds: 5 };
   const dir = tmpDir('partner');
   const broker = await startBroker({ nodelay: true });
   let ledger: Ledger | undefined;

@@ -78,7 +78,8 @@
  *         on against pool off (bench/flow.ts benchLatency). Target ratio <= 1.1.
  *
  * Full mode: append 100k, audit 50k, scale/memory 1,000,000 vs 10,000; 5 rounds (memory 3).
- * Short mode (--short): append 20k, audit 10k, scale/memory 100,000 vs 10,000; 3 rounds.
+ * Short mode (--short, the smoke test `npm test` runs for the shape only): append 5k, audit 3k, scale/memory
+ * 30,000 vs 5,000, every section smaller; 2 rounds.
  * Scratch ledgers live in fresh directories under os.tmpdir() and are removed at the end.
  */
 import { benchFlow, benchLatency } from './flow';
@@ -130,17 +131,17 @@ const SHORT = process.argv.includes('--short');
 const SCALE = process.argv.includes('--scale');
 const P = SHORT
   ? {
-      appendN: 20_000,
-      rounds: 3,
-      signN: 5_000,
-      signRounds: 3,
-      audit: 10_000,
-      big: 100_000,
-      small: 10_000,
-      window: 5_000,
-      proofs: 2_000,
-      memWindow: 5_000,
-      memRounds: 3,
+      appendN: 5_000,
+      rounds: 2,
+      signN: 2_000,
+      signRounds: 2,
+      audit: 3_000,
+      big: 30_000,
+      small: 5_000,
+      window: 2_000,
+      proofs: 500,
+      memWindow: 2_000,
+      memRounds: 2,
     }
   : {
       appendN: 100_000,
@@ -597,8 +598,8 @@ async function main(): Promise<void> {
   memory.build = memFigure('child that created the ledger and appended every entry', [buildBig], [buildSmall], 1.2);
   (memory.build as Figure).buildRate = { big: round(buildBig.appended / buildBig.seconds), small: round(buildSmall.appended / buildSmall.seconds) };
 
-  log(`flow: ${SHORT ? 3 : 5} rounds of bot-sign → bot-append against change → change in Node-RED`);
-  const flow = await benchFlow(SHORT ? 3000 : 20000, SHORT ? 3 : 5);
+  log(`flow: ${SHORT ? 2 : 5} rounds of bot-sign → bot-append against change → change in Node-RED`);
+  const flow = await benchFlow(SHORT ? 1000 : 20000, SHORT ? 2 : 5);
 
   log(`bulk: bot-ledger append with its signing pool against hypercore signing and appending; latency at 10 msg/s`);
   const bulk = await benchBulkAppend(SHORT ? 2000 : 20000, SHORT ? 2 : 5);
