@@ -16,13 +16,28 @@ const lines = [
   row(`(e) RSS of a process that opens the ${d.params.big}-entry ledger and appends (peer: ${d.params.small})`, d.memory),
   row('(e) the same, JS heap used', d.memory.heapUsed),
   row(`(e) RSS of a process that built the ${d.params.big}-entry ledger from empty`, d.memory.build),
-  row('flow: `bot-sign` → `bot-append` in Node-RED (peer: two `change` nodes)', d.flow),
+  row(
+    'flow: `bot-sign` → `bot-append` in Node-RED, signing pool on (peer: two `change` nodes)' +
+      (d.flow.poolOff ? `; pool off ${d.flow.poolOff.value} ${d.flow.unit}, ${d.flow.poolOff.ratio}` : ''),
+    d.flow,
+  ),
+  ...(d.bulk ? [
+    row(`bulk \`bot-ledger append\`, ${d.bulk.entries} lines, signing pool on (peer: hypercore 11.37.1 with the same parsing and \`signEnvelope\`, one thread); \`--workers 0\` ${d.bulk.poolOff.value} ${d.bulk.unit}, ${d.bulk.poolOff.ratio}`, d.bulk),
+  ] : []),
+  ...(d.latency ? [
+    row(`p50 of one message end to end through \`bot-sign\` → \`bot-append\` at 10 msg/s, pool on (peer: pool off); p99 ${d.latency.p99.value} vs ${d.latency.p99.peer} ms`, d.latency),
+  ] : []),
   ...(d.consensus ? [
     row(`consensus: append → confirmed (2 of 3), median (peer: the checkpoint interval); p99 ${d.consensus.latency.p99} ms`, d.consensus.latency),
     row('consensus: appends/s while witnessing (peer: standalone)', d.consensus.throughput),
   ] : []),
   ...(d.partner ? [
     row(`partner reads of ${d.partner.limit} entries over MQTT, proofs verified (peer: local \`bot-query\` reads); unverified ${d.partner.unverified.value} ${d.partner.unit}`, d.partner),
+  ] : []),
+  ...(d.confidential ? [
+    row('confidential: appends of sealed readings through the ledger service (peer: the same, plain)', d.confidential.append),
+    row(`confidential: partner reads of ${d.confidential.read.readLimit} sealed entries, opened and both signatures verified (peer: the same entries plain)`, d.confidential.read),
+    `| confidential: key rotation of a scope held by 100 partners (101 HPKE keywraps, one batch) | ${d.confidential.rotation.value} ms | – | – | – | – |`,
   ] : []),
 ];
 console.log(lines.join('\n'));
