@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { auditLedger } from '../lib/store/audit';
 import { toBase64 } from '../lib/format/bytes';
 import { BotError, LedgerError } from '../lib/errors';
+import { keyEpochsOf } from '../lib/confidential/owner';
 import { type SignedEnvelope, signEnvelope } from '../lib/format/envelope';
 import { SignPool } from '../lib/format/sign-pool';
 import { Identity, PublicKey } from '../lib/format/identity';
@@ -629,6 +630,13 @@ async function append(ctx: Ctx): Promise<number> {
   if (workers !== undefined && !(Number.isSafeInteger(workers) && workers >= 0 && workers <= 64))
     throw new UsageError('append: --workers must be a whole number from 0 to 64');
   const ledger = await Ledger.open({ dir: ctx.pos[0], origin, identity });
+  // Entries of a confidential scope are stored sealed (docs/design.md "Confidential entries"); this
+  // command does not seal, so it refuses their topics rather than store readings in plaintext.
+  const scope = (await keyEpochsOf(ledger)).scopeOf(topic);
+  if (scope !== undefined) {
+    await ledger.close();
+    throw new LedgerError('E_SCOPE', `topic ${topic ?? ''} is in confidential scope ${scope}: append it through a bot-append node, which seals it`);
+  }
   // Signing, the bulk of an append's CPU, on worker threads while input comes in a burst.
   const pool = workers === 0 ? undefined : new SignPool(identity, { workers });
   const { io, out } = ctx;

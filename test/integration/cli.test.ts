@@ -19,6 +19,8 @@ import {
   verifyInclusion,
 } from '../../lib';
 import { main } from '../../bin/cli';
+import { ConfidentialOwner } from '../../lib/confidential/owner';
+import { EncryptionKey } from '../../lib/confidential/hpke';
 import { tmpDir } from '../helpers';
 
 const CLI = path.resolve(__dirname, '../../bin/bot-ledger.js');
@@ -370,6 +372,25 @@ describe('bot-ledger CLI', function () {
   });
 
   describe('errors: one line on stderr, no stack trace', () => {
+    it("append refuses a confidential scope's topic (it does not seal: E_SCOPE, nothing appended); verify needs no key", async () => {
+      const dir = path.join(t.dir, 'confidential');
+      const op = Identity.fromFile(keyFile);
+      const ledger = await Ledger.open({ dir, origin: 'example.com/cli-confidential', identity: op });
+      let seq = 1;
+      const owner = new ConfidentialOwner({ ledger, operator: op, nextSeq: () => seq++, encryptionKey: await EncryptionKey.generate() });
+      await owner.declareScope('plant', ['plant/#']);
+      const size = ledger.size;
+      await ledger.checkpoint();
+      await ledger.close();
+      const line = JSON.stringify({ t: 21.5 }) + '\n';
+      assertError(await run(['append', dir, '--key', keyFile, '--topic', 'plant/line-1'], { input: line }), 1, /confidential scope plant: .*\(E_SCOPE\)/);
+      const outside = await run(['append', dir, '--key', keyFile, '--topic', 'office/1'], { input: line });
+      assert.equal(outside.status, 0, outside.stderr);
+      assert.equal((jsonLines(outside.stdout)[0] as unknown as ReceiptLine).index, size, 'only the entry outside the scope was appended');
+      const v = await run(['verify', dir]);
+      assert.equal(v.status, 0, v.stderr);
+    });
+
     it('a missing ledger directory', async () => {
       const missing = path.join(t.dir, 'no-such-ledger');
       for (const args of [
