@@ -33,8 +33,9 @@ export interface Tmpfs {
 }
 
 /**
- * Mount a tmpfs of sizeKiB. Returns a reason string instead when the process is not root
- * (the only acceptable reason to skip); a failed mount as root throws (the test must fail).
+ * Mount a tmpfs of sizeKiB. Returns a reason string instead when the process is not root or
+ * there is no mount command (the only acceptable reasons to skip); a failed mount as root throws
+ * (the test must fail).
  */
 export function mountTmpfs(sizeKiB: number): Tmpfs | string {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
@@ -45,6 +46,8 @@ export function mountTmpfs(sizeKiB: number): Tmpfs | string {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKiB}k`, 'tmpfs', dir], { stdio: 'pipe' });
   } catch (err) {
     fs.rmSync(dir, { recursive: true, force: true });
+    // No mount command at all (a container with Node.js alone): as impossible as not being root.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'no mount command: cannot mount a tmpfs to fill a real filesystem (CI has one)';
     throw new Error(`mounting a tmpfs at ${dir} failed as root: ${(err as Error).message}`);
   }
   const filler = path.join(dir, 'filler');

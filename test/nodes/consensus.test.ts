@@ -145,8 +145,15 @@ describe('bot-ledger over MQTT and bot-consensus (real Mosquitto, kernel partner
   });
 
   it('reports the partner connection state to the nodes that use the ledger', async () => {
+    const l1 = node('L1') as unknown as { onLinkState(fn: (s: string) => void): () => void };
+    // The link may still be (re)connecting when the consortium has started (seen with the aedes broker): wait for it.
+    let state = '';
+    const watch = l1.onLinkState((s) => (state = s));
+    await until(() => state === 'connected', 5000, 'the link connected');
+    watch();
+    // A listener that subscribes late is told the current state at once.
     const seen: string[] = [];
-    const off = (node('L1') as unknown as { onLinkState(fn: (s: string) => void): () => void }).onLinkState((s) => seen.push(s));
+    const off = l1.onLinkState((s) => seen.push(s));
     off();
     assert.deepEqual(seen, ['connected']);
   });
