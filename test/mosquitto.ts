@@ -64,8 +64,6 @@ export interface BrokerOptions {
   tls?: { cert: string; key: string };
   /** Bridge sections (`connection …` blocks, mosquitto/bridge.conf.example), appended after the listener settings (Mosquitto only). */
   bridge?: string;
-  /** A fixed port (default: a free one), e.g. so that a bridge pointing at it can be written first. */
-  port?: number;
 }
 
 let announced = false;
@@ -112,7 +110,7 @@ export class Mosquitto {
 
   /** Start a broker on a free port and wait until it accepts connections. */
   static async start(opts: BrokerOptions = {}): Promise<Mosquitto> {
-    const m = new Mosquitto(opts.port ?? (await freePort()), opts);
+    const m = new Mosquitto(await freePort(), opts);
     await m.startProcess();
     if (!announced) {
       announced = true;

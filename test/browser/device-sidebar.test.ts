@@ -2,11 +2,11 @@
  * The Ledger sidebar's devices (issue 14 part 1) in a real browser against a real Node-RED 4
  * runtime: the devices a bot-device enrolled are listed with state, key, topics, last seq, last
  * seen and rate; a device that never sent is flagged silent; a revocation shows live over comms.
+ * The flow is test/device-sidebar-flow.ts (shared with test/integration/device-sidebar.test.ts).
  */
 import { strict as assert } from 'node:assert';
-import { signEnvelope } from '../../lib/format/envelope';
-import { Identity } from '../../lib/format/identity';
-import { type EditorSession, openEditor, type RedRuntime, startRed } from './harness';
+import { startDevicesRed } from '../device-sidebar-flow';
+import { type EditorSession, openEditor, type RedRuntime } from './harness';
 
 describe('Ledger sidebar: devices (browser)', function () {
   this.timeout(90000);
@@ -18,43 +18,12 @@ describe('Ledger sidebar: devices (browser)', function () {
   });
 
   it('lists the devices with their state and activity, flags the silent one, and shows a revocation live', async () => {
-    const s1 = Identity.generate();
-    const s2 = Identity.generate();
-    const ts = Date.now();
-    const readings = [0, 1, 2].map((seq) => signEnvelope(s1, { kind: 'reading', seq, ts: ts + seq, topic: 'plant/1/t', payload: seq }).toJSON());
-    const inj = (id: string, payload: unknown, wire: string): object => ({
-      id,
-      type: 'inject',
-      z: 'tab',
-      props: [{ p: 'payload' }],
-      repeat: '',
-      once: false,
-      payload: JSON.stringify(payload),
-      payloadType: 'json',
-      wires: [[wire]],
-    });
-    red = await startRed({
-      flows: [
-        { id: 'tab', type: 'tab', label: 'devices' },
-        { id: 'op', type: 'bot-identity', name: 'operator' },
-        { id: 'led', type: 'bot-ledger', name: 'plant', origin: 'example.com/browser-devices', identity: 'op', dir: '', checkpointMs: 0, checkpointEntries: 0 },
-        inj('e1', { op: 'enrol', device: s1.did, name: 'sensor 1', topics: ['plant/1/#'], meta: { location: 'hall 3' } }, 'dev'),
-        inj('e2', { op: 'enrol', device: s2.did, name: 'sensor 2', topics: ['plant/2/#'] }, 'dev'),
-        inj('rv', { op: 'revoke', device: s1.did }, 'dev'),
-        ...readings.map((r, i) => inj(`r${i}`, r, 'ver')),
-        { id: 'dev', type: 'bot-device', z: 'tab', ledger: 'led', topics: '', validDays: '', wires: [[]] },
-        { id: 'ver', type: 'bot-verify', z: 'tab', trusted: '', ledger: '', devices: 'led', maxSkewMs: 0, wires: [['app'], []] },
-        { id: 'app', type: 'bot-append', z: 'tab', ledger: 'led', wires: [[]] },
-      ],
-    });
-    const url = red.url;
-    const click = async (id: string): Promise<void> => {
-      const r = await fetch(`${url}/inject/${id}`, { method: 'POST' });
-      assert.equal(r.status, 200, await r.text());
-      await new Promise((res) => setTimeout(res, 150));
-    };
-    for (const id of ['e1', 'e2', 'r0', 'r1', 'r2']) await click(id);
-    ed = await openEditor(url);
+    // Enrolled and read through the devices route first: no reading reaches bot-verify before its device is enrolled.
+    const d = await startDevicesRed('example.com/browser-devices', { location: 'hall 3' });
+    red = d.red;
+    const { s1, s2, click } = d;
+    await d.enrolAndRead();
+    ed = await openEditor(red.url);
     const page = ed.page;
     await page.evaluate(() => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show('bot-ledger'));
     const sel = '.bot-ledger-section[data-id="led"] .bot-device';

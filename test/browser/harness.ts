@@ -90,8 +90,11 @@ export interface RedRuntime {
   userDir: string;
   /** Everything the runtime printed so far (for failure messages). */
   output(): string;
-  /** Deploy flows (full deployment through the admin API; nodes may carry `credentials`), resolved once they have started. */
-  deploy(flows: object[], credentials?: Record<string, Record<string, string>>): Promise<void>;
+  /**
+   * Deploy flows (full deployment through the admin API; nodes may carry `credentials`), resolved once they have started;
+   * under adminAuth, as the holder of token (an access token of POST /auth/token with deploy permission).
+   */
+  deploy(flows: object[], credentials?: Record<string, Record<string, string>>, token?: string): Promise<void>;
   /**
    * Stop the runtime, run `between` (e.g. alter a ledger on disk while nothing holds it),
    * and start it again on the same user directory and port with its stored flows.
@@ -227,11 +230,16 @@ export async function startRed(opts: StartRedOptions = {}): Promise<RedRuntime> 
   // "Started flows" in the runtime's language (settings.js `lang`), from Node-RED's own catalog.
   const startedText = runtimeText(typeof opts.settings?.lang === 'string' ? opts.settings.lang : 'en-US', 'nodes.flows.started-flows') ?? 'Started flows';
   const started = (): number => out.split(`[info] ${startedText}`).length - 1;
-  const deploy = async (flows: object[], credentials?: Record<string, Record<string, string>>): Promise<void> => {
+  const deploy = async (flows: object[], credentials?: Record<string, Record<string, string>>, token?: string): Promise<void> => {
     const before = started();
     const r = await fetch(`${url}/flows`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' },
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        'content-type': 'application/json',
+        'Node-RED-API-Version': 'v2',
+        'Node-RED-Deployment-Type': 'full',
+      },
       body: JSON.stringify({ flows: withCredentials(flows, credentials) }),
     });
     if (!r.ok) throw new Error(`deploying failed: ${r.status} ${await r.text()}`);

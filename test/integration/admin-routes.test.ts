@@ -70,17 +70,7 @@ describe('admin endpoints of the nodes: permissions and answers', function () {
         maxEntryBytes: 65536,
       },
     ];
-    const r = await fetch(`${red.url}/flows`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${tokens.admin}`,
-        'content-type': 'application/json',
-        'Node-RED-API-Version': 'v2',
-        'Node-RED-Deployment-Type': 'full',
-      },
-      body: JSON.stringify({ flows }),
-    });
-    assert.equal(r.status, 200, await r.text());
+    await red.deploy(flows, undefined, tokens.admin);
   });
   after(async () => {
     await red?.stop();

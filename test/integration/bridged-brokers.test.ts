@@ -14,16 +14,13 @@
  * unless BOT_TEST_BROKER=mosquitto, where it fails.
  */
 import { strict as assert } from 'node:assert';
-import { type ChildProcess, fork } from 'node:child_process';
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { Identity } from '../../lib/format/identity';
 import { findMosquitto, Mosquitto } from '../mosquitto';
 import { freePort, tmpDir } from '../helpers';
+import { call, kill, newPartner, type Partner, spawnPartner } from '../consensus-partner';
 
-const CHILD = path.resolve(__dirname, '../consensus-child.js');
 const EXAMPLE = path.resolve(__dirname, '../../../mosquitto/bridge.conf.example');
 /** How long a restored bridge may take until B's pending entry is confirmed (restart_timeout 1 15 of the example, plus a checkpoint round). */
 const RESUME_BOUND_MS = 20000;
@@ -82,62 +79,10 @@ class Relay {
   }
 }
 
-interface Partner {
-  name: string;
-  seed: string;
-  did: string;
-  dir: string;
-  proc?: ChildProcess;
-  calls: Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>;
-}
-
 interface Status {
   status: string;
   confirmations: number;
   witnesses: { did: string }[];
-}
-
-let nextId = 1;
-
-function call(p: Partner, cmd: string, args: Record<string, unknown> = {}, ms = 10000): Promise<unknown> {
-  const proc = p.proc;
-  if (!proc || !proc.connected) return Promise.reject(new Error(`${p.name} is not running`));
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      p.calls.delete(id);
-      reject(new Error(`${p.name} did not answer ${cmd}`));
-    }, ms);
-    p.calls.set(id, {
-      resolve: (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      reject: (e) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    });
-    proc.send({ id, cmd, ...args });
-  });
-}
-
-async function spawnPartner(p: Partner, all: Partner[], url: string): Promise<void> {
-  const proc = fork(CHILD, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  p.proc = proc;
-  proc.on('message', (m: { id: number; result?: unknown; error?: { code: string; message: string } }) => {
-    const c = p.calls.get(m.id);
-    if (!c) return;
-    p.calls.delete(m.id);
-    if (m.error) c.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
-    else c.resolve(m.result);
-  });
-  proc.on('exit', () => {
-    for (const c of p.calls.values()) c.reject(new Error(`${p.name} exited`));
-    p.calls.clear();
-  });
-  const partners = all.filter((q) => q !== p).map((q) => ({ name: q.name, did: q.did }));
-  await call(p, 'init', { seed: p.seed, dir: p.dir, url, name: p.name, partners }, 20000);
 }
 
 async function append(p: Partner): Promise<number> {
@@ -176,15 +121,12 @@ describe('partners on three bridged Mosquitto brokers (one per organisation)', f
     brokers.push(await Mosquitto.start({ bridge: bridgeSection(`127.0.0.1:${relay.port}`, 'b') }));
     brokers.push(await Mosquitto.start({ bridge: bridgeSection(`127.0.0.1:${hub.port}`, 'c') }));
     t = tmpDir('bot-bridged-');
-    partners = ['A', 'B', 'C'].map((name) => {
-      const seed = crypto.randomBytes(32).toString('hex');
-      return { name, seed, did: Identity.fromSeed(Buffer.from(seed, 'hex')).did, dir: path.join(t!.dir, name), calls: new Map() };
-    });
+    partners = ['A', 'B', 'C'].map((name) => newPartner(name, t!.dir));
     await Promise.all(partners.map((p, i) => spawnPartner(p, partners, brokers[i].url)));
   });
 
   after(async () => {
-    for (const p of partners) p.proc?.kill('SIGKILL');
+    await Promise.all(partners.map((p) => kill(p))); // exited before their folders are removed
     await relay?.cut();
     for (const b of brokers) await b.close();
     t?.cleanup();

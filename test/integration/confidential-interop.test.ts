@@ -32,7 +32,10 @@ describe('confidential wire format: decrypted by another HPKE implementation (py
   after(() => t.cleanup());
 
   it('unwraps the keys and opens the sealed entries from the README alone; a revoked epoch stays closed', async function () {
-    if (!pythonHpke()) this.skip();
+    if (!pythonHpke()) {
+      console.log('      (skipped: no python3 with cryptography.hazmat.primitives.hpke, pyca/cryptography >= 47: pip install "cryptography>=47")');
+      this.skip();
+    }
     const op = Identity.generate();
     const dev = Identity.generate();
     const partner = Identity.generate();

@@ -6,28 +6,15 @@
  * an operator that signs a fork is shown as `conflict` by both witnesses.
  */
 import { strict as assert } from 'node:assert';
-import { type ChildProcess, fork } from 'node:child_process';
-import * as crypto from 'node:crypto';
-import * as path from 'node:path';
-import { Identity } from '../../lib/format/identity';
 import { MqttLink } from '../../lib/consortium/mqtt-link';
 import { ledgerTopics } from '../../lib/consortium/publisher';
 import { Mosquitto } from '../mosquitto';
 import { tmpDir } from '../helpers';
+import { call, kill, newPartner, type Partner as ChildPartner, spawnPartner } from '../consensus-partner';
 
-const CHILD = path.resolve(__dirname, '../consensus-child.js');
 const NAMES = ['A', 'B', 'C'] as const;
 type Name = (typeof NAMES)[number];
-
-interface Partner {
-  name: Name;
-  seed: string;
-  did: string;
-  dir: string;
-  ledgerId?: string;
-  proc?: ChildProcess;
-  calls: Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>;
-}
+type Partner = ChildPartner<Name>;
 
 interface Status {
   status: string;
@@ -36,70 +23,6 @@ interface Status {
   confirmations: number;
   quorum: number;
   witnesses: { did: string }[];
-}
-
-let nextId = 1;
-
-function call(p: Partner, cmd: string, args: Record<string, unknown> = {}, ms = 10000): Promise<unknown> {
-  const proc = p.proc;
-  if (!proc || !proc.connected) return Promise.reject(new Error(`${p.name} is not running`));
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      p.calls.delete(id);
-      reject(new Error(`${p.name} did not answer ${cmd}`));
-    }, ms);
-    p.calls.set(id, {
-      resolve: (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      reject: (e) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    });
-    proc.send({ id, cmd, ...args });
-  });
-}
-
-async function spawnPartner(p: Partner, all: Partner[], url: string): Promise<void> {
-  const proc = fork(CHILD, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  p.proc = proc;
-  proc.on('message', (m: { id: number; result?: unknown; error?: { code: string; message: string } }) => {
-    const c = p.calls.get(m.id);
-    if (!c) return;
-    p.calls.delete(m.id);
-    if (m.error) c.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
-    else c.resolve(m.result);
-  });
-  proc.on('exit', () => {
-    for (const c of p.calls.values()) c.reject(new Error(`${p.name} exited`));
-    p.calls.clear();
-  });
-  const r = (await call(
-    p,
-    'init',
-    {
-      seed: p.seed,
-      dir: p.dir,
-      url,
-      name: p.name,
-      partners: all.filter((q) => q !== p).map((q) => ({ name: q.name, did: q.did })),
-    },
-    20000,
-  )) as { did: string; ledgerId: string };
-  assert.equal(r.did, p.did);
-  p.ledgerId = r.ledgerId;
-}
-
-async function kill(p: Partner): Promise<void> {
-  const proc = p.proc;
-  p.proc = undefined;
-  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((r) => proc.once('exit', r));
-  proc.kill('SIGKILL');
-  await exited;
 }
 
 async function statusOf(p: Partner, index: number): Promise<Status> {
@@ -132,10 +55,7 @@ describe('consortium of three partners in separate processes (real Mosquitto)', 
   before(async () => {
     broker = await Mosquitto.start();
     t = tmpDir('bot-consensus-');
-    partners = NAMES.map((name) => {
-      const seed = crypto.randomBytes(32).toString('hex');
-      return { name, seed, did: Identity.fromSeed(Buffer.from(seed, 'hex')).did, dir: path.join(t.dir, name), calls: new Map() };
-    });
+    partners = NAMES.map((name) => newPartner(name, t.dir));
     await Promise.all(partners.map((p) => spawnPartner(p, partners, broker.url)));
   });
 

@@ -194,7 +194,7 @@ describe('device signers outside Node-RED (issue 14)', function () {
     let userDir: string | undefined;
     afterEach(async () => {
       await helper.unload();
-      await broker?.stop();
+      await broker?.close();
       broker = undefined;
       if (userDir !== undefined) fs.rmSync(userDir, { recursive: true, force: true });
     });

@@ -6,13 +6,12 @@
  * (no redeploy) and one from a rotated-away key; a static trusted list keeps working beside it.
  */
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Envelope, signEnvelope } from '../../lib/format/envelope';
 import { Identity } from '../../lib/format/identity';
 import { rotateInput } from '../../lib/devices/device-terms';
 import { readExample } from './examples';
-import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage } from './util';
+import { ALL_NODES, type FlowNode, userDirPerTest, helper, type Msg, nextMessage } from './util';
 
 const botDevice = require('../../nodes/bot-device') as unknown;
 const inject = require('@node-red/nodes/core/common/20-inject.js') as unknown;
@@ -26,7 +25,7 @@ const seed = (id: Identity): string => id.exportSeed().toString('hex');
 
 describe('bot-device and bot-verify with a device registry (Node-RED)', function () {
   this.timeout(15000);
-  let userDir: string;
+  const userDir = userDirPerTest();
   const seqs = new Map<string, number>();
   const reading = (id: Identity, topic?: string): Envelope => {
     const seq = seqs.get(id.did) ?? 0;
@@ -63,21 +62,13 @@ describe('bot-device and bot-verify with a device registry (Node-RED)', function
     return got;
   };
 
-  beforeEach(() => {
-    userDir = freshUserDir();
-  });
-  afterEach(async () => {
-    await helper.unload();
-    fs.rmSync(userDir, { recursive: true, force: true });
-  });
-
   it('enrol → verify passes → revoke → the next message goes to output 2 as revoked; other topics, strangers and rotated keys are refused', async () => {
     const dev = Identity.generate();
     const dev2 = Identity.generate();
     const next = Identity.generate();
     const stranger = Identity.generate();
     const fixed = Identity.generate();
-    await helper.load(NODES, flow(path.join(userDir, 'ledger'), fixed.did), { op: { secretKey: seed(OPERATOR) } });
+    await helper.load(NODES, flow(path.join(userDir(), 'ledger'), fixed.did), { op: { secretKey: seed(OPERATOR) } });
 
     const e = await op({ op: 'enrol', device: dev.did, name: 'sensor 1', meta: { location: 'hall 3' } });
     assert.equal(e.caught, undefined, String(e.error?.message));
@@ -125,7 +116,7 @@ describe('bot-device and bot-verify with a device registry (Node-RED)', function
 
   it('the example "Device registry - enrol, verify, revoke" enrols, appends, refuses a foreign topic and, once revoked, the next reading', async () => {
     const flow = readExample('Device registry - enrol, verify, revoke').map((n) =>
-      n.type === 'inject' ? { ...n, repeat: '', once: false } : n.type === 'bot-ledger' ? { ...n, dir: path.join(userDir, n.id) } : n,
+      n.type === 'inject' ? { ...n, repeat: '', once: false } : n.type === 'bot-ledger' ? { ...n, dir: path.join(userDir(), n.id) } : n,
     );
     const keys = { 'dr-op-key': OPERATOR, 'dr-s1-key': Identity.generate(), 'dr-s2-key': Identity.generate() };
     const creds = Object.fromEntries(Object.entries(keys).map(([k, id]) => [k, { secretKey: seed(id) }]));

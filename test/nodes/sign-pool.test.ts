@@ -5,11 +5,10 @@
  */
 import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
 import { signEnvelope, verifyEnvelope } from '../../lib/format/envelope';
 import { Identity } from '../../lib/format/identity';
 import type { SignPool } from '../../lib/format/sign-pool';
-import { ALL_NODES, type FlowNode, freshUserDir, helper, nextMessages } from './util';
+import { ALL_NODES, type FlowNode, userDirPerTest, helper, nextMessages } from './util';
 
 const SECRET_HEX = crypto.randomBytes(32).toString('hex');
 const DEVICE = Identity.import(SECRET_HEX);
@@ -23,14 +22,7 @@ const CREDS = { id1: { secretKey: SECRET_HEX } };
 
 describe('bot-sign with its signing pool (Node-RED)', function () {
   this.timeout(20000);
-  let userDir: string;
-  beforeEach(() => {
-    userDir = freshUserDir();
-  });
-  afterEach(async () => {
-    await helper.unload();
-    fs.rmSync(userDir, { recursive: true, force: true });
-  });
+  userDirPerTest();
 
   it('signs a burst on the pool: identical envelopes, in input order, seqs increasing', async () => {
     await helper.load(ALL_NODES, FLOW, CREDS);

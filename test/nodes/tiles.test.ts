@@ -5,10 +5,9 @@
  * paths and ledgers; what a later checkpoint covers appears without a redeploy.
  */
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { decodeEntryBundle, fromBase64, Identity, leafHash, type Ledger, nodeHash, parseCheckpoint, signEnvelope, verifyInclusion } from '../../lib';
-import { ALL_NODES, type FlowNode, freshUserDir, helper } from './util';
+import { ALL_NODES, type FlowNode, userDirPerTest, helper } from './util';
 
 const OP = Identity.generate();
 const DEV = Identity.generate();
@@ -52,17 +51,10 @@ async function get(p: string, headers: Record<string, string> = {}): Promise<{ s
 
 describe('bot-ledger tiles on the admin API (Node-RED)', function () {
   this.timeout(20000);
-  let userDir: string;
-  beforeEach(() => {
-    userDir = freshUserDir();
-  });
-  afterEach(async () => {
-    await helper.unload();
-    fs.rmSync(userDir, { recursive: true, force: true });
-  });
+  const userDir = userDirPerTest();
 
   it('GET /bot-ledger/ledgers/:id/tiles/… serves the running ledger as tlog-tiles', async () => {
-    await helper.load(ALL_NODES, flow(path.join(userDir, 'l')), CREDS);
+    await helper.load(ALL_NODES, flow(path.join(userDir(), 'l')), CREDS);
     const ledger = await (helper.getNode('L1') as unknown as { lease: { ledger: Promise<Ledger> } }).lease.ledger;
     const prefix = '/bot-ledger/ledgers/L1/tiles/';
     assert.equal((await get(prefix + 'checkpoint')).status, 404, 'nothing before the first checkpoint');

@@ -62,6 +62,22 @@ export function freshUserDir(): string {
   return dir;
 }
 
+/**
+ * Mocha hooks of a node test suite: a fresh user directory before each test (freshUserDir), the
+ * flows unloaded and the directory removed after it. Returns the current test's directory.
+ */
+export function userDirPerTest(): () => string {
+  let dir = '';
+  beforeEach(() => {
+    dir = freshUserDir();
+  });
+  afterEach(async () => {
+    await helper.unload();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return () => dir;
+}
+
 /** The next `n` messages a node receives (rejects after `ms`). */
 export function nextMessages(node: TestNode, n: number, ms = 5000): Promise<Msg[]> {
   return new Promise((resolve, reject) => {
