@@ -69,9 +69,14 @@ interface Route {
   refuse(err: unknown): Answer;
 }
 
+/** The handler that lets an admin request in with `permission` (Node-RED adminAuth; everyone when it is off). */
+function guardOf(RED: NodeAPI, permission: Permission): AdminHandler {
+  return RED.auth?.needsPermission(permission) ?? ((_q, _s, next) => next());
+}
+
 /** The one place an admin request is let in (the route's permission) and answered. */
 function serve(RED: NodeAPI, http: HttpAdmin, route: Route): void {
-  const guard: AdminHandler = RED.auth?.needsPermission(route.permission) ?? ((_q, _s, next) => next());
+  const guard = guardOf(RED, route.permission);
   const answer = (res: AdminResponse, a: Answer): void => {
     if (a.status === 200) res.json(a.body);
     else res.status(a.status).json(a.body);
@@ -290,5 +295,6 @@ export function registerAdminRoutes(RED: NodeAPI): void {
   if (!http || registered.has(http)) return;
   registered.add(http);
   for (const route of routes(RED)) serve(RED, http, route);
-  registerTilesRoute(RED, http, (id) => liveLedgers.get(id));
+  // The tiles are bytes, not JSON: their own handler, behind the same permission as the entries endpoint.
+  registerTilesRoute(http, guardOf(RED, 'bot-ledger.read'), (id) => liveLedgers.get(id));
 }

@@ -25,7 +25,7 @@ import { type Ledger } from '../lib/store/ledger';
 import { type LedgerLease } from '../lib/store/registry';
 import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
 import { type BotLedgerNode, ledgerNodeOf } from './config-nodes';
-import { setupFailed, StatusThrottle } from './node-status';
+import { failMessage, setupFailed, StatusThrottle } from './node-status';
 import { tr, useI18n } from './i18n';
 import { openOrThrow, showStoreHealth } from './jobs';
 import { describeSetting, evaluate, typedSetting } from './typed-input';
@@ -241,13 +241,13 @@ export = function (RED: NodeAPI): void {
         index = entryIndex(msg);
         timeout = mode === 'wait' ? waitTimeout(msg) : timeoutMs;
       } catch (err) {
-        done(err as Error);
+        failMessage(status, done, err);
         return;
       }
       if (index instanceof Promise || timeout instanceof Promise) {
         Promise.all([index, timeout]).then(
           ([i, t]) => handle(msg, send, done, i, t),
-          (err: unknown) => done(err instanceof Error ? err : new BotError('E_RANGE', String(err))),
+          (err: unknown) => failMessage(status, done, err instanceof Error ? err : new BotError('E_RANGE', String(err))),
         );
         return;
       }
@@ -263,7 +263,7 @@ export = function (RED: NodeAPI): void {
             send(msg);
             done();
           },
-          (err: unknown) => done(err instanceof Error ? err : new BotError('E_STORE', String(err))),
+          (err: unknown) => failMessage(status, done, err),
         );
         return;
       }
@@ -280,7 +280,7 @@ export = function (RED: NodeAPI): void {
           const code = (e as BotError).code;
           // Timeout, conflict and close go to output 2; anything else (E_RANGE, closed ledger) to Catch.
           if (!(e instanceof ConsensusError) && !(e instanceof BotError && e.code === 'E_CLOSED' && closing)) {
-            done(e);
+            failMessage(status, done, e);
             return;
           }
           delete msg.consensus;

@@ -14,18 +14,18 @@
  */
 import { types } from 'node:util';
 import { BotError } from '../lib/errors';
-import { DEVICE_KINDS, DeviceError } from '../lib/devices/device-terms';
+import { DEVICE_KINDS, DeviceError, enrolRequestTerms } from '../lib/devices/device-terms';
 import { type DeviceIssued, DeviceRegistry, endDevice, enrolDevice, rotateDevice } from '../lib/devices/device-registry';
 import { type Identity } from '../lib/format/identity';
 import { isPlainObject } from '../lib/format/jcs';
 import { type Ledger } from '../lib/store/ledger';
 import { type LedgerLease } from '../lib/store/registry';
 import { type SequenceCounter, sharedSequence } from '../lib/store/sequence';
-import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
+import type { NodeAPI, NodeDef, NodeMessage, RedNode } from './red-api';
 import { type BotLedgerNode, ledgerNodeOf, userPath } from './config-nodes';
 import { setupFailed, StatusThrottle } from './node-status';
 import { tr, useI18n } from './i18n';
-import { closeAfterJobs, openOrThrow, runJob, showStoreHealth } from './jobs';
+import { onLedgerMessages, showStoreHealth } from './jobs';
 import { lines } from './setting-lines';
 
 interface BotDeviceDef extends NodeDef {
@@ -35,22 +35,6 @@ interface BotDeviceDef extends NodeDef {
   topics?: string;
   /** Default validity of an enrolment in days; empty or 0 = no expiry. */
   validDays?: number | string;
-}
-
-const DAY = 86_400_000;
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  // util.types, not instanceof: bytes made in a function node are of another realm.
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && !types.isUint8Array(v);
-}
-
-/** A time given as ms, numeric text or a date. */
-function timeOf(v: unknown, what: string): number | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v === 'number') return v;
-  if (typeof v === 'string' && /^\d+$/.test(v.trim())) return Number(v);
-  if (typeof v === 'string' && !Number.isNaN(Date.parse(v))) return Date.parse(v);
-  throw new DeviceError('E_DEVICE', `${what} must be ms since the epoch or a date`);
 }
 
 /** A rotation envelope as a flow may carry it: an object, JSON text or bytes. */
@@ -83,7 +67,6 @@ export = function (RED: NodeAPI): void {
     } catch (err) {
       setupError = setupFailed(node, status, err);
     }
-    const inflight = new Set<Promise<void>>();
     let operator: { identity: Identity; counter: SequenceCounter } | undefined;
     /** The operator key and its persistent seq counter (shared with bot-sign and bot-grant on the same identity). */
     const signer = (): { identity: Identity; counter: SequenceCounter } => {
@@ -136,7 +119,7 @@ export = function (RED: NodeAPI): void {
     };
 
     async function handle(l: Ledger, msg: NodeMessage): Promise<void> {
-      const p = isObject(msg.payload) ? msg.payload : {};
+      const p = isPlainObject(msg.payload) ? msg.payload : {};
       if (p.kind === DEVICE_KINDS.rotate) {
         issued(msg, await rotateDevice(l, envelopeOf(msg.payload)), 'rotated');
         return;
@@ -154,16 +137,8 @@ export = function (RED: NodeAPI): void {
       const { identity, counter } = signer();
       const nextSeq = (): number => counter.next();
       if (op === 'enrol' || op === 'enroll') {
-        const t: Record<string, unknown> = {
-          ledger: l.origin,
-          device: p.device ?? p.key,
-          name: p.name ?? (typeof p.device === 'string' ? `device ${p.device.slice(8, 16)}` : undefined),
-          topics: p.topics !== undefined ? (Array.isArray(p.topics) ? p.topics : lines(String(p.topics), true)) : topics,
-        };
-        const expires = timeOf(p.expires, 'expires') ?? (validDays > 0 ? now + validDays * DAY : undefined);
-        if (expires !== undefined) t.expires = expires;
-        if (p.meta !== undefined) t.meta = p.meta;
-        issued(msg, await enrolDevice(l, identity, nextSeq, t as never, now), 'enrolled');
+        const terms = enrolRequestTerms(p, l.origin, { topics, validDays }, now);
+        issued(msg, await enrolDevice(l, identity, nextSeq, terms, now), 'enrolled');
         show(l);
         return;
       }
@@ -176,26 +151,7 @@ export = function (RED: NodeAPI): void {
       throw new DeviceError('E_QUERY', `unknown op ${JSON.stringify(String(op)).slice(0, 40)} (use "enrol", "retire", "revoke", "rotate" or "list")`);
     }
 
-    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
-      if (setupError || !lease) {
-        done(setupError ?? new BotError('E_NOT_FOUND', 'no ledger configured'));
-        return;
-      }
-      runJob(
-        inflight,
-        lease.ledger.then((l) => handle(openOrThrow(l), msg)),
-        status,
-        done,
-        () => {
-          send(msg);
-          done();
-        },
-      );
-    });
-
-    node.on('close', (_removed: boolean, done: () => void) => {
-      closeAfterJobs(node, status, inflight, lease, done);
-    });
+    onLedgerMessages(node, status, lease, setupError, handle);
   }
 
   RED.nodes.registerType('bot-device', BotDevice);

@@ -27,7 +27,6 @@
  *   {op:"rotate", scope} → a new epoch of the scope for its current holders: msg.payload = {scope, epoch}
  *   {op:"scopes"}        → msg.payload = each scope's topics and epochs with their holders
  */
-import { types } from 'node:util';
 import { AccessRequests } from '../lib/access/access-requests';
 import { BotError, FormatError } from '../lib/errors';
 import { GrantIndex, type GrantTerms, issueGrant, newGrantId, parseGrantTerms, revokeGrant } from '../lib/access/grants';
@@ -35,14 +34,14 @@ import { type Identity } from '../lib/format/identity';
 import { type Ledger } from '../lib/store/ledger';
 import { type LedgerLease } from '../lib/store/registry';
 import { type SequenceCounter, sharedSequence } from '../lib/store/sequence';
-import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
+import type { NodeAPI, NodeDef, NodeMessage, RedNode } from './red-api';
 import { type BotLedgerNode, ledgerNodeOf, userPath } from './config-nodes';
 import { setupFailed, StatusThrottle } from './node-status';
 import { tr, useI18n } from './i18n';
-import { closeAfterJobs, runJob, openOrThrow, showStoreHealth } from './jobs';
+import { onLedgerMessages, showStoreHealth } from './jobs';
 import { lines } from './setting-lines';
-import { keyEpochsOf } from '../lib/confidential/owner';
-import type { JsonValue } from '../lib/format/jcs';
+import { scopeSummaries, wrapKeysForGrant } from '../lib/confidential/owner';
+import { isPlainObject, type JsonValue } from '../lib/format/jcs';
 
 interface BotGrantDef extends NodeDef {
   name?: string;
@@ -62,11 +61,6 @@ const DAY = 86_400_000;
 function items(v: unknown): string[] {
   if (Array.isArray(v)) return v.map(String);
   return typeof v === 'string' ? lines(v, true) : [];
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  // util.types, not instanceof: bytes made in a function node are of another realm.
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && !types.isUint8Array(v);
 }
 
 /** A time given as ms, numeric text or a date. */
@@ -97,7 +91,6 @@ export = function (RED: NodeAPI): void {
     } catch (err) {
       setupError = setupFailed(node, status, err);
     }
-    const inflight = new Set<Promise<void>>();
     let operator: { identity: Identity; counter: SequenceCounter } | undefined;
     /** The operator key and its persistent seq counter (shared with bot-sign on the same identity). */
     const signer = (): { identity: Identity; counter: SequenceCounter } => {
@@ -147,7 +140,7 @@ export = function (RED: NodeAPI): void {
 
     /** The grant terms from the node's settings overridden by msg.payload. */
     const termsOf = (l: Ledger, p: Record<string, unknown>, now: number): GrantTerms => {
-      const scopeIn = isObject(p.scope) ? p.scope : {};
+      const scopeIn = isPlainObject(p.scope) ? p.scope : {};
       const signers = 'signers' in scopeIn ? scopeIn.signers : items(def.signers);
       const topics = 'topics' in scopeIn ? scopeIn.topics : items(def.topics);
       const scope: Record<string, unknown> = {
@@ -175,15 +168,14 @@ export = function (RED: NodeAPI): void {
       return parseGrantTerms(t);
     };
 
-    /** Wrap the confidential scopes' keys the grant covers to the partner's encryption key, when the ledger has scopes and a key was given. */
+    /** Wrap the confidential scopes' keys the grant covers to the partner's encryption key (msg.keys: how many). */
     async function wrapKeys(terms: GrantTerms, enckey: JsonValue | undefined, msg: NodeMessage): Promise<void> {
-      if (enckey === undefined || enckey === null || !terms.actions.includes('read')) return;
-      const owner = await (ledgerNode as BotLedgerNode).confidential();
-      if (owner) msg.keys = await owner.addReader(terms, enckey);
+      const keys = await wrapKeysForGrant(() => (ledgerNode as BotLedgerNode).confidential(), terms, enckey);
+      if (keys !== undefined) msg.keys = keys;
     }
 
     async function handle(l: Ledger, msg: NodeMessage): Promise<void> {
-      const p = isObject(msg.payload) ? msg.payload : {};
+      const p = isPlainObject(msg.payload) ? msg.payload : {};
       const op = p.op ?? 'grant';
       const now = Date.now();
       if (op === 'list') {
@@ -247,11 +239,7 @@ export = function (RED: NodeAPI): void {
         return;
       }
       if (op === 'scopes') {
-        msg.payload = (await keyEpochsOf(l)).view().map((v) => ({
-          scope: v.scope,
-          topics: v.topics,
-          epochs: v.epochs.map((e) => ({ epoch: e.epoch, ts: e.ts, index: e.index, kid: e.kid, holders: e.holders, revoked: e.revoked })),
-        }));
+        msg.payload = await scopeSummaries(l);
         return;
       }
       throw new FormatError(
@@ -260,27 +248,9 @@ export = function (RED: NodeAPI): void {
       );
     }
 
-    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
-      if (setupError || !lease) {
-        done(setupError ?? new BotError('E_NOT_FOUND', 'no ledger configured'));
-        return;
-      }
-      runJob(
-        inflight,
-        lease.ledger.then((l) => handle(openOrThrow(l), msg)),
-        status,
-        done,
-        () => {
-          send(msg);
-          done();
-        },
-      );
-    });
-
-    node.on('close', (_removed: boolean, done: () => void) => {
+    onLedgerMessages(node, status, lease, setupError, handle, () => {
       closing = true;
       stopAnnounce();
-      closeAfterJobs(node, status, inflight, lease, done);
     });
   }
 

@@ -25,10 +25,9 @@ import { checkOrigin } from '../lib/store/ledger';
 import { LedgerService, type LedgerServiceLink } from '../lib/service/ledger-service';
 import { checkBrokerUrl, ledgerDirName, MAX_ENTRY_LIMIT } from '../lib/service/ledger-settings';
 import type { NodeAPI, NodeDef } from './red-api';
-import { type BotLedgerNode, configError, identityOf, intSetting, userPath } from './config-nodes';
+import { type BotLedgerNode, configError, encryptionKeyLoader, identityOf, intSetting, userPath } from './config-nodes';
 import { liveLedgers, registerAdminRoutes } from './admin-routes';
 import { parseConfidentialScopes, parseMirrorName, parseWitnessed, parseWitnesses } from './setting-lines';
-import { nodeEncryptionKey } from '../lib/service/encryption-key';
 import { sharedSequence } from '../lib/store/sequence';
 
 interface BotLedgerDef extends NodeDef {
@@ -111,17 +110,12 @@ export = function (RED: NodeAPI): void {
       const scopes = parseConfidentialScopes(def.confidential);
       if (scopes.length > 0 && !identity) throw configError('E_KEY', 'confidential scopes need the operator identity (it seals and wraps their keys)');
       const mirrorName = parseMirrorName(def.mirrorName);
-      const keyFile = (def.encKeyFile ?? '').trim() || userPath(RED, 'bot-keys', `${node.id.replace(/[^A-Za-z0-9._-]/g, '_')}.enckey.json`);
-      const encSecret = (creds as { encSecret?: string }).encSecret;
+      const encryptionKey = encryptionKeyLoader(RED, node, def.encKeyFile, (creds as { encSecret?: string }).encSecret);
       const confidential = identity
         ? {
             scopes,
             nextSeq: () => sharedSequence(userPath(RED, 'bot-seq'), identity.did).next(),
-            encryptionKey: async () => {
-              const { key, created } = await nodeEncryptionKey(encSecret, keyFile);
-              if (created) node.log(`generated a new encryption key in ${keyFile}`);
-              return key;
-            },
+            encryptionKey,
           }
         : undefined;
       const link: LedgerServiceLink | undefined =

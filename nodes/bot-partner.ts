@@ -39,12 +39,11 @@ import {
 import { signEnvelope } from '../lib/format/envelope';
 import { encryptionKeyInput } from '../lib/confidential/keys';
 import type { EncryptionKey } from '../lib/confidential/hpke';
-import { nodeEncryptionKey } from '../lib/service/encryption-key';
 import { QuorumPolicy } from '../lib/consortium/quorum';
 import { sharedSequence } from '../lib/store/sequence';
 import type { MqttLink } from '../lib/consortium/mqtt-link';
 import type { NodeAPI, NodeDef } from './red-api';
-import { type BotPartnerNode, configError, identityOf, intSetting, ledgerNodeOf, userPath } from './config-nodes';
+import { type BotPartnerNode, configError, encryptionKeyLoader, identityOf, intSetting, ledgerNodeOf, userPath } from './config-nodes';
 import { parseReadPlaces, parseWitnesses } from './setting-lines';
 
 interface BotPartnerDef extends NodeDef {
@@ -107,16 +106,9 @@ export = function (RED: NodeAPI): void {
       const timeoutMs = intSetting(def.timeoutMs, 10000);
       if (Number.isNaN(timeoutMs) || timeoutMs < 100) throw configError('E_RANGE', 'the timeout is a whole number of ms, at least 100');
       const places = parseReadPlaces(def.readFrom);
-      const keyFile = (def.encKeyFile ?? '').trim() || userPath(RED, 'bot-keys', `${node.id.replace(/[^A-Za-z0-9._-]/g, '_')}.enckey.json`);
-      const encSecret = (node.credentials as { encSecret?: string } | undefined)?.encSecret;
+      const loadKey = encryptionKeyLoader(RED, node, def.encKeyFile, (node.credentials as { encSecret?: string } | undefined)?.encSecret);
       let encKey: Promise<EncryptionKey> | undefined;
-      const encryptionKey = (): Promise<EncryptionKey> => {
-        encKey ??= nodeEncryptionKey(encSecret, keyFile).then(({ key, created }) => {
-          if (created) node.log(`generated a new encryption key in ${keyFile}`);
-          return key;
-        });
-        return encKey;
-      };
+      const encryptionKey = (): Promise<EncryptionKey> => (encKey ??= loadKey());
       let signed: Promise<unknown> | undefined;
       // Signed once per deploy: the partner's encryption key as its identity publishes it.
       enckey = () => (signed ??= encryptionKey().then((k) => signEnvelope(identity, encryptionKeyInput(k, counter.next(), Date.now())).toJSON()));

@@ -15,6 +15,8 @@ import type { LedgerLease } from '../lib/store/registry';
 import type { MirrorInfo } from '../lib/service/ledger-service';
 import type { ConfidentialOwner } from '../lib/confidential/owner';
 import type { NodeAPI, RedNode } from './red-api';
+import type { EncryptionKey } from '../lib/confidential/hpke';
+import { nodeEncryptionKey } from '../lib/service/encryption-key';
 
 /** An error a node reports for its own configuration, with a kernel error code. */
 export function configError(code: BotErrorCode, message: string): BotError {
@@ -35,6 +37,20 @@ export function userPath(RED: NodeAPI, ...parts: string[]): string {
     throw configError('E_STORE', 'Node-RED has no userDir setting; set the directory explicitly');
   }
   return path.join(userDir, ...parts);
+}
+
+/**
+ * A config node's encryption-key loader (docs/design.md "Confidential entries"): the key in its
+ * credentials' encSecret, else in its key file (`encKeyFile`, default
+ * <userDir>/bot-keys/<node id>.enckey.json, generated on first use, which is logged). Each call loads it.
+ */
+export function encryptionKeyLoader(RED: NodeAPI, node: RedNode, encKeyFile: string | undefined, encSecret: string | undefined): () => Promise<EncryptionKey> {
+  const keyFile = (encKeyFile ?? '').trim() || userPath(RED, 'bot-keys', `${node.id.replace(/[^A-Za-z0-9._-]/g, '_')}.enckey.json`);
+  return async () => {
+    const { key, created } = await nodeEncryptionKey(encSecret, keyFile);
+    if (created) node.log(`generated a new encryption key in ${keyFile}`);
+    return key;
+  };
 }
 
 /** What other nodes see of a bot-identity config node. */

@@ -9,7 +9,7 @@ import type { LedgerLease, StoreHealth } from '../lib/store/registry';
 import type { BotPartnerNode } from './config-nodes';
 import { failMessage, type StatusThrottle, storeFailedText } from './node-status';
 import { tr } from './i18n';
-import type { DoneFn, RedNode } from './red-api';
+import type { DoneFn, NodeMessage, RedNode, SendFn } from './red-api';
 
 /**
  * A close handler's work for nodes that use a ledger: let the jobs in flight finish (accepted
@@ -36,6 +36,43 @@ export function runJob<T>(inflight: Set<Promise<void>>, work: Promise<T>, status
       inflight.delete(job);
     });
   inflight.add(job);
+}
+
+/**
+ * The input and close handlers of a node whose messages work on its leased ledger: each message
+ * runs `handle` on the open ledger as a job (runJob: sent and done when it settles, a red status
+ * and done(err) when it fails); a setup error or a missing ledger fails the message; close runs
+ * `closing` (if given), then closeAfterJobs.
+ */
+export function onLedgerMessages(
+  node: RedNode,
+  status: StatusThrottle,
+  lease: LedgerLease | undefined,
+  setupError: Error | undefined,
+  handle: (l: Ledger, msg: NodeMessage) => Promise<void>,
+  closing?: () => void,
+): void {
+  const inflight = new Set<Promise<void>>();
+  node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+    if (setupError || !lease) {
+      done(setupError ?? new BotError('E_NOT_FOUND', 'no ledger configured'));
+      return;
+    }
+    runJob(
+      inflight,
+      lease.ledger.then((l) => handle(openOrThrow(l), msg)),
+      status,
+      done,
+      () => {
+        send(msg);
+        done();
+      },
+    );
+  });
+  node.on('close', (_removed: boolean, done: () => void) => {
+    closing?.();
+    closeAfterJobs(node, status, inflight, lease, done);
+  });
 }
 
 /** Show the MQTT state of the way to a partner's owner on a node's status; returns the unsubscribe. */

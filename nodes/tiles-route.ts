@@ -13,7 +13,7 @@
 import type { Ledger } from '../lib/store/ledger';
 import { TileReader, tileResponse } from '../lib/store/tile-reader';
 import type { BotLedgerNode } from './config-nodes';
-import type { AdminHandler, AdminRequest, AdminResponse, HttpAdmin, NodeAPI } from './red-api';
+import type { AdminHandler, AdminRequest, AdminResponse, HttpAdmin } from './red-api';
 
 /** What this route reads of Express's request beyond AdminRequest. */
 interface TilesRequest extends AdminRequest {
@@ -44,9 +44,11 @@ async function readerOf(n: BotLedgerNode | undefined): Promise<TileReader | unde
   return r;
 }
 
-/** Register the tiles route on the admin app (called once per runtime by registerAdminRoutes, which knows the live ledgers). */
-export function registerTilesRoute(RED: NodeAPI, http: HttpAdmin, live: (id: string) => BotLedgerNode | undefined): void {
-  const guard: AdminHandler = RED.auth?.needsPermission('bot-ledger.read') ?? ((_q, _s, next) => next());
+/**
+ * Register the tiles route on the admin app behind `guard` (bot-ledger.read); called once per
+ * runtime by registerAdminRoutes, which knows the live ledgers and lets requests in.
+ */
+export function registerTilesRoute(http: HttpAdmin, guard: AdminHandler, live: (id: string) => BotLedgerNode | undefined): void {
   http.get(TILES_ROUTE, guard, (req: AdminRequest, res: AdminResponse) => {
     const q = req as TilesRequest;
     const s = res as TilesResponse;

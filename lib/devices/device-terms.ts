@@ -155,3 +155,47 @@ export function endInput(kind: 'retire' | 'revoke', terms: EndTerms, seq: number
 export function rotateInput(ledger: string, newKey: string, seq: number, ts: number): EnvelopeInput {
   return { kind: DEVICE_KINDS.rotate, seq, ts, topic: ROTATE_TOPIC, payload: parseRotateTerms({ ledger, key: newKey }) as unknown as JsonValue };
 }
+
+/** What an operator's enrol request falls back to: the node's topic filters and validity. */
+export interface EnrolDefaults {
+  topics: string[];
+  /** Days an enrolment is valid for; 0 = no expiry. */
+  validDays: number;
+}
+
+const DAY_MS = 86_400_000;
+
+/** A time in a request: ms, numeric text or a date (Date.parse); absent when empty. */
+function requestTime(v: unknown, what: string): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && /^\d+$/.test(v.trim())) return Number(v);
+  if (typeof v === 'string' && !Number.isNaN(Date.parse(v))) return Date.parse(v);
+  throw bad(`${what} must be ms since the epoch or a date`);
+}
+
+/**
+ * The enrolment terms of an operator's request (bot-device's msg.payload), each field over the
+ * defaults: `device` (or `key`), `name` (else "device <part of its key>"), `topics` (a list, or
+ * filters one a line or comma-separated), `expires` (else now + validDays), `meta`; parsed strictly.
+ */
+export function enrolRequestTerms(p: Record<string, unknown>, ledger: string, defaults: EnrolDefaults, now: number): EnrolTerms {
+  const t: Record<string, unknown> = {
+    ledger,
+    device: p.device ?? p.key,
+    name: p.name ?? (typeof p.device === 'string' ? `device ${p.device.slice(8, 16)}` : undefined),
+    topics: p.topics === undefined ? defaults.topics : Array.isArray(p.topics) ? p.topics : filterLines(String(p.topics)),
+  };
+  const expires = requestTime(p.expires, 'expires') ?? (defaults.validDays > 0 ? now + defaults.validDays * DAY_MS : undefined);
+  if (expires !== undefined) t.expires = expires;
+  if (p.meta !== undefined) t.meta = p.meta;
+  return parseEnrolTerms(t);
+}
+
+/** Filters given as text: one a line or comma-separated, blanks and #-comment lines left out. */
+function filterLines(v: string): string[] {
+  return v
+    .split(/\r?\n|,/)
+    .map((x) => x.trim())
+    .filter((x) => x !== '' && !x.startsWith('#'));
+}

@@ -199,13 +199,17 @@ describe('bot-ledger over MQTT and bot-consensus (real Mosquitto, kernel partner
     assert.equal(last?.quorum, 2);
   });
 
-  it('sends a message without an index or for a missing entry to Catch', async () => {
+  it('sends a message without an index or for a missing entry to Catch, with a red status', async () => {
+    const stSt = statuses(node('st'));
+    const w1St = statuses(node('w1'));
     const caught = nextMessage(node('caught'));
     node('st').receive({ payload: 'no index' });
     assert.equal((await caught).error?.code, 'E_RANGE');
+    assert.equal(stSt.at(-1)?.fill, 'red');
     const caught2 = nextMessage(node('caught'));
     node('w1').receive({ payload: { index: 1e6 } });
     assert.equal((await caught2).error?.code, 'E_RANGE');
+    assert.equal(w1St.at(-1)?.fill, 'red');
   });
 
   it('shows witnesses, quorum and the confirmed size on GET /bot-ledger/ledgers', async () => {
