@@ -632,7 +632,13 @@ async function append(ctx: Ctx): Promise<number> {
   const ledger = await Ledger.open({ dir: ctx.pos[0], origin, identity });
   // Entries of a confidential scope are stored sealed (docs/design.md "Confidential entries"); this
   // command does not seal, so it refuses their topics rather than store readings in plaintext.
-  const scope = (await keyEpochsOf(ledger)).scopeOf(topic);
+  const scope = await keyEpochsOf(ledger).then(
+    (k) => k.scopeOf(topic),
+    async (err: unknown) => {
+      await ledger.close();
+      throw err;
+    },
+  );
   if (scope !== undefined) {
     await ledger.close();
     throw new LedgerError('E_SCOPE', `topic ${topic ?? ''} is in confidential scope ${scope}: append it through a bot-append node, which seals it`);

@@ -41,7 +41,7 @@ import { sharedSequence } from '../lib/store/sequence';
 import type { Ledger } from '../lib/store/ledger';
 import { deviceRows, entryDetail, entryPage, type EntryFilter, LedgerWatch, Throttle } from '../lib/view/ledger-view';
 import { DeviceRegistry } from '../lib/devices/device-registry';
-import { keyEpochsOf } from '../lib/confidential/owner';
+import { scopeSummaries, wrapKeysForGrant } from '../lib/confidential/owner';
 import { isSealed, sealedScope } from '../lib/confidential/seal';
 import { verifyEnvelope } from '../lib/format/envelope';
 import { liveLedgers, queryInt } from '../nodes/admin-routes';
@@ -317,13 +317,7 @@ export = function (RED: PluginAPI): void {
 
   http.get(`${BASE}/ledgers/:id/scopes`, read, (req, res) => {
     ledgerOf(req.params.id ?? '')
-      .then(async ({ l }) =>
-        (await keyEpochsOf(l)).view().map((v) => ({
-          scope: v.scope,
-          topics: v.topics,
-          epochs: v.epochs.map((e) => ({ epoch: e.epoch, ts: e.ts, index: e.index, holders: e.holders, revoked: e.revoked })),
-        })),
-      )
+      .then(({ l }) => scopeSummaries(l))
       .then(
         (v) => res.json(v),
         (err: unknown) => fail(res, err),
@@ -416,8 +410,7 @@ export = function (RED: PluginAPI): void {
       const b = body(req);
       const issued = await AccessRequests.of(l).approve(req.params.rid ?? '', identity, nextSeq, { actions: b.actions, scope: b.scope, days: b.days });
       // The request's encryption key gets the confidential scopes' keys the grant covers (as bot-grant's approve).
-      const owner = issued.enckey !== undefined && issued.terms.actions.includes('read') ? await n.confidential() : undefined;
-      const keys = owner ? await owner.addReader(issued.terms, issued.enckey) : 0;
+      const keys = (await wrapKeysForGrant(() => n.confidential(), issued.terms, issued.enckey)) ?? 0;
       return { grant: issued.terms, index: issued.receipt.index, keys };
     })().then(
       (r) => res.json(r),

@@ -82,6 +82,37 @@ export async function keyEpochsOf(ledger: Ledger): Promise<KeyEpochs> {
   });
 }
 
+/** One epoch of a scope as shown to people (bot-grant's `scopes` op, the Ledger sidebar). */
+export interface EpochSummary {
+  epoch: number;
+  ts: number;
+  index: number;
+  kid: string;
+  holders: DidKey[];
+  revoked: DidKey[];
+}
+
+/** The confidential scopes of a ledger, each with its topics and epochs (who holds each, who was revoked): what the editor shows. */
+export async function scopeSummaries(ledger: Ledger): Promise<{ scope: string; topics: string[]; epochs: EpochSummary[] }[]> {
+  return (await keyEpochsOf(ledger)).view().map((v) => ({
+    scope: v.scope,
+    topics: v.topics,
+    epochs: v.epochs.map((e) => ({ epoch: e.epoch, ts: e.ts, index: e.index, kid: e.kid, holders: e.holders, revoked: e.revoked })),
+  }));
+}
+
+/**
+ * After a grant is issued or an access request approved: wrap the confidential scopes' keys the
+ * grant covers to the partner's encryption key, when the grant reads and a key was given
+ * (docs/design.md "Confidential entries"). `owner` is asked only then (it may load a key).
+ * Returns how many keys were wrapped, or undefined when there was nothing to wrap with.
+ */
+export async function wrapKeysForGrant(owner: () => Promise<ConfidentialOwner | undefined>, terms: GrantTerms, enckey: unknown): Promise<number | undefined> {
+  if (enckey === undefined || enckey === null || !terms.actions.includes('read')) return undefined;
+  const o = await owner();
+  return o ? o.addReader(terms, enckey) : undefined;
+}
+
 /** Whether two MQTT topic filters (MQTT 3.1.1 §4.7) match at least one topic name in common. */
 export function filtersOverlap(a: string, b: string): boolean {
   const x = a.split('/');

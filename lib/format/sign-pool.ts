@@ -329,7 +329,9 @@ const sharedPools = new Map<string, { pool: SignPool; refs: number }>();
  * The one SignPool of an identity in this process, shared by every signer of it: results
  * resolve in call order within one pool, so envelopes signed by several nodes of one identity
  * (one seq counter, lib/store/sequence.ts) go out in seq order, which verifiers require
- * (docs/design.md "Envelope"). Options apply when the pool is made by the first share.
+ * (docs/design.md "Envelope"). Options apply when the pool is made by the first share. The
+ * pool stays the identity's while its last share drains, so a share taken meanwhile (a
+ * redeploy) gets the same pool, which is then not closed.
  */
 export function sharedSignPool(identity: Identity, opts: SignPoolOptions = {}): SignPoolLease {
   let entry = sharedPools.get(identity.did);
@@ -346,10 +348,11 @@ export function sharedSignPool(identity: Identity, opts: SignPoolOptions = {}): 
       if (released) return;
       released = true;
       if (--held.refs > 0) return;
-      if (sharedPools.get(identity.did) === held) sharedPools.delete(identity.did);
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([held.pool.drain(), new Promise<void>((r) => (timer = setTimeout(r, drainMs)))]);
       clearTimeout(timer);
+      if (held.refs > 0) return; // shared again while draining
+      if (sharedPools.get(identity.did) === held) sharedPools.delete(identity.did);
       await held.pool.close();
     },
   };

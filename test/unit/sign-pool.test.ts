@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as util from 'node:util';
 import { ENVELOPE_DOMAIN, type EnvelopeInput, Identity, isBotError, SignPool, type SignedEnvelope, signEnvelope, verifyPortable } from '../../lib';
+import { sharedSignPool } from '../../lib/format/sign-pool';
 
 const VECTORS = path.join(__dirname, '..', '..', '..', 'test', 'vectors');
 const read = <T>(f: string): T => JSON.parse(fs.readFileSync(path.join(VECTORS, f), 'utf8')) as T;
@@ -184,5 +185,31 @@ describe('SignPool', function () {
     const last = await Promise.all(inputs(16, 112).map((x) => p.sign(x)));
     assert.equal(p.stats.pooled, before);
     assert.equal(last[15].bytes.toString(), signEnvelope(id, inputs(16, 112)[15]).bytes.toString());
+  });
+
+  it('sharedSignPool: one pool per identity; a share taken while the last one drains keeps it open', async () => {
+    const id = Identity.generate();
+    const a = sharedSignPool(id, { workers: 1 });
+    const b = sharedSignPool(id);
+    assert.equal(a.pool, b.pool, 'two shares of one identity, one pool');
+    const other = sharedSignPool(Identity.generate());
+    assert.notEqual(other.pool, a.pool);
+    await other.release();
+    await a.release();
+    const env = await b.pool.sign({ kind: 'reading', seq: 1, ts: 1, payload: 1 });
+    assert.equal(env.bytes.toString(), signEnvelope(id, { kind: 'reading', seq: 1, ts: 1, payload: 1 }).bytes.toString());
+    // The last share goes; a new one is taken before its drain ends: the same pool, still open.
+    const slow = b.pool.sign({ kind: 'reading', seq: 2, ts: 1, payload: 2 });
+    const going = b.release(2000);
+    const c = sharedSignPool(id);
+    assert.equal(c.pool, b.pool);
+    await going;
+    await slow;
+    await c.pool.sign({ kind: 'reading', seq: 3, ts: 1, payload: 3 });
+    await c.release();
+    await assert.rejects(c.pool.sign({ kind: 'reading', seq: 4, ts: 1, payload: 4 }), (e: unknown) => isBotError(e, 'E_CLOSED'));
+    const d = sharedSignPool(id);
+    assert.notEqual(d.pool, c.pool, 'a share after the close makes a new pool');
+    await d.release();
   });
 });
