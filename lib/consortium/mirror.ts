@@ -30,8 +30,9 @@
  *   alone and reads while the owner is offline (docs/design.md "Confidential entries"). It
  *   cannot sign receipts or grants: supply and access requests are refused (E_KEY). It also
  *   follows the witnesses' retained cosigned checkpoints (`cosignature/+`) of the ledger and,
- *   when it holds some whose tree it holds too, answers against the largest of them with every
- *   cosignature line it saw merged in (tlog-cosignature), so a partner that requires the
+ *   when it holds some whose tree it holds too, answers against the largest of them with the
+ *   cosignature lines it saw merged in (tlog-cosignature; at most 64, each at most
+ *   MAX_CARRIED_LINE characters), so a partner that requires the
  *   owner's quorum can count it; cosignature lines are only carried, the partner checks them.
  */
 import { fromBase64 } from '../format/bytes';
@@ -68,6 +69,23 @@ export interface MirrorOptions {
 }
 
 const MIRROR_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/**
+ * Longest cosignature line a mirror carries: a tlog-cosignature/v1 line (76 bytes of key id,
+ * timestamp and signature: 104 base64 characters) with a key name of up to ~140 characters.
+ */
+const MAX_CARRIED_LINE = 256;
+
+/** A cosigned checkpoint a mirror saw: the operator's line, the other lines, and what answerCheckpoint derived once. */
+interface Cosigned {
+  size: number;
+  root: Buffer;
+  operatorLine: string;
+  lines: Set<string>;
+  /** Whether the copy's tree of this size has this root (checked once the copy holds it). */
+  held: boolean;
+  /** The note with every line, formatted once per change of lines. */
+  note: string | undefined;
+}
 
 /** The rpc topic on which a mirror named `name` serves partners' requests about the ledger `ledgerId`: `<prefix>/<ledgerId>/mirror/<name>/rpc`. */
 export function mirrorRpcTopic(ledgerIdHex: string, name: string, prefix = 'bot/v1'): string {
@@ -135,7 +153,7 @@ export class Mirror {
   readonly serveTopic: string | undefined;
   #rateLimiter: RateLimiter | undefined;
   /** Cosigned checkpoints seen, by checkpoint text: the operator's line and the other lines (bounded). */
-  #cosigned = new Map<string, { size: number; root: Buffer; operatorLine: string; lines: Set<string> }>();
+  #cosigned = new Map<string, Cosigned>();
 
   /** Answer a partner's request from the copy (reads and keys; proven against the owner's checkpoint held here, cosigned when it can be). */
   answer(input: unknown): Promise<RequestAnswer> {
@@ -144,7 +162,7 @@ export class Mirror {
 
   /**
    * The checkpoint answers are proven against: the largest cosigned one whose tree the copy
-   * holds (its root recomputed from the copy), with every cosignature line seen; else the
+   * holds (its root recomputed from the copy, once), with the cosignature lines kept; else the
    * owner's checkpoint stored last.
    */
   async answerCheckpoint(): Promise<StoredCheckpoint | undefined> {
@@ -152,14 +170,24 @@ export class Mirror {
     const best = [...this.#cosigned.entries()].filter(([, c]) => c.size <= this.ledger.size).sort((a, b) => b[1].size - a[1].size)[0];
     if (!best) return held;
     const [text, c] = best;
-    if (!(await this.ledger.rootAt(c.size)).equals(c.root)) {
-      this.#cosigned.delete(text);
-      return held;
+    if (!c.held) {
+      // Once: the copy only grows, so its tree of that size does not change.
+      if (!(await this.ledger.rootAt(c.size)).equals(c.root)) {
+        this.#cosigned.delete(text);
+        return held;
+      }
+      c.held = true;
     }
-    return { size: c.size, note: formatNote(text, [c.operatorLine, ...c.lines]) };
+    c.note ??= formatNote(text, [c.operatorLine, ...c.lines]);
+    return { size: c.size, note: c.note };
   }
 
-  /** Keep the cosignature lines of a cosigned checkpoint of this ledger (operator signature verified; at most 16 checkpoints, 64 lines each). */
+  /**
+   * Keep the cosignature lines of a cosigned checkpoint of this ledger (operator signature
+   * verified; at most 16 checkpoints, 64 lines each, each at most MAX_CARRIED_LINE characters:
+   * the lines are a peer's and not verified here, and longer ones could make the note served
+   * too large to format or to send).
+   */
   #onCosigned(payload: Buffer): void {
     if (payload.length === 0 || payload.length > 64 * 1024) return;
     try {
@@ -177,10 +205,14 @@ export class Mirror {
           if (smallest[1].size >= cp.size) return;
           this.#cosigned.delete(smallest[0]);
         }
-        c = { size: cp.size, root: cp.root, operatorLine: op, lines: new Set() };
+        c = { size: cp.size, root: cp.root, operatorLine: op, lines: new Set(), held: false, note: undefined };
         this.#cosigned.set(opened.text, c);
       }
-      for (const sig of parsed.signatures) if (sig.line !== op && c.lines.size < 64) c.lines.add(sig.line);
+      for (const sig of parsed.signatures) {
+        if (sig.line === op || sig.line.length > MAX_CARRIED_LINE || c.lines.size >= 64 || c.lines.has(sig.line)) continue;
+        c.lines.add(sig.line);
+        c.note = undefined;
+      }
     } catch {
       // not a cosigned checkpoint of this ledger: nothing to carry
     }

@@ -11,7 +11,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { auditLedger, cosignLine, formatNote, Identity, Ledger, ledgerId, parseNote, QuorumPolicy, signEnvelope } from '../../lib';
-import { MqttLink } from '../../lib/consortium/mqtt-link';
+import type { MqttLink } from '../../lib/consortium/mqtt-link';
 import { LedgerPublisher, ledgerTopics } from '../../lib/consortium/publisher';
 import { Mirror } from '../../lib/consortium/mirror';
 import { type GrantTerms, issueGrant, newGrantId } from '../../lib/access/grants';
@@ -19,9 +19,9 @@ import { fallbackTransport, mirrorTransport, mqttTransport, PartnerClient } from
 import { EncryptionKey } from '../../lib/confidential/hpke';
 import { encryptionKeyInput } from '../../lib/confidential/keys';
 import { ConfidentialOwner } from '../../lib/confidential/owner';
-import { Mosquitto } from '../mosquitto';
+import { mqttFixture } from '../mqtt-fixture';
 import { type ChildProcess, fork } from 'node:child_process';
-import { tmpDir, until } from '../helpers';
+import { until } from '../helpers';
 
 /** Whether any file under dir contains the bytes (LevelDB's log and table files; values are stored raw, uncompressed or Snappy-compressed short strings stay readable). */
 function grep(dir: string, needle: string): boolean {
@@ -33,25 +33,8 @@ function grep(dir: string, needle: string): boolean {
 
 describe('confidential entries (real LevelDB, real Mosquitto)', function () {
   this.timeout(40000);
-  let broker: Mosquitto;
-  let t: ReturnType<typeof tmpDir>;
-  const links: MqttLink[] = [];
-  const link = (): MqttLink => {
-    const l = new MqttLink({ url: broker.url, reconnectMs: 100 });
-    l.on('error', () => undefined);
-    links.push(l);
-    l.start();
-    return l;
-  };
-  before(async () => {
-    broker = await Mosquitto.start();
-    t = tmpDir('bot-confidential-');
-  });
-  after(async () => {
-    await Promise.all(links.map((l) => l.close()));
-    await broker.close();
-    t.cleanup();
-  });
+  const f = mqttFixture('bot-confidential-');
+  const link = (): MqttLink => f.link();
 
   it('a partner reads a sealed scope from a mirror while the owner is offline; the mirror holds no plaintext', async () => {
     const op = Identity.generate();
@@ -59,7 +42,7 @@ describe('confidential entries (real LevelDB, real Mosquitto)', function () {
     const origin = 'example.com/plant-owner';
     let seq = 0;
     const nextSeq = (): number => seq++;
-    const ownerLedger = await Ledger.open({ dir: path.join(t.dir, 'owner'), origin, identity: op });
+    const ownerLedger = await Ledger.open({ dir: path.join(f.dir, 'owner'), origin, identity: op });
     const owner = new ConfidentialOwner({ ledger: ownerLedger, operator: op, nextSeq, encryptionKey: await EncryptionKey.generate() });
     await owner.declareScope('plant', ['plant/#']);
 
@@ -88,7 +71,7 @@ describe('confidential entries (real LevelDB, real Mosquitto)', function () {
     const publisher = new LedgerPublisher(ownerLedger, ownerLink, ledgerId(origin, op.did));
     publisher.start();
 
-    const copy = await Ledger.open({ dir: path.join(t.dir, 'mirror'), origin, operator: op.did });
+    const copy = await Ledger.open({ dir: path.join(f.dir, 'mirror'), origin, operator: op.did });
     const mirror = new Mirror({ ledger: copy, link: link(), origin, did: op.did, serveAs: 'm1', retryMs: 200 });
     mirror.start();
     await until('mirror caught up', () => mirror.state().checkpointSize === size || mirror.state().error);
@@ -139,11 +122,21 @@ describe('confidential entries (real LevelDB, real Mosquitto)', function () {
       (e: Error & { code?: string }) => e.code === 'E_TIMEOUT' && /E_CHECKPOINT/.test(e.message),
     );
     const parsed = parseNote(ownerNote);
+    // The mirror carries other lines unverified (it does not know the witnesses), but only short
+    // ones: 24 notes each with one 48 KB line would make the note it serves above 1 MiB, and every answer a refusal.
+    const topics = ledgerTopics(ledgerId(origin, op.did));
+    for (let i = 0; i < 24; i++) {
+      const junk = `— junk.example/${i} ${Buffer.alloc(36 * 1024, i + 1).toString('base64')}`;
+      await pLink.publish(
+        topics.cosignature((0xb0 + i).toString(16).padStart(16, '0')),
+        formatNote(parsed.text, [...parsed.signatures.map((x) => x.line), junk]),
+      );
+    }
     const cosigned = formatNote(parsed.text, [
       ...parsed.signatures.map((x) => x.line),
       cosignLine(parsed.text, 'w.example/wit', w, Math.floor(Date.now() / 1000)),
     ]);
-    await pLink.publish(ledgerTopics(ledgerId(origin, op.did)).cosignature('00000000000000aa'), cosigned, { retain: true });
+    await pLink.publish(topics.cosignature('00000000000000aa'), cosigned, { retain: true });
     let confirmed: Awaited<ReturnType<PartnerClient['readOpen']>> | undefined;
     for (let i = 0; i < 50 && !confirmed; i++) {
       confirmed = await quorumClient.readOpen({ topic: 'plant/#' }).catch(() => undefined);
@@ -158,16 +151,16 @@ describe('confidential entries (real LevelDB, real Mosquitto)', function () {
 
     // The mirror learned nothing of the content: its files do not hold the marked text; the owner's do not either.
     await mirror.stop();
-    assert.equal(grep(path.join(t.dir, 'mirror'), MARK), false);
-    assert.equal(grep(path.join(t.dir, 'owner'), MARK), false);
+    assert.equal(grep(path.join(f.dir, 'mirror'), MARK), false);
+    assert.equal(grep(path.join(f.dir, 'owner'), MARK), false);
     const audit = await auditLedger(copy, { workers: 0 });
     assert.ok(audit.ok && audit.size === size, JSON.stringify(audit));
     await copy.close();
     // Control: the same check finds the text in a ledger holding it unsealed.
-    const control = await Ledger.open({ dir: path.join(t.dir, 'control'), origin, identity: op });
+    const control = await Ledger.open({ dir: path.join(f.dir, 'control'), origin, identity: op });
     await control.append(signEnvelope(dev, { kind: 'reading', seq: 0, ts: Date.now(), topic: 'plant/x', payload: { tag: MARK } }));
     await control.close();
-    assert.equal(grep(path.join(t.dir, 'control'), MARK), true);
+    assert.equal(grep(path.join(f.dir, 'control'), MARK), true);
   });
 
   it('owner, mirror and partner in separate processes: the owner is killed, the partner reads the sealed scope from the mirror', async () => {
@@ -209,10 +202,10 @@ describe('confidential entries (real LevelDB, real Mosquitto)', function () {
       const owner = start();
       const mirror = start();
       const partner = start();
-      const { did } = (await owner('owner', { seed: seed(), dir: path.join(t.dir, 'mp-owner'), url: broker.url, origin })) as { did: string };
-      await mirror('mirror', { seed: seed(), dir: path.join(t.dir, 'mp-mirror'), url: broker.url, origin, did });
+      const { did } = (await owner('owner', { seed: seed(), dir: path.join(f.dir, 'mp-owner'), url: f.broker.url, origin })) as { did: string };
+      await mirror('mirror', { seed: seed(), dir: path.join(f.dir, 'mp-mirror'), url: f.broker.url, origin, did });
       const pseed = Identity.generate();
-      const enckey = await partner('partner', { seed: pseed.exportSeed().toString('hex'), url: broker.url, origin, did });
+      const enckey = await partner('partner', { seed: pseed.exportSeed().toString('hex'), url: f.broker.url, origin, did });
       const { grant, keys } = (await owner('grant', { subject: pseed.did, enckey })) as { grant: string; keys: number };
       assert.equal(keys, 1);
       await owner('append', { seed: seed(), from: 0, n: 4, marker: MARK });
@@ -239,8 +232,8 @@ describe('confidential entries (real LevelDB, real Mosquitto)', function () {
         read.entries.map((e) => [e.kind, e.error, e.opened?.payload.c, e.opened?.payload.tag]),
         [0, 1, 2, 3].map((i) => ['sealed', null, 20 + i, MARK]),
       );
-      assert.equal(grep(path.join(t.dir, 'mp-mirror-mirrors'), MARK), false);
-      assert.equal(grep(path.join(t.dir, 'mp-owner'), MARK), false);
+      assert.equal(grep(path.join(f.dir, 'mp-mirror-mirrors'), MARK), false);
+      assert.equal(grep(path.join(f.dir, 'mp-owner'), MARK), false);
     } finally {
       for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     }

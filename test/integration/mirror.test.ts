@@ -2,33 +2,16 @@
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
 import { auditLedger, Identity, Ledger, ledgerId, signCheckpoint, signEnvelope } from '../../lib';
-import { MqttLink } from '../../lib/consortium/mqtt-link';
+import type { MqttLink } from '../../lib/consortium/mqtt-link';
 import { answerLedgerRpc, LedgerPublisher, ledgerTopics } from '../../lib/consortium/publisher';
 import { Mirror } from '../../lib/consortium/mirror';
-import { Mosquitto } from '../mosquitto';
-import { tmpDir, until } from '../helpers';
+import { mqttFixture } from '../mqtt-fixture';
+import { until } from '../helpers';
 
 describe('mirror (real Mosquitto)', function () {
   this.timeout(60000);
-  let broker: Mosquitto;
-  let t: ReturnType<typeof tmpDir>;
-  const links: MqttLink[] = [];
-  const link = (): MqttLink => {
-    const l = new MqttLink({ url: broker.url, reconnectMs: 100 });
-    l.on('error', () => undefined);
-    links.push(l);
-    l.start();
-    return l;
-  };
-  before(async () => {
-    broker = await Mosquitto.start();
-    t = tmpDir('bot-mirror-');
-  });
-  after(async () => {
-    await Promise.all(links.map((l) => l.close()));
-    await broker.close();
-    t.cleanup();
-  });
+  const f = mqttFixture('bot-mirror-');
+  const link = (): MqttLink => f.link();
 
   const fill = async (led: Ledger, dev: Identity, from: number, n: number, tag = 'x'): Promise<void> => {
     await Promise.all(
@@ -40,14 +23,14 @@ describe('mirror (real Mosquitto)', function () {
     const op = Identity.generate();
     const dev = Identity.generate();
     const origin = 'example.com/mirrored';
-    const owner = await Ledger.open({ dir: path.join(t.dir, 'owner'), origin, identity: op });
+    const owner = await Ledger.open({ dir: path.join(f.dir, 'owner'), origin, identity: op });
     const pubLink = link();
     const publisher = new LedgerPublisher(owner, pubLink, ledgerId(origin, op.did));
     publisher.start();
     await fill(owner, dev, 0, 2500);
     await owner.checkpoint();
 
-    const local = await Ledger.open({ dir: path.join(t.dir, 'copy'), origin, operator: op.did });
+    const local = await Ledger.open({ dir: path.join(f.dir, 'copy'), origin, operator: op.did });
     assert.equal(local.operator.did, op.did);
     await assert.rejects(local.checkpoint(), { code: 'E_KEY' });
     const mLink = link();
@@ -90,8 +73,8 @@ describe('mirror (real Mosquitto)', function () {
     const op = Identity.generate();
     const dev = Identity.generate();
     const origin = 'example.com/tampered';
-    const real = await Ledger.open({ dir: path.join(t.dir, 'real'), origin, identity: op });
-    const fake = await Ledger.open({ dir: path.join(t.dir, 'fake'), origin, identity: op });
+    const real = await Ledger.open({ dir: path.join(f.dir, 'real'), origin, identity: op });
+    const fake = await Ledger.open({ dir: path.join(f.dir, 'fake'), origin, identity: op });
     await fill(real, dev, 0, 1500, 'real');
     await fill(fake, dev, 0, 1500, 'fake'); // validly signed envelopes, different from the real ones
     const cp = (await real.checkpoint())!;
@@ -102,7 +85,7 @@ describe('mirror (real Mosquitto)', function () {
     await until('evil connected', () => evil.state === 'connected');
     await evil.publish(topics.checkpoint, signCheckpoint(origin, 1500, real.root(), Identity.generate()), { retain: true });
 
-    const local = await Ledger.open({ dir: path.join(t.dir, 'victim'), origin, operator: op.did });
+    const local = await Ledger.open({ dir: path.join(f.dir, 'victim'), origin, operator: op.did });
     const mirror = new Mirror({ ledger: local, link: link(), origin, did: op.did, retryMs: 200 });
     mirror.start();
     await until('forged checkpoint refused', () => mirror.state().error);

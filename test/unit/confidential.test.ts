@@ -25,6 +25,23 @@ const refused =
   (e: unknown): boolean =>
     isBotError(e) && e.code === code;
 
+/**
+ * An owner's ledger in dir with scope "plant" (plant/#) declared, and a transport answering
+ * partners' requests in-process (answerRequest; `receipts`: it signs receipts and grants too).
+ */
+async function plantOwner(dir: string, receipts: boolean) {
+  const op = Identity.generate();
+  let seq = 0;
+  const nextSeq = (): number => seq++;
+  const ledger = await Ledger.open({ dir, origin: ORIGIN, identity: op });
+  const owner = new ConfidentialOwner({ ledger, operator: op, nextSeq, encryptionKey: await EncryptionKey.generate() });
+  await owner.declareScope('plant', ['plant/#']);
+  const latest = async (): Promise<StoredCheckpoint | undefined> => (await ledger.checkpoint()) ?? ledger.latestCheckpoint();
+  const server = { ledger, checkpoint: latest, ...(receipts ? { receiptCheckpoint: latest } : {}) };
+  const transport = async (req: unknown): Promise<unknown> => answerRequest(server, req).catch((e: unknown) => refusal(e));
+  return { op, nextSeq, ledger, owner, transport };
+}
+
 describe('confidential entries: sealed payloads', () => {
   const dev = Identity.generate();
   const gw = Identity.generate();
@@ -221,15 +238,8 @@ describe('confidential entries: partner reads through answerRequest (real LevelD
   after(() => t.cleanup());
 
   it('keys op, readOpen across a rotation (keys fetched again for the new epoch), a grant of a later time range holds only its epochs', async () => {
-    const op = Identity.generate();
     const dev = Identity.generate();
-    let seq = 0;
-    const nextSeq = (): number => seq++;
-    const ledger = await Ledger.open({ dir: path.join(t.dir, 'owner'), origin: ORIGIN, identity: op });
-    const owner = new ConfidentialOwner({ ledger, operator: op, nextSeq, encryptionKey: await EncryptionKey.generate() });
-    await owner.declareScope('plant', ['plant/#']);
-    const server = { ledger, checkpoint: async () => (await ledger.checkpoint()) ?? ledger.latestCheckpoint() };
-    const transport = async (req: unknown): Promise<unknown> => answerRequest(server, req).catch((e: unknown) => refusal(e));
+    const { op, nextSeq, ledger, owner, transport } = await plantOwner(path.join(t.dir, 'owner'), false);
     const partner = async (from?: number): Promise<{ client: PartnerClient; id: Identity; terms: GrantTerms }> => {
       const id = Identity.generate();
       const ek = await EncryptionKey.generate();
@@ -309,15 +319,7 @@ describe('confidential entries: an access request carries the encryption key (re
   after(() => t.cleanup());
 
   it('ask with an enckey, approve, wrap, read; an enckey of another signer is refused', async () => {
-    const op = Identity.generate();
-    let seq = 0;
-    const nextSeq = (): number => seq++;
-    const ledger = await Ledger.open({ dir: path.join(t.dir, 'owner'), origin: ORIGIN, identity: op });
-    const owner = new ConfidentialOwner({ ledger, operator: op, nextSeq, encryptionKey: await EncryptionKey.generate() });
-    await owner.declareScope('plant', ['plant/#']);
-    const latest = async (): Promise<StoredCheckpoint | undefined> => (await ledger.checkpoint()) ?? ledger.latestCheckpoint();
-    const server = { ledger, checkpoint: latest, receiptCheckpoint: latest };
-    const transport = async (req: unknown): Promise<unknown> => answerRequest(server, req).catch((e: unknown) => refusal(e));
+    const { op, nextSeq, ledger, owner, transport } = await plantOwner(path.join(t.dir, 'owner'), true);
     const me = Identity.generate();
     const ek = await EncryptionKey.generate();
     let s = 0;
@@ -407,15 +409,7 @@ describe('confidential entries: supplied entries', function () {
   after(() => t.cleanup());
 
   it('a supplied entry on a confidential topic is refused (E_SCOPE: it would be stored in plaintext); others are appended', async () => {
-    const op = Identity.generate();
-    let seq = 0;
-    const nextSeq = (): number => seq++;
-    const ledger = await Ledger.open({ dir: path.join(t.dir, 'owner'), origin: ORIGIN, identity: op });
-    const owner = new ConfidentialOwner({ ledger, operator: op, nextSeq, encryptionKey: await EncryptionKey.generate() });
-    await owner.declareScope('plant', ['plant/#']);
-    const latest = async (): Promise<StoredCheckpoint | undefined> => (await ledger.checkpoint()) ?? ledger.latestCheckpoint();
-    const server = { ledger, checkpoint: latest, receiptCheckpoint: latest };
-    const transport = async (req: unknown): Promise<unknown> => answerRequest(server, req).catch((e: unknown) => refusal(e));
+    const { op, nextSeq, ledger, transport } = await plantOwner(path.join(t.dir, 'owner'), true);
     const p = Identity.generate();
     const terms: GrantTerms = { id: newGrantId(), subject: p.did, ledger: ORIGIN, actions: ['append'], scope: { signers: '*' }, expires: Date.now() + 3600e3 };
     await issueGrant(ledger, op, nextSeq, terms);
