@@ -41,7 +41,7 @@ import { SignedEnvelope, verifyEnvelope } from '../format/envelope';
 import type { EncryptionKey } from '../confidential/hpke';
 import { ConfidentialOwner, keyEpochsOf, KEY_ENTRY_KINDS } from '../confidential/owner';
 import { isSealed } from '../confidential/seal';
-import { SignPool } from '../format/sign-pool';
+import { type SignPoolLease, sharedSignPool } from '../format/sign-pool';
 import { escapeUnprintable } from '../format/topic';
 import type { Commit, Ledger, Receipt, StoredCheckpoint } from '../store/ledger';
 import { type AcquireOptions, acquireLedger, failedLease, type LedgerLease, type StoreHealth } from '../store/registry';
@@ -178,7 +178,7 @@ export class LedgerService {
   #owner: Promise<ConfidentialOwner | undefined> | undefined;
   #sealTail: Promise<void> = Promise.resolve();
   #noOwner = false;
-  #signPool: SignPool | undefined;
+  #signLease: SignPoolLease | undefined;
 
   /** A service for opts; with error, an unusable one (see unusable()). Nothing runs before start(). */
   constructor(opts: LedgerServiceOptions, error?: BotError) {
@@ -425,7 +425,7 @@ export class LedgerService {
   /**
    * Append an input as a bot-append node does: sealed first when its topic is confidential
    * (as sealForAppend). Sealings are started one after another (the sealer's seq grows in
-   * ledger order); their signatures are made by a SignPool (lib/format/sign-pool.ts: on a worker
+   * ledger order); their signatures are made by the identity's shared SignPool (lib/format/sign-pool.ts sharedSignPool: on a worker
    * thread under load, results in call order), and each append starts once its signature is
    * there, without waiting for the previous one to be durable, so appends share group commits.
    */
@@ -442,8 +442,9 @@ export class LedgerService {
         return;
       }
       const identity = this.#opts.identity as Identity;
-      const pool = (this.#signPool ??= new SignPool(identity));
-      // The signature on a worker under load; the pool resolves in call order, so appends follow seq order.
+      // The identity's one pool (shared with its bot-sign nodes, which take seqs from the same
+      // counter): results in call order, so appends follow seq order.
+      const pool = (this.#signLease ??= sharedSignPool(identity)).pool;
       const s = await owner.sealWith(env, identity.did, (this.#opts.confidential as ConfidentialSettings).nextSeq, (i, lim) => pool.sign(i, lim));
       receipt = s ? s.signed.then((sealed) => l.append(sealed)) : l.append(env);
     });
@@ -575,7 +576,7 @@ export class LedgerService {
     if (!this.#lease) return;
     await this.#stopSync().catch(report);
     await this.#sealTail;
-    await this.#signPool?.close().catch(report);
+    await this.#signLease?.release().catch(report);
     this.#offHealth?.();
     await this.#lease.release().catch(report);
   }

@@ -198,6 +198,17 @@ export async function readTails(db: Level<string, Buffer>, size: number): Promis
   return tails;
 }
 
+/** A write of the tile build: its failure is the store's (E_STORE, like a failed commit), not corruption. */
+async function write(op: () => Promise<void>): Promise<void> {
+  try {
+    await op();
+  } catch (err) {
+    throw new StoreError('E_STORE', `store failed writing the tree tiles: ${(err as Error).message}; reopen the ledger once the store can be written`, {
+      cause: err,
+    });
+  }
+}
+
 /** Puts per intermediate batch of a tile build (written without sync; the last one is synced). */
 const BUILD_BATCH = 512;
 
@@ -207,7 +218,7 @@ const BUILD_BATCH = 512;
  * the hash chunks (the root of each chunk), level t from level t − 1's full tiles. Each
  * level restarts at its last stored tile, so a rerun is idempotent and a crash loses only
  * work. Returns the number of tiles written. Throws E_CORRUPT when the store holds tiles
- * beyond the size, or a chunk or tile it needs is missing.
+ * beyond the size, or a chunk or tile it needs is missing; E_STORE when a write fails.
  */
 export async function buildTiles(db: Level<string, Buffer>, size: number): Promise<number> {
   let written = 0;
@@ -244,7 +255,8 @@ export async function buildTiles(db: Level<string, Buffer>, size: number): Promi
     const flush = async (): Promise<void> => {
       if (ops.length === 0) return;
       written += ops.length;
-      await db.batch(ops, { sync: false });
+      const batch = ops;
+      await write(() => db.batch(batch, { sync: false }));
       ops = [];
     };
     if (t === 0) {
@@ -271,6 +283,9 @@ export async function buildTiles(db: Level<string, Buffer>, size: number): Promi
     await flush();
   }
   // The intermediate batches were not synced: one synced write makes them all durable.
-  if (written > 0) await db.put(L.KEY_HEAD, (await db.get(L.KEY_HEAD)) as Buffer, { sync: true });
+  if (written > 0) {
+    const head = (await db.get(L.KEY_HEAD)) as Buffer;
+    await write(() => db.put(L.KEY_HEAD, head, { sync: true }));
+  }
   return written;
 }

@@ -11,6 +11,8 @@ import * as path from 'node:path';
 import { BotError } from '../../lib/errors';
 import { signEnvelope } from '../../lib/format/envelope';
 import { Identity } from '../../lib/format/identity';
+import { sharedSignPool } from '../../lib/format/sign-pool';
+import { EncryptionKey } from '../../lib/confidential/hpke';
 import { LedgerService, type LedgerServiceOptions } from '../../lib/service/ledger-service';
 import { Ledger, type Receipt } from '../../lib/store/ledger';
 import { openLedgers, settledLedgers } from '../../lib/store/registry';
@@ -140,6 +142,26 @@ describe('LedgerService (real LevelDB, real broker)', function () {
       assert.equal(again.latestCheckpoint()?.size, 2);
     } finally {
       await again.close();
+    }
+  });
+
+  it("seals with its identity's one shared signing pool (the one its bot-sign nodes use: one seq counter, one call order)", async () => {
+    let opSeq = 0;
+    const lease = sharedSignPool(op);
+    try {
+      const { s } = service({
+        checkpointMs: 0,
+        checkpointEntries: 0,
+        confidential: { scopes: [{ scope: 'plant', topics: ['plant/#'] }], nextSeq: () => opSeq++, encryptionKey: () => EncryptionKey.generate() },
+      });
+      await s.confidential();
+      const before = lease.pool.stats.inline + lease.pool.stats.pooled;
+      const r = signEnvelope(dev, { kind: 'reading', seq: ++seq, ts: Date.now(), topic: 'plant/line1/temp', payload: { c: 20 } });
+      await s.append(r.toJSON());
+      assert.equal(lease.pool.stats.inline + lease.pool.stats.pooled, before + 1, 'the sealed envelope was not signed by the shared pool');
+      await s.close();
+    } finally {
+      await lease.release();
     }
   });
 

@@ -11,6 +11,7 @@ import { auditLedger, Frontier, type Hash, Identity, leafHash, Ledger, type NewN
 import * as L from '../../lib/store/layout';
 import type { PutOp } from '../../lib/store/query-index';
 import { buildTiles, decodeTile, fullTileHash, locate, readTails, TileBatch, tileHash } from '../../lib/store/tree-tiles';
+import { assertStoreFailure, injectFaults } from '../faults';
 import { tmpDir } from '../helpers';
 
 /** Every key and value under a prefix. */
@@ -135,6 +136,40 @@ describe('tree tiles', function () {
       assert.deepEqual(await dump(db2, L.TILE_PREFIX), after);
     } finally {
       await db2.close();
+    }
+  });
+
+  it('a tile build whose write fails at open is a typed E_STORE (not corruption), and the next open builds them', async () => {
+    const op = Identity.generate();
+    const dev = Identity.generate();
+    let ledger = await Ledger.open({ dir: t.dir, origin: 'example.com/tiles', identity: op });
+    await ledger.appendAll(Array.from({ length: 300 }, (_, seq) => signEnvelope(dev, { kind: 'reading', seq, ts: 1_700_000_000_000, payload: { v: seq } })));
+    const proof = await ledger.inclusionProof(100);
+    await ledger.close();
+    const db = new Level<string, Buffer>(t.dir, { valueEncoding: 'buffer' });
+    const tiles = await dump(db, L.TILE_PREFIX);
+    await db.batch([...tiles.keys()].map((key) => ({ type: 'del' as const, key })));
+    await db.close();
+    // The build's last write (the synced one that makes its batches durable) fails: the disk is full.
+    const inj = injectFaults();
+    try {
+      inj.arm('append', 'before', 'ENOSPC', { dir: t.dir });
+      await assert.rejects(Ledger.open({ dir: t.dir }), (e: Error) => assertStoreFailure(e, /No space left on device/));
+      assert.ok(inj.fired);
+    } finally {
+      inj.restore();
+    }
+    ledger = await Ledger.open({ dir: t.dir });
+    try {
+      assert.deepEqual(await ledger.inclusionProof(100), proof);
+    } finally {
+      await ledger.close();
+    }
+    const db3 = new Level<string, Buffer>(t.dir, { valueEncoding: 'buffer' });
+    try {
+      assert.deepEqual(await dump(db3, L.TILE_PREFIX), tiles);
+    } finally {
+      await db3.close();
     }
   });
 });
