@@ -20,6 +20,7 @@ import { DEFAULT_RATE_LIMITS } from '../lib/access/rate-limit';
 import type { WitnessedLedger } from '../lib/consortium/consortium';
 import type { WitnessInit } from '../lib/consortium/quorum';
 import { BotError } from '../lib/errors';
+import { DEFAULT_MAX_ENTRY_BYTES } from '../lib/format/envelope';
 import { installationId } from '../lib/store/installation';
 import { checkOrigin } from '../lib/store/ledger';
 import { LedgerService, type LedgerServiceLink } from '../lib/service/ledger-service';
@@ -83,7 +84,7 @@ export = function (RED: NodeAPI): void {
       node.dir = (def.dir ?? '').trim() || userPath(RED, 'bot-ledgers', ledgerDirName(def.name, node.id));
       const checkpointMs = intSetting(def.checkpointMs, 1000);
       const checkpointEntries = intSetting(def.checkpointEntries, 0);
-      const maxEntryBytes = intSetting(def.maxEntryBytes, 65536);
+      const maxEntryBytes = intSetting(def.maxEntryBytes, DEFAULT_MAX_ENTRY_BYTES);
       if (Number.isNaN(checkpointMs)) throw configError('E_RANGE', 'checkpoint interval must be a whole number of milliseconds (0 = off)');
       if (Number.isNaN(checkpointEntries)) throw configError('E_RANGE', 'checkpoint every N entries must be a whole number (0 = off)');
       if (Number.isNaN(maxEntryBytes) || maxEntryBytes < 256 || maxEntryBytes > MAX_ENTRY_LIMIT) {

@@ -37,7 +37,7 @@ function consortiumFlow({ me, partners, broker }) {
     { id: tab, type: 'tab', label: `Consortium: ${me.name}`, info, ...(fromEnv ? { env: [envWithDefault(MQTT_ENV, MQTT_DEFAULT)] } : {}) },
     { id: p('key'), type: 'bot-identity', name: `${me.name} gateway key` },
     {
-      id: p('ledger'), type: 'bot-ledger', ...(fromEnv ? { z: tab } : {}), name: me.name, origin: me.origin, identity: p('key'), dir: '', checkpointMs: 200, checkpointEntries: 0, maxEntryBytes: 65536,
+      id: p('ledger'), type: 'bot-ledger', ...(fromEnv ? { z: tab } : {}), name: me.name, origin: me.origin, identity: p('key'), dir: '', checkpointMs: 200, checkpointEntries: 0, maxEntryBytes: 65535,
       broker: fromEnv ? `\${${MQTT_ENV}}` : broker, clientId: '', witnesses: known.map((x) => `${x.did} ${x.origin}`).join('\n'), quorum: '', witnessed: known.map((x) => `${x.origin} ${x.did}`).join('\n'),
     },
     { id: p('inject'), type: 'inject', z: tab, name: 'reading every 2 s', props: [{ p: 'payload' }, { p: 'topic', vt: 'str' }], repeat: '2', once: true, onceDelay: '2', topic: `${me.name}/meter`, payload: '{"kwh": 12.5}', payloadType: 'json', x: 150, y: 80, wires: [[p('sign')]] },

@@ -18,7 +18,7 @@ function demoFlow({ deviceDids, mqttPort }) {
     { id: tab, type: 'tab', label: 'Blockchain of Things demo', info: 'Devices sign readings; the gateway verifies, appends, signs its own readings and serves queries with proofs.' },
     { id: 'demo-broker', type: 'mqtt-broker', name: 'embedded broker', broker: '127.0.0.1', port: mqttPort === undefined ? MQTT_PORT_FIELD : String(mqttPort), clientid: '', autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true },
     { id: 'demo-gateway-key', type: 'bot-identity', name: 'gateway key' },
-    { id: 'demo-ledger', type: 'bot-ledger', name: 'plant-1', origin: 'demo.bot.local/plant-1', identity: 'demo-gateway-key', dir: '', checkpointMs: 1000, checkpointEntries: 0, maxEntryBytes: 65536 },
+    { id: 'demo-ledger', type: 'bot-ledger', name: 'plant-1', origin: 'demo.bot.local/plant-1', identity: 'demo-gateway-key', dir: '', checkpointMs: 1000, checkpointEntries: 0, maxEntryBytes: 65535 },
     n('demo-comment-1', 'comment', 250, 40, { name: 'Device readings over MQTT: verify, then append', info: '' }),
     n('demo-mqtt-in', 'mqtt in', 130, 100, { name: 'devices/+/reading', topic: 'devices/+/reading', qos: '1', datatype: 'json', broker: 'demo-broker', nl: false, rap: true, rh: 0, inputs: 0 }, [['demo-verify']]),
     n('demo-verify', 'bot-verify', 340, 100, { name: 'verify devices', trusted: deviceDids.join('\n'), ledger: 'demo-ledger', maxSkewMs: 300000 }, [['demo-append-devices'], ['demo-rejected']]),

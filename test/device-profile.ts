@@ -241,6 +241,6 @@ export function profileEnvelope(c: CaseInput): { body: string; envelope: string;
   const body = '{' + head + tail;
   const sig = id.sign(Buffer.from(ENVELOPE_DOMAIN + body, 'utf8')).toString('base64url');
   const envelope = '{' + head + `"sig":"${sig}",` + tail;
-  if (Buffer.byteLength(envelope) > 65536) throw new ProfileRefusal('size', 'envelope above 65536 bytes');
+  if (Buffer.byteLength(envelope) > 65535) throw new ProfileRefusal('size', 'envelope above 65535 bytes');
   return { body, envelope, did: id.did, sig };
 }

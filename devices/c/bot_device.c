@@ -507,7 +507,7 @@ const char *bot_strerror(int code) {
     case BOT_E_KIND: return "kind must match [a-z][a-z0-9_-]{0,31}";
     case BOT_E_STORE: return "sequence store failed";
     case BOT_E_STATE: return "payload not closed, or used after an error";
-    case BOT_E_SIZE: return "envelope above 65536 bytes";
+    case BOT_E_SIZE: return "envelope above 65535 bytes";
     case BOT_E_CRYPTO: return "Ed25519 failed";
     case BOT_E_ARG: return "invalid argument";
     default: return "unknown error";

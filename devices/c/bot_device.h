@@ -37,8 +37,9 @@ extern "C" {
 #define BOT_E_CRYPTO (-11) /* the Ed25519 primitive failed */
 #define BOT_E_ARG (-12)    /* a NULL pointer or contradictory fields */
 
-/* Largest envelope, in bytes: the ledger's default entry limit (64 KiB). */
-#define BOT_MAX_ENVELOPE 65536u
+/* Largest envelope, in bytes: the ledger's default entry limit (65535: a tlog-tiles
+ * entry bundle gives each entry a uint16 length). */
+#define BOT_MAX_ENVELOPE 65535u
 /* Largest integer the profile carries: 2^53 - 1 (I-JSON, RFC 7493 section 2.2). */
 #define BOT_MAX_SAFE_INT 9007199254740991LL
 /* Room for a did:key ("did:key:z" + base58btc of 34 bytes) and its NUL. */

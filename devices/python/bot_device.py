@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 DOMAIN = b"bot-envelope-v1\n"
 MAX_SAFE_INT = 2**53 - 1  # I-JSON, RFC 7493 section 2.2
-MAX_ENVELOPE = 65536  # the ledger's default entry limit
+MAX_ENVELOPE = 65535  # the ledger's default entry limit (a tlog-tiles bundle's uint16 length)
 MAX_TOPIC_BYTES = 4096
 MAX_KEY_LEN = 64
 

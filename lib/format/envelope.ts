@@ -17,8 +17,12 @@ import { topicNameProblem } from './topic';
 
 /** Domain separation prefix of envelope signatures. */
 export const ENVELOPE_DOMAIN = 'bot-envelope-v1\n';
-/** Default maximum size of one envelope's canonical bytes (the ledger's entry limit). */
-export const DEFAULT_MAX_ENTRY_BYTES = 64 * 1024;
+/**
+ * Default maximum size of one envelope's canonical bytes (the ledger's entry limit): 65535, the
+ * largest entry a tlog-tiles entry bundle can carry (its length is a big-endian uint16, tlog-tiles
+ * "Log entries"), so a ledger with the defaults can serve every entry as tiles.
+ */
+export const DEFAULT_MAX_ENTRY_BYTES = 65535;
 
 const KIND = /^[a-z][a-z0-9_-]{0,31}$/;
 const FIELDS = new Set(['v', 'kind', 'signer', 'seq', 'ts', 'topic', 'payload', 'enc', 'sig']);

@@ -400,9 +400,9 @@ describe('bot-ledger editor dialog: its validators agree with the runtime', func
     assert.match(String(editorVerdict(def, 'maxEntryBytes', '10')), /from 256 to 16777216/);
   });
 
-  it('keeps sensible defaults: standalone, checkpoint every second, 64 KiB entries', () => {
+  it('keeps sensible defaults: standalone, checkpoint every second, entries up to 65535 bytes (tlog-tiles bundle lengths are uint16)', () => {
     const d = Object.fromEntries(Object.entries(def.defaults).map(([k, v]) => [k, v.value]));
-    assert.deepEqual([d.origin, d.broker, d.checkpointMs, d.checkpointEntries, d.maxEntryBytes, d.quorum], ['', '', 1000, 0, 65536, '']);
+    assert.deepEqual([d.origin, d.broker, d.checkpointMs, d.checkpointEntries, d.maxEntryBytes, d.quorum], ['', '', 1000, 0, 65535, '']);
     for (const [k, p] of Object.entries(def.defaults)) {
       if (p.validate) assert.equal(editorVerdict(def, k, p.value), true, `the default of ${k} is valid`);
     }

@@ -33,11 +33,11 @@ const TS = '1767225600000'; // 2026-01-01T00:00:00Z
 const MAX = '9007199254740991';
 const OVER = '9007199254740992';
 
-/** A binary payload of 48,000 bytes and a topic long enough for the envelope to be exactly 65536 bytes (plus `extra`). */
+/** A binary payload of 48,000 bytes and a topic long enough for the envelope to be exactly 65535 bytes (plus `extra`). */
 function largest(extra: number): Pick<CaseInput, 'topic' | 'payload' | 'seed' | 'seq' | 'ts'> {
   const base = { seed: seedOf(11), seq: '11', ts: TS, payload: { bytesFill: [0xab, 48000] as [number, number] } };
   const probe = signEnvelope(Identity.fromSeed(Buffer.from(base.seed, 'hex')), kernelInput({ ...base, name: '', topic: 'size/' })).bytes.length;
-  return { ...base, topic: 'size/' + 'x'.repeat(65536 - probe + extra) };
+  return { ...base, topic: 'size/' + 'x'.repeat(65535 - probe + extra) };
 }
 
 const VALID: CaseInput[] = [
@@ -134,7 +134,7 @@ const VALID: CaseInput[] = [
     },
   },
   { name: 'another kind, a $ topic', seed: seedOf(9), kind: 'status-v2_x', seq: '0', ts: TS, topic: '$dev/9', payload: { fields: [['up', 'bool', false]] } },
-  { name: 'the largest envelope: exactly 65536 bytes', ...largest(0) },
+  { name: 'the largest envelope: exactly 65535 bytes', ...largest(0) },
 ];
 
 const field = (f: Field): { fields: Field[] } => ({ fields: [f] });
@@ -249,10 +249,10 @@ function produce(): DeviceProfileVectors {
       envelopeSha256: sha256Hex(signed.bytes),
     };
   });
-  const over = { ...largest(1), name: 'envelope of 65537 bytes', code: 'size' as const, kernel: 'refuses' as const, kernelCode: 'E_TOO_LARGE' };
+  const over = { ...largest(1), name: 'envelope of 65536 bytes', code: 'size' as const, kernel: 'refuses' as const, kernelCode: 'E_TOO_LARGE' };
   const invalid: InvalidCase[] = [
     ...INVALID.map((c, i) => ({ seed: seedOf(100 + i), seq: '1', ts: TS, ...c })),
-    { ...over, reason: 'above the ledger entry limit (64 KiB)' },
+    { ...over, reason: 'above the ledger entry limit (65535 bytes)' },
   ];
   return {
     source:
@@ -273,7 +273,7 @@ describe('device profile (issue 14: devices outside Node-RED)', () => {
 
   it('the vectors file is what the kernel produces from the inputs (BOT_WRITE_VECTORS=1 rewrites it)', () => {
     assert.deepEqual(loadVectors(), produced);
-    assert.ok(produced.valid.some((c) => c.envelopeBytes === 65536));
+    assert.ok(produced.valid.some((c) => c.envelopeBytes === 65535));
   });
 
   for (const c of loadVectors().valid) {

@@ -8,6 +8,7 @@ import { strict as assert } from 'node:assert';
 import * as zlib from 'node:zlib';
 import fc from 'fast-check';
 import {
+  DEFAULT_MAX_ENTRY_BYTES,
   decodeEntryBundle,
   encodeEntryBundle,
   encodeTileIndex,
@@ -15,6 +16,7 @@ import {
   Identity,
   leafHash,
   Ledger,
+  MAX_BUNDLE_ENTRY_BYTES,
   parseTilePath,
   partialTiles,
   refPath,
@@ -49,6 +51,20 @@ describe('tlog-tiles format', () => {
     assert.throws(() => tilePath(64, 0), { code: 'E_RANGE' });
     assert.throws(() => tilePath(0, 0, 0), { code: 'E_RANGE' });
     assert.throws(() => tilePath(0, -1), { code: 'E_RANGE' });
+  });
+
+  it("takes the ledger's largest default entry in a bundle, and a default ledger refuses one byte more (uint16 lengths)", () => {
+    assert.equal(DEFAULT_MAX_ENTRY_BYTES, MAX_BUNDLE_ENTRY_BYTES);
+    const sized = (n: number): SignedEnvelope => {
+      const probe = signEnvelope(device, { kind: 'reading', seq: 0, ts: 1, payload: { v: '' } }).bytes.length;
+      return signEnvelope(device, { kind: 'reading', seq: 0, ts: 1, payload: { v: 'x'.repeat(n - probe) } }, { maxBytes: n });
+    };
+    const largest = sized(DEFAULT_MAX_ENTRY_BYTES);
+    assert.equal(largest.bytes.length, 65535);
+    assert.deepEqual(decodeEntryBundle(encodeEntryBundle([largest.bytes])), [largest.bytes]);
+    const over = sized(DEFAULT_MAX_ENTRY_BYTES + 1);
+    assert.throws(() => encodeEntryBundle([over.bytes]), { code: 'E_TOO_LARGE' });
+    assert.throws(() => signEnvelope(device, { kind: 'reading', seq: 0, ts: 1, payload: over.envelope.payload }), { code: 'E_TOO_LARGE' });
   });
 
   it('has the partial tiles of the spec examples (size 70,000; size 256)', () => {
