@@ -2,7 +2,10 @@
  * Issue 14 part 2: the reference device signers outside Node-RED (devices/c, devices/python)
  * against the shared vectors (test/vectors/device-profile.json) and end to end: their
  * envelopes, published over MQTT to a real broker, are verified and appended by a Node-RED
- * flow (mqtt in → bot-verify → bot-append), and `bot-ledger verify` passes on that ledger.
+ * flow (mqtt in → bot-verify → bot-append), and `bot-ledger verify` passes on that ledger; with
+ * the devices enrolled in that ledger (bot-device) and bot-verify trusting its registry, a reading
+ * for a topic outside a device's enrolment and a revoked device's next reading are refused, and
+ * `bot-ledger verify --devices` passes (docs/design.md "Devices").
  *
  * The C signer is built with -std=c99 -Wall -Wextra -Werror and run under AddressSanitizer
  * and UBSan. Without a C compiler, make and libsodium's headers, or without a Python with
@@ -18,7 +21,7 @@ import { verifyEnvelope } from '../../lib';
 import { C_CODES, cDriverLines, type InvalidCase, loadVectors, sha256Hex, type ValidCase } from '../device-profile';
 import { tmpDir } from '../helpers';
 import { Mosquitto } from '../mosquitto';
-import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessages, until } from '../nodes/util';
+import { ALL_NODES, type FlowNode, freshUserDir, helper, type Msg, nextMessage, until } from '../nodes/util';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const C_DIR = path.join(ROOT, 'devices/c');
@@ -28,6 +31,7 @@ const CLI = path.join(ROOT, 'dist/bin/bot-ledger.js');
 const VECTORS = path.join(ROOT, 'test/vectors/device-profile.json');
 const REQUIRE = process.env.BOT_TEST_DEVICES === 'require';
 const mqttNodes = require('@node-red/nodes/core/network/10-mqtt.js') as unknown;
+const botDevice = require('../../nodes/bot-device') as unknown;
 
 /** Whether a command runs (exit status 0). */
 function runs(cmd: string, args: string[], input?: string): boolean {
@@ -192,27 +196,48 @@ describe('device signers outside Node-RED (issue 14)', function () {
   describe('end to end over MQTT', () => {
     let broker: Mosquitto | undefined;
     let userDir: string | undefined;
+    let client: mqtt.MqttClient | undefined;
     afterEach(async () => {
+      await client?.endAsync();
+      client = undefined;
       await helper.unload();
       await broker?.close();
       broker = undefined;
       if (userDir !== undefined) fs.rmSync(userDir, { recursive: true, force: true });
     });
 
-    it('C and Python envelopes published to a real broker are verified and appended by a Node-RED flow; a replay and a tampered one are refused; bot-ledger verify passes', async function () {
-      const [cCmd, cPre] = signers(this, 'c');
-      const [pyCmd, pyPre] = signers(this, 'python');
-      const dev = (which: string, cmd: string, pre: string[]): { did: string; lines: string[] } => {
-        const key = path.join(work.dir, `${which}-e2e.key`);
-        const did = run(cmd, [...pre, 'keygen', key]).trim();
-        const lines = run(cmd, [...pre, 'sign', key, path.join(work.dir, `${which}-e2e.seq`), `devices/${which}/reading`, '3'])
+    /** A device of these tests: a new key of the C or Python signer; `sign` prints envelopes for a topic, its seq file going on. */
+    interface Device {
+      did: string;
+      sign(topic: string, count?: number): string[];
+    }
+    let made = 0;
+    const device = (ctx: Mocha.Context, which: 'c' | 'python'): Device => {
+      const [cmd, pre] = signers(ctx, which);
+      const name = path.join(work.dir, `${which}-e2e-${++made}`);
+      const did = run(cmd, [...pre, 'keygen', `${name}.key`]).trim();
+      const sign = (topic: string, count = 1): string[] =>
+        run(cmd, [...pre, 'sign', `${name}.key`, `${name}.seq`, topic, String(count)])
           .trim()
           .split('\n');
-        return { did, lines };
-      };
-      const c = dev('c', cCmd, cPre);
-      const p = dev('python', pyCmd, pyPre);
+      return { did, sign };
+    };
 
+    /** The gateway as the tests run it: its ledger's folder, what reached each output of bot-verify, and a publisher. */
+    interface Gateway {
+      ledgerDir: string;
+      appended: Msg[];
+      rejects: Msg[];
+      /** Publish envelopes (QoS 1), each on its own topic. */
+      publish(...lines: string[]): Promise<void>;
+    }
+
+    /**
+     * A real broker and a Node-RED flow mqtt in (devices/#) → bot-verify → bot-append to ledger
+     * L1 (identity gw), a helper on each output of bot-verify; `trust` holds bot-verify's trust
+     * settings, `extra` more nodes on the tab. Resolves once the flow's MQTT client is subscribed.
+     */
+    const gateway = async (trust: Record<string, unknown>, extra: FlowNode[] = [], nodes: unknown[] = []): Promise<Gateway> => {
       broker = await Mosquitto.start();
       userDir = freshUserDir();
       const ledgerDir = path.join(userDir, 'ledger');
@@ -257,56 +282,129 @@ describe('device signers outside Node-RED (issue 14)', function () {
           inputs: 0,
           wires: [['v1']],
         },
-        { id: 'v1', type: 'bot-verify', z: 't1', name: '', trusted: `${c.did}\n${p.did}`, ledger: 'L1', maxSkewMs: 300000, wires: [['a1'], ['rej']] },
+        { id: 'v1', type: 'bot-verify', z: 't1', name: '', trusted: '', ledger: 'L1', maxSkewMs: 300000, ...trust, wires: [['a1'], ['rej']] },
         { id: 'a1', type: 'bot-append', z: 't1', name: '', ledger: 'L1', wires: [['appended']] },
         { id: 'appended', type: 'helper', z: 't1' },
         { id: 'rej', type: 'helper', z: 't1' },
+        ...extra,
       ];
-      await helper.load([...ALL_NODES, mqttNodes], flow, { gw: { secretKey: '11'.repeat(32) } });
-      const appended = nextMessages(helper.getNode('appended'), 6, 20000);
+      await helper.load([...ALL_NODES, mqttNodes, ...nodes], flow, { gw: { secretKey: '11'.repeat(32) } });
+      const appended: Msg[] = [];
       const rejects: Msg[] = [];
+      helper.getNode('appended').on('input', (m: Msg) => appended.push(m));
       helper.getNode('rej').on('input', (m: Msg) => rejects.push(m));
       // The flow's MQTT client is subscribed once a retained probe has come through mqtt in → bot-verify (malformed).
-      const client = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
-      try {
-        await client.publishAsync('devices/probe', 'not an envelope', { qos: 1, retain: true });
-        await until(() => rejects.length > 0, 10000, 'the retained probe through the flow');
-        assert.equal(rejects[0].error?.code, 'malformed');
-        for (const line of [...c.lines, ...p.lines]) {
-          const topic = (JSON.parse(line) as { topic: string }).topic;
-          await client.publishAsync(topic, line, { qos: 1 });
-        }
-        const got = await appended;
-        assert.deepEqual(
-          got.map((m) => `${(m.payload as { signer: string }).signer === c.did ? 'c' : 'python'}:${(m.payload as { seq: number }).seq}`).sort(),
-          ['c:0', 'c:1', 'c:2', 'python:0', 'python:1', 'python:2'],
-        );
-        // A replayed C envelope, and a Python one whose payload was changed in transit.
-        await client.publishAsync('devices/c/reading', c.lines[1], { qos: 1 });
-        const tampered = p.lines[2].replace('"n":2', '"n":7');
-        assert.notEqual(tampered, p.lines[2]);
-        await client.publishAsync('devices/python/reading', tampered, { qos: 1 });
-        await until(() => rejects.length >= 3, 20000, 'the replay and the tampered envelope refused');
-        assert.deepEqual(
-          rejects
-            .slice(1)
-            .map((m) => m.error?.code)
-            .sort(),
-          ['bad-signature', 'replay'],
-        );
-      } finally {
-        await client.endAsync();
-      }
+      const c = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+      client = c;
+      await c.publishAsync('devices/probe', 'not an envelope', { qos: 1, retain: true });
+      await until(() => rejects.length > 0, 10000, 'the retained probe through the flow');
+      assert.equal(rejects[0].error?.code, 'malformed');
+      rejects.length = 0;
+      const publish = async (...lines: string[]): Promise<void> => {
+        for (const line of lines) await c.publishAsync((JSON.parse(line) as { topic: string }).topic, line, { qos: 1 });
+      };
+      return { ledgerDir, appended, rejects, publish };
+    };
+    const signerOf = (m: Msg): string => (m.payload as { signer: string }).signer;
+    const seqOf = (m: Msg): number => (m.payload as { seq: number }).seq;
+    /** The result lines `bot-ledger verify` printed, as JSON. */
+    const cliVerify = (args: string[]): Record<string, unknown>[] =>
+      run(process.execPath, [CLI, 'verify', ...args])
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+    it('C and Python envelopes published to a real broker are verified and appended by a Node-RED flow; a replay and a tampered one are refused; bot-ledger verify passes', async function () {
+      const c = device(this, 'c');
+      const p = device(this, 'python');
+      const cLines = c.sign('devices/c/reading', 3);
+      const pLines = p.sign('devices/python/reading', 3);
+      const g = await gateway({ trusted: `${c.did}\n${p.did}` });
+      await g.publish(...cLines, ...pLines);
+      await until(() => g.appended.length >= 6, 20000, 'the six envelopes appended');
+      assert.deepEqual(g.appended.map((m) => `${signerOf(m) === c.did ? 'c' : 'python'}:${seqOf(m)}`).sort(), [
+        'c:0',
+        'c:1',
+        'c:2',
+        'python:0',
+        'python:1',
+        'python:2',
+      ]);
+      // A replayed C envelope, and a Python one whose payload was changed in transit.
+      const tampered = pLines[2].replace('"n":2', '"n":7');
+      assert.notEqual(tampered, pLines[2]);
+      await g.publish(cLines[1], tampered);
+      await until(() => g.rejects.length >= 2, 20000, 'the replay and the tampered envelope refused');
+      assert.deepEqual(g.rejects.map((m) => m.error?.code).sort(), ['bad-signature', 'replay']);
       await helper.unload();
       // The ledger, closed by the flow, passes the independent audit of the command line.
-      const out = run(process.execPath, [CLI, 'verify', ledgerDir]);
-      const result = JSON.parse(out.trim().split('\n').pop() as string) as { ok: boolean; size: number; signers: number };
-      assert.equal(result.ok, true, out);
+      const [result] = cliVerify([g.ledgerDir]);
+      assert.equal(result.ok, true, JSON.stringify(result));
       assert.equal(result.size, 6);
       assert.equal(result.signers, 2);
       // And each appended leaf is byte for byte what the device published.
-      const exported = execFileSync(process.execPath, [CLI, 'export', ledgerDir], { encoding: 'utf8' }).trim().split('\n');
-      assert.deepEqual(exported.sort(), [...c.lines, ...p.lines].sort());
+      const exported = execFileSync(process.execPath, [CLI, 'export', g.ledgerDir], { encoding: 'utf8' }).trim().split('\n');
+      assert.deepEqual(exported.sort(), [...cLines, ...pLines].sort());
+    });
+
+    it('devices enrolled in the ledger by bot-device (C for devices/c/#, Python for devices/python/#): their readings are appended, a C reading for the Python topic is topic-not-allowed, the revoked Python device is revoked from its next reading; bot-ledger verify --devices passes', async function () {
+      const c = device(this, 'c');
+      const p = device(this, 'python');
+      const g = await gateway(
+        { devices: 'L1' },
+        [
+          { id: 'd1', type: 'bot-device', z: 't1', name: '', ledger: 'L1', topics: '', validDays: '', wires: [['dout']] },
+          { id: 'dout', type: 'helper', z: 't1' },
+          { id: 'c1', type: 'catch', z: 't1', scope: ['d1'], uncaught: false, wires: [['caught']] },
+          { id: 'caught', type: 'helper', z: 't1' },
+        ],
+        [botDevice],
+      );
+      /** One operation of bot-device (signed with the ledger's operator key, gw): the device it issued. */
+      const op = async (payload: Record<string, unknown>): Promise<{ id: string; status?: string; ended?: { how: string } }> => {
+        const got = Promise.race([
+          nextMessage(helper.getNode('dout'), 10000),
+          nextMessage(helper.getNode('caught'), 10000).then((m) => {
+            throw new Error(`bot-device ${String(payload.op)}: ${String(m.error?.message)}`);
+          }),
+        ]);
+        helper.getNode('d1').receive({ payload });
+        return (await got).device as { id: string; ended?: { how: string } };
+      };
+      await op({ op: 'enrol', device: c.did, name: 'C device', topics: ['devices/c/#'] });
+      const py = await op({ op: 'enrol', device: p.did, name: 'Python device', topics: ['devices/python/#'] });
+
+      // Each device on its own topics: verified against the registry (no trusted list) and appended.
+      await g.publish(...c.sign('devices/c/reading', 2), ...p.sign('devices/python/reading', 2));
+      await until(() => g.appended.length >= 4 || g.rejects.length > 0, 20000, 'the four readings appended');
+      assert.equal(g.rejects.length, 0, JSON.stringify(g.rejects.map((m) => m.error)));
+      assert.deepEqual(g.appended.map((m) => `${signerOf(m) === c.did ? 'c' : 'python'}:${seqOf(m)}`).sort(), ['c:0', 'c:1', 'python:0', 'python:1']);
+      // The C device signs a reading for the Python device's topic: outside its enrolment.
+      await g.publish(...c.sign('devices/python/reading'));
+      await until(() => g.rejects.length >= 1, 10000, 'the reading for a foreign topic refused');
+      assert.equal(g.rejects[0].error?.code, 'topic-not-allowed');
+      assert.equal(g.rejects[0].signer, c.did);
+
+      // The Python device is revoked through the node: its next reading (a new seq) is refused, the C device goes on.
+      const revoked = await op({ op: 'revoke', device: py.id, reason: 'test: reported stolen' });
+      assert.equal(revoked.ended?.how, 'revoked');
+      const next = p.sign('devices/python/reading');
+      assert.ok((JSON.parse(next[0]) as { seq: number }).seq > 1, 'a new seq');
+      await g.publish(...next);
+      await until(() => g.rejects.length >= 2, 10000, 'the revoked device refused');
+      assert.equal(g.rejects[1].error?.code, 'revoked');
+      assert.equal(g.rejects[1].signer, p.did);
+      await g.publish(...c.sign('devices/c/reading'));
+      await until(() => g.appended.length >= 5, 10000, 'the C reading after the revocation appended');
+      assert.equal(signerOf(g.appended[4]), c.did);
+      assert.equal(g.rejects.length, 2);
+
+      await helper.unload();
+      // From the ledger alone: the audit passes and every device reading was from a device enrolled for its topic.
+      const [audit, check] = cliVerify([g.ledgerDir, '--devices']);
+      assert.equal(audit.ok, true, JSON.stringify(audit));
+      assert.equal(audit.size, 8, 'two enrolments, four readings, the revocation, one more reading');
+      assert.deepEqual(check, { devices: { ok: true, readings: 5, devices: 2, failed: 0, failures: [] } });
     });
   });
 });
