@@ -8,7 +8,7 @@
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { fromBase64, toBase64 } from '../format/bytes';
 import { BotError } from '../errors';
 import { type AuditFailure, checkLeaves, type LeafResult, type LeafTask } from './audit-leaves';
@@ -183,16 +183,40 @@ async function auditView(ledger: Ledger, view: RawView, opts: AuditOptions): Pro
 }
 
 /**
+ * Test hook, internal: not an AuditOptions field and not exported from lib/index.ts. What every
+ * audit worker is constructed with: `script` replaces audit-worker.js (with `options.eval`, it is
+ * code), `options` are passed to the Worker (e.g. tiny `resourceLimits`, so that V8 ends the worker
+ * with ERR_WORKER_OUT_OF_MEMORY). test/unit/audit.test.ts uses it to make workers fail and check
+ * that the audit then ends with ok:false (E_STORE) instead of waiting forever. Nothing else sets it.
+ */
+export const auditWorkerHook: { script?: string; options?: WorkerOptions } = {};
+
+/** A chunk handed to a worker and not answered yet. */
+interface InFlight {
+  worker: Worker;
+  start: number;
+}
+
+/**
  * Signature checks on worker threads (or inline when there are none). Results are handed to
  * `inOrder` strictly in chunk order, whatever order the workers finish in; the pool keeps
  * the first failure.
+ *
+ * Fail-stop: a worker that emits 'error' (an uncaught exception, V8's
+ * ERR_WORKER_OUT_OF_MEMORY…) or exits before close() (whatever its exit code: V8 ends an
+ * out-of-memory worker with code 0) is dead. Its chunks in flight will never be answered: they
+ * are released (so drain() does not wait for them) and recorded as an E_STORE failure at the
+ * first entry left unchecked, and the dead worker gets no further chunk (the others, or this
+ * thread, check the rest). The audit then ends with ok:false: it neither hangs nor reports ok.
  */
 class SignaturePool {
   failure: AuditFailure | undefined;
   #workers: Worker[] = [];
   /** Free slots: each worker appears once per chunk it may still be handed. */
   #idle: Worker[] = [];
-  #inflight = new Map<number, () => void>();
+  #inflight = new Map<number, InFlight>();
+  #dead = new Set<Worker>();
+  #closing = false;
   #waiters: (() => void)[] = [];
   #nextId = 1;
   #ready = new Map<number, LeafResult>();
@@ -202,12 +226,18 @@ class SignaturePool {
   constructor(n: number, inOrder: (r: LeafResult) => AuditFailure | null) {
     this.#inOrder = inOrder;
     for (let i = 0; i < n; i++) {
-      const w = new Worker(path.join(__dirname, 'audit-worker.js'));
+      const w = new Worker(auditWorkerHook.script ?? path.join(__dirname, 'audit-worker.js'), auditWorkerHook.options);
       w.on('message', (m: { id: number; result: LeafResult }) => {
+        if (!this.#inflight.delete(m.id)) return; // released when its worker was declared dead
         this.#accept(m.result);
-        this.#inflight.get(m.id)?.();
+        if (!this.#dead.has(w)) this.#idle.push(w);
+        this.#waiters.shift()?.();
       });
-      w.on('error', (err) => this.#record({ index: 0, code: 'E_STORE', reason: `audit worker failed: ${err.message}` }));
+      w.on('error', (err) => this.#lost(w, `audit worker failed: ${err.message}`));
+      w.on('messageerror', (err) => this.#lost(w, `audit worker failed: ${err.message}`));
+      w.on('exit', (code) => {
+        if (!this.#closing) this.#lost(w, `audit worker exited unexpectedly (exit code ${code})`);
+      });
       this.#workers.push(w);
       // Two queued chunks per worker: it starts the next one while this thread is busy.
       this.#idle.push(w, w);
@@ -218,6 +248,25 @@ class SignaturePool {
     if (f && (!this.failure || f.index < this.failure.index)) this.failure = f;
   }
 
+  /** A worker died: release its chunks in flight, hand it nothing more, record the failure, wake every waiter. */
+  #lost(w: Worker, reason: string): void {
+    if (this.#dead.has(w)) return; // 'error' is followed by 'exit': the first reason counts
+    this.#dead.add(w);
+    this.#idle = this.#idle.filter((x) => x !== w);
+    // With nothing in flight, the first entry not checked in order yet (the results it gave were taken).
+    let index = this.#nextChunk * L.CHUNK;
+    let lost = false;
+    for (const [id, f] of this.#inflight) {
+      if (f.worker !== w) continue;
+      this.#inflight.delete(id);
+      index = lost ? Math.min(index, f.start) : f.start;
+      lost = true;
+    }
+    this.#record({ index, code: 'E_STORE', reason: `${reason}; entries from ${index} on were not all checked` });
+    void w.terminate().catch(() => undefined);
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
   #accept(r: LeafResult): void {
     this.#ready.set(r.chunk, r);
     for (let next = this.#ready.get(this.#nextChunk); next; next = this.#ready.get(this.#nextChunk)) {
@@ -226,25 +275,22 @@ class SignaturePool {
     }
   }
 
-  /** Hand a chunk to an idle worker, or check it on this thread when every worker is busy. */
+  /** Hand a chunk to an idle (live) worker, or check it on this thread when every worker is busy or dead. */
   async submit(task: LeafTask): Promise<void> {
     if (this.#idle.length === 0) return this.#accept(checkLeaves(task));
     const w = this.#idle.pop() as Worker;
     const id = this.#nextId++;
-    this.#inflight.set(id, () => {
-      this.#inflight.delete(id);
-      this.#idle.push(w);
-      this.#waiters.shift()?.();
-    });
+    this.#inflight.set(id, { worker: w, start: task.start });
     w.postMessage({ ...task, id });
   }
 
-  /** Wait for every queued chunk. */
+  /** Wait for every queued chunk (a dead worker's are released, not awaited). */
   async drain(): Promise<void> {
     while (this.#inflight.size > 0) await new Promise<void>((r) => this.#waiters.push(r));
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
     await Promise.all(this.#workers.map((w) => w.terminate()));
   }
 }
