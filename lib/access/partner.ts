@@ -366,6 +366,8 @@ export class PartnerClient {
   readonly owner: OwnerRef;
   #opts: PartnerClientOptions;
   #ring: Keyring | undefined;
+  /** Every key entry (epoch, keywrap) taken from a verified keys answer, by ledger index (#rescanKeys replays them). */
+  #keyEntries = new Map<number, SignedEnvelope>();
 
   constructor(opts: PartnerClientOptions) {
     this.owner = opts.owner;
@@ -420,30 +422,72 @@ export class PartnerClient {
    * encryption key.
    */
   async keys(): Promise<Keyring> {
+    const ring = this.#keyring();
+    for (const [index, env] of await this.#fetchKeys(ring.epochs.lastIndex + 1)) ring.epochs.apply(env, index);
+    return ring;
+  }
+
+  #keyring(): Keyring {
     const ek = this.#opts.encryptionKey;
     if (!ek) throw new FormatError('E_KEY', 'this partner has no encryption key to open confidential entries with');
     this.#ring ??= new Keyring(new KeyEpochs(this.owner.origin, this.owner.operator), this.#opts.identity.did, ek);
-    const ring = this.#ring;
-    let from = ring.epochs.lastIndex + 1;
+    return this.#ring;
+  }
+
+  /** The key entries the answerer gives from index `from` on (every page), verified, in index order; each is kept in #keyEntries. */
+  async #fetchKeys(from: number): Promise<[number, SignedEnvelope][]> {
+    const out: [number, SignedEnvelope][] = [];
     for (let page = 0; page < 1000; page++) {
       const q: Query = { from };
       const got = await this.#request({ op: 'keys', grant: this.#opts.grant, from }, (a) => verifyReadAnswer(a, this.owner, q));
-      for (const e of got.entries) ring.epochs.apply(verifyEnvelope(e.leaf), e.index);
+      for (const e of got.entries) {
+        const env = verifyEnvelope(e.leaf);
+        out.push([e.index, env]);
+        // Proven at its index against an operator-signed checkpoint: the first seen is kept.
+        if (!this.#keyEntries.has(e.index)) this.#keyEntries.set(e.index, env);
+      }
       if (got.next === undefined || got.next <= from) break;
       from = got.next;
     }
-    return ring;
+    return out.sort((a, b) => a[0] - b[0]);
+  }
+
+  /**
+   * Ask for the key entries again from index 0 and, when that brings an entry not seen before,
+   * rebuild the keyring from every key entry proven so far, replayed in index order.
+   *
+   * keys() continues after the last index applied, so an entry below it that an answer left
+   * out (a stale or hostile mirror, an owner answering before it was committed) would never
+   * be asked for again. KeyEpochs.apply ignores any index at or below the last one applied
+   * (it returns false: no effect, nothing counted twice), so a rescan cannot be fed to the same
+   * KeyEpochs: its rules depend on ledger order (an epoch counts only without a gap, a keywrap
+   * only after its epoch, the first of a conflicting pair wins), hence a fresh KeyEpochs fed
+   * each proven entry once, in index order — the state a complete answer would have built.
+   * Scope keys already unwrapped are unwrapped again on demand.
+   */
+  async #rescanKeys(): Promise<Keyring> {
+    const ring = this.#keyring();
+    const before = this.#keyEntries.size;
+    await this.#fetchKeys(0);
+    if (this.#keyEntries.size === before) return ring;
+    const epochs = new KeyEpochs(this.owner.origin, this.owner.operator);
+    for (const [index, env] of [...this.#keyEntries].sort((a, b) => a[0] - b[0])) epochs.apply(env, index);
+    this.#ring = new Keyring(epochs, ring.reader, ring.key);
+    return this.#ring;
   }
 
   /**
    * Read (as read()) and open the sealed entries this partner holds keys for: each opened
    * entry's inner envelope is verified too (both signatures, end to end from the device). An
-   * epoch not seen yet fetches the keys once. Entries it cannot open stay verified but sealed.
+   * epoch not seen yet fetches the keys once; one still not held then rescans the key entries
+   * from index 0 once (#rescanKeys: an answer may have left one out). Entries it cannot open
+   * stay verified but sealed.
    */
   async readOpen(filter: Query = {}): Promise<OpenedRead> {
     const read = await this.read(filter);
     const out: OpenedEntry[] = [];
     let refreshed = false;
+    let rescanned = false;
     for (const e of read.entries) {
       if (e.leaf.kind !== SEALED_KIND) {
         out.push(e);
@@ -457,6 +501,10 @@ export class PartnerClient {
         if (!ring.holds(o.sealed.scope, o.sealed.epoch) && !refreshed) {
           refreshed = true;
           ring = await this.keys();
+        }
+        if (!ring.holds(o.sealed.scope, o.sealed.epoch) && !rescanned) {
+          rescanned = true;
+          ring = await this.#rescanKeys();
         }
         o.opened = (await openWith(ring, outer)).envelope as Envelope;
       } catch (err) {

@@ -308,6 +308,77 @@ describe('confidential entries: partner reads through answerRequest (real LevelD
     );
     await ledger.close();
   });
+
+  it('a keys answer that left out key entries below its last index (a stale or hostile mirror): readOpen rescans from index 0 once and opens them', async () => {
+    const dev = Identity.generate();
+    const { op, nextSeq, ledger, owner, transport } = await plantOwner(path.join(t.dir, 'omitted'), false);
+    const me = Identity.generate();
+    const ek = await EncryptionKey.generate();
+    const terms: GrantTerms = {
+      id: newGrantId(),
+      subject: me.did,
+      ledger: ORIGIN,
+      actions: ['read'],
+      scope: { signers: '*', topics: ['plant/#'] },
+      expires: Date.now() + 3600e3,
+    };
+    await issueGrant(ledger, op, nextSeq, terms);
+    await owner.addReader(terms, signEnvelope(me, encryptionKeyInput(ek, 0, Date.now())).toJSON());
+    let devSeq = 0;
+    const put = async (v: string): Promise<void> => {
+      await ledger.append(
+        (await owner.seal(signEnvelope(dev, { kind: 'reading', seq: devSeq++, ts: Date.now(), topic: 'plant/1', payload: { v } }), op, nextSeq))!,
+      );
+    };
+    await put('e0');
+    await owner.rotate('plant'); // epoch 1, wrapped to this partner too: its keywrap is the last key entry
+    await put('e1');
+    // The first keys answer leaves out the keywrap of epoch 0 to this partner and the epoch 1 entry
+    // (each entry left is still proven): the partner's last index is then its epoch 1 keywrap, so
+    // continuing from there never brings them; and the epoch 1 keywrap, met before its epoch, did not count.
+    let keysAsked = 0;
+    const omitting = async (req: unknown): Promise<unknown> => {
+      const answer = await transport(req);
+      if ((req as { payload: { op: string } }).payload.op !== 'keys' || keysAsked++ > 0) return answer;
+      const a = answer as { entries: { leaf: Envelope }[] };
+      const omitted = (e: { leaf: Envelope }): boolean => {
+        const p = e.leaf.payload as { epoch: number; reader?: string };
+        return (e.leaf.kind === 'keywrap' && p.epoch === 0 && p.reader === me.did) || (e.leaf.kind === 'epoch' && p.epoch === 1);
+      };
+      assert.equal(a.entries.filter(omitted).length, 2);
+      return { ...a, entries: a.entries.filter((e) => !omitted(e)) };
+    };
+    let s = 0;
+    const client = new PartnerClient({
+      owner: { origin: ORIGIN, operator: op.did },
+      grant: terms.id,
+      identity: me,
+      nextSeq: () => s++,
+      encryptionKey: ek,
+      transport: omitting,
+    });
+    const r = await client.readOpen({ topic: 'plant/#' });
+    assert.deepEqual(
+      r.entries.map((e) => [e.sealed?.epoch, e.error?.code, (e.opened?.payload as { v: string } | undefined)?.v]),
+      [
+        [0, undefined, 'e0'],
+        [1, undefined, 'e1'],
+      ],
+    );
+    // The keys asked: the first (omitting), the incremental refresh, the one rescan from index 0.
+    assert.equal(keysAsked, 3);
+    // Each entry counted once: this partner holds each epoch by one keywrap.
+    const ring = await client.keys();
+    assert.deepEqual(
+      ring.epochs.view()[0].epochs.map((e) => e.holders.filter((d) => d === me.did).length),
+      [1, 1],
+    );
+    // Everything held now: a later readOpen asks for no keys beyond keys() above.
+    const again = await client.readOpen({ topic: 'plant/#' });
+    assert.ok(again.entries.every((e) => e.opened !== undefined));
+    assert.equal(keysAsked, 4);
+    await ledger.close();
+  });
 });
 
 describe('confidential entries: an access request carries the encryption key (real LevelDB, no broker)', function () {
