@@ -3,11 +3,11 @@
  * devices enrolled in a ledger (docs/design.md "Devices": 64 devices, each message from one of
  * 16 of them on a topic of its enrolment) against the same `bot-verify` with the same 16
  * did:keys as a fixed trusted list, in one real Node-RED runtime (node-red-node-test-helper,
- * its call-recording spies removed once loaded), alternating rounds. Envelopes are signed
+ * its call-recording spies removed once loaded: unspy), alternating rounds. Envelopes are signed
  * beforehand, so both sides pay the same Ed25519 verification; messages are injected without
  * waiting, and a round ends when the last one leaves output 1.
  *
- *   node dist/bench/devices.js [--short]
+ *   node dist/bench/devices.js [--short]   (also the `devices` figure of `npm run bench`)
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -29,12 +29,25 @@ interface Helper {
   unload(): Promise<void>;
   getNode(id: string): TestNode;
   _sandbox: { restore(): void };
+  /** Node-RED's Node.prototype, whose methods the helper replaces with spies while a flow loads. */
+  _NodePrototype: { send: unknown };
 }
 
 const helper = require('node-red-node-test-helper') as Helper;
 helper.init(require.resolve('node-red'));
 const ours = ['bot-identity', 'bot-ledger', 'bot-verify'].map((n) => require(`../nodes/${n}`) as unknown);
 const ORIGIN = 'bench.example/devices';
+
+/**
+ * Remove the helper's call-recording spies once the flow is loaded: restoring the sandbox puts
+ * Node.prototype's methods back, but Node-RED copies `send` onto each wired node as it makes it
+ * (Node.updateWires), so bot-verify would keep sending through the spy (as in bench/flow.ts).
+ */
+function unspy(): void {
+  helper._sandbox.restore();
+  const n = helper.getNode('verify') as unknown as { send?: unknown };
+  if (Object.prototype.hasOwnProperty.call(n, 'send')) n.send = helper._NodePrototype.send;
+}
 
 /** Messages per second (wall clock) and CPU microseconds of this process per message. */
 async function rate(envelopes: unknown[]): Promise<{ rate: number; cpuUs: number }> {
@@ -98,13 +111,13 @@ export async function benchDevices(
       const creds = { key: { secretKey: operator.exportSeed().toString('hex') } };
       const verify = { id: 'verify', type: 'bot-verify', z: 'tab', ledger: '', maxSkewMs: 300000, wires: [['end'], []] };
       await helper.load(ours, [...base, { ...verify, trusted: '', devices: 'led' }], creds);
-      helper._sandbox.restore();
+      unspy();
       const a = await rate(envelopes());
       value.push(a.rate);
       cpuValue.push(a.cpuUs);
       await helper.unload();
       await helper.load(ours, [...base, { ...verify, trusted: senders.map((d) => d.did).join('\n'), devices: '' }], creds);
-      helper._sandbox.restore();
+      unspy();
       const b = await rate(envelopes());
       peer.push(b.rate);
       cpuPeer.push(b.cpuUs);
@@ -131,9 +144,13 @@ export async function benchDevices(
   };
 }
 
+/** Messages per round and rounds, alone and in `npm run bench` (bench/run.ts); short: the smoke test's size. */
+export const DEVICES_SIZES = { full: { messages: 10000, rounds: 5 }, short: { messages: 1000, rounds: 2 } };
+
 if (require.main === module) {
   const short = process.argv.includes('--short');
-  benchDevices(short ? 3000 : 10000, short ? 3 : 5)
+  const size = short ? DEVICES_SIZES.short : DEVICES_SIZES.full;
+  benchDevices(size.messages, size.rounds)
     .then((f) => {
       console.log(JSON.stringify({ bench: 'devices', mode: short ? 'short' : 'full', devices: f }, null, 2));
       process.exit(0);

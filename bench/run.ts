@@ -76,6 +76,9 @@
  *         (details in bench/bulk-append.ts), in entries/s. Target ratio >= 1.5.
  * latency p50 of one message end to end through bot-sign → bot-append at 10 msg/s, signing pool
  *         on against pool off (bench/flow.ts benchLatency). Target ratio <= 1.1.
+ * devices Messages/s through bot-verify trusting the devices enrolled in a ledger (64 enrolled,
+ *         16 sending, topic filters checked) against the same bot-verify with the 16 did:keys as
+ *         a fixed trusted list (GitHub issue 14; details in bench/devices.ts). Target ratio >= 0.9.
  *
  * Full mode: append 100k, audit 50k, scale/memory 1,000,000 vs 10,000; 5 rounds (memory 3).
  * Short mode (--short, the smoke test `npm test` runs for the shape only): append 5k, audit 3k, scale/memory
@@ -88,6 +91,7 @@ import { benchConsensus } from './consensus';
 import { benchConsortiumScale, CONSORTIUM_SCALE } from './consortium-scale';
 import { benchPartner } from './partner';
 import { benchConfidential } from './confidential';
+import { benchDevices, DEVICES_SIZES } from './devices';
 import { benchScaleMode } from './scale';
 import * as child_process from 'node:child_process';
 import * as crypto from 'node:crypto';
@@ -605,6 +609,10 @@ async function main(): Promise<void> {
   const bulk = await benchBulkAppend(SHORT ? 2000 : 20000, SHORT ? 2 : 5);
   const latency = await benchLatency(SHORT ? 10 : 40, SHORT ? 1 : 3);
 
+  const dsize = SHORT ? DEVICES_SIZES.short : DEVICES_SIZES.full;
+  log(`devices: ${dsize.rounds} rounds of ${dsize.messages} messages through bot-verify, device registry against a fixed trusted list`);
+  const devices = await benchDevices(dsize.messages, dsize.rounds);
+
   log(`consensus: 3 partners over loopback MQTT, confirmation latency and witnessed append throughput`);
   const consensus = await benchConsensus(SHORT);
 
@@ -627,6 +635,7 @@ async function main(): Promise<void> {
     flow,
     bulk,
     latency,
+    devices,
     consensus,
     partner,
     confidential,

@@ -27,6 +27,9 @@ const lines = [
   ...(d.latency ? [
     row(`p50 of one message end to end through \`bot-sign\` → \`bot-append\` at 10 msg/s, pool on (peer: pool off); p99 ${d.latency.p99.value} vs ${d.latency.p99.peer} ms`, d.latency),
   ] : []),
+  ...(d.devices ? [
+    row(`devices: \`bot-verify\` trusting the ${d.devices.devices} devices enrolled in a ledger, 16 sending, topic filters checked (peer: the same 16 did:keys as a fixed trusted list); CPU ${d.devices.cpuMicrosPerMessage.value} vs ${d.devices.cpuMicrosPerMessage.peer} µs/msg`, d.devices),
+  ] : []),
   ...(d.consensus ? [
     row(`consensus: append → confirmed (2 of 3), median (peer: the checkpoint interval); p99 ${d.consensus.latency.p99} ms`, d.consensus.latency),
     row('consensus: appends/s while witnessing (peer: standalone)', d.consensus.throughput),

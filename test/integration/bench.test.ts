@@ -46,7 +46,7 @@ describe('bench (short mode)', function () {
     assert.equal(typeof machine.cpus, 'number');
     assert.equal(machine.node, process.version);
 
-    for (const name of ['append', 'sign', 'audit', 'scale', 'memory', 'flow']) assertFigure(name, out[name]);
+    for (const name of ['append', 'sign', 'audit', 'scale', 'memory', 'flow', 'devices']) assertFigure(name, out[name]);
     const audit = out.audit as Fig;
     assert.equal(typeof audit.workers, 'number');
     assert.equal(typeof audit.coresUsed, 'number');
