@@ -29,7 +29,7 @@
  */
 import { AccessRequests } from '../lib/access/access-requests';
 import { BotError, FormatError } from '../lib/errors';
-import { GrantIndex, type GrantTerms, issueGrant, newGrantId, parseGrantTerms, revokeGrant } from '../lib/access/grants';
+import { GrantIndex, type GrantTerms, grantTermsFrom, issueGrant, revokeGrant } from '../lib/access/grants';
 import { type Identity } from '../lib/format/identity';
 import { type Ledger } from '../lib/store/ledger';
 import { type LedgerLease } from '../lib/store/registry';
@@ -39,7 +39,6 @@ import { type BotLedgerNode, ledgerNodeOf, userPath } from './config-nodes';
 import { setupFailed, StatusThrottle } from './node-status';
 import { tr, useI18n } from './i18n';
 import { onLedgerMessages, showStoreHealth } from './jobs';
-import { lines } from './setting-lines';
 import { scopeSummaries, wrapKeysForGrant } from '../lib/confidential/owner';
 import { isPlainObject, type JsonValue } from '../lib/format/jcs';
 
@@ -53,23 +52,6 @@ interface BotGrantDef extends NodeDef {
   validDays?: number | string;
   /** Send each pending access request as a msg (topic "access-request"). */
   announce?: boolean;
-}
-
-const DAY = 86_400_000;
-
-/** Items of a setting or a msg field: a list, or lines / comma-separated text. */
-function items(v: unknown): string[] {
-  if (Array.isArray(v)) return v.map(String);
-  return typeof v === 'string' ? lines(v, true) : [];
-}
-
-/** A time given as ms, numeric text or a date. */
-function timeOf(v: unknown, what: string): number | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v === 'number') return v;
-  if (typeof v === 'string' && /^\d+$/.test(v.trim())) return Number(v);
-  if (typeof v === 'string' && !Number.isNaN(Date.parse(v))) return Date.parse(v);
-  throw new FormatError('E_GRANT', `${what} must be ms since the epoch or a date`);
 }
 
 export = function (RED: NodeAPI): void {
@@ -138,36 +120,6 @@ export = function (RED: NodeAPI): void {
       });
     }
 
-    /** The grant terms from the node's settings overridden by msg.payload. */
-    const termsOf = (l: Ledger, p: Record<string, unknown>, now: number): GrantTerms => {
-      const scopeIn = isPlainObject(p.scope) ? p.scope : {};
-      const signers = 'signers' in scopeIn ? scopeIn.signers : items(def.signers);
-      const topics = 'topics' in scopeIn ? scopeIn.topics : items(def.topics);
-      const scope: Record<string, unknown> = {
-        signers:
-          signers === '*' || (Array.isArray(signers) && signers.length === 1 && signers[0] === '*') || (Array.isArray(signers) && signers.length === 0)
-            ? '*'
-            : signers,
-      };
-      if (Array.isArray(topics) ? topics.length > 0 : topics !== undefined) scope.topics = topics;
-      const from = timeOf(scopeIn.from, 'scope.from');
-      const until = timeOf(scopeIn.until, 'scope.until');
-      if (from !== undefined) scope.from = from;
-      if (until !== undefined) scope.until = until;
-      const t: Record<string, unknown> = {
-        id: p.id ?? newGrantId(),
-        subject: p.subject ?? (def.subject ?? '').trim(),
-        ledger: l.origin,
-        actions: p.actions !== undefined ? (Array.isArray(p.actions) ? p.actions : items(p.actions)) : items(def.actions ?? 'read'),
-        scope,
-        expires: timeOf(p.expires, 'expires') ?? now + validDays * DAY,
-      };
-      const nb = timeOf(p.notBefore, 'notBefore');
-      if (nb !== undefined) t.notBefore = nb;
-      if (t.subject === '') throw new FormatError('E_GRANT', "a grant needs the partner's did:key (subject)");
-      return parseGrantTerms(t);
-    };
-
     /** Wrap the confidential scopes' keys the grant covers to the partner's encryption key (msg.keys: how many). */
     async function wrapKeys(terms: GrantTerms, enckey: JsonValue | undefined, msg: NodeMessage): Promise<void> {
       const keys = await wrapKeysForGrant(() => (ledgerNode as BotLedgerNode).confidential(), terms, enckey);
@@ -209,7 +161,7 @@ export = function (RED: NodeAPI): void {
         return;
       }
       if (op === 'grant') {
-        const terms = termsOf(l, p, now);
+        const terms = grantTermsFrom({ subject: def.subject, actions: def.actions, signers: def.signers, topics: def.topics, validDays }, p, l.origin, now);
         const { envelope, receipt } = await issueGrant(l, identity, nextSeq, terms, now);
         msg.payload = envelope.toJSON();
         msg.grant = terms;

@@ -33,10 +33,9 @@
 import { auditLedger } from '../lib/store/audit';
 import { refusal, refusalStatus } from '../lib/access/access';
 import { provenQuery, provenQueryLatest, queryFrom, queryOrder } from '../lib/access/answer';
-import { BotError, FormatError, isBotError } from '../lib/errors';
+import { BotError, FormatError } from '../lib/errors';
 import { type Ledger } from '../lib/store/ledger';
-import { verifyEnvelope } from '../lib/format/envelope';
-import { SEALED_KIND, sealedScope } from '../lib/confidential/seal';
+import { openSealedEntries } from '../lib/confidential/owner';
 import { type LedgerLease } from '../lib/store/registry';
 import { answeringDone } from './http-answer';
 
@@ -128,27 +127,9 @@ export = function (RED: NodeAPI): void {
       }
       // order "desc": the newest matching entries first (lib/access/answer.ts provenQueryLatest).
       const answer = queryOrder(msg.payload) === 'desc' ? await provenQueryLatest(l, q, cp) : await provenQuery(l, q, cp);
-      await openSealed(answer.entries);
+      await openSealedEntries(() => (ledgerNode as BotLedgerNode).confidential(), answer.entries);
       msg.payload = answer;
       status.now({ fill: 'green', shape: 'dot', text: tr('bot-query.status.entries', { n: answer.entries.length, size: cp.size }) });
-    }
-
-    /** The owner opens its sealed entries in place (each keeps its leaf and proof): opened, or the reason it stays sealed. */
-    async function openSealed(entries: { leaf: unknown }[]): Promise<void> {
-      if (!entries.some((e) => (e.leaf as { kind?: unknown } | null)?.kind === SEALED_KIND)) return;
-      const owner = await (ledgerNode as BotLedgerNode).confidential();
-      for (const e of entries as ({ leaf: unknown } & Record<string, unknown>)[]) {
-        if ((e.leaf as { kind?: unknown } | null)?.kind !== SEALED_KIND) continue;
-        try {
-          const outer = verifyEnvelope(e.leaf);
-          e.sealed = sealedScope(outer);
-          if (!owner) throw new BotError('E_NO_KEY', 'this ledger has no encryption key to open sealed entries with');
-          e.opened = (await owner.open(outer)).envelope;
-        } catch (err) {
-          if (!isBotError(err)) throw err;
-          e.error = { code: err.code, message: err.message };
-        }
-      }
     }
 
     async function audit(l: Ledger, msg: NodeMessage): Promise<void> {

@@ -11,13 +11,9 @@ import { isScopeId } from '../lib/confidential/seal';
 import { checkTopicFilter } from '../lib/format/topic';
 import type { ConfiguredScope } from '../lib/service/ledger-service';
 
-/** Non-empty, non-comment lines of a textarea setting (also comma-separated items when commas). */
-export function lines(v: string | undefined, commas = false): string[] {
-  return (v ?? '')
-    .split(commas ? /\r?\n|,/ : /\r?\n/)
-    .map((x) => x.trim())
-    .filter((x) => x !== '' && !x.startsWith('#'));
-}
+import { lines } from '../lib/format/lines';
+
+export { lines };
 
 function checkDid(did: string, what: string): string {
   try {

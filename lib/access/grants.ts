@@ -14,10 +14,11 @@
  */
 import * as crypto from 'node:crypto';
 import { toBase64Url } from '../format/bytes';
-import { BotError } from '../errors';
+import { BotError, FormatError } from '../errors';
 import { type EnvelopeInput, fromTrustedLeaf, type SignedEnvelope, signEnvelope } from '../format/envelope';
 import { type DidKey, type Identity, PublicKey } from '../format/identity';
-import type { JsonValue } from '../format/jcs';
+import { isPlainObject, type JsonValue } from '../format/jcs';
+import { lines } from '../format/lines';
 import type { Ledger, Receipt } from '../store/ledger';
 import { serialized } from '../store/mutex';
 import { checkTopicFilter, printable, topicMatches } from '../format/topic';
@@ -167,6 +168,67 @@ export function parseRevokeTerms(v: unknown): RevokeTerms {
   if (!isGrantId(v.grant)) throw bad('revoke.grant must be a grant id');
   if (typeof v.ledger !== 'string' || v.ledger === '') throw bad('revoke.ledger must be the origin of the ledger');
   return { grant: v.grant, ledger: v.ledger };
+}
+
+/** A grant node's settings: the terms a grant gets where the request does not say. */
+export interface GrantDefaults {
+  /** The partner's did:key. */
+  subject?: string;
+  /** Actions, lines or comma-separated (default "read"). */
+  actions?: string;
+  /** Signers' did:keys, lines or comma-separated; none or "*" = every signer. */
+  signers?: string;
+  /** MQTT topic filters, lines or comma-separated; none = every topic. */
+  topics?: string;
+  /** Days until the grant expires when the request gives no `expires`. */
+  validDays: number;
+}
+
+const DAY = 86_400_000;
+
+/** Items of a setting or a request field: a list, or lines / comma-separated text. */
+function items(v: unknown): string[] {
+  if (Array.isArray(v)) return v.map(String);
+  return typeof v === 'string' ? lines(v, true) : [];
+}
+
+/** A time given as ms, numeric text or a date. */
+function timeOf(v: unknown, what: string): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && /^\d+$/.test(v.trim())) return Number(v);
+  if (typeof v === 'string' && !Number.isNaN(Date.parse(v))) return Date.parse(v);
+  throw new FormatError('E_GRANT', `${what} must be ms since the epoch or a date`);
+}
+
+/**
+ * The terms of a grant on ledger `origin` from a request's fields `p` (subject, actions, scope
+ * {signers, topics, from, until}, notBefore, expires, id) over the node's `defaults`, checked by
+ * parseGrantTerms; signers "*", ["*"] or none mean every signer. Throws AccessError E_GRANT.
+ */
+export function grantTermsFrom(defaults: GrantDefaults, p: Record<string, unknown>, origin: string, now: number): GrantTerms {
+  const scopeIn = isPlainObject(p.scope) ? p.scope : {};
+  const signers = 'signers' in scopeIn ? scopeIn.signers : items(defaults.signers);
+  const topics = 'topics' in scopeIn ? scopeIn.topics : items(defaults.topics);
+  const everySigner = signers === '*' || (Array.isArray(signers) && (signers.length === 0 || (signers.length === 1 && signers[0] === '*')));
+  const scope: Record<string, unknown> = { signers: everySigner ? '*' : signers };
+  if (Array.isArray(topics) ? topics.length > 0 : topics !== undefined) scope.topics = topics;
+  const from = timeOf(scopeIn.from, 'scope.from');
+  const until = timeOf(scopeIn.until, 'scope.until');
+  if (from !== undefined) scope.from = from;
+  if (until !== undefined) scope.until = until;
+  const t: Record<string, unknown> = {
+    id: p.id ?? newGrantId(),
+    subject: p.subject ?? (defaults.subject ?? '').trim(),
+    ledger: origin,
+    actions: p.actions !== undefined ? (Array.isArray(p.actions) ? p.actions : items(p.actions)) : items(defaults.actions ?? 'read'),
+    scope,
+    expires: timeOf(p.expires, 'expires') ?? now + defaults.validDays * DAY,
+  };
+  const nb = timeOf(p.notBefore, 'notBefore');
+  if (nb !== undefined) t.notBefore = nb;
+  if (t.subject === '') throw new FormatError('E_GRANT', "a grant needs the partner's did:key (subject)");
+  return parseGrantTerms(t);
 }
 
 /** The envelope fields of a grant (sign it with the operator's key). */

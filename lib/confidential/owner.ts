@@ -6,7 +6,7 @@
  * ledger and that one secret restore every scope key after a restart.
  */
 import { AccessError, GrantIndex, type GrantTerms, revokeGrant, type Issued } from '../access/grants';
-import { type EnvelopeInput, type EnvelopeLimits, fromTrustedLeaf, type SignedEnvelope, signEnvelope } from '../format/envelope';
+import { type Envelope, type EnvelopeInput, type EnvelopeLimits, fromTrustedLeaf, type SignedEnvelope, signEnvelope, verifyEnvelope } from '../format/envelope';
 import type { DidKey, Identity } from '../format/identity';
 import { type Ledger } from '../store/ledger';
 import { serialized } from '../store/mutex';
@@ -25,9 +25,9 @@ import {
   readerKey,
   scopeKeyId,
 } from './keys';
-import { isScopeId, openSealed, sealedInput, sealedScope, sealEnvelope } from './seal';
+import { isScopeId, openSealed, SEALED_KIND, sealedInput, sealedScope, sealEnvelope } from './seal';
 import { checkTopicFilter } from '../format/topic';
-import { FormatError } from '../errors';
+import { BotError, FormatError, isBotError } from '../errors';
 
 const SCAN_PAGE = 10000;
 /** Per open Ledger: its key epochs, the size applied so far, and whether a scan is running (in memory: one scan of the operator's entries after a restart). */
@@ -111,6 +111,40 @@ export async function wrapKeysForGrant(owner: () => Promise<ConfidentialOwner | 
   if (enckey === undefined || enckey === null || !terms.actions.includes('read')) return undefined;
   const o = await owner();
   return o ? o.addReader(terms, enckey) : undefined;
+}
+
+/** An entry of a query answer as the owner opens it (openSealedEntries). */
+export interface OwnerOpenedEntry {
+  leaf: unknown;
+  /** A sealed entry's scope and epoch. */
+  sealed?: { scope: string; epoch: number };
+  /** The inner envelope. */
+  opened?: Envelope;
+  /** Why a sealed entry stays closed (E_NO_KEY, E_DECRYPT, E_SIGNATURE, ...). */
+  error?: { code: string; message: string };
+}
+
+/**
+ * The owner opens the sealed entries of a query answer in place (each keeps its leaf and proof):
+ * `opened` (the inner envelope), or `error` {code, message} saying why it stays sealed; `sealed`
+ * is its scope and epoch. The owner is fetched only when an entry is sealed.
+ */
+export async function openSealedEntries(owner: () => Promise<ConfidentialOwner | undefined>, entries: OwnerOpenedEntry[]): Promise<void> {
+  const isSealed = (e: { leaf: unknown }): boolean => (e.leaf as { kind?: unknown } | null)?.kind === SEALED_KIND;
+  if (!entries.some(isSealed)) return;
+  const o = await owner();
+  for (const e of entries) {
+    if (!isSealed(e)) continue;
+    try {
+      const outer = verifyEnvelope(e.leaf);
+      e.sealed = sealedScope(outer);
+      if (!o) throw new BotError('E_NO_KEY', 'this ledger has no encryption key to open sealed entries with');
+      e.opened = (await o.open(outer)).envelope;
+    } catch (err) {
+      if (!isBotError(err)) throw err;
+      e.error = { code: err.code, message: err.message };
+    }
+  }
 }
 
 /** Whether two MQTT topic filters (MQTT 3.1.1 §4.7) match at least one topic name in common. */
