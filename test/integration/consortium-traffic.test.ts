@@ -37,6 +37,8 @@ describe('witness traffic of four partners on one broker', function () {
   const members: Member[] = [];
   let counter: MqttLink;
   let counts: Record<string, number> = {};
+  /** When the counter last received a message. */
+  let lastMessage = 0;
   let seq = 0;
 
   before(async () => {
@@ -50,6 +52,7 @@ describe('witness traffic of four partners on one broker', function () {
       const parts = topic.split('/');
       const kind = parts[2] === '_reply' ? '_reply' : (parts[3] ?? '?');
       counts[kind] = (counts[kind] ?? 0) + 1;
+      lastMessage = Date.now();
     });
     counter.start();
     await counter.connected(10000);
@@ -100,15 +103,34 @@ describe('witness traffic of four partners on one broker', function () {
     }
   }
 
+  /**
+   * Wait (at most 15 s) until `done()` holds and then no message has reached the counter for
+   * QUIET_MS. round() returns once each log holds its cosignatures, but the counter is another
+   * subscriber: its copies of those messages (and of any late one) may still be in flight. The
+   * exact counts asserted include zeros (no rpc, no reply) and no message beyond the expected
+   * ones, which only a period with no further message can show; `done()` (the expected messages
+   * have all arrived) keeps that period from starting before they did, however loaded the machine.
+   */
+  async function settled(done: () => boolean): Promise<void> {
+    const QUIET_MS = 300;
+    const end = Date.now() + 15000;
+    while (!done() || Date.now() - lastMessage < QUIET_MS) {
+      if (Date.now() > end) throw new Error(`the counted messages did not settle: ${JSON.stringify(counts)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   it('cosigns later checkpoints from the shared add-checkpoint body: no consistency RPC, one cosignature per witness', async () => {
+    const pairs = N * (N - 1);
     await round(); // the witnesses' first checkpoint of each log (old size 0: no proof needed)
     await round();
-    await new Promise((r) => setTimeout(r, 200));
+    // Every warm-up message counted before the counts start again: each round a checkpoint per log
+    // and a cosignature per pair, the second round an add-checkpoint body per log.
+    await settled(() => (counts.checkpoint ?? 0) >= 2 * N && (counts['add-checkpoint'] ?? 0) >= N && (counts.cosignature ?? 0) >= 2 * pairs);
     counts = {};
     const rounds = 3;
     for (let r = 0; r < rounds; r++) await round();
-    await new Promise((r) => setTimeout(r, 200)); // messages still in flight
-    const pairs = N * (N - 1);
+    await settled(() => (counts.checkpoint ?? 0) >= rounds * N && (counts['add-checkpoint'] ?? 0) >= rounds * N && (counts.cosignature ?? 0) >= rounds * pairs);
     assert.equal(counts.rpc ?? 0, 0, JSON.stringify(counts));
     assert.equal(counts._reply ?? 0, 0, JSON.stringify(counts));
     assert.equal(counts.checkpoint, rounds * N, JSON.stringify(counts));
