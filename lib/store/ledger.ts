@@ -447,9 +447,11 @@ export class Ledger implements NodeReader {
    * the next group commit. Runs synchronously while every signer is cached.
    */
   async #admit(): Promise<void> {
+    // Admitted ones are cut off at the end, not shifted one by one: shift() copies a long array (a burst).
+    let head = 0;
     try {
-      while (this.#admitting.length > 0) {
-        const p = this.#admitting[0];
+      while (head < this.#admitting.length) {
+        const p = this.#admitting[head];
         // An appendAll group is admitted whole or refused whole (each member also above the group's earlier ones).
         const members = p.group ?? [p];
         const inGroup = new Map<string, number>();
@@ -468,7 +470,7 @@ export class Ledger implements NodeReader {
           }
           inGroup.set(m.sid, seq);
         }
-        this.#admitting.shift();
+        head++;
         if (refusal) {
           for (const m of members) m.reject(refusal);
           continue;
@@ -480,6 +482,7 @@ export class Ledger implements NodeReader {
         if (!this.#writing) this.#writing = this.#flushLoop();
       }
     } finally {
+      this.#admitting.splice(0, head);
       this.#admission = undefined;
     }
   }
