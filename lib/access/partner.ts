@@ -423,7 +423,7 @@ export class PartnerClient {
    */
   async keys(): Promise<Keyring> {
     const ring = this.#keyring();
-    for (const [index, env] of await this.#fetchKeys(ring.epochs.lastIndex + 1)) ring.epochs.apply(env, index);
+    await this.#fetchKeys(ring.epochs.lastIndex + 1, (env, index) => ring.epochs.apply(env, index));
     return ring;
   }
 
@@ -434,22 +434,20 @@ export class PartnerClient {
     return this.#ring;
   }
 
-  /** The key entries the answerer gives from index `from` on (every page), verified, in index order; each is kept in #keyEntries. */
-  async #fetchKeys(from: number): Promise<[number, SignedEnvelope][]> {
-    const out: [number, SignedEnvelope][] = [];
+  /** Ask for the key entries from index `from` on, every page; each verified entry is kept in #keyEntries and passed to `each` as it comes. */
+  async #fetchKeys(from: number, each?: (env: SignedEnvelope, index: number) => void): Promise<void> {
     for (let page = 0; page < 1000; page++) {
       const q: Query = { from };
       const got = await this.#request({ op: 'keys', grant: this.#opts.grant, from }, (a) => verifyReadAnswer(a, this.owner, q));
       for (const e of got.entries) {
         const env = verifyEnvelope(e.leaf);
-        out.push([e.index, env]);
+        each?.(env, e.index);
         // Proven at its index against an operator-signed checkpoint: the first seen is kept.
         if (!this.#keyEntries.has(e.index)) this.#keyEntries.set(e.index, env);
       }
       if (got.next === undefined || got.next <= from) break;
       from = got.next;
     }
-    return out.sort((a, b) => a[0] - b[0]);
   }
 
   /**
