@@ -37,8 +37,7 @@ import { toBase64 } from '../lib/format/bytes';
 import { Identity, PublicKey } from '../lib/format/identity';
 import type { JsonValue } from '../lib/format/jcs';
 import { checkOrigin, type Ledger } from '../lib/store/ledger';
-import { sharedSequence } from '../lib/store/sequence';
-import { type BotIdentityNode, type BotLedgerNode, type BotPartnerNode, configError, identityOf, ledgerNodeOf, userPath } from './config-nodes';
+import { type BotIdentityNode, type BotLedgerNode, type BotPartnerNode, configError, identityOf, ledgerNodeOf, seqCounter } from './config-nodes';
 import { openOrThrow } from './jobs';
 import { registerTilesRoute } from './tiles-route';
 import type { AdminHandler, AdminRequest, AdminResponse, HttpAdmin, NodeAPI } from './red-api';
@@ -182,7 +181,7 @@ async function clientOf(RED: NodeAPI, b: Record<string, unknown>): Promise<Acces
     dispose = () => check.stop();
     transport = mqttTransport(cons.link, { origin, operator }, timeoutMs, check);
   }
-  const counter = sharedSequence(userPath(RED, 'bot-seq'), identity.did);
+  const counter = seqCounter(RED, identity.did);
   return { owner: { origin, operator }, identity, nextSeq: () => counter.next(), transport, dispose };
 }
 

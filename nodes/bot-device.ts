@@ -13,16 +13,13 @@
  * Enrolments, retirements and revocations are signed with the ledger's operator key.
  */
 import { types } from 'node:util';
-import { BotError } from '../lib/errors';
 import { DEVICE_KINDS, DeviceError, enrolRequestTerms } from '../lib/devices/device-terms';
 import { type DeviceIssued, DeviceRegistry, endDevice, enrolDevice, rotateDevice } from '../lib/devices/device-registry';
-import { type Identity } from '../lib/format/identity';
 import { isPlainObject } from '../lib/format/jcs';
 import { type Ledger } from '../lib/store/ledger';
 import { type LedgerLease } from '../lib/store/registry';
-import { type SequenceCounter, sharedSequence } from '../lib/store/sequence';
 import type { NodeAPI, NodeDef, NodeMessage, RedNode } from './red-api';
-import { type BotLedgerNode, ledgerNodeOf, userPath } from './config-nodes';
+import { type BotLedgerNode, ledgerNodeOf, operatorSigner } from './config-nodes';
 import { setupFailed, StatusThrottle } from './node-status';
 import { tr, useI18n } from './i18n';
 import { onLedgerMessages, showStoreHealth } from './jobs';
@@ -67,16 +64,7 @@ export = function (RED: NodeAPI): void {
     } catch (err) {
       setupError = setupFailed(node, status, err);
     }
-    let operator: { identity: Identity; counter: SequenceCounter } | undefined;
-    /** The operator key and its persistent seq counter (shared with bot-sign and bot-grant on the same identity). */
-    const signer = (): { identity: Identity; counter: SequenceCounter } => {
-      if (!operator) {
-        const identity = ledgerNode?.canSign ? ledgerNode.operatorIdentity : undefined;
-        if (!identity) throw new BotError('E_KEY', "enrolments are signed with the ledger's operator key: give the ledger its operator identity");
-        operator = { identity, counter: sharedSequence(userPath(RED, 'bot-seq'), identity.did) };
-      }
-      return operator;
-    };
+    const signer = operatorSigner(RED, ledgerNode, "enrolments are signed with the ledger's operator key: give the ledger its operator identity");
 
     const show = (l: Ledger): void => {
       DeviceRegistry.of(l)

@@ -30,12 +30,10 @@
 import { AccessRequests } from '../lib/access/access-requests';
 import { BotError, FormatError } from '../lib/errors';
 import { GrantIndex, type GrantTerms, grantTermsFrom, issueGrant, revokeGrant } from '../lib/access/grants';
-import { type Identity } from '../lib/format/identity';
 import { type Ledger } from '../lib/store/ledger';
 import { type LedgerLease } from '../lib/store/registry';
-import { type SequenceCounter, sharedSequence } from '../lib/store/sequence';
 import type { NodeAPI, NodeDef, NodeMessage, RedNode } from './red-api';
-import { type BotLedgerNode, ledgerNodeOf, userPath } from './config-nodes';
+import { type BotLedgerNode, ledgerNodeOf, operatorSigner } from './config-nodes';
 import { setupFailed, StatusThrottle } from './node-status';
 import { tr, useI18n } from './i18n';
 import { onLedgerMessages, showStoreHealth } from './jobs';
@@ -73,16 +71,7 @@ export = function (RED: NodeAPI): void {
     } catch (err) {
       setupError = setupFailed(node, status, err);
     }
-    let operator: { identity: Identity; counter: SequenceCounter } | undefined;
-    /** The operator key and its persistent seq counter (shared with bot-sign on the same identity). */
-    const signer = (): { identity: Identity; counter: SequenceCounter } => {
-      if (!operator) {
-        const identity = ledgerNode?.operatorIdentity;
-        if (!identity) throw new BotError('E_KEY', 'the ledger has no operator identity');
-        operator = { identity, counter: sharedSequence(userPath(RED, 'bot-seq'), identity.did) };
-      }
-      return operator;
-    };
+    const signer = operatorSigner(RED, ledgerNode, 'the ledger has no operator identity');
 
     const show = (l: Ledger): void => {
       GrantIndex.of(l)

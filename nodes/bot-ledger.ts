@@ -26,10 +26,9 @@ import { checkOrigin } from '../lib/store/ledger';
 import { LedgerService, type LedgerServiceLink } from '../lib/service/ledger-service';
 import { checkBrokerUrl, ledgerDirName, MAX_ENTRY_LIMIT } from '../lib/service/ledger-settings';
 import type { NodeAPI, NodeDef } from './red-api';
-import { type BotLedgerNode, configError, encryptionKeyLoader, identityOf, intSetting, userPath } from './config-nodes';
+import { type BotLedgerNode, configError, encryptionKeyLoader, identityOf, intSetting, seqCounter, userPath } from './config-nodes';
 import { liveLedgers, registerAdminRoutes } from './admin-routes';
 import { parseConfidentialScopes, parseMirrorName, parseWitnessed, parseWitnesses } from './setting-lines';
-import { sharedSequence } from '../lib/store/sequence';
 
 interface BotLedgerDef extends NodeDef {
   name?: string;
@@ -115,7 +114,7 @@ export = function (RED: NodeAPI): void {
       const confidential = identity
         ? {
             scopes,
-            nextSeq: () => sharedSequence(userPath(RED, 'bot-seq'), identity.did).next(),
+            nextSeq: () => seqCounter(RED, identity.did).next(),
             encryptionKey,
           }
         : undefined;

@@ -17,6 +17,7 @@ import type { ConfidentialOwner } from '../lib/confidential/owner';
 import type { NodeAPI, RedNode } from './red-api';
 import type { EncryptionKey } from '../lib/confidential/hpke';
 import { nodeEncryptionKey } from '../lib/service/encryption-key';
+import { type SequenceCounter, sharedSequence } from '../lib/store/sequence';
 
 /** An error a node reports for its own configuration, with a kernel error code. */
 export function configError(code: BotErrorCode, message: string): BotError {
@@ -108,6 +109,24 @@ export interface BotLedgerNode extends RedNode {
   confidential(): Promise<ConfidentialOwner | undefined>;
   /** Append an input, sealed first when its topic is confidential (lib/service/ledger-service.ts append). */
   append(input: unknown): Promise<Receipt>;
+}
+
+/** The persistent seq counter of an identity in this Node-RED (shared by every node signing as it: bot-sign, bot-grant, bot-device). */
+export function seqCounter(RED: NodeAPI, did: string): SequenceCounter {
+  return sharedSequence(userPath(RED, 'bot-seq'), did);
+}
+
+/** A ledger operator's signing key and seq counter, found on first use; E_KEY with `why` when the ledger holds no operator key. */
+export function operatorSigner(RED: NodeAPI, ledgerNode: BotLedgerNode | undefined, why: string): () => { identity: Identity; counter: SequenceCounter } {
+  let operator: { identity: Identity; counter: SequenceCounter } | undefined;
+  return () => {
+    if (!operator) {
+      const identity = ledgerNode?.canSign ? ledgerNode.operatorIdentity : undefined;
+      if (!identity) throw new BotError('E_KEY', why);
+      operator = { identity, counter: seqCounter(RED, identity.did) };
+    }
+    return operator;
+  };
 }
 
 /** The bot-ledger config node of an id, or the typed error saying why there is none. */
