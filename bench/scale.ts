@@ -1,6 +1,6 @@
 /**
  * The `--scale` mode of the benchmark (`npm run bench -- --scale`, or `node dist/bench/run.js
- * --scale` after a build): how the ledger's costs grow with its size (GitHub issue 15,
+ * --scale` after a build; `node dist/bench/scale.js` for these figures alone): how the ledger's costs grow with its size (GitHub issue 15,
  * "Storage at scale"), side by side in one run on ledgers of BOT_SCALE_SIZES entries
  * (default 10000,1000000,10000000):
  *
@@ -12,7 +12,8 @@
  *   (the method of the default bench's `append`), entries/s and CPU µs per append;
  * - memory: RSS (anonymous and file-backed), heapUsed after gc of a child process that
  *   opened each ledger and appended MEM_WINDOW entries with the bulk path (like for like,
- *   every run), and of the child that built each ledger from empty when it was built;
+ *   every run), then again after it answered MEM_PROOFS random proofs (each entry read too,
+ *   as a server does), and of the child that built each ledger from empty when it was built;
  * - bytes on disk per entry; CPU µs per verified entry (auditLedger inline, one core).
  *
  * Building: entries are signed by two worker threads of a build child and appended in
@@ -155,6 +156,8 @@ export interface BuildResult {
   /** File-backed RSS: pages of LevelDB's memory-mapped tables (page cache the kernel can reclaim). */
   rssFile?: number;
   cpuSeconds: number;
+  /** After `proofs` random inclusion proofs (with their entries read, as a server answers them) following the appends. */
+  afterProofs?: { proofs: number; rss: number; rssAnon?: number; rssFile?: number; heapUsed: number };
 }
 
 /** RssAnon or RssFile (Linux, /proc/self/status) in bytes. */
@@ -167,20 +170,31 @@ function rssPart(k: 'RssAnon' | 'RssFile'): number | undefined {
   }
 }
 
-/** Child process body: create or extend the ledger in dir to target, report memory after gc. */
-async function buildChild(dir: string, target: number, workers: number): Promise<void> {
-  const exists = fs.existsSync(path.join(dir, 'CURRENT'));
-  const ledger = await Ledger.open({ dir, origin: ORIGIN, operator: exists ? undefined : Identity.fromSeed(seedOf(-1)).did });
-  const start = ledger.size;
-  const cpu0 = process.cpuUsage();
-  const seconds = await bulkGrow(ledger, target, workers, (s, rate) => log(`build ${path.basename(dir)}: ${s} entries, ${Math.round(rate)}/s`));
-  const cpu = process.cpuUsage(cpu0);
+/** RSS, its parts and heapUsed after three gc passes. */
+async function settledMemory(): Promise<{ rss: number; rssAnon?: number; rssFile?: number; heapUsed: number; external: number }> {
   const gc = (globalThis as { gc?: () => void }).gc;
   for (let i = 0; i < 3; i++) {
     gc?.();
     await new Promise((r) => setTimeout(r, 50));
   }
   const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, rssAnon: rssPart('RssAnon'), rssFile: rssPart('RssFile') };
+}
+
+/**
+ * Child process body: create or extend the ledger in dir to target, report memory after gc;
+ * then, if proofs > 0, answer that many random inclusion proofs (each with its entry read)
+ * and report memory again: what a process serving proofs holds (LevelDB's open tables and
+ * their mapped pages, the kernel's tree caches).
+ */
+async function buildChild(dir: string, target: number, workers: number, proofs = 0): Promise<void> {
+  const exists = fs.existsSync(path.join(dir, 'CURRENT'));
+  const ledger = await Ledger.open({ dir, origin: ORIGIN, operator: exists ? undefined : Identity.fromSeed(seedOf(-1)).did });
+  const start = ledger.size;
+  const cpu0 = process.cpuUsage();
+  const seconds = await bulkGrow(ledger, target, workers, (s, rate) => log(`build ${path.basename(dir)}: ${s} entries, ${Math.round(rate)}/s`));
+  const cpu = process.cpuUsage(cpu0);
+  const m = await settledMemory();
   const result: BuildResult = {
     size: ledger.size,
     appended: ledger.size - start,
@@ -188,18 +202,28 @@ async function buildChild(dir: string, target: number, workers: number): Promise
     rss: m.rss,
     heapUsed: m.heapUsed,
     external: m.external,
-    rssAnon: rssPart('RssAnon'),
-    rssFile: rssPart('RssFile'),
+    rssAnon: m.rssAnon,
+    rssFile: m.rssFile,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
   };
+  if (proofs > 0) {
+    const rnd = prng(4242);
+    for (let i = 0; i < proofs; i++) {
+      const index = Math.floor(rnd() * ledger.size);
+      await ledger.inclusionProof(index);
+      await ledger.get(index);
+    }
+    const p = await settledMemory();
+    result.afterProofs = { proofs, rss: p.rss, rssAnon: p.rssAnon, rssFile: p.rssFile, heapUsed: p.heapUsed };
+  }
   await ledger.close();
   process.send?.(result);
 }
 
-/** Run a build child (node --expose-gc); resolves with its report. */
-export function runBuild(dir: string, target: number, workers = 2): Promise<BuildResult> {
+/** Run a build child (node --expose-gc), which then answers `proofs` random proofs; resolves with its report. */
+export function runBuild(dir: string, target: number, workers = 2, proofs = 0): Promise<BuildResult> {
   return new Promise((resolve, reject) => {
-    const child = child_process.fork(__filename, ['--build', dir, String(target), String(workers)], {
+    const child = child_process.fork(__filename, ['--build', dir, String(target), String(workers), String(proofs)], {
       execArgv: ['--expose-gc'],
       stdio: ['ignore', 2, 2, 'ipc'],
     });
@@ -272,6 +296,8 @@ export interface ScaleParams {
   proofs: number;
   window: number;
   memWindow: number;
+  /** Random inclusion proofs the memory child answers after its appends (memory of a proof server). */
+  memProofs: number;
   rounds: number;
   cache: string;
 }
@@ -284,6 +310,7 @@ export function scaleParams(): ScaleParams {
     proofs: 2000,
     window: 10_000,
     memWindow: 20_000,
+    memProofs: 20_000,
     rounds: 3,
     cache: process.env.BOT_BENCH_CACHE ?? path.join(os.homedir(), '.cache', 'bot-bench', 'scale'),
   };
@@ -291,7 +318,7 @@ export function scaleParams(): ScaleParams {
 
 const mib = (x: number | undefined): number | null => (x === undefined ? null : round(x / 2 ** 20, 1));
 
-function memOf(b: BuildResult): Record<string, number | null> {
+function memOf(b: BuildResult): Record<string, unknown> {
   return {
     size: b.size,
     appended: b.appended,
@@ -300,6 +327,17 @@ function memOf(b: BuildResult): Record<string, number | null> {
     rssFileMiB: mib(b.rssFile),
     heapUsedMiB: mib(b.heapUsed),
     externalMiB: mib(b.external),
+    ...(b.afterProofs
+      ? {
+          afterProofs: {
+            proofs: b.afterProofs.proofs,
+            rssMiB: mib(b.afterProofs.rss),
+            rssAnonMiB: mib(b.afterProofs.rssAnon),
+            rssFileMiB: mib(b.afterProofs.rssFile),
+            heapUsedMiB: mib(b.afterProofs.heapUsed),
+          },
+        }
+      : {}),
   };
 }
 
@@ -379,8 +417,12 @@ export async function benchScaleMode(P: ScaleParams = scaleParams()): Promise<Re
     for (const n of sizes) {
       const dir = n === lo ? copyOf(dirs[n], 'scale-mem') : dirs[n];
       const size = (await Ledger.open({ dir, create: false }).then(async (l) => [l.size, await l.close()]))[0] as number;
-      extend[n] = await runBuild(dir, size + P.memWindow);
-      log(`scale memory: a child that opened ${size} entries and appended ${P.memWindow}: RSS ${(extend[n].rss / 2 ** 20).toFixed(1)} MiB`);
+      extend[n] = await runBuild(dir, size + P.memWindow, 2, P.memProofs);
+      const after = extend[n].afterProofs;
+      log(
+        `scale memory: a child that opened ${size} entries and appended ${P.memWindow}: RSS ${(extend[n].rss / 2 ** 20).toFixed(1)} MiB` +
+          (after ? `; after ${after.proofs} proofs ${(after.rss / 2 ** 20).toFixed(1)} MiB` : ''),
+      );
     }
 
     const verify = await verifyCpu(dirs[lo]);
@@ -428,6 +470,7 @@ export async function benchScaleMode(P: ScaleParams = scaleParams()): Promise<Re
         memory: {
           afterAppending: ratio(extend[hi].rss, extend[lo].rss),
           afterAppendingAnon: extend[hi].rssAnon && extend[lo].rssAnon ? ratio(extend[hi].rssAnon, extend[lo].rssAnon) : null,
+          afterProofs: extend[hi].afterProofs && extend[lo].afterProofs ? ratio(extend[hi].afterProofs.rss, extend[lo].afterProofs.rss) : null,
           builtFromEmpty: bHi.fromEmpty && bHi.rssMiB && bLo.rssMiB ? ratio(bHi.rssMiB, bLo.rssMiB) : null,
           target: '<= 1.2',
           sizes: [hi, lo],
@@ -448,11 +491,24 @@ export async function benchScaleMode(P: ScaleParams = scaleParams()): Promise<Re
 }
 
 if (isMainThread && process.argv[2] === '--build') {
-  const [dir, target, workers] = process.argv.slice(3);
-  buildChild(dir, Number(target), Number(workers)).then(
+  const [dir, target, workers, proofs] = process.argv.slice(3);
+  buildChild(dir, Number(target), Number(workers), Number(proofs ?? 0)).then(
     () => process.exit(0),
     (err: unknown) => {
       process.stderr.write(`scale build failed: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+// `node dist/bench/scale.js`: only these figures (no consortia), the JSON on stdout, progress on stderr.
+if (isMainThread && require.main === module && process.argv[2] !== '--build') {
+  const load = os.loadavg().map((x) => round(x, 2));
+  log(`scale alone; load ${load.join(' ')}`);
+  benchScaleMode().then(
+    (r) => process.stdout.write(JSON.stringify({ ...r, loadAverage: { start: load, end: os.loadavg().map((x) => round(x, 2)) } }, null, 2) + '\n'),
+    (err: unknown) => {
+      process.stderr.write(`scale failed: ${(err as Error).stack ?? String(err)}\n`);
       process.exit(1);
     },
   );
