@@ -10,7 +10,11 @@
  *
  * benchLatency: end-to-end time of one message (bot-sign receives it → bot-append's receipt
  * reaches the end node) at a low rate (10 msg/s), pool off ("before") against pool on ("after"),
- * alternated rounds, p50 and p99: the pool must cost a single message nothing.
+ * alternated rounds, p50 and p99: the pool must cost a single message nothing. `stages` splits
+ * each message at bot-append's input: `sign` (where the pool acts) and `append` (the synced
+ * write and the receipt), so a tail can be placed.
+ *
+ * CLI: `node dist/bench/flow.js [--short] [--flow | --latency]` prints one JSON object.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -52,6 +56,9 @@ function unspy(ids: string[]): void {
   }
 }
 
+/** CPU µs per message of the last rate() round, all threads of the process (the signing workers too). */
+let lastCpuMicros = 0;
+
 async function rate(first: string, n: number): Promise<number> {
   const end = helper.getNode('end');
   let got = 0;
@@ -62,8 +69,11 @@ async function rate(first: string, n: number): Promise<number> {
   );
   const node = helper.getNode(first);
   const t = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
   for (let i = 0; i < n; i++) node.receive({ topic: `plant/1/sensor-${i % 16}`, payload: { celsius: 20 + (i % 50) / 10, rh: 40 + (i % 20), seq: i } });
   await done;
+  const used = process.cpuUsage(cpu);
+  lastCpuMicros = (used.user + used.system) / n;
   return n / (Number(process.hrtime.bigint() - t) / 1e9);
 }
 
@@ -99,14 +109,17 @@ export async function benchFlow(messages: number, rounds: number): Promise<Figur
   const value: number[] = [],
     off: number[] = [],
     peer: number[] = [];
+  const cpu: { value: number[]; off: number[]; peer: number[] } = { value: [], off: [], peer: [] };
   for (let r = 0; r < rounds; r++) {
     const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-bench-flow-'));
     try {
       await loadOurs(path.join(userDir, 'on'));
       value.push(await rate('sign', messages));
+      cpu.value.push(lastCpuMicros);
       await helper.unload();
       await loadOurs(path.join(userDir, 'off'), 0);
       off.push(await rate('sign', messages));
+      cpu.off.push(lastCpuMicros);
       await helper.unload();
       helper.settings({ userDir });
       await helper.load(
@@ -120,6 +133,7 @@ export async function benchFlow(messages: number, rounds: number): Promise<Figur
       );
       unspy(['c1', 'c2', 'end']);
       peer.push(await rate('c1', messages));
+      cpu.peer.push(lastCpuMicros);
       await helper.unload();
     } finally {
       fs.rmSync(userDir, { recursive: true, force: true });
@@ -144,22 +158,38 @@ export async function benchFlow(messages: number, rounds: number): Promise<Figur
       ratio: Math.round((median(off) / p) * 1000) / 1000,
       rounds: off.map(Math.round),
     },
+    // Less sensitive to other load than msg/s: CPU time of every thread, per message (medians).
+    cpuMicrosPerMessage: { value: Math.round(median(cpu.value)), poolOff: Math.round(median(cpu.off)), peer: Math.round(median(cpu.peer)) },
   };
 }
 
-/** End-to-end ms of `messages` single messages sent every 1000/perSecond ms through bot-sign → bot-append. */
-async function lowRate(messages: number, perSecond: number): Promise<number[]> {
+/** One message's ms end to end, and of its first stage (bot-sign receives it → bot-append receives the envelope). */
+interface Timing {
+  total: number;
+  sign: number;
+}
+
+/** Timings of `messages` single messages sent every 1000/perSecond ms through bot-sign → bot-append. */
+async function lowRate(messages: number, perSecond: number): Promise<Timing[]> {
   const end = helper.getNode('end');
   const sign = helper.getNode('sign');
-  const times: number[] = [];
+  // When the envelope reaches bot-append: the rest (append → durable → receipt out) is the second stage.
+  const append = helper.getNode('append') as TestNode & { receive(msg: Record<string, unknown>): void };
+  let atAppend = 0n;
+  const receive = append.receive.bind(append);
+  append.receive = (msg) => {
+    atAppend = process.hrtime.bigint();
+    receive(msg);
+  };
+  const times: Timing[] = [];
   for (let i = 0; i < messages; i++) {
     const arrived = new Promise<void>((resolve) => end.on('input', () => resolve()));
     const t = process.hrtime.bigint();
     sign.receive({ topic: 'plant/1/sensor-1', payload: { celsius: 20 + i / 10, seq: i } });
     await arrived;
-    times.push(Number(process.hrtime.bigint() - t) / 1e6);
+    times.push({ total: Number(process.hrtime.bigint() - t) / 1e6, sign: Number(atAppend - t) / 1e6 });
     (end as unknown as { removeAllListeners(e: string): void }).removeAllListeners('input');
-    await new Promise((r) => setTimeout(r, Math.max(0, 1000 / perSecond - times[i])));
+    await new Promise((r) => setTimeout(r, Math.max(0, 1000 / perSecond - times[i].total)));
   }
   return times;
 }
@@ -169,11 +199,15 @@ const pct = (xs: number[], q: number): number => {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 };
 
-/** p50 of one message end to end at a low rate, pool on (value) against pool off (peer), alternated rounds. */
+/**
+ * p50 of one message end to end at a low rate, pool on (value) against pool off (peer), alternated
+ * rounds; p99 end to end, and p50/p99 of each stage: `sign` (bot-sign → bot-append receives the
+ * envelope, where the pool acts) and `append` (the durable, synced append and the receipt out).
+ */
 export async function benchLatency(messages: number, rounds: number, perSecond = 10): Promise<Figure> {
   const on: number[] = [],
     off: number[] = [],
-    all: { on: number[]; off: number[] } = { on: [], off: [] };
+    all: { on: Timing[]; off: Timing[] } = { on: [], off: [] };
   for (let r = 0; r < rounds; r++) {
     const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bot-bench-latency-'));
     try {
@@ -182,7 +216,12 @@ export async function benchLatency(messages: number, rounds: number, perSecond =
         await lowRate(3, perSecond); // warm-up
         const t = await lowRate(messages, perSecond);
         (pool ? all.on : all.off).push(...t);
-        (pool ? on : off).push(pct(t, 0.5));
+        (pool ? on : off).push(
+          pct(
+            t.map((x) => x.total),
+            0.5,
+          ),
+        );
         await helper.unload();
       }
     } finally {
@@ -191,17 +230,37 @@ export async function benchLatency(messages: number, rounds: number, perSecond =
   }
   const v = median(on),
     p = median(off);
+  const ms = (x: number): number => Math.round(x * 100) / 100;
+  const stage = (ts: Timing[], f: (t: Timing) => number): { p50: number; p99: number } => ({ p50: ms(pct(ts.map(f), 0.5)), p99: ms(pct(ts.map(f), 0.99)) });
+  const stages = (ts: Timing[]): { sign: { p50: number; p99: number }; append: { p50: number; p99: number } } => ({
+    sign: stage(ts, (t) => t.sign),
+    append: stage(ts, (t) => t.total - t.sign),
+  });
   return {
     what: `p50 ms of one message end to end through bot-sign → bot-append at ${perSecond} msg/s, signing pool on (after)`,
     peerWhat: 'the same with the pool off (botSignWorkers: 0, before)',
     unit: 'ms',
-    value: Math.round(v * 100) / 100,
-    peer: Math.round(p * 100) / 100,
+    value: ms(v),
+    peer: ms(p),
     ratio: Math.round((v / p) * 1000) / 1000,
     target: 'ratio <= 1.1',
     meetsTarget: v / p <= 1.1,
-    rounds: { value: on.map((x) => Math.round(x * 100) / 100), peer: off.map((x) => Math.round(x * 100) / 100) },
-    p99: { value: Math.round(pct(all.on, 0.99) * 100) / 100, peer: Math.round(pct(all.off, 0.99) * 100) / 100 },
+    rounds: { value: on.map(ms), peer: off.map(ms) },
+    p99: {
+      value: ms(
+        pct(
+          all.on.map((t) => t.total),
+          0.99,
+        ),
+      ),
+      peer: ms(
+        pct(
+          all.off.map((t) => t.total),
+          0.99,
+        ),
+      ),
+    },
+    stages: { value: stages(all.on), peer: stages(all.off) },
     messages,
   };
 }
