@@ -7,7 +7,10 @@
  * - inclusion proof: ledger.inclusionProof of PROOFS random indices, one after another,
  *   every proof verified outside the timing; wall µs and CPU µs (process CPU time) per
  *   proof — on a loaded machine the CPU figure is the steadier one — right after the open
- *   (200 untimed) and warm (after 4 × PROOFS more untimed);
+ *   (200 untimed) and warm (after 4 × PROOFS more untimed); then with every ledger open at
+ *   once, batches of 100 proofs of each size in turn (the load falls on all sizes alike):
+ *   random ones (10th percentile and median of the batches) and repeated ones, whose records
+ *   are all in the ledger's caches (the computation alone, no LevelDB read);
  * - append rate: a window of WINDOW pre-signed entries appended by 256 concurrent callers
  *   (the method of the default bench's `append`), entries/s and CPU µs per append;
  * - memory: RSS (anonymous and file-backed), heapUsed after gc of a child process that
@@ -277,6 +280,71 @@ async function proofCost(ledger: Ledger, proofs: number, rnd: () => number, warm
   return { us, cpuUs: (cpu.user + cpu.system) / idx.length };
 }
 
+/** Proofs in one timed batch of the interleaved measurement. */
+const PROOF_BATCH = 100;
+
+/** The q-quantile (0…1) of xs, the nearest rank below. */
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+
+/** Interleaved proof figures of one ledger (wall µs per proof over batches of PROOF_BATCH). */
+export interface InterleavedProofs {
+  /** Random indices, each entry read after its proof (untimed), as a server answers: 10th percentile and median of the batches. */
+  randomP10Us: number;
+  randomMedianUs: number;
+  /** The same PROOF_BATCH indices proven again and again, every record in the ledger's caches: the computation alone. */
+  cachedMinUs: number;
+  cachedP10Us: number;
+}
+
+/**
+ * Proofs on all the ledgers open at once, a batch of each in turn, so that the load of a
+ * shared machine falls on every size alike (the rounds above measure one size after the
+ * other, seconds apart): `batches` batches of random proofs per ledger after a warm-up,
+ * then `batches` of cached ones (10 sets of PROOF_BATCH indices, each proven once untimed).
+ */
+async function interleavedProofs(ledgers: Ledger[], rnd: () => number, batches: number): Promise<InterleavedProofs[]> {
+  const pick = (l: Ledger): number => Math.floor(rnd() * l.size);
+  for (const l of ledgers)
+    for (let i = 0; i < 4000; i++) {
+      const x = pick(l);
+      await l.inclusionProof(x);
+      await l.get(x);
+    }
+  const random = ledgers.map(() => [] as number[]);
+  for (let b = 0; b < batches; b++)
+    for (let k = 0; k < ledgers.length; k++) {
+      const l = ledgers[k];
+      let sec = 0;
+      for (let i = 0; i < PROOF_BATCH; i++) {
+        const x = pick(l);
+        const t = now();
+        await l.inclusionProof(x);
+        sec += now() - t;
+        await l.get(x);
+      }
+      random[k].push((sec / PROOF_BATCH) * 1e6);
+    }
+  const sets = ledgers.map((l) => Array.from({ length: 10 }, () => Array.from({ length: PROOF_BATCH }, () => pick(l))));
+  const cached = ledgers.map(() => [] as number[]);
+  for (let b = 0; b < batches; b++)
+    for (let k = 0; k < ledgers.length; k++) {
+      const set = sets[k][b % 10];
+      if (b < 10) for (const x of set) await ledgers[k].inclusionProof(x); // fills the caches, untimed
+      const t = now();
+      for (const x of set) await ledgers[k].inclusionProof(x);
+      cached[k].push(((now() - t) / PROOF_BATCH) * 1e6);
+    }
+  return ledgers.map((_, k) => ({
+    randomP10Us: round(quantile(random[k], 0.1), 1),
+    randomMedianUs: round(quantile(random[k], 0.5), 1),
+    cachedMinUs: round(Math.min(...cached[k]), 1),
+    cachedP10Us: round(quantile(cached[k], 0.1), 1),
+  }));
+}
+
 /** CPU µs per entry of auditLedger inline (every signature and the whole tree, one core). */
 async function verifyCpu(dir: string): Promise<{ entries: number; cpuUs: number; ok: boolean }> {
   const ledger = await Ledger.open({ dir, create: false });
@@ -298,6 +366,8 @@ export interface ScaleParams {
   memWindow: number;
   /** Random inclusion proofs the memory child answers after its appends (memory of a proof server). */
   memProofs: number;
+  /** Batches of 100 proofs per ledger in the interleaved measurement (random, then cached). */
+  interleavedBatches: number;
   rounds: number;
   cache: string;
 }
@@ -311,6 +381,7 @@ export function scaleParams(): ScaleParams {
     window: 10_000,
     memWindow: 20_000,
     memProofs: 20_000,
+    interleavedBatches: 150,
     rounds: 3,
     cache: process.env.BOT_BENCH_CACHE ?? path.join(os.homedir(), '.cache', 'bot-bench', 'scale'),
   };
@@ -412,6 +483,20 @@ export async function benchScaleMode(P: ScaleParams = scaleParams()): Promise<Re
       }
     }
 
+    // Proofs again, all sizes open at once and measured in turn, batch by batch.
+    const open = await Promise.all(sizes.map((n) => Ledger.open({ dir: dirs[n], create: false })));
+    let inter: InterleavedProofs[];
+    try {
+      inter = await interleavedProofs(open, rnd, P.interleavedBatches);
+    } finally {
+      for (const l of open) await l.close();
+    }
+    sizes.forEach((n, k) =>
+      log(
+        `scale proofs interleaved, ${n}: random p10 ${inter[k].randomP10Us} µs (median ${inter[k].randomMedianUs}), cached min ${inter[k].cachedMinUs} µs (p10 ${inter[k].cachedP10Us})`,
+      ),
+    );
+
     // Memory, like for like every run: a child opens each ledger and bulk-appends memWindow entries.
     const extend: Record<number, BuildResult> = {};
     for (const n of sizes) {
@@ -438,6 +523,7 @@ export async function benchScaleMode(P: ScaleParams = scaleParams()): Promise<Re
         proofCpuUs: round(median(proofCpu[n]), 1),
         proofWarmUs: round(median(proofWarm[n]), 1),
         proofWarmCpuUs: round(median(proofWarmCpu[n]), 1),
+        proofInterleaved: inter[sizes.indexOf(n)],
         appendPerSecond: round(median(rate[n])),
         cpuUsPerAppend: round(median(cpuAppend[n]), 1),
         bytesPerEntry: round(bytes / size, 1),
@@ -463,6 +549,11 @@ export async function benchScaleMode(P: ScaleParams = scaleParams()): Promise<Re
         proof: {
           afterOpen: { wall: ratio(median(proof[hi]), median(proof[lo])), cpu: ratio(median(proofCpu[hi]), median(proofCpu[lo])) },
           warm: { wall: ratio(median(proofWarm[hi]), median(proofWarm[lo])), cpu: ratio(median(proofWarmCpu[hi]), median(proofWarmCpu[lo])) },
+          interleaved: {
+            randomP10: ratio(inter[sizes.length - 1].randomP10Us, inter[0].randomP10Us),
+            randomMedian: ratio(inter[sizes.length - 1].randomMedianUs, inter[0].randomMedianUs),
+            cachedMin: ratio(inter[sizes.length - 1].cachedMinUs, inter[0].cachedMinUs),
+          },
           target: '<= 2',
           sizes: [hi, lo],
         },
@@ -471,6 +562,8 @@ export async function benchScaleMode(P: ScaleParams = scaleParams()): Promise<Re
           afterAppending: ratio(extend[hi].rss, extend[lo].rss),
           afterAppendingAnon: extend[hi].rssAnon && extend[lo].rssAnon ? ratio(extend[hi].rssAnon, extend[lo].rssAnon) : null,
           afterProofs: extend[hi].afterProofs && extend[lo].afterProofs ? ratio(extend[hi].afterProofs.rss, extend[lo].afterProofs.rss) : null,
+          afterProofsAnon:
+            extend[hi].afterProofs?.rssAnon && extend[lo].afterProofs?.rssAnon ? ratio(extend[hi].afterProofs.rssAnon, extend[lo].afterProofs.rssAnon) : null,
           builtFromEmpty: bHi.fromEmpty && bHi.rssMiB && bLo.rssMiB ? ratio(bHi.rssMiB, bLo.rssMiB) : null,
           target: '<= 1.2',
           sizes: [hi, lo],
