@@ -145,13 +145,62 @@ function largestPowerOfTwoBelow(n: number): number {
   return k;
 }
 
-/** MTH(D[a:b]) from stored perfect subtrees: the left part of every RFC 9162 split is perfect. */
-async function subtreeHash(r: NodeReader, a: number, b: number): Promise<Hash> {
+/**
+ * The right-edge hashes of the trees of recently used sizes: MTH(D[a:n]) (RFC 9162 §2.1.1) for
+ * each a where D[a:n] is not a perfect subtree. Every proof at size n whose path leaves the right
+ * edge needs one of them, and without this each proof rehashed them from the stored perfect
+ * subtrees (one read and one hash per set bit of n). They depend on n alone (the tree is
+ * append-only), so they are never invalidated; memory is bounded: the last `max` sizes used
+ * (at most 52 hashes each), the least recently used forgotten first.
+ */
+export class RightEdgeCache {
+  readonly #max: number;
+  readonly #edges = new Map<number, Map<number, Hash>>();
+
+  constructor(max = 8) {
+    if (!(Number.isSafeInteger(max) && max > 0)) throw new LedgerError('E_RANGE', `a right-edge cache holds at least one size, not ${max}`);
+    this.#max = max;
+  }
+
+  /** Tree sizes whose right edge is held now (for tests: never more than max). */
+  get sizes(): number {
+    return this.#edges.size;
+  }
+
+  /** The memo of size n's right edge (start a → MTH(D[a:n])), now the most recently used. */
+  edge(size: number): Map<number, Hash> {
+    let e = this.#edges.get(size);
+    if (e) this.#edges.delete(size);
+    else {
+      e = new Map();
+      if (this.#edges.size >= this.#max) this.#edges.delete(this.#edges.keys().next().value as number);
+    }
+    this.#edges.set(size, e);
+    return e;
+  }
+
+  /** Forget every size (after the store was reopened: the tree is read afresh). */
+  clear(): void {
+    this.#edges.clear();
+  }
+}
+
+/**
+ * MTH(D[a:b]) from stored perfect subtrees: the left part of every RFC 9162 split is perfect.
+ * edge, when given, is the right-edge memo of the tree of size b (RightEdgeCache): the ranges that
+ * are not perfect subtrees are looked up there and stored once computed. A hash from the memo is
+ * returned as a copy, so a caller that changes a proof cannot change a later one.
+ */
+async function subtreeHash(r: NodeReader, a: number, b: number, edge?: Map<number, Hash>): Promise<Hash> {
   const n = b - a;
   if (isPowerOfTwo(n) && a % n === 0) return r.node(Math.log2(n), a / n);
+  const hit = edge?.get(a);
+  if (hit) return Buffer.from(hit) as Hash;
   const k = largestPowerOfTwoBelow(n);
-  const [left, right] = await Promise.all([subtreeHash(r, a, a + k), subtreeHash(r, a + k, b)]);
-  return nodeHash(left, right);
+  const [left, right] = await Promise.all([subtreeHash(r, a, a + k), subtreeHash(r, a + k, b, edge)]);
+  const h = nodeHash(left, right);
+  edge?.set(a, Buffer.from(h) as Hash);
+  return h;
 }
 
 /** Root hash of the tree at a past size (RFC 9162 §2.1.1). */
@@ -159,11 +208,15 @@ export async function rootAt(r: NodeReader, size: number): Promise<Hash> {
   return size === 0 ? EMPTY_ROOT : subtreeHash(r, 0, size);
 }
 
-/** Inclusion proof PATH(m, D[0:n]) (RFC 9162 §2.1.3.1). */
-export async function inclusionProof(r: NodeReader, index: number, size: number): Promise<Hash[]> {
+/**
+ * Inclusion proof PATH(m, D[0:n]) (RFC 9162 §2.1.3.1). With edges, the one sibling that may not
+ * be a perfect subtree (on the right edge of the tree of this size) comes from that cache.
+ */
+export async function inclusionProof(r: NodeReader, index: number, size: number, edges?: RightEdgeCache): Promise<Hash[]> {
   if (!(Number.isSafeInteger(index) && Number.isSafeInteger(size) && index >= 0 && index < size)) {
     throw new LedgerError('E_RANGE', `no leaf ${index} in a tree of size ${size}`);
   }
+  const edge = edges?.edge(size);
   const path: Promise<Hash>[] = [];
   let a = 0,
     b = size,
@@ -171,7 +224,7 @@ export async function inclusionProof(r: NodeReader, index: number, size: number)
   while (b - a > 1) {
     const k = largestPowerOfTwoBelow(b - a);
     if (m < k) {
-      path.push(subtreeHash(r, a + k, b));
+      path.push(subtreeHash(r, a + k, b, b === size ? edge : undefined));
       b = a + k;
     } else {
       path.push(subtreeHash(r, a, a + k));
@@ -182,12 +235,16 @@ export async function inclusionProof(r: NodeReader, index: number, size: number)
   return (await Promise.all(path)).reverse();
 }
 
-/** Consistency proof PROOF(m, D[0:n]) (RFC 9162 §2.1.4.1). */
-export async function consistencyProof(r: NodeReader, m: number, n: number): Promise<Hash[]> {
+/**
+ * Consistency proof PROOF(m, D[0:n]) (RFC 9162 §2.1.4.1). With edges, the entries on the right
+ * edge of the tree of size n that are not perfect subtrees come from that cache.
+ */
+export async function consistencyProof(r: NodeReader, m: number, n: number, edges?: RightEdgeCache): Promise<Hash[]> {
   if (!(Number.isSafeInteger(m) && Number.isSafeInteger(n) && m >= 0 && m <= n)) {
     throw new LedgerError('E_RANGE', `no consistency proof from size ${m} to size ${n}`);
   }
   if (m === 0 || m === n) return [];
+  const edge = edges?.edge(n);
   const out: Promise<Hash>[] = [];
   // SUBPROOF(m, D[a:b], complete), unrolled; entries are collected leaf-side first.
   let a = 0,
@@ -197,7 +254,7 @@ export async function consistencyProof(r: NodeReader, m: number, n: number): Pro
   while (mm !== b - a) {
     const k = largestPowerOfTwoBelow(b - a);
     if (mm <= k) {
-      out.push(subtreeHash(r, a + k, b));
+      out.push(subtreeHash(r, a + k, b, b === n ? edge : undefined));
       b = a + k;
     } else {
       out.push(subtreeHash(r, a, a + k));
@@ -206,7 +263,7 @@ export async function consistencyProof(r: NodeReader, m: number, n: number): Pro
       complete = false;
     }
   }
-  if (!complete) out.push(subtreeHash(r, a, b));
+  if (!complete) out.push(subtreeHash(r, a, b, b === n ? edge : undefined));
   return (await Promise.all(out)).reverse();
 }
 

@@ -12,7 +12,8 @@
  *   postings): bounded, never a replay of the log. A ledger written before the upper tree was
  *   stored as tiles gets them built once, at its first open (tree-tiles.ts buildTiles).
  * - Proofs read the leaf's hash chunk and about one tile per 8 tree levels above it (fetched
- *   synchronously: no thread-pool trip); caches are bounded, so memory does not grow with the ledger.
+ *   synchronously: no thread-pool trip), and take the right edge of their tree size from a cache
+ *   of the last sizes proved against; caches are bounded, so memory does not grow with the ledger.
  * - Fail-stop: every LevelDB write (group commit, checkpoint, stored checkpoint, aux batch)
  *   goes through one queue, one at a time, and the first one that fails puts the ledger in a
  *   failed state: every later write is refused with StoreError E_STORE until reopen(). After
@@ -30,7 +31,19 @@ import { createFolder } from './folders';
 import { DEFAULT_MAX_ENTRY_BYTES, fromTrustedLeaf, SignedEnvelope, verifyEnvelope } from '../format/envelope';
 import { type DidKey, type Identity, PublicKey } from '../format/identity';
 import * as L from './layout';
-import { asHash, consistencyProof, Frontier, type Hash, inclusionProof, leafHash, type NewNode, type NodeReader, nodePosition, rootAt } from '../format/merkle';
+import {
+  asHash,
+  consistencyProof,
+  Frontier,
+  type Hash,
+  inclusionProof,
+  leafHash,
+  type NewNode,
+  type NodeReader,
+  nodePosition,
+  RightEdgeCache,
+  rootAt,
+} from '../format/merkle';
 import { isValidKeyName, NoteVerifier, openNote, parseCheckpoint, signCheckpoint } from '../format/note';
 import { checkTopicFilter, topicMatches } from '../format/topic';
 import { type IndexBatch, type PutOp, QueryIndex } from './query-index';
@@ -212,6 +225,8 @@ export class Ledger implements NodeReader {
   #hashCache = new BoundedMap<number, Buffer>(HASH_CACHE_CHUNKS);
   #lowTiles = new BoundedMap<number, Buffer>(LOW_TILE_CACHE);
   #highTiles = new BoundedMap<number, Buffer>(HIGH_TILE_CACHE);
+  /** The right-edge hashes of the last few tree sizes proved against (merkle.ts RightEdgeCache). */
+  #rightEdges = new RightEdgeCache();
   #writing: Promise<void> | undefined;
   #closed = false;
   #maxBatch: number;
@@ -826,13 +841,13 @@ export class Ledger implements NodeReader {
   async inclusionProof(index: number, size = this.size): Promise<Hash[]> {
     if (!Number.isSafeInteger(size) || size > this.size) throw new LedgerError('E_RANGE', `no tree of size ${size} (size is ${this.size})`);
     this.#checkIndex(index, size);
-    return inclusionProof(this, index, size);
+    return inclusionProof(this, index, size, this.#rightEdges);
   }
 
   /** Consistency proof between two sizes of this tree. */
   async consistencyProof(m: number, n = this.size): Promise<Hash[]> {
     if (!Number.isSafeInteger(n) || n > this.size) throw new LedgerError('E_RANGE', `no tree of size ${n} (size is ${this.size})`);
-    return consistencyProof(this, m, n);
+    return consistencyProof(this, m, n, this.#rightEdges);
   }
 
   /**
@@ -1046,6 +1061,7 @@ export class Ledger implements NodeReader {
     this.#hashCache.clear();
     this.#lowTiles.clear();
     this.#highTiles.clear();
+    this.#rightEdges.clear();
     this.#offline = undefined;
     // Acknowledged means durable: the reopened tree must extend the one committed before.
     let lost = this.size < before.size;
