@@ -19,23 +19,8 @@ import { Identity } from '../lib/format/identity';
 import { Ledger } from '../lib/store/ledger';
 import { enrolDevice } from '../lib/devices/device-registry';
 
-interface TestNode {
-  receive(msg: Record<string, unknown>): void;
-  on(event: 'input', cb: (msg: unknown) => void): void;
-}
-interface Helper {
-  init(runtime: string): void;
-  settings(s: Record<string, unknown>): void;
-  load(nodes: unknown[], flow: Record<string, unknown>[], creds?: Record<string, Record<string, string>>): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): TestNode;
-  _sandbox: { restore(): void };
-  /** Node-RED's Node.prototype, whose methods the helper replaces with spies while a flow loads. */
-  _NodePrototype: { send: unknown };
-}
+import { helper, unspy } from './red-helper';
 
-const helper = require('node-red-node-test-helper') as Helper;
-helper.init(require.resolve('node-red'));
 const ours = ['bot-identity', 'bot-ledger', 'bot-verify'].map((n) => require(`../nodes/${n}`) as unknown);
 const ORIGIN = 'bench.example/devices';
 
@@ -49,17 +34,6 @@ function deviceSigned(id: Identity, input: EnvelopeInput): Record<string, unknow
   const p = prepareEnvelope(id.publicKey, input);
   const body = JSON.parse(p.message.subarray(ENVELOPE_DOMAIN.length).toString('utf8')) as Record<string, unknown>;
   return { ...body, sig: id.sign(p.message).toString('base64url') };
-}
-
-/**
- * Remove the helper's call-recording spies once the flow is loaded: restoring the sandbox puts
- * Node.prototype's methods back, but Node-RED copies `send` onto each wired node as it makes it
- * (Node.updateWires), so bot-verify would keep sending through the spy (as in bench/flow.ts).
- */
-function unspy(): void {
-  helper._sandbox.restore();
-  const n = helper.getNode('verify') as unknown as { send?: unknown };
-  if (Object.prototype.hasOwnProperty.call(n, 'send')) n.send = helper._NodePrototype.send;
 }
 
 /** Messages per second (wall clock) and CPU microseconds of this process per message. */
@@ -124,13 +98,13 @@ export async function benchDevices(
       const creds = { key: { secretKey: operator.exportSeed().toString('hex') } };
       const verify = { id: 'verify', type: 'bot-verify', z: 'tab', ledger: '', maxSkewMs: 300000, wires: [['end'], []] };
       await helper.load(ours, [...base, { ...verify, trusted: '', devices: 'led' }], creds);
-      unspy();
+      unspy(['verify']);
       const a = await rate(envelopes());
       value.push(a.rate);
       cpuValue.push(a.cpuUs);
       await helper.unload();
       await helper.load(ours, [...base, { ...verify, trusted: senders.map((d) => d.did).join('\n'), devices: '' }], creds);
-      unspy();
+      unspy(['verify']);
       const b = await rate(envelopes());
       peer.push(b.rate);
       cpuPeer.push(b.cpuUs);

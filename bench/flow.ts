@@ -21,40 +21,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { type Figure, median } from './common';
 
-interface TestNode {
-  receive(msg: Record<string, unknown>): void;
-  on(event: 'input', cb: (msg: unknown) => void): void;
-}
-interface Helper {
-  init(runtime: string): void;
-  settings(s: Record<string, unknown>): void;
-  load(nodes: unknown[], flow: Record<string, unknown>[], creds?: Record<string, Record<string, string>>): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): TestNode;
-  /** The helper's sinon sandbox: it spies on every Node method call, which a benchmark must not pay for. */
-  _sandbox: { restore(): void };
-  /** Node-RED's Node.prototype, whose methods the helper replaces with spies while a flow loads. */
-  _NodePrototype: { send: unknown };
-}
+import { helper, type TestNode, unspy } from './red-helper';
 
-const helper = require('node-red-node-test-helper') as Helper;
-helper.init(require.resolve('node-red'));
 const changeNode = require('@node-red/nodes/core/function/15-change.js') as (red: unknown) => void;
 const ours = ['bot-identity', 'bot-ledger', 'bot-sign', 'bot-append'].map((n) => require(`../nodes/${n}`) as unknown);
-
-/**
- * Remove the helper's call-recording spies from the loaded flow: restoring the sandbox puts
- * Node.prototype's methods back, but Node-RED copies `send` onto every wired node when the
- * node is made (Node.updateWires: `this.send = Node.prototype.send`), so those nodes would
- * keep sending through the spy (sinon records every call: about half of two change nodes' time).
- */
-function unspy(ids: string[]): void {
-  helper._sandbox.restore();
-  for (const id of ids) {
-    const n = helper.getNode(id) as unknown as { send?: unknown; _wireCount?: number } | null;
-    if (n && Object.prototype.hasOwnProperty.call(n, 'send') && (n._wireCount ?? 0) > 0) n.send = helper._NodePrototype.send;
-  }
-}
 
 /** CPU µs per message of the last rate() round, all threads of the process (the signing workers too). */
 let lastCpuMicros = 0;
