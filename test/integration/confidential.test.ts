@@ -31,7 +31,7 @@ function grep(dir: string, needle: string): boolean {
   return false;
 }
 
-describe('confidential entries (real LevelDB, real Mosquitto)', function () {
+describe('confidential entries (real LevelDB, real MQTT broker)', function () {
   this.timeout(40000);
   const f = mqttFixture('bot-confidential-');
   const link = (): MqttLink => f.link();

@@ -44,7 +44,7 @@ async function append(p: Partner, n = 1): Promise<number[]> {
   return (await call(p, 'append', { n })) as number[];
 }
 
-describe('consortium of three partners in separate processes (real Mosquitto)', function () {
+describe('consortium of three partners in separate processes (real MQTT broker)', function () {
   this.timeout(60000);
   let broker: Mosquitto;
   let t: ReturnType<typeof tmpDir>;

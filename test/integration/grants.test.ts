@@ -422,7 +422,7 @@ describe('grants: index over a real ledger, and partner requests', function () {
   });
 });
 
-describe('partner access over a real Mosquitto (kernel)', function () {
+describe('partner access over a real MQTT broker (kernel)', function () {
   this.timeout(60000);
   let broker: Mosquitto;
   let t: ReturnType<typeof tmpDir>;

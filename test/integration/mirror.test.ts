@@ -8,7 +8,7 @@ import { Mirror } from '../../lib/consortium/mirror';
 import { mqttFixture } from '../mqtt-fixture';
 import { until } from '../helpers';
 
-describe('mirror (real Mosquitto)', function () {
+describe('mirror (real MQTT broker)', function () {
   this.timeout(60000);
   const f = mqttFixture('bot-mirror-');
   const link = (): MqttLink => f.link();

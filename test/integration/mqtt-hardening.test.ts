@@ -45,7 +45,7 @@ async function rawClient(url: string, clientId: string): Promise<MqttClient> {
 const rawPublish = (c: MqttClient, topic: string, payload: string | Buffer, retain = false): Promise<void> =>
   new Promise((resolve, reject) => c.publish(topic, payload, { qos: 1, retain }, (err) => (err ? reject(err) : resolve())));
 
-describe('MQTT hardening: nothing a peer sends knocks an owner offline (real Mosquitto)', function () {
+describe('MQTT hardening: nothing a peer sends knocks an owner offline (real MQTT broker)', function () {
   this.timeout(30000);
   let broker: Mosquitto;
   let t: ReturnType<typeof tmpDir>;

@@ -5,7 +5,7 @@ import { MqttLink } from '../../lib/consortium/mqtt-link';
 import { Mosquitto } from '../mosquitto';
 import { until } from '../helpers';
 
-describe('MqttLink (real Mosquitto)', function () {
+describe('MqttLink (real MQTT broker)', function () {
   this.timeout(60000);
   let broker: Mosquitto;
   const links: MqttLink[] = [];

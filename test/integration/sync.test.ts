@@ -19,7 +19,7 @@ import { answerLedgerRpc, LedgerPublisher, ledgerTopics } from '../../lib/consor
 import { Mosquitto } from '../mosquitto';
 import { tmpDir, until } from '../helpers';
 
-describe('ledger sync over MQTT (real Mosquitto)', function () {
+describe('ledger sync over MQTT (real MQTT broker)', function () {
   this.timeout(60000);
   let broker: Mosquitto;
   let t: ReturnType<typeof tmpDir>;

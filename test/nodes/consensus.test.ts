@@ -68,7 +68,7 @@ async function stopPartner(p: Partner): Promise<void> {
   p.ledger = undefined;
 }
 
-describe('bot-ledger over MQTT and bot-consensus (real Mosquitto, kernel partners)', function () {
+describe('bot-ledger over MQTT and bot-consensus (real MQTT broker, kernel partners)', function () {
   this.timeout(60000);
   let broker: Mosquitto;
   let userDir: string;

@@ -24,7 +24,7 @@ const B_OP = Identity.generate();
 const A_ORIGIN = 'example.com/close-a';
 const B_ORIGIN = 'example.com/close-b';
 
-describe('bot-ledger over MQTT closes within a bounded time (real Mosquitto)', function () {
+describe('bot-ledger over MQTT closes within a bounded time (real MQTT broker)', function () {
   this.timeout(30000);
 
   for (const broker of ['up', 'frozen'] as const) {

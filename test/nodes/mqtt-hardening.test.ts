@@ -21,7 +21,7 @@ const OP = Identity.fromSeed(OP_SECRET);
 const CREDS = { op: { secretKey: OP_SECRET.toString('base64') } };
 const ORIGIN = 'example.com/h2-ledger';
 
-describe('bot-ledger MQTT: credentials never in URLs or logs, peer text logged printable (real Mosquitto)', function () {
+describe('bot-ledger MQTT: credentials never in URLs or logs, peer text logged printable (real MQTT broker)', function () {
   this.timeout(20000);
   let broker: Mosquitto;
   let userDir: string;

@@ -31,7 +31,7 @@ const seed = (id: Identity): string => id.exportSeed().toString('hex');
 const NO_LEDGER = 'no ledger with this origin and key on the broker';
 const TIMEOUT_MS = 5000;
 
-describe("bot-partner over MQTT: the owner's ledger is checked on the broker first (real Mosquitto)", function () {
+describe("bot-partner over MQTT: the owner's ledger is checked on the broker first (real MQTT broker)", function () {
   this.timeout(30000);
   let broker: Mosquitto;
   let userDir: string;
