@@ -468,7 +468,7 @@ export class Ledger implements NodeReader {
    * the next group commit. Runs synchronously while every signer is cached.
    */
   async #admit(): Promise<void> {
-    // Admitted ones are cut off at the end, not shifted one by one: shift() copies a long array (a burst).
+    // Admitted ones are cut off at the end (or every 4096), not shifted one by one: shift() copies a long array (a burst).
     let head = 0;
     try {
       while (head < this.#admitting.length) {
@@ -492,6 +492,11 @@ export class Ledger implements NodeReader {
           inGroup.set(m.sid, seq);
         }
         head++;
+        // A run that keeps going (new signers' seqs read while appends keep arriving) drops what it admitted now and then.
+        if (head >= 4096) {
+          this.#admitting.splice(0, head);
+          head = 0;
+        }
         if (refusal) {
           for (const m of members) m.reject(refusal);
           continue;

@@ -94,6 +94,29 @@ describe('ledger', function () {
     await led.close();
   });
 
+  it('admits a burst of 10,000 concurrent appends in call order, refusing exactly the replays, across the admission queue cuts', async () => {
+    const led = await Ledger.open({ dir: t.dir, origin: ORIGIN, identity: op });
+    const signers = Array.from({ length: 40 }, () => Identity.generate());
+    const envs = Array.from({ length: 10000 }, (_, i) => readings(signers[i % 40], 1, Math.floor(i / 40))[0]);
+    // Replays of earlier seqs, spread through the burst (each after its original in call order).
+    const burst: SignedEnvelope[] = [];
+    envs.forEach((e, i) => {
+      burst.push(e);
+      if (i % 1000 === 999) burst.push(envs[i - 40]);
+    });
+    const results = await Promise.allSettled(burst.map((e) => led.append(e)));
+    const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []));
+    assert.equal(refused.length, 10);
+    for (const i of refused) assert.equal((results[i] as PromiseRejectedResult).reason.code, 'E_REPLAY');
+    const indices = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.index] : []));
+    assert.deepEqual(
+      indices,
+      Array.from({ length: 10000 }, (_, i) => i),
+    );
+    assert.equal(led.size, 10000);
+    await led.close();
+  });
+
   it('refuses replays, bad signatures and oversized entries, writing nothing', async () => {
     const led = await Ledger.open({ dir: t.dir, origin: ORIGIN, identity: op, maxEntryBytes: 400 });
     const [a, b] = readings(devices[0], 2, 10);
