@@ -40,10 +40,9 @@ import { signEnvelope } from '../lib/format/envelope';
 import { encryptionKeyInput } from '../lib/confidential/keys';
 import type { EncryptionKey } from '../lib/confidential/hpke';
 import { QuorumPolicy } from '../lib/consortium/quorum';
-import { sharedSequence } from '../lib/store/sequence';
 import type { MqttLink } from '../lib/consortium/mqtt-link';
 import type { NodeAPI, NodeDef } from './red-api';
-import { type BotPartnerNode, configError, encryptionKeyLoader, identityOf, intSetting, ledgerNodeOf, userPath } from './config-nodes';
+import { type BotPartnerNode, configError, encryptionKeyLoader, identityOf, intSetting, ledgerNodeOf, seqCounter } from './config-nodes';
 import { parseReadPlaces, parseWitnesses } from './setting-lines';
 
 interface BotPartnerDef extends NodeDef {
@@ -102,7 +101,7 @@ export = function (RED: NodeAPI): void {
       const grant = (def.grant ?? '').trim();
       if (!isGrantId(grant)) throw configError('E_NO_GRANT', 'the grant id is 1-64 characters of A-Z a-z 0-9 . _ - (as bot-grant output it)');
       const identity = identityOf(RED, def.identity, 'partner identity');
-      const counter = sharedSequence(userPath(RED, 'bot-seq'), identity.did);
+      const counter = seqCounter(RED, identity.did);
       const timeoutMs = intSetting(def.timeoutMs, 10000);
       if (Number.isNaN(timeoutMs) || timeoutMs < 100) throw configError('E_RANGE', 'the timeout is a whole number of ms, at least 100');
       const places = parseReadPlaces(def.readFrom);

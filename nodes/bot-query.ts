@@ -43,7 +43,7 @@ import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './r
 import { type BotPartnerNode, partnerNodeOf, type BotLedgerNode, ledgerNodeOf } from './config-nodes';
 import { setupFailed, StatusThrottle } from './node-status';
 import { tr, useI18n } from './i18n';
-import { closeAfterJobs, runJob, showOwnerLink, openOrThrow, showStoreHealth } from './jobs';
+import { closeAfterJobs, runMessageJob, showOwnerLink, openOrThrow, showStoreHealth } from './jobs';
 
 type QueryField = 'from' | 'to' | 'signer' | 'topic' | 'since' | 'until' | 'limit';
 const FIELDS: QueryField[] = ['from', 'to', 'signer', 'topic', 'since', 'until', 'limit'];
@@ -153,10 +153,7 @@ export = function (RED: NodeAPI): void {
         return;
       }
       if (mode !== 'local') {
-        runJob(inflight, mode === 'serve' ? serve(msg) : readRemote(msg), status, done, () => {
-          send(msg);
-          done();
-        });
+        runMessageJob(inflight, mode === 'serve' ? serve(msg) : readRemote(msg), status, msg, send, done);
         return;
       }
       if (!lease) {
@@ -165,7 +162,7 @@ export = function (RED: NodeAPI): void {
       }
       const p = msg.payload as { op?: unknown } | null | undefined;
       const op = p !== null && typeof p === 'object' && 'op' in p ? p.op : undefined;
-      runJob(
+      runMessageJob(
         inflight,
         lease.ledger.then((l) => {
           openOrThrow(l);
@@ -175,11 +172,9 @@ export = function (RED: NodeAPI): void {
           return query(l, msg);
         }),
         status,
+        msg,
+        send,
         done,
-        () => {
-          send(msg);
-          done();
-        },
       );
     });
 

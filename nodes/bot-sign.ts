@@ -17,10 +17,10 @@ import { type SignPool, type SignPoolLease, sharedSignPool } from '../lib/format
 import { BotError, isBotError } from '../lib/errors';
 import { type Identity } from '../lib/format/identity';
 import { jsonProblem, type JsonValue } from '../lib/format/jcs';
-import { type SequenceCounter, sharedSequence } from '../lib/store/sequence';
+import { type SequenceCounter } from '../lib/store/sequence';
 import { describeSetting, evaluate, messageProperty, setMessageProperty, typedSetting, type TypedSetting } from './typed-input';
 import type { DoneFn, NodeAPI, NodeDef, NodeMessage, RedNode, SendFn } from './red-api';
-import { identityOf, userPath } from './config-nodes';
+import { identityOf, seqCounter } from './config-nodes';
 import { StatusThrottle } from './node-status';
 import { tr, useI18n } from './i18n';
 
@@ -61,7 +61,7 @@ export = function (RED: NodeAPI): void {
     const fastKind = kindSetting.type === 'str';
     try {
       identity = identityOf(RED, def.identity, 'identity');
-      counter = sharedSequence(userPath(RED, 'bot-seq'), identity.did);
+      counter = seqCounter(RED, identity.did);
       const workers = RED.settings.botSignWorkers;
       // One pool per identity, shared with the other sign nodes of it: their envelopes go out in seq order.
       if (workers !== 0) {

@@ -38,6 +38,21 @@ export function runJob<T>(inflight: Set<Promise<void>>, work: Promise<T>, status
   inflight.add(job);
 }
 
+/** A message's job (runJob) that sends the msg on and calls done() once `work` has settled well. */
+export function runMessageJob(
+  inflight: Set<Promise<void>>,
+  work: Promise<unknown>,
+  status: StatusThrottle,
+  msg: NodeMessage,
+  send: SendFn,
+  done: DoneFn,
+): void {
+  runJob(inflight, work, status, done, () => {
+    send(msg);
+    done();
+  });
+}
+
 /**
  * The input and close handlers of a node whose messages work on its leased ledger: each message
  * runs `handle` on the open ledger as a job (runJob: sent and done when it settles, a red status
@@ -58,15 +73,13 @@ export function onLedgerMessages(
       done(setupError ?? new BotError('E_NOT_FOUND', 'no ledger configured'));
       return;
     }
-    runJob(
+    runMessageJob(
       inflight,
       lease.ledger.then((l) => handle(openOrThrow(l), msg)),
       status,
+      msg,
+      send,
       done,
-      () => {
-        send(msg);
-        done();
-      },
     );
   });
   node.on('close', (_removed: boolean, done: () => void) => {

@@ -37,7 +37,6 @@ import { auditLedger, type AuditResult } from '../lib/store/audit';
 import { BotError } from '../lib/errors';
 import { GrantIndex } from '../lib/access/grants';
 import { createInvitation, type InvitationTerms } from '../lib/access/invitation';
-import { sharedSequence } from '../lib/store/sequence';
 import type { Ledger } from '../lib/store/ledger';
 import { deviceRows, entryDetail, entryPage, type EntryFilter, LedgerWatch, Throttle } from '../lib/view/ledger-view';
 import { DeviceRegistry } from '../lib/devices/device-registry';
@@ -46,7 +45,7 @@ import { isSealed, sealedScope } from '../lib/confidential/seal';
 import { verifyEnvelope } from '../lib/format/envelope';
 import { liveLedgers, queryInt } from '../nodes/admin-routes';
 import type { AdminHandler, AdminRequest, NodeAPI } from '../nodes/red-api';
-import { userPath, type BotLedgerNode } from '../nodes/config-nodes';
+import { seqCounter, type BotLedgerNode } from '../nodes/config-nodes';
 
 /**
  * What the sidebar shows of a sealed leaf (base64 leaf bytes): its scope and epoch, and the
@@ -397,7 +396,7 @@ export = function (RED: PluginAPI): void {
   const operatorOf = (n: BotLedgerNode): { identity: NonNullable<BotLedgerNode['operatorIdentity']>; nextSeq: () => number } => {
     const identity = n.operatorIdentity;
     if (!identity) throw new BotError('E_KEY', 'the ledger has no operator identity here: it cannot sign grants or invitations');
-    const counter = sharedSequence(userPath(RED, 'bot-seq'), identity.did);
+    const counter = seqCounter(RED, identity.did);
     return { identity, nextSeq: () => counter.next() };
   };
   const body = (req: AdminRequest): Record<string, unknown> =>
