@@ -32,7 +32,7 @@ import { ledgerId, logVerifier } from '../consortium/quorum';
 import { ledgerTopics } from '../consortium/publisher';
 import { mirrorRpcTopic } from '../consortium/mirror';
 import type { EncryptionKey } from '../confidential/hpke';
-import { KeyEpochs, Keyring } from '../confidential/keys';
+import { EPOCH_KIND, KeyEpochs, Keyring, KEYWRAP_KIND } from '../confidential/keys';
 import { openWith } from '../confidential/owner';
 import { SEALED_KIND, sealedScope } from '../confidential/seal';
 
@@ -366,7 +366,7 @@ export class PartnerClient {
   readonly owner: OwnerRef;
   #opts: PartnerClientOptions;
   #ring: Keyring | undefined;
-  /** Every key entry (epoch, keywrap) taken from a verified keys answer, by ledger index (#rescanKeys replays them). */
+  /** Every key entry (the operator's epochs and keywraps) taken from a verified keys answer, by ledger index (#rescanKeys replays them). */
   #keyEntries = new Map<number, SignedEnvelope>();
 
   constructor(opts: PartnerClientOptions) {
@@ -436,14 +436,19 @@ export class PartnerClient {
 
   /** Ask for the key entries from index `from` on, every page; each verified entry is kept in #keyEntries and passed to `each` as it comes. */
   async #fetchKeys(from: number, each?: (env: SignedEnvelope, index: number) => void): Promise<void> {
+    const operator = this.#keyring().epochs.operator;
     for (let page = 0; page < 1000; page++) {
       const q: Query = { from };
       const got = await this.#request({ op: 'keys', grant: this.#opts.grant, from }, (a) => verifyReadAnswer(a, this.owner, q));
       for (const e of got.entries) {
         const env = verifyEnvelope(e.leaf);
         each?.(env, e.index);
-        // Proven at its index against an operator-signed checkpoint: the first seen is kept.
-        if (!this.#keyEntries.has(e.index)) this.#keyEntries.set(e.index, env);
+        // Proven at its index against an operator-signed checkpoint: the first seen is kept. Only
+        // what KeyEpochs.apply takes (the operator's epochs and keywraps): an answer padded with
+        // other proven entries (a hostile mirror holds the whole ledger) is not kept.
+        const { kind, signer } = env.envelope;
+        if (signer !== operator || (kind !== EPOCH_KIND && kind !== KEYWRAP_KIND) || this.#keyEntries.has(e.index)) continue;
+        this.#keyEntries.set(e.index, env);
       }
       if (got.next === undefined || got.next <= from) break;
       from = got.next;
