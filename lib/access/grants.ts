@@ -18,7 +18,7 @@ import { BotError, FormatError } from '../errors';
 import { type EnvelopeInput, fromTrustedLeaf, type SignedEnvelope, signEnvelope } from '../format/envelope';
 import { type DidKey, type Identity, PublicKey } from '../format/identity';
 import { isPlainObject, type JsonValue } from '../format/jcs';
-import { lines } from '../format/lines';
+import { lines, timeValue } from '../format/lines';
 import type { Ledger, Receipt } from '../store/ledger';
 import { serialized } from '../store/mutex';
 import { checkTopicFilter, printable, topicMatches } from '../format/topic';
@@ -194,11 +194,9 @@ function items(v: unknown): string[] {
 
 /** A time given as ms, numeric text or a date. */
 function timeOf(v: unknown, what: string): number | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v === 'number') return v;
-  if (typeof v === 'string' && /^\d+$/.test(v.trim())) return Number(v);
-  if (typeof v === 'string' && !Number.isNaN(Date.parse(v))) return Date.parse(v);
-  throw new FormatError('E_GRANT', `${what} must be ms since the epoch or a date`);
+  const t = timeValue(v);
+  if (t === null) throw new FormatError('E_GRANT', `${what} must be ms since the epoch or a date`);
+  return t;
 }
 
 /**

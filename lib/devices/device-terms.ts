@@ -14,6 +14,7 @@ import { BotError } from '../errors';
 import type { EnvelopeInput } from '../format/envelope';
 import { type DidKey, PublicKey } from '../format/identity';
 import { canonicalize, isPlainObject, type JsonValue } from '../format/jcs';
+import { lines, timeValue } from '../format/lines';
 import { checkTopicFilter, printable } from '../format/topic';
 
 /** Envelope kinds of the device registry. */
@@ -167,11 +168,9 @@ const DAY_MS = 86_400_000;
 
 /** A time in a request: ms, numeric text or a date (Date.parse); absent when empty. */
 function requestTime(v: unknown, what: string): number | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v === 'number') return v;
-  if (typeof v === 'string' && /^\d+$/.test(v.trim())) return Number(v);
-  if (typeof v === 'string' && !Number.isNaN(Date.parse(v))) return Date.parse(v);
-  throw bad(`${what} must be ms since the epoch or a date`);
+  const t = timeValue(v);
+  if (t === null) throw bad(`${what} must be ms since the epoch or a date`);
+  return t;
 }
 
 /**
@@ -184,18 +183,10 @@ export function enrolRequestTerms(p: Record<string, unknown>, ledger: string, de
     ledger,
     device: p.device ?? p.key,
     name: p.name ?? (typeof p.device === 'string' ? `device ${p.device.slice(8, 16)}` : undefined),
-    topics: p.topics === undefined ? defaults.topics : Array.isArray(p.topics) ? p.topics : filterLines(String(p.topics)),
+    topics: p.topics === undefined ? defaults.topics : Array.isArray(p.topics) ? p.topics : lines(String(p.topics), true),
   };
   const expires = requestTime(p.expires, 'expires') ?? (defaults.validDays > 0 ? now + defaults.validDays * DAY_MS : undefined);
   if (expires !== undefined) t.expires = expires;
   if (p.meta !== undefined) t.meta = p.meta;
   return parseEnrolTerms(t);
-}
-
-/** Filters given as text: one a line or comma-separated, blanks and #-comment lines left out. */
-function filterLines(v: string): string[] {
-  return v
-    .split(/\r?\n|,/)
-    .map((x) => x.trim())
-    .filter((x) => x !== '' && !x.startsWith('#'));
 }
