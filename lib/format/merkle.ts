@@ -203,6 +203,11 @@ async function subtreeHash(r: NodeReader, a: number, b: number, edge?: Map<numbe
   return h;
 }
 
+/** The right-edge memo of size n, or none when n is a power of two (its right edge holds no range that is not perfect). */
+function rightEdgeOf(edges: RightEdgeCache | undefined, n: number): Map<number, Hash> | undefined {
+  return edges && !isPowerOfTwo(n) ? edges.edge(n) : undefined;
+}
+
 /** Root hash of the tree at a past size (RFC 9162 §2.1.1). */
 export async function rootAt(r: NodeReader, size: number): Promise<Hash> {
   return size === 0 ? EMPTY_ROOT : subtreeHash(r, 0, size);
@@ -216,7 +221,7 @@ export async function inclusionProof(r: NodeReader, index: number, size: number,
   if (!(Number.isSafeInteger(index) && Number.isSafeInteger(size) && index >= 0 && index < size)) {
     throw new LedgerError('E_RANGE', `no leaf ${index} in a tree of size ${size}`);
   }
-  const edge = edges?.edge(size);
+  const edge = rightEdgeOf(edges, size);
   const path: Promise<Hash>[] = [];
   let a = 0,
     b = size,
@@ -244,7 +249,7 @@ export async function consistencyProof(r: NodeReader, m: number, n: number, edge
     throw new LedgerError('E_RANGE', `no consistency proof from size ${m} to size ${n}`);
   }
   if (m === 0 || m === n) return [];
-  const edge = edges?.edge(n);
+  const edge = rightEdgeOf(edges, n);
   const out: Promise<Hash>[] = [];
   // SUBPROOF(m, D[a:b], complete), unrolled; entries are collected leaf-side first.
   let a = 0,
