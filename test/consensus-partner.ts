@@ -8,6 +8,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as path from 'node:path';
 import { Identity } from '../lib/format/identity';
+import { type ChildCall, childRpc } from './child-rpc';
 
 const CHILD = path.resolve(__dirname, 'consensus-child.js');
 
@@ -19,56 +20,27 @@ export interface Partner<N extends string = string> {
   dir: string;
   ledgerId?: string;
   proc?: ChildProcess;
-  calls: Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>;
+  /** Its process's command channel (test/child-rpc.ts), once spawned. */
+  call?: ChildCall;
 }
 
 /** A partner named name with a fresh operator key, its ledger under dir/<name> (not spawned yet). */
 export function newPartner<N extends string>(name: N, dir: string): Partner<N> {
   const seed = crypto.randomBytes(32).toString('hex');
-  return { name, seed, did: Identity.fromSeed(Buffer.from(seed, 'hex')).did, dir: path.join(dir, name), calls: new Map() };
+  return { name, seed, did: Identity.fromSeed(Buffer.from(seed, 'hex')).did, dir: path.join(dir, name) };
 }
-
-let nextId = 1;
 
 /** Send the partner's process a command and resolve with its answer (rejects on its error, its exit, or after ms). */
 export function call(p: Partner, cmd: string, args: Record<string, unknown> = {}, ms = 10000): Promise<unknown> {
-  const proc = p.proc;
-  if (!proc || !proc.connected) return Promise.reject(new Error(`${p.name} is not running`));
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      p.calls.delete(id);
-      reject(new Error(`${p.name} did not answer ${cmd}`));
-    }, ms);
-    p.calls.set(id, {
-      resolve: (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      reject: (e) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    });
-    proc.send({ id, cmd, ...args });
-  });
+  if (!p.call) return Promise.reject(new Error(`${p.name} is not running`));
+  return p.call(cmd, args, ms);
 }
 
 /** Fork the partner's process and open its ledger on the broker at url, witnessing every other partner of all. */
 export async function spawnPartner(p: Partner, all: Partner[], url: string): Promise<void> {
   const proc = fork(CHILD, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   p.proc = proc;
-  proc.on('message', (m: { id: number; result?: unknown; error?: { code: string; message: string } }) => {
-    const c = p.calls.get(m.id);
-    if (!c) return;
-    p.calls.delete(m.id);
-    if (m.error) c.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
-    else c.resolve(m.result);
-  });
-  proc.on('exit', () => {
-    for (const c of p.calls.values()) c.reject(new Error(`${p.name} exited`));
-    p.calls.clear();
-  });
+  p.call = childRpc(proc, p.name, 10000);
   const r = (await call(
     p,
     'init',
@@ -89,6 +61,7 @@ export async function spawnPartner(p: Partner, all: Partner[], url: string): Pro
 export async function kill(p: Partner): Promise<void> {
   const proc = p.proc;
   p.proc = undefined;
+  p.call = undefined;
   if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise((r) => proc.once('exit', r));
   proc.kill('SIGKILL');

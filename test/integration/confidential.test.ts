@@ -22,6 +22,7 @@ import { ConfidentialOwner } from '../../lib/confidential/owner';
 import { mqttFixture } from '../mqtt-fixture';
 import { type ChildProcess, fork } from 'node:child_process';
 import { until } from '../helpers';
+import { type ChildCall, childRpc } from '../child-rpc';
 
 /** Whether any file under dir contains the bytes (LevelDB's log and table files; values are stored raw, uncompressed or Snappy-compressed short strings stay readable). */
 function grep(dir: string, needle: string): boolean {
@@ -166,42 +167,18 @@ describe('confidential entries (real LevelDB, real MQTT broker)', function () {
   it('owner, mirror and partner in separate processes: the owner is killed, the partner reads the sealed scope from the mirror', async () => {
     const CHILD = path.resolve(__dirname, '../confidential-child.js');
     const procs: ChildProcess[] = [];
-    const start = (): ((cmd: string, args?: Record<string, unknown>, ms?: number) => Promise<unknown>) => {
+    const start = (name: string): ChildCall => {
       const proc = fork(CHILD, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       procs.push(proc);
-      let next = 1;
-      const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-      proc.on('message', (m: { id: number; result?: unknown; error?: { code?: string; message: string } }) => {
-        const c = calls.get(m.id);
-        calls.delete(m.id);
-        if (m.error) c?.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
-        else c?.resolve(m.result);
-      });
-      proc.on('exit', () => calls.forEach((c) => c.reject(new Error('child exited'))));
-      return (cmd, args = {}, ms = 15000) =>
-        new Promise((resolve, reject) => {
-          const id = next++;
-          const timer = setTimeout(() => reject(new Error(`${cmd}: no answer in ${ms} ms`)), ms);
-          calls.set(id, {
-            resolve: (v) => {
-              clearTimeout(timer);
-              resolve(v);
-            },
-            reject: (e) => {
-              clearTimeout(timer);
-              reject(e);
-            },
-          });
-          proc.send({ id, cmd, ...args });
-        });
+      return childRpc(proc, name, 15000);
     };
     const seed = (): string => Identity.generate().exportSeed().toString('hex');
     const origin = 'example.com/plant-owner-mp';
     const MARK = 'MP-MARKED-READING-51c2';
     try {
-      const owner = start();
-      const mirror = start();
-      const partner = start();
+      const owner = start('owner');
+      const mirror = start('mirror');
+      const partner = start('partner');
       const { did } = (await owner('owner', { seed: seed(), dir: path.join(f.dir, 'mp-owner'), url: f.broker.url, origin })) as { did: string };
       await mirror('mirror', { seed: seed(), dir: path.join(f.dir, 'mp-mirror'), url: f.broker.url, origin, did });
       const pseed = Identity.generate();
