@@ -42,6 +42,44 @@ async function plantOwner(dir: string, receipts: boolean) {
   return { op, nextSeq, ledger, owner, transport };
 }
 
+/** o's device readings on plant/1, sealed and appended: put(v) gives the entry's index. */
+function sealedReadings(o: Awaited<ReturnType<typeof plantOwner>>): (v: string) => Promise<number> {
+  const dev = Identity.generate();
+  let devSeq = 0;
+  return async (v) =>
+    (
+      await o.ledger.append(
+        (await o.owner.seal(signEnvelope(dev, { kind: 'reading', seq: devSeq++, ts: Date.now(), topic: 'plant/1', payload: { v } }), o.op, o.nextSeq))!,
+      )
+    ).index;
+}
+
+/** A partner granted read of plant/# on o's ledger (from `from` on) and given the keys it covers, reading through `transport`. */
+async function plantReader(o: Awaited<ReturnType<typeof plantOwner>>, transport: (req: unknown) => Promise<unknown>, from?: number) {
+  const me = Identity.generate();
+  const ek = await EncryptionKey.generate();
+  const terms: GrantTerms = {
+    id: newGrantId(),
+    subject: me.did,
+    ledger: ORIGIN,
+    actions: ['read'],
+    scope: { signers: '*', topics: ['plant/#'], ...(from !== undefined ? { from } : {}) },
+    expires: Date.now() + 3600e3,
+  };
+  await issueGrant(o.ledger, o.op, o.nextSeq, terms);
+  await o.owner.addReader(terms, signEnvelope(me, encryptionKeyInput(ek, 0, Date.now())).toJSON());
+  let s = 0;
+  const client = new PartnerClient({
+    owner: { origin: ORIGIN, operator: o.op.did },
+    grant: terms.id,
+    identity: me,
+    nextSeq: () => s++,
+    encryptionKey: ek,
+    transport,
+  });
+  return { me, client, terms };
+}
+
 describe('confidential entries: sealed payloads', () => {
   const dev = Identity.generate();
   const gw = Identity.generate();
@@ -239,30 +277,11 @@ describe('confidential entries: partner reads through answerRequest (real LevelD
 
   it('keys op, readOpen across a rotation (keys fetched again for the new epoch), a grant of a later time range holds only its epochs', async () => {
     const dev = Identity.generate();
-    const { op, nextSeq, ledger, owner, transport } = await plantOwner(path.join(t.dir, 'owner'), false);
+    const o = await plantOwner(path.join(t.dir, 'owner'), false);
+    const { op, nextSeq, ledger, owner } = o;
     const partner = async (from?: number): Promise<{ client: PartnerClient; id: Identity; terms: GrantTerms }> => {
-      const id = Identity.generate();
-      const ek = await EncryptionKey.generate();
-      const terms: GrantTerms = {
-        id: newGrantId(),
-        subject: id.did,
-        ledger: ORIGIN,
-        actions: ['read'],
-        scope: { signers: '*', topics: ['plant/#'], ...(from !== undefined ? { from } : {}) },
-        expires: Date.now() + 3600e3,
-      };
-      await issueGrant(ledger, op, nextSeq, terms);
-      await owner.addReader(terms, signEnvelope(id, encryptionKeyInput(ek, 0, Date.now())).toJSON());
-      let s = 0;
-      const client = new PartnerClient({
-        owner: { origin: ORIGIN, operator: op.did },
-        grant: terms.id,
-        identity: id,
-        nextSeq: () => s++,
-        encryptionKey: ek,
-        transport,
-      });
-      return { client, id, terms };
+      const { me, client, terms } = await plantReader(o, o.transport, from);
+      return { client, id: me, terms };
     };
     const a = await partner();
     const b = await partner();
@@ -310,53 +329,29 @@ describe('confidential entries: partner reads through answerRequest (real LevelD
   });
 
   it('a keys answer that left out key entries below its last index (a stale or hostile mirror): readOpen rescans from index 0 once and opens them', async () => {
-    const dev = Identity.generate();
-    const { op, nextSeq, ledger, owner, transport } = await plantOwner(path.join(t.dir, 'omitted'), false);
-    const me = Identity.generate();
-    const ek = await EncryptionKey.generate();
-    const terms: GrantTerms = {
-      id: newGrantId(),
-      subject: me.did,
-      ledger: ORIGIN,
-      actions: ['read'],
-      scope: { signers: '*', topics: ['plant/#'] },
-      expires: Date.now() + 3600e3,
-    };
-    await issueGrant(ledger, op, nextSeq, terms);
-    await owner.addReader(terms, signEnvelope(me, encryptionKeyInput(ek, 0, Date.now())).toJSON());
-    let devSeq = 0;
-    const put = async (v: string): Promise<void> => {
-      await ledger.append(
-        (await owner.seal(signEnvelope(dev, { kind: 'reading', seq: devSeq++, ts: Date.now(), topic: 'plant/1', payload: { v } }), op, nextSeq))!,
-      );
-    };
-    await put('e0');
-    await owner.rotate('plant'); // epoch 1, wrapped to this partner too: its keywrap is the last key entry
-    await put('e1');
+    const o = await plantOwner(path.join(t.dir, 'omitted'), false);
+    const put = sealedReadings(o);
     // The first keys answer leaves out the keywrap of epoch 0 to this partner and the epoch 1 entry
     // (each entry left is still proven): the partner's last index is then its epoch 1 keywrap, so
     // continuing from there never brings them; and the epoch 1 keywrap, met before its epoch, did not count.
     let keysAsked = 0;
+    let me = '';
     const omitting = async (req: unknown): Promise<unknown> => {
-      const answer = await transport(req);
+      const answer = await o.transport(req);
       if ((req as { payload: { op: string } }).payload.op !== 'keys' || keysAsked++ > 0) return answer;
       const a = answer as { entries: { leaf: Envelope }[] };
       const omitted = (e: { leaf: Envelope }): boolean => {
         const p = e.leaf.payload as { epoch: number; reader?: string };
-        return (e.leaf.kind === 'keywrap' && p.epoch === 0 && p.reader === me.did) || (e.leaf.kind === 'epoch' && p.epoch === 1);
+        return (e.leaf.kind === 'keywrap' && p.epoch === 0 && p.reader === me) || (e.leaf.kind === 'epoch' && p.epoch === 1);
       };
       assert.equal(a.entries.filter(omitted).length, 2);
       return { ...a, entries: a.entries.filter((e) => !omitted(e)) };
     };
-    let s = 0;
-    const client = new PartnerClient({
-      owner: { origin: ORIGIN, operator: op.did },
-      grant: terms.id,
-      identity: me,
-      nextSeq: () => s++,
-      encryptionKey: ek,
-      transport: omitting,
-    });
+    const { me: reader, client } = await plantReader(o, omitting);
+    me = reader.did;
+    await put('e0');
+    await o.owner.rotate('plant'); // epoch 1, wrapped to this partner too: its keywrap is the last key entry
+    await put('e1');
     const r = await client.readOpen({ topic: 'plant/#' });
     assert.deepEqual(
       r.entries.map((e) => [e.sealed?.epoch, e.error?.code, (e.opened?.payload as { v: string } | undefined)?.v]),
@@ -370,68 +365,41 @@ describe('confidential entries: partner reads through answerRequest (real LevelD
     // Each entry counted once: this partner holds each epoch by one keywrap.
     const ring = await client.keys();
     assert.deepEqual(
-      ring.epochs.view()[0].epochs.map((e) => e.holders.filter((d) => d === me.did).length),
+      ring.epochs.view()[0].epochs.map((e) => e.holders.filter((d) => d === me).length),
       [1, 1],
     );
     // Everything held now: a later readOpen asks for no keys beyond keys() above.
     const again = await client.readOpen({ topic: 'plant/#' });
     assert.ok(again.entries.every((e) => e.opened !== undefined));
     assert.equal(keysAsked, 4);
-    await ledger.close();
+    await o.ledger.close();
   });
 
   it('a keys answer padded with proven entries that are not key entries (a hostile mirror holds the whole ledger): the partner keeps none of them, its keyring is not rebuilt by the rescan', async () => {
-    const dev = Identity.generate();
-    const { op, nextSeq, ledger, owner, transport: honest } = await plantOwner(path.join(t.dir, 'padded'), false);
-    let devSeq = 0;
-    const put = async (v: string): Promise<number> =>
-      (
-        await ledger.append(
-          (await owner.seal(signEnvelope(dev, { kind: 'reading', seq: devSeq++, ts: Date.now(), topic: 'plant/1', payload: { v } }), op, nextSeq))!,
-        )
-      ).index;
+    const o = await plantOwner(path.join(t.dir, 'padded'), false);
+    const put = sealedReadings(o);
     const i0 = await put('e0'); // epoch 0, which the partner below holds no key of
     await new Promise((r) => setTimeout(r, 5));
-    await owner.rotate('plant');
+    await o.owner.rotate('plant');
     await new Promise((r) => setTimeout(r, 5));
-    const me = Identity.generate();
-    const ek = await EncryptionKey.generate();
-    const terms: GrantTerms = {
-      id: newGrantId(),
-      subject: me.did,
-      ledger: ORIGIN,
-      actions: ['read'],
-      scope: { signers: '*', topics: ['plant/#'], from: Date.now() },
-      expires: Date.now() + 3600e3,
-    };
-    await issueGrant(ledger, op, nextSeq, terms);
-    await owner.addReader(terms, signEnvelope(me, encryptionKeyInput(ek, 0, Date.now())).toJSON());
-    await put('e1');
     // e0 as an answer entry, proven against the answer's checkpoint (a mirror holding the ledger can send it).
     const e0 = async (note: string): Promise<{ index: number; leaf: unknown; proof: string[] }> => {
       const size = Number(note.split('\n')[1]);
-      const proof = await ledger.inclusionProof(i0, size);
-      return { index: i0, leaf: JSON.parse((await ledger.get(i0)).leaf.toString('utf8')) as unknown, proof: proof.map((h) => h.toString('base64')) };
+      const proof = await o.ledger.inclusionProof(i0, size);
+      return { index: i0, leaf: JSON.parse((await o.ledger.get(i0)).leaf.toString('utf8')) as unknown, proof: proof.map((h) => h.toString('base64')) };
     };
     let keysAsked = 0;
     let padded = 0;
     const hostile = async (req: unknown): Promise<unknown> => {
-      const answer = (await honest(req)) as { checkpoint: string; entries: { index: number }[] };
+      const answer = (await o.transport(req)) as { checkpoint: string; entries: { index: number }[] };
       const p = (req as { payload: { op: string; from?: number } }).payload;
       if (p.op === 'read') return { ...answer, entries: [await e0(answer.checkpoint), ...answer.entries.filter((e) => e.index !== i0)] };
       if (p.op !== 'keys' || keysAsked++ === 0 || p.from !== 0) return answer;
       padded++;
       return { ...answer, entries: [...answer.entries, await e0(answer.checkpoint)].sort((a, b) => a.index - b.index) };
     };
-    let s = 0;
-    const client = new PartnerClient({
-      owner: { origin: ORIGIN, operator: op.did },
-      grant: terms.id,
-      identity: me,
-      nextSeq: () => s++,
-      encryptionKey: ek,
-      transport: hostile,
-    });
+    const { client } = await plantReader(o, hostile, Date.now());
+    await put('e1');
     const ring = await client.keys();
     const r = await client.readOpen({ topic: 'plant/#' });
     assert.deepEqual(
@@ -445,7 +413,7 @@ describe('confidential entries: partner reads through answerRequest (real LevelD
     assert.equal(keysAsked, 3);
     assert.equal(padded, 1);
     assert.equal(await client.keys(), ring);
-    await ledger.close();
+    await o.ledger.close();
   });
 });
 
